@@ -1,0 +1,48 @@
+/**
+ * `./vmesh` command dispatcher. The bash launcher installs Deno and the Debian tools first,
+ * then runs this file; each subcommand lives in its own module with `main(args)`.
+ */
+
+const COMMANDS: Record<string, { summary: string; module: string }> = {
+  boot: { summary: "boot the default Linux VM (devices as NATS services)", module: "./boot.ts" },
+  run: { summary: "run a bare-metal RISC-V ELF program (HTIF or UART output)", module: "./run.ts" },
+  guest: { summary: "build the guest images (kernel, busybox, disk) from Debian sources", module: "./guest.ts" },
+  up: { summary: "run the compose.yaml topology as local processes", module: "./up.ts" },
+  test: { summary: "run every check and test (fmt, lint, type check, deno test)", module: "./test.ts" },
+};
+
+/** The top-level usage text. */
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    "vmesh — a RISC-V machine emulator whose devices are services on a NATS bus",
+    "",
+    "Usage: ./vmesh <command> [options]      (./vmesh <command> --help for its options)",
+    "",
+    "Commands:",
+    ...lines,
+    "",
+    "Environment:",
+    "  NATS_URL                      use this NATS server instead of a private embedded one",
+    "  OTEL_EXPORTER_OTLP_ENDPOINT   export OpenTelemetry traces over OTLP/HTTP",
+  ].join("\n");
+}
+
+/** Runs the command line; returns the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [cmd, ...rest] = args;
+  if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
+    console.log(usage());
+    return cmd === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS[cmd];
+  if (!entry) {
+    console.error(`vmesh: unknown command '${cmd}'. Run ./vmesh --help for the list.`);
+    return 2;
+  }
+  const mod = await import(entry.module) as { main(args: string[]): Promise<number> };
+  return await mod.main(rest);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

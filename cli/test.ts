@@ -1,0 +1,101 @@
+/**
+ * `./vmesh test`: every check and test — `deno fmt --check`, `deno lint`, `deno check`,
+ * `deno test` — ending with one summary line `N passed, N failed` that CI reads.
+ */
+
+const HELP = `Usage: ./vmesh test [--no-checks] [-- <deno test args>]
+
+Runs deno fmt --check, deno lint, deno check and deno test -A over the repository,
+then prints one line: N passed, N failed (each check counts as one, each test as one).
+
+Options:
+  --no-checks   skip fmt/lint/check, run only the tests
+  -- ARGS       passed to deno test (e.g. -- --filter plic services/cpu)`;
+
+function deno(): string {
+  return Deno.env.get("VMESH_DENO") ?? Deno.execPath();
+}
+
+function root(): string {
+  return Deno.env.get("VMESH_ROOT") ?? new URL("..", import.meta.url).pathname;
+}
+
+async function step(name: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  const t0 = performance.now();
+  console.log(`== ${name}: deno ${args.join(" ")}`);
+  const child = new Deno.Command(deno(), {
+    args,
+    cwd: root(),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Echo output live (progress) while keeping a copy for parsing.
+  const chunks: string[] = [];
+  const pump = async (s: ReadableStream<Uint8Array>, w: { write(b: Uint8Array): Promise<number> }) => {
+    const dec = new TextDecoder();
+    for await (const b of s) {
+      chunks.push(dec.decode(b, { stream: true }));
+      await w.write(b);
+    }
+  };
+  const [status] = await Promise.all([
+    child.status,
+    pump(child.stdout, Deno.stdout),
+    pump(child.stderr, Deno.stderr),
+  ]);
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(`== ${name}: ${status.success ? "ok" : "FAILED"} (${secs}s)`);
+  return { ok: status.success, out: chunks.join("") };
+}
+
+/** Parses deno test's closing line, e.g. `ok | 12 passed (3 steps) | 1 failed (4s)`. */
+export function parseDenoTestSummary(out: string): { passed: number; failed: number } | null {
+  // deno colours its output; strip ANSI escapes before matching.
+  // deno-lint-ignore no-control-regex
+  const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = plain.split("\n").filter((l) => /\|\s*\d+ passed/.test(l));
+  const last = lines.at(-1);
+  if (!last) return null;
+  const passed = Number(/(\d+) passed/.exec(last)?.[1] ?? 0);
+  const failed = Number(/(\d+) failed/.exec(last)?.[1] ?? 0);
+  return { passed, failed };
+}
+
+/** Runs the suite; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  if (args.includes("-h") || args.includes("--help")) {
+    console.log(HELP);
+    return 0;
+  }
+  const dd = args.indexOf("--");
+  const testArgs = dd >= 0 ? args.slice(dd + 1) : [];
+  const own = dd >= 0 ? args.slice(0, dd) : args;
+  let passed = 0, failed = 0;
+  const install = await step("install npm packages", ["install", "--quiet"]);
+  if (!install.ok) failed++;
+  if (!own.includes("--no-checks")) {
+    for (
+      const [name, a] of [
+        ["format", ["fmt", "--check"]],
+        ["lint", ["lint"]],
+        ["type check", ["check", "."]],
+      ] as const
+    ) {
+      const r = await step(name, [...a]);
+      r.ok ? passed++ : failed++;
+    }
+  }
+  const t = await step("tests", ["test", "-A", "--no-prompt", ...testArgs]);
+  const summary = parseDenoTestSummary(t.out);
+  if (summary) {
+    passed += summary.passed;
+    failed += summary.failed;
+    if (!t.ok && summary.failed === 0) failed++; // e.g. a type error or an uncaught error
+  } else {
+    failed++;
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
