@@ -10,6 +10,11 @@ export const TIMEBASE_HZ = 10_000_000;
 export interface VmClock {
   /** Current `mtime` in ticks (a double; exact for centuries). */
   now(): number;
+  /**
+   * Virtual clocks only: jumps forward to `ticks` (an idle machine skips to its next timer
+   * deadline instead of waiting, which wall-clock time cannot do).
+   */
+  advanceTo?(ticks: number): void;
 }
 
 /** Wall-clock time since the VM was created. */
@@ -23,9 +28,16 @@ export class WallClock implements VmClock {
 
 /** Deterministic time driven by retired instructions (`ticksPerInstruction` ticks each). */
 export class InstructionClock implements VmClock {
+  /** Ticks skipped while the machine was idle. */
+  #skipped = 0;
   constructor(private readonly instret: () => number, private readonly ticksPerInstruction = 0.1) {}
   /** Current `mtime` derived from retired instructions. */
   now(): number {
-    return Math.floor(this.instret() * this.ticksPerInstruction);
+    return Math.floor(this.instret() * this.ticksPerInstruction) + this.#skipped;
+  }
+  /** Skips forward to `ticks` (no-op when already there). */
+  advanceTo(ticks: number): void {
+    const now = this.now();
+    if (ticks > now) this.#skipped += Math.ceil(ticks - now);
   }
 }

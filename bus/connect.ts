@@ -1,0 +1,74 @@
+/**
+ * Connecting to the bus: `$NATS_URL` (or an explicit URL) if given, else a private
+ * embedded nats-server shared by every connection of this process.
+ *
+ * @module
+ */
+import { connect as natsConnect } from "@nats-io/transport-node";
+import { Bus } from "./bus.ts";
+import { type Logger, stderrLogger } from "./core.ts";
+import { type EmbeddedNats, type EmbeddedNatsOptions, startEmbeddedNats } from "./nats_server.ts";
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** NATS URL; default `$NATS_URL`; if neither is set, an embedded server is started. */
+  url?: string;
+  /** Connection name shown by the server (e.g. "vmesh-disk"). */
+  name?: string;
+  /** Where bus problems are logged, one line each. Default stderr. */
+  log?: Logger;
+  /** Options of the embedded server, when one is started. */
+  embedded?: EmbeddedNatsOptions;
+}
+
+let shared: { srv: Promise<EmbeddedNats>; users: number } | undefined;
+
+async function acquireEmbedded(opts?: EmbeddedNatsOptions): Promise<EmbeddedNats> {
+  if (!shared) shared = { srv: startEmbeddedNats(opts), users: 0 };
+  const s = shared;
+  s.users++;
+  try {
+    return await s.srv;
+  } catch (e) {
+    if (shared === s) shared = undefined;
+    throw e;
+  }
+}
+
+async function releaseEmbedded(): Promise<void> {
+  const s = shared;
+  if (!s || --s.users > 0) return;
+  shared = undefined;
+  await (await s.srv).stop();
+}
+
+/**
+ * Connects to the bus. Without a URL (argument or `$NATS_URL`) it starts a private
+ * nats-server (one per process, shared by all connections, stopped when the last
+ * of them closes or the process exits); pass `bus.url` to child processes as
+ * `NATS_URL` so they join it.
+ *
+ * ```ts
+ * const bus = await connect({ name: "vmesh-disk" });
+ * // ... bus.serve(...) / bus.client(...) ...
+ * await bus.close();
+ * ```
+ */
+export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
+  const given = opts.url ?? Deno.env.get("NATS_URL");
+  const embedded = given ? undefined : await acquireEmbedded(opts.embedded);
+  const url = given ?? embedded!.url;
+  try {
+    const servers = url.split(",").map((s) => s.trim().replace(/^nats:\/\//, ""));
+    const nc = await natsConnect({ servers, name: opts.name });
+    return new Bus(
+      nc,
+      url,
+      opts.log ?? stderrLogger,
+      embedded ? { server: embedded, release: releaseEmbedded } : undefined,
+    );
+  } catch (e) {
+    if (embedded) await releaseEmbedded();
+    throw e;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Block device contract (proto/block.proto, package `vmesh.block`).
+ * Served on `vmesh.<vm>.<disk>.<op>` for op in info, read, write, flush, discard.
+ *
+ * @module
+ */
+import { defineOp, type Op } from "../contract.ts";
+
+/** `vmesh.block.InfoRequest`. */
+export interface InfoRequest {
+  requestId?: string;
+}
+/** `vmesh.block.Info`: geometry and features of a backend. */
+export interface Info {
+  sizeBytes: number;
+  sectorSize: number;
+  readOnly: boolean;
+  /** The backend implements `discard`. */
+  discard: boolean;
+}
+/** `vmesh.block.Read`. */
+export interface Read {
+  requestId?: string;
+  offset: number;
+  length: number;
+}
+/** `vmesh.block.ReadReply`. */
+export interface ReadReply {
+  status?: number;
+  data: Uint8Array;
+}
+/** `vmesh.block.Write`: retries reuse requestId, so a write is applied once. */
+export interface Write {
+  requestId?: string;
+  offset: number;
+  data: Uint8Array;
+  /** Force unit access: durable when the reply is sent. */
+  fua?: boolean;
+}
+/** `vmesh.block.WriteReply`. */
+export interface WriteReply {
+  status?: number;
+  written: number;
+}
+/** `vmesh.block.Flush`. */
+export interface Flush {
+  requestId?: string;
+}
+/** `vmesh.block.FlushReply`. */
+export interface FlushReply {
+  status?: number;
+}
+/** `vmesh.block.Discard`. */
+export interface Discard {
+  requestId?: string;
+  offset: number;
+  length: number;
+}
+/** `vmesh.block.DiscardReply`. */
+export interface DiscardReply {
+  status?: number;
+}
+
+/** The ops of a block service. */
+export const ops: {
+  info: Op<InfoRequest, Info>;
+  read: Op<Read, ReadReply>;
+  write: Op<Write, WriteReply>;
+  flush: Op<Flush, FlushReply>;
+  discard: Op<Discard, DiscardReply>;
+} = {
+  // Reads are idempotent: no need to keep their (large) replies in the replay cache.
+  info: defineOp("info", "vmesh.block.InfoRequest", "vmesh.block.Info", { replay: false }),
+  read: defineOp("read", "vmesh.block.Read", "vmesh.block.ReadReply", { replay: false }),
+  write: defineOp("write", "vmesh.block.Write", "vmesh.block.WriteReply"),
+  flush: defineOp("flush", "vmesh.block.Flush", "vmesh.block.FlushReply"),
+  discard: defineOp("discard", "vmesh.block.Discard", "vmesh.block.DiscardReply"),
+};

@@ -1,0 +1,91 @@
+/**
+ * Builds the guest Linux kernel `Image` from Debian's linux-source-6.1 tarball:
+ * `tinyconfig` + the committed fragment guest/recipe/kernel.config, cross-built for riscv64.
+ */
+
+import { Reporter, runStep, StepError } from "./step_runner.ts";
+
+/** Where Debian's linux-source-6.1 package puts the kernel tarball. */
+export const KERNEL_TARBALL = "/usr/src/linux-source-6.1.tar.xz";
+/** Make variables for the cross build. */
+export const KERNEL_MAKE_VARS = ["ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-"];
+
+/** Options for {@link buildKernel}. */
+export interface KernelBuildOptions {
+  /** Scratch directory; the source tree is unpacked here. */
+  workDir: string;
+  /** The config fragment merged over tinyconfig. */
+  fragmentPath: string;
+  /** Build log (appended). */
+  logPath: string;
+  report: Reporter;
+  /** make -j value. */
+  jobs: number;
+}
+
+/** Config lines the fragment asks for: `CONFIG_X=v` or `# CONFIG_X is not set`. */
+export function fragmentSettings(text: string): Map<string, string> {
+  const wanted = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const set = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(line.trim());
+    if (set) wanted.set(set[1], set[2]);
+    const unset = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/.exec(line.trim());
+    if (unset) wanted.set(unset[1], "n");
+  }
+  return wanted;
+}
+
+/** Fragment settings that the final .config does not honour (a dependency is missing). */
+export function unmetSettings(fragment: string, config: string): string[] {
+  const have = fragmentSettings(config);
+  const bad: string[] = [];
+  for (const [k, v] of fragmentSettings(fragment)) {
+    const got = have.get(k) ?? "n";
+    if (got !== v) bad.push(`${k}=${v} (got ${got})`);
+  }
+  return bad;
+}
+
+/** Unpacks, configures and builds; returns the path of the built `Image`. */
+export async function buildKernel(o: KernelBuildOptions): Promise<string> {
+  const step = (name: string) => `kernel: ${name}`;
+  await runStep({
+    name: step("unpack linux-source-6.1"),
+    cmd: ["tar", "-xf", KERNEL_TARBALL, "-C", o.workDir],
+    logPath: o.logPath,
+    report: o.report,
+  });
+  const src = `${o.workDir}/linux-source-6.1`;
+  const make = (target: string[], name: string, unit?: RegExp) =>
+    runStep({
+      name: step(name),
+      cmd: ["make", ...KERNEL_MAKE_VARS, ...target],
+      cwd: src,
+      logPath: o.logPath,
+      report: o.report,
+      unit,
+    });
+  await make(["tinyconfig"], "make tinyconfig");
+  await runStep({
+    name: step("merge kernel.config"),
+    cmd: ["scripts/kconfig/merge_config.sh", "-m", ".config", o.fragmentPath],
+    cwd: src,
+    env: { ARCH: "riscv", CROSS_COMPILE: "riscv64-linux-gnu-" },
+    logPath: o.logPath,
+    report: o.report,
+  });
+  await make(["olddefconfig"], "make olddefconfig");
+  const unmet = unmetSettings(
+    await Deno.readTextFile(o.fragmentPath),
+    await Deno.readTextFile(`${src}/.config`),
+  );
+  if (unmet.length > 0) {
+    throw new StepError(
+      step("check .config"),
+      `kernel.config settings not honoured (missing dependency?): ${unmet.join(", ")}`,
+      o.logPath,
+    );
+  }
+  await make([`-j${o.jobs}`, "Image"], "make Image", /^\s+(CC|AS)\s/);
+  return `${src}/arch/riscv/boot/Image`;
+}

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { DRAM_BASE, GuestMemory } from "../guest_memory.ts";
+import { ElfError, loadElf, parseElf } from "./elf.ts";
+
+async function compileElf(dir: string, asm: string, base: string): Promise<Uint8Array> {
+  await Deno.writeTextFile(`${dir}/p.S`, asm);
+  const r = await new Deno.Command("riscv64-unknown-elf-gcc", {
+    args: [
+      "-nostdlib",
+      "-march=rv64gc",
+      "-mabi=lp64d",
+      `-Wl,-Ttext=${base}`,
+      "-Wl,--no-warn-rwx-segments",
+      `${dir}/p.S`,
+      "-o",
+      `${dir}/p.elf`,
+    ],
+    stderr: "piped",
+  }).output();
+  assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  return Deno.readFile(`${dir}/p.elf`);
+}
+
+const PROGRAM = `
+  .option norvc
+  .text
+  .globl _start
+_start:
+  li a0, 1
+  j _start
+  .data
+  .globl tohost
+  .balign 8
+tohost: .dword 0x1122334455667788
+  .bss
+  .globl zeros
+zeros: .space 64
+`;
+
+Deno.test("ELF loader places segments, zeroes bss and finds symbols", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const bytes = await compileElf(dir, PROGRAM, "0x80001000");
+    const img = parseElf(bytes);
+    assert.equal(img.entry, 0x8000_1000);
+    const tohost = img.symbols.get("tohost")!;
+    const zeros = img.symbols.get("zeros")!;
+    assert.ok(tohost > 0x8000_1000);
+    const mem = new GuestMemory(1024 * 1024);
+    mem.writePhys(zeros, new Uint8Array(64).fill(0xaa));
+    loadElf(mem, bytes);
+    assert.deepEqual([...mem.readPhys(DRAM_BASE + 0x1000, 4)], [0x13, 0x05, 0x10, 0x00]); // li a0, 1
+    assert.equal(mem.view.getBigUint64(tohost - DRAM_BASE + 65536, true), 0x1122334455667788n);
+    assert.ok(mem.readPhys(zeros, 64).every((b) => b === 0), "bss zeroed");
+
+    const small = new GuestMemory(4096);
+    assert.throws(() => loadElf(small, bytes), ElfError);
+    assert.throws(() => parseElf(bytes.slice(0, 63)), /truncated ELF header/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

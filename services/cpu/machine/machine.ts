@@ -1,0 +1,379 @@
+/**
+ * The QEMU-`virt`-compatible machine around one hart: guest memory, the devices of the memory
+ * map, the device tree, image loading (firmware, kernel, initrd, bare-metal ELF with HTIF), and
+ * the run loop that executes instruction batches and services devices and time between them.
+ */
+import { setImmediate } from "node:timers";
+import { DRAM_BASE, GuestMemory, HartLayout } from "../guest_memory.ts";
+import { type ExecutionEngine, StopReason } from "../engine.ts";
+import { InstructionClock, TIMEBASE_HZ, type VmClock, WallClock } from "./clock.ts";
+import type { PhysicalBus } from "./mmio.ts";
+import { MmioBus } from "./physical_bus.ts";
+import { HartIrqLines } from "./hart_irq.ts";
+import { deviceTreeBlob } from "./device_tree.ts";
+import { ElfError, type ElfImage, isElf, loadElf, parseElf } from "./elf.ts";
+import { Htif } from "./htif.ts";
+import {
+  BOOT_ROM,
+  CLINT,
+  GOLDFISH_RTC,
+  KERNEL_RAW_BASE,
+  type MemoryRegion,
+  PLIC,
+  PLIC_NDEV,
+  SIFIVE_TEST,
+  UART0,
+} from "./memory_map.ts";
+import { Clint } from "../devices/clint.ts";
+import { Plic } from "../devices/plic.ts";
+import { Uart16550 } from "../devices/uart16550.ts";
+import { type FinisherRequest, SifiveTest } from "../devices/sifive_test.ts";
+import { GoldfishRtc } from "../devices/goldfish_rtc.ts";
+import { BootRom } from "../devices/boot_rom.ts";
+
+/** The hart as the machine drives it (the hart module's public contract). */
+export interface MachineHart extends ExecutionEngine {
+  reset(pc: number): void;
+  setReg(i: number, v: bigint): void;
+}
+
+/** What `createHart` is given. */
+export interface HartConfig {
+  mem: GuestMemory;
+  hartId: number;
+  bus: PhysicalBus;
+  clock: VmClock;
+}
+
+/** A configuration error (bad image, bad size); the message is one line meant for the user. */
+export class MachineError extends Error {
+  override name = "MachineError";
+}
+
+/** Machine options. Images are bytes or file paths. */
+export interface MachineOptions {
+  /** Bytes of DRAM (multiple of 4 KiB). */
+  ramSize: number;
+  /** Firmware loaded at DRAM base (ELF or raw), like QEMU's `-bios`; omit or null for none. */
+  bios?: Uint8Array | string | null;
+  /** Kernel or bare-metal program: ELF at its addresses, or a raw Image (QEMU's `-kernel`). */
+  kernel?: Uint8Array | string;
+  /** Initial ramdisk (placed as QEMU does, described in /chosen). */
+  initrd?: Uint8Array | string;
+  /** Kernel command line. */
+  append?: string;
+  /** Console output (UART and HTIF), delivered in batches. */
+  onConsoleOutput?: (bytes: Uint8Array) => void;
+  /** Time source: a clock, or "instructions" for deterministic instruction-count time. */
+  clock?: VmClock | "instructions";
+  /** Stop after this many instructions (exit code 124, cause "limit"). */
+  maxInstructions?: number;
+  /** Instructions per batch between device servicing (default 100000). */
+  batch?: number;
+  /** Builds the hart (default: the interpreter in ../hart). */
+  createHart?: (cfg: HartConfig) => MachineHart;
+}
+
+/** Why the machine stopped. */
+export type StopCause = "poweroff" | "fail" | "reset" | "htif" | "limit" | "stopped";
+
+/** Exit code used when the machine is stopped by a limit or from outside. */
+export const EXIT_STOPPED = 124;
+
+const readImage = (img: Uint8Array | string, what: string): Uint8Array => {
+  if (typeof img !== "string") return img;
+  try {
+    return Deno.readFileSync(img);
+  } catch (e) {
+    throw new MachineError(`cannot read ${what} ${img}: ${e instanceof Error ? e.message : e}`);
+  }
+};
+
+/** One RISC-V `virt` machine. */
+export class Machine {
+  readonly mem: GuestMemory;
+  readonly bus: MmioBus = new MmioBus();
+  readonly clock: VmClock;
+  readonly clint: Clint;
+  readonly plic: Plic;
+  readonly uart: Uart16550;
+  readonly rtc: GoldfishRtc;
+  readonly test: SifiveTest;
+  readonly rom: BootRom;
+  readonly hart: MachineHart;
+  /** The device tree blob and where it was placed. */
+  readonly fdt: Uint8Array;
+  readonly fdtAddr: number;
+  /** Where the reset vector jumps. */
+  readonly startAddr: number;
+  /** Mapped regions (for the device tree and diagnostics). */
+  readonly regions: MemoryRegion[];
+  /** Why `run()` returned (set when it does). */
+  stopCause: StopCause | undefined;
+
+  #opts: MachineOptions;
+  #htif: Htif | undefined;
+  #out: number[] = [];
+  #input: Uint8Array[] = [];
+  #exitCode: number | undefined;
+  #wake: (() => void) | undefined;
+  #irqLines: HartIrqLines;
+
+  constructor(opts: MachineOptions) {
+    this.#opts = opts;
+    if (!Number.isInteger(opts.ramSize) || opts.ramSize <= 0 || opts.ramSize % 4096 !== 0) {
+      throw new MachineError(`RAM size must be a positive multiple of 4 KiB (got ${opts.ramSize})`);
+    }
+    try {
+      this.mem = new GuestMemory(opts.ramSize);
+    } catch (e) {
+      throw new MachineError(e instanceof Error ? e.message : String(e));
+    }
+    const clockOpt = opts.clock ?? new WallClock();
+    this.clock = clockOpt === "instructions"
+      ? new InstructionClock(() => this.hart?.instret ?? 0)
+      : clockOpt;
+    this.#irqLines = new HartIrqLines(this.mem);
+
+    // Devices, busiest first on the bus.
+    this.plic = new Plic(1, PLIC_NDEV, this.#irqLines);
+    this.uart = new Uart16550({
+      onTransmit: (b) => this.#out.push(b),
+      setIrq: (level) => this.plic.setIrq(UART0.irq!, level),
+    });
+    this.clint = new Clint(1, this.clock, this.#irqLines);
+    this.rtc = new GoldfishRtc(this.clock, (level) => this.plic.setIrq(GOLDFISH_RTC.irq!, level));
+    this.test = new SifiveTest((req) => this.#finisher(req));
+
+    // Images.
+    const { startAddr, nextAddr, initrd, tohost } = this.#loadImages();
+    this.startAddr = startAddr;
+    this.regions = [BOOT_ROM, SIFIVE_TEST, GOLDFISH_RTC, CLINT, PLIC, UART0];
+    this.fdt = deviceTreeBlob({
+      harts: 1,
+      ramSize: opts.ramSize,
+      regions: this.regions,
+      bootargs: opts.append,
+      initrd,
+    });
+    this.fdtAddr = this.#placeFdt();
+    this.mem.writePhys(this.fdtAddr, this.fdt);
+    this.rom = new BootRom({ startAddr, fdtAddr: this.fdtAddr, nextAddr, size: BOOT_ROM.size });
+
+    this.bus.map(UART0.base, UART0.size, this.uart);
+    this.bus.map(CLINT.base, CLINT.size, this.clint);
+    this.bus.map(PLIC.base, PLIC.size, this.plic);
+    this.bus.map(BOOT_ROM.base, BOOT_ROM.size, this.rom);
+    this.bus.map(SIFIVE_TEST.base, SIFIVE_TEST.size, this.test);
+    this.bus.map(GOLDFISH_RTC.base, GOLDFISH_RTC.size, this.rtc);
+
+    if (tohost !== undefined) {
+      this.#htif = new Htif(this.mem, tohost.tohost, tohost.fromhost, (b) => this.#out.push(...b));
+    }
+
+    const create = opts.createHart ?? defaultHart;
+    this.hart = create({ mem: this.mem, hartId: 0, bus: this.bus, clock: this.clock });
+    this.hart.reset(BOOT_ROM.base);
+  }
+
+  #loadImages() {
+    const opts = this.#opts;
+    const bios = opts.bios == null ? undefined : readImage(opts.bios, "firmware");
+    const kernel = opts.kernel === undefined ? undefined : readImage(opts.kernel, "kernel");
+    const biosName = typeof opts.bios === "string" ? opts.bios : "firmware";
+    const kernelName = typeof opts.kernel === "string" ? opts.kernel : "kernel";
+    if (!bios && !kernel) throw new MachineError("nothing to run: give a firmware or a kernel");
+    let startAddr = DRAM_BASE;
+    let nextAddr: number | undefined;
+    let tohost: { tohost: number; fromhost?: number } | undefined;
+    let kernelEntry: number | undefined;
+    const load = (bytes: Uint8Array, rawBase: number, what: string) => {
+      if (!isElf(bytes)) {
+        if (!this.mem.inRam(rawBase, bytes.length)) {
+          throw new MachineError(
+            `${what} (${bytes.length} bytes at 0x${rawBase.toString(16)}) does not fit in RAM`,
+          );
+        }
+        this.mem.writePhys(rawBase, bytes);
+        return rawBase;
+      }
+      let img: ElfImage;
+      try {
+        img = loadElf(this.mem, bytes, parseElf(bytes));
+      } catch (e) {
+        if (e instanceof ElfError) throw new MachineError(`${what}: ${e.message}`);
+        throw e;
+      }
+      const th = img.symbols.get("tohost");
+      if (th !== undefined && this.mem.inRam(th, 8) && th % 8 === 0) {
+        const fh = img.symbols.get("fromhost");
+        tohost = {
+          tohost: th,
+          fromhost: fh !== undefined && this.mem.inRam(fh, 8) && fh % 8 === 0 ? fh : undefined,
+        };
+      }
+      return img.entry;
+    };
+    if (bios) {
+      startAddr = load(bios, DRAM_BASE, biosName);
+      if (kernel) kernelEntry = nextAddr = load(kernel, KERNEL_RAW_BASE, kernelName);
+    } else if (kernel) {
+      if (!isElf(kernel)) throw new MachineError(`${kernelName}: not an ELF file (bad magic)`);
+      kernelEntry = startAddr = load(kernel, DRAM_BASE, kernelName);
+    }
+    let initrd: { start: number; end: number } | undefined;
+    if (opts.initrd !== undefined) {
+      const bytes = readImage(opts.initrd, "initrd");
+      const base = kernelEntry ?? KERNEL_RAW_BASE;
+      const start = base + Math.min(Math.floor(opts.ramSize / 2), 128 * 1024 * 1024);
+      if (!this.mem.inRam(start, bytes.length)) {
+        throw new MachineError("initrd does not fit in RAM");
+      }
+      this.mem.writePhys(start, bytes);
+      initrd = { start, end: start + bytes.length };
+    }
+    return { startAddr, nextAddr, initrd, tohost };
+  }
+
+  /** QEMU's placement: just below the end of DRAM (max 3 GiB), aligned down to 2 MiB. */
+  #placeFdt(): number {
+    const end = Math.min(DRAM_BASE + this.mem.ramSize, 0xC000_0000);
+    let addr = Math.floor((end - this.fdt.length) / 0x20_0000) * 0x20_0000;
+    if (addr < DRAM_BASE) addr = (end - this.fdt.length) & ~7;
+    if (addr < DRAM_BASE) throw new MachineError("RAM too small for the device tree");
+    return addr;
+  }
+
+  #finisher(req: FinisherRequest): void {
+    if (req.kind === "pass") this.#stop("poweroff", 0);
+    else if (req.kind === "fail") this.#stop("fail", req.code);
+    else this.#stop("reset", 0);
+  }
+
+  #stop(cause: StopCause, code: number): void {
+    if (this.#exitCode !== undefined) return;
+    this.stopCause = cause;
+    this.#exitCode = code;
+    Atomics.store(this.mem.i32, (this.mem.hartBase(0) + HartLayout.EXIT_REQUEST) >> 2, 1);
+    this.#wake?.();
+  }
+
+  /** Asks a running machine to stop; `run()` then resolves with `code`. */
+  stop(code = EXIT_STOPPED): void {
+    this.#stop("stopped", code);
+  }
+
+  /** Queues console input for the UART (delivered as the guest drains its FIFO). */
+  sendInput(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#input.push(bytes.slice());
+    this.#feedInput();
+    this.#wake?.();
+  }
+
+  #feedInput(): void {
+    while (this.#input.length && this.uart.rxSpace > 0) {
+      const head = this.#input[0];
+      const n = this.uart.receive(head);
+      if (n === head.length) this.#input.shift();
+      else this.#input[0] = head.subarray(n);
+    }
+  }
+
+  #flush(): void {
+    if (this.#out.length === 0) return;
+    const bytes = new Uint8Array(this.#out);
+    this.#out = [];
+    this.#opts.onConsoleOutput?.(bytes);
+  }
+
+  #service(): void {
+    this.clint.tick();
+    this.rtc.tick();
+    if (this.#input.length) this.#feedInput();
+  }
+
+  /** Runs until poweroff, HTIF exit, a limit or `stop()`; resolves with the exit code. */
+  async run(): Promise<number> {
+    const batch = this.#opts.batch ?? 100_000;
+    const max = this.#opts.maxInstructions ?? Infinity;
+    const hart = this.hart;
+    let lastYield = performance.now();
+    while (this.#exitCode === undefined) {
+      const left = max - hart.instret;
+      if (left <= 0) {
+        this.#stop("limit", EXIT_STOPPED);
+        break;
+      }
+      this.#service();
+      const reason = hart.run(Math.min(batch, left));
+      if (this.#htif) {
+        const ev = this.#htif.poll();
+        if (ev) this.#stop("htif", ev.exit);
+      }
+      this.#flush();
+      if (this.#exitCode !== undefined) break;
+      if (reason === StopReason.Halted) {
+        this.#stop("stopped", EXIT_STOPPED);
+        break;
+      }
+      if (reason === StopReason.Idle) {
+        await this.#idle();
+        lastYield = performance.now();
+      } else if (performance.now() - lastYield > 15) {
+        // Let I/O callbacks and signal handlers run.
+        await new Promise<void>((r) => setImmediate(r));
+        lastYield = performance.now();
+      }
+    }
+    this.#flush();
+    return this.#exitCode!;
+  }
+
+  /** Waits (without spinning) until the next timer deadline or an external event. */
+  async #idle(): Promise<void> {
+    this.#service();
+    if (hartWantsToRun(this.hart)) return;
+    const now = this.clock.now();
+    let deadline = this.clint.nextDeadline();
+    const st = (this.hart as { timerDeadline?: () => number }).timerDeadline?.();
+    if (st !== undefined) deadline = Math.min(deadline, st);
+    if (this.clock.advanceTo) {
+      // Virtual time: jump to the deadline instead of sleeping.
+      if (deadline > now && Number.isFinite(deadline)) {
+        this.clock.advanceTo(deadline);
+        return;
+      }
+    }
+    const MAX_SLEEP_MS = 10;
+    const ms = deadline > now
+      ? Math.min((deadline - now) / (TIMEBASE_HZ / 1000), MAX_SLEEP_MS)
+      : MAX_SLEEP_MS;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Instructions retired so far. */
+  get instret(): number {
+    return this.hart.instret;
+  }
+}
+
+/** True when the hart has an enabled interrupt to take (so idling would be wrong). */
+function hartWantsToRun(hart: MachineHart): boolean {
+  return hart.interruptPending();
+}
+
+/** Placeholder until the interpreter in ../hart lands. */
+function defaultHart(_cfg: HartConfig): MachineHart {
+  throw new MachineError("no hart implementation available yet");
+}

@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { Machine } from "./machine.ts";
+
+const MiB = 1024 * 1024;
+
+/** Assembles a bare-metal M-mode program linked at 0x80000000. */
+async function assemble(asm: string): Promise<Uint8Array> {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh_machine_" });
+  try {
+    await Deno.writeTextFile(`${dir}/p.S`, asm);
+    const r = await new Deno.Command("riscv64-unknown-elf-gcc", {
+      args: [
+        "-nostdlib",
+        "-march=rv64gc",
+        "-mabi=lp64d",
+        "-Wl,-Ttext=0x80000000",
+        "-Wl,--no-warn-rwx-segments",
+        `${dir}/p.S`,
+        "-o",
+        `${dir}/p.elf`,
+      ],
+      stderr: "piped",
+    }).output();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    return await Deno.readFile(`${dir}/p.elf`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Common macros: UART at 0x10000000, test finisher at 0x100000. */
+const PRELUDE = `
+  .equ UART, 0x10000000
+  .equ TEST, 0x100000
+  .equ CLINT, 0x2000000
+  .equ PLIC, 0xc000000
+  .macro putc reg
+    li t6, UART
+    sb \\reg, 0(t6)
+  .endm
+  .macro exit code
+    li t6, TEST
+    li t5, (\\code << 16) | 0x3333
+    .if \\code == 0
+    li t5, 0x5555
+    .endif
+    sw t5, 0(t6)
+  9: j 9b
+  .endm
+  .text
+  .globl _start
+_start:
+`;
+
+async function runProgram(asm: string, setup?: (m: Machine) => void) {
+  const out: number[] = [];
+  const m = new Machine({
+    ramSize: 16 * MiB,
+    kernel: await assemble(PRELUDE + asm),
+    onConsoleOutput: (b) => out.push(...b),
+    maxInstructions: 50_000_000,
+  });
+  setup?.(m);
+  const code = await m.run();
+  return { code, text: new TextDecoder().decode(new Uint8Array(out)), machine: m };
+}
+
+Deno.test("machine: boot ROM passes a0 = hartid and a1 = FDT; UART output; finisher pass", async () => {
+  const { code, text, machine } = await runProgram(`
+    bnez a0, 1f
+    lwu t0, 0(a1)          # FDT magic, big-endian d00dfeed read little-endian
+    li t1, 0xedfe0dd0
+    bne t0, t1, 1f
+    li t0, 'o'
+    putc t0
+    li t0, 'k'
+    putc t0
+    exit 0
+  1:
+    exit 9
+  `);
+  assert.equal(text, "ok");
+  assert.equal(code, 0);
+  assert.equal(machine.stopCause, "poweroff");
+});
+
+Deno.test("machine: finisher fail code becomes the exit code", async () => {
+  const { code, machine } = await runProgram(`exit 5`);
+  assert.equal(code, 5);
+  assert.equal(machine.stopCause, "fail");
+});
+
+Deno.test("machine: WFI idles until the CLINT timer interrupt fires", async () => {
+  const { code, text } = await runProgram(`
+    la t0, trap
+    csrw mtvec, t0
+    li t0, CLINT + 0xbff8
+    ld t1, 0(t0)
+    li t2, 20000           # 2 ms at 10 MHz
+    add t1, t1, t2
+    li t0, CLINT + 0x4000
+    sd t1, 0(t0)
+    li t0, 0x80            # MTIE
+    csrw mie, t0
+    csrsi mstatus, 8       # MIE
+  1:
+    wfi
+    j 1b
+    .balign 4
+  trap:
+    csrr t0, mcause
+    li t1, 0x8000000000000007
+    bne t0, t1, 2f
+    li t0, 'T'
+    putc t0
+    exit 0
+  2:
+    exit 7
+  `);
+  assert.equal(text, "T");
+  assert.equal(code, 0);
+});
+
+Deno.test("machine: UART input raises the PLIC interrupt; claim and complete", async () => {
+  const { code, text } = await runProgram(
+    `
+    la t0, trap
+    csrw mtvec, t0
+    li t0, PLIC + 10 * 4   # priority of source 10 (UART)
+    li t1, 1
+    sw t1, 0(t0)
+    li t0, PLIC + 0x2000   # context 0 (hart 0 M) enables
+    li t1, 1 << 10
+    sw t1, 0(t0)
+    li t0, UART + 1        # IER: RX data available
+    li t1, 1
+    sb t1, 0(t0)
+    li t0, 0x800           # MEIE
+    csrw mie, t0
+    csrsi mstatus, 8
+  1:
+    wfi
+    j 1b
+    .balign 4
+  trap:
+    li t0, PLIC + 0x200004
+    lw s0, 0(t0)           # claim
+    li t1, 10
+    bne s0, t1, 2f
+    li t0, UART
+    lbu s1, 0(t0)          # the received byte
+    addi s1, s1, 1
+    putc s1
+    li t0, PLIC + 0x200004
+    sw s0, 0(t0)           # complete
+    exit 0
+  2:
+    exit 8
+  `,
+    (m) => m.sendInput(new TextEncoder().encode("A")),
+  );
+  assert.equal(text, "B");
+  assert.equal(code, 0);
+});
+
+Deno.test("machine: an instruction limit stops a program that never ends", async () => {
+  const out: number[] = [];
+  const m = new Machine({
+    ramSize: 16 * MiB,
+    kernel: await assemble(PRELUDE + "1: j 1b\n"),
+    onConsoleOutput: (b) => out.push(...b),
+    maxInstructions: 1_000_000,
+  });
+  assert.equal(await m.run(), 124);
+  assert.equal(m.stopCause, "limit");
+  assert.ok(m.instret >= 1_000_000);
+});

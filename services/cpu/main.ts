@@ -1,0 +1,231 @@
+/**
+ * The CPU service's entry point (for now: one machine in this process, from command-line
+ * arguments; `./vmesh run` is this). Runs a bare-metal RISC-V ELF (or, with --bios, a kernel)
+ * on the `virt` machine. UART and HTIF console output go to stdout; the exit code is the
+ * guest's (HTIF exit code, SiFive test finisher status).
+ */
+import { EXIT_STOPPED, Machine, MachineError } from "./machine/machine.ts";
+
+const USAGE = `usage: vmesh run [options] PROGRAM
+
+Runs PROGRAM on a QEMU-virt-compatible RISC-V machine (RV64GC, one hart).
+Without --bios, PROGRAM is a bare-metal ELF started in M-mode at its entry with
+a0 = hart id and a1 = device tree address; programs using the HTIF tohost/fromhost
+convention end the run with their exit code. With --bios, the firmware is loaded at
+0x80000000 and PROGRAM is the next stage (ELF, or a raw Image at 0x80200000).
+
+options:
+  -m, --memory SIZE        guest RAM: MiB, or with a K/M/G suffix (default 128M)
+  --bios PATH|none         firmware, e.g. OpenSBI fw_jump.bin (default none)
+  --initrd PATH            initial ramdisk
+  --append ARGS            kernel command line
+  --max-instructions N     stop after N instructions (exit code ${EXIT_STOPPED})
+  --timeout SECONDS        stop after SECONDS of wall-clock time (exit code ${EXIT_STOPPED})
+  -h, --help               this text
+`;
+
+/** Parsed command line. */
+interface RunArgs {
+  program: string;
+  ramSize: number;
+  bios: string | null;
+  initrd?: string;
+  append?: string;
+  maxInstructions?: number;
+  timeout?: number;
+}
+
+/** A command-line problem, reported as one line. */
+class UsageError extends Error {}
+
+/** Parses a RAM size: plain numbers are MiB; K/M/G suffixes (optionally with "iB" or "B"). */
+export function parseMemorySize(text: string): number {
+  const m = text.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgKMG])?(?:i?[bB])?$/);
+  if (!m) throw new UsageError(`bad memory size '${text}' (use e.g. 128, 128M or 1G)`);
+  const unit =
+    { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "m").toLowerCase() as "k" | "m" | "g"];
+  const bytes = Number(m[1]) * unit;
+  if (!Number.isInteger(bytes) || bytes <= 0 || bytes % 4096 !== 0) {
+    throw new UsageError(`memory size '${text}' must be a positive multiple of 4 KiB`);
+  }
+  if (bytes > 3 * 1024 ** 3) throw new UsageError(`memory size '${text}' exceeds 3 GiB`);
+  return bytes;
+}
+
+function parseArgs(args: string[]): RunArgs | "help" {
+  const out: Partial<RunArgs> = { ramSize: 128 * 1024 * 1024, bios: null };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = () => {
+      if (eq > 0) return a.slice(eq + 1);
+      if (i + 1 >= args.length) throw new UsageError(`${flag} needs a value`);
+      return args[++i];
+    };
+    const positiveInt = (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) <= 0) {
+        throw new UsageError(`${flag} needs a positive integer, got '${v}'`);
+      }
+      return Number(v);
+    };
+    switch (flag) {
+      case "-h":
+      case "--help":
+        return "help";
+      case "-m":
+      case "--memory":
+        out.ramSize = parseMemorySize(value());
+        break;
+      case "--bios": {
+        const v = value();
+        out.bios = v === "none" ? null : v;
+        break;
+      }
+      case "--initrd":
+        out.initrd = value();
+        break;
+      case "--append":
+        out.append = value();
+        break;
+      case "--max-instructions":
+        out.maxInstructions = positiveInt(value());
+        break;
+      case "--timeout": {
+        const v = value();
+        if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) {
+          throw new UsageError(`--timeout needs a positive number of seconds, got '${v}'`);
+        }
+        out.timeout = Number(v);
+        break;
+      }
+      default:
+        if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+        if (out.program !== undefined) throw new UsageError(`unexpected argument ${a}`);
+        out.program = a;
+    }
+  }
+  if (out.program === undefined) throw new UsageError("no PROGRAM given (see vmesh run --help)");
+  return out as RunArgs;
+}
+
+function checkFile(path: string, what: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new UsageError(`${what} ${path}: no such file`);
+  }
+  if (!info.isFile) throw new UsageError(`${what} ${path}: not a regular file`);
+}
+
+/** Runs a machine as the command line says; returns the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed: RunArgs | "help";
+  try {
+    parsed = parseArgs(args);
+    if (parsed !== "help") {
+      checkFile(parsed.program, "program");
+      if (parsed.bios) checkFile(parsed.bios, "firmware");
+      if (parsed.initrd) checkFile(parsed.initrd, "initrd");
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`vmesh run: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (parsed === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const opts = parsed;
+
+  let machine: Machine;
+  try {
+    machine = new Machine({
+      ramSize: opts.ramSize,
+      bios: opts.bios,
+      kernel: opts.program,
+      initrd: opts.initrd,
+      append: opts.append,
+      maxInstructions: opts.maxInstructions,
+      onConsoleOutput: (bytes) => writeAll(bytes),
+    });
+  } catch (e) {
+    if (e instanceof MachineError) {
+      console.error(`vmesh run: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+
+  const stdinTty = Deno.stdin.isTerminal();
+  const onSigint = () => machine.stop(130);
+  if (!stdinTty) Deno.addSignalListener("SIGINT", onSigint);
+  const timer = opts.timeout
+    ? setTimeout(() => machine.stop(EXIT_STOPPED), opts.timeout * 1000)
+    : undefined;
+  const input = stdinTty ? forwardTerminal(machine) : undefined;
+  const t0 = performance.now();
+  let code: number;
+  try {
+    code = await machine.run();
+  } finally {
+    clearTimeout(timer);
+    if (!stdinTty) Deno.removeSignalListener("SIGINT", onSigint);
+    input?.close();
+  }
+  const secs = ((performance.now() - t0) / 1000).toFixed(2);
+  if (machine.stopCause === "limit") {
+    console.error(`vmesh run: stopped after ${machine.instret} instructions (limit)`);
+  } else if (machine.stopCause === "stopped") {
+    console.error(`vmesh run: stopped after ${secs} s, ${machine.instret} instructions`);
+  } else if (machine.stopCause === "reset") {
+    console.error("vmesh run: guest requested a reset; stopping");
+  }
+  return code;
+}
+
+function writeAll(bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+}
+
+/** Terminal input in raw mode; Ctrl-A x quits (as in QEMU), Ctrl-A Ctrl-A sends Ctrl-A. */
+function forwardTerminal(machine: Machine): { close(): void } {
+  Deno.stdin.setRaw(true);
+  let closed = false;
+  let escape = false;
+  (async () => {
+    const buf = new Uint8Array(256);
+    while (!closed) {
+      let n: number | null;
+      try {
+        n = await Deno.stdin.read(buf);
+      } catch {
+        break;
+      }
+      if (n === null || closed) break;
+      const out: number[] = [];
+      for (const b of buf.subarray(0, n)) {
+        if (escape) {
+          escape = false;
+          if (b === 0x78 /* x */) machine.stop(0);
+          else if (b === 0x01) out.push(b);
+        } else if (b === 0x01) escape = true;
+        else out.push(b);
+      }
+      machine.sendInput(new Uint8Array(out));
+    }
+  })();
+  return {
+    close() {
+      closed = true;
+      Deno.stdin.setRaw(false);
+    },
+  };
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

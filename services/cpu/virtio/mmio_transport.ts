@@ -1,0 +1,467 @@
+/**
+ * Virtio over MMIO, version 2 (virtio 1.2, section 4.2): the register file a guest driver
+ * talks to, feature negotiation, the device status machine, the interrupt status with its
+ * level output, and the virtqueue configuration. Device behaviour lives in a `VirtioDevice`.
+ */
+
+import type { GuestMemory } from "../guest_memory.ts";
+import type { MmioDevice, Stateful } from "../machine/mmio.ts";
+import { type VirtioDevice, VirtioFeature, type VirtioHost, VirtioStatus } from "./device.ts";
+import { Virtqueue, type VirtqueueState } from "./virtqueue.ts";
+
+/** Register offsets of the version 2 layout. */
+export const VirtioMmioReg = {
+  MAGIC_VALUE: 0x000,
+  VERSION: 0x004,
+  DEVICE_ID: 0x008,
+  VENDOR_ID: 0x00c,
+  DEVICE_FEATURES: 0x010,
+  DEVICE_FEATURES_SEL: 0x014,
+  DRIVER_FEATURES: 0x020,
+  DRIVER_FEATURES_SEL: 0x024,
+  QUEUE_SEL: 0x030,
+  QUEUE_NUM_MAX: 0x034,
+  QUEUE_NUM: 0x038,
+  QUEUE_READY: 0x044,
+  QUEUE_NOTIFY: 0x050,
+  INTERRUPT_STATUS: 0x060,
+  INTERRUPT_ACK: 0x064,
+  STATUS: 0x070,
+  QUEUE_DESC_LOW: 0x080,
+  QUEUE_DESC_HIGH: 0x084,
+  QUEUE_DRIVER_LOW: 0x090,
+  QUEUE_DRIVER_HIGH: 0x094,
+  QUEUE_DEVICE_LOW: 0x0a0,
+  QUEUE_DEVICE_HIGH: 0x0a4,
+  SHM_SEL: 0x0ac,
+  SHM_LEN_LOW: 0x0b0,
+  SHM_LEN_HIGH: 0x0b4,
+  SHM_BASE_LOW: 0x0b8,
+  SHM_BASE_HIGH: 0x0bc,
+  CONFIG_GENERATION: 0x0fc,
+  CONFIG: 0x100,
+} as const;
+
+/** "virt" in little-endian. */
+export const VIRTIO_MMIO_MAGIC = 0x74726976;
+/** Vendor ID reported to the guest (QEMU's, which Linux does not care about). */
+export const VIRTIO_MMIO_VENDOR = 0x554d4551;
+/** Bytes of one virtio-mmio window on the `virt` board. */
+export const VIRTIO_MMIO_SIZE = 0x1000;
+
+/** InterruptStatus bit: a used buffer was returned. */
+export const VIRTIO_MMIO_INT_VRING = 1;
+/** InterruptStatus bit: the configuration changed (or the device needs a reset). */
+export const VIRTIO_MMIO_INT_CONFIG = 2;
+
+/** Transport features always offered: indirect descriptors, event index, VERSION_1. */
+const TRANSPORT_FEATURES_LO = (1 << VirtioFeature.RING_INDIRECT_DESC) |
+  (1 << VirtioFeature.RING_EVENT_IDX);
+const TRANSPORT_FEATURES_HI = 1 << (VirtioFeature.VERSION_1 - 32);
+
+/** Serializable transport state (the device's own state is in `device`). */
+export interface VirtioMmioState {
+  status: number;
+  deviceFeaturesSel: number;
+  driverFeaturesSel: number;
+  driverFeatures: [number, number];
+  queueSel: number;
+  interruptStatus: number;
+  configGeneration: number;
+  lastError: string;
+  queues: VirtqueueState[];
+  device: unknown;
+}
+
+/** A virtio-mmio version 2 window with one device behind it. */
+export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState>, VirtioHost {
+  /** Device name for the device tree and diagnostics. */
+  readonly name: string;
+  /** Device status register. */
+  status = 0;
+  /** InterruptStatus register. */
+  interruptStatus = 0;
+  /** ConfigGeneration register. */
+  configGeneration = 0;
+  /** Why the device last entered DEVICE_NEEDS_RESET ("" when it has not). */
+  lastError = "";
+  /** Exceptions a device model threw (bugs, not guest errors); each set NEEDS_RESET. */
+  deviceExceptions = 0;
+  /** Features the driver accepted (valid once FEATURES_OK is set). */
+  readonly driverFeatures: [number, number] = [0, 0];
+
+  private deviceFeaturesSel = 0;
+  private driverFeaturesSel = 0;
+  private queueSel = 0;
+  private level = false;
+  private readonly queues: Virtqueue[] = [];
+  private readonly offered: [number, number];
+
+  /**
+   * @param memory guest memory holding the virtqueues
+   * @param device the device model
+   * @param irq drives the interrupt line (the machine wires it to a PLIC source)
+   * @param name device name, e.g. "virtio_mmio@10001000"
+   */
+  constructor(
+    readonly memory: GuestMemory,
+    readonly device: VirtioDevice,
+    private readonly irq: (level: boolean) => void,
+    name = "virtio_mmio",
+  ) {
+    this.name = name;
+    this.offered = [
+      (device.features[0] | TRANSPORT_FEATURES_LO) >>> 0,
+      (device.features[1] | TRANSPORT_FEATURES_HI) >>> 0,
+    ];
+    const onError = (reason: string) => this.needsReset(reason);
+    for (let i = 0; i < device.numQueues; i++) {
+      this.queues.push(new Virtqueue(memory, device.queueMaxSize, onError));
+    }
+    device.attach(this);
+  }
+
+  /** True when the driver set DRIVER_OK and the device does not need a reset. */
+  get active(): boolean {
+    return (this.status & (VirtioStatus.DRIVER_OK | VirtioStatus.DEVICE_NEEDS_RESET |
+      VirtioStatus.FAILED)) === VirtioStatus.DRIVER_OK;
+  }
+
+  /**
+   * True while the device waits on a backend: a completion (and interrupt) will follow, so
+   * a run loop on virtual time should let the event loop turn before skipping time ahead.
+   */
+  get ioPending(): boolean {
+    return (this.device.inflightCount ?? 0) > 0;
+  }
+
+  /** Current level of the interrupt line. */
+  get irqLevel(): boolean {
+    return this.level;
+  }
+
+  /** Queue `index`. */
+  queue(index: number): Virtqueue {
+    return this.queues[index];
+  }
+
+  /** True when feature bit `bit` was negotiated. */
+  hasFeature(bit: number): boolean {
+    if ((this.status & VirtioStatus.FEATURES_OK) === 0) return false;
+    return bit < 32
+      ? (this.driverFeatures[0] & (1 << bit)) !== 0
+      : (this.driverFeatures[1] & (1 << (bit - 32))) !== 0;
+  }
+
+  /** Raises the used-buffer interrupt when the queue's suppression rules allow it. */
+  signalUsed(index: number): void {
+    const q = this.queues[index];
+    if (q === undefined || !q.needsInterrupt()) return;
+    this.interruptStatus |= VIRTIO_MMIO_INT_VRING;
+    this.updateIrq();
+  }
+
+  /** Bumps ConfigGeneration and raises the config-change interrupt once DRIVER_OK is set. */
+  configChanged(): void {
+    this.configGeneration = (this.configGeneration + 1) >>> 0;
+    if (this.status & VirtioStatus.DRIVER_OK) {
+      this.interruptStatus |= VIRTIO_MMIO_INT_CONFIG;
+      this.updateIrq();
+    }
+  }
+
+  /** Sets DEVICE_NEEDS_RESET (section 2.1.2) and tells a running driver. */
+  needsReset(reason: string): void {
+    if (this.status & VirtioStatus.DEVICE_NEEDS_RESET) return;
+    this.status |= VirtioStatus.DEVICE_NEEDS_RESET;
+    this.lastError = reason;
+    if (this.status & VirtioStatus.DRIVER_OK) {
+      this.interruptStatus |= VIRTIO_MMIO_INT_CONFIG;
+      this.updateIrq();
+    }
+  }
+
+  /** Reads a register or config space. Registers answer 32-bit reads only. */
+  read(offset: number, size: 1 | 2 | 4): number {
+    if (offset >= VirtioMmioReg.CONFIG) {
+      return this.device.readConfig(offset - VirtioMmioReg.CONFIG, size);
+    }
+    if (size !== 4) return 0;
+    const q = this.queues[this.queueSel];
+    switch (offset) {
+      case VirtioMmioReg.MAGIC_VALUE:
+        return VIRTIO_MMIO_MAGIC;
+      case VirtioMmioReg.VERSION:
+        return 2;
+      case VirtioMmioReg.DEVICE_ID:
+        return this.device.deviceId;
+      case VirtioMmioReg.VENDOR_ID:
+        return VIRTIO_MMIO_VENDOR;
+      case VirtioMmioReg.DEVICE_FEATURES:
+        return this.deviceFeaturesSel < 2 ? this.offered[this.deviceFeaturesSel] : 0;
+      case VirtioMmioReg.QUEUE_NUM_MAX:
+        return q === undefined ? 0 : q.maxSize;
+      case VirtioMmioReg.QUEUE_READY:
+        return q !== undefined && q.ready ? 1 : 0;
+      case VirtioMmioReg.INTERRUPT_STATUS:
+        return this.interruptStatus;
+      case VirtioMmioReg.STATUS:
+        return this.status;
+      case VirtioMmioReg.SHM_LEN_LOW:
+      case VirtioMmioReg.SHM_LEN_HIGH:
+      case VirtioMmioReg.SHM_BASE_LOW:
+      case VirtioMmioReg.SHM_BASE_HIGH:
+        return 0xffffffff; // no shared memory regions
+      case VirtioMmioReg.CONFIG_GENERATION:
+        return this.configGeneration;
+      default:
+        return 0;
+    }
+  }
+
+  /** Writes a register or config space. Registers accept 32-bit writes only. */
+  write(offset: number, size: 1 | 2 | 4, value: number): void {
+    if (offset >= VirtioMmioReg.CONFIG) {
+      this.device.writeConfig(offset - VirtioMmioReg.CONFIG, size, value);
+      return;
+    }
+    if (size !== 4) return;
+    value >>>= 0;
+    const q = this.queues[this.queueSel];
+    switch (offset) {
+      case VirtioMmioReg.DEVICE_FEATURES_SEL:
+        this.deviceFeaturesSel = value;
+        return;
+      case VirtioMmioReg.DRIVER_FEATURES:
+        // Features are frozen once FEATURES_OK is set.
+        if (this.driverFeaturesSel < 2 && !(this.status & VirtioStatus.FEATURES_OK)) {
+          this.driverFeatures[this.driverFeaturesSel] = value;
+        }
+        return;
+      case VirtioMmioReg.DRIVER_FEATURES_SEL:
+        this.driverFeaturesSel = value;
+        return;
+      case VirtioMmioReg.QUEUE_SEL:
+        this.queueSel = value;
+        return;
+      case VirtioMmioReg.QUEUE_NUM:
+        if (q !== undefined && !q.ready) q.size = value;
+        return;
+      case VirtioMmioReg.QUEUE_READY:
+        if (q !== undefined) this.setQueueReady(q, (value & 1) === 1);
+        return;
+      case VirtioMmioReg.QUEUE_NOTIFY:
+        this.notify(value & 0xffff);
+        return;
+      case VirtioMmioReg.INTERRUPT_ACK:
+        this.interruptStatus &= ~value;
+        this.updateIrq();
+        return;
+      case VirtioMmioReg.STATUS:
+        this.writeStatus(value & 0xff);
+        return;
+      case VirtioMmioReg.QUEUE_DESC_LOW:
+      case VirtioMmioReg.QUEUE_DESC_HIGH:
+      case VirtioMmioReg.QUEUE_DRIVER_LOW:
+      case VirtioMmioReg.QUEUE_DRIVER_HIGH:
+      case VirtioMmioReg.QUEUE_DEVICE_LOW:
+      case VirtioMmioReg.QUEUE_DEVICE_HIGH:
+        if (q !== undefined && !q.ready) setQueueAddress(q, offset, value);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private setQueueReady(q: Virtqueue, ready: boolean): void {
+    if (!ready) {
+      q.ready = false;
+      q.deactivate();
+      return;
+    }
+    if (q.ready) return;
+    q.ready = true;
+    q.lastAvail = q.usedIdx = q.signalledUsed = 0;
+    q.signalledValid = false;
+    const why = q.activate();
+    if (why !== null) this.needsReset(why);
+  }
+
+  private notify(index: number): void {
+    const q = this.queues[index];
+    if (!this.active || q === undefined || !q.isUsable) return;
+    try {
+      this.device.queueNotify(index);
+    } catch (e) {
+      // A device bug must not take the hart down; the guest sees a device needing reset.
+      this.deviceExceptions++;
+      this.needsReset(`queue ${index}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private writeStatus(value: number): void {
+    if (value === 0) {
+      this.reset();
+      return;
+    }
+    const old = this.status;
+    let next = value | (old & VirtioStatus.DEVICE_NEEDS_RESET);
+    if ((next & VirtioStatus.FEATURES_OK) && !(old & VirtioStatus.FEATURES_OK)) {
+      if (!this.featuresAcceptable()) next &= ~VirtioStatus.FEATURES_OK;
+      else {
+        const eventIdx = (this.driverFeatures[0] & (1 << VirtioFeature.RING_EVENT_IDX)) !== 0;
+        const indirect = (this.driverFeatures[0] & (1 << VirtioFeature.RING_INDIRECT_DESC)) !== 0;
+        for (const q of this.queues) {
+          q.eventIdx = eventIdx;
+          q.indirect = indirect;
+        }
+      }
+    }
+    // DRIVER_OK without FEATURES_OK is a driver error for a version 2 device.
+    if ((next & VirtioStatus.DRIVER_OK) && !(next & VirtioStatus.FEATURES_OK)) {
+      next &= ~VirtioStatus.DRIVER_OK;
+    }
+    this.status = next;
+    if ((next & VirtioStatus.DRIVER_OK) && !(old & VirtioStatus.DRIVER_OK)) {
+      // Pick up buffers the driver queued (and perhaps notified) before DRIVER_OK.
+      for (let i = 0; i < this.queues.length; i++) this.notify(i);
+    }
+  }
+
+  /** VERSION_1 accepted and nothing the device did not offer. */
+  private featuresAcceptable(): boolean {
+    const [lo, hi] = this.driverFeatures;
+    if ((lo & ~this.offered[0]) !== 0 || (hi & ~this.offered[1]) !== 0) return false;
+    return (hi & (1 << (VirtioFeature.VERSION_1 - 32))) !== 0;
+  }
+
+  /** Device reset (status written with 0): back to the power-on state. */
+  reset(): void {
+    this.status = 0;
+    this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
+    this.driverFeatures[0] = this.driverFeatures[1] = 0;
+    this.lastError = "";
+    for (const q of this.queues) {
+      q.reset();
+      q.eventIdx = q.indirect = false;
+    }
+    this.interruptStatus = 0;
+    this.updateIrq();
+    this.device.reset();
+  }
+
+  private updateIrq(): void {
+    const level = this.interruptStatus !== 0;
+    if (level === this.level) return;
+    this.level = level;
+    this.irq(level);
+  }
+
+  /** Plain copy of transport and device state. */
+  save(): VirtioMmioState {
+    return {
+      status: this.status,
+      deviceFeaturesSel: this.deviceFeaturesSel,
+      driverFeaturesSel: this.driverFeaturesSel,
+      driverFeatures: [this.driverFeatures[0], this.driverFeatures[1]],
+      queueSel: this.queueSel,
+      interruptStatus: this.interruptStatus,
+      configGeneration: this.configGeneration,
+      lastError: this.lastError,
+      queues: this.queues.map((q) => q.save()),
+      device: this.device.save(),
+    };
+  }
+
+  /**
+   * Restores `save()` output (guest RAM must already hold the snapshot's contents) and
+   * drives the interrupt line to the restored level.
+   */
+  load(s: VirtioMmioState): void {
+    checkState(s, this.queues.length);
+    this.status = s.status;
+    this.deviceFeaturesSel = s.deviceFeaturesSel;
+    this.driverFeaturesSel = s.driverFeaturesSel;
+    this.driverFeatures[0] = s.driverFeatures[0];
+    this.driverFeatures[1] = s.driverFeatures[1];
+    this.queueSel = s.queueSel;
+    this.interruptStatus = s.interruptStatus;
+    this.configGeneration = s.configGeneration;
+    this.lastError = s.lastError;
+    const features = this.status & VirtioStatus.FEATURES_OK;
+    const eventIdx = features !== 0 &&
+      (this.driverFeatures[0] & (1 << VirtioFeature.RING_EVENT_IDX)) !== 0;
+    const indirect = features !== 0 &&
+      (this.driverFeatures[0] & (1 << VirtioFeature.RING_INDIRECT_DESC)) !== 0;
+    for (let i = 0; i < this.queues.length; i++) {
+      const q = this.queues[i];
+      q.eventIdx = eventIdx;
+      q.indirect = indirect;
+      const qs = s.queues[i];
+      if (qs !== undefined) q.load(qs);
+      else q.reset();
+    }
+    this.device.load(s.device);
+    this.level = this.interruptStatus !== 0;
+    this.irq(this.level);
+  }
+}
+
+/** A snapshot's virtio-mmio state is not something `save()` produced. */
+export class VirtioStateError extends Error {
+  override name = "VirtioStateError";
+}
+
+const isU32 = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 32;
+const isAddr = (v: unknown) =>
+  typeof v === "number" && Number.isInteger(v) && v >= 0 && v < Number.MAX_SAFE_INTEGER;
+
+/** Throws a VirtioStateError unless `s` has the shape `save()` produces. */
+function checkState(s: VirtioMmioState, queues: number): void {
+  const bad = (what: string) => {
+    throw new VirtioStateError(`virtio-mmio state: bad ${what}`);
+  };
+  if (typeof s !== "object" || s === null) bad("record");
+  for (const k of ["status", "deviceFeaturesSel", "driverFeaturesSel", "queueSel"] as const) {
+    if (!isU32(s[k])) bad(k);
+  }
+  if (!isU32(s.interruptStatus) || !isU32(s.configGeneration)) bad("interrupt/config fields");
+  if (
+    !Array.isArray(s.driverFeatures) || s.driverFeatures.length !== 2 ||
+    !s.driverFeatures.every(isU32)
+  ) bad("driverFeatures");
+  if (typeof s.lastError !== "string") bad("lastError");
+  if (!Array.isArray(s.queues) || s.queues.length !== queues) bad("queue count");
+  for (const q of s.queues) {
+    if (typeof q !== "object" || q === null) bad("queue");
+    if (!isU32(q.size) || !isAddr(q.descAddr) || !isAddr(q.driverAddr) || !isAddr(q.deviceAddr)) {
+      bad("queue configuration");
+    }
+    if (!isU32(q.lastAvail) || !isU32(q.usedIdx) || !isU32(q.signalledUsed)) bad("queue indices");
+    if (typeof q.ready !== "boolean" || typeof q.signalledValid !== "boolean") bad("queue flags");
+  }
+}
+
+function setQueueAddress(q: Virtqueue, offset: number, value: number): void {
+  const HI = 4294967296;
+  switch (offset) {
+    case VirtioMmioReg.QUEUE_DESC_LOW:
+      q.descAddr = Math.floor(q.descAddr / HI) * HI + value;
+      return;
+    case VirtioMmioReg.QUEUE_DESC_HIGH:
+      q.descAddr = value * HI + (q.descAddr % HI);
+      return;
+    case VirtioMmioReg.QUEUE_DRIVER_LOW:
+      q.driverAddr = Math.floor(q.driverAddr / HI) * HI + value;
+      return;
+    case VirtioMmioReg.QUEUE_DRIVER_HIGH:
+      q.driverAddr = value * HI + (q.driverAddr % HI);
+      return;
+    case VirtioMmioReg.QUEUE_DEVICE_LOW:
+      q.deviceAddr = Math.floor(q.deviceAddr / HI) * HI + value;
+      return;
+    case VirtioMmioReg.QUEUE_DEVICE_HIGH:
+      q.deviceAddr = value * HI + (q.deviceAddr % HI);
+      return;
+  }
+}

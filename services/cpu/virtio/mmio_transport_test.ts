@@ -1,0 +1,329 @@
+import assert from "node:assert/strict";
+import { DRAM_BASE, GuestMemory } from "../guest_memory.ts";
+import { VirtioFeature, VirtioStatus as S } from "./device.ts";
+import {
+  VIRTIO_MMIO_INT_CONFIG,
+  VIRTIO_MMIO_INT_VRING,
+  VIRTIO_MMIO_MAGIC,
+  VirtioMmioReg as R,
+  VirtioMmioTransport,
+  VirtioStateError,
+} from "./mmio_transport.ts";
+import { VirtioRng } from "./rng.ts";
+import { TestDriver } from "./test_driver.ts";
+import {
+  VIRTQ_AVAIL_F_NO_INTERRUPT,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+} from "./virtqueue.ts";
+
+const RAM = 1 << 20;
+
+/** Entropy that counts 0, 1, 2, ... so the bytes the guest gets are predictable. */
+function counter() {
+  let n = 0;
+  return (dst: Uint8Array) => {
+    for (let i = 0; i < dst.length; i++) dst[i] = n++ & 0xff;
+  };
+}
+
+function setup(mem = new GuestMemory(RAM)) {
+  const levels: boolean[] = [];
+  const rng = new VirtioRng({ entropy: counter(), queueSize: 16 });
+  const t = new VirtioMmioTransport(mem, rng, (l) => levels.push(l), "virtio_mmio@10001000");
+  const d = new TestDriver(mem, t);
+  return { mem, rng, t, d, levels };
+}
+
+Deno.test("virtio-mmio: discovery registers of a version 2 device", () => {
+  const { t, d } = setup();
+  assert.equal(d.reg(R.MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
+  assert.equal(d.reg(R.VERSION), 2);
+  assert.equal(d.reg(R.DEVICE_ID), 4);
+  assert.equal(d.reg(R.VENDOR_ID), 0x554d4551);
+  const [lo, hi] = d.offered();
+  assert.equal(hi & 1, 1, "VERSION_1 offered");
+  assert.ok(lo & (1 << VirtioFeature.RING_INDIRECT_DESC));
+  assert.ok(lo & (1 << VirtioFeature.RING_EVENT_IDX));
+  d.setReg(R.QUEUE_SEL, 0);
+  assert.equal(d.reg(R.QUEUE_NUM_MAX), 16);
+  assert.equal(d.reg(R.QUEUE_READY), 0);
+  d.setReg(R.QUEUE_SEL, 1);
+  assert.equal(d.reg(R.QUEUE_NUM_MAX), 0, "only one queue");
+  assert.equal(d.reg(R.STATUS), 0);
+  assert.equal(d.reg(R.SHM_LEN_LOW), 0xffffffff, "no shared memory regions");
+  assert.equal(t.read(R.MAGIC_VALUE, 1), 0, "registers answer 32-bit reads only");
+});
+
+Deno.test("virtio-mmio: FEATURES_OK only for an acceptable feature set", () => {
+  const { d, t } = setup();
+  const [lo, hi] = d.offered();
+  assert.equal(d.negotiate([lo, 0]), false, "VERSION_1 is required");
+  assert.equal(d.negotiate([lo, hi | 0x80]), false, "a feature that was not offered");
+  assert.equal(d.negotiate([0, hi]), true);
+  assert.equal(t.hasFeature(VirtioFeature.VERSION_1), true);
+  assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), false);
+  // Features are frozen after FEATURES_OK.
+  d.setReg(R.DRIVER_FEATURES_SEL, 0);
+  d.setReg(R.DRIVER_FEATURES, lo);
+  assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), false);
+});
+
+Deno.test("virtio-mmio: DRIVER_OK without FEATURES_OK does not activate the device", () => {
+  const { d, t } = setup();
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.DRIVER_OK);
+  assert.equal(d.reg(R.STATUS) & S.DRIVER_OK, 0);
+  assert.equal(t.active, false);
+});
+
+Deno.test("virtio-mmio: rng request through a direct chain, interrupt and ACK", () => {
+  const { d, t, levels } = setup();
+  d.init();
+  assert.equal(d.reg(R.STATUS), S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+  d.setReg(R.QUEUE_SEL, 0);
+  assert.equal(d.reg(R.QUEUE_READY), 1);
+  const a = d.alloc(5), b = d.alloc(7);
+  const head = d.submit(0, [{ addr: a, len: 5, write: true }, { addr: b, len: 7, write: true }]);
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: 12 }]);
+  assert.deepEqual([...d.get(a, 5)], [0, 1, 2, 3, 4]);
+  assert.deepEqual([...d.get(b, 7)], [5, 6, 7, 8, 9, 10, 11]);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+  assert.equal(t.irqLevel, true);
+  assert.equal(d.ack(), VIRTIO_MMIO_INT_VRING);
+  assert.equal(t.irqLevel, false);
+  assert.deepEqual(levels, [true, false]);
+});
+
+Deno.test("virtio-mmio: indirect descriptor table", () => {
+  const { d } = setup();
+  d.init();
+  const a = d.alloc(3), b = d.alloc(4);
+  const head = d.submit(0, [{ addr: a, len: 3, write: true }, { addr: b, len: 4, write: true }], {
+    indirect: true,
+  });
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: 7 }]);
+  assert.deepEqual([...d.get(a, 3), ...d.get(b, 4)], [0, 1, 2, 3, 4, 5, 6]);
+  assert.equal(d.reg(R.STATUS) & S.DEVICE_NEEDS_RESET, 0);
+});
+
+Deno.test("virtio-mmio: indirect descriptor without INDIRECT_DESC negotiated needs reset", () => {
+  const { d } = setup();
+  d.init({ indirect: false });
+  const a = d.alloc(4);
+  d.submit(0, [{ addr: a, len: 4, write: true }], { indirect: true });
+  assert.ok(d.reg(R.STATUS) & S.DEVICE_NEEDS_RESET);
+});
+
+Deno.test("virtio-mmio: EVENT_IDX used_event suppresses and allows interrupts", () => {
+  const { d, t } = setup();
+  d.init();
+  const buf = d.alloc(4);
+  // Driver says: interrupt me only when used index passes 2 (after the 3rd completion).
+  d.setUsedEvent(0, 2);
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING, "first completion always signals");
+  d.ack();
+  assert.equal(d.availEvent(0), 1, "device asks for a notification at the next chain");
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), 0, "used idx 2 does not cross used_event 2");
+  assert.equal(t.irqLevel, false);
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING, "used idx 3 crosses it");
+  d.ack();
+  assert.equal(d.takeUsed(0).length, 3);
+  assert.equal(d.availEvent(0), 3);
+});
+
+Deno.test("virtio-mmio: NO_INTERRUPT flag suppresses interrupts without EVENT_IDX", () => {
+  const { d } = setup();
+  d.init({ eventIdx: false });
+  const l = d.queues[0];
+  d.w16(l.avail, VIRTQ_AVAIL_F_NO_INTERRUPT);
+  const buf = d.alloc(4);
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  assert.equal(d.takeUsed(0).length, 1);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), 0);
+  d.w16(l.avail, 0);
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+});
+
+/** Sets up an active rng, lets `corrupt` damage the queue, notifies, checks NEEDS_RESET. */
+function expectNeedsReset(corrupt: (d: TestDriver) => void, why: RegExp) {
+  const { d, t, rng } = setup();
+  d.init();
+  corrupt(d);
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  assert.ok(d.reg(R.STATUS) & S.DEVICE_NEEDS_RESET, "DEVICE_NEEDS_RESET set");
+  assert.equal(d.reg(R.INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_CONFIG);
+  assert.equal(t.irqLevel, true);
+  assert.match(t.lastError, why);
+  assert.equal(t.active, false);
+  assert.equal(rng.bytesServed, 0);
+  // Further notifications are ignored; a reset brings the device back.
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  d.setReg(R.STATUS, 0);
+  assert.equal(d.reg(R.STATUS), 0);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), 0);
+  assert.equal(t.irqLevel, false);
+  assert.equal(t.lastError, "");
+  d.init();
+  const buf = d.alloc(4);
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  assert.equal(d.takeUsed(0).length, 1);
+}
+
+Deno.test("virtio-mmio: buffer outside RAM -> NEEDS_RESET, no exception", () => {
+  expectNeedsReset((d) => {
+    const l = d.queues[0];
+    d.writeDesc(l.desc, 0, DRAM_BASE + RAM - 8, 16, 2, 0);
+    d.publish(0, 0);
+  }, /outside RAM/);
+});
+
+Deno.test("virtio-mmio: descriptor address above 4 GiB -> NEEDS_RESET", () => {
+  expectNeedsReset((d) => {
+    const l = d.queues[0];
+    d.writeDesc(l.desc, 0, 0x1_8000_0000, 16, 2, 0);
+    d.publish(0, 0);
+  }, /outside RAM/);
+});
+
+Deno.test("virtio-mmio: descriptor loop -> NEEDS_RESET", () => {
+  expectNeedsReset((d) => {
+    const l = d.queues[0];
+    const b = d.alloc(8);
+    d.writeDesc(l.desc, 0, b, 8, VIRTQ_DESC_F_NEXT | 2, 1);
+    d.writeDesc(l.desc, 1, b, 8, VIRTQ_DESC_F_NEXT | 2, 0);
+    d.publish(0, 0);
+  }, /loops/);
+});
+
+Deno.test("virtio-mmio: loop inside an indirect table -> NEEDS_RESET", () => {
+  expectNeedsReset((d) => {
+    const l = d.queues[0];
+    const b = d.alloc(8);
+    const table = d.alloc(32);
+    d.writeDesc(table, 0, b, 8, VIRTQ_DESC_F_NEXT | 2, 1);
+    d.writeDesc(table, 1, b, 8, VIRTQ_DESC_F_NEXT | 2, 0);
+    d.writeDesc(l.desc, 0, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    d.publish(0, 0);
+  }, /loops/);
+});
+
+Deno.test("virtio-mmio: indirect inside indirect -> NEEDS_RESET", () => {
+  expectNeedsReset((d) => {
+    const l = d.queues[0];
+    const inner = d.alloc(16);
+    d.writeDesc(inner, 0, d.alloc(8), 8, 2, 0);
+    const outer = d.alloc(16);
+    d.writeDesc(outer, 0, inner, 16, VIRTQ_DESC_F_INDIRECT, 0);
+    d.writeDesc(l.desc, 0, outer, 16, VIRTQ_DESC_F_INDIRECT, 0);
+    d.publish(0, 0);
+  }, /indirect descriptor inside an indirect table/);
+});
+
+Deno.test("virtio-mmio: indirect table outside RAM or of odd length -> NEEDS_RESET", () => {
+  expectNeedsReset((d) => {
+    d.writeDesc(d.queues[0].desc, 0, DRAM_BASE + RAM - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    d.publish(0, 0);
+  }, /bad indirect table/);
+  expectNeedsReset((d) => {
+    d.writeDesc(d.queues[0].desc, 0, d.alloc(32), 24, VIRTQ_DESC_F_INDIRECT, 0);
+    d.publish(0, 0);
+  }, /bad indirect table/);
+});
+
+Deno.test("virtio-mmio: next index, head index and avail index out of range -> NEEDS_RESET", () => {
+  expectNeedsReset((d) => {
+    d.writeDesc(d.queues[0].desc, 0, d.alloc(8), 8, VIRTQ_DESC_F_NEXT | 2, 99);
+    d.publish(0, 0);
+  }, /next descriptor 99/);
+  expectNeedsReset((d) => d.publish(0, 1000), /head descriptor 1000/);
+  expectNeedsReset((d) => d.w16(d.queues[0].avail + 2, 500), /available index jumped/);
+});
+
+Deno.test("virtio-mmio: rings outside RAM at QueueReady -> NEEDS_RESET", () => {
+  const { d, t } = setup();
+  d.negotiate(d.offered());
+  d.setReg(R.QUEUE_SEL, 0);
+  d.setReg(R.QUEUE_NUM, 16);
+  d.setReg(R.QUEUE_DESC_LOW, 0x1000);
+  d.setReg(R.QUEUE_READY, 1);
+  assert.ok(d.reg(R.STATUS) & S.DEVICE_NEEDS_RESET);
+  assert.match(t.lastError, /descriptor table/);
+  // Before DRIVER_OK the driver is not interrupted.
+  assert.equal(d.reg(R.INTERRUPT_STATUS), 0);
+});
+
+Deno.test("virtio-mmio: QueueReady 0 stops the queue", () => {
+  const { d, rng } = setup();
+  d.init();
+  d.setReg(R.QUEUE_SEL, 0);
+  d.setReg(R.QUEUE_READY, 0);
+  assert.equal(d.reg(R.QUEUE_READY), 0);
+  d.submit(0, [{ addr: d.alloc(4), len: 4, write: true }]);
+  assert.equal(rng.bytesServed, 0);
+  assert.deepEqual(d.takeUsed(0), []);
+  assert.equal(d.reg(R.STATUS) & S.DEVICE_NEEDS_RESET, 0);
+});
+
+Deno.test("virtio-mmio: reset clears queues, features and interrupts", () => {
+  const { d, t } = setup();
+  d.init();
+  d.submit(0, [{ addr: d.alloc(4), len: 4, write: true }]);
+  assert.equal(t.irqLevel, true);
+  d.setReg(R.STATUS, 0);
+  assert.equal(d.reg(R.STATUS), 0);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), 0);
+  assert.equal(t.irqLevel, false);
+  d.setReg(R.QUEUE_SEL, 0);
+  assert.equal(d.reg(R.QUEUE_READY), 0);
+  assert.equal(t.queue(0).lastAvail, 0);
+  assert.equal(t.queue(0).usedIdx, 0);
+  assert.equal(t.hasFeature(VirtioFeature.VERSION_1), false);
+  assert.deepEqual(t.driverFeatures, [0, 0]);
+});
+
+Deno.test("virtio-mmio: save/load round trip continues where it stopped", () => {
+  const { mem, d, t } = setup();
+  d.init();
+  const buf = d.alloc(4);
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  d.submit(0, [{ addr: buf, len: 4, write: true }]);
+  const saved = structuredClone(t.save());
+
+  // A fresh transport over the same RAM takes over.
+  const levels: boolean[] = [];
+  const rng2 = new VirtioRng({ entropy: () => {}, queueSize: 16 });
+  const t2 = new VirtioMmioTransport(mem, rng2, (l) => levels.push(l));
+  t2.load(saved);
+  assert.deepEqual(t2.save(), saved);
+  assert.deepEqual(levels, [true], "interrupt level restored");
+  assert.equal(rng2.bytesServed, 8);
+  const d2 = new TestDriver(mem, t2);
+  d2.queues[0] = { ...d.queues[0] };
+  d2.ack();
+  d2.setUsedEvent(0, 2); // as Linux does after consuming used entries
+  d2.submit(0, [{ addr: buf, len: 4, write: true }]);
+  assert.deepEqual(d2.takeUsed(0).map((u) => u.len), [4, 4, 4]);
+  assert.equal(t2.queue(0).usedIdx, 3);
+  assert.equal(t2.irqLevel, true);
+});
+
+Deno.test("virtio-mmio: loading a broken state throws VirtioStateError", () => {
+  const { t } = setup();
+  const good = t.save();
+  const broken = [
+    null,
+    { ...good, status: -1 },
+    { ...good, queues: [] },
+    { ...good, driverFeatures: [1] },
+    { ...good, queues: [{ ...good.queues[0], descAddr: "x" }] },
+  ];
+  for (const b of broken) {
+    assert.throws(() => t.load(b as never), VirtioStateError);
+  }
+  t.load(good);
+  assert.deepEqual(t.save(), good);
+});

@@ -1,0 +1,196 @@
+/**
+ * virtio-net front-end (virtio 1.2, section 5.1): one receive and one transmit queue, a MAC
+ * address and a link status. Transmitted frames go to a `NetBackendClient` (a port on the
+ * net service's virtual switch in production); received frames land in the buffers the
+ * driver posted, or are dropped and counted when there is none.
+ */
+
+import { readConfigBytes, type VirtioDevice, VirtioDeviceId, type VirtioHost } from "./device.ts";
+import { DescriptorChain } from "./virtqueue.ts";
+
+/** The seam to the network backend. */
+export interface NetBackendClient {
+  /** Sends one Ethernet frame (destination MAC first, no FCS); fire and forget. */
+  send(frame: Uint8Array): void;
+}
+
+/** Feature bits of the network device. */
+export const VirtioNetFeature = {
+  MAC: 5,
+  STATUS: 16,
+} as const;
+
+/** Config status bit: the link is up. */
+export const VIRTIO_NET_S_LINK_UP = 1;
+/** Size of struct virtio_net_hdr when VERSION_1 is negotiated. */
+export const VIRTIO_NET_HDR_SIZE = 12;
+/** Largest frame accepted from the guest or the backend (64 KiB plus an Ethernet header). */
+export const MAX_FRAME = 65536 + 14;
+
+/** Queue indices. */
+const RX = 0;
+const TX = 1;
+
+/** Traffic counters. */
+export interface VirtioNetStats {
+  rxFrames: number;
+  rxDropped: number;
+  txFrames: number;
+  txDropped: number;
+}
+
+/** Options of a virtio-net device. */
+export interface VirtioNetOptions {
+  /** MAC address, "52:54:00:12:34:56" or 6 bytes. */
+  mac: string | Uint8Array;
+  /** QueueNumMax (power of two), 256 by default. */
+  queueSize?: number;
+}
+
+/** Device state for snapshots. */
+export interface VirtioNetState {
+  linkUp: boolean;
+  stats: VirtioNetStats;
+}
+
+/** Parses "52:54:00:12:34:56"; throws a RangeError on anything else. */
+export function parseMac(mac: string): Uint8Array {
+  const parts = mac.split(":");
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new RangeError(`bad MAC address "${mac}"`);
+  }
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+/** The virtio network device. */
+export class VirtioNet implements VirtioDevice {
+  readonly deviceId = VirtioDeviceId.NET;
+  readonly features: readonly [number, number] = [
+    (1 << VirtioNetFeature.MAC) | (1 << VirtioNetFeature.STATUS),
+    0,
+  ];
+  readonly numQueues = 2;
+  readonly queueMaxSize: number;
+  /** Traffic counters. */
+  stats: VirtioNetStats = { rxFrames: 0, rxDropped: 0, txFrames: 0, txDropped: 0 };
+  /** Backend frames go to; replaceable (e.g. after reconnecting to the switch). */
+  backend: NetBackendClient;
+
+  private host!: VirtioHost;
+  private readonly config = new Uint8Array(8);
+  private readonly chain = new DescriptorChain();
+  private readonly rxHdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+
+  constructor(backend: NetBackendClient, options: VirtioNetOptions) {
+    this.backend = backend;
+    this.queueMaxSize = options.queueSize ?? 256;
+    const mac = typeof options.mac === "string" ? parseMac(options.mac) : options.mac;
+    if (mac.length !== 6) throw new RangeError(`MAC address must be 6 bytes`);
+    this.config.set(mac, 0);
+    this.config[6] = VIRTIO_NET_S_LINK_UP;
+    this.rxHdr[10] = 1; // num_buffers: one buffer per frame without MRG_RXBUF
+  }
+
+  /** The MAC address. */
+  get mac(): Uint8Array {
+    return this.config.slice(0, 6);
+  }
+
+  /** Link status as the guest sees it. */
+  get linkUp(): boolean {
+    return (this.config[6] & VIRTIO_NET_S_LINK_UP) !== 0;
+  }
+
+  /** Changes the link status and tells the driver (config change interrupt). */
+  setLink(up: boolean): void {
+    if (up === this.linkUp) return;
+    this.config[6] = up ? VIRTIO_NET_S_LINK_UP : 0;
+    this.host.configChanged();
+  }
+
+  /** Called by the transport. */
+  attach(host: VirtioHost): void {
+    this.host = host;
+  }
+
+  /** struct virtio_net_config: mac[6], le16 status. */
+  readConfig(offset: number, size: 1 | 2 | 4): number {
+    return readConfigBytes(this.config, offset, size);
+  }
+
+  /** The MAC is read-only (no VIRTIO_NET_F_CTRL_MAC_ADDR). */
+  writeConfig(): void {}
+
+  /** Transmits what the driver queued; rx notifications need no action (buffers wait). */
+  queueNotify(index: number): void {
+    if (index !== TX) return;
+    const q = this.host.queue(TX);
+    const chain = this.chain;
+    const mem = this.host.memory;
+    let pushed = false;
+    while (q.pop(chain)) {
+      const n = chain.readableBytes - VIRTIO_NET_HDR_SIZE;
+      if (n < 14 || n > MAX_FRAME || !this.linkUp) this.stats.txDropped++;
+      else {
+        const frame = new Uint8Array(n);
+        chain.read(mem, VIRTIO_NET_HDR_SIZE, frame);
+        try {
+          this.backend.send(frame);
+          this.stats.txFrames++;
+        } catch {
+          this.stats.txDropped++;
+        }
+      }
+      q.push(chain.head, 0);
+      pushed = true;
+    }
+    if (pushed) this.host.signalUsed(TX);
+  }
+
+  /**
+   * Delivers one frame from the backend into the next posted rx buffer. Returns false (and
+   * counts a drop) when the device is not running, the link is down, the frame is shorter
+   * than an Ethernet header or longer than MAX_FRAME, no buffer is posted, or the buffer is
+   * too small.
+   */
+  receive(frame: Uint8Array): boolean {
+    const host = this.host;
+    if (!host.active || !this.linkUp || frame.length < 14 || frame.length > MAX_FRAME) {
+      this.stats.rxDropped++;
+      return false;
+    }
+    const q = host.queue(RX);
+    const chain = this.chain;
+    if (!q.pop(chain)) {
+      this.stats.rxDropped++;
+      return false;
+    }
+    const need = VIRTIO_NET_HDR_SIZE + frame.length;
+    if (chain.writableBytes < need) {
+      q.unpop();
+      this.stats.rxDropped++;
+      return false;
+    }
+    chain.write(host.memory, 0, this.rxHdr);
+    chain.write(host.memory, VIRTIO_NET_HDR_SIZE, frame);
+    q.push(chain.head, need);
+    this.stats.rxFrames++;
+    host.signalUsed(RX);
+    return true;
+  }
+
+  /** Nothing is in flight; counters survive a reset. */
+  reset(): void {}
+
+  /** Link status and counters. */
+  save(): VirtioNetState {
+    return { linkUp: this.linkUp, stats: { ...this.stats } };
+  }
+
+  /** Restores `save()` output. */
+  load(state: unknown): void {
+    const s = state as VirtioNetState | undefined;
+    this.config[6] = s?.linkUp === false ? 0 : VIRTIO_NET_S_LINK_UP;
+    this.stats = { rxFrames: 0, rxDropped: 0, txFrames: 0, txDropped: 0, ...s?.stats };
+  }
+}

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { GuestMemory } from "../guest_memory.ts";
+import {
+  VIRTIO_MMIO_INT_CONFIG,
+  VIRTIO_MMIO_INT_VRING,
+  VirtioMmioReg as R,
+  VirtioMmioTransport,
+} from "./mmio_transport.ts";
+import { parseMac, VIRTIO_NET_HDR_SIZE, VirtioNet, VirtioNetFeature } from "./net.ts";
+import { TestDriver } from "./test_driver.ts";
+
+function setup() {
+  const mem = new GuestMemory(1 << 20);
+  const sent: Uint8Array[] = [];
+  const net = new VirtioNet({ send: (f) => void sent.push(f) }, { mac: "52:54:00:12:34:56" });
+  const t = new VirtioMmioTransport(mem, net, () => {});
+  const d = new TestDriver(mem, t);
+  return { mem, sent, net, t, d };
+}
+
+function frame(n: number, seed: number): Uint8Array {
+  return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
+}
+
+Deno.test("virtio-net: MAC, link status and features in config space", () => {
+  const { d } = setup();
+  assert.equal(d.reg(R.DEVICE_ID), 1);
+  const [lo] = d.offered();
+  assert.ok(lo & (1 << VirtioNetFeature.MAC));
+  assert.ok(lo & (1 << VirtioNetFeature.STATUS));
+  const mac = [0, 1, 2, 3, 4, 5].map((i) => d.t.read(R.CONFIG + i, 1));
+  assert.deepEqual(mac, [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+  assert.equal(d.t.read(R.CONFIG + 6, 2), 1, "VIRTIO_NET_S_LINK_UP");
+  assert.throws(() => parseMac("52:54:00:12:34"), RangeError);
+});
+
+Deno.test("virtio-net: tx strips the virtio_net_hdr and sends the frame", () => {
+  const { d, sent, net } = setup();
+  d.init();
+  const f = frame(60, 1);
+  const hdr = d.alloc(VIRTIO_NET_HDR_SIZE);
+  const p1 = d.alloc(20), p2 = d.alloc(40);
+  d.put(p1, f.subarray(0, 20));
+  d.put(p2, f.subarray(20));
+  const head = d.submit(1, [
+    { addr: hdr, len: VIRTIO_NET_HDR_SIZE },
+    { addr: p1, len: 20 },
+    { addr: p2, len: 40 },
+  ]);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0], f);
+  assert.deepEqual(d.takeUsed(1), [{ id: head, len: 0 }]);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+  // A runt (shorter than an Ethernet header) is dropped but its buffer still returned.
+  d.submit(1, [{ addr: hdr, len: VIRTIO_NET_HDR_SIZE }, { addr: p1, len: 4 }]);
+  assert.equal(sent.length, 1);
+  assert.equal(d.takeUsed(1).length, 1);
+  assert.deepEqual(net.stats, { rxFrames: 0, rxDropped: 0, txFrames: 1, txDropped: 1 });
+});
+
+Deno.test("virtio-net: rx fills posted buffers, drops when none or too small", () => {
+  const { d, net } = setup();
+  assert.equal(net.receive(frame(60, 0)), false, "before DRIVER_OK");
+  d.init();
+  assert.equal(net.receive(frame(60, 0)), false, "no buffer posted");
+  // A small buffer (header + 100 bytes), then a big one split over two descriptors.
+  const small = d.alloc(VIRTIO_NET_HDR_SIZE + 100);
+  const big1 = d.alloc(VIRTIO_NET_HDR_SIZE + 500), big2 = d.alloc(1100);
+  const h1 = d.addChain(0, [{ addr: small, len: VIRTIO_NET_HDR_SIZE + 100, write: true }]);
+  d.publish(0, h1);
+  const h2 = d.addChain(0, [
+    { addr: big1, len: VIRTIO_NET_HDR_SIZE + 500, write: true },
+    { addr: big2, len: 1100, write: true },
+  ]);
+  d.publish(0, h2);
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  const f1 = frame(1000, 7);
+  assert.equal(net.receive(f1), false, "1000 bytes do not fit the first buffer");
+  const f2 = frame(64, 3);
+  assert.equal(net.receive(f2), true);
+  assert.deepEqual(d.takeUsed(0), [{ id: h1, len: VIRTIO_NET_HDR_SIZE + 64 }]);
+  const hdr = d.get(small, VIRTIO_NET_HDR_SIZE);
+  assert.deepEqual([...hdr], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], "num_buffers = 1");
+  assert.deepEqual(d.get(small + VIRTIO_NET_HDR_SIZE, 64), f2);
+  assert.equal(d.ack(), VIRTIO_MMIO_INT_VRING);
+  assert.equal(net.receive(f1), true);
+  assert.deepEqual(d.takeUsed(0), [{ id: h2, len: VIRTIO_NET_HDR_SIZE + 1000 }]);
+  const got = new Uint8Array([...d.get(big1 + VIRTIO_NET_HDR_SIZE, 500), ...d.get(big2, 500)]);
+  assert.deepEqual(got, f1);
+  assert.equal(net.receive(f1), false, "ring empty again");
+  assert.deepEqual(net.stats, { rxFrames: 2, rxDropped: 4, txFrames: 0, txDropped: 0 });
+});
+
+Deno.test("virtio-net: link down raises a config change and stops traffic", () => {
+  const { d, net, sent, t } = setup();
+  d.init();
+  const gen = d.reg(R.CONFIG_GENERATION);
+  net.setLink(false);
+  assert.equal(d.t.read(R.CONFIG + 6, 2), 0);
+  assert.equal(d.reg(R.CONFIG_GENERATION), gen + 1);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+  const hdr = d.alloc(VIRTIO_NET_HDR_SIZE + 60);
+  d.submit(1, [{ addr: hdr, len: VIRTIO_NET_HDR_SIZE + 60 }]);
+  assert.equal(sent.length, 0);
+  assert.equal(net.receive(frame(60, 0)), false);
+  const s = structuredClone(t.save());
+  net.setLink(true);
+  t.load(s);
+  assert.equal(net.linkUp, false, "link state restored by load");
+});

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { GuestMemory } from "../guest_memory.ts";
+import { Plic } from "../devices/plic.ts";
+import { HartIrqLines } from "../machine/hart_irq.ts";
+import { deviceTreeBlob } from "../machine/device_tree.ts";
+import { PLIC } from "../machine/memory_map.ts";
+import { MmioBus } from "../machine/physical_bus.ts";
+import { mountVirtio } from "./slot.ts";
+import { VirtioRng } from "./rng.ts";
+import { TestDriver } from "./test_driver.ts";
+
+Deno.test("virtio slot: mapped at 0x10001000 + n*0x1000, interrupts on PLIC source n+1", () => {
+  const mem = new GuestMemory(1 << 20);
+  const plic = new Plic(1, 96, new HartIrqLines(mem));
+  const levels: boolean[] = [];
+  const { region, transport } = mountVirtio(
+    mem,
+    { slot: 2, device: new VirtioRng({ entropy: (d) => d.fill(7) }) },
+    plic,
+    (l) => levels.push(l),
+  );
+  assert.equal(region.base, 0x10003000);
+  assert.equal(region.irq, 3);
+  assert.equal(transport.name, "virtio_mmio@10003000");
+  const bus = new MmioBus();
+  bus.map(region.base, region.size, transport);
+  assert.equal(bus.load(0x10003000, 4), 0x74726976, "magic through the bus");
+  assert.equal(bus.load(0x10003008, 4), 4, "device id through the bus");
+
+  const d = new TestDriver(mem, transport);
+  d.init();
+  d.submit(0, [{ addr: d.alloc(8), len: 8, write: true }]);
+  // PLIC pending word 0 at offset 0x1000 has bit 3 set while the line is high.
+  assert.equal(plic.read(0x1000, 4) & (1 << 3), 1 << 3);
+  d.ack();
+  assert.equal(plic.read(0x1000, 4) & (1 << 3), 0);
+  assert.deepEqual(levels, [true, false]);
+
+  // The device tree gets a virtio_mmio@10003000 node.
+  const dtb = deviceTreeBlob({ harts: 1, ramSize: 1 << 20, regions: [PLIC, region] });
+  assert.ok(new TextDecoder("latin1").decode(dtb).includes("virtio_mmio@10003000"));
+  assert.throws(() => mountVirtio(mem, { slot: 8, device: new VirtioRng() }, plic), RangeError);
+});

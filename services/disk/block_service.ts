@@ -1,0 +1,97 @@
+/**
+ * The Block API (proto/block.proto) served over the bus for one backend: each op checks
+ * its request against the backend's geometry and the transfer limits, then calls the
+ * backend. Refusals are typed error replies; the bus replays write/flush/discard replies
+ * to retried request ids, so a retried write is applied once.
+ * @module
+ */
+
+import { block, type Bus, BusError, type DeviceService, type Handlers, Status } from "@vmesh/bus";
+import { type BlockBackend, BlockError, checkRange, type RequestLimits } from "./block_backend.ts";
+
+/** Service name for discovery. */
+export const SERVICE_NAME = "vmesh-disk";
+
+/** Default largest read/write payload: half of NATS' default 1 MiB max_payload. */
+export const DEFAULT_MAX_TRANSFER = 512 * 1024;
+
+/** Room in a request for the fields around the data (ids, offset, protobuf tags). */
+const ENVELOPE_BYTES = 4096;
+
+/** Turns a backend refusal into the bus error the caller sees. */
+function toBusError(err: unknown): unknown {
+  return err instanceof BlockError ? new BusError(Status[err.code], err.message) : err;
+}
+
+/** The handlers of the block ops for `backend`. */
+export function blockHandlers(
+  backend: BlockBackend,
+  limits: RequestLimits,
+): Handlers<typeof block.ops> {
+  const guarded = async <T>(op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (err) {
+      throw toBusError(err);
+    }
+  };
+  const writable = () => {
+    if (backend.info().readOnly) throw new BusError(Status.READ_ONLY, "the disk is read-only");
+  };
+  return {
+    info: () => backend.info(),
+    read: (req) =>
+      guarded(async () => {
+        checkRange(backend.info(), req.offset, req.length, limits);
+        return { status: Status.OK, data: await backend.read(req.offset, req.length) };
+      }),
+    write: (req) =>
+      guarded(async () => {
+        writable();
+        checkRange(backend.info(), req.offset, req.data.length, limits);
+        await backend.write(req.offset, req.data, req.fua ?? false);
+        return { status: Status.OK, written: req.data.length };
+      }),
+    flush: () =>
+      guarded(async () => {
+        await backend.flush();
+        return { status: Status.OK };
+      }),
+    discard: (req) =>
+      guarded(async () => {
+        writable();
+        checkRange(backend.info(), req.offset, req.length, limits, false);
+        await backend.discard(req.offset, req.length);
+        return { status: Status.OK };
+      }),
+  };
+}
+
+/** Where and how a disk is served. */
+export interface BlockServiceOptions {
+  vm: string;
+  device: string;
+  version: string;
+  limits: RequestLimits;
+  /** Extra discovery metadata (backend kind, image path). */
+  metadata?: Record<string, string>;
+}
+
+/** Serves `backend` as `vmesh.<vm>.<device>.{info,read,write,flush,discard}`. */
+export function serveBlock(
+  bus: Bus,
+  backend: BlockBackend,
+  opts: BlockServiceOptions,
+): Promise<DeviceService> {
+  return bus.serve({
+    vm: opts.vm,
+    device: opts.device,
+    name: SERVICE_NAME,
+    version: opts.version,
+    description: "vmesh block device backend",
+    ops: block.ops,
+    handlers: blockHandlers(backend, opts.limits),
+    maxPayloadBytes: opts.limits.maxTransfer + ENVELOPE_BYTES,
+    metadata: opts.metadata,
+  });
+}

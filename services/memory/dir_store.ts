@@ -1,0 +1,76 @@
+/**
+ * Local directory page store: `<dir>/pages/<first 2 hex>/<hash>` and
+ * `<dir>/manifests/<name>`. Files are written to a temporary name and renamed, so a
+ * reader never sees a half-written page.
+ * @module
+ */
+
+import type { PageStore } from "./page_store.ts";
+
+/** A page store in a local directory. */
+export class DirStore implements PageStore {
+  readonly kind: string;
+
+  private constructor(readonly dir: string) {
+    this.kind = `dir:${dir}`;
+  }
+
+  /** Opens (creating it if needed) a store rooted at `dir`. */
+  static async open(dir: string): Promise<DirStore> {
+    await Deno.mkdir(`${dir}/pages`, { recursive: true });
+    await Deno.mkdir(`${dir}/manifests`, { recursive: true });
+    return new DirStore(dir);
+  }
+
+  #pagePath(hash: string): string {
+    return `${this.dir}/pages/${hash.slice(0, 2)}/${hash}`;
+  }
+
+  async hasPage(hash: string): Promise<boolean> {
+    try {
+      await Deno.stat(this.#pagePath(hash));
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
+  }
+
+  async putPage(hash: string, data: Uint8Array): Promise<boolean> {
+    if (await this.hasPage(hash)) return true;
+    await Deno.mkdir(`${this.dir}/pages/${hash.slice(0, 2)}`, { recursive: true });
+    await writeAtomically(this.#pagePath(hash), data);
+    return false;
+  }
+
+  getPage(hash: string): Promise<Uint8Array | undefined> {
+    return readIfExists(this.#pagePath(hash));
+  }
+
+  putManifest(name: string, encoded: Uint8Array): Promise<void> {
+    return writeAtomically(`${this.dir}/manifests/${name}`, encoded);
+  }
+
+  getManifest(name: string): Promise<Uint8Array | undefined> {
+    return readIfExists(`${this.dir}/manifests/${name}`);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+async function writeAtomically(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(tmp, data);
+  await Deno.rename(tmp, path);
+}
+
+async function readIfExists(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await Deno.readFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { DirStore } from "./dir_store.ts";
+import { isPageHash, pageHash } from "./page_hash.ts";
+import { isManifestName } from "./page_store.ts";
+
+Deno.test("page hash: SHA-256 hex", async () => {
+  const h = await pageHash(new TextEncoder().encode("abc"));
+  assert.equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assert.equal(isPageHash(h), true);
+  assert.equal(isPageHash(h.toUpperCase()), false);
+  assert.equal(isManifestName("snap-1"), true);
+  assert.equal(isManifestName("../x"), false);
+  assert.equal(isManifestName(".."), false);
+});
+
+Deno.test("dir store: put/get by hash, dedup, manifests, survives reopen", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await DirStore.open(dir);
+    const page = new Uint8Array(4096).fill(7);
+    const h = await pageHash(page);
+    assert.equal(await store.hasPage(h), false);
+    assert.equal(await store.putPage(h, page), false);
+    assert.equal(await store.putPage(h, page), true);
+    assert.deepEqual(await store.getPage(h), page);
+    assert.equal(await store.getPage("0".repeat(64)), undefined);
+    let files = 0;
+    for await (const _ of Deno.readDir(`${dir}/pages/${h.slice(0, 2)}`)) files++;
+    assert.equal(files, 1);
+    await store.putManifest("snap1", new Uint8Array([1, 2, 3]));
+    const again = await DirStore.open(dir);
+    assert.deepEqual(await again.getManifest("snap1"), new Uint8Array([1, 2, 3]));
+    assert.equal(await again.getManifest("nope"), undefined);
+    assert.equal(await again.hasPage(h), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

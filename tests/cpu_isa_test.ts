@@ -1,0 +1,48 @@
+/**
+ * ISA tests: every self-checking bare-metal program under tests/riscv/isa, compiled at test
+ * time, must pass under QEMU (which proves the program right) and under vmesh.
+ */
+
+import assert from "node:assert/strict";
+import { buildIsaProgram, ISA_PROGRAMS } from "./riscv/programs.ts";
+import { describe, runQemu, runVmesh } from "./riscv/run.ts";
+
+for (const program of ISA_PROGRAMS) {
+  Deno.test(`isa ${program.name}: ${program.covers}`, async (t) => {
+    const elf = await buildIsaProgram(program);
+
+    await t.step("passes under QEMU (the oracle)", async () => {
+      const r = await runQemu(elf, program.board);
+      const what = describe(`qemu -M ${program.board} ${program.name}`, r);
+      assert.equal(r.timedOut, false, what);
+      assert.equal(r.code, 0, what);
+      assert.equal(r.stdout, program.expected, what);
+    });
+
+    await t.step("passes under vmesh", async () => {
+      const r = await runVmesh(elf, 120_000, ["--timeout", "100"]);
+      const what = describe(`vmesh run ${program.name}`, r);
+      assert.equal(r.timedOut, false, what);
+      assert.equal(r.code, 0, what);
+      assert.equal(r.stdout, program.expected, what);
+    });
+  });
+}
+
+Deno.test("isa harness: a failing check exits nonzero with its line under QEMU", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-isa-" });
+  try {
+    const src = `${dir}/fails.c`;
+    await Deno.writeTextFile(
+      src,
+      '#include "test.h"\nint main(void) {\n  CHECK(1 + 1 == 3);\n  return 0;\n}\n',
+    );
+    const { buildProgram } = await import("./riscv/build.ts");
+    const elf = await buildProgram(src, { cacheDir: `${dir}/cache` });
+    const r = await runQemu(elf);
+    assert.equal(r.code, 4, describe("fails", r)); /* line 3 -> 3 % 255 + 1 */
+    assert.equal(r.stdout, "FAIL line 3: 1 + 1 == 3\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

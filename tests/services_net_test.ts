@@ -1,0 +1,144 @@
+/**
+ * The net service as a real process: ports join a hub switch and exchange frames, an
+ * echo switch returns frames, leave stops delivery, typed errors, discovery.
+ */
+import assert from "node:assert/strict";
+import { net, netPortSubject, Status } from "@vmesh/bus";
+import {
+  discover,
+  MALFORMED,
+  rawErrorRequest,
+  type ServiceProcess,
+  startService,
+  startTestBus,
+} from "./services_harness.ts";
+
+type TestBus = Awaited<ReturnType<typeof startTestBus>>;
+
+/** An Ethernet frame from `src` to `dst` (last MAC byte each) with a one-byte tag. */
+function frame(dst: number, src: number, tag: number): Uint8Array {
+  const f = new Uint8Array(60);
+  f.set([0x52, 0x54, 0, 0, 0, dst, 0x52, 0x54, 0, 0, 0, src, 0x08, 0x00], 0);
+  f.fill(tag, 14);
+  return f;
+}
+
+/** Receives frames on a port's rx subject. */
+class PortRx {
+  readonly frames: net.Frame[] = [];
+  #waiters: Array<() => void> = [];
+  readonly sub;
+
+  constructor(tb: TestBus, sw: string, port: string) {
+    this.sub = tb.bus.subscribe(net.frame, netPortSubject(sw, port, "rx"), (f) => {
+      this.frames.push(f);
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  /** Resolves once `n` frames have arrived. */
+  async count(n: number): Promise<net.Frame[]> {
+    while (this.frames.length < n) await new Promise<void>((r) => this.#waiters.push(r));
+    return this.frames;
+  }
+}
+
+Deno.test("net service: ports on a switch exchange frames", async (t) => {
+  const tb = await startTestBus();
+  const procs: ServiceProcess[] = [];
+  try {
+    procs.push(await startService("net", ["--switch", "sw0"], tb.nats.url));
+    procs.push(await startService("net", ["--switch", "lo0", "--mode", "echo"], tb.nats.url));
+    const sw0 = tb.bus.client({ prefix: "vmesh.net.sw0" }, net.ops);
+    const lo0 = tb.bus.client({ prefix: "vmesh.net.lo0" }, net.ops);
+    const tx = (sw: string, port: string, data: Uint8Array, seq = 0) =>
+      tb.bus.publish(net.frame, netPortSubject(sw, port, "tx"), { data, seq });
+
+    await t.step("two ports exchange frames in order, in both directions", async () => {
+      const rxA = new PortRx(tb, "sw0", "a");
+      const rxB = new PortRx(tb, "sw0", "b");
+      await tb.bus.flush();
+      assert.equal(
+        (await sw0.call("join", { switch: "sw0", mac: "52:54:00:00:00:01", portId: "a" })).mtu,
+        1500,
+      );
+      await sw0.call("join", { switch: "sw0", mac: "52:54:00:00:00:02", portId: "b" });
+      for (let i = 0; i < 10; i++) tx("sw0", "a", frame(2, 1, i), i);
+      tx("sw0", "b", frame(1, 2, 0xbb));
+      const atB = await rxB.count(10);
+      assert.deepEqual(
+        atB.map((f) => f.data),
+        Array.from({ length: 10 }, (_, i) => frame(2, 1, i)),
+      );
+      assert.deepEqual(atB.map((f) => f.seq), Array.from({ length: 10 }, (_, i) => i));
+      const atA = await rxA.count(1);
+      assert.deepEqual(atA[0].data, frame(1, 2, 0xbb));
+      assert.equal(rxA.frames.length, 1); // a never hears its own frames on a hub
+
+      // After b leaves, a's next frame reaches c but not b (same publisher: ordered).
+      const rxC = new PortRx(tb, "sw0", "c");
+      await tb.bus.flush();
+      await sw0.call("join", { switch: "sw0", mac: "52:54:00:00:00:03", portId: "c" });
+      await sw0.call("leave", { switch: "sw0", portId: "b" });
+      tx("sw0", "a", frame(3, 1, 0xcc));
+      assert.deepEqual((await rxC.count(1))[0].data, frame(3, 1, 0xcc));
+      await tb.bus.flush();
+      assert.equal(rxB.frames.length, 10);
+      for (const r of [rxA, rxB, rxC]) r.sub.unsubscribe();
+    });
+
+    await t.step("echo switch returns a frame to its sender", async () => {
+      const rx = new PortRx(tb, "lo0", "e");
+      await tb.bus.flush();
+      await lo0.call("join", { switch: "lo0", mac: "52:54:00:00:00:0e", portId: "e" });
+      tx("lo0", "e", frame(0xff, 0x0e, 0x42));
+      assert.deepEqual((await rx.count(1))[0].data, frame(0xff, 0x0e, 0x42));
+      rx.sub.unsubscribe();
+    });
+
+    await t.step("bad requests are typed errors and the switch keeps serving", async () => {
+      await assert.rejects(
+        sw0.call("join", { switch: "sw0", mac: "not-a-mac", portId: "x" }),
+        (e: Error & { status?: string }) => e.status === "INVALID_ARGUMENT",
+      );
+      await assert.rejects(
+        sw0.call("join", { switch: "sw9", mac: "52:54:00:00:00:09", portId: "x" }),
+        (e: Error & { status?: string }) => e.status === "NOT_FOUND",
+      );
+      await assert.rejects(
+        sw0.call("join", { switch: "sw0", mac: "52:54:00:00:00:09", portId: "x.y" }),
+        (e: Error & { status?: string }) => e.status === "INVALID_ARGUMENT",
+      );
+      const mal = await rawErrorRequest(tb.bus, "vmesh.net.sw0.join", MALFORMED);
+      assert.equal(mal.header, "MALFORMED");
+      const unk = await rawErrorRequest(tb.bus, "vmesh.net.sw0.teleport", new Uint8Array());
+      assert.equal(unk.code, Status.UNKNOWN_OP);
+      const big = net.ops.join.request.encode({
+        switch: "sw0",
+        mac: "x".repeat(10_000),
+        portId: "x",
+      });
+      assert.equal((await rawErrorRequest(tb.bus, "vmesh.net.sw0.join", big)).header, "TOO_LARGE");
+      const ok = await sw0.call("join", { switch: "sw0", mac: "52:54:00:00:00:09", portId: "x" });
+      assert.equal(ok.mtu, 1500);
+    });
+
+    await t.step("discovery lists both switches with join and leave", async () => {
+      const infos = await discover(tb.bus, "vmesh-net", 2);
+      assert.deepEqual(infos.map((i) => i.metadata?.switch).sort(), ["lo0", "sw0"]);
+      const sw = infos.find((i) => i.metadata?.switch === "sw0")!;
+      assert.equal(sw.version, "0.1.0");
+      assert.deepEqual(sw.endpoints.map((e) => e.subject).sort(), [
+        "vmesh.net.sw0.join",
+        "vmesh.net.sw0.leave",
+      ]);
+    });
+
+    await t.step("SIGTERM exits 0", async () => {
+      for (const p of procs) assert.equal(await p.stop("SIGTERM"), 0, p.log.join("\n"));
+    });
+  } finally {
+    for (const p of procs) await p.stop("SIGKILL");
+    await tb.close();
+  }
+});
