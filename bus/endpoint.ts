@@ -13,6 +13,7 @@ import type { BusCore } from "./core.ts";
 import { errorCodec } from "./contracts/common.ts";
 import { ERROR_HEADER, REQUEST_ID_HEADER } from "./headers.ts";
 import type { CachedReply, ReplayCache } from "./replay_cache.ts";
+import type { EndpointMetrics } from "./request_metrics.ts";
 import { BusError, Status, statusName } from "./status.ts";
 import { extractTraceContext, failSpan, SpanKind, startMessagingSpan } from "./trace.ts";
 
@@ -49,6 +50,8 @@ export interface EndpointConfig<Req, Res> {
   replay?: ReplayCache;
   vm?: string;
   device?: string;
+  /** Where served requests are counted (none: not counted). */
+  metrics?: EndpointMetrics;
 }
 
 // Codes that depend only on the request, so replaying them to a retry is correct.
@@ -66,6 +69,23 @@ export async function serveRequest<Req, Res>(
   cfg: EndpointConfig<Req, Res>,
   msg: Msg,
 ): Promise<void> {
+  const t0 = performance.now();
+  const reply = await answer(core, cfg, msg);
+  respond(core, msg, reply);
+  cfg.metrics?.record(
+    reply.headers?.get(ERROR_HEADER) || "OK",
+    msg.data.byteLength,
+    reply.data.byteLength,
+    (performance.now() - t0) / 1000,
+  );
+}
+
+/** The reply to one request message (logged when it is an error); never rejects. */
+async function answer<Req, Res>(
+  core: BusCore,
+  cfg: EndpointConfig<Req, Res>,
+  msg: Msg,
+): Promise<CachedReply> {
   const subject = msg.subject;
   const headerId = msg.headers?.get(REQUEST_ID_HEADER) ?? "";
   if (msg.data.byteLength > cfg.maxPayloadBytes) {
@@ -74,23 +94,20 @@ export async function serveRequest<Req, Res>(
       `payload of ${msg.data.byteLength} bytes exceeds ${cfg.maxPayloadBytes}`,
       headerId,
     );
-    replyError(core, msg, err);
-    return;
+    logError(core, msg.subject, err);
+    return errorReply(err);
   }
   const key = cfg.op.replay && cfg.replay && headerId ? `${subject}\n${headerId}` : "";
   if (key) {
     const prior = cfg.replay!.get(key);
     if (prior) {
       const r = await prior.catch(() => undefined);
-      if (r) {
-        respond(core, msg, r);
-        return;
-      }
+      if (r) return r;
     }
   }
   const outcome = run(core, cfg, msg, headerId);
   if (key) cfg.replay!.put(key, outcome.then((o) => o.replayable ? o.reply : undefined));
-  respond(core, msg, (await outcome).reply);
+  return (await outcome).reply;
 }
 
 interface Outcome {

@@ -119,3 +119,28 @@ export * as consoleMsgs from "./contracts/console.ts";
 export * as net from "./contracts/net.ts";
 export * as memory from "./contracts/memory.ts";
 export * as vm from "./contracts/vm.ts";
+export {
+  collectProcessMetrics,
+  Counter,
+  defaultRegistry,
+  EXPOSITION_CONTENT_TYPE,
+  Gauge,
+  Histogram,
+  type Labels,
+  LATENCY_BUCKETS,
+  type Metric,
+  Registry,
+} from "./metrics.ts";
+export { BUS_METRICS } from "./request_metrics.ts";
+export {
+  controlApp,
+  type ControlAppOptions,
+  type ControlHttp,
+  type Health,
+  HttpError,
+  type ListenOptions,
+  type MountedRoutes,
+  parseHttpListen,
+  serveControlHttp,
+  startControlHttp,
+} from "./control_http.ts";

@@ -14,6 +14,8 @@ import { BusError, Status } from "./status.ts";
 import { targetPrefix } from "./client.ts";
 import { lastToken } from "./subjects.ts";
 import { REQUEST_ID_HEADER } from "./headers.ts";
+import { defaultRegistry, type Registry } from "./metrics.ts";
+import { EndpointMetrics } from "./request_metrics.ts";
 
 /** One handler per op of the contract. */
 export type Handlers<O extends Ops> = {
@@ -39,6 +41,8 @@ export interface ServiceOptions<O extends Ops> extends Target {
   metadata?: Record<string, string>;
   /** Queue group of the endpoints (replicas share load). Default "q". */
   queue?: string;
+  /** Where served requests are counted; default the process-wide {@link defaultRegistry}. */
+  metrics?: Registry;
 }
 
 /** A running device service. */
@@ -78,6 +82,9 @@ export async function serve<O extends Ops>(
     metadata,
     queue: opts.queue,
   });
+  const registry = opts.metrics ?? defaultRegistry;
+  const endpointMetrics = (op: string) =>
+    new EndpointMetrics(registry, opts.name, opts.vm ?? "", opts.device ?? "", op);
   const known = new Set<string>();
   for (const [name, op] of Object.entries(opts.ops)) {
     const handler = opts.handlers[name];
@@ -93,6 +100,7 @@ export async function serve<O extends Ops>(
       replay,
       vm: opts.vm,
       device: opts.device,
+      metrics: endpointMetrics(op.name),
     };
     svc.addEndpoint(op.name, {
       subject: `${prefix}.${op.name}`,
@@ -103,11 +111,14 @@ export async function serve<O extends Ops>(
       },
     });
   }
+  // Unknown ops are counted under one label value: the subject token is the caller's choice.
+  const unknownMetrics = endpointMetrics("_unknown");
   // Requests for ops nobody serves would otherwise just time out at the caller.
   const guard: Subscription = core.nc.subscribe(`${prefix}.*`, {
     queue: `${opts.name}-unknown-op`,
     callback: (err, msg) => {
       if (err || !msg.reply || known.has(lastToken(msg.subject))) return;
+      unknownMetrics.record("UNKNOWN_OP", msg.data.byteLength, 0, 0);
       replyError(
         core,
         msg,

@@ -6,15 +6,23 @@
 const COMMANDS: Record<string, { summary: string; module: string }> = {
   boot: { summary: "boot the default Linux VM (devices as NATS services)", module: "./boot.ts" },
   run: { summary: "run a bare-metal RISC-V ELF program (HTIF or UART output)", module: "./run.ts" },
-  guest: { summary: "build the guest images (kernel, busybox, disk) from Debian sources", module: "./guest.ts" },
+  guest: {
+    summary: "build the guest images (kernel, busybox, disk) from Debian sources",
+    module: "./guest.ts",
+  },
   up: { summary: "run the compose.yaml topology as local processes", module: "./up.ts" },
-  test: { summary: "run every check and test (fmt, lint, type check, deno test)", module: "./test.ts" },
+  test: {
+    summary: "run every check and test (fmt, lint, type check, deno test)",
+    module: "./test.ts",
+  },
 };
 
 /** The top-level usage text. */
 export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) =>
+    `  ${name.padEnd(width)}  ${c.summary}`
+  );
   return [
     "vmesh — a RISC-V machine emulator whose devices are services on a NATS bus",
     "",

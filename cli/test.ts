@@ -31,7 +31,10 @@ async function step(name: string, args: string[]): Promise<{ ok: boolean; out: s
   }).spawn();
   // Echo output live (progress) while keeping a copy for parsing.
   const chunks: string[] = [];
-  const pump = async (s: ReadableStream<Uint8Array>, w: { write(b: Uint8Array): Promise<number> }) => {
+  const pump = async (
+    s: ReadableStream<Uint8Array>,
+    w: { write(b: Uint8Array): Promise<number> },
+  ) => {
     const dec = new TextDecoder();
     for await (const b of s) {
       chunks.push(dec.decode(b, { stream: true }));

@@ -187,7 +187,7 @@ async function build(
   const scratch = `${cacheDir}/.build-${key}-${Deno.pid}`;
   const out = `${scratch}/out`;
   const logDir = `${cacheDir}/logs/${key}`;
-  await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  await removeStaleScratch(cacheDir);
   await Deno.mkdir(out, { recursive: true });
   await Deno.mkdir(`${scratch}/kernel`, { recursive: true });
   await Deno.mkdir(`${scratch}/busybox`, { recursive: true });
@@ -274,6 +274,15 @@ async function build(
     throw e;
   } finally {
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Removes scratch directories left by builds whose process is gone (killed mid-build). */
+async function removeStaleScratch(cacheDir: string): Promise<void> {
+  for await (const e of Deno.readDir(cacheDir)) {
+    const m = /^\.build-[0-9a-f]+-(\d+)$/.exec(e.name);
+    if (!m || (Number(m[1]) !== Deno.pid && await exists(`/proc/${m[1]}`))) continue;
+    await Deno.remove(`${cacheDir}/${e.name}`, { recursive: true }).catch(() => {});
   }
 }
 

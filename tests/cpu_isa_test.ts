@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { buildProgram } from "./riscv/build.ts";
 import { buildIsaProgram, ISA_PROGRAMS } from "./riscv/programs.ts";
 import { describe, runQemu, runVmesh } from "./riscv/run.ts";
 
@@ -37,7 +38,6 @@ Deno.test("isa harness: a failing check exits nonzero with its line under QEMU",
       src,
       '#include "test.h"\nint main(void) {\n  CHECK(1 + 1 == 3);\n  return 0;\n}\n',
     );
-    const { buildProgram } = await import("./riscv/build.ts");
     const elf = await buildProgram(src, { cacheDir: `${dir}/cache` });
     const r = await runQemu(elf);
     assert.equal(r.code, 4, describe("fails", r)); /* line 3 -> 3 % 255 + 1 */

@@ -221,6 +221,7 @@ Deno.test("vmesh run: OpenSBI fw_jump boots, prints its banner and runs our S-mo
   await withDir(async (dir) => {
     const payload = await compile(dir, "payload.elf", { "payload.S": PAYLOAD_S }, [
       "-Wl,-Ttext=0x80200000",
+      "-Wl,-n",
     ]);
     const ours = await vmeshRun(["--bios", FW_JUMP, "--timeout", "120", payload]);
     const qemu = await exec("qemu-system-riscv64", [

@@ -51,7 +51,7 @@ Deno.test("disk service: Block API over NATS", async (t) => {
     };
     const rw = await start(["--vm", "vm1", "--device", "disk0", "--image", `${dir}/disk.img`]);
     await start(["--vm", "vm1", "--device", "ro0", "--image", `${dir}/ro.img`, "--read-only"]);
-    await start([
+    const overlayA = [
       "--vm",
       "vmA",
       "--device",
@@ -62,7 +62,8 @@ Deno.test("disk service: Block API over NATS", async (t) => {
       `${dir}/a.cow`,
       "--cluster-size",
       "4096",
-    ]);
+    ];
+    const cowA = await start(overlayA);
     await start([
       "--vm",
       "vmB",
@@ -182,6 +183,14 @@ Deno.test("disk service: Block API over NATS", async (t) => {
         pattern(MiB, 2).subarray(0, 4096),
       );
       assert.equal(await sha256(`${dir}/base.img`), baseHash);
+      // The overlay survives a restart of its service.
+      assert.equal(await cowA.stop("SIGTERM"), 0, cowA.log.join("\n"));
+      procs.splice(procs.indexOf(cowA), 1);
+      await start(overlayA);
+      assert.deepEqual(
+        (await a.call("read", { offset: 10 * 4096, length: 3 * 4096 })).data,
+        expected,
+      );
     });
 
     await t.step("kill -9 mid-sequence and restart: the retried write completes once", async () => {

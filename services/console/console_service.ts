@@ -36,8 +36,11 @@ export const ops: { send: Op<consoleMsgs.ByteBatch, common.Empty> } = {
 
 /** Where the console attaches. */
 export interface ConsoleServiceOptions {
+  /** VM name: the `<vm>` subject token. */
   vm: string;
+  /** Service version for discovery (semver). */
   version: string;
+  /** Output backends, written in this order. */
   sinks: ConsoleSink[];
   /** Where problems (gaps, sink failures) are reported, one line each. */
   log: (line: string) => void;
@@ -45,7 +48,8 @@ export interface ConsoleServiceOptions {
 
 /** A running console: output to sinks, input from {@link ConsoleService.type}. */
 export class ConsoleService {
-  readonly order = new StreamOrder();
+  /** Position tracking of the output stream. */
+  readonly order: StreamOrder = new StreamOrder();
   /** Stream position of the next input byte. */
   inSeq = 0;
   #writes: Promise<void> = Promise.resolve();
@@ -53,6 +57,7 @@ export class ConsoleService {
   #sub?: BusSubscription;
   #svc?: DeviceService;
 
+  /** A console on `bus`; call {@link ConsoleService.start} to attach it. */
   constructor(readonly bus: Bus, readonly opts: ConsoleServiceOptions) {}
 
   /** Subscribes to guest output and serves the `send` op. */

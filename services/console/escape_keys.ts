@@ -24,6 +24,7 @@ export class EscapeDecoder {
   /** A Ctrl-A was the last byte seen (the escape is pending). */
   pending = false;
 
+  /** Decodes one read of keyboard bytes. */
   feed(input: Uint8Array): Decoded {
     const out: number[] = [];
     const commands: EscapeCommand[] = [];

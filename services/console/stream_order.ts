@@ -15,9 +15,9 @@ export interface Ordered {
 /** Tracks the next expected stream position of one console direction. */
 export class StreamOrder {
   /** The stream position of the next byte expected (-1 before the first batch). */
-  next = -1;
+  next: number = -1;
   /** Total bytes reported lost so far. */
-  lost = 0;
+  lost: number = 0;
 
   /** Accepts a batch that starts at stream position `seq`. */
   accept(seq: number, data: Uint8Array): Ordered {

@@ -4,7 +4,7 @@
  */
 
 /** Why `run()` returned. */
-export const enum StopReason {
+export enum StopReason {
   /** The instruction budget ran out; call again. */
   Budget = 0,
   /** The hart executed WFI with no interrupt pending: idle until one arrives. */

@@ -10,6 +10,7 @@ export interface BlockInfo {
   sizeBytes: number;
   /** Logical sector size; requests must be aligned to it. */
   sectorSize: number;
+  /** Writes and discards are refused. */
   readOnly: boolean;
   /** The backend implements `discard`. */
   discard: boolean;
@@ -17,6 +18,7 @@ export interface BlockInfo {
 
 /** A block device backend. Offsets and lengths are in bytes. */
 export interface BlockBackend {
+  /** Geometry and features. */
   info(): BlockInfo;
   /** Reads `length` bytes at `offset`; bytes never written read as zero. */
   read(offset: number, length: number): Promise<Uint8Array>;
@@ -40,6 +42,7 @@ export type BlockErrorCode =
 
 /** A refused or failed block request, carrying its `vmesh.common.Status` name. */
 export class BlockError extends Error {
+  /** Makes an error with its status name and a human-readable reason. */
   constructor(readonly code: BlockErrorCode, message: string) {
     super(message);
     this.name = "BlockError";

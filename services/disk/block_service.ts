@@ -6,7 +6,15 @@
  * @module
  */
 
-import { block, type Bus, BusError, type DeviceService, type Handlers, Status } from "@vmesh/bus";
+import {
+  block,
+  type Bus,
+  BusError,
+  type DeviceService,
+  type Handlers,
+  type RequestContext,
+  Status,
+} from "@vmesh/bus";
 import { type BlockBackend, BlockError, checkRange, type RequestLimits } from "./block_backend.ts";
 
 /** Service name for discovery. */
@@ -21,6 +29,13 @@ const ENVELOPE_BYTES = 4096;
 /** Turns a backend refusal into the bus error the caller sees. */
 function toBusError(err: unknown): unknown {
   return err instanceof BlockError ? new BusError(Status[err.code], err.message) : err;
+}
+
+/** Adds the device attributes of a block request to the server span. */
+function annotate(ctx: RequestContext, offset: number, bytes: number): void {
+  if (!ctx.span.isRecording()) return;
+  ctx.span.setAttribute("vmesh.offset", offset);
+  ctx.span.setAttribute("vmesh.bytes", bytes);
 }
 
 /** The handlers of the block ops for `backend`. */
@@ -40,13 +55,15 @@ export function blockHandlers(
   };
   return {
     info: () => backend.info(),
-    read: (req) =>
+    read: (req, ctx) =>
       guarded(async () => {
+        annotate(ctx, req.offset, req.length);
         checkRange(backend.info(), req.offset, req.length, limits);
         return { status: Status.OK, data: await backend.read(req.offset, req.length) };
       }),
-    write: (req) =>
+    write: (req, ctx) =>
       guarded(async () => {
+        annotate(ctx, req.offset, req.data.length);
         writable();
         checkRange(backend.info(), req.offset, req.data.length, limits);
         await backend.write(req.offset, req.data, req.fua ?? false);
@@ -57,8 +74,9 @@ export function blockHandlers(
         await backend.flush();
         return { status: Status.OK };
       }),
-    discard: (req) =>
+    discard: (req, ctx) =>
       guarded(async () => {
+        annotate(ctx, req.offset, req.length);
         writable();
         checkRange(backend.info(), req.offset, req.length, limits, false);
         await backend.discard(req.offset, req.length);
@@ -69,9 +87,13 @@ export function blockHandlers(
 
 /** Where and how a disk is served. */
 export interface BlockServiceOptions {
+  /** VM name: the `<vm>` subject token. */
   vm: string;
+  /** Device name: the `<device>` subject token, e.g. `disk0`. */
   device: string;
+  /** Service version for discovery (semver). */
   version: string;
+  /** Transfer limits requests are checked against. */
   limits: RequestLimits;
   /** Extra discovery metadata (backend kind, image path). */
   metadata?: Record<string, string>;

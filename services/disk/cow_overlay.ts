@@ -46,6 +46,7 @@ export interface CowCreateOptions {
 
 /** Options for {@link CowOverlay.open}. */
 export interface CowOpenOptions {
+  /** Refuse writes and discards; the overlay file is opened read-only. */
   readOnly?: boolean;
   /** Use this base path instead of the one recorded in the overlay (moved base). */
   basePath?: string;
@@ -55,12 +56,19 @@ export interface CowOpenOptions {
 
 /** The parsed overlay header. */
 export interface CowHeader {
+  /** Cluster size in bytes (copy-on-write granularity). */
   clusterSize: number;
+  /** Virtual device size in bytes. */
   size: number;
+  /** Base image size when the overlay was made. */
   baseSize: number;
+  /** File offset of the allocation bitmap (4096). */
   bitmapOffset: number;
+  /** Bitmap length in bytes. */
   bitmapLength: number;
+  /** File offset of cluster 0's data. */
   dataOffset: number;
+  /** Absolute path of the base image. */
   basePath: string;
 }
 
@@ -208,6 +216,7 @@ export class CowOverlay implements BlockBackend {
     }
   }
 
+  /** Geometry and features. */
   info(): BlockInfo {
     return {
       sizeBytes: this.header.size,
@@ -231,21 +240,25 @@ export class CowOverlay implements BlockBackend {
     return n;
   }
 
+  /** Reads `length` bytes at `offset`. */
   read(offset: number, length: number): Promise<Uint8Array> {
     this.#checkBounds(offset, length);
     return this.#queue.run(() => hostIo("read", () => this.#read(offset, length)));
   }
 
+  /** Writes `data` at `offset`; with `fua`, durable before it resolves. */
   write(offset: number, data: Uint8Array, fua = false): Promise<void> {
     this.#checkWritable(offset, data.length);
     return this.#queue.run(() => hostIo("write", () => this.#write(offset, data, fua)));
   }
 
+  /** fsyncs the written file before it resolves. */
   flush(): Promise<void> {
     if (this.readOnly) return Promise.resolve();
     return this.#queue.run(() => hostIo("flush", () => this.overlay.syncData()));
   }
 
+  /** Zeroes a range. */
   discard(offset: number, length: number): Promise<void> {
     this.#checkWritable(offset, length);
     // A discarded range must not fall through to the base, so it becomes overlay zeros.
@@ -260,6 +273,7 @@ export class CowOverlay implements BlockBackend {
     );
   }
 
+  /** Closes the files. */
   close(): void {
     this.overlay.close();
     this.base.close();

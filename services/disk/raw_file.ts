@@ -45,6 +45,7 @@ export class RawFile implements BlockBackend {
     }
   }
 
+  /** Geometry and features. */
   info(): BlockInfo {
     return {
       sizeBytes: this.size,
@@ -54,6 +55,7 @@ export class RawFile implements BlockBackend {
     };
   }
 
+  /** Reads `length` bytes at `offset`. */
   read(offset: number, length: number): Promise<Uint8Array> {
     this.#checkBounds(offset, length);
     return this.#queue.run(() =>
@@ -65,6 +67,7 @@ export class RawFile implements BlockBackend {
     );
   }
 
+  /** Writes `data` at `offset`; with `fua`, durable before it resolves. */
   write(offset: number, data: Uint8Array, fua = false): Promise<void> {
     this.#checkWritable(offset, data.length);
     return this.#queue.run(() =>
@@ -75,11 +78,13 @@ export class RawFile implements BlockBackend {
     );
   }
 
+  /** fsyncs the written file before it resolves. */
   flush(): Promise<void> {
     if (this.readOnly) return Promise.resolve();
     return this.#queue.run(() => hostIo("flush", () => this.file.syncData()));
   }
 
+  /** Zeroes a range. */
   discard(offset: number, length: number): Promise<void> {
     this.#checkWritable(offset, length);
     // Zero-fill rather than punch a hole: Deno exposes no fallocate, and zeros are what
@@ -87,6 +92,7 @@ export class RawFile implements BlockBackend {
     return this.#queue.run(() => hostIo("discard", () => zeroAt(this.file, offset, length)));
   }
 
+  /** Closes the files. */
   close(): void {
     this.file.close();
   }

@@ -104,7 +104,9 @@ export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof
 
 /** How the memory service serves. */
 export interface PageServiceOptions {
+  /** Service version for discovery (semver). */
   version: string;
+  /** Largest page in bytes. */
   maxPage: number;
   /** Largest request accepted; default the server's max_payload. */
   maxRequest?: number;

@@ -15,10 +15,12 @@ export const MIN_FRAME = 14;
 
 /** Ports of one switch and the forwarding decision. */
 export class VirtualSwitch {
-  readonly ports = new Map<string, Port>();
+  /** Attached ports by id, in join order. */
+  readonly ports: Map<string, Port> = new Map();
   /** Frames dropped: from a port that has not joined, or too short/long. */
   dropped = 0;
 
+  /** A switch named `name` (a subject token) forwarding in `mode`. */
   constructor(readonly name: string, readonly mode: SwitchMode, readonly mtu = 1500) {}
 
   /** Attaches a port; a rejoin with the same id (a restarted VM) replaces it. */

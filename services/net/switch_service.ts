@@ -28,6 +28,7 @@ export const MAX_CONTROL_BYTES = 4096;
 
 /** Where the switch serves. */
 export interface SwitchServiceOptions {
+  /** Service version for discovery (semver). */
   version: string;
   /** Reports dropped frames and similar, one line each. */
   log: (line: string) => void;
@@ -43,6 +44,7 @@ export class SwitchService {
   #svc?: DeviceService;
   readonly #warned = new Set<string>();
 
+  /** A switch service for `sw` on `bus`; call {@link SwitchService.start} to serve. */
   constructor(readonly bus: Bus, readonly sw: VirtualSwitch, readonly opts: SwitchServiceOptions) {}
 
   /** Subscribes to the ports' tx subjects and serves join/leave. */

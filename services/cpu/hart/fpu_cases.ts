@@ -355,7 +355,7 @@ export function fpCases(seed = 1, scale = 1): FpCase[] {
       const y = withExp(rand(), target + (rnd() % 3));
       add(opFp(rnd() % 2, fmt, 12, 11, rm, 10), false, [x, y]); // fadd/fsub near the edge
       if (fmt === 1) {
-        add(opFp(0x08, 0, 1, 11, rm, 10), false, [withExp(rand(), target - 1023 + 127)]);
+        add(opFp(0x08, 0, 1, 11, rm, 10), false, [withExp(rand(), target - 896)]);
       }
     }
   }

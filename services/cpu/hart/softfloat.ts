@@ -253,6 +253,46 @@ function zeroSum(a: number, b: number, rm: number): number {
   return rm === RDN ? -0 : 0;
 }
 
+// Fast paths: when the host's round-to-nearest result is a normal number well away from
+// underflow and overflow, it is the RNE result, an error-free transformation gives the sign
+// of (exact - result), and a directed mode moves at most one ulp. RMM ties go the slow way.
+const D_LO = 2 ** -960;
+const D_HI = 2 ** 995;
+const S_LO = 2 ** -125;
+const S_HI = 2 ** 126;
+const f32 = new Float32Array(1);
+const f32w = new Int32Array(f32.buffer);
+
+/** Next representable value of fmt from f, one ulp toward zero (down) or away from it. */
+function step(f: number, away: boolean, fmt: number): number {
+  if (fmt === FMT_S) {
+    f32[0] = f;
+    f32w[0] += away ? 1 : -1;
+    return f32[0];
+  }
+  scratch[0] = f;
+  const lo = scratchW[0] >>> 0;
+  if (away) {
+    if (lo === 0xffffffff) scratchW[1]++;
+    scratchW[0] = lo + 1;
+  } else {
+    if (lo === 0) scratchW[1]--;
+    scratchW[0] = lo - 1;
+  }
+  return scratch[0];
+}
+
+/** The result in mode rm (not RMM) from the RNE result f and err, of the sign of exact - f. */
+function directed(f: number, err: number, fmt: number, rm: number): number {
+  if (err === 0) return f;
+  flags |= NX;
+  if (rm === RNE) return f;
+  const towardZero = (err < 0) === (f > 0);
+  if (rm === RTZ) return towardZero ? step(f, false, fmt) : f;
+  if (rm === RDN) return err < 0 ? step(f, f < 0, fmt) : f;
+  return err > 0 ? step(f, f > 0, fmt) : f; // RUP
+}
+
 /** a + b rounded to fmt (operands are values of fmt, not NaN). */
 export function add(a: number, b: number, fmt: number, rm: number): number {
   if (a === 0 || b === 0) {
@@ -265,6 +305,16 @@ export function add(a: number, b: number, fmt: number, rm: number): number {
       return NaN;
     }
     return a - a !== 0 ? a : b;
+  }
+  if (rm !== RMM) {
+    const r = a + b;
+    const m = Math.abs(r);
+    if (fmt === FMT_D ? m > D_LO && m < D_HI : m > S_LO && m < S_HI) {
+      twoSum(a, b);
+      if (fmt === FMT_D) return directed(r, tLo, fmt, rm);
+      const f = Math.fround(r);
+      return directed(f, f === r ? tLo : r - f, fmt, rm);
+    }
   }
   if (Math.abs(a) < Math.abs(b)) {
     const t = a;
@@ -291,6 +341,22 @@ export function mul(a: number, b: number, fmt: number, rm: number): number {
     return neg ? -Infinity : Infinity;
   }
   if (a === 0 || b === 0) return neg ? -0 : 0;
+  if (rm !== RMM) {
+    const r = a * b;
+    const m = Math.abs(r);
+    if (fmt === FMT_S) {
+      if (m > S_LO && m < S_HI) {
+        const f = Math.fround(r); // the double product of two singles is exact
+        return directed(f, r - f, fmt, rm);
+      }
+    } else if (
+      m > D_LO && m < D_HI && Math.abs(a) < D_HI && Math.abs(b) < D_HI && Math.abs(a) > D_LO &&
+      Math.abs(b) > D_LO
+    ) {
+      twoProd(a, b);
+      return directed(r, tLo, fmt, rm);
+    }
+  }
   const ea = ilogb(a);
   const eb = ilogb(b);
   twoProd(Math.abs(ldexp(a, -ea)), Math.abs(ldexp(b, -eb)));
@@ -318,6 +384,24 @@ export function div(a: number, b: number, fmt: number, rm: number): number {
     return neg ? -Infinity : Infinity;
   }
   if (a === 0) return neg ? -0 : 0;
+  if (rm !== RMM) {
+    const ma = Math.abs(a);
+    const mb = Math.abs(b);
+    if (ma > 2 ** -480 && ma < 2 ** 480 && mb > 2 ** -480 && mb < 2 ** 480) {
+      const r = a / b;
+      if (fmt === FMT_D) {
+        twoProd(r, b);
+        const rem = (a - tHi) - tLo; // exact remainder a - r*b
+        return directed(r, b > 0 ? rem : -rem, fmt, rm);
+      }
+      const f = Math.fround(r);
+      const m = Math.abs(f);
+      if (m > S_LO && m < S_HI) {
+        const rem = a - f * b; // f*b is exact (24 x 24 bits), the difference by Sterbenz
+        return directed(f, b > 0 ? rem : -rem, fmt, rm);
+      }
+    }
+  }
   const ea = ilogb(a);
   const eb = ilogb(b);
   const ma = Math.abs(ldexp(a, -ea));
@@ -338,6 +422,15 @@ export function sqrt(a: number, fmt: number, rm: number): number {
     return NaN;
   }
   if (a === Infinity) return a;
+  if (rm !== RMM && a > 2 ** -960 && a < 2 ** 960) {
+    const r = Math.sqrt(a);
+    if (fmt === FMT_D) {
+      twoProd(r, r);
+      return directed(r, (a - tHi) - tLo, fmt, rm);
+    }
+    const f = Math.fround(r);
+    if (f > S_LO && f < S_HI) return directed(f, a - f * f, fmt, rm);
+  }
   let ea = ilogb(a);
   let m = ldexp(a, -ea);
   if ((ea & 1) !== 0) {

@@ -30,6 +30,8 @@ import { Uart16550 } from "../devices/uart16550.ts";
 import { type FinisherRequest, SifiveTest } from "../devices/sifive_test.ts";
 import { GoldfishRtc } from "../devices/goldfish_rtc.ts";
 import { BootRom } from "../devices/boot_rom.ts";
+import { type MountedVirtio, mountVirtio, type VirtioSlotSpec } from "../virtio/slot.ts";
+import { Hart } from "../hart/mod.ts";
 
 /** The hart as the machine drives it (the hart module's public contract). */
 export interface MachineHart extends ExecutionEngine {
@@ -72,6 +74,8 @@ export interface MachineOptions {
   batch?: number;
   /** Builds the hart (default: the interpreter in ../hart). */
   createHart?: (cfg: HartConfig) => MachineHart;
+  /** Virtio devices on virtio-mmio slots 0..7 (mapped and listed in ascending slot order). */
+  virtio?: VirtioSlotSpec[];
 }
 
 /** Why the machine stopped. */
@@ -110,6 +114,8 @@ export class Machine {
   readonly regions: MemoryRegion[];
   /** Why `run()` returned (set when it does). */
   stopCause: StopCause | undefined;
+  /** The mounted virtio-mmio transports, in slot order. */
+  readonly virtio: MountedVirtio[];
 
   #opts: MachineOptions;
   #htif: Htif | undefined;
@@ -144,11 +150,20 @@ export class Machine {
     this.clint = new Clint(1, this.clock, this.#irqLines);
     this.rtc = new GoldfishRtc(this.clock, (level) => this.plic.setIrq(GOLDFISH_RTC.irq!, level));
     this.test = new SifiveTest((req) => this.#finisher(req));
+    this.virtio = this.#mountVirtio(opts.virtio ?? []);
 
     // Images.
     const { startAddr, nextAddr, initrd, tohost } = this.#loadImages();
     this.startAddr = startAddr;
-    this.regions = [BOOT_ROM, SIFIVE_TEST, GOLDFISH_RTC, CLINT, PLIC, UART0];
+    this.regions = [
+      BOOT_ROM,
+      SIFIVE_TEST,
+      GOLDFISH_RTC,
+      CLINT,
+      PLIC,
+      UART0,
+      ...this.virtio.map((v) => v.region),
+    ];
     this.fdt = deviceTreeBlob({
       harts: 1,
       ramSize: opts.ramSize,
@@ -166,14 +181,32 @@ export class Machine {
     this.bus.map(BOOT_ROM.base, BOOT_ROM.size, this.rom);
     this.bus.map(SIFIVE_TEST.base, SIFIVE_TEST.size, this.test);
     this.bus.map(GOLDFISH_RTC.base, GOLDFISH_RTC.size, this.rtc);
+    for (const v of this.virtio) this.bus.map(v.region.base, v.region.size, v.transport);
 
     if (tohost !== undefined) {
       this.#htif = new Htif(this.mem, tohost.tohost, tohost.fromhost, (b) => this.#out.push(...b));
     }
 
-    const create = opts.createHart ?? defaultHart;
+    const create = opts.createHart ?? ((cfg: HartConfig): MachineHart => new Hart(cfg));
     this.hart = create({ mem: this.mem, hartId: 0, bus: this.bus, clock: this.clock });
     this.hart.reset(BOOT_ROM.base);
+  }
+
+  /** Builds the virtio transports; a device's interrupt also wakes an idle run loop. */
+  #mountVirtio(specs: VirtioSlotSpec[]): MountedVirtio[] {
+    const sorted = [...specs].sort((a, b) => a.slot - b.slot);
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i].slot === sorted[i - 1].slot) {
+        throw new MachineError(`two virtio devices on slot ${sorted[i].slot}`);
+      }
+    }
+    return sorted.map((spec) => {
+      try {
+        return mountVirtio(this.mem, spec, this.plic, () => this.#wake?.());
+      } catch (e) {
+        throw new MachineError(e instanceof Error ? e.message : String(e));
+      }
+    });
   }
 
   #loadImages() {
@@ -373,7 +406,3 @@ function hartWantsToRun(hart: MachineHart): boolean {
   return hart.interruptPending();
 }
 
-/** Placeholder until the interpreter in ../hart lands. */
-function defaultHart(_cfg: HartConfig): MachineHart {
-  throw new MachineError("no hart implementation available yet");
-}

@@ -14,6 +14,7 @@ async function assemble(asm: string): Promise<Uint8Array> {
         "-march=rv64gc",
         "-mabi=lp64d",
         "-Wl,-Ttext=0x80000000",
+        "-Wl,-n",
         "-Wl,--no-warn-rwx-segments",
         `${dir}/p.S`,
         "-o",

@@ -151,7 +151,7 @@ static void memory(void) {
   u64 v;
   __asm__ volatile(NORVC "ld %0, -8(%1)" POPRVC : "=r"(v) : "r"(buf + 24) : "memory");
   CHECK(v == 0xdeadbeef800107ffull);
-  __asm__ volatile(NORVC "lbu %0, 2047(%1)" POPRVC : "=r"(v) : "r"(buf - 2047 + 3) : "memory");
+  __asm__ volatile(NORVC "lbu %0, 2047(%1)" POPRVC : "=r"(v) : "r"((u64)buf - 2044) : "memory");
   CHECK(v == 0x9b);
   __asm__ volatile("fence\nfence.i\nfence rw, rw" ::: "memory");
 }

@@ -1,0 +1,257 @@
+/**
+ * The CPU service on the bus: one `virt` machine whose virtio devices reach their backends
+ * over NATS (one virtio-blk per disk service, virtio-net on a switch port, virtio-rng
+ * local), whose UART talks to the console service, and which serves the VM control
+ * contract (`vmesh.<vm>.ctl.{start,stop,pause,resume,status}`). The run loop never waits
+ * on the bus: requests go out asynchronously and completions raise interrupts.
+ */
+
+import { type Bus, type DeviceService, vm as vmContract, vmControlPrefix } from "@vmesh/bus";
+import { Machine, type MachineHart, type MachineOptions } from "./machine/machine.ts";
+import type { HartConfig } from "./machine/machine.ts";
+import { Hart } from "./hart/mod.ts";
+import { StopReason } from "./engine.ts";
+import { VirtioBlk } from "./virtio/blk.ts";
+import { VirtioNet } from "./virtio/net.ts";
+import { VirtioRng } from "./virtio/rng.ts";
+import type { VirtioSlotSpec } from "./virtio/slot.ts";
+import { BusBlockClient } from "./backends/bus_block_client.ts";
+import { BusNetClient } from "./backends/bus_net_client.ts";
+import { ConsoleBridge } from "./backends/console_bridge.ts";
+
+/** Service name for discovery. */
+export const CPU_SERVICE_NAME = "vmesh-cpu";
+
+/** A disk: the device name of a disk service on the bus. */
+export interface VmDisk {
+  device: string;
+}
+
+/** A network port on a switch of the net service. */
+export interface VmNic {
+  switch: string;
+  /** Default 52:54:00:12:34:(56 + index). */
+  mac?: string;
+}
+
+/** Options of a {@link VmService}. */
+export interface VmServiceOptions {
+  /** VM name (first subject token). */
+  vm: string;
+  /** Machine options (images, RAM, clock, ...); console and virtio are filled in here. */
+  machine: Omit<MachineOptions, "virtio" | "onConsoleOutput" | "createHart">;
+  /** Disks in slot order (the first is /dev/vda). */
+  disks?: VmDisk[];
+  /** Network ports. */
+  nics?: VmNic[];
+  /** Add a virtio-rng (default true). */
+  rng?: boolean;
+  /** Also hand console output here (e.g. a local log). */
+  onConsoleOutput?: (bytes: Uint8Array) => void;
+  /** Timeouts of block requests. */
+  block?: { attemptTimeoutMs?: number; deadlineMs?: number };
+  /** Service version for discovery. */
+  version?: string;
+  /** Builds the hart (default: the interpreter). */
+  createHart?: (cfg: HartConfig) => MachineHart;
+}
+
+/** A hart that can be held: while paused it reports Idle and no pending interrupt. */
+class PausableHart implements MachineHart {
+  paused = false;
+  constructor(readonly inner: MachineHart) {}
+  run(budget: number): StopReason {
+    return this.paused ? StopReason.Idle : this.inner.run(budget);
+  }
+  get instret(): number {
+    return this.inner.instret;
+  }
+  get pc(): number {
+    return this.inner.pc;
+  }
+  interruptPending(): boolean {
+    return !this.paused && this.inner.interruptPending();
+  }
+  timerDeadline(): number {
+    const t = (this.inner as { timerDeadline?: () => number }).timerDeadline;
+    return this.paused || !t ? Infinity : t.call(this.inner);
+  }
+  reset(pc: number): void {
+    this.inner.reset(pc);
+  }
+  setReg(i: number, v: bigint): void {
+    this.inner.setReg(i, v);
+  }
+}
+
+interface Attached {
+  device: string;
+  kind: string;
+  subject: string;
+  connected: () => boolean;
+}
+
+/** One VM on the bus. Make it with {@link VmService.create}, then `serve()` and `run()`. */
+export class VmService {
+  readonly machine: Machine;
+  readonly console: ConsoleBridge;
+  readonly #hart: PausableHart;
+  readonly #nets: { client: BusNetClient; device: VirtioNet }[];
+  readonly #devices: Attached[];
+  #svc?: DeviceService;
+  #state: number = vmContract.State.CREATED;
+  #running?: Promise<number>;
+
+  private constructor(
+    readonly bus: Bus,
+    readonly opts: VmServiceOptions,
+    machine: (hart: (cfg: HartConfig) => MachineHart) => Machine,
+    consoleBridge: ConsoleBridge,
+    nets: { client: BusNetClient; device: VirtioNet }[],
+    devices: Attached[],
+  ) {
+    let hart!: PausableHart;
+    const create = opts.createHart ?? ((cfg: HartConfig) => new Hart(cfg));
+    this.machine = machine((cfg) => hart = new PausableHart(create(cfg)));
+    this.#hart = hart;
+    this.console = consoleBridge;
+    this.#nets = nets;
+    this.#devices = devices;
+  }
+
+  /**
+   * Connects the disks (asks each disk service for its geometry), prepares the network
+   * ports and the console bridge, and builds the machine. Throws a `MachineError` for bad
+   * images and a `BusError` when a disk service does not answer.
+   */
+  static async create(bus: Bus, opts: VmServiceOptions): Promise<VmService> {
+    const specs: VirtioSlotSpec[] = [];
+    const devices: Attached[] = [];
+    let slot = 0;
+    for (const d of opts.disks ?? []) {
+      const client = new BusBlockClient(bus, { vm: opts.vm, device: d.device, ...opts.block });
+      const blk = await VirtioBlk.open(client, { serial: d.device });
+      specs.push({ slot: slot++, device: blk });
+      devices.push({
+        device: d.device,
+        kind: "virtio-blk",
+        subject: client.prefix,
+        connected: () => client.connected,
+      });
+    }
+    const nets: { client: BusNetClient; device: VirtioNet }[] = [];
+    (opts.nics ?? []).forEach((n, i) => {
+      const mac = n.mac ?? `52:54:00:12:34:${(0x56 + i).toString(16).padStart(2, "0")}`;
+      const client = new BusNetClient(bus, { switch: n.switch, port: `${opts.vm}-net${i}`, mac });
+      const device = new VirtioNet(client, { mac });
+      nets.push({ client, device });
+      specs.push({ slot: slot++, device });
+      devices.push({
+        device: `net${i}`,
+        kind: "virtio-net",
+        subject: client.prefix,
+        connected: () => client.joined,
+      });
+    });
+    if (opts.rng ?? true) {
+      specs.push({ slot: slot++, device: new VirtioRng() });
+      devices.push({ device: "rng0", kind: "virtio-rng", subject: "", connected: () => true });
+    }
+    const bridge = new ConsoleBridge(bus, { vm: opts.vm });
+    devices.push({
+      device: "console",
+      kind: "uart16550",
+      subject: `vmesh.${opts.vm}.console`,
+      connected: () => true,
+    });
+    const build = (createHart: (cfg: HartConfig) => MachineHart) =>
+      new Machine({
+        ...opts.machine,
+        virtio: specs,
+        createHart,
+        onConsoleOutput: (bytes) => {
+          bridge.write(bytes);
+          opts.onConsoleOutput?.(bytes);
+        },
+      });
+    return new VmService(bus, opts, build, bridge, nets, devices);
+  }
+
+  /** Joins the switches, listens for console input and serves the control contract. */
+  async serve(): Promise<DeviceService> {
+    this.console.listen((bytes) => this.machine.sendInput(bytes));
+    for (const n of this.#nets) await n.client.start((f) => n.device.receive(f));
+    this.#svc = await this.bus.serve({
+      prefix: vmControlPrefix(this.opts.vm),
+      vm: this.opts.vm,
+      device: "ctl",
+      name: CPU_SERVICE_NAME,
+      version: this.opts.version ?? "0.1.0",
+      description: "vmesh CPU service: one RISC-V virt machine",
+      ops: vmContract.ops,
+      handlers: {
+        start: () => {
+          if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
+          return this.status();
+        },
+        stop: () => {
+          this.machine.stop(0);
+          return this.status();
+        },
+        pause: () => {
+          if (this.#state === vmContract.State.RUNNING) this.#setPaused(true);
+          return this.status();
+        },
+        resume: () => {
+          if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
+          return this.status();
+        },
+        status: () => this.status(),
+      },
+    });
+    return this.#svc;
+  }
+
+  #setPaused(paused: boolean): void {
+    this.#hart.paused = paused;
+    this.#state = paused ? vmContract.State.PAUSED : vmContract.State.RUNNING;
+  }
+
+  /** The VM's state as the control contract reports it. */
+  status(): vmContract.VmStatus {
+    return {
+      state: this.#state,
+      pc: BigInt(this.machine.hart.pc),
+      instret: BigInt(this.machine.instret),
+      devices: this.#devices.map((d) => ({
+        device: d.device,
+        kind: d.kind,
+        subject: d.subject,
+        connected: d.connected(),
+      })),
+    };
+  }
+
+  /** Runs the machine until it stops; resolves with its exit code. */
+  run(): Promise<number> {
+    if (!this.#running) {
+      this.#state = vmContract.State.RUNNING;
+      this.#running = this.machine.run().then((code) => {
+        const cause = this.machine.stopCause;
+        this.#state = cause === "fail" ? vmContract.State.FAILED : vmContract.State.STOPPED;
+        return code;
+      }, (e) => {
+        this.#state = vmContract.State.FAILED;
+        throw e;
+      });
+    }
+    return this.#running;
+  }
+
+  /** Publishes the last console output, leaves the switches, stops serving. */
+  async close(): Promise<void> {
+    await this.console.close();
+    for (const n of this.#nets) await n.client.close();
+    await this.#svc?.stop();
+  }
+}
