@@ -230,6 +230,7 @@ async function build(
         await Deno.readFile(busybox.binary),
         busybox.links,
         await Deno.readFile(`${recipe}/init`),
+        await Deno.readFile(`${recipe}/udhcpc.script`),
       );
       await Deno.writeFile(`${out}/${FILES.initramfs}`, gzipArchive(encodeCpio(entries)));
     });

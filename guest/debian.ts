@@ -215,7 +215,8 @@ export async function busyboxSourceVersion(
   } catch { /* no memo yet */ }
   await ensureDebSrc(logPath, report);
   const r = await output(["apt-get", "source", "--print-uris", "-qq", "busybox"]);
-  const m = /busybox_([^\s']+)\.dsc/.exec(r.out);
+  // The second column is the file name (the first is the URL, with '+' percent-encoded).
+  const m = /\sbusybox_(\S+)\.dsc\s/.exec(r.out);
   if (!m) {
     throw new StepError(
       "busybox source version",

@@ -103,11 +103,15 @@ function relativeTo(linkPath: string, target: string): string {
   return "../".repeat(from.length - common) + to.slice(common).join("/");
 }
 
-/** The member list of the guest initramfs: busybox, its applet links, /init, /dev/console. */
+/**
+ * The member list of the guest initramfs: busybox, its applet links, /init, /dev/console,
+ * and udhcpc's default script (so `udhcpc -i eth0` configures the interface).
+ */
 export function initramfsEntries(
   busybox: Uint8Array,
   appletLinks: string[],
   init: Uint8Array,
+  udhcpcScript?: Uint8Array,
 ): CpioEntry[] {
   const dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "mnt"];
   const entries: CpioEntry[] = dirs.map((path) => ({ type: "dir", path }));
@@ -123,6 +127,15 @@ export function initramfsEntries(
     entries.push({ type: "symlink", path: link, target: relativeTo(link, "/bin/busybox") });
   }
   entries.push({ type: "file", path: "init", data: init, mode: 0o755 });
+  if (udhcpcScript) {
+    entries.push({ type: "dir", path: "usr/share" }, { type: "dir", path: "usr/share/udhcpc" });
+    entries.push({
+      type: "file",
+      path: "usr/share/udhcpc/default.script",
+      data: udhcpcScript,
+      mode: 0o755,
+    });
+  }
   entries.push({
     type: "file",
     path: "etc/passwd",

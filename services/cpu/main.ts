@@ -121,6 +121,10 @@ function checkFile(path: string, what: string): void {
 
 /** Runs a machine as the command line says; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  // With --vm this is the CPU service on the bus (vm_main.ts); otherwise a local run.
+  if (args.some((a) => a === "--vm" || a.startsWith("--vm="))) {
+    return await (await import("./vm_main.ts")).main(args);
+  }
   let parsed: RunArgs | "help";
   try {
     parsed = parseArgs(args);

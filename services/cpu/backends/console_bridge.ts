@@ -35,7 +35,11 @@ export class ConsoleBridge {
   /** Input bytes received so far. */
   inputBytes = 0;
 
+  /** VM name. */
+  readonly vm: string;
+
   constructor(readonly bus: Bus, opts: ConsoleBridgeOptions) {
+    this.vm = opts.vm;
     this.#out = consoleSubject(opts.vm, "out");
     this.#in = consoleSubject(opts.vm, "in");
     this.#max = Math.max(1, opts.maxBatch ?? 4096);
@@ -84,7 +88,7 @@ export class ConsoleBridge {
     this.batches++;
     try {
       this.bus.publish(consoleMsgs.byteBatch, this.#out, { seq, data }, {
-        vm: undefined,
+        vm: this.vm,
         device: "console",
       });
     } catch (e) {

@@ -42,11 +42,6 @@ function sIsSNaN(b: number): boolean {
   return sIsNaN(b) && (b & 0x400000) === 0;
 }
 
-function sValue(b: number): number {
-  f32w[0] = b;
-  return f32[0];
-}
-
 function dIsNaN(lo: number, hi: number): boolean {
   const h = hi & 0x7fffffff;
   return h > 0x7ff00000 || (h === 0x7ff00000 && lo !== 0);
@@ -54,12 +49,6 @@ function dIsNaN(lo: number, hi: number): boolean {
 
 function dIsSNaN(lo: number, hi: number): boolean {
   return dIsNaN(lo, hi) && (hi & 0x80000) === 0;
-}
-
-function dValue(lo: number, hi: number): number {
-  f64w[0] = lo;
-  f64w[1] = hi;
-  return f64[0];
 }
 
 function writeSBits(s: FpState, rd: number, b: number): void {
@@ -107,35 +96,44 @@ let anySNaN = false;
 let aNaN = false;
 let bNaN = false;
 
+/** Value of register r in format fmt (unboxed singles read as the canonical NaN). */
+function readF(s: FpState, fmt: number, r: number): number {
+  const i = s.fBase + 2 * r;
+  if (fmt === sf.FMT_S) {
+    f32w[0] = s.i32[i + 1] === -1 ? s.i32[i] : CANON_S;
+    return f32[0];
+  }
+  f64w[0] = s.i32[i];
+  f64w[1] = s.i32[i + 1];
+  return f64[0];
+}
+
+/** True when register r holds a signalling NaN of format fmt (only asked once a NaN is seen). */
+function isSNaN(s: FpState, fmt: number, r: number): boolean {
+  if (fmt === sf.FMT_S) return sIsSNaN(sBits(s, r));
+  const i = s.fBase + 2 * r;
+  return dIsSNaN(s.i32[i], s.i32[i + 1]);
+}
+
 /** Reads n operands of format fmt into va/vb/vc and notes NaNs. */
 function loadOperands(s: FpState, fmt: number, insn: number, n: number): void {
-  anyNaN = false;
-  anySNaN = false;
-  for (let k = 0; k < n; k++) {
-    const r = k === 0 ? (insn >>> 15) & 31 : k === 1 ? (insn >>> 20) & 31 : insn >>> 27;
-    let v: number;
-    let nan: boolean;
-    if (fmt === sf.FMT_S) {
-      const b = sBits(s, r);
-      nan = sIsNaN(b);
-      if (nan && sIsSNaN(b)) anySNaN = true;
-      v = sValue(b);
-    } else {
-      const i = s.fBase + 2 * r;
-      const lo = s.i32[i];
-      const hi = s.i32[i + 1];
-      nan = dIsNaN(lo, hi);
-      if (nan && dIsSNaN(lo, hi)) anySNaN = true;
-      v = dValue(lo, hi);
+  const r1 = (insn >>> 15) & 31;
+  va = readF(s, fmt, r1);
+  aNaN = va !== va;
+  anyNaN = aNaN;
+  if (n > 1) {
+    vb = readF(s, fmt, (insn >>> 20) & 31);
+    bNaN = vb !== vb;
+    anyNaN ||= bNaN;
+    if (n > 2) {
+      vc = readF(s, fmt, insn >>> 27);
+      anyNaN ||= vc !== vc;
     }
-    if (nan) anyNaN = true;
-    if (k === 0) {
-      va = v;
-      aNaN = nan;
-    } else if (k === 1) {
-      vb = v;
-      bNaN = nan;
-    } else vc = v;
+  }
+  anySNaN = false;
+  if (anyNaN) {
+    anySNaN = isSNaN(s, fmt, r1) || (n > 1 && isSNaN(s, fmt, (insn >>> 20) & 31)) ||
+      (n > 2 && isSNaN(s, fmt, insn >>> 27));
   }
 }
 

@@ -15,6 +15,8 @@ export interface FpCase {
   ops: [number, number][];
   /** True when the instruction writes x10 (else f10). */
   intResult: boolean;
+  /** False for encodings that must raise illegal instruction (only some random encodings). */
+  legal: boolean;
 }
 
 /** Encodes an OP-FP instruction. */
@@ -240,15 +242,68 @@ function randomInt(rnd: () => number): [number, number] {
   return [lo, hi];
 }
 
+/**
+ * Whether an OP-FP / fused multiply-add encoding (with rd 10, rs1 11) is a legal RV64FD
+ * instruction: an independent restatement of the spec's encoding tables.
+ */
+export function isLegal(insn: number, frm: number): boolean {
+  const opcode = insn & 0x7f;
+  const fmt = (insn >>> 25) & 3;
+  const rm = (insn >>> 12) & 7;
+  const rs2 = (insn >>> 20) & 31;
+  const funct5 = insn >>> 27;
+  const rmOk = rm === 7 ? frm <= 4 : rm <= 4;
+  if (fmt > 1) return false;
+  if (opcode !== 0x53) return rmOk;
+  switch (funct5) {
+    case 0x00:
+    case 0x01:
+    case 0x02:
+    case 0x03:
+      return rmOk;
+    case 0x0b:
+      return rmOk && rs2 === 0;
+    case 0x04:
+    case 0x14:
+      return rm <= 2;
+    case 0x05:
+      return rm <= 1;
+    case 0x08:
+      return rmOk && rs2 === (fmt === 0 ? 1 : 0);
+    case 0x18:
+    case 0x1a:
+      return rmOk && rs2 <= 3;
+    case 0x1c:
+      return rs2 === 0 && rm <= 1;
+    case 0x1e:
+      return rs2 === 0 && rm === 0;
+    default:
+      return false;
+  }
+}
+
 /** Builds the case table (deterministic for a seed); `scale` multiplies the random counts. */
 export function fpCases(seed = 1, scale = 1): FpCase[] {
   const rnd = prng(seed);
   const out: FpCase[] = [];
   const Z: [number, number] = [0, 0];
-  const add = (insn: number, intResult: boolean, ops: [number, number][], frm = 0) =>
-    out.push({ insn, frm, ops: [ops[0] ?? Z, ops[1] ?? Z, ops[2] ?? Z], intResult });
+  const add = (insn: number, intResult: boolean, ops: [number, number][], frm = 0, legal = true) =>
+    out.push({ insn, frm, ops: [ops[0] ?? Z, ops[1] ?? Z, ops[2] ?? Z], intResult, legal });
   const RMS = [0, 1, 2, 3, 4];
   const nRand = Math.round(150 * scale);
+  // random encodings in the FP opcodes, legal or not, with random frm: decoding must agree
+  const operands = [...SPECIAL_D, ...SPECIAL_S];
+  const pick = () => operands[rnd() % operands.length];
+  for (let i = 0; i < nRand * 40; i++) {
+    const fmt = rnd() % 4;
+    const rm = rnd() % 8;
+    const frm = rnd() % 8;
+    const rs2 = [0, 1, 2, 3, 4, 5, 12, 12][rnd() % 8];
+    const insn = rnd() % 5 === 0
+      ? fmaOp([0x43, 0x47, 0x4b, 0x4f][rnd() % 4], fmt, 13, 12, 11, rm, 10)
+      : opFp(rnd() % 32, fmt, rs2, 11, rm, 10);
+    add(insn, false, [pick(), pick(), pick()], frm, isLegal(insn, frm));
+  }
   for (const fmt of [0, 1]) {
     const spec = fmt === 0 ? SPECIAL_S : SPECIAL_D;
     const rand = fmt === 0 ? () => randomS(rnd) : () => randomD(rnd);

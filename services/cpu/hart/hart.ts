@@ -176,6 +176,10 @@ export class Hart implements ExecutionEngine, FpState {
   private storeSet = 0;
   private readonly tlbTag = new Float64Array(TLB_SETS * TLB_SIZE).fill(NaN);
   private readonly tlbOff = new Int32Array(TLB_SETS * TLB_SIZE);
+  /** A cached entry came from a superpage: SFENCE.VMA by address must flush everything. */
+  private tlbHasSuper = false;
+  /** Level of the leaf found by the last successful walk (0 = 4 KiB page). */
+  private walkLevel = 0;
 
   // Out-of-line results (avoid allocation).
   private tmpLo = 0;
@@ -1091,7 +1095,12 @@ export class Hart implements ExecutionEngine, FpState {
             if (priv === 0 || (priv === 1 && (this.mstatus & Mstatus.TVM))) {
               return this.illegal(raw, ilen);
             }
-            this.flushTlb();
+            const rs1 = (insn >>> 15) & 31;
+            if (rs1 === 0 || this.tlbHasSuper) this.flushTlb();
+            else {
+              const b = this.xBase + 2 * rs1;
+              this.flushTlbPage(this.i32[b + 1] * TWO32 + (this.i32[b] >>> 0));
+            }
             this.pcv += ilen;
             return true;
           }
@@ -1294,7 +1303,13 @@ export class Hart implements ExecutionEngine, FpState {
       this.pcv += ilen;
       return true;
     }
-    if (!fpExecute(this, insn)) return this.illegal(raw, ilen);
+    let ok: boolean;
+    try {
+      ok = fpExecute(this, insn);
+    } catch {
+      ok = false; // a guest must never be able to throw out of run()
+    }
+    if (!ok) return this.illegal(raw, ilen);
     this.r0();
     this.mstatus |= Mstatus.FS;
     this.pcv += ilen;
@@ -1326,7 +1341,7 @@ export class Hart implements ExecutionEngine, FpState {
     return this.trapNow(c, this.excTval);
   }
 
-  /** Records a fault for the caller; returns the FAULT status (2). */
+  /** Records a fault for the caller; returns the FAULT status of loadSlow/storeSlow (2). */
   private fault(cause: number, tval: number): number {
     this.excCause = cause;
     this.excTval = tval;
@@ -1657,6 +1672,16 @@ export class Hart implements ExecutionEngine, FpState {
   /** Forgets all cached translations. */
   flushTlb(): void {
     this.tlbTag.fill(NaN);
+    this.tlbHasSuper = false;
+  }
+
+  /** Forgets cached translations of the 4 KiB page holding `va` (all modes and kinds). */
+  private flushTlbPage(va: number): void {
+    const page = va - (va - Math.floor(va / 4096) * 4096);
+    const idx = (page / 4096) & (TLB_SIZE - 1);
+    for (let s = 0; s < TLB_SETS; s++) {
+      if (this.tlbTag[s * TLB_SIZE + idx] === page) this.tlbTag[s * TLB_SIZE + idx] = NaN;
+    }
   }
 
   private updateMmuMode(): void {
@@ -1680,14 +1705,15 @@ export class Hart implements ExecutionEngine, FpState {
   private translate(va: number, access: number, size: number): number {
     const eff = access === 2 ? this.privv : this.effPriv;
     let pa: number;
+    this.walkLevel = 0;
     if (eff === 3 || this.satpMode === 0) {
-      if (va < 0 || va >= PA_LIMIT) return this.fault(ACCESS_FAULT[access], va);
+      if (va < 0 || va >= PA_LIMIT) return this.fault(ACCESS_FAULT[access], va) - 4;
       pa = va;
     } else {
       pa = this.walk(va, access, eff);
       if (pa < 0) return -2;
     }
-    if (!this.pmp.check(pa, size, access, eff)) return this.fault(ACCESS_FAULT[access], va);
+    if (!this.pmp.check(pa, size, access, eff)) return this.fault(ACCESS_FAULT[access], va) - 4;
     if (pa >= DRAM_BASE && pa + size <= this.ramEnd) {
       const host = pa - DRAM_BASE + RAM_OFFSET;
       const po = pa % 4096;
@@ -1698,6 +1724,7 @@ export class Hart implements ExecutionEngine, FpState {
         const idx = set + ((vpage / 4096) & (TLB_SIZE - 1));
         this.tlbTag[idx] = vpage;
         this.tlbOff[idx] = host - po;
+        if (this.walkLevel !== 0) this.tlbHasSuper = true;
       }
       return host;
     }
@@ -1744,6 +1771,7 @@ export class Hart implements ExecutionEngine, FpState {
       // Hardware A/D update (atomic on the low word).
       const need = access === 1 ? 0xc0 : 0x40;
       if ((lo & need) !== need) Atomics.or(r, idx, need);
+      this.walkLevel = i;
       return (ppn + Math.floor(w / 4096) % span) * 4096 + (w % 4096);
     }
     return this.fault(PAGE_FAULT[access], va) - 3;

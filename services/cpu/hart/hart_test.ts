@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { StopReason } from "../engine.ts";
-import { EXIT, makeMachine, assemble, runProgram, type TestMachine } from "./test_support.ts";
+import { assemble, EXIT, makeMachine, runProgram, type TestMachine } from "./test_support.ts";
 
 const RECORDS = 0x80100000;
 
@@ -163,7 +163,11 @@ Deno.test("loads and stores: widths, sign extension, misaligned, page-crossing, 
     [S11, 0x8899aabbccddeeffn],
   ];
   for (const [r, v] of expect) assert.equal(h.getReg(r).toString(16), v.toString(16), `x${r}`);
-  assert.deepEqual(m.bus.log.slice(0, 3), [`4@4=${0xdeadbeef}`, `4@8=${0xccddeeff}`, `4@c=${0x8899aabb}`]);
+  assert.deepEqual(m.bus.log.slice(0, 3), [
+    `4@4=${0xdeadbeef}`,
+    `4@8=${0xccddeeff}`,
+    `4@c=${0x8899aabb}`,
+  ]);
   const rec = records(m, 3);
   assert.deepEqual(rec.map((r) => [r.cause, r.tval]), [
     [5n, 0x20000000n],
@@ -464,7 +468,8 @@ u_entry:
 });
 
 Deno.test("Sstc timer: WFI idles, stimecmp fires a delegated vectored interrupt", async () => {
-  const m = makeMachine(await assemble(`${PRE}${PMP_ALL}
+  const m = makeMachine(
+    await assemble(`${PRE}${PMP_ALL}
   li t0, 1
   slli t0, t0, 63
   csrw menvcfg, t0
@@ -501,7 +506,8 @@ s_timer:
   ${EXIT}
 s_bad:
   li s7, 0xbad
-  ${EXIT}`));
+  ${EXIT}`),
+  );
   assert.equal(m.hart.run(100_000), StopReason.Idle);
   assert.equal(m.hart.interruptPending(), false);
   assert.equal(m.hart.timerDeadline(), 1000);
@@ -679,4 +685,172 @@ s_entry:
   assert.equal(m.hart.getReg(S8), 0x890b0d1bn);
   assert.equal(m.hart.getReg(S9), 0x80300000n >> 2n);
   assert.equal(m.hart.getReg(S10), 0x80200000n >> 2n);
+});
+
+Deno.test("FP glue: FS=Off traps, NaN-boxing loads, raw-bit stores, compressed FP, FS dirty", async () => {
+  const m = await runProgram(`${PRE}
+  .option norvc
+  flw f1, 0(s0)
+  csrr t1, fflags
+  fadd.s f1, f1, f1
+  li t0, 0x2000
+  csrs mstatus, t0
+  li t0, 0x3f800000
+  sw t0, 0(s0)
+  flw f1, 0(s0)
+  fsd f1, 8(s0)
+  li t0, 0x400921fb54442d18
+  sd t0, 16(s0)
+  fld f2, 16(s0)
+  fsw f2, 24(s0)
+  mv sp, s0
+  .option rvc
+  c.fsdsp f1, 32(sp)
+  c.fldsp f3, 16(sp)
+  c.fld f8, 16(s0)
+  c.fsd f8, 48(s0)
+  .option norvc
+  csrr a0, mstatus
+  fadd.d f4, f2, f2
+  fsd f4, 56(s0)
+  csrwi fflags, 0x1f
+  csrwi frm, 3
+  csrr a1, fcsr
+  ${EXIT}`);
+  const rec = records(m, 3);
+  for (const r of rec) {
+    assert.equal(r.cause, 2n);
+    assert.equal(r.tval, word(m, r.epc));
+  }
+  const base = 0x80200000;
+  assert.equal(dword(m, base + 8), 0xffffffff3f800000n);
+  assert.equal(dword(m, base + 24) & 0xffffffffn, 0x54442d18n);
+  assert.equal(dword(m, base + 32), 0xffffffff3f800000n);
+  assert.equal(m.hart.getFReg(3), 0x400921fb54442d18n);
+  assert.equal(dword(m, base + 48), 0x400921fb54442d18n);
+  assert.equal(dword(m, base + 56), 0x401921fb54442d18n);
+  const ms = m.hart.getReg(A0);
+  assert.equal((ms >> 13n) & 3n, 3n, "FS = Dirty");
+  assert.equal(ms >> 63n, 1n, "SD");
+  assert.equal(m.hart.getReg(11), 0x7fn);
+});
+
+Deno.test("Sv48 and MPRV: M-mode loads through S translation", async () => {
+  const m = await runProgram(`${PRE}${PMP_ALL}
+  # Sv48 root at 0x80300000 -> L2 0x80301000 -> L1 0x80302000 (2 MiB megapage at VA 0x8000000000)
+  li a0, 0x80300000
+  li t0, (0x80301 << 10) | 1
+  sd t0, 8(a0)
+  li a1, 0x80301000
+  li t0, (0x80302 << 10) | 1
+  sd t0, 0(a1)
+  li a2, 0x80302000
+  li t0, (0x80200 << 10) | 0xc3
+  sd t0, 0(a2)
+  li t0, (0x80201 << 10) | 0xc3
+  sd t0, 8(a2)
+  li t0, 0x80200000 + 0x1234 * 8
+  li t1, 0x5151
+  sd t1, 0(t0)
+  li t0, (9 << 60) | 0x80300
+  csrw satp, t0
+  li t0, 0x800
+  csrs mstatus, t0
+  li t0, 0x20000
+  csrs mstatus, t0
+  li s1, 0x8000000000 + 0x1234 * 8
+  .option norvc
+  ld s2, 0(s1)
+  li s3, 0x8000200000
+  ld s4, 0(s3)
+  li t0, 0x20000
+  csrc mstatus, t0
+  ${EXIT}`);
+  assert.equal(m.hart.getReg(S2), 0x5151n);
+  const rec = records(m, 1);
+  assert.deepEqual([rec[0].cause, rec[0].tval], [13n, 0x8000200000n], "misaligned megapage");
+});
+
+Deno.test("save/load: a thawed hart continues exactly like the original", async () => {
+  const bin = await assemble(`${PRE}
+  li a0, 0
+  li a1, 0
+1: addi a0, a0, 1
+  mul a2, a0, a0
+  add a1, a1, a2
+  sd a1, 0(s0)
+  li t0, 20000
+  bne a0, t0, 1b
+  ${EXIT}`);
+  const a = makeMachine(bin);
+  a.hart.run(12345);
+  const state = structuredClone(a.hart.save());
+  const b = makeMachine(bin);
+  b.mem.u8.set(a.mem.u8.subarray(65536), 65536);
+  b.hart.load(state);
+  assert.equal(a.hart.run(1_000_000), StopReason.Halted);
+  assert.equal(b.hart.run(1_000_000), StopReason.Halted);
+  for (let i = 0; i < 32; i++) assert.equal(b.hart.getReg(i), a.hart.getReg(i));
+  assert.equal(b.hart.instret, a.hart.instret);
+  assert.equal(a.hart.getReg(11), 2666866670000n);
+});
+
+Deno.test("SFENCE.VMA by address drops the stale translation", async () => {
+  const m = await runProgram(`${PRE}${PMP_ALL}
+  li a0, 0x80300000
+  li t0, 0xc7
+  sd t0, 0(a0)
+  li t0, (0x80000 << 10) | 0xcf
+  sd t0, 16(a0)
+  li t0, (0x80301 << 10) | 1
+  sd t0, 8(a0)
+  li a1, 0x80301000
+  li t0, (0x80302 << 10) | 1
+  sd t0, 0(a1)
+  li a2, 0x80302000
+  li t0, (0x80303 << 10) | 0xc7
+  sd t0, 0(a2)
+  li t0, 0x80303000
+  li t1, 111
+  sd t1, 0(t0)
+  li t0, 0x80304000
+  li t1, 222
+  sd t1, 0(t0)
+  li t0, (8 << 60) | 0x80300
+  csrw satp, t0
+  ${enterS("s_entry")}
+s_entry:
+  li s1, 0x40000000
+  ld s2, 0(s1)
+  li t0, (0x80304 << 10) | 0xc7
+  li a2, 0x80302000
+  sd t0, 0(a2)
+  sfence.vma s1
+  ld s3, 0(s1)
+  ${EXIT}`);
+  assert.equal(m.hart.getReg(S2), 111n);
+  assert.equal(m.hart.getReg(S3), 222n);
+});
+
+Deno.test("device interrupt lines in the shared mip word wake WFI and trap to M", async () => {
+  const m = makeMachine(await assemble(`${PRE}
+  la t0, m_irq
+  csrw mtvec, t0
+  li t0, 0x880
+  csrw mie, t0
+  csrsi mstatus, 8
+1: wfi
+  j 1b
+.align 2
+m_irq:
+  csrr s2, mcause
+  csrr s3, mip
+  ${EXIT}`));
+  assert.equal(m.hart.run(10_000), StopReason.Idle);
+  const mipIdx = (m.mem.hartBase(0) + 520) >> 2;
+  Atomics.or(m.mem.i32, mipIdx, 1 << 11);
+  assert.equal(m.hart.interruptPending(), true);
+  assert.equal(m.hart.run(10_000), StopReason.Halted);
+  assert.equal(m.hart.getReg(S2), 0x800000000000000bn);
+  assert.equal(m.hart.getReg(S3), 0x800n);
 });

@@ -444,6 +444,23 @@ export function sqrt(a: number, fmt: number, rm: number): number {
   return roundPack(s, lo, ea / 2, fmt, rm);
 }
 
+/**
+ * tHi + tLo: the exact sum ph + pl + c renormalised (|tLo| <= ulp(tHi)/2) with the tail folded
+ * by round-to-odd, which keeps every rounding decision of the exact sum: tHi is its RNE value,
+ * tLo has the sign of (exact - tHi). All error-free steps must be free of under/overflow.
+ */
+function sum3(ph: number, pl: number, c: number): void {
+  twoSum(c, ph);
+  const s1 = tHi;
+  twoSum(tLo, pl);
+  const s2 = tHi;
+  const e2 = tLo;
+  twoSum(s1, s2);
+  const h = tHi;
+  const lo = addRoundOdd(tLo, e2);
+  twoSum(h, lo);
+}
+
 /** a * b + c with a single rounding to fmt (callers negate operands for fmsub/fnm*). */
 export function fma(a: number, b: number, c: number, fmt: number, rm: number): number {
   const negP = signBit(a) !== signBit(b);
@@ -463,6 +480,30 @@ export function fma(a: number, b: number, c: number, fmt: number, rm: number): n
     return c;
   }
   if (c === 0) return mul(a, b, fmt, rm);
+  if (rm !== RMM) {
+    if (fmt === FMT_S) {
+      // the double product of singles is exact; rounding the sum to odd avoids double rounding
+      const r = addRoundOdd(a * b, c);
+      const f = Math.fround(r);
+      const m = Math.abs(f);
+      if (m > S_LO && m < S_HI) return directed(f, r - f, fmt, rm);
+    } else {
+      const ma = Math.abs(a);
+      const mb = Math.abs(b);
+      const mc = Math.abs(c);
+      if (
+        ma > 2 ** -400 && ma < 2 ** 400 && mb > 2 ** -400 && mb < 2 ** 400 && mc > 2 ** -400 &&
+        mc < 2 ** 400
+      ) {
+        twoProd(a, b);
+        sum3(tHi, tLo, c);
+        if (tHi !== 0) {
+          const m = Math.abs(tHi);
+          if (m > D_LO && m < D_HI) return directed(tHi, tLo, fmt, rm);
+        }
+      }
+    }
+  }
   const ea = ilogb(a);
   const eb = ilogb(b);
   const ec = ilogb(c);
@@ -487,16 +528,7 @@ export function fma(a: number, b: number, c: number, fmt: number, rm: number): n
     ph = ldexp(ph, eab - ec);
     pl = ldexp(pl, eab - ec);
   }
-  // exact sum of three terms: renormalise, folding the tail with round-to-odd
-  twoSum(cs, ph);
-  const s1 = tHi;
-  twoSum(tLo, pl);
-  const s2 = tHi;
-  const e2 = tLo;
-  twoSum(s1, s2);
-  const h = tHi;
-  const lo = addRoundOdd(tLo, e2);
-  twoSum(h, lo);
+  sum3(ph, pl, cs);
   if (tHi === 0) return zeroSum(ph, cs, rm);
   return roundPack(tHi, tLo, scale, fmt, rm);
 }

@@ -6,7 +6,7 @@
 import { DRAM_BASE, GuestMemory, HartLayout } from "../guest_memory.ts";
 import type { PhysicalBus } from "../machine/mmio.ts";
 import type { VmClock } from "../machine/clock.ts";
-import { StopReason } from "../engine.ts";
+import type { StopReason } from "../engine.ts";
 import { Hart } from "./hart.ts";
 
 /** Address of the test finisher: any store requests the hart to stop. */

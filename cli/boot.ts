@@ -1,0 +1,387 @@
+/**
+ * `./vmesh boot`: boots the guest Linux with every device a service on the bus. It ensures
+ * the guest images, starts (or joins, with NATS_URL) the bus, spawns the console, disk and
+ * net services as processes, waits until they answer `$SRV.PING`, then runs the CPU service
+ * as a process too (so the hot loop never shares an event loop with the launcher, and the
+ * console service alone owns the terminal). `poweroff` in the guest ends the run with 0,
+ * Ctrl-A x (console service) stops the VM, SIGINT/SIGTERM or a failing service stop every
+ * child. With `-- COMMAND` it runs one guest command (the guest's batch mode) instead.
+ */
+
+import {
+  type Bus,
+  connect,
+  type EmbeddedNats,
+  startEmbeddedNats,
+  vm as vmContract,
+} from "@vmesh/bus";
+import {
+  batchCmdlineParam,
+  ensureGuestImages,
+  type GuestImages,
+  parseBatchOutput,
+} from "../guest/mod.ts";
+import {
+  type BootArgs,
+  BOOT_USAGE,
+  BootUsageError,
+  checkBootFiles,
+  parseBootArgs,
+} from "./boot_args.ts";
+import { ConsoleCapture } from "./boot_console.ts";
+import { ServiceProcess } from "./service_process.ts";
+
+const say = (line: string) => console.error(`vmesh boot: ${line}`);
+
+/** What `$SRV.PING` answers. */
+interface PingReply {
+  name: string;
+  id: string;
+  metadata?: Record<string, string>;
+}
+
+/** A service the launcher waits for. */
+interface Expected {
+  name: string;
+  key: string;
+  value: string;
+}
+
+/** Runs `./vmesh boot`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let o: BootArgs;
+  try {
+    o = parseBootArgs(args);
+    if (o.help) {
+      console.log(BOOT_USAGE);
+      return 0;
+    }
+    checkBootFiles(o);
+  } catch (e) {
+    if (e instanceof BootUsageError) {
+      console.error(`vmesh boot: ${e.message} (see ./vmesh boot --help)`);
+      return 2;
+    }
+    throw e;
+  }
+  return await new BootSession(o).run();
+}
+
+/** Ends the wait for the VM: why, and the exit code to return. */
+interface Outcome {
+  why: "cpu" | "quit" | "service" | "signal" | "timeout";
+  code: number;
+  proc?: ServiceProcess;
+}
+
+/** One boot: the processes it started and how to stop them. */
+class BootSession {
+  readonly #children: ServiceProcess[] = [];
+  #nats?: EmbeddedNats;
+  #bus?: Bus;
+  #tmp?: string;
+  #closing = false;
+  #interrupt: (o: Outcome) => void = () => {};
+  readonly #interrupted = new Promise<Outcome>((r) => this.#interrupt = r);
+  readonly #onUnload = () => {
+    for (const c of this.#children) c.killNow();
+  };
+
+  constructor(readonly o: BootArgs) {}
+
+  async run(): Promise<number> {
+    const o = this.o;
+    say(
+      `starting VM ${o.name}${
+        o.command ? ` to run '${o.command}'` : ""
+      }: bus, console, ${Math.max(1, o.drives.length)} disk(s)${
+        o.nics.length ? `, ${o.nics.length} nic(s)` : ""
+      }, cpu (${o.memory >> 20} MiB RAM, 1 hart)`,
+    );
+    let images: GuestImages | undefined;
+    if (o.kernel === undefined || o.bios === undefined || o.drives.length === 0) {
+      say("guest images: using the cache (a first run builds them from Debian sources)");
+      try {
+        images = await ensureGuestImages();
+      } catch (e) {
+        say(`cannot build the guest images: ${(e as Error).message}`);
+        return 1;
+      }
+      say(`guest images: ${images.dir}`);
+    }
+    const sigint = () => this.#interrupt({ why: "signal", code: 130 });
+    const sigterm = () => this.#interrupt({ why: "signal", code: 143 });
+    Deno.addSignalListener("SIGINT", sigint);
+    Deno.addSignalListener("SIGTERM", sigterm);
+    globalThis.addEventListener("unload", this.#onUnload);
+    try {
+      return await this.#boot(images);
+    } catch (e) {
+      say(`error: ${(e as Error).message ?? e}`);
+      return 1;
+    } finally {
+      await this.#shutdown();
+      Deno.removeSignalListener("SIGINT", sigint);
+      Deno.removeSignalListener("SIGTERM", sigterm);
+      globalThis.removeEventListener("unload", this.#onUnload);
+    }
+  }
+
+  #spawn(
+    label: string,
+    service: string,
+    args: string[],
+    io: { stdin?: "inherit" | "null"; stdout?: "inherit" | "null"; show?: (l: string) => boolean },
+  ): ServiceProcess {
+    const p = new ServiceProcess({
+      label,
+      service,
+      args,
+      natsUrl: this.#bus!.url,
+      stdin: io.stdin ?? "null",
+      stdout: io.stdout ?? "null",
+      onLine: (line) => {
+        if (this.o.verbose || io.show?.(line)) console.error(`[${label}] ${line}`);
+      },
+    });
+    this.#children.push(p);
+    if (this.o.verbose) say(`started ${label} (pid ${p.pid})`);
+    return p;
+  }
+
+  async #boot(images: GuestImages | undefined): Promise<number> {
+    const o = this.o;
+    this.#tmp = await Deno.makeTempDir({ prefix: "vmesh-boot-" });
+    const givenUrl = Deno.env.get("NATS_URL");
+    if (givenUrl) say(`bus: NATS_URL ${givenUrl}`);
+    else {
+      this.#nats = await startEmbeddedNats({ handleSignals: false });
+      say(`bus: private nats-server at ${this.#nats.url}`);
+      if (o.verbose) say(`started nats-server (pid ${this.#nats.pid})`);
+    }
+    this.#bus = await connect({ url: givenUrl ?? this.#nats!.url, name: `vmesh-boot.${o.name}` });
+    const bus = this.#bus;
+    const capture = new ConsoleCapture(bus, o.name, (stage) => {
+      if (o.command || o.verbose) say(`guest: ${stage}`);
+    });
+
+    // Console.
+    const batch = o.command !== undefined;
+    const consoles = o.consoles.length
+      ? o.consoles
+      : batch
+      ? [`log:${this.#tmp}/console.log`]
+      : ["terminal"];
+    const terminal = consoles.includes("terminal");
+    const expected: Expected[] = [];
+    const consoleProc = this.#spawn(
+      "vmesh-console",
+      "console",
+      ["--vm", o.name, ...consoles.flatMap((c) => ["--backend", c])],
+      { stdin: terminal && !batch ? "inherit" : "null", stdout: terminal ? "inherit" : "null" },
+    );
+    expected.push({ name: "vmesh-console", key: "vm", value: o.name });
+
+    // Disks.
+    const disks: string[] = [];
+    const drives = o.drives.length
+      ? o.drives.map((d) => ({ ...d, cow: o.diskBackend === "cow" }))
+      : [{ path: images!.disk, readOnly: false, cow: true }];
+    drives.forEach((d, i) => {
+      const device = `disk${i}`;
+      const args = ["--vm", o.name, "--device", device, "--image", d.path];
+      if (d.readOnly) args.push("--read-only");
+      if (d.cow) args.push("--overlay", `${this.#tmp}/${device}.cow`);
+      this.#spawn(`vmesh-disk ${device}`, "disk", args, {});
+      expected.push({ name: "vmesh-disk", key: "device", value: device });
+      disks.push(device);
+      say(
+        `disk ${device}: ${d.path}${d.readOnly ? " (read-only)" : ""}${
+          d.cow ? " with a copy-on-write overlay (changes are discarded)" : ""
+        }`,
+      );
+    });
+
+    // Switches (reused when one already serves on the bus).
+    const switches = [...new Set(o.nics)];
+    if (switches.length) {
+      const present = await this.#ping(500);
+      for (const sw of switches) {
+        if (present.some((p) => p.name === "vmesh-net" && p.metadata?.switch === sw)) {
+          say(`switch ${sw}: already on the bus`);
+          continue;
+        }
+        this.#spawn(`vmesh-net ${sw}`, "net", ["--switch", sw], {});
+        expected.push({ name: "vmesh-net", key: "switch", value: sw });
+      }
+    }
+
+    // Wait until every service answers $SRV.PING.
+    const ready = await Promise.race([
+      this.#waitRegistered(expected).then(() => undefined),
+      this.#firstExit(this.#children),
+      this.#interrupted,
+    ]);
+    if (ready) return this.#report(ready, capture);
+    say(`services registered: ${expected.map((e) => `${e.name}(${e.value})`).join(", ")}`);
+
+    // CPU.
+    const bios = o.bios === undefined ? images!.firmware : o.bios;
+    const kernel = o.kernel ?? images!.kernel;
+    const initrd = o.initrd ?? (o.kernel === undefined ? images!.initramfs : undefined);
+    let append = o.append ?? "console=ttyS0";
+    if (batch) append += ` ${batchCmdlineParam(o.command!)}`;
+    const cpuArgs = [
+      "--vm",
+      o.name,
+      "--memory",
+      `${Math.floor(o.memory / 1024)}K`,
+      "--bios",
+      bios ?? "none",
+      "--kernel",
+      kernel,
+      "--append",
+      append,
+      ...(initrd ? ["--initrd", initrd] : []),
+      ...disks.flatMap((d) => ["--disk", d]),
+      ...o.nics.map((sw) => ["--nic", `switch=${sw}`]).flat(),
+    ];
+    say(`cpu: ${bios ? `firmware ${bios}, ` : ""}kernel ${kernel}${initrd ? `, initrd ${initrd}` : ""}`);
+    const cpu = this.#spawn("vmesh-cpu", "cpu", cpuArgs, {
+      show: (l) => !l.includes(" ready: "),
+    });
+    const others = this.#children.filter((c) => c !== cpu && c !== consoleProc);
+    const timer = o.timeout === undefined ? undefined : setTimeout(
+      () => this.#interrupt({ why: "timeout", code: 124 }),
+      o.timeout * 1000,
+    );
+    let outcome: Outcome;
+    try {
+      outcome = await Promise.race([
+        cpu.exited.then((code): Outcome => ({ why: "cpu", code, proc: cpu })),
+        consoleProc.exited.then((code): Outcome => ({
+          why: code === 0 ? "quit" : "service",
+          code: code === 0 ? 0 : 1,
+          proc: consoleProc,
+        })),
+        this.#firstExit(others),
+        this.#interrupted,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (outcome.why === "timeout") {
+      say(`timeout: stopping the VM after ${o.timeout} s`);
+    }
+    if (outcome.why !== "cpu") {
+      // Ask the VM to stop (publishes its last output), then make sure its process is gone.
+      await bus.request({ vm: o.name, device: "ctl" }, vmContract.ops.stop, {}, {
+        timeoutMs: 1000,
+        retries: 0,
+      }).catch(() => {});
+      const t = setTimeout(() => cpu.kill("SIGTERM"), 3000);
+      await cpu.exited;
+      clearTimeout(t);
+    }
+    // Let the console service take what the CPU published before it exited.
+    await this.#ping(300, "vmesh-console").catch(() => {});
+    await new Promise((r) => setTimeout(r, 50));
+    return this.#report(outcome, capture);
+  }
+
+  /** Says what happened; in batch mode prints the command's output. */
+  #report(outcome: Outcome, capture: ConsoleCapture): number {
+    const o = this.o;
+    capture.close();
+    const showTail = (p: ServiceProcess) => {
+      if (!o.verbose) for (const l of p.tail.slice(-10)) console.error(`[${p.label}] ${l}`);
+    };
+    let code = outcome.code;
+    switch (outcome.why) {
+      case "cpu":
+        if (code !== 0) showTail(outcome.proc!);
+        break;
+      case "quit":
+        say("console quit (Ctrl-A x): VM stopped");
+        break;
+      case "service":
+        say(`${outcome.proc!.label} exited unexpectedly (code ${outcome.code})`);
+        showTail(outcome.proc!);
+        code = 1;
+        break;
+      case "signal":
+        say(`interrupted: stopping every service`);
+        break;
+    }
+    say(`the guest got as far as: ${capture.furthest} (${capture.bytes} bytes of console output)`);
+    if (o.command === undefined) return code;
+    const result = parseBatchOutput(capture.text);
+    if (!result) {
+      say(`the command did not run to completion in the guest; last console lines:`);
+      for (const l of capture.lastLines(15)) console.error(`  | ${l}`);
+      return code === 0 ? 1 : code;
+    }
+    const out = new TextEncoder().encode(result.output);
+    let done = 0;
+    while (done < out.length) done += Deno.stdout.writeSync(out.subarray(done));
+    if (result.status !== 0) say(`the command exited with status ${result.status}`);
+    return result.status;
+  }
+
+  /** Resolves with an Outcome when the first of `procs` exits. */
+  #firstExit(procs: ServiceProcess[]): Promise<Outcome> {
+    return Promise.race(procs.map((p) =>
+      p.exited.then((code): Outcome => ({ why: "service", code, proc: p }))
+    ));
+  }
+
+  /** `$SRV.PING` answers collected for `waitMs`. */
+  async #ping(waitMs: number, name?: string): Promise<PingReply[]> {
+    const out: PingReply[] = [];
+    const subject = name ? `$SRV.PING.${name}` : "$SRV.PING";
+    try {
+      const it = await this.#bus!.nc.requestMany(subject, new Uint8Array(), {
+        strategy: "timer",
+        maxWait: waitMs,
+      });
+      for await (const m of it) {
+        try {
+          out.push(m.json<PingReply>());
+        } catch { /* not a service answer */ }
+      }
+    } catch (e) {
+      // No service registered yet: nats answers "no responders" at once.
+      if (!/no responders/i.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(waitMs, 100)));
+    }
+    return out;
+  }
+
+  async #waitRegistered(expected: Expected[]): Promise<void> {
+    while (!this.#closing) {
+      let seen: PingReply[];
+      try {
+        seen = await this.#ping(250);
+      } catch {
+        continue; // the bus is closing, or a transient error: look again
+      }
+      const missing = expected.filter((e) =>
+        !seen.some((p) =>
+          p.name === e.name && p.metadata?.[e.key] === e.value &&
+          (e.key === "switch" || p.metadata?.vm === this.o.name)
+        )
+      );
+      if (missing.length === 0) return;
+    }
+  }
+
+  /** Stops every child (SIGTERM, then SIGKILL), the bus and the private nats-server. */
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#children.map((c) => c.stop()));
+    await this.#bus?.close().catch(() => {});
+    await this.#nats?.stop().catch(() => {});
+    if (this.#tmp) await Deno.remove(this.#tmp, { recursive: true }).catch(() => {});
+    if (this.o.verbose) say("every service stopped");
+  }
+}

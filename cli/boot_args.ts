@@ -1,0 +1,233 @@
+/**
+ * The command line of `./vmesh boot`, with QEMU's flag names. Problems are `BootUsageError`s
+ * whose message is one line for the user.
+ */
+
+import { parseRamSize } from "../services/cpu/memory_size.ts";
+
+/** A command-line problem (exit code 2). */
+export class BootUsageError extends Error {
+  override name = "BootUsageError";
+}
+
+/** One `--drive PATH[,ro]`. */
+export interface DriveSpec {
+  path: string;
+  readOnly: boolean;
+}
+
+/** Parsed `./vmesh boot` options. */
+export interface BootArgs {
+  /** VM name on the bus. */
+  name: string;
+  /** Firmware path, null for none (kernel ELF started in M-mode), undefined: the cached OpenSBI. */
+  bios?: string | null;
+  kernel?: string;
+  initrd?: string;
+  /** Kernel command line (default "console=ttyS0"). */
+  append?: string;
+  /** Guest RAM in bytes. */
+  memory: number;
+  drives: DriveSpec[];
+  /** Switch names of `--nic switch=NAME`. */
+  nics: string[];
+  /** Console backends: "terminal" or "log:PATH" (default: terminal; batch mode: none). */
+  consoles: string[];
+  diskBackend: "raw" | "cow";
+  /** Stop the VM after this many seconds. */
+  timeout?: number;
+  /** Show the services' own log lines and process ids. */
+  verbose: boolean;
+  /** Batch mode: the guest command after `--`. */
+  command?: string;
+  help: boolean;
+}
+
+/** The `--help` text. */
+export const BOOT_USAGE = `Usage: ./vmesh boot [options] [-- COMMAND...]
+
+Boots a RISC-V Linux VM whose devices are services on a NATS bus: builds the guest
+images once (cached), starts the bus (or uses $NATS_URL), the console, disk and net
+services as processes, then the CPU service. The kernel log and a busybox shell
+appear on the terminal; 'poweroff' in the guest stops everything (exit code 0),
+Ctrl-A x quits, Ctrl-A Ctrl-A sends a literal Ctrl-A.
+
+With -- COMMAND, runs COMMAND in the guest (batch mode), prints its output, powers
+off and exits with the command's exit status.
+
+Options (QEMU's names):
+  --bios PATH|none         firmware (default: OpenSBI fw_jump.bin from the guest images;
+                           none: start the kernel ELF in M-mode at its entry)
+  --kernel PATH            kernel (default: the guest images' Linux Image)
+  --initrd PATH            initial ramdisk (default: the guest images' busybox initramfs,
+                           when --kernel is not given)
+  --append ARGS            kernel command line (default "console=ttyS0")
+  -m, --memory SIZE        guest RAM: MiB, or with a G/M suffix (default 256M)
+  --smp N                  number of harts (only 1 is supported)
+  --drive PATH[,ro]        a virtio-blk disk (repeatable; first is /dev/vda). Default: a
+                           copy-on-write overlay over the guest images' data.ext4
+  --disk-backend raw|cow   raw: --drive images are written in place (default);
+                           cow: writes go to a temporary overlay, the image is untouched
+  --nic switch=NAME        a virtio-net port on virtual switch NAME (started if absent)
+  --console terminal|log:PATH
+                           console backends (repeatable; default terminal)
+  --name NAME              VM name on the bus (default vm1)
+  --timeout SECONDS        stop the VM after SECONDS
+  -v, --verbose            show the services' log lines and process ids
+  -h, --help               this text
+
+Environment: NATS_URL (use this NATS server instead of a private one).`;
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Parses the arguments of `./vmesh boot`. */
+export function parseBootArgs(args: string[]): BootArgs {
+  const out: BootArgs = {
+    name: "vm1",
+    memory: 256 * 1024 * 1024,
+    drives: [],
+    nics: [],
+    consoles: [],
+    diskBackend: "raw",
+    verbose: false,
+    help: false,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      const rest = args.slice(i + 1);
+      if (rest.length === 0) throw new BootUsageError("-- needs a COMMAND to run in the guest");
+      out.command = rest.join(" ");
+      break;
+    }
+    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = () => {
+      if (eq > 0) return a.slice(eq + 1);
+      if (i + 1 >= args.length) throw new BootUsageError(`${flag} needs a value`);
+      return args[++i];
+    };
+    switch (flag) {
+      case "-h":
+      case "--help":
+        out.help = true;
+        break;
+      case "-v":
+      case "--verbose":
+        out.verbose = true;
+        break;
+      case "--bios": {
+        const v = value();
+        out.bios = v === "none" ? null : v;
+        break;
+      }
+      case "--kernel":
+        out.kernel = value();
+        break;
+      case "--initrd":
+        out.initrd = value();
+        break;
+      case "--append":
+        out.append = value();
+        break;
+      case "-m":
+      case "--memory":
+        try {
+          out.memory = parseRamSize(value());
+        } catch (e) {
+          throw new BootUsageError((e as Error).message);
+        }
+        break;
+      case "--smp": {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) < 1) {
+          throw new BootUsageError(`--smp needs a positive number, got '${v}'`);
+        }
+        if (Number(v) > 1) throw new BootUsageError("SMP is not yet supported (use --smp 1)");
+        break;
+      }
+      case "--drive": {
+        const v = value();
+        const parts = v.split(",");
+        const path = parts[0];
+        if (!path) throw new BootUsageError(`--drive needs a PATH, got '${v}'`);
+        const opts = parts.slice(1);
+        if (opts.some((o) => o !== "ro")) {
+          throw new BootUsageError(`--drive ${v}: the only option is ',ro'`);
+        }
+        out.drives.push({ path, readOnly: opts.includes("ro") });
+        break;
+      }
+      case "--nic": {
+        const v = value();
+        const m = /^switch=(.+)$/.exec(v);
+        if (!m || !TOKEN.test(m[1])) {
+          throw new BootUsageError(`--nic ${v}: want switch=NAME (letters, digits, - and _)`);
+        }
+        out.nics.push(m[1]);
+        break;
+      }
+      case "--console": {
+        const v = value();
+        if (v !== "terminal" && !(v.startsWith("log:") && v.length > 4)) {
+          throw new BootUsageError(`--console ${v}: want terminal or log:PATH`);
+        }
+        out.consoles.push(v);
+        break;
+      }
+      case "--disk-backend": {
+        const v = value();
+        if (v !== "raw" && v !== "cow") {
+          throw new BootUsageError(`--disk-backend ${v}: want raw or cow`);
+        }
+        out.diskBackend = v;
+        break;
+      }
+      case "--name": {
+        const v = value();
+        if (!TOKEN.test(v)) {
+          throw new BootUsageError(`--name ${v}: use letters, digits, - and _ only`);
+        }
+        out.name = v;
+        break;
+      }
+      case "--timeout": {
+        const v = value();
+        if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) {
+          throw new BootUsageError(`--timeout needs a positive number of seconds, got '${v}'`);
+        }
+        out.timeout = Number(v);
+        break;
+      }
+      default:
+        throw new BootUsageError(
+          a.startsWith("-") ? `unknown option ${a}` : `unexpected argument ${a} (a guest ` +
+            `command goes after --)`,
+        );
+    }
+  }
+  return out;
+}
+
+/** Throws a BootUsageError unless every file the options name exists. */
+export function checkBootFiles(o: BootArgs): void {
+  const check = (path: string | null | undefined, what: string) => {
+    if (path == null) return;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(path);
+    } catch {
+      throw new BootUsageError(`${what} ${path}: no such file`);
+    }
+    if (!info.isFile) throw new BootUsageError(`${what} ${path}: not a regular file`);
+  };
+  check(o.bios, "--bios");
+  check(o.kernel, "--kernel");
+  check(o.initrd, "--initrd");
+  for (const d of o.drives) check(d.path, "--drive");
+  for (const c of o.consoles) {
+    if (c.startsWith("log:") && c.slice(4).endsWith("/")) {
+      throw new BootUsageError(`--console ${c}: not a file path`);
+    }
+  }
+}

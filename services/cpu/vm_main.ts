@@ -1,0 +1,162 @@
+/**
+ * The CPU service as a bus service (`services/cpu/main.ts --vm NAME ...`): one machine whose
+ * disks, network ports and console are other services on the bus (see vm_service.ts).
+ *
+ *   deno run -A services/cpu/main.ts --vm vm1 --bios fw_jump.bin --kernel Image \
+ *     --initrd initramfs.cpio.gz --append "console=ttyS0" --disk disk0 --nic switch=sw0
+ *
+ * NATS_URL selects the server (unset: a private embedded nats-server). Prints
+ * `vmesh-cpu ready: ...` on stderr once the control contract is served, then runs the guest;
+ * exits with the guest's code (0 after poweroff or a `ctl.stop` request, 130/143 after
+ * SIGINT/SIGTERM, 1 when a device service does not answer or an image is bad).
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BusError, checkToken, connect } from "@vmesh/bus";
+import { MachineError } from "./machine/machine.ts";
+import { parseRamSize } from "./memory_size.ts";
+import { CPU_SERVICE_NAME, type VmNic, VmService } from "./vm_service.ts";
+import denoJson from "./deno.json" with { type: "json" };
+
+const USAGE = `usage: cpu/main.ts --vm NAME [options] [KERNEL]
+
+Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
+  --vm NAME                VM name (subject token)
+  -m, --memory SIZE        guest RAM: MiB or with K/M/G suffix (default 256M)
+  --bios PATH|none         firmware loaded at 0x80000000 (default none)
+  --kernel PATH            kernel (ELF, or raw Image with --bios)
+  --initrd PATH            initial ramdisk
+  --append ARGS            kernel command line
+  --disk DEVICE            a virtio-blk backed by disk service DEVICE (repeatable)
+  --nic switch=NAME[,mac=MAC]  a virtio-net port on switch NAME (repeatable)
+  --no-rng                 no virtio-rng
+  --block-deadline MS      give up a block request after MS (default 60000)
+  -h, --help               this text`;
+
+function fail(message: string, code = 2): never {
+  console.error(`${CPU_SERVICE_NAME}: ${message}`);
+  Deno.exit(code);
+}
+
+/** Parses `switch=NAME[,mac=MAC]`. */
+export function parseNic(spec: string): VmNic {
+  const nic: Partial<VmNic> = {};
+  for (const part of spec.split(",")) {
+    const eq = part.indexOf("=");
+    const k = eq < 0 ? part : part.slice(0, eq);
+    const v = eq < 0 ? "" : part.slice(eq + 1);
+    if (k === "switch" && v) nic.switch = checkToken("switch", v);
+    else if (k === "mac" && /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(v)) nic.mac = v;
+    else throw new TypeError(`bad --nic part ${JSON.stringify(part)} (want switch=NAME[,mac=MAC])`);
+  }
+  if (!nic.switch) throw new TypeError(`--nic ${JSON.stringify(spec)} names no switch`);
+  return nic as VmNic;
+}
+
+/** Runs the VM service; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  let positionals: string[];
+  try {
+    ({ values: flags, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        vm: { type: "string" },
+        memory: { type: "string", short: "m", default: "256M" },
+        bios: { type: "string" },
+        kernel: { type: "string" },
+        initrd: { type: "string" },
+        append: { type: "string" },
+        disk: { type: "string", multiple: true },
+        nic: { type: "string", multiple: true },
+        "no-rng": { type: "boolean", default: false },
+        "block-deadline": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (e) {
+    fail(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let ramSize: number;
+  let nics: VmNic[];
+  const vmName = flags.vm ?? "";
+  try {
+    checkToken("vm", vmName);
+    for (const d of flags.disk ?? []) checkToken("disk device", d);
+    ramSize = parseRamSize(flags.memory);
+    nics = (flags.nic ?? []).map(parseNic);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (positionals.length > 1) fail(`unexpected argument ${positionals[1]}`);
+  const kernel = flags.kernel ?? positionals[0];
+  const deadline = flags["block-deadline"] ? Number(flags["block-deadline"]) : undefined;
+  if (deadline !== undefined && !(deadline > 0)) fail("--block-deadline must be positive");
+
+  const bus = await connect({ name: `${CPU_SERVICE_NAME}.${vmName}` });
+  let vm: VmService;
+  try {
+    vm = await VmService.create(bus, {
+      vm: vmName,
+      machine: {
+        ramSize,
+        bios: flags.bios === undefined || flags.bios === "none" ? null : flags.bios,
+        kernel,
+        initrd: flags.initrd,
+        append: flags.append,
+      },
+      disks: (flags.disk ?? []).map((device) => ({ device })),
+      nics,
+      rng: !flags["no-rng"],
+      block: { deadlineMs: deadline },
+      version: denoJson.version,
+    });
+  } catch (e) {
+    await bus.close();
+    if (e instanceof MachineError || e instanceof BusError) fail(e.message, 1);
+    throw e;
+  }
+  const svc = await vm.serve();
+  const stopOn = (sig: Deno.Signal, code: number) => {
+    const h = () => vm.machine.stop(code);
+    Deno.addSignalListener(sig, h);
+    return () => Deno.removeSignalListener(sig, h);
+  };
+  const unhook = [stopOn("SIGINT", 130), stopOn("SIGTERM", 143)];
+  console.error(
+    `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${ramSize >> 20}M ` +
+      `devices=${vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")}`,
+  );
+  const t0 = performance.now();
+  let code: number;
+  try {
+    code = await vm.run();
+  } catch (e) {
+    console.error(`${CPU_SERVICE_NAME}: machine failed: ${(e as Error).stack ?? e}`);
+    code = 1;
+  }
+  for (const u of unhook) u();
+  const secs = ((performance.now() - t0) / 1000).toFixed(2);
+  const m = vm.machine;
+  const why = {
+    poweroff: "guest powered off",
+    fail: `guest reported failure (code ${code})`,
+    reset: "guest requested a reset (not supported: stopping)",
+    htif: `program exited with code ${code}`,
+    limit: "instruction limit reached",
+    stopped: "stopped on request",
+  }[m.stopCause ?? "stopped"];
+  console.error(
+    `${CPU_SERVICE_NAME}: ${why} after ${secs} s, ${m.instret} instructions, ` +
+      `pc=0x${m.hart.pc.toString(16)}`,
+  );
+  await vm.close();
+  await bus.close();
+  return code;
+}

@@ -1,0 +1,103 @@
+/**
+ * `./vmesh boot`'s command line: --help lists every flag, and bad flags give one clear
+ * error line and exit code 2 (before anything is started).
+ */
+import assert from "node:assert/strict";
+import { BootUsageError, parseBootArgs } from "../cli/boot_args.ts";
+
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+
+async function boot(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "boot", ...args],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("vmesh boot --help lists the flags", async () => {
+  const r = await boot(["--help"]);
+  assert.equal(r.code, 0, r.stderr);
+  for (
+    const flag of [
+      "--bios PATH|none",
+      "--kernel",
+      "--initrd",
+      "--append",
+      "-m, --memory",
+      "--smp",
+      "--drive PATH[,ro]",
+      "--nic switch=NAME",
+      "--console terminal|log:PATH",
+      "--disk-backend raw|cow",
+      "--timeout",
+      "--help",
+      "-- COMMAND",
+    ]
+  ) assert.ok(r.stdout.includes(flag), `--help mentions ${flag}`);
+});
+
+Deno.test("vmesh boot: bad flags are one error line and exit code 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--smp", "2"], /SMP is not yet supported/],
+    [["--frobnicate"], /unknown option --frobnicate/],
+    [["--memory", "lots"], /bad memory size 'lots'/],
+    [["-m", "5G"], /exceeds 3 GiB/],
+    [["--drive", "/nonexistent/disk.img"], /--drive \/nonexistent\/disk.img: no such file/],
+    [["--drive", "x.img,rw"], /the only option is ',ro'/],
+    [["--nic", "user"], /--nic user: want switch=NAME/],
+    [["--console", "serial"], /--console serial: want terminal or log:PATH/],
+    [["--disk-backend", "qcow2"], /--disk-backend qcow2: want raw or cow/],
+    [["--kernel"], /--kernel needs a value/],
+    [["--"], /-- needs a COMMAND/],
+    [["stray"], /unexpected argument stray/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await boot(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, `${args.join(" ")}: one line, got:\n${r.stderr}`);
+    assert.match(lines[0], /^vmesh boot: /);
+    assert.match(lines[0], want);
+    assert.equal(r.stdout, "");
+  }
+});
+
+Deno.test("boot arguments: QEMU names, repeatable drives/consoles, batch command", () => {
+  const a = parseBootArgs([
+    "--bios=none",
+    "--kernel",
+    "k.elf",
+    "-m",
+    "1G",
+    "--drive",
+    "a.img",
+    "--drive",
+    "b.img,ro",
+    "--nic",
+    "switch=sw0",
+    "--console",
+    "terminal",
+    "--console",
+    "log:/tmp/x.log",
+    "--smp",
+    "1",
+    "--",
+    "uname",
+    "-a",
+  ]);
+  assert.equal(a.bios, null);
+  assert.equal(a.kernel, "k.elf");
+  assert.equal(a.memory, 1 << 30);
+  assert.deepEqual(a.drives, [{ path: "a.img", readOnly: false }, {
+    path: "b.img",
+    readOnly: true,
+  }]);
+  assert.deepEqual(a.nics, ["sw0"]);
+  assert.deepEqual(a.consoles, ["terminal", "log:/tmp/x.log"]);
+  assert.equal(a.command, "uname -a");
+  assert.throws(() => parseBootArgs(["--smp", "4"]), BootUsageError);
+  assert.equal(parseBootArgs(["-m", "512"]).memory, 512 << 20);
+});

@@ -1,0 +1,161 @@
+/**
+ * `./vmesh boot` end to end with real processes (nats-server, console, disk, net and CPU
+ * services) on small bare-metal guests built here with the Debian cross toolchain: the
+ * guest's UART output reaches the console service, poweroff ends the run with 0, SIGINT
+ * ends it with 130, and in both cases no process the launcher started is left behind.
+ */
+import assert from "node:assert/strict";
+import { processGone } from "@vmesh/bus";
+
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+
+/** M-mode program: prints `text` on the UART, then powers off (or spins forever). */
+function guestSource(text: string, poweroff: boolean): string {
+  return `
+  .section .text
+  .globl _start
+_start:
+  li t0, 0x10000000
+  la t1, msg
+1: lbu t2, 0(t1)
+  beqz t2, 2f
+  sb t2, 0(t0)
+  addi t1, t1, 1
+  j 1b
+2:
+${poweroff ? "  li t0, 0x100000\n  li t1, 0x5555\n  sw t1, 0(t0)\n" : ""}
+3: j 3b
+  .section .rodata
+msg: .asciz "${text}\\n"
+`;
+}
+
+async function buildGuest(dir: string, name: string, src: string): Promise<string> {
+  await Deno.writeTextFile(`${dir}/${name}.S`, src);
+  const out = await new Deno.Command("riscv64-unknown-elf-gcc", {
+    args: [
+      "-nostdlib",
+      "-march=rv64gc",
+      "-mabi=lp64d",
+      "-Wl,-N",
+      "-Wl,-Ttext=0x80000000",
+      "-Wl,--no-warn-rwx-segments",
+      "-o",
+      `${dir}/${name}.elf`,
+      `${dir}/${name}.S`,
+    ],
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return `${dir}/${name}.elf`;
+}
+
+/** Process ids the launcher reported with --verbose ("started X (pid N)"). */
+function startedPids(stderr: string): Map<string, number> {
+  const pids = new Map<string, number>();
+  for (const m of stderr.matchAll(/started (.+?) \(pid (\d+)\)/g)) pids.set(m[1], Number(m[2]));
+  return pids;
+}
+
+function assertAllGone(pids: Map<string, number>, log: string) {
+  for (const [what, pid] of pids) assert.ok(processGone(pid), `${what} (pid ${pid}) left running\n${log}`);
+}
+
+Deno.test("vmesh boot: guest output, poweroff -> exit 0, every service stopped", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-test-" });
+  try {
+    const elf = await buildGuest(dir, "hello", guestSource("hello from a vmesh guest", true));
+    await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
+    await Deno.writeFile(`${dir}/b.img`, new Uint8Array(1 << 20));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "boot",
+        "--verbose",
+        "--bios",
+        "none",
+        "--kernel",
+        elf,
+        "--drive",
+        `${dir}/a.img`,
+        "--drive",
+        `${dir}/b.img,ro`,
+        "--nic",
+        "switch=swtest",
+        "--console",
+        `log:${dir}/console.log`,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    const pids = startedPids(stderr);
+    for (
+      const what of [
+        "nats-server",
+        "vmesh-console",
+        "vmesh-disk disk0",
+        "vmesh-disk disk1",
+        "vmesh-net swtest",
+        "vmesh-cpu",
+      ]
+    ) assert.ok(pids.has(what), `${what} was started\n${stderr}`);
+    assert.match(stderr, /vmesh-cpu: guest powered off/);
+    assert.equal(await Deno.readTextFile(`${dir}/console.log`), "hello from a vmesh guest\n");
+    assertAllGone(pids, stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vmesh boot: SIGINT stops every service (exit 130)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-test-" });
+  try {
+    const elf = await buildGuest(dir, "spin", guestSource("spinning", false));
+    await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "boot",
+        "--verbose",
+        "--bios",
+        "none",
+        "--kernel",
+        elf,
+        "--drive",
+        `${dir}/a.img`,
+        "--console",
+        `log:${dir}/console.log`,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let stderr = "";
+    let signalled = false;
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += chunk;
+      // Interrupt once the CPU service runs the guest (its ready line).
+      if (!signalled && /vmesh-cpu ready: /.test(stderr)) {
+        signalled = true;
+        child.kill("SIGINT");
+      }
+    }
+    const status = await child.status;
+    assert.ok(signalled, `the CPU service never became ready:\n${stderr}`);
+    assert.equal(status.code, 130, stderr);
+    assert.match(stderr, /interrupted: stopping every service/);
+    const pids = startedPids(stderr);
+    assert.equal(pids.size, 4, stderr); // nats-server, console, disk, cpu
+    assertAllGone(pids, stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
