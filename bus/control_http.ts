@@ -28,6 +28,21 @@ export interface Health {
   detail?: string;
 }
 
+/** The part of a NATS connection {@link busHealth} looks at. */
+export interface HealthSource {
+  isClosed(): boolean;
+  isDraining(): boolean;
+}
+
+/** A health check that is ok while the bus connection is open and not draining. */
+export function busHealth(nc: HealthSource, what: string): () => Health {
+  return () => {
+    if (nc.isClosed()) return { ok: false, detail: `${what}: bus connection closed` };
+    if (nc.isDraining()) return { ok: false, detail: `${what}: draining` };
+    return { ok: true, detail: `${what}: serving` };
+  };
+}
+
 /** Extra routes mounted under a path prefix, e.g. `{ path: "/vm", app: vmControlApi(vm) }`. */
 export interface MountedRoutes {
   path: string;

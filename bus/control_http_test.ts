@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import {
   block,
   BusError,
+  busHealth,
   connect,
   controlApp,
   HttpError,
@@ -159,6 +160,11 @@ Deno.test("control http: served bus requests are counted by op and status", asyn
   } finally {
     await http.close();
     await svc.stop();
+    assert.deepEqual(busHealth(bus.nc, "disk0")(), { ok: true, detail: "disk0: serving" });
     await bus.close();
+    assert.deepEqual(busHealth(bus.nc, "disk0")(), {
+      ok: false,
+      detail: "disk0: bus connection closed",
+    });
   }
 });

@@ -133,10 +133,12 @@ export {
 } from "./metrics.ts";
 export { BUS_METRICS } from "./request_metrics.ts";
 export {
+  busHealth,
   controlApp,
   type ControlAppOptions,
   type ControlHttp,
   type Health,
+  type HealthSource,
   HttpError,
   type ListenOptions,
   type MountedRoutes,

@@ -43,6 +43,8 @@ export interface ServiceOptions<O extends Ops> extends Target {
   queue?: string;
   /** Where served requests are counted; default the process-wide {@link defaultRegistry}. */
   metrics?: Registry;
+  /** Service-specific counters, reported as each endpoint's `data` in `$SRV.STATS`. */
+  statsData?: () => unknown;
 }
 
 /** A running device service. */
@@ -81,6 +83,7 @@ export async function serve<O extends Ops>(
     description: opts.description ?? "",
     metadata,
     queue: opts.queue,
+    statsHandler: opts.statsData ? () => Promise.resolve(opts.statsData!()) : undefined,
   });
   const registry = opts.metrics ?? defaultRegistry;
   const endpointMetrics = (op: string) =>

@@ -69,6 +69,8 @@ export interface ComposeService {
   volumes: Mount[];
   /** `stdin_open` or `tty`: gets the terminal when up runs on one. */
   interactive: boolean;
+  /** Published ports: container port → host port. */
+  ports: Map<number, number>;
 }
 
 /** Splits a command line like a shell does for words and quotes (no expansion). */
@@ -160,8 +162,19 @@ export function parseCompose(text: string): Map<string, ComposeService> {
       const file = String(build.dockerfile ?? "Dockerfile");
       dockerfile = ctx ? `${ctx}/${file}` : file;
     }
+    const ports = new Map<number, number>();
+    for (const p of stringList(s.ports, `${name}.ports`)) {
+      const parts = p.split("/")[0].split(":");
+      const container = Number(parts.at(-1));
+      const host = parts.length > 1 ? Number(parts.at(-2)) : container;
+      if (!Number.isInteger(container) || !Number.isInteger(host)) {
+        throw new UpError(`${name}.ports: bad entry ${p}`);
+      }
+      ports.set(container, host);
+    }
     out.set(name, {
       name,
+      ports,
       image: typeof s.image === "string" ? s.image : undefined,
       dockerfile,
       command: stringList(s.command, `${name}.command`),
@@ -338,6 +351,24 @@ export function rewritePaths(args: string[], mounts: [target: string, local: str
   });
 }
 
+/**
+ * Points a service's `--http [HOST:]PORT` (control endpoint) at loopback: the host port
+ * compose publishes for PORT, else 0 (a free port; up prints the URL).
+ */
+export function localHttp(args: string[], ports: Map<number, number>): string[] {
+  const out = [...args];
+  for (let i = 0; i < out.length; i++) {
+    let value: string | undefined;
+    if (out[i] === "--http" && i + 1 < out.length) value = out[++i];
+    else if (out[i].startsWith("--http=")) value = out[i].slice(7);
+    else continue;
+    const port = Number(/(\d+)$/.exec(value)?.[1] ?? NaN);
+    const local = `127.0.0.1:${ports.get(port) ?? 0}`;
+    out[i] = out[i].startsWith("--http=") ? `--http=${local}` : local;
+  }
+  return out;
+}
+
 /** A started process of the topology. */
 interface Running {
   name: string;
@@ -351,7 +382,7 @@ const say = (line: string) => console.error(`vmesh up: ${line}`);
 /** Pipes a stream to stderr line by line with a `name | ` prefix; calls onLine per line. */
 async function prefixLines(
   name: string,
-  stream: ReadableStream<Uint8Array>,
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
   onLine: (line: string) => void,
 ): Promise<void> {
   const enc = new TextEncoder();
@@ -454,6 +485,7 @@ export async function main(args: string[]): Promise<number> {
     const volumes = new Map(o.volumes);
     let natsUrl = Deno.env.get("NATS_URL") ?? "";
     const otlp = Deno.env.get("OTEL_EXPORTER_OTLP_ENDPOINT");
+    const controls: string[] = [];
     const running = (r: Running) => r.exited.then((c) => ({ name: r.name, code: c }));
     for (const name of order) {
       const s = services.get(name)!;
@@ -461,7 +493,7 @@ export async function main(args: string[]): Promise<number> {
       if (kind.kind === "nats") {
         if (natsUrl) say(`${name}: using NATS_URL=${natsUrl}`);
         else {
-          const nats = await startEmbeddedNats();
+          const nats = await startEmbeddedNats({ handleSignals: false });
           topo.stopNats = () => nats.stop();
           natsUrl = nats.url;
           say(`${name}: embedded nats-server at ${nats.url} (pid ${nats.pid})`);
@@ -498,17 +530,18 @@ export async function main(args: string[]): Promise<number> {
       for (const m of s.volumes) {
         let local = m.named ? volumes.get(m.source) : `${composeDir}${m.source}`;
         if (!local) {
+          // Named volumes live under .vmesh/volumes/, so they persist across runs as in compose.
           local = `${ROOT}.vmesh/volumes/${m.source}`;
-          await Deno.mkdir(local, { recursive: true });
           volumes.set(m.source, local);
         }
+        if (m.named) await Deno.mkdir(local, { recursive: true });
         mounts.push([m.target, local.replace(/\/$/, "")]);
       }
       let command = o.commands.get(name) ?? s.command;
       if (name === "console" && o.console !== undefined) {
         command = withConsoleBackend(command, o.console);
       }
-      command = rewritePaths(command, mounts);
+      command = localHttp(rewritePaths(command, mounts), s.ports);
       const env: Record<string, string> = { ...s.environment };
       if (natsUrl) env.NATS_URL = natsUrl;
       if (otlp) env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp;
@@ -533,6 +566,8 @@ export async function main(args: string[]): Promise<number> {
       const onLine = (line: string) => {
         log.push(line);
         if (line.includes(" ready: ")) ready();
+        const url = / http: (http:\/\/\S+)/.exec(line)?.[1];
+        if (url) controls.push(`${name} ${url}`);
       };
       const pipes = [prefixLines(name, child.stderr, onLine)];
       if (!interactive) pipes.push(prefixLines(name, child.stdout, () => {}));
@@ -555,6 +590,7 @@ export async function main(args: string[]): Promise<number> {
       clearTimeout(timer);
       if (first !== "ready") throw new UpError(`${name}: ${first}`);
     }
+    if (controls.length) say(`control endpoints (/healthz, /metrics): ${controls.join(", ")}`);
     const names = topo.running.map((r) => r.name);
     say(
       `running: ${names.join(", ") || "(no processes)"}; NATS_URL=${natsUrl}; ` +

@@ -64,6 +64,8 @@ export interface EnsureGuestOptions {
   report?: Reporter;
   /** make -j (default: number of CPUs). */
   jobs?: number;
+  /** Recipe directory (default: guest/recipe/); tests point it at a broken copy. */
+  recipeDir?: string;
 }
 
 const FILES = {
@@ -109,6 +111,7 @@ export async function currentKey(
   cacheDir: string,
   logPath: string,
   report: Reporter,
+  recipeDir = fileURLToPath(RECIPE_DIR),
 ): Promise<{ key: string; inputs: RecipeInputs }> {
   let versions = await installedVersions(RECIPE_PACKAGES);
   if (versions.size < RECIPE_PACKAGES.length) {
@@ -121,7 +124,7 @@ export async function currentKey(
     logPath,
     report,
   );
-  return await recipeKey(fileURLToPath(RECIPE_DIR), packages);
+  return await recipeKey(recipeDir, packages);
 }
 
 /** Takes `<key>.lock` (waiting while a live process holds it); returns its release. */
@@ -163,14 +166,15 @@ export async function ensureGuestImages(opts: EnsureGuestOptions = {}): Promise<
   const report = opts.report ?? stderrReporter;
   await Deno.mkdir(`${cacheDir}/logs`, { recursive: true });
   const setupLog = `${cacheDir}/logs/setup.log`;
-  const { key, inputs } = await currentKey(cacheDir, setupLog, report);
+  const recipeDir = opts.recipeDir ?? fileURLToPath(RECIPE_DIR);
+  const { key, inputs } = await currentKey(cacheDir, setupLog, report, recipeDir);
   const dir = `${cacheDir}/${key}`;
   if (!opts.force && await exists(`${dir}/${FILES.manifest}`)) return imagesIn(dir, key);
   const release = await lock(cacheDir, key, report);
   try {
     // Another process may have finished the same build while we waited for the lock.
     if (!opts.force && await exists(`${dir}/${FILES.manifest}`)) return imagesIn(dir, key);
-    await build(cacheDir, key, inputs, opts.jobs ?? availableParallelism(), report);
+    await build(cacheDir, recipeDir, key, inputs, opts.jobs ?? availableParallelism(), report);
     return imagesIn(dir, key);
   } finally {
     release();
@@ -179,6 +183,7 @@ export async function ensureGuestImages(opts: EnsureGuestOptions = {}): Promise<
 
 async function build(
   cacheDir: string,
+  recipe: string,
   key: string,
   inputs: RecipeInputs,
   jobs: number,
@@ -192,7 +197,6 @@ async function build(
   await Deno.mkdir(`${scratch}/kernel`, { recursive: true });
   await Deno.mkdir(`${scratch}/busybox`, { recursive: true });
   await Deno.mkdir(logDir, { recursive: true });
-  const recipe = fileURLToPath(RECIPE_DIR);
   const started = Date.now();
   const seconds: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {

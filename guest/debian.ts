@@ -28,6 +28,8 @@ export const BUILD_TOOL_PACKAGES = [
 /** Where the deb-src entry for busybox's source package is written. */
 export const SOURCES_LIST = "/etc/apt/sources.list.d/vmesh-src.list";
 const APT_LISTS = "/var/lib/apt/lists";
+// Bumped when the memo's meaning changes, so older memos are re-resolved.
+const MEMO_VERSION = 2;
 
 async function output(cmd: string[], cwd?: string): Promise<{ ok: boolean; out: string }> {
   try {
@@ -208,7 +210,8 @@ export async function busyboxSourceVersion(
   try {
     const memo = JSON.parse(await Deno.readTextFile(memoPath));
     if (
-      memo.fingerprint === fingerprint && fingerprint !== "" && typeof memo.busybox === "string"
+      memo.v === MEMO_VERSION && memo.fingerprint === fingerprint && fingerprint !== "" &&
+      typeof memo.busybox === "string"
     ) {
       return memo.busybox;
     }
@@ -225,7 +228,11 @@ export async function busyboxSourceVersion(
   }
   await Deno.writeTextFile(
     memoPath,
-    JSON.stringify({ fingerprint: await sourceIndexFingerprint(), busybox: m[1] }) + "\n",
+    JSON.stringify({
+      v: MEMO_VERSION,
+      fingerprint: await sourceIndexFingerprint(),
+      busybox: m[1],
+    }) + "\n",
   );
   return m[1];
 }

@@ -16,6 +16,8 @@ export interface QemuOptions {
   disk?: boolean;
   /** Attach a user-mode virtio-net (default true). */
   net?: boolean;
+  /** More QEMU arguments, e.g. ["-device", "virtio-rng-device"]. */
+  extra?: string[];
 }
 
 /** argv (without the qemu binary) for booting the images on the virt board. */
@@ -46,7 +48,7 @@ export function qemuArgs(images: GuestImages, o: QemuOptions = {}): string[] {
   if (o.net ?? true) {
     args.push("-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0");
   }
-  return args;
+  return [...args, ...(o.extra ?? [])];
 }
 
 /** Result of {@link runQemuBatch}. */

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const RUN_TS = `${ROOT}cli/run.ts`;
+const VMESH = `${ROOT}vmesh`;
 const FW_JUMP = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
 const GCC = "riscv64-unknown-elf-gcc";
 const CFLAGS = ["-nostdlib", "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-O2"];
@@ -93,9 +93,9 @@ async function exec(cmd: string, args: string[]): Promise<Result> {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** `vmesh run ARGS` as its own process. */
+/** `./vmesh run ARGS` as its own process. */
 function vmeshRun(args: string[]): Promise<Result> {
-  return exec(Deno.execPath(), ["run", "-A", "--quiet", RUN_TS, ...args]);
+  return exec(VMESH, ["run", ...args]);
 }
 
 async function compile(dir: string, name: string, sources: Record<string, string>, ld: string[]) {
@@ -237,7 +237,7 @@ Deno.test("vmesh run: OpenSBI fw_jump boots, prints its banner and runs our S-mo
     ]);
     assert.equal(qemu.code, 0, qemu.stderr);
     assert.match(ours.stdout, /OpenSBI v1\.\d/);
-    assert.match(ours.stdout, /vmesh payload: hello from S-mode\n/);
+    assert.match(ours.stdout, /vmesh payload: hello from S-mode\r?\n/);
     assert.equal(ours.code, 0, ours.stderr);
     const a = bannerFields(ours.stdout), b = bannerFields(qemu.stdout);
     for (const key of BOARD_LINES) assert.equal(a.get(key), b.get(key), key);

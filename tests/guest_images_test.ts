@@ -83,6 +83,24 @@ Deno.test("guest images: batch mode reports the exit status and passes quotes th
   assert.equal(quoted.status, 0);
 });
 
+Deno.test("guest images: virtio-net gets a DHCP lease, virtio-rng feeds /dev/hwrng", async () => {
+  const img = await images();
+  const r = await runQemuBatch(
+    img,
+    "udhcpc -i eth0 -n -q >/dev/null && ip -4 addr show eth0 && ip route && cat /etc/resolv.conf" +
+      " && cat /sys/class/misc/hw_random/rng_current && head -c 4096 /dev/hwrng | wc -c",
+    { disk: false, extra: ["-device", "virtio-rng-device"] },
+  );
+  assert.equal(r.qemuExit, 0, r.console);
+  assert.equal(r.status, 0, r.console);
+  const out = r.output ?? "";
+  assert.match(out, /inet 10\.0\.2\.15\/24 /);
+  assert.match(out, /^default via 10\.0\.2\.2 dev eth0/m);
+  assert.match(out, /^nameserver 10\.0\.2\.3$/m);
+  assert.match(out, /^virtio_rng\.\d+$/m);
+  assert.match(out, /^4096$/m);
+});
+
 Deno.test("guest images: interactive shell on the serial console answers and powers off", async () => {
   const img = await images();
   const child = new Deno.Command("qemu-system-riscv64", {

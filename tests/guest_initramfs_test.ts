@@ -70,6 +70,7 @@ Deno.test("initramfsEntries: busybox applet links point at /bin/busybox, /init p
     new Uint8Array([1, 2, 3]),
     ["/bin/sh", "/sbin/poweroff", "/usr/bin/env", "/bin/sh", "/weird/place"],
     new TextEncoder().encode("#!/bin/sh\n"),
+    new TextEncoder().encode("#!/bin/sh\nexit 0\n"),
   );
   const gz = gzipArchive(encodeCpio(entries));
   const listing = await cpioList(new Uint8Array(gunzipSync(gz)));
@@ -78,6 +79,7 @@ Deno.test("initramfsEntries: busybox applet links point at /bin/busybox, /init p
   assert.match(listing, /usr\/bin\/env -> \.\.\/\.\.\/bin\/busybox\n/);
   assert.match(listing, /-rwxr-xr-x .* init\n/);
   assert.match(listing, /^c.* dev\/console$/m);
+  assert.match(listing, /^-rwxr-xr-x .* usr\/share\/udhcpc\/default\.script$/m);
   assert.doesNotMatch(listing, /weird/);
   assert.equal(listing.match(/ bin\/sh ->/g)?.length, 1);
 });

@@ -1,8 +1,8 @@
 /**
  * A test OTLP/HTTP receiver: listens on a free loopback port and collects the spans
- * that processes export to `POST /v1/traces` in OTLP http/json (what Deno sends with
- * `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`). Metrics and logs posts are accepted and
- * dropped; other content types get 415 so a misconfigured exporter is visible.
+ * that processes export to `POST /v1/traces`, in OTLP http/json or http/protobuf (Deno's
+ * `OTEL_EXPORTER_OTLP_PROTOCOL`). Metrics and logs posts are accepted and dropped; other
+ * content types get 415 so a misconfigured exporter is visible.
  *
  * ```ts
  * await using rx = startOtlpReceiver();
@@ -11,6 +11,50 @@
  * ```
  * @module
  */
+
+import protobuf from "protobufjs";
+
+// The subset of opentelemetry/proto/collector/trace/v1 that spans are read from.
+const OTLP_TRACE_PROTO = `
+syntax = "proto3";
+package otlp;
+message AnyValue {
+  oneof value {
+    string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4;
+    ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7;
+  }
+}
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message Resource { repeated KeyValue attributes = 1; }
+message Span {
+  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4;
+  string name = 5; int32 kind = 6; repeated KeyValue attributes = 9;
+}
+message ScopeSpans { repeated Span spans = 2; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+`;
+
+const exportRequest = protobuf.parse(OTLP_TRACE_PROTO).root.lookupType(
+  "otlp.ExportTraceServiceRequest",
+);
+
+/** Decodes an http/protobuf export into the shape of the JSON encoding (ids as hex). */
+export function decodeProtobufExport(bytes: Uint8Array): unknown {
+  const walk = (v: unknown): unknown => {
+    if (v instanceof Uint8Array) {
+      return Array.from(v, (x) => x.toString(16).padStart(2, "0")).join("");
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object") {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  return walk(exportRequest.toObject(exportRequest.decode(bytes), { longs: String }));
+}
 
 /** Span kinds as OTLP numbers them. */
 export const OtlpSpanKind = {
@@ -137,12 +181,14 @@ export function startOtlpReceiver(): OtlpReceiver {
       const type = req.headers.get("content-type") ?? "";
       const body = new Uint8Array(await req.arrayBuffer());
       if (path !== "/v1/traces") return Response.json({}); // metrics, logs: accepted, dropped
-      if (!type.startsWith("application/json")) {
+      const json = type.startsWith("application/json");
+      if (!json && !type.startsWith("application/x-protobuf")) {
         problems.push(`${path}: unsupported content-type ${type}`);
-        return new Response("http/json only", { status: 415 });
+        return new Response("http/json or http/protobuf only", { status: 415 });
       }
       try {
-        spans.push(...parseTraceExport(JSON.parse(new TextDecoder().decode(body))));
+        const doc = json ? JSON.parse(new TextDecoder().decode(body)) : decodeProtobufExport(body);
+        spans.push(...parseTraceExport(doc));
       } catch (e) {
         problems.push(`${path}: ${(e as Error).message}`);
         return new Response("bad export", { status: 400 });

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { net, netPortSubject, Status } from "@vmesh/bus";
+import type { SwitchStats } from "../services/net/mod.ts";
 import {
   discover,
   MALFORMED,
@@ -85,6 +86,60 @@ Deno.test("net service: ports on a switch exchange frames", async (t) => {
       await tb.bus.flush();
       assert.equal(rxB.frames.length, 10);
       for (const r of [rxA, rxB, rxC]) r.sub.unsubscribe();
+    });
+
+    await t.step("the switch learns: unicast reaches only its port, broadcast floods", async () => {
+      const rx = Object.fromEntries(["p", "q", "r"].map((id) => [id, new PortRx(tb, "sw0", id)]));
+      await tb.bus.flush();
+      for (const [i, id] of ["p", "q", "r"].entries()) {
+        await sw0.call("join", { switch: "sw0", mac: `52:54:00:00:01:0${i}`, portId: id });
+      }
+      // p → q (q's MAC is known from its join), then a broadcast from p as a marker.
+      const uni = frame(0, 0, 0x11);
+      uni.set([0x52, 0x54, 0, 0, 1, 1, 0x52, 0x54, 0, 0, 1, 0], 0);
+      const bc = frame(0, 0, 0x22);
+      bc.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0, 0, 1, 0], 0);
+      tx("sw0", "p", uni);
+      tx("sw0", "p", bc);
+      assert.deepEqual((await rx.q.count(2)).map((f) => f.data[20]), [0x11, 0x22]);
+      // Frames from one publisher arrive in order: r saw the broadcast, so it would have seen uni.
+      assert.deepEqual((await rx.r.count(1)).map((f) => f.data[20]), [0x22]);
+      assert.equal(rx.p.frames.length, 0);
+      for (const r of Object.values(rx)) r.sub.unsubscribe();
+    });
+
+    await t.step("garbage and bad frames are counted in $SRV.STATS; serving goes on", async () => {
+      const rx = new PortRx(tb, "sw0", "q");
+      await tb.bus.flush();
+      tb.bus.nc.publish(netPortSubject("sw0", "p", "tx"), MALFORMED);
+      tx("sw0", "p", new Uint8Array(13));
+      tx("sw0", "p", new Uint8Array(1515));
+      tx("sw0", "ghost", frame(1, 2, 0));
+      const ok = frame(0, 0, 0x33);
+      ok.set([0x52, 0x54, 0, 0, 1, 1, 0x52, 0x54, 0, 0, 1, 0], 0);
+      tx("sw0", "p", ok);
+      assert.equal((await rx.count(1))[0].data[20], 0x33);
+      rx.sub.unsubscribe();
+      // Two switch processes answer; take sw0's.
+      const all = [];
+      const replies = await tb.bus.nc.requestMany("$SRV.STATS.vmesh-net", new Uint8Array(), {
+        strategy: "count",
+        maxMessages: 2,
+        maxWait: 10_000,
+      });
+      for await (const m of replies) all.push(m.json<{ endpoints: { data: unknown }[] }>());
+      const sw = all.map((s) => s.endpoints[0].data as SwitchStats).find((d) =>
+        d.switch === "sw0"
+      )!;
+      assert.equal(sw.mode, "learn");
+      assert.deepEqual(
+        [sw.drops.malformed, sw.drops.runt, sw.drops.oversize, sw.drops.unjoined],
+        [1, 1, 1, 1],
+      );
+      const p = sw.portStats.find((x) => x.id === "p")!;
+      assert.equal(p.rxFrames, 3);
+      assert.equal(p.rxBytes, 180);
+      assert.ok(sw.rxFrames >= p.rxFrames && sw.txFrames > 0 && sw.fdb >= 3);
     });
 
     await t.step("echo switch returns a frame to its sender", async () => {

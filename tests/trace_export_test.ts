@@ -81,6 +81,7 @@ function checkPair(spans: ReceivedSpan[]) {
 }
 
 async function withTopology(
+  protocol: "http/json" | "http/protobuf",
   serviceEnv: Record<string, string>,
   body: (
     rx: ReturnType<typeof startOtlpReceiver>,
@@ -98,7 +99,7 @@ async function withTopology(
       NATS_URL: nats.url,
       OTEL_DENO: "true",
       OTEL_EXPORTER_OTLP_ENDPOINT: rx.endpoint,
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
     };
     svc = await spawn(
       [
@@ -128,28 +129,30 @@ async function withTopology(
   }
 }
 
-Deno.test("trace export: client and server spans of a disk read reach the OTLP receiver, flushed on exit", async () => {
-  await withTopology({}, async (rx, svc, env) => {
-    const client = await spawn(["eval", "--ext=ts", CLIENT], {
-      ...env,
-      OTEL_SERVICE_NAME: "trace-client",
+for (const protocol of ["http/json", "http/protobuf"] as const) {
+  Deno.test(`trace export (${protocol}): client and server spans of a disk read reach the OTLP receiver, flushed on exit`, async () => {
+    await withTopology(protocol, {}, async (rx, svc, env) => {
+      const client = await spawn(["eval", "--ext=ts", CLIENT], {
+        ...env,
+        OTEL_SERVICE_NAME: "trace-client",
+      });
+      assert.equal(await client.exited, 0, client.log.join("\n"));
+      // The client exported its span before it exited.
+      assert.ok(
+        rx.spans.some((s) => s.serviceName === "trace-client"),
+        "client span not flushed at exit",
+      );
+      // The service's span is flushed when it exits on SIGTERM (Deno.exit after draining).
+      svc.child.kill("SIGTERM");
+      assert.equal(await svc.exited, 0, svc.log.join("\n"));
+      assert.deepEqual(rx.problems, []);
+      checkPair(rx.spans);
     });
-    assert.equal(await client.exited, 0, client.log.join("\n"));
-    // The client exported its span before it exited.
-    assert.ok(
-      rx.spans.some((s) => s.serviceName === "trace-client"),
-      "client span not flushed at exit",
-    );
-    // The service's span is flushed when it exits on SIGTERM (Deno.exit after draining).
-    svc.child.kill("SIGTERM");
-    assert.equal(await svc.exited, 0, svc.log.join("\n"));
-    assert.deepEqual(rx.problems, []);
-    checkPair(rx.spans);
   });
-});
+}
 
 Deno.test("trace export: with a short OTEL_BSP_SCHEDULE_DELAY a running service exports without exiting", async () => {
-  await withTopology({ OTEL_BSP_SCHEDULE_DELAY: "100" }, async (rx, svc, env) => {
+  await withTopology("http/json", { OTEL_BSP_SCHEDULE_DELAY: "100" }, async (rx, svc, env) => {
     const client = await spawn(["eval", "--ext=ts", CLIENT], {
       ...env,
       OTEL_SERVICE_NAME: "trace-client",

@@ -23,6 +23,8 @@ export interface PortJoin {
 export interface PortJoinReply {
   status?: number;
   mtu: number;
+  /** Heartbeat bound: re-join within this many ms or be removed (0: not said). */
+  agingMs?: number;
 }
 /** `vmesh.net.PortLeave`. */
 export interface PortLeave {

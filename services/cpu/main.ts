@@ -171,7 +171,7 @@ export async function main(args: string[]): Promise<number> {
   const timer = opts.timeout
     ? setTimeout(() => machine.stop(EXIT_STOPPED), opts.timeout * 1000)
     : undefined;
-  const input = stdinTty ? forwardTerminal(machine) : undefined;
+  const input = forwardInput(machine, stdinTty);
   const t0 = performance.now();
   let code: number;
   try {
@@ -179,7 +179,7 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     clearTimeout(timer);
     if (!stdinTty) Deno.removeSignalListener("SIGINT", onSigint);
-    input?.close();
+    input.close();
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
   if (machine.stopCause === "limit") {
@@ -197,9 +197,12 @@ function writeAll(bytes: Uint8Array): void {
   while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
 }
 
-/** Terminal input in raw mode; Ctrl-A x quits (as in QEMU), Ctrl-A Ctrl-A sends Ctrl-A. */
-function forwardTerminal(machine: Machine): { close(): void } {
-  Deno.stdin.setRaw(true);
+/**
+ * Forwards stdin to the UART. A terminal is put in raw mode, where Ctrl-A x quits (as in QEMU)
+ * and Ctrl-A Ctrl-A sends Ctrl-A; piped input is passed through as it is.
+ */
+function forwardInput(machine: Machine, tty: boolean): { close(): void } {
+  if (tty) Deno.stdin.setRaw(true);
   let closed = false;
   let escape = false;
   (async () => {
@@ -214,7 +217,8 @@ function forwardTerminal(machine: Machine): { close(): void } {
       if (n === null || closed) break;
       const out: number[] = [];
       for (const b of buf.subarray(0, n)) {
-        if (escape) {
+        if (!tty) out.push(b);
+        else if (escape) {
           escape = false;
           if (b === 0x78 /* x */) machine.stop(0);
           else if (b === 0x01) out.push(b);
@@ -227,7 +231,7 @@ function forwardTerminal(machine: Machine): { close(): void } {
   return {
     close() {
       closed = true;
-      Deno.stdin.setRaw(false);
+      if (tty) Deno.stdin.setRaw(false);
     },
   };
 }

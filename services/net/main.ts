@@ -1,20 +1,25 @@
 /**
- * vmesh net service: one virtual switch that VMs' virtio-net ports join.
+ * vmesh net service: virtual L2 switches that VMs' virtio-net ports join, each with an
+ * optional gateway/DHCP server and host TAP uplinks.
  *
- *   deno run -A services/net/main.ts --switch sw0 [--mode hub|echo] [--mtu 1500]
+ *   deno run -A services/net/main.ts --switch sw0 --subnet 10.0.2.0/24 --gateway 10.0.2.2 \
+ *     [--switch lab --mode hub] [--uplink tap:vmtap0@sw0]
  *
  * NATS_URL selects the server (unset: a private embedded nats-server). Runs until
- * SIGINT/SIGTERM, then stops forwarding, drains and exits 0.
+ * SIGINT/SIGTERM, then stops forwarding, drains and exits 0. An uplink that cannot be
+ * opened (no root, no /dev/net/tun) is one error line; the switches keep working.
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { checkToken, connect } from "@vmesh/bus";
+import { connect, defaultRegistry } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
+import { type NetConfig, parseNetArgs, USAGE } from "./config.ts";
+import { formatIp } from "./packet.ts";
+import { Gateway } from "./gateway.ts";
+import { registerSwitchMetrics } from "./metrics.ts";
 import { SERVICE_NAME, SwitchService } from "./switch_service.ts";
-import { type SwitchMode, VirtualSwitch } from "./switch.ts";
-
-const USAGE = "usage: net/main.ts [--switch sw0] [--mode hub|echo] [--mtu 1500]";
+import { VirtualSwitch } from "./switch.ts";
+import { TapError, TapPort } from "./tap.ts";
 
 function fail(message: string, code = 2): never {
   console.error(`${SERVICE_NAME}: ${message}`);
@@ -30,49 +35,81 @@ function untilSignal(): Promise<Deno.Signal> {
 }
 
 async function main(): Promise<void> {
-  let flags;
+  let cfg: NetConfig;
   try {
-    flags = parseArgs({
-      args: Deno.args,
-      options: {
-        switch: { type: "string", default: "sw0" },
-        mode: { type: "string", default: "hub" },
-        mtu: { type: "string", default: "1500" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
+    cfg = parseNetArgs(Deno.args);
   } catch (err) {
     fail(`${(err as Error).message}\n${USAGE}`);
   }
-  if (flags.help) {
+  if (cfg.help) {
     console.log(USAGE);
     return;
   }
-  try {
-    checkToken("switch", flags.switch);
-  } catch (err) {
-    fail((err as Error).message);
+  const log = (line: string) => console.error(line);
+  const switches = new Map<string, VirtualSwitch>();
+  const gateways = new Map<string, Gateway>();
+  for (const s of cfg.switches) {
+    const sw = new VirtualSwitch(s.name, {
+      mode: s.mode,
+      mtu: s.mtu,
+      agingMs: s.agingMs,
+      queueLimit: s.queueLimit,
+    });
+    switches.set(s.name, sw);
+    if (s.dhcp) {
+      try {
+        gateways.set(s.name, new Gateway(sw, { ...s.dhcp, log }));
+      } catch (err) {
+        fail(`switch ${s.name}: ${(err as Error).message}`);
+      }
+    }
   }
-  if (flags.mode !== "hub" && flags.mode !== "echo") fail(`--mode must be hub or echo\n${USAGE}`);
-  const mtu = Number(flags.mtu);
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) fail(`--mtu must be 68..65535`);
 
   const signal = untilSignal();
-  const bus = await connect({ name: `${SERVICE_NAME}.${flags.switch}` });
-  const sw = new VirtualSwitch(flags.switch, flags.mode as SwitchMode, mtu);
-  const log = (line: string) => console.error(line);
-  const service = new SwitchService(bus, sw, { version: denoJson.version, log });
-  let svc;
-  try {
-    svc = await service.start();
-  } catch (err) {
-    await bus.close();
-    fail(`cannot serve: ${(err as Error).message}`, 1);
+  const names = cfg.switches.map((s) => s.name).join(",");
+  const bus = await connect({ name: `${SERVICE_NAME}.${names}`.slice(0, 200) });
+  const taps: TapPort[] = [];
+  for (const u of cfg.uplinks) {
+    const sw = switches.get(u.switch)!;
+    try {
+      taps.push(TapPort.open(u.name, sw, { log }));
+      log(`${SERVICE_NAME}: ${u.switch}: uplink tap ${u.name} attached`);
+    } catch (err) {
+      // One clear line; the switch serves its bus ports without the uplink.
+      const msg = err instanceof TapError ? err.message : `tap ${u.name}: ${err}`;
+      log(`${SERVICE_NAME}: ${u.switch}: uplink not attached: ${msg}`);
+    }
   }
-  log(`${SERVICE_NAME} ready: ${svc.prefix} mode=${sw.mode} mtu=${mtu}`);
+  const services: SwitchService[] = [];
+  for (const sw of switches.values()) {
+    const gw = gateways.get(sw.name);
+    const service = new SwitchService(bus, sw, {
+      version: denoJson.version,
+      log,
+      extraStats: () => ({
+        gateway: gw
+          ? { ...gw.stats, address: formatIp(gw.cfg.gateway), dhcp: gw.dhcp.counts }
+          : undefined,
+        uplinks: taps.filter((t) => t.sw === sw).map((t) => ({ name: t.name, ...t.stats })),
+      }),
+    });
+    try {
+      const svc = await service.start();
+      services.push(service);
+      const dhcp = gw ? ` gateway=${formatIp(gw.cfg.gateway)}/${gw.cfg.prefix}` : "";
+      log(`${SERVICE_NAME} ready: ${svc.prefix} mode=${sw.mode} mtu=${sw.mtu}${dhcp}`);
+    } catch (err) {
+      for (const s of services) await s.stop();
+      for (const t of taps) await t.close();
+      await bus.close();
+      fail(`cannot serve ${sw.name}: ${(err as Error).message}`, 1);
+    }
+  }
+  registerSwitchMetrics(defaultRegistry, () => [...switches.values()].map((sw) => sw.stats()));
   const sig = await signal;
   log(`${SERVICE_NAME}: ${sig}, draining`);
-  await service.stop();
+  for (const s of services) await s.stop();
+  for (const t of taps) await t.close();
   await bus.close();
   Deno.exit(0);
 }

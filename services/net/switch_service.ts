@@ -1,15 +1,16 @@
 /**
  * A virtual switch on the bus: ports join and leave with request/reply on
  * `vmesh.net.<switch>.{join,leave}`; frames a port publishes on
- * `vmesh.net.<switch>.port.<port>.tx` are forwarded to the rx subjects of the ports the
- * switch picks.
+ * `vmesh.net.<switch>.port.<port>.tx` go through the switch to the rx subjects of the
+ * ports it picks. A join repeated with the same MAC is the port's heartbeat; bus ports
+ * that neither join nor send for the aging time are removed.
  * @module
  */
 
+import type { Subscription } from "@nats-io/transport-node";
 import {
   type Bus,
   BusError,
-  type BusSubscription,
   checkToken,
   type DeviceService,
   net,
@@ -17,8 +18,8 @@ import {
   Status,
   switchPrefix,
 } from "@vmesh/bus";
-import { isMac } from "./port.ts";
-import type { VirtualSwitch } from "./switch.ts";
+import { isMac } from "./mac.ts";
+import type { SwitchStats, VirtualSwitch } from "./switch.ts";
 
 /** Service name for discovery. */
 export const SERVICE_NAME = "vmesh-net";
@@ -32,6 +33,8 @@ export interface SwitchServiceOptions {
   version: string;
   /** Reports dropped frames and similar, one line each. */
   log: (line: string) => void;
+  /** More counters for `$SRV.STATS` (gateway, uplinks), merged into the switch's. */
+  extraStats?: () => Record<string, unknown>;
 }
 
 function invalid(message: string): BusError {
@@ -40,21 +43,25 @@ function invalid(message: string): BusError {
 
 /** Runs one {@link VirtualSwitch} on the bus. */
 export class SwitchService {
-  #sub?: BusSubscription;
+  #sub?: Subscription;
   #svc?: DeviceService;
+  #aging?: ReturnType<typeof setInterval>;
   readonly #warned = new Set<string>();
 
   /** A switch service for `sw` on `bus`; call {@link SwitchService.start} to serve. */
   constructor(readonly bus: Bus, readonly sw: VirtualSwitch, readonly opts: SwitchServiceOptions) {}
 
-  /** Subscribes to the ports' tx subjects and serves join/leave. */
+  /** Subscribes to the ports' tx subjects, serves join/leave and starts aging. */
   async start(): Promise<DeviceService> {
     const name = this.sw.name;
-    const txAll = `${switchPrefix(name)}.port.*.tx`;
-    this.#sub = this.bus.subscribe(net.frame, txAll, (frame, ctx) => {
-      // vmesh.net.<switch>.port.<port>.tx: the port id is the fifth token.
-      this.forward(ctx.subject.split(".")[4], frame.data);
-    }, { device: name });
+    // Raw subscription: frames are the hot path, and garbage must be counted, not just logged.
+    this.#sub = this.bus.nc.subscribe(`${switchPrefix(name)}.port.*.tx`, {
+      callback: (err, msg) => {
+        if (err) return;
+        // vmesh.net.<switch>.port.<port>.tx: the port id is the fifth token.
+        this.receive(msg.subject.split(".")[4], msg.data);
+      },
+    });
     this.#svc = await this.bus.serve({
       prefix: switchPrefix(name),
       device: name,
@@ -69,9 +76,9 @@ export class SwitchService {
           if (!isMac(req.mac)) {
             throw invalid(`mac ${JSON.stringify(req.mac)} is not aa:bb:cc:dd:ee:ff`);
           }
-          this.sw.join(portId, req.mac);
+          this.sw.join(portId, req.mac, this.#sinkFor(portId));
           this.#warned.delete(portId);
-          return { status: Status.OK, mtu: this.sw.mtu };
+          return { status: Status.OK, mtu: this.sw.mtu, agingMs: this.sw.agingMs };
         },
         leave: (req) => {
           this.#checkSwitch(req.switch);
@@ -82,35 +89,66 @@ export class SwitchService {
       },
       maxPayloadBytes: MAX_CONTROL_BYTES,
       metadata: { switch: name, mode: this.sw.mode, mtu: String(this.sw.mtu) },
+      statsData: () => this.stats(),
     });
+    const every = Math.max(250, Math.min(10_000, this.sw.agingMs / 4));
+    this.#aging = setInterval(() => {
+      for (const id of this.sw.age()) {
+        this.opts.log(`${SERVICE_NAME}: ${name}: port ${id} aged out (no join or frame)`);
+      }
+    }, every);
     return this.#svc;
+  }
+
+  /** Counters of the switch (and what `extraStats` adds), as `$SRV.STATS` reports them. */
+  stats(): SwitchStats & Record<string, unknown> {
+    return { ...this.sw.stats(), ...this.opts.extraStats?.() };
+  }
+
+  /** Takes one encoded `net.Frame` that port `from` published. */
+  receive(from: string, payload: Uint8Array): void {
+    let data: Uint8Array;
+    try {
+      data = net.frame.codec.decode(payload).data;
+    } catch {
+      this.sw.countDrop("malformed");
+      this.#warnOnce(from, `undecodable message from port ${from} dropped`);
+      return;
+    }
+    this.forward(from, data ?? new Uint8Array());
   }
 
   /** Forwards one frame sent by port `from`. */
   forward(from: string, data: Uint8Array): void {
-    const targets = this.sw.route(from, data);
-    if (targets.length === 0 && !this.sw.ports.has(from) && !this.#warned.has(from)) {
-      this.#warned.add(from);
-      this.opts.log(`${SERVICE_NAME}: ${this.sw.name}: frames from unjoined port ${from} dropped`);
-    }
-    for (const port of targets) {
-      try {
-        this.bus.publish(net.frame, netPortSubject(this.sw.name, port.id, "rx"), {
-          data,
-          seq: port.nextSeq++,
-        });
-        port.txFrames++;
-      } catch (err) {
-        this.sw.dropped++;
-        this.opts.log(`${SERVICE_NAME}: ${this.sw.name}: to ${port.id}: ${(err as Error).message}`);
-      }
+    const targets = this.sw.input(from, data);
+    if (targets.length === 0 && !this.sw.ports.has(from)) {
+      this.#warnOnce(from, `frames from unjoined port ${from} dropped`);
     }
   }
 
-  /** Stops serving and forwarding. */
+  /** Stops serving, forwarding and aging. */
   async stop(): Promise<void> {
+    clearInterval(this.#aging);
     this.#sub?.unsubscribe();
     await this.#svc?.stop();
+  }
+
+  /** A bus port's sink: publish on its rx subject (never busy; NATS buffers). */
+  #sinkFor(portId: string): (frame: Uint8Array) => boolean {
+    const subject = netPortSubject(this.sw.name, portId, "rx");
+    return (data) => {
+      const seq = this.sw.ports.get(portId)?.nextSeq ?? 0;
+      this.bus.publish(net.frame, subject, { data, seq });
+      return true;
+    };
+  }
+
+  #warnOnce(port: string, line: string): void {
+    if (this.#warned.has(port)) return;
+    // Bounded: a flood of made-up port ids must not grow memory without end.
+    if (this.#warned.size > 1024) this.#warned.clear();
+    this.#warned.add(port);
+    this.opts.log(`${SERVICE_NAME}: ${this.sw.name}: ${line}`);
   }
 
   #checkSwitch(name: string): void {

@@ -33,7 +33,7 @@ export const ISA_PROGRAMS: readonly IsaProgram[] = [
   },
   {
     name: "rv64i",
-    covers: "RV64I ALU, immediates, shifts, W-ops, branches, jumps, loads/stores",
+    covers: "RV64I ALU, immediates, shifts, W-ops, branches, jumps, loads/stores, fence.i",
     board: "spike",
     expected: "PASS\n",
   },
@@ -59,24 +59,31 @@ export const ISA_PROGRAMS: readonly IsaProgram[] = [
   { name: "zicntr", covers: "Zicntr: cycle, instret, time", board: "virt", expected: "PASS\n" },
   {
     name: "traps",
-    covers: "exceptions, delegation, xRET, TSR/TVM, MPRV",
+    covers: "exceptions, delegation, xRET, TSR/TVM/TW, MPRV",
     board: "spike",
     expected: "PASS\n",
   },
   {
     name: "interrupts",
-    covers: "CLINT timer and software interrupts, WFI, delegated STIP",
+    covers: "CLINT timer/software interrupts, priority, vectored mtvec, WFI, STIP/SSIP",
     board: "spike",
     expected: "PASS\n",
   },
   { name: "sstc", covers: "Sstc stimecmp in S-mode", board: "virt", expected: "PASS\n" },
   {
     name: "sv39",
-    covers: "Sv39 paging, faults, SUM/MXR, A/D, MPRV",
+    covers: "Sv39 paging, faults, SUM/MXR, A/D, sfence.vma, MPRV",
     board: "spike",
     expected: "PASS\n",
   },
+  { name: "sv48", covers: "Sv48 four-level paging", board: "spike", expected: "PASS\n" },
   { name: "pmp", covers: "PMP TOR/NA4/NAPOT, priority, lock", board: "spike", expected: "PASS\n" },
+  {
+    name: "plic",
+    covers: "UART interrupt through the PLIC to M and S contexts",
+    board: "virt",
+    expected: "PASS\n",
+  },
   {
     name: "fpu",
     covers: "F/D arithmetic, conversions, rounding, flags, FS=Off",

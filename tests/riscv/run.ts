@@ -10,6 +10,14 @@ import { RISCV_TEST_DIR } from "./build.ts";
 /** The QEMU binary used as the oracle. */
 export const QEMU = "qemu-system-riscv64";
 
+/**
+ * The oracle's CPU: QEMU 7.2's default rv64 also implements the bit-manipulation and some
+ * Sv* extensions; vmesh is RV64GC (+ Sstc), so those are switched off for a like-for-like
+ * comparison (otherwise e.g. `andn` decodes on QEMU but is illegal on vmesh).
+ */
+export const QEMU_CPU =
+  "rv64,zba=false,zbb=false,zbc=false,zbs=false,svinval=false,svnapot=false,svpbmt=false";
+
 const REPO_ROOT = resolve(RISCV_TEST_DIR, "..", "..");
 /** vmesh's CLI entry and the `run` subcommand module that must exist. */
 export const VMESH_CLI: string = join(REPO_ROOT, "cli", "main.ts");
@@ -74,6 +82,8 @@ export function runQemu(
     ...extraArgs,
     "-M",
     board,
+    "-cpu",
+    QEMU_CPU,
     "-bios",
     "none",
     "-kernel",

@@ -57,8 +57,9 @@ export interface HartState {
 }
 
 const TWO32 = 4294967296;
-const TLB_BITS = 8;
+const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
 /** Mode indices (U, S, S with SUM, M) times access kinds (load, store, fetch). */
 const TLB_SETS = 12;
 /** Instructions between interrupt / exit-request checks. */
@@ -114,9 +115,9 @@ function hiOf(v: number): number {
   return Math.floor(v / TWO32) | 0;
 }
 
-/** Converts an exact double to the low word of its 64-bit two's complement. */
+/** Converts an exact double to the low word of its 64-bit two's complement (ToInt32 is mod 2^32). */
 function loOf(v: number): number {
-  return (v - Math.floor(v / TWO32) * TWO32) | 0;
+  return v | 0;
 }
 
 /** One RISC-V hart: an interpreter behind the `ExecutionEngine` interface. */
@@ -176,8 +177,12 @@ export class Hart implements ExecutionEngine, FpState {
   private storeSet = 0;
   private readonly tlbTag = new Float64Array(TLB_SETS * TLB_SIZE).fill(NaN);
   private readonly tlbOff = new Int32Array(TLB_SETS * TLB_SIZE);
-  /** A cached entry came from a superpage: SFENCE.VMA by address must flush everything. */
-  private tlbHasSuper = false;
+  /** MMIO pages: virtual page -> physical page (PMP-uniform pages only). */
+  private readonly mmioTag = new Float64Array(TLB_SETS * TLB_SIZE).fill(NaN);
+  private readonly mmioBase = new Float64Array(TLB_SETS * TLB_SIZE);
+  /** Virtual range covered by cached superpage entries (SFENCE.VMA inside it flushes all). */
+  private superLo = Infinity;
+  private superHi = -Infinity;
   /** Level of the leaf found by the last successful walk (0 = 4 KiB page). */
   private walkLevel = 0;
 
@@ -390,7 +395,7 @@ export class Hart implements ExecutionEngine, FpState {
     const r = this.i32, u8 = this.u8, u16 = this.u16;
     const xb = this.xBase;
     const tlbTag = this.tlbTag, tlbOff = this.tlbOff, ctab = this.ctab;
-    const ldSet = this.loadSet, stSet = this.storeSet;
+    const fetchSet = this.fetchSet, ldSet = this.loadSet, stSet = this.storeSet;
     const ib = this.instret;
     let pc = this.pcv;
     let fpBase = NaN, fpOff = 0;
@@ -399,8 +404,18 @@ export class Hart implements ExecutionEngine, FpState {
     let exc = -1, excTval = 0, ill = false;
     loop: while (n < limit) {
       n++;
-      // Fetch: the current page is cached in locals; anything else goes out of line.
-      const d = pc - fpBase;
+      // Fetch: the current page is cached in locals, then the fetch TLB; else out of line.
+      let d = pc - fpBase;
+      if (!(d >= 0 && d < 4095)) {
+        const plo = pc | 0;
+        const ti = fetchSet + ((plo >>> 12) & TLB_MASK);
+        const pb = pc - (plo & 0xfff);
+        if (tlbTag[ti] === pb) {
+          fpBase = pb;
+          fpOff = tlbOff[ti];
+          d = pc - pb;
+        }
+      }
       if (d >= 0 && d < 4095) {
         const hh = (fpOff + d) >> 1;
         raw = u16[hh];
@@ -442,8 +457,8 @@ export class Hart implements ExecutionEngine, FpState {
       const rd = (insn >> 7) & 31;
       const rs1i = xb + ((insn >> 14) & 62);
       const rs2i = xb + ((insn >> 19) & 62);
-      switch (insn & 0x7f) {
-        case 0x13: { // OP-IMM
+      switch ((insn >>> 2) & 31) { // major opcode (bits 1:0 are always 11 here)
+        case 4: { // OP-IMM
           const imm = insn >> 20;
           const alo = r[rs1i], ahi = r[rs1i + 1];
           let lo: number, hi: number;
@@ -536,7 +551,7 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x33: { // OP
+        case 12: { // OP
           const f7 = insn >>> 25;
           const f3 = (insn >>> 12) & 7;
           const alo = r[rs1i], ahi = r[rs1i + 1], blo = r[rs2i], bhi = r[rs2i + 1];
@@ -637,14 +652,14 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x03: { // LOAD
+        case 0: { // LOAD
           const imm = insn >> 20;
           const blo = r[rs1i];
           const alo = (blo + imm) | 0;
           const a = r[rs1i + 1] * TWO32 + (blo >>> 0) + imm;
           const f3 = (insn >>> 12) & 7;
           const sz = f3 & 3;
-          const ti = ldSet + ((alo >>> 12) & 255);
+          const ti = ldSet + ((alo >>> 12) & TLB_MASK);
           let lo: number, hi = 0;
           if (tlbTag[ti] === a - (alo & 0xfff) && (alo & ((1 << sz) - 1)) === 0 && f3 !== 7) {
             const h = tlbOff[ti] + (alo & 0xfff);
@@ -726,7 +741,7 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x23: { // STORE
+        case 8: { // STORE
           const imm = ((insn >> 25) << 5) | ((insn >>> 7) & 31);
           const blo = r[rs1i];
           const alo = (blo + imm) | 0;
@@ -737,7 +752,7 @@ export class Hart implements ExecutionEngine, FpState {
             break loop;
           }
           const vlo = r[rs2i];
-          const ti = stSet + ((alo >>> 12) & 255);
+          const ti = stSet + ((alo >>> 12) & TLB_MASK);
           if (tlbTag[ti] === a - (alo & 0xfff) && (alo & ((1 << f3) - 1)) === 0) {
             const h = tlbOff[ti] + (alo & 0xfff);
             switch (f3) {
@@ -770,7 +785,7 @@ export class Hart implements ExecutionEngine, FpState {
           if (st === 1) break loop;
           continue;
         }
-        case 0x63: { // BRANCH
+        case 24: { // BRANCH
           const alo = r[rs1i], ahi = r[rs1i + 1], blo = r[rs2i], bhi = r[rs2i + 1];
           let take: boolean;
           switch ((insn >>> 12) & 7) {
@@ -802,7 +817,7 @@ export class Hart implements ExecutionEngine, FpState {
           } else pc += ilen;
           continue;
         }
-        case 0x6f: { // JAL
+        case 27: { // JAL
           if (rd !== 0) {
             const l = pc + ilen;
             const w = xb + (rd << 1);
@@ -813,7 +828,7 @@ export class Hart implements ExecutionEngine, FpState {
             (((insn >>> 20) & 1) << 11) | (((insn >>> 21) & 0x3ff) << 1);
           continue;
         }
-        case 0x67: { // JALR
+        case 25: { // JALR
           if (((insn >>> 12) & 7) !== 0) {
             ill = true;
             break loop;
@@ -830,7 +845,7 @@ export class Hart implements ExecutionEngine, FpState {
           pc = t;
           continue;
         }
-        case 0x37: { // LUI
+        case 13: { // LUI
           if (rd !== 0) {
             const w = xb + (rd << 1);
             const lo = insn & 0xfffff000;
@@ -840,7 +855,7 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x17: { // AUIPC
+        case 5: { // AUIPC
           if (rd !== 0) {
             const v = pc + (insn & 0xfffff000);
             const w = xb + (rd << 1);
@@ -850,7 +865,7 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x1b: { // OP-IMM-32
+        case 6: { // OP-IMM-32
           const alo = r[rs1i];
           const f3 = (insn >>> 12) & 7;
           let lo: number;
@@ -874,7 +889,7 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x3b: { // OP-32
+        case 14: { // OP-32
           const f7 = insn >>> 25;
           const f3 = (insn >>> 12) & 7;
           const alo = r[rs1i], blo = r[rs2i];
@@ -917,7 +932,7 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x0f: { // MISC-MEM
+        case 3: { // MISC-MEM
           const f3 = (insn >>> 12) & 7;
           if (f3 === 1) {
             if (this.onFenceI) this.onFenceI();
@@ -928,14 +943,14 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 0x73: { // SYSTEM: always leaves the loop (privilege, CSRs, translation may change)
+        case 28: { // SYSTEM: always leaves the loop (privilege, CSRs, translation may change)
           this.pcv = pc;
           this.instret = ib + n - 1;
           if (!this.system(insn, raw, ilen)) n--;
           pc = this.pcv;
           break loop;
         }
-        case 0x2f: { // AMO
+        case 11: { // AMO
           this.pcv = pc;
           if (!this.amo(insn, rd, rs1i, rs2i)) {
             n--;
@@ -945,13 +960,13 @@ export class Hart implements ExecutionEngine, FpState {
           pc = this.pcv;
           continue;
         }
-        case 0x07:
-        case 0x27:
-        case 0x43:
-        case 0x47:
-        case 0x4b:
-        case 0x4f:
-        case 0x53: {
+        case 1:
+        case 9:
+        case 16:
+        case 17:
+        case 18:
+        case 19:
+        case 20: {
           this.pcv = pc;
           if (!this.fp(insn, raw, ilen, rd, rs1i)) {
             n--;
@@ -1096,11 +1111,10 @@ export class Hart implements ExecutionEngine, FpState {
               return this.illegal(raw, ilen);
             }
             const rs1 = (insn >>> 15) & 31;
-            if (rs1 === 0 || this.tlbHasSuper) this.flushTlb();
-            else {
-              const b = this.xBase + 2 * rs1;
-              this.flushTlbPage(this.i32[b + 1] * TWO32 + (this.i32[b] >>> 0));
-            }
+            const b = this.xBase + 2 * rs1;
+            const va = this.i32[b + 1] * TWO32 + (this.i32[b] >>> 0);
+            if (rs1 === 0 || (va >= this.superLo && va < this.superHi)) this.flushTlb();
+            else this.flushTlbPage(va);
             this.pcv += ilen;
             return true;
           }
@@ -1170,7 +1184,7 @@ export class Hart implements ExecutionEngine, FpState {
     if (alo & (size - 1)) {
       return this.trapNow(f5 === 2 ? Cause.LOAD_MISALIGNED : Cause.STORE_MISALIGNED, a);
     }
-    const h = this.translate(a, f5 === 2 ? 0 : 1, size);
+    const h = this.dataHost(a, f5 === 2 ? 0 : 1, size);
     if (h === -2) return this.trapExc();
     const pa = h >= 0 ? h - RAM_OFFSET + DRAM_BASE : this.mmioPa;
     // Read the old value.
@@ -1672,7 +1686,9 @@ export class Hart implements ExecutionEngine, FpState {
   /** Forgets all cached translations. */
   flushTlb(): void {
     this.tlbTag.fill(NaN);
-    this.tlbHasSuper = false;
+    this.mmioTag.fill(NaN);
+    this.superLo = Infinity;
+    this.superHi = -Infinity;
   }
 
   /** Forgets cached translations of the 4 KiB page holding `va` (all modes and kinds). */
@@ -1681,6 +1697,7 @@ export class Hart implements ExecutionEngine, FpState {
     const idx = (page / 4096) & (TLB_SIZE - 1);
     for (let s = 0; s < TLB_SETS; s++) {
       if (this.tlbTag[s * TLB_SIZE + idx] === page) this.tlbTag[s * TLB_SIZE + idx] = NaN;
+      if (this.mmioTag[s * TLB_SIZE + idx] === page) this.mmioTag[s * TLB_SIZE + idx] = NaN;
     }
   }
 
@@ -1714,19 +1731,29 @@ export class Hart implements ExecutionEngine, FpState {
       if (pa < 0) return -2;
     }
     if (!this.pmp.check(pa, size, access, eff)) return this.fault(ACCESS_FAULT[access], va) - 4;
+    const po = pa % 4096;
+    const ppage = pa - po;
+    const vpage = va - po;
+    const set = access === 2 ? this.fetchSet : access === 0 ? this.loadSet : this.storeSet;
+    const idx = set + ((vpage / 4096) & TLB_MASK);
+    const cacheable = this.pmp.checkPage(ppage, access, eff) === 1;
+    if (cacheable && this.walkLevel !== 0) {
+      const span = 4096 * 512 ** this.walkLevel;
+      const base = Math.floor(va / span) * span;
+      if (base < this.superLo) this.superLo = base;
+      if (base + span > this.superHi) this.superHi = base + span;
+    }
     if (pa >= DRAM_BASE && pa + size <= this.ramEnd) {
       const host = pa - DRAM_BASE + RAM_OFFSET;
-      const po = pa % 4096;
-      const ppage = pa - po;
-      if (this.pmp.checkPage(ppage, access, eff) === 1) {
-        const vpage = va - po;
-        const set = access === 2 ? this.fetchSet : access === 0 ? this.loadSet : this.storeSet;
-        const idx = set + ((vpage / 4096) & (TLB_SIZE - 1));
+      if (cacheable) {
         this.tlbTag[idx] = vpage;
         this.tlbOff[idx] = host - po;
-        if (this.walkLevel !== 0) this.tlbHasSuper = true;
       }
       return host;
+    }
+    if (cacheable && access !== 2) {
+      this.mmioTag[idx] = vpage;
+      this.mmioBase[idx] = ppage;
     }
     this.mmioPa = pa;
     return -1;
@@ -1777,16 +1804,24 @@ export class Hart implements ExecutionEngine, FpState {
     return this.fault(PAGE_FAULT[access], va) - 3;
   }
 
+  /** Host offset of the fetch parcel at `va` (TLB first), -1 for MMIO, -2 on fault. */
+  private fetchHost(va: number): number {
+    const po = va - Math.floor(va / 4096) * 4096;
+    const ti = this.fetchSet + (((va - po) / 4096) & TLB_MASK);
+    if (this.tlbTag[ti] === va - po) return this.tlbOff[ti] + po;
+    return this.translate(va, 2, 2);
+  }
+
   /** Fetches the instruction at `pc` (any alignment to 2, any page/region). */
   private fetchSlow(pc: number): number {
     this.fetchPageBase = NaN;
-    const h = this.translate(pc, 2, 2);
+    const h = this.fetchHost(pc);
     if (h === -2) return 0;
     let p: number;
     if (h >= 0) {
       p = this.u16[h >> 1];
       const po = pc - Math.floor(pc / 4096) * 4096;
-      const ti = this.fetchSet + ((Math.floor(pc / 4096)) & (TLB_SIZE - 1));
+      const ti = this.fetchSet + (((pc - po) / 4096) & TLB_MASK);
       if (this.tlbTag[ti] === pc - po) {
         this.fetchPageBase = pc - po;
         this.fetchPageOff = this.tlbOff[ti];
@@ -1797,7 +1832,7 @@ export class Hart implements ExecutionEngine, FpState {
     }
     if ((p & 3) !== 3) return p;
     const pc2 = pc + 2;
-    const h2 = this.translate(pc2, 2, 2);
+    const h2 = this.fetchHost(pc2);
     if (h2 === -2) return 0;
     let q: number;
     if (h2 >= 0) q = this.u16[h2 >> 1];
@@ -1808,11 +1843,23 @@ export class Hart implements ExecutionEngine, FpState {
     return p | (q << 16);
   }
 
+  /** Host offset for a data access (TLB, then MMIO TLB, then a walk); see `translate`. */
+  private dataHost(va: number, access: number, size: number): number {
+    const po = va - Math.floor(va / 4096) * 4096;
+    const ti = (access === 0 ? this.loadSet : this.storeSet) + (((va - po) / 4096) & TLB_MASK);
+    if (this.tlbTag[ti] === va - po) return this.tlbOff[ti] + po;
+    if (this.mmioTag[ti] === va - po) {
+      this.mmioPa = this.mmioBase[ti] + po;
+      return -1;
+    }
+    return this.translate(va, access, size);
+  }
+
   /** Loads `size` bytes at `va` into tmpLo/tmpHi: 0 ok, 1 ok from MMIO, 2 fault. */
   private loadSlow(va: number, size: number): number {
     const po = va - Math.floor(va / 4096) * 4096;
     if (po + size > 4096) return this.loadBytes(va, size);
-    const h = this.translate(va, 0, size);
+    const h = this.dataHost(va, 0, size);
     if (h === -2) return 2;
     if (h === -1) {
       const pa = this.mmioPa;
@@ -1882,7 +1929,7 @@ export class Hart implements ExecutionEngine, FpState {
       }
       return 0;
     }
-    const h = this.translate(va, 1, size);
+    const h = this.dataHost(va, 1, size);
     if (h === -2) return 2;
     if (h === -1) {
       const pa = this.mmioPa;

@@ -1,4 +1,7 @@
-/* RV64I: ALU, immediates, shifts, W-ops, branches, jumps, loads/stores with sign extension. */
+/*
+ * RV64I: ALU, immediates, shifts, W-ops, branches, jumps, loads/stores with sign extension,
+ * fence.i after code written at run time.
+ */
 #include "ops.h"
 
 #define MIN64 0x8000000000000000ull
@@ -156,6 +159,33 @@ static void memory(void) {
   __asm__ volatile("fence\nfence.i\nfence rw, rw" ::: "memory");
 }
 
+/* Code written at run time becomes visible to fetch after fence.i (self-modifying code). */
+static u32 code[16] __attribute__((aligned(64)));
+
+static u32 addi_a0(int imm) {
+  return ((u32)(imm & 0xfff) << 20) | (10 << 7) | 0x13; /* addi a0, x0, imm */
+}
+
+static void self_modifying(void) {
+  long (*fn)(void) = (long (*)(void))(void *)code;
+  for (int round = 0; round < 3; round++) {
+    code[0] = addi_a0(100 + round);
+    code[1] = 0x00008067; /* ret */
+    __asm__ volatile("fence.i" ::: "memory");
+    CHECK(fn() == 100 + round);
+  }
+  /* patch one instruction in the middle of an already executed sequence */
+  code[0] = addi_a0(1);
+  code[1] = 0x00150513; /* addi a0, a0, 1 */
+  code[2] = 0x00150513;
+  code[3] = 0x00008067;
+  __asm__ volatile("fence.i" ::: "memory");
+  CHECK(fn() == 3);
+  code[2] = 0x00a50513; /* addi a0, a0, 10 */
+  __asm__ volatile("fence.i" ::: "memory");
+  CHECK(fn() == 12);
+}
+
 int main(void) {
   alu();
   immediates();
@@ -163,5 +193,6 @@ int main(void) {
   branches();
   jumps();
   memory();
+  self_modifying();
   return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * Sv39 paging: 1 GiB / 2 MiB / 4 KiB leaves, page faults with stval, delegation of page
  * faults to S, read-only and no-execute pages, U-bit with SUM, MXR, hardware A/D updates,
- * misaligned superpages, non-canonical addresses, MPRV with MPP = S.
+ * misaligned superpages, non-canonical addresses, sfence.vma after PTE changes, MPRV with
+ * MPP = S.
  */
 #include "ops.h"
 
@@ -165,6 +166,28 @@ int main(void) {
   run_in_mode(PRV_S, s_store, VA_NOAD);
   CHECK(l0[6] & PTE_D);
   CHECK(page_b[0] == 0x5a5a);
+  CHECK(m_trap.count == 0);
+
+  /* a changed PTE takes effect after sfence.vma (no stale translation) */
+  trap_reset();
+  CHECK(run_in_mode(PRV_S, s_load, VA_4K) == 0x1111);
+  l0[1] = PTE(page_b, PTE_R | PTE_W | PTE_A | PTE_D);
+  __asm__ volatile("sfence.vma" ::: "memory");
+  CHECK(run_in_mode(PRV_S, s_load, VA_4K) == 0x5a5a);
+  l0[1] = 0;
+  __asm__ volatile("sfence.vma" ::: "memory");
+  run_in_mode(PRV_S, s_load, VA_4K);
+  EXPECT_M(CAUSE_LOAD_PAGE_FAULT, VA_4K);
+  l0[1] = PTE(page_a, PTE_R | PTE_W | PTE_A | PTE_D);
+  __asm__ volatile("sfence.vma" ::: "memory");
+  trap_reset();
+  CHECK(run_in_mode(PRV_S, s_load, VA_4K) == 0x1111);
+  /* sfence.vma with an address operand flushes that page */
+  l0[1] = PTE(page_b, PTE_R | PTE_W | PTE_A | PTE_D);
+  __asm__ volatile("sfence.vma %0, zero" :: "r"(VA_4K) : "memory");
+  CHECK(run_in_mode(PRV_S, s_load, VA_4K) == 0x5a5a);
+  l0[1] = PTE(page_a, PTE_R | PTE_W | PTE_A | PTE_D);
+  __asm__ volatile("sfence.vma" ::: "memory");
   CHECK(m_trap.count == 0);
 
   /* U-mode: user pages yes, supervisor pages no */

@@ -1,6 +1,6 @@
 /*
  * Exceptions: illegal instruction (mtval = the bits), ecall from M/S/U, ebreak, misaligned
- * AMO, access faults at an unmapped address, medeleg to S, mret/sret transitions, TSR/TVM,
+ * AMO, access faults at an unmapped address, medeleg to S, mret/sret transitions, TSR/TVM/TW,
  * MPRV with a PMP-protected buffer.
  */
 #include "ops.h"
@@ -39,6 +39,11 @@ static long do_sret(long arg) {
 
 static long do_mret(long arg) {
   __asm__ volatile("mret");
+  return arg;
+}
+
+static long do_wfi(long arg) {
+  __asm__ volatile("wfi");
   return arg;
 }
 
@@ -157,6 +162,12 @@ static void privilege(void) {
   csr_clear(mstatus, MSTATUS_TVM);
   CHECK(m_trap.count == 1);
   CHECK(m_trap.cause == CAUSE_ILLEGAL_INSTRUCTION);
+  /* TW traps wfi below M */
+  trap_reset();
+  csr_set(mstatus, MSTATUS_TW);
+  run_in_mode(PRV_S, do_wfi, 0);
+  csr_clear(mstatus, MSTATUS_TW);
+  EXPECT_M(CAUSE_ILLEGAL_INSTRUCTION, 0x10500073);
   /* sret from S into U */
   trap_reset();
   CHECK(run_in_mode(PRV_S, s_enter_u, 5) == 15);

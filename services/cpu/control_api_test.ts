@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { controlApp, Registry, serveControlHttp, vm as vmContract } from "@vmesh/bus";
+import { stateName, type VmControl, vmControlApi } from "./control_api.ts";
+
+const S = vmContract.State;
+
+/** A VM stand-in that keeps the state machine of the control contract. */
+class FakeVm implements VmControl {
+  state: number = S.RUNNING;
+  instret = 0n;
+  calls: string[] = [];
+  status(): vmContract.VmStatus {
+    return {
+      state: this.state,
+      pc: 0xffff_ffff_8000_0000n,
+      instret: this.instret,
+      devices: [{ device: "disk0", kind: "block", subject: "vmesh.vm1.disk0", connected: true }],
+    };
+  }
+  pause() {
+    this.calls.push("pause");
+    this.state = S.PAUSED;
+  }
+  resume() {
+    this.calls.push("resume");
+    this.state = S.RUNNING;
+  }
+  stop() {
+    this.calls.push("stop");
+    this.state = S.STOPPED;
+  }
+}
+
+Deno.test("cpu control api: GET /vm status, POST pause/resume/stop, 409/405 on bad requests", async () => {
+  const vm = new FakeVm();
+  let t = 0;
+  const app = controlApp({
+    service: "vmesh-cpu",
+    registry: new Registry(),
+    routes: [{ path: "/vm", app: vmControlApi("vm1", vm, () => t) }],
+  });
+  const http = serveControlHttp(app, { port: 0 });
+  try {
+    const call = async (method: string, path: string) => {
+      const r = await fetch(`${http.url}${path}`, { method });
+      return { status: r.status, body: await r.json() };
+    };
+    let r = await call("GET", "/vm");
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, {
+      vm: "vm1",
+      state: "RUNNING",
+      pc: "0xffffffff80000000",
+      instret: "0",
+      mips: 0,
+      mipsAverage: 0,
+      devices: [{ device: "disk0", kind: "block", subject: "vmesh.vm1.disk0", connected: true }],
+    });
+    // 250 million instructions in one second of (injected) time: 250 MIPS.
+    t = 1000;
+    vm.instret = 250_000_000n;
+    r = await call("GET", "/vm");
+    assert.equal(r.body.instret, "250000000");
+    assert.equal(r.body.mips, 250);
+    assert.equal(r.body.mipsAverage, 250);
+
+    r = await call("POST", "/vm/pause");
+    assert.equal(r.status, 200);
+    assert.equal(r.body.state, "PAUSED");
+    r = await call("POST", "/vm/pause"); // already paused: no second call
+    assert.equal(r.status, 200);
+    r = await call("POST", "/vm/resume");
+    assert.equal(r.body.state, "RUNNING");
+    r = await call("POST", "/vm/stop");
+    assert.equal(r.body.state, "STOPPED");
+    assert.deepEqual(vm.calls, ["pause", "resume", "stop"]);
+
+    r = await call("POST", "/vm/resume");
+    assert.equal(r.status, 409);
+    assert.match(r.body.error, /cannot resume a VM that is STOPPED/);
+    r = await call("GET", "/vm/pause");
+    assert.equal(r.status, 405);
+    r = await call("POST", "/vm/reboot");
+    assert.equal(r.status, 404);
+    assert.deepEqual(vm.calls, ["pause", "resume", "stop"]);
+  } finally {
+    await http.close();
+  }
+  assert.equal(stateName(99), "UNKNOWN(99)");
+});

@@ -1,0 +1,280 @@
+// `./vmesh up`: the compose.yaml topology as local processes, discovered on the bus,
+// stopped by SIGINT without stray processes; the console implementation swapped by flag.
+import assert from "node:assert/strict";
+import { connect, consoleMsgs, consoleSubject, processGone } from "@vmesh/bus";
+import type { ServiceInfo } from "@nats-io/services";
+import { ensureGuestImages, GUEST_SHELL_MARKER } from "../guest/mod.ts";
+import { ops as consoleOps } from "../services/console/mod.ts";
+import {
+  localHttp,
+  localKind,
+  parseCompose,
+  parseUpArgs,
+  rewritePaths,
+  splitArgs,
+  startOrder,
+  withConsoleBackend,
+} from "../cli/up.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+interface Up {
+  child: Deno.ChildProcess;
+  log: string[];
+  /** Resolves once a line of up's output contains `text`. */
+  waitLine(text: string): Promise<string>;
+  natsUrl: string;
+  pids: number[];
+  exited: Promise<number>;
+}
+
+/** Runs `./vmesh up args` and resolves once it says everything is running. */
+async function up(args: string[]): Promise<Up> {
+  const env = Deno.env.toObject();
+  delete env.NATS_URL;
+  delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const child = new Deno.Command(`${ROOT}vmesh`, {
+    args: ["up", ...args],
+    env: { ...env, NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  const waiters: { text: string; resolve: (line: string) => void }[] = [];
+  let onRunning: (line: string) => void = () => {};
+  const running = new Promise<string>((r) => onRunning = r);
+  const reading = (async () => {
+    let rest = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      rest += chunk;
+      let nl;
+      while ((nl = rest.indexOf("\n")) >= 0) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        log.push(line);
+        if (line.startsWith("vmesh up: running: ")) onRunning(line);
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          if (line.includes(waiters[i].text)) waiters.splice(i, 1)[0].resolve(line);
+        }
+      }
+    }
+  })();
+  const exited = child.status.then(async (s) => (await reading, s.code));
+  const first = await Promise.race([running, exited]);
+  if (typeof first === "number") {
+    throw new Error(`vmesh up exited ${first} before running:\n${log.join("\n")}`);
+  }
+  const natsUrl = /NATS_URL=(\S+);/.exec(first)?.[1] ?? "";
+  const pids = log.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])));
+  const waitLine = (text: string) => {
+    const seen = log.find((l) => l.includes(text));
+    if (seen) return Promise.resolve(seen);
+    const found = new Promise<string>((resolve) => waiters.push({ text, resolve }));
+    return Promise.race([
+      found,
+      exited.then((code) => {
+        throw new Error(`vmesh up exited ${code} before "${text}":\n${log.join("\n")}`);
+      }),
+    ]);
+  };
+  return { child, log, waitLine, natsUrl, pids, exited };
+}
+
+async function requestAll<T>(natsUrl: string, subject: string, count: number): Promise<T[]> {
+  const bus = await connect({ url: natsUrl, name: "up-test", log: () => {} });
+  try {
+    const out: T[] = [];
+    const replies = await bus.nc.requestMany(subject, new Uint8Array(), {
+      strategy: "count",
+      maxMessages: count,
+      maxWait: 10_000,
+    });
+    for await (const m of replies) out.push(m.json<T>());
+    return out;
+  } finally {
+    await bus.close();
+  }
+}
+
+async function stopped(u: Up): Promise<void> {
+  u.child.kill("SIGINT");
+  const code = await u.exited;
+  assert.equal(code, 0, u.log.join("\n"));
+  assert.ok(u.log.includes("vmesh up: stopped"), u.log.join("\n"));
+  for (const pid of u.pids) assert.ok(processGone(pid), `pid ${pid} still running`);
+}
+
+Deno.test("up: the compose topology runs, every device service answers $SRV.PING, SIGINT stops all", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
+  try {
+    await Deno.writeFile(`${dir}/data.ext4`, new Uint8Array(1 << 20));
+    // The CPU service joins once `./vmesh boot` runs on the bus; the guest volume is given.
+    const u = await up([
+      "--skip",
+      "cpu",
+      "--volume",
+      `guest-images=${dir}`,
+      "--volume",
+      `disk-data=${dir}/data`,
+    ]);
+    try {
+      assert.match(u.natsUrl, /^nats:\/\/127\.0\.0\.1:\d+$/);
+      assert.ok(u.log.some((l) => /jaeger: skipped/.test(l)), u.log.join("\n"));
+      // nats-server plus four services.
+      assert.equal(u.pids.length, 5, u.log.join("\n"));
+      const pings = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.PING", 4);
+      assert.deepEqual(
+        pings.map((p) => p.name).sort(),
+        ["vmesh-console", "vmesh-disk", "vmesh-memory", "vmesh-net"],
+      );
+      const [console] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-console", 1);
+      assert.equal(console.metadata?.sinks, "terminal");
+      const [disk] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-disk", 1);
+      // compose's /images/data.ext4 became the local volume's file.
+      assert.equal(disk.metadata?.image, `${dir}/data.ext4`);
+      assert.equal(disk.metadata?.overlay, `${dir}/data/disk0.cow`);
+    } finally {
+      await stopped(u);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("up: --console swaps the console implementation (log file instead of terminal)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
+  try {
+    const logPath = `${dir}/console.log`;
+    const u = await up(["--only", "console", "--console", `log:${logPath}`]);
+    try {
+      assert.ok(u.log.some((l) => l.includes(`--backend log:${logPath}`)), u.log.join("\n"));
+      const [info] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-console", 1);
+      assert.equal(info.metadata?.sinks, `log:${logPath}`);
+      // Guest output published on the bus lands in the log file, not on a terminal.
+      const bus = await connect({ url: u.natsUrl, name: "up-test-guest", log: () => {} });
+      try {
+        const text = "hello from the guest\n";
+        bus.publish(consoleMsgs.byteBatch, consoleSubject("vm1", "out"), {
+          seq: 0,
+          data: new TextEncoder().encode(text),
+        });
+        await bus.flush();
+        let got = "";
+        while (got !== text) {
+          got = await Deno.readTextFile(logPath).catch(() => "");
+          if (got !== text) await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        await bus.close();
+      }
+    } finally {
+      await stopped(u);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("up: compose.yaml maps to local runners in depends_on order", async () => {
+  const services = parseCompose(await Deno.readTextFile(`${ROOT}compose.yaml`));
+  const order = startOrder(services);
+  const before = (a: string, b: string) =>
+    assert.ok(order.indexOf(a) < order.indexOf(b), `${a} < ${b}`);
+  before("nats", "disk");
+  before("guest", "disk");
+  for (const d of services.get("cpu")!.dependsOn) before(d, "cpu");
+  assert.deepEqual(localKind(services.get("nats")!), { kind: "nats" });
+  assert.deepEqual(localKind(services.get("jaeger")!), { kind: "jaeger" });
+  assert.deepEqual(localKind(services.get("guest")!), { kind: "guest" });
+  for (const s of ["cpu", "disk", "console", "net", "memory"]) {
+    assert.deepEqual(localKind(services.get(s)!), { kind: "deno", entry: `services/${s}/main.ts` });
+    // The shared x-service environment came through the merge key.
+    assert.equal(services.get(s)!.environment.NATS_URL, "nats://nats:4222");
+  }
+  assert.deepEqual(startOrder(services, ["disk"]), ["nats", "guest", "disk"]);
+  assert.deepEqual(startOrder(services, ["disk"], ["guest"]), ["nats", "disk"]);
+});
+
+Deno.test("up: flags, command rewriting and bad compose files", async () => {
+  assert.deepEqual(splitArgs(`--a "b c" 'd' e\\ f`), ["--a", "b c", "d", "e f"]);
+  assert.throws(() => splitArgs(`"open`), /unterminated/);
+  assert.deepEqual(withConsoleBackend(["--vm", "v", "--backend", "terminal"], "web:0"), [
+    "--vm",
+    "v",
+    "--backend",
+    "web:0",
+  ]);
+  assert.deepEqual(
+    rewritePaths(["--image", "/images/data.ext4", "--x=/images", "/imagesX"], [["/images", "/l"]]),
+    ["--image", "/l/data.ext4", "--x=/l", "/imagesX"],
+  );
+  assert.deepEqual(
+    localHttp(["--http", "0.0.0.0:8080", "--http=9464", "--x"], new Map([[8080, 18080]])),
+    ["--http", "127.0.0.1:18080", "--http=127.0.0.1:0", "--x"],
+  );
+  assert.deepEqual(
+    parseCompose("services:\n  a: {ports: ['8080:80', '9000']}\n").get("a")!.ports,
+    new Map([[80, 8080], [9000, 9000]]),
+  );
+  const o = parseUpArgs([
+    "--set",
+    "disk.command=--image /x",
+    "--set",
+    "disk.env.A=1",
+    "--only=a,b",
+  ]);
+  assert.ok(o !== "help");
+  assert.deepEqual(o.commands.get("disk"), ["--image", "/x"]);
+  assert.deepEqual(o.env.get("disk"), { A: "1" });
+  assert.deepEqual(o.only, ["a", "b"]);
+  assert.throws(() => parseUpArgs(["--set", "disk.bogus=1"]), /unknown setting/);
+  assert.throws(() => parseUpArgs(["--frob"]), /unknown argument/);
+  assert.throws(() => parseCompose("services: [1"), /not valid YAML/);
+  assert.throws(() => parseCompose("services:\n  a:\n    depends_on: [b]\n"), /unknown service b/);
+  const cyclic = parseCompose("services:\n  a: {depends_on: [b]}\n  b: {depends_on: [a]}\n");
+  assert.throws(() => startOrder(cyclic), /dependency cycle: a -> b -> a/);
+
+  const bad = await new Deno.Command(`${ROOT}vmesh`, {
+    args: ["up", "--only", "nosuch"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(bad.code, 2);
+  assert.match(new TextDecoder().decode(bad.stderr), /^vmesh up: no service nosuch/m);
+});
+
+Deno.test("up: the whole topology boots Linux; a command sent to the console runs in the guest", async () => {
+  const images = await ensureGuestImages();
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
+  try {
+    const u = await up([
+      "--volume",
+      `guest-images=${images.dir}`,
+      "--volume",
+      `disk-data=${dir}`,
+    ]);
+    try {
+      assert.equal(u.pids.length, 6, u.log.join("\n")); // nats + 5 services
+      await u.waitLine(GUEST_SHELL_MARKER);
+      const bus = await connect({ url: u.natsUrl, name: "up-test-typist", log: () => {} });
+      try {
+        await bus.request({ vm: "vm1", device: "console" }, consoleOps.send, {
+          seq: 0,
+          data: new TextEncoder().encode("echo up-ok-$((6*7))\n"),
+        }, { timeoutMs: 5000 });
+      } finally {
+        await bus.close();
+      }
+      const line = await u.waitLine("up-ok-42");
+      assert.match(line, /^console +\| up-ok-42$/);
+      // The guest's writes went to the overlay in the disk-data volume, not the cached image.
+      assert.ok((await Deno.stat(`${dir}/disk0.cow`)).isFile);
+    } finally {
+      await stopped(u);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
