@@ -566,8 +566,9 @@ export async function main(args: string[]): Promise<number> {
       const onLine = (line: string) => {
         log.push(line);
         if (line.includes(" ready: ")) ready();
-        const url = / http: (http:\/\/\S+)/.exec(line)?.[1];
-        if (url) controls.push(`${name} ${url}`);
+        // Control endpoints (`<svc> http: URL`) and pages (`<svc> web terminal: URL`).
+        const url = / (http|web terminal): (https?:\/\/\S+)/.exec(line);
+        if (url) controls.push(`${name} ${url[1] === "http" ? "" : "web terminal "}${url[2]}`);
       };
       const pipes = [prefixLines(name, child.stderr, onLine)];
       if (!interactive) pipes.push(prefixLines(name, child.stdout, () => {}));
@@ -590,7 +591,7 @@ export async function main(args: string[]): Promise<number> {
       clearTimeout(timer);
       if (first !== "ready") throw new UpError(`${name}: ${first}`);
     }
-    if (controls.length) say(`control endpoints (/healthz, /metrics): ${controls.join(", ")}`);
+    if (controls.length) say(`endpoints: ${controls.join(", ")}`);
     const names = topo.running.map((r) => r.name);
     say(
       `running: ${names.join(", ") || "(no processes)"}; NATS_URL=${natsUrl}; ` +

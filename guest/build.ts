@@ -4,6 +4,7 @@
  * a scratch directory and renamed into place at the end, so a failed build leaves no entry.
  */
 
+import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { buildBusybox } from "./busybox_build.ts";
@@ -51,6 +52,8 @@ export interface GuestManifest {
   buildSeconds: Record<string, number>;
   /** Bytes per image file. */
   sizes: Record<string, number>;
+  /** sha256 per image file (the builds are meant to be reproducible). */
+  sha256: Record<string, string>;
   data: DataDiskInfo;
 }
 
@@ -252,8 +255,11 @@ async function build(
       throw new StepError("firmware", `cannot copy ${OPENSBI_FW_JUMP}: ${(e as Error).message}`);
     }
     const sizes: Record<string, number> = {};
+    const sha256: Record<string, string> = {};
     for (const f of [FILES.kernel, FILES.initramfs, FILES.disk, FILES.firmware]) {
-      sizes[f] = (await Deno.stat(`${out}/${f}`)).size;
+      const bytes = await Deno.readFile(`${out}/${f}`);
+      sizes[f] = bytes.length;
+      sha256[f] = createHash("sha256").update(bytes).digest("hex");
     }
     const manifest: GuestManifest = {
       key,
@@ -263,6 +269,7 @@ async function build(
       busyboxVersion: busybox.version,
       buildSeconds: { ...seconds, total: Math.round((Date.now() - started) / 100) / 10 },
       sizes,
+      sha256,
       data,
     };
     await Deno.writeTextFile(`${out}/${FILES.manifest}`, JSON.stringify(manifest, null, 2) + "\n");

@@ -64,6 +64,8 @@ export async function buildBusybox(o: BusyboxBuildOptions): Promise<BusyboxBuild
       name: step(name),
       cmd: ["make", ...args],
       cwd: src,
+      // Debian's busybox takes its build date from here; fixed for reproducible builds.
+      env: { SOURCE_DATE_EPOCH: "0" },
       logPath: o.logPath,
       report: o.report,
       unit,

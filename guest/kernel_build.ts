@@ -9,6 +9,13 @@ import { Reporter, runStep, StepError } from "./step_runner.ts";
 export const KERNEL_TARBALL = "/usr/src/linux-source-6.1.tar.xz";
 /** Make variables for the cross build. */
 export const KERNEL_MAKE_VARS = ["ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-"];
+/** Fixed build identity, so the same recipe gives the same `Image` bytes on any host. */
+export const KERNEL_BUILD_ENV: Record<string, string> = {
+  KBUILD_BUILD_TIMESTAMP: "Thu Jan  1 00:00:00 UTC 1970",
+  KBUILD_BUILD_USER: "vmesh",
+  KBUILD_BUILD_HOST: "vmesh",
+  KBUILD_BUILD_VERSION: "1",
+};
 
 /** Options for {@link buildKernel}. */
 export interface KernelBuildOptions {
@@ -61,6 +68,7 @@ export async function buildKernel(o: KernelBuildOptions): Promise<string> {
       name: step(name),
       cmd: ["make", ...KERNEL_MAKE_VARS, ...target],
       cwd: src,
+      env: KERNEL_BUILD_ENV,
       logPath: o.logPath,
       report: o.report,
       unit,

@@ -30,7 +30,7 @@ for (const program of ISA_PROGRAMS) {
   });
 }
 
-Deno.test("isa harness: a failing check exits nonzero with its line under QEMU", async () => {
+Deno.test("isa harness: a failing check exits with its line, under QEMU and vmesh", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-isa-" });
   try {
     const src = `${dir}/fails.c`;
@@ -38,10 +38,23 @@ Deno.test("isa harness: a failing check exits nonzero with its line under QEMU",
       src,
       '#include "test.h"\nint main(void) {\n  CHECK(1 + 1 == 3);\n  return 0;\n}\n',
     );
-    const elf = await buildProgram(src, { cacheDir: `${dir}/cache` });
-    const r = await runQemu(elf);
-    assert.equal(r.code, 4, describe("fails", r)); /* line 3 -> 3 % 255 + 1 */
-    assert.equal(r.stdout, "FAIL line 3: 1 + 1 == 3\n");
+    const expected = "FAIL line 3: 1 + 1 == 3\n";
+    for (const board of ["spike", "virt"] as const) {
+      const elf = await buildProgram(src, {
+        cacheDir: `${dir}/cache`,
+        flags: board === "virt" ? ["-DVMESH_VIRT"] : [],
+      });
+      await t.step(`${board} flavour under QEMU`, async () => {
+        const r = await runQemu(elf, board);
+        assert.equal(r.code, 4, describe("fails", r)); // line 3 -> 3 % 255 + 1
+        assert.equal(r.stdout, expected, describe("fails", r));
+      });
+      await t.step(`${board} flavour under vmesh`, async () => {
+        const r = await runVmesh(elf, 120_000, ["--timeout", "100"]);
+        assert.equal(r.code, 4, describe("fails", r));
+        assert.equal(r.stdout, expected, describe("fails", r));
+      });
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
   ensureGuestImages,
   GUEST_PROMPT,
@@ -39,6 +40,16 @@ Deno.test("guest images: cache entry holds every image and a manifest", async ()
   assert.match(m.kernelVersion, /^6\.1\./);
   assert.ok(m.recipe.files["kernel.config"]);
   assert.ok(m.recipe.packages["linux-source-6.1"]);
+  for (const [file, sum] of Object.entries(m.sha256)) {
+    const bytes = await Deno.readFile(`${img.dir}/${file}`);
+    assert.equal(createHash("sha256").update(bytes).digest("hex"), sum, file);
+  }
+  assert.deepEqual(Object.keys(m.sha256).sort(), [
+    "Image",
+    "data.ext4",
+    "fw_jump.bin",
+    "initramfs.cpio.gz",
+  ]);
   // A second call with the cache warm returns the same entry without rebuilding.
   const again = await ensureGuestImages();
   assert.deepEqual(again, img);

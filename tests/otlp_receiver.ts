@@ -89,6 +89,8 @@ export interface OtlpReceiver extends AsyncDisposable {
   readonly spans: ReceivedSpan[];
   /** Export requests that could not be read, one line each. */
   readonly problems: string[];
+  /** Called with all spans after every export (for printing). */
+  onSpans?: (spans: ReceivedSpan[]) => void;
   /** Resolves once `pred(spans)` holds (checked after every export). */
   waitFor(pred: (spans: ReceivedSpan[]) => boolean): Promise<ReceivedSpan[]>;
   close(): Promise<void>;
@@ -161,20 +163,22 @@ export function parseTraceExport(body: unknown): ReceivedSpan[] {
   return out;
 }
 
-/** Starts a receiver on 127.0.0.1 with a free port. */
-export function startOtlpReceiver(): OtlpReceiver {
+/** Starts a receiver on 127.0.0.1 with a free port (or `port`). */
+export function startOtlpReceiver(port = 0): OtlpReceiver {
   const spans: ReceivedSpan[] = [];
   const problems: string[] = [];
+  let onSpans: ((s: ReceivedSpan[]) => void) | undefined;
   const waiters: { pred: (s: ReceivedSpan[]) => boolean; resolve: (s: ReceivedSpan[]) => void }[] =
     [];
   const wake = () => {
+    onSpans?.(spans);
     for (let i = waiters.length - 1; i >= 0; i--) {
       if (waiters[i].pred(spans)) waiters.splice(i, 1)[0].resolve(spans);
     }
   };
   const ac = new AbortController();
   const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", signal: ac.signal, onListen: () => {} },
+    { port, hostname: "127.0.0.1", signal: ac.signal, onListen: () => {} },
     async (req) => {
       const path = new URL(req.url).pathname;
       if (req.method !== "POST") return new Response("POST only", { status: 405 });
@@ -211,5 +215,25 @@ export function startOtlpReceiver(): OtlpReceiver {
     },
     close,
     [Symbol.asyncDispose]: close,
+    set onSpans(fn: ((s: ReceivedSpan[]) => void) | undefined) {
+      onSpans = fn;
+    },
+  };
+}
+
+// As a program: a stand-in for Jaeger that prints one line per span, e.g.
+//   deno run -A tests/otlp_receiver.ts 4318 &
+//   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 ./vmesh up
+if (import.meta.main) {
+  const rx = startOtlpReceiver(Number(Deno.args[0] ?? 4318));
+  console.error(`otlp receiver: ${rx.endpoint} (http/json, http/protobuf)`);
+  let printed = 0;
+  rx.onSpans = (spans) => {
+    for (; printed < spans.length; printed++) {
+      const s = spans[printed];
+      console.log(
+        `${s.traceId} ${s.spanId} <- ${s.parentSpanId || "(root)"} ${s.serviceName}: ${s.name}`,
+      );
+    }
   };
 }

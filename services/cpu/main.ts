@@ -5,6 +5,7 @@
  * guest's (HTIF exit code, SiFive test finisher status).
  */
 import { EXIT_STOPPED, Machine, MachineError } from "./machine/machine.ts";
+import { parseRamSize } from "./memory_size.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -21,6 +22,7 @@ options:
   --append ARGS            kernel command line
   --max-instructions N     stop after N instructions (exit code ${EXIT_STOPPED})
   --timeout SECONDS        stop after SECONDS of wall-clock time (exit code ${EXIT_STOPPED})
+  --no-reboot              exit instead of rebooting when the guest resets
   -h, --help               this text
 `;
 
@@ -33,24 +35,11 @@ interface RunArgs {
   append?: string;
   maxInstructions?: number;
   timeout?: number;
+  noReboot?: boolean;
 }
 
 /** A command-line problem, reported as one line. */
 class UsageError extends Error {}
-
-/** Parses a RAM size: plain numbers are MiB; K/M/G suffixes (optionally with "iB" or "B"). */
-export function parseMemorySize(text: string): number {
-  const m = text.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgKMG])?(?:i?[bB])?$/);
-  if (!m) throw new UsageError(`bad memory size '${text}' (use e.g. 128, 128M or 1G)`);
-  const unit =
-    { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "m").toLowerCase() as "k" | "m" | "g"];
-  const bytes = Number(m[1]) * unit;
-  if (!Number.isInteger(bytes) || bytes <= 0 || bytes % 4096 !== 0) {
-    throw new UsageError(`memory size '${text}' must be a positive multiple of 4 KiB`);
-  }
-  if (bytes > 3 * 1024 ** 3) throw new UsageError(`memory size '${text}' exceeds 3 GiB`);
-  return bytes;
-}
 
 function parseArgs(args: string[]): RunArgs | "help" {
   const out: Partial<RunArgs> = { ramSize: 128 * 1024 * 1024, bios: null };
@@ -75,13 +64,20 @@ function parseArgs(args: string[]): RunArgs | "help" {
         return "help";
       case "-m":
       case "--memory":
-        out.ramSize = parseMemorySize(value());
+        try {
+          out.ramSize = parseRamSize(value());
+        } catch (e) {
+          throw new UsageError(e instanceof Error ? e.message : String(e));
+        }
         break;
       case "--bios": {
         const v = value();
         out.bios = v === "none" ? null : v;
         break;
       }
+      case "--no-reboot":
+        out.noReboot = true;
+        break;
       case "--initrd":
         out.initrd = value();
         break;
@@ -155,6 +151,7 @@ export async function main(args: string[]): Promise<number> {
       initrd: opts.initrd,
       append: opts.append,
       maxInstructions: opts.maxInstructions,
+      noReboot: opts.noReboot,
       onConsoleOutput: (bytes) => writeAll(bytes),
     });
   } catch (e) {

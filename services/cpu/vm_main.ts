@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { BusError, checkToken, connect } from "@vmesh/bus";
 import { MachineError } from "./machine/machine.ts";
 import { parseRamSize } from "./memory_size.ts";
-import { CPU_SERVICE_NAME, type VmNic, VmService } from "./vm_service.ts";
+import { CPU_SERVICE_NAME, pcBits, type VmNic, VmService } from "./vm_service.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = `usage: cpu/main.ts --vm NAME [options] [KERNEL]
@@ -154,7 +154,7 @@ export async function main(args: string[]): Promise<number> {
   }[m.stopCause ?? "stopped"];
   console.error(
     `${CPU_SERVICE_NAME}: ${why} after ${secs} s, ${m.instret} instructions, ` +
-      `pc=0x${m.hart.pc.toString(16)}`,
+      `pc=0x${pcBits(m.hart.pc).toString(16)}`,
   );
   await vm.close();
   await bus.close();

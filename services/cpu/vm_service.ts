@@ -84,6 +84,11 @@ class PausableHart implements MachineHart {
   }
 }
 
+/** The pc as the unsigned 64-bit value (the hart reports high addresses sign-extended). */
+export function pcBits(pc: number): bigint {
+  return BigInt.asUintN(64, BigInt(Math.trunc(pc)));
+}
+
 interface Attached {
   device: string;
   kind: string;
@@ -221,7 +226,7 @@ export class VmService {
   status(): vmContract.VmStatus {
     return {
       state: this.#state,
-      pc: BigInt(this.machine.hart.pc),
+      pc: pcBits(this.machine.hart.pc),
       instret: BigInt(this.machine.instret),
       devices: this.#devices.map((d) => ({
         device: d.device,

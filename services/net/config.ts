@@ -28,6 +28,8 @@ settings (before any --switch: defaults for all):
   --lease SECONDS         DHCP lease time (default 3600)
   --leases FILE           keep DHCP leases (MAC -> address) in this JSON file
 --uplink tap:IF@SWITCH    bridge host TAP interface IF into SWITCH (needs root/CAP_NET_ADMIN)
+--uplink udp:[LHOST:]LPORT:RHOST:RPORT@SWITCH
+                          a UDP tunnel, one frame per datagram (QEMU -netdev socket,udp=...)
 without --switch: one switch sw0`;
 
 /** DHCP/gateway settings of a switch. */
@@ -51,13 +53,22 @@ export interface SwitchConfig {
   dhcp?: DhcpSettings;
 }
 
-/** A host uplink. */
-export interface UplinkConfig {
-  kind: "tap";
-  /** Host interface name. */
-  name: string;
-  switch: string;
-}
+/** A host uplink: a TAP interface, or a UDP tunnel (QEMU `-netdev socket,udp=`). */
+export type UplinkConfig =
+  | {
+    kind: "tap";
+    /** Host interface name. */
+    name: string;
+    switch: string;
+  }
+  | {
+    kind: "udp";
+    localHost: string;
+    localPort: number;
+    remoteHost: string;
+    remotePort: number;
+    switch: string;
+  };
 
 /** The whole command line. */
 export interface NetConfig {
@@ -145,10 +156,31 @@ export function parseNetArgs(args: string[]): NetConfig {
     names.add(s.name);
   }
   const uplinks = uplinkSpecs.map((spec): UplinkConfig => {
-    const m = /^tap:([^@]+)@(.+)$/.exec(spec);
-    if (!m) throw new Error(`--uplink ${JSON.stringify(spec)} is not tap:IFNAME@SWITCH`);
-    if (!names.has(m[2])) throw new Error(`--uplink ${spec}: no switch ${m[2]}`);
-    return { kind: "tap", name: m[1], switch: m[2] };
+    const at = spec.lastIndexOf("@");
+    const sw = spec.slice(at + 1);
+    const what = spec.slice(0, at);
+    if (at < 0) throw new Error(`--uplink ${JSON.stringify(spec)} names no @SWITCH`);
+    if (!names.has(sw)) throw new Error(`--uplink ${spec}: no switch ${sw}`);
+    const tap = /^tap:(.+)$/.exec(what);
+    if (tap) return { kind: "tap", name: tap[1], switch: sw };
+    const udp = /^udp:(?:([0-9.]+):)?(\d+):([0-9.]+):(\d+)$/.exec(what);
+    if (udp) {
+      const port = (v: string) => int("uplink", v, 1, 65535);
+      for (const h of [udp[1] ?? "127.0.0.1", udp[3]]) ip("uplink", h);
+      return {
+        kind: "udp",
+        localHost: udp[1] ?? "127.0.0.1",
+        localPort: port(udp[2]),
+        remoteHost: udp[3],
+        remotePort: port(udp[4]),
+        switch: sw,
+      };
+    }
+    throw new Error(
+      `--uplink ${
+        JSON.stringify(spec)
+      } is not tap:IFNAME@SWITCH or udp:[LHOST:]LPORT:RHOST:RPORT@SWITCH`,
+    );
   });
   return { switches, uplinks, help };
 }

@@ -32,6 +32,16 @@ Deno.test("config: defaults before --switch apply to all; settings after apply t
   assert.equal(d.leaseSecs, 600);
   assert.equal(c.switches[1].dhcp, undefined);
   assert.deepEqual(c.uplinks, [{ kind: "tap", name: "vmtap0", switch: "sw0" }]);
+  assert.deepEqual(parseNetArgs(["--uplink", "udp:4000:127.0.0.1:4001@sw0"]).uplinks, [
+    {
+      kind: "udp",
+      localHost: "127.0.0.1",
+      localPort: 4000,
+      remoteHost: "127.0.0.1",
+      remotePort: 4001,
+      switch: "sw0",
+    },
+  ]);
   // No --switch: one switch sw0; the gateway defaults to the first host.
   const one = parseNetArgs(["--subnet", "192.168.7.0/24"]);
   assert.equal(one.switches[0].name, "sw0");
@@ -46,7 +56,10 @@ Deno.test("config: bad flags are one-line errors", () => {
     [["--subnet", "10.0.0.0/24", "--gateway", "10.1.0.1"], /outside/],
     [["--gateway", "10.0.0.1"], /needs --subnet/],
     [["--uplink", "tap:x@nowhere"], /no switch nowhere/],
-    [["--uplink", "eth0"], /is not tap:IFNAME@SWITCH/],
+    [["--uplink", "eth0@sw0"], /is not tap:IFNAME@SWITCH/],
+    [["--uplink", "udp:70000:127.0.0.1:5@sw0"], /--uplink must be 1..65535/],
+    [["--uplink", "udp:5:localhost:6@sw0"], /or udp:\[LHOST:\]LPORT/],
+    [["--uplink", "udp:5:300.0.0.1:6@sw0"], /not an IPv4 address/],
     [["--switch", "a.b"], /not a subject token/],
     [["--switch", "a", "--switch", "a"], /given twice/],
     [["--bogus"], /Unknown option/],

@@ -272,3 +272,27 @@ Deno.test("gateway: answers ARP and ping for its address; ignores garbage", asyn
   assert.equal(gw.stats.ignored, 2);
   assert.equal(gw.stats.dhcpReplies, 0);
 });
+
+Deno.test("dhcp: DECLINE retires an address; INFORM gets options without a lease", () => {
+  const server = new DhcpServer({ ...parseCidr("10.0.2.0/24"), gateway: ip("10.0.2.2") });
+  const a = server.handle(clientMsg(DhcpType.DISCOVER))!.message.yiaddr;
+  server.handle(clientMsg(DhcpType.REQUEST, CLIENT, [[DhcpOption.REQUESTED_IP, ipBytes(a)]]));
+  // The client found the address in use (ARP conflict): it must never be handed out again.
+  assert.equal(
+    server.handle(clientMsg(DhcpType.DECLINE, CLIENT, [[DhcpOption.REQUESTED_IP, ipBytes(a)]])),
+    undefined,
+  );
+  const b = server.handle(clientMsg(DhcpType.DISCOVER))!.message.yiaddr;
+  assert.notEqual(b, a);
+  const nak = server.handle(
+    clientMsg(DhcpType.REQUEST, "52:54:00:aa:bb:09", [[DhcpOption.REQUESTED_IP, ipBytes(a)]]),
+  )!;
+  assert.deepEqual(opt(nak.message, DhcpOption.MESSAGE_TYPE), [DhcpType.NAK]);
+  const inform = server.handle(clientMsg(DhcpType.INFORM, CLIENT, [], ip("10.0.2.200")))!;
+  assert.deepEqual(opt(inform.message, DhcpOption.MESSAGE_TYPE), [DhcpType.ACK]);
+  assert.equal(inform.message.yiaddr, 0);
+  assert.equal(inform.message.options.has(DhcpOption.LEASE_TIME), false);
+  assert.deepEqual(opt(inform.message, DhcpOption.ROUTER), [10, 0, 2, 2]);
+  assert.equal(formatIp(inform.to), "10.0.2.200");
+  assert.deepEqual(server.counts, { OFFER: 2, ACK: 2, NAK: 1 });
+});

@@ -20,6 +20,7 @@ import { registerSwitchMetrics } from "./metrics.ts";
 import { SERVICE_NAME, SwitchService } from "./switch_service.ts";
 import { VirtualSwitch } from "./switch.ts";
 import { TapError, TapPort } from "./tap.ts";
+import { UdpPort, UdpUplinkError } from "./udp.ts";
 
 function fail(message: string, code = 2): never {
   console.error(`${SERVICE_NAME}: ${message}`);
@@ -68,15 +69,19 @@ async function main(): Promise<void> {
   const signal = untilSignal();
   const names = cfg.switches.map((s) => s.name).join(",");
   const bus = await connect({ name: `${SERVICE_NAME}.${names}`.slice(0, 200) });
-  const taps: TapPort[] = [];
+  const taps: (TapPort | UdpPort)[] = [];
   for (const u of cfg.uplinks) {
     const sw = switches.get(u.switch)!;
     try {
-      taps.push(TapPort.open(u.name, sw, { log }));
-      log(`${SERVICE_NAME}: ${u.switch}: uplink tap ${u.name} attached`);
+      const port = u.kind === "tap"
+        ? TapPort.open(u.name, sw, { log })
+        : await UdpPort.open(u, sw, log);
+      taps.push(port);
+      log(`${SERVICE_NAME}: ${u.switch}: uplink ${u.kind} ${port.name} attached`);
     } catch (err) {
       // One clear line; the switch serves its bus ports without the uplink.
-      const msg = err instanceof TapError ? err.message : `tap ${u.name}: ${err}`;
+      const known = err instanceof TapError || err instanceof UdpUplinkError;
+      const msg = known ? (err as Error).message : `${u.kind}: ${err}`;
       log(`${SERVICE_NAME}: ${u.switch}: uplink not attached: ${msg}`);
     }
   }
@@ -90,7 +95,11 @@ async function main(): Promise<void> {
         gateway: gw
           ? { ...gw.stats, address: formatIp(gw.cfg.gateway), dhcp: gw.dhcp.counts }
           : undefined,
-        uplinks: taps.filter((t) => t.sw === sw).map((t) => ({ name: t.name, ...t.stats })),
+        uplinks: taps.filter((t) => t.sw === sw).map((t) => ({
+          port: t.portId,
+          name: t.name,
+          ...t.stats,
+        })),
       }),
     });
     try {

@@ -43,3 +43,4 @@ export { Gateway, GATEWAY_PORT, type GatewayStats } from "./gateway.ts";
 export { TapError, type TapOptions, TapPort } from "./tap.ts";
 export { registerSwitchMetrics } from "./metrics.ts";
 export { type NetConfig, parseNetArgs, type SwitchConfig, type UplinkConfig } from "./config.ts";
+export { type UdpEndpoints, UdpPort, UdpUplinkError } from "./udp.ts";

@@ -11,12 +11,12 @@ import { RISCV_TEST_DIR } from "./build.ts";
 export const QEMU = "qemu-system-riscv64";
 
 /**
- * The oracle's CPU: QEMU 7.2's default rv64 also implements the bit-manipulation and some
+ * The oracle's CPU: QEMU 7.2's default rv64 also implements H, the bit-manipulation and some
  * Sv* extensions; vmesh is RV64GC (+ Sstc), so those are switched off for a like-for-like
  * comparison (otherwise e.g. `andn` decodes on QEMU but is illegal on vmesh).
  */
 export const QEMU_CPU =
-  "rv64,zba=false,zbb=false,zbc=false,zbs=false,svinval=false,svnapot=false,svpbmt=false";
+  "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,svinval=false,svnapot=false,svpbmt=false";
 
 const REPO_ROOT = resolve(RISCV_TEST_DIR, "..", "..");
 /** vmesh's CLI entry and the `run` subcommand module that must exist. */

@@ -56,7 +56,9 @@ export class Plic implements MmioDevice, Stateful<PlicState> {
     if (source <= 0 || source >= this.sources) return;
     if (this.#level[source] === level) return;
     this.#level[source] = level;
-    this.#pending[source] = level && !this.#claimed[source];
+    // The gateway latches a request: pending stays set until claimed even if the line drops
+    // (PLIC spec; QEMU behaves the same).
+    if (level && !this.#claimed[source]) this.#pending[source] = true;
     this.#update();
   }
 

@@ -64,6 +64,8 @@ const TLB_MASK = TLB_SIZE - 1;
 const TLB_SETS = 12;
 /** Instructions between interrupt / exit-request checks. */
 const CHUNK = 4096;
+/** Instructions between clock reads for the Sstc comparator while running. */
+const TIME_CHECK = 4096;
 /** Physical address width (Sv39/Sv48 PPN: 44 bits). */
 const PA_LIMIT = 2 ** 56;
 
@@ -138,7 +140,6 @@ export class Hart implements ExecutionEngine, FpState {
   onFenceI: (() => void) | undefined = undefined;
 
   readonly hartId: number;
-  private readonly mem: GuestMemory;
   private readonly bus: PhysicalBus;
   private readonly clock: VmClock;
   private readonly u8: Uint8Array;
@@ -193,13 +194,15 @@ export class Hart implements ExecutionEngine, FpState {
   private excCause = -1;
   private excTval = 0;
   private idle = false;
+  /** Sstc STIP as last computed, and the instret at that time. */
+  private sstcStip = 0;
+  private timeCheckedAt = -Infinity;
   private fetchPageBase = NaN;
   private fetchPageOff = 0;
   private readonly byteHost = new Float64Array(8);
 
   constructor(opts: HartOptions) {
     const { mem, hartId, bus, clock } = opts;
-    this.mem = mem;
     this.hartId = hartId;
     this.bus = bus;
     this.clock = clock;
@@ -241,6 +244,7 @@ export class Hart implements ExecutionEngine, FpState {
     this.fflags = 0;
     this.frm = 0;
     this.instret = 0;
+    this.timeCheckedAt = -Infinity;
     this.instretDelta = 0;
     this.cycleDelta = 0;
     this.frozenInstret = 0;
@@ -317,7 +321,7 @@ export class Hart implements ExecutionEngine, FpState {
         reason = StopReason.Halted;
         break;
       }
-      const irq = this.pendingInterrupt();
+      const irq = this.pendingInterrupt(left !== budget);
       if (irq >= 0) this.takeTrap(irq, true, 0);
       const done = this.exec(left < CHUNK ? left : CHUNK);
       left -= done > 0 ? done : 1;
@@ -370,6 +374,7 @@ export class Hart implements ExecutionEngine, FpState {
     this.pcv = s.pc;
     this.privv = s.priv;
     this.instret = s.instret;
+    this.timeCheckedAt = -Infinity;
     this.mstatus = s.mstatus;
     this.mipSw = s.mipSw;
     this.fflags = s.fflags;
@@ -1406,21 +1411,26 @@ export class Hart implements ExecutionEngine, FpState {
   }
 
   /** Current mip: software bits, device lines and the Sstc comparator. */
-  private readMip(): number {
+  private readMip(cachedTime = false): number {
     let v = (Atomics.load(this.i32, this.mipIdx) & EXTERNAL_MASK) | this.mipSw;
     if (this.csr[Csr.MENVCFG * 2 + 1] & 0x80000000) {
-      const cmp = (this.csr[Csr.STIMECMP * 2 + 1] >>> 0) * TWO32 +
-        (this.csr[Csr.STIMECMP * 2] >>> 0);
-      v = (v & ~STIP) | (this.clock.now() >= cmp ? STIP : 0);
+      // Between chunks the clock is read at most every TIME_CHECK instructions.
+      if (!cachedTime || this.instret - this.timeCheckedAt >= TIME_CHECK) {
+        const cmp = (this.csr[Csr.STIMECMP * 2 + 1] >>> 0) * TWO32 +
+          (this.csr[Csr.STIMECMP * 2] >>> 0);
+        this.sstcStip = this.clock.now() >= cmp ? STIP : 0;
+        this.timeCheckedAt = this.instret;
+      }
+      v = (v & ~STIP) | this.sstcStip;
     }
     return v;
   }
 
   /** The interrupt to take now (cause number) or -1. */
-  private pendingInterrupt(): number {
+  private pendingInterrupt(cachedTime: boolean): number {
     const mie = this.csr[Csr.MIE * 2];
     if (mie === 0) return -1;
-    const pend = this.readMip() & mie;
+    const pend = this.readMip(cachedTime) & mie;
     if (pend === 0) return -1;
     const mideleg = this.csr[Csr.MIDELEG * 2];
     const priv = this.privv;
@@ -1610,6 +1620,7 @@ export class Hart implements ExecutionEngine, FpState {
         c[n * 2] = lo;
         return;
       case Csr.MENVCFG:
+        this.timeCheckedAt = -Infinity;
         c[n * 2] = lo & 1;
         c[n * 2 + 1] = hi & (0x80000000 | 0);
         return;
@@ -1651,6 +1662,7 @@ export class Hart implements ExecutionEngine, FpState {
       }
       default:
         if (PLAIN_CSRS.has(n)) {
+          if (n === Csr.STIMECMP) this.timeCheckedAt = -Infinity;
           c[n * 2] = lo;
           c[n * 2 + 1] = hi;
         } else if (n >= Csr.PMPCFG0 && n < Csr.PMPCFG0 + 16) {

@@ -74,6 +74,8 @@ export interface MachineOptions {
   batch?: number;
   /** Builds the hart (default: the interpreter in ../hart). */
   createHart?: (cfg: HartConfig) => MachineHart;
+  /** Stop (cause "reset") instead of rebooting when the guest asks for a reset (QEMU -no-reboot). */
+  noReboot?: boolean;
   /** Virtio devices on virtio-mmio slots 0..7 (mapped and listed in ascending slot order). */
   virtio?: VirtioSlotSpec[];
 }
@@ -124,6 +126,9 @@ export class Machine {
   #exitCode: number | undefined;
   #wake: (() => void) | undefined;
   #irqLines: HartIrqLines;
+  #rebootPending = false;
+  /** Device states right after construction, restored on reboot. */
+  #resetState: (() => void) | undefined;
 
   constructor(opts: MachineOptions) {
     this.#opts = opts;
@@ -190,6 +195,30 @@ export class Machine {
     const create = opts.createHart ?? ((cfg: HartConfig): MachineHart => new Hart(cfg));
     this.hart = create({ mem: this.mem, hartId: 0, bus: this.bus, clock: this.clock });
     this.hart.reset(BOOT_ROM.base);
+    const initial = [
+      this.clint,
+      this.plic,
+      this.uart,
+      this.rtc,
+      ...this.virtio.map((v) => v.transport),
+    ]
+      .map((d) => ({ d: d as { load(s: unknown): void }, s: structuredClone(d.save()) }));
+    this.#resetState = () => {
+      for (const { d, s } of initial) d.load(structuredClone(s));
+    };
+  }
+
+  /** A guest-requested reset: images and device tree reloaded, devices and hart reset. */
+  #reboot(): void {
+    this.#rebootPending = false;
+    this.#loadImages();
+    this.mem.writePhys(this.fdtAddr, this.fdt);
+    const base = this.mem.hartBase(0);
+    Atomics.store(this.mem.i32, (base + HartLayout.MIP) >> 2, 0);
+    for (const v of this.virtio) v.transport.reset();
+    this.#resetState?.();
+    this.hart.reset(BOOT_ROM.base);
+    Atomics.store(this.mem.i32, (base + HartLayout.EXIT_REQUEST) >> 2, 0);
   }
 
   /** Builds the virtio transports; a device's interrupt also wakes an idle run loop. */
@@ -216,6 +245,7 @@ export class Machine {
     const biosName = typeof opts.bios === "string" ? opts.bios : "firmware";
     const kernelName = typeof opts.kernel === "string" ? opts.kernel : "kernel";
     if (!bios && !kernel) throw new MachineError("nothing to run: give a firmware or a kernel");
+    this.#opts = { ...opts, bios: bios ?? null, kernel };
     let startAddr = DRAM_BASE;
     let nextAddr: number | undefined;
     let tohost: { tohost: number; fromhost?: number } | undefined;
@@ -257,6 +287,7 @@ export class Machine {
     let initrd: { start: number; end: number } | undefined;
     if (opts.initrd !== undefined) {
       const bytes = readImage(opts.initrd, "initrd");
+      this.#opts.initrd = bytes;
       const base = kernelEntry ?? KERNEL_RAW_BASE;
       const start = base + Math.min(Math.floor(opts.ramSize / 2), 128 * 1024 * 1024);
       if (!this.mem.inRam(start, bytes.length)) {
@@ -280,7 +311,11 @@ export class Machine {
   #finisher(req: FinisherRequest): void {
     if (req.kind === "pass") this.#stop("poweroff", 0);
     else if (req.kind === "fail") this.#stop("fail", req.code);
-    else this.#stop("reset", 0);
+    else if (this.#opts.noReboot) this.#stop("reset", 0);
+    else {
+      this.#rebootPending = true;
+      Atomics.store(this.mem.i32, (this.mem.hartBase(0) + HartLayout.EXIT_REQUEST) >> 2, 1);
+    }
   }
 
   #stop(cause: StopCause, code: number): void {
@@ -346,6 +381,10 @@ export class Machine {
       }
       this.#flush();
       if (this.#exitCode !== undefined) break;
+      if (this.#rebootPending) {
+        this.#reboot();
+        continue;
+      }
       if (reason === StopReason.Halted) {
         this.#stop("stopped", EXIT_STOPPED);
         break;
@@ -405,4 +444,3 @@ export class Machine {
 function hartWantsToRun(hart: MachineHart): boolean {
   return hart.interruptPending();
 }
-

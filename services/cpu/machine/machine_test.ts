@@ -176,3 +176,38 @@ Deno.test("machine: an instruction limit stops a program that never ends", async
   assert.equal(m.stopCause, "limit");
   assert.ok(m.instret >= 1_000_000);
 });
+
+const REBOOT_PROGRAM = `
+    li s0, 0x80100000      # marker outside the program image: survives the reboot
+    lw t0, 0(s0)
+    bnez t0, 1f
+    li t0, 1
+    sw t0, 0(s0)
+    li t0, '1'
+    putc t0
+    li t6, TEST
+    li t5, 0x7777          # reset
+    sw t5, 0(t6)
+  2: j 2b
+  1:
+    li t0, '2'
+    putc t0
+    exit 0
+`;
+
+Deno.test("machine: a guest reset reboots through the boot ROM with images reloaded", async () => {
+  const { code, text, machine } = await runProgram(REBOOT_PROGRAM);
+  assert.equal(text, "12");
+  assert.equal(code, 0);
+  assert.equal(machine.stopCause, "poweroff");
+});
+
+Deno.test("machine: with noReboot a guest reset stops the machine", async () => {
+  const m = new Machine({
+    ramSize: 16 * MiB,
+    kernel: await assemble(PRELUDE + REBOOT_PROGRAM),
+    noReboot: true,
+  });
+  assert.equal(await m.run(), 0);
+  assert.equal(m.stopCause, "reset");
+});

@@ -1,6 +1,7 @@
 /*
  * Differential dump: every RV64IM integer register-register op (and a set of immediate
- * forms) over a table of edge operands; one hash line per op, compared with QEMU.
+ * forms), branches, AMOs and loads (aligned, and misaligned with stores) over a table of edge
+ * operands; one hash line per op, compared with QEMU.
  */
 #include "dump.h"
 
@@ -56,6 +57,22 @@ static u64 mem[8] __attribute__((aligned(64)));
   dump_line(name, h); \
 } while (0)
 
+/* misaligned loads and stores at every byte offset (QEMU performs them without trapping) */
+#define MISALIGNED_OP(ld, st, width) do { \
+  u64 h = FNV_INIT; \
+  for (unsigned i = 0; i < N; i++) { \
+    for (int off = 1; off + (width) <= 16; off++) { \
+      mem[0] = operands[i]; \
+      mem[1] = operands[N - 1 - i]; \
+      h = fnv(h, LD(ld, (char *)mem + off)); \
+      ST(st, operands[(i + off) % N], (char *)mem + off); \
+      h = fnv(h, mem[0]); \
+      h = fnv(h, mem[1]); \
+    } \
+  } \
+  dump_line("misaligned " ld "/" st, h); \
+} while (0)
+
 int main(void) {
   RR_OP("add"); RR_OP("sub"); RR_OP("sll"); RR_OP("srl"); RR_OP("sra");
   RR_OP("slt"); RR_OP("sltu"); RR_OP("xor"); RR_OP("or"); RR_OP("and");
@@ -75,5 +92,7 @@ int main(void) {
   AMO_OP("amoor.w"); AMO_OP("amomin.w"); AMO_OP("amomax.w"); AMO_OP("amominu.w"); AMO_OP("amomaxu.w");
   LOAD_OP("lb", 1); LOAD_OP("lbu", 1); LOAD_OP("lh", 2); LOAD_OP("lhu", 2);
   LOAD_OP("lw", 4); LOAD_OP("lwu", 4); LOAD_OP("ld", 8);
+  MISALIGNED_OP("lh", "sh", 2); MISALIGNED_OP("lhu", "sh", 2); MISALIGNED_OP("lw", "sw", 4);
+  MISALIGNED_OP("lwu", "sw", 4); MISALIGNED_OP("ld", "sd", 8);
   return 0;
 }

@@ -2,15 +2,49 @@
  * Differential instruction mix: an xorshift generator picks ALU, M, shift, compare, branch,
  * load/store and AMO operations on a small register file and memory; a running checksum is
  * printed every STRIDE steps, and memory is hashed at the end. Compared with QEMU.
+ *
+ * Built with -DPAGED the same loop runs in S-mode under Sv39: all code and data through
+ * 4 KiB pages, and the memory array through an alias whose pages are mapped in reverse
+ * order, so the output must equal the unpaged build's (and QEMU's) exactly.
  */
 #include "dump.h"
 
 #define STEPS 200000
 #define STRIDE 8192
-#define WORDS 512
+#define WORDS 4096 /* 32 KiB: 8 pages */
 
 static u64 regs[16];
-static u64 mem[WORDS] __attribute__((aligned(64)));
+static u64 mem[WORDS] __attribute__((aligned(4096)));
+static u64 *memv = mem; /* the array as the loop sees it */
+
+#ifdef PAGED
+#define PTE_V 0x1ull
+#define PTE_RWX 0xeull
+#define PTE_AD 0xc0ull
+#define PTE(pa, flags) ((((u64)(pa) >> 12) << 10) | (flags) | PTE_V)
+#define ALIAS_VA 0x40000000ull
+static u64 root[512] __attribute__((aligned(4096)));
+static u64 l1_ram[512] __attribute__((aligned(4096)));
+static u64 l0_ram[512] __attribute__((aligned(4096)));
+static u64 l1_alias[512] __attribute__((aligned(4096)));
+static u64 l0_alias[512] __attribute__((aligned(4096)));
+extern char __end[];
+
+static void enable_paging(void) {
+  root[0] = PTE(0, PTE_RWX | PTE_AD); /* devices: 1 GiB identity */
+  root[2] = PTE(l1_ram, 0);
+  l1_ram[0] = PTE(l0_ram, 0);
+  CHECK((u64)__end <= 0x80200000ull);
+  for (u64 i = 0; i < 512; i++) l0_ram[i] = PTE(0x80000000ull + i * 4096, PTE_RWX | PTE_AD);
+  root[1] = PTE(l1_alias, 0);
+  l1_alias[0] = PTE(l0_alias, 0);
+  const u64 pages = sizeof mem / 4096;
+  for (u64 i = 0; i < pages; i++) l0_alias[i] = PTE((u64)mem + (pages - 1 - i) * 4096, 0x6 | PTE_AD);
+  memv = (u64 *)ALIAS_VA;
+  csr_write(satp, (8ull << 60) | ((u64)root >> 12));
+  __asm__ volatile("sfence.vma" ::: "memory");
+}
+#endif
 
 static u64 rng = 0x9e3779b97f4a7c15ull;
 static inline u64 next(void) {
@@ -24,7 +58,9 @@ static inline u64 rotl(u64 v, int s) {
   return (v << s) | (v >> (64 - s));
 }
 
-int main(void) {
+static long run_mix(long arg) {
+  (void)arg;
+  u64 *mem = memv;
   for (int i = 0; i < 16; i++) regs[i] = next();
   for (int i = 0; i < WORDS; i++) mem[i] = next();
   u64 sum = FNV_INIT;
@@ -94,4 +130,13 @@ int main(void) {
   for (int i = 0; i < 16; i++) h = fnv(h, regs[i]);
   dump_line("final", h);
   return 0;
+}
+
+int main(void) {
+#ifdef PAGED
+  enable_paging();
+  return (int)run_in_mode(PRV_S, run_mix, 0);
+#else
+  return (int)run_mix(0);
+#endif
 }
