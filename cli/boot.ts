@@ -22,8 +22,8 @@ import {
   parseBatchOutput,
 } from "../guest/mod.ts";
 import {
-  type BootArgs,
   BOOT_USAGE,
+  type BootArgs,
   BootUsageError,
   checkBootFiles,
   parseBootArgs,
@@ -92,11 +92,11 @@ class BootSession {
   async run(): Promise<number> {
     const o = this.o;
     say(
-      `starting VM ${o.name}${
-        o.command ? ` to run '${o.command}'` : ""
-      }: bus, console, ${Math.max(1, o.drives.length)} disk(s)${
-        o.nics.length ? `, ${o.nics.length} nic(s)` : ""
-      }, cpu (${o.memory >> 20} MiB RAM, 1 hart)`,
+      `starting VM ${o.name}${o.command ? ` to run '${o.command}'` : ""}: bus, console, ${
+        Math.max(1, o.drives.length)
+      } disk(s)${o.nics.length ? `, ${o.nics.length} nic(s)` : ""}, cpu (${
+        o.memory >> 20
+      } MiB RAM, 1 hart)`,
     );
     let images: GuestImages | undefined;
     if (o.kernel === undefined || o.bios === undefined || o.drives.length === 0) {
@@ -246,7 +246,11 @@ class BootSession {
       ...disks.flatMap((d) => ["--disk", d]),
       ...o.nics.map((sw) => ["--nic", `switch=${sw}`]).flat(),
     ];
-    say(`cpu: ${bios ? `firmware ${bios}, ` : ""}kernel ${kernel}${initrd ? `, initrd ${initrd}` : ""}`);
+    say(
+      `cpu: ${bios ? `firmware ${bios}, ` : ""}kernel ${kernel}${
+        initrd ? `, initrd ${initrd}` : ""
+      }`,
+    );
     const cpu = this.#spawn("vmesh-cpu", "cpu", cpuArgs, {
       show: (l) => !l.includes(" ready: "),
     });
@@ -294,7 +298,7 @@ class BootSession {
     const o = this.o;
     capture.close();
     const showTail = (p: ServiceProcess) => {
-      if (!o.verbose) for (const l of p.tail.slice(-10)) console.error(`[${p.label}] ${l}`);
+      if (!o.verbose) { for (const l of p.tail.slice(-10)) console.error(`[${p.label}] ${l}`); }
     };
     let code = outcome.code;
     switch (outcome.why) {
@@ -330,9 +334,9 @@ class BootSession {
 
   /** Resolves with an Outcome when the first of `procs` exits. */
   #firstExit(procs: ServiceProcess[]): Promise<Outcome> {
-    return Promise.race(procs.map((p) =>
-      p.exited.then((code): Outcome => ({ why: "service", code, proc: p }))
-    ));
+    return Promise.race(
+      procs.map((p) => p.exited.then((code): Outcome => ({ why: "service", code, proc: p }))),
+    );
   }
 
   /** `$SRV.PING` answers collected for `waitMs`. */

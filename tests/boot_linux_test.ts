@@ -63,7 +63,11 @@ Deno.test("vmesh boot: a file written to the virtio disk survives a reboot, e2fs
     assert.equal(w.code, 0, w.stderr);
     assert.match(w.stdout, /written-ok/, w.stderr);
 
-    const r = await boot(images, ["--drive", disk], "mount -o ro /dev/vda /mnt && cat /mnt/hello.txt");
+    const r = await boot(
+      images,
+      ["--drive", disk],
+      "mount -o ro /dev/vda /mnt && cat /mnt/hello.txt",
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /vmesh-persist-42/, r.stderr);
 

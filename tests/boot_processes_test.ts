@@ -57,7 +57,9 @@ function startedPids(stderr: string): Map<string, number> {
 }
 
 function assertAllGone(pids: Map<string, number>, log: string) {
-  for (const [what, pid] of pids) assert.ok(processGone(pid), `${what} (pid ${pid}) left running\n${log}`);
+  for (const [what, pid] of pids) {
+    assert.ok(processGone(pid), `${what} (pid ${pid}) left running\n${log}`);
+  }
 }
 
 Deno.test("vmesh boot: guest output, poweroff -> exit 0, every service stopped", async () => {

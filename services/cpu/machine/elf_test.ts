@@ -60,3 +60,38 @@ Deno.test("ELF loader places segments, zeroes bss and finds symbols", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ELF loader: corrupted files give an ElfError or load, never another exception", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const good = await compileElf(dir, PROGRAM, "0x80001000");
+    // A deterministic xorshift generator: the same corruptions on every run.
+    let seed = 0x9e3779b9;
+    const rand = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const mem = new GuestMemory(1024 * 1024);
+    let rejected = 0;
+    for (let i = 0; i < 2000; i++) {
+      const b = i % 10 === 0 ? good.slice(0, rand(good.length)) : good.slice();
+      for (let k = 0, n = 1 + rand(8); k < n; k++) {
+        // Mostly hit the headers, where the structure is.
+        const at = rand(4) === 0 ? rand(b.length) : rand(Math.min(b.length, 128));
+        b[at] = rand(256);
+      }
+      b.set([0x7f, 0x45, 0x4c, 0x46].slice(0, b.length));
+      try {
+        loadElf(mem, b);
+      } catch (e) {
+        assert.ok(e instanceof ElfError, `iteration ${i}: ${e}`);
+        rejected++;
+      }
+    }
+    assert.ok(rejected > 100, `only ${rejected} of 2000 corrupted files were rejected`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

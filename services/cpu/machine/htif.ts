@@ -19,6 +19,8 @@ export class Htif {
   readonly #mem: GuestMemory;
   readonly #tohost: number;
   readonly #fromhost: number | undefined;
+  /** Commands handled so far. */
+  commands = 0;
 
   /**
    * @param tohost guest physical address of `tohost` (8-byte aligned, in RAM)
@@ -49,6 +51,7 @@ export class Htif {
     const payload = (hi & 0xffff) * TWO32 + lo;
     u32[this.#tohost >> 2] = 0;
     u32[(this.#tohost >> 2) + 1] = 0;
+    this.commands++;
     if (device === 0 && cmd === 0) {
       if (lo & 1) return { exit: Math.floor(payload / 2) };
       this.#syscall(payload);

@@ -83,6 +83,9 @@ export interface MachineOptions {
 /** Why the machine stopped. */
 export type StopCause = "poweroff" | "fail" | "reset" | "htif" | "limit" | "stopped";
 
+/** Instructions per batch right after an HTIF command (the program waits for its answer). */
+const HTIF_BATCH = 2_000;
+
 /** Exit code used when the machine is stopped by a limit or from outside. */
 export const EXIT_STOPPED = 124;
 
@@ -364,6 +367,8 @@ export class Machine {
   /** Runs until poweroff, HTIF exit, a limit or `stop()`; resolves with the exit code. */
   async run(): Promise<number> {
     const batch = this.#opts.batch ?? 100_000;
+    // After an HTIF command the program is likely spinning on fromhost: answer sooner.
+    let budget = batch;
     const max = this.#opts.maxInstructions ?? Infinity;
     const hart = this.hart;
     let lastYield = performance.now();
@@ -374,9 +379,11 @@ export class Machine {
         break;
       }
       this.#service();
-      const reason = hart.run(Math.min(batch, left));
+      const reason = hart.run(Math.min(budget, left));
       if (this.#htif) {
+        const before = this.#htif.commands;
         const ev = this.#htif.poll();
+        budget = this.#htif.commands !== before ? HTIF_BATCH : Math.min(batch, budget * 2);
         if (ev) this.#stop("htif", ev.exit);
       }
       this.#flush();
