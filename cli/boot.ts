@@ -31,7 +31,17 @@ import {
 import { ConsoleCapture } from "./boot_console.ts";
 import { ServiceProcess } from "./service_process.ts";
 
-const say = (line: string) => console.error(`vmesh boot: ${line}`);
+/** Line end on stderr: the console service may have put the terminal in raw mode. */
+const EOL = Deno.stdin.isTerminal() ? "\r\n" : "\n";
+
+/** One line on stderr. */
+function errorLine(line: string): void {
+  const bytes = new TextEncoder().encode(line + EOL);
+  let done = 0;
+  while (done < bytes.length) done += Deno.stderr.writeSync(bytes.subarray(done));
+}
+
+const say = (line: string) => errorLine(`vmesh boot: ${line}`);
 
 /** What `$SRV.PING` answers. */
 interface PingReply {
@@ -141,7 +151,7 @@ class BootSession {
       stdin: io.stdin ?? "null",
       stdout: io.stdout ?? "null",
       onLine: (line) => {
-        if (this.o.verbose || io.show?.(line)) console.error(`[${label}] ${line}`);
+        if (this.o.verbose || io.show?.(line)) errorLine(`[${label}] ${line}`);
       },
     });
     this.#children.push(p);
@@ -298,7 +308,7 @@ class BootSession {
     const o = this.o;
     capture.close();
     const showTail = (p: ServiceProcess) => {
-      if (!o.verbose) { for (const l of p.tail.slice(-10)) console.error(`[${p.label}] ${l}`); }
+      if (!o.verbose) { for (const l of p.tail.slice(-10)) errorLine(`[${p.label}] ${l}`); }
     };
     let code = outcome.code;
     switch (outcome.why) {
@@ -322,7 +332,7 @@ class BootSession {
     const result = parseBatchOutput(capture.text);
     if (!result) {
       say(`the command did not run to completion in the guest; last console lines:`);
-      for (const l of capture.lastLines(15)) console.error(`  | ${l}`);
+      for (const l of capture.lastLines(15)) errorLine(`  | ${l}`);
       return code === 0 ? 1 : code;
     }
     const out = new TextEncoder().encode(result.output);

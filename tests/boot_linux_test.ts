@@ -5,13 +5,19 @@
  * clean (`e2fsck -fn`). Real processes, real nats-server, real images (built once, cached).
  */
 import assert from "node:assert/strict";
+import { startEmbeddedNats } from "@vmesh/bus";
 import { ensureGuestImages, type GuestImages } from "../guest/mod.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 /** Generous: an interpreter on a loaded 2-core machine; the run normally takes ~10 s. */
 const TIMEOUT_S = "600";
 
-async function boot(images: GuestImages, extra: string[], command: string) {
+async function boot(
+  images: GuestImages,
+  extra: string[],
+  command: string,
+  env: Record<string, string> = {},
+) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -31,7 +37,7 @@ async function boot(images: GuestImages, extra: string[], command: string) {
       "--",
       command,
     ],
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
   }).output();
   const dec = new TextDecoder();
@@ -79,5 +85,30 @@ Deno.test("vmesh boot: a file written to the virtio disk survives a reboot, e2fs
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vmesh boot: two VMs on one bus ping each other through the net service's switch", async () => {
+  const images = await ensureGuestImages();
+  const nats = await startEmbeddedNats({ jetstream: false });
+  try {
+    const env = { NATS_URL: nats.url };
+    const vm = (name: string, me: string, peer: string) =>
+      boot(
+        images,
+        ["--name", name, "--nic", "switch=lan"],
+        `ip addr add ${me}/24 dev eth0 && ip link set eth0 up && ping -c 3 -w 300 ${peer}`,
+        env,
+      );
+    const [a, b] = await Promise.all([
+      vm("vmA", "10.0.0.1", "10.0.0.2"),
+      vm("vmB", "10.0.0.2", "10.0.0.1"),
+    ]);
+    for (const r of [a, b]) {
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /3 packets transmitted, 3 packets received/, r.stderr);
+    }
+  } finally {
+    await nats.stop();
   }
 });

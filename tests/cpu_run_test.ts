@@ -224,7 +224,9 @@ Deno.test("vmesh run: OpenSBI fw_jump boots, prints its banner and runs our S-mo
       "-Wl,-n",
     ]);
     const ours = await vmeshRun(["--bios", FW_JUMP, "--timeout", "120", payload]);
-    const qemu = await exec("qemu-system-riscv64", [
+    const qemu = await exec("timeout", [
+      "120",
+      "qemu-system-riscv64",
       "-M",
       "virt",
       "-m",
@@ -241,5 +243,20 @@ Deno.test("vmesh run: OpenSBI fw_jump boots, prints its banner and runs our S-mo
     assert.equal(ours.code, 0, ours.stderr);
     const a = bannerFields(ours.stdout), b = bannerFields(qemu.stdout);
     for (const key of BOARD_LINES) assert.equal(a.get(key), b.get(key), key);
+  });
+});
+
+Deno.test("vmesh run: --max-instructions stops a program that never ends; --help", async () => {
+  await withDir(async (dir) => {
+    const spin = await compile(dir, "spin.elf", { "spin.S": ".globl _start\n_start: j _start\n" }, [
+      "-Wl,-Ttext=0x80000000",
+      "-Wl,-n",
+    ]);
+    const r = await vmeshRun(["--max-instructions", "200000", spin]);
+    assert.equal(r.code, 124);
+    assert.match(r.stderr, /^vmesh run: stopped after \d+ instructions \(limit\)\n$/);
+    const help = await vmeshRun(["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /usage: vmesh run \[options\] PROGRAM/);
   });
 });

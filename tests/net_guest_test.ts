@@ -25,6 +25,8 @@ async function freeUdpPort(): Promise<number> {
 
 const SUBNET = "10.78.0";
 const MACS = ["52:54:00:78:00:0a", "52:54:00:78:00:0b"];
+/** The address guest 1 adds when its pings are done (outside what DHCP gave them). */
+const DONE = `${SUBNET}.200`;
 
 /** The addresses the switch's DHCP server gives these MACs (stable: a hash of the MAC). */
 function expectedAddresses(order: string[]): Map<string, string> {
@@ -53,6 +55,7 @@ function expectedAddresses(order: string[]): Map<string, string> {
 Deno.test("net guests: two Linux guests get DHCP leases on a switch and ping each other", async () => {
   const img = await ensureGuestImages();
   const addrs = expectedAddresses(MACS);
+  assert.ok(![...addrs.values()].includes(DONE));
   // Whichever guest asks first, each gets the same address (no hash collision between them).
   assert.deepEqual(expectedAddresses([...MACS].reverse()), addrs);
   const tb = await startTestBus();
@@ -74,8 +77,15 @@ Deno.test("net guests: two Linux guests get DHCP leases on a switch and ping eac
     assert.equal(svc.log.filter((l) => l.includes("uplink udp")).length, 2, svc.log.join("\n"));
     const runs = MACS.map((mac, i) => {
       const peer = addrs.get(MACS[1 - i])!;
+      // Pings must not race the peer's power-off: guest 1, when done, adds a "done" address;
+      // guest 0, when done, waits for that address, then powers off; guest 1 waits for that.
+      const up = (a: string) =>
+        `{ n=0; until ping -c 1 -W 1 ${a} >/dev/null; do n=$((n+1)); if [ $n -gt 120 ]; then exit 9; fi; done; }`;
+      const end = i === 0
+        ? up(DONE)
+        : `ip addr add ${DONE}/24 dev eth0 && { while ping -c 1 -W 2 ${peer} >/dev/null; do sleep 1; done; }`;
       const cmd = `udhcpc -i eth0 -q -n -t 20 -T 2 && ip -4 addr show eth0 && ` +
-        `ping -c 3 -W 2 ${SUBNET}.1 && ping -c 3 -w 120 ${peer}`;
+        `ping -c 3 -W 2 ${SUBNET}.1 && ${up(peer)} && ping -c 3 -W 2 ${peer} && ${end}`;
       return runQemuBatch(img, cmd, {
         disk: false,
         net: false,

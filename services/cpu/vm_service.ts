@@ -30,7 +30,7 @@ export interface VmDisk {
 /** A network port on a switch of the net service. */
 export interface VmNic {
   switch: string;
-  /** Default 52:54:00:12:34:(56 + index). */
+  /** Default {@link defaultMac} of the VM name and the nic's index. */
   mac?: string;
 }
 
@@ -82,6 +82,17 @@ class PausableHart implements MachineHart {
   setReg(i: number, v: bigint): void {
     this.inner.setReg(i, v);
   }
+}
+
+/**
+ * A locally administered MAC for nic `index` of VM `vm`: 52:54:00 (QEMU's prefix), then two
+ * bytes hashed from the name (so VMs on one switch differ) and the index.
+ */
+export function defaultMac(vm: string, index: number): string {
+  let h = 0x811c9dc5;
+  for (const c of new TextEncoder().encode(vm)) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  const hex = (b: number) => (b & 0xff).toString(16).padStart(2, "0");
+  return `52:54:00:${hex(h >>> 8)}:${hex(h)}:${hex(index)}`;
 }
 
 /** The pc as the unsigned 64-bit value (the hart reports high addresses sign-extended). */
@@ -146,7 +157,7 @@ export class VmService {
     }
     const nets: { client: BusNetClient; device: VirtioNet }[] = [];
     (opts.nics ?? []).forEach((n, i) => {
-      const mac = n.mac ?? `52:54:00:12:34:${(0x56 + i).toString(16).padStart(2, "0")}`;
+      const mac = n.mac ?? defaultMac(opts.vm, i);
       const client = new BusNetClient(bus, { switch: n.switch, port: `${opts.vm}-net${i}`, mac });
       const device = new VirtioNet(client, { mac });
       nets.push({ client, device });
