@@ -162,7 +162,7 @@ async function lock(cacheDir: string, key: string, report: Reporter): Promise<()
 
 /**
  * Returns the cached guest images for the current recipe, building them first if needed
- * (about 8 minutes on 2 cores). With a warm cache it only hashes the recipe.
+ * (5–10 minutes on 2 cores). With a warm cache it only hashes the recipe (~0.2 s).
  */
 export async function ensureGuestImages(opts: EnsureGuestOptions = {}): Promise<GuestImages> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();

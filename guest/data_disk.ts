@@ -53,6 +53,9 @@ export async function buildDataDisk(o: {
   }
   const pattern = patternBytes();
   await Deno.writeFile(`${o.stageDir}/pattern.bin`, pattern);
+  // mke2fs -d copies the files' times; fixed times make the image the same on every build.
+  for await (const e of Deno.readDir(o.stageDir)) await Deno.utime(`${o.stageDir}/${e.name}`, 0, 0);
+  await Deno.utime(o.stageDir, 0, 0);
   const label = "vmesh-data";
   await runStep({
     name: "data disk: mke2fs",
@@ -73,6 +76,18 @@ export async function buildDataDisk(o: {
       o.imagePath,
       `${DATA_DISK_MIB}M`,
     ],
+    env: { E2FSPROGS_FAKE_TIME: "1" },
+    logPath: o.logPath,
+    report: o.report,
+  });
+  // ctime cannot be set on the staged files, so it is zeroed in the image afterwards.
+  const paths = ["/", "/lost+found"];
+  for await (const e of Deno.readDir(o.stageDir)) paths.push(`/${e.name}`);
+  const commands = `${o.stageDir}.debugfs`;
+  await Deno.writeTextFile(commands, paths.map((p) => `set_inode_field ${p} ctime 0\n`).join(""));
+  await runStep({
+    name: "data disk: debugfs (fixed ctime)",
+    cmd: ["debugfs", "-w", "-f", commands, o.imagePath],
     env: { E2FSPROGS_FAKE_TIME: "1" },
     logPath: o.logPath,
     report: o.report,

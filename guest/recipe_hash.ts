@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
  * Bump when a build step (kernel_build.ts, busybox_build.ts, initramfs.ts, data_disk.ts)
  * changes what it produces, so cached images built by the old code are not reused.
  */
-export const RECIPE_REVISION = 2;
+export const RECIPE_REVISION = 3;
 
 /** The recipe directory holding kernel.config, busybox.config, init and data/. */
 export const RECIPE_DIR = new URL("./recipe/", import.meta.url);

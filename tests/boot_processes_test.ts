@@ -161,3 +161,37 @@ Deno.test("vmesh boot: SIGINT stops every service (exit 130)", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("vmesh boot: a failing CPU service (bad kernel) is one clear error, every service stopped", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-test-" });
+  try {
+    await Deno.writeTextFile(`${dir}/not-an-elf`, "just text\n");
+    await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "boot",
+        "--verbose",
+        "--bios",
+        "none",
+        "--kernel",
+        `${dir}/not-an-elf`,
+        "--drive",
+        `${dir}/a.img`,
+        "--console",
+        `log:${dir}/console.log`,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(stderr, /not-an-elf: not an ELF file/);
+    assertAllGone(startedPids(stderr), stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

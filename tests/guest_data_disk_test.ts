@@ -52,6 +52,24 @@ Deno.test("buildDataDisk: ext4 image holds README and pattern.bin with the recor
     const fsInfo = new TextDecoder().decode(await debugfs(image, "stats"));
     assert.match(fsInfo, /Filesystem volume name:\s+vmesh-data/);
     assert.match(fsInfo, /has_journal/);
+    const fsck = await new Deno.Command("e2fsck", {
+      args: ["-f", "-n", image],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    assert.equal(fsck.code, 0, "e2fsck found problems");
+    // A second build from the same recipe gives the same bytes.
+    await Deno.remove(`${dir}/stage`, { recursive: true });
+    const again = await buildDataDisk({
+      recipeDataDir: recipeData,
+      stageDir: `${dir}/stage2`,
+      imagePath: `${dir}/again.ext4`,
+      logPath: `${dir}/data.log`,
+      report: () => {},
+    });
+    assert.deepEqual(again, info);
+    assert.deepEqual(await Deno.readFile(`${dir}/again.ext4`), await Deno.readFile(image));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

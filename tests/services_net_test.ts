@@ -48,7 +48,7 @@ Deno.test("net service: ports on a switch exchange frames", async (t) => {
   const tb = await startTestBus();
   const procs: ServiceProcess[] = [];
   try {
-    procs.push(await startService("net", ["--switch", "sw0"], tb.nats.url));
+    procs.push(await startService("net", ["--switch", "sw0", "--http", "0"], tb.nats.url));
     procs.push(await startService("net", ["--switch", "lo0", "--mode", "echo"], tb.nats.url));
     const sw0 = tb.bus.client({ prefix: "vmesh.net.sw0" }, net.ops);
     const lo0 = tb.bus.client({ prefix: "vmesh.net.lo0" }, net.ops);
@@ -140,6 +140,15 @@ Deno.test("net service: ports on a switch exchange frames", async (t) => {
       assert.equal(p.rxFrames, 3);
       assert.equal(p.rxBytes, 180);
       assert.ok(sw.rxFrames >= p.rxFrames && sw.txFrames > 0 && sw.fdb >= 3);
+      // The same counters as Prometheus metrics on the control endpoint.
+      const url = /vmesh-net http: (\S+)/.exec(procs[0].log.join("\n"))![1];
+      const text = await (await fetch(`${url}/metrics`)).text();
+      assert.match(text, /^vmesh_net_switch_drops_total\{switch="sw0",reason="malformed"\} 1$/m);
+      assert.match(
+        text,
+        /^vmesh_net_port_frames_total\{switch="sw0",port="p",direction="rx"\} 3$/m,
+      );
+      assert.match(text, /^vmesh_net_switch_ports\{switch="sw0"\} \d+$/m);
     });
 
     await t.step("echo switch returns a frame to its sender", async () => {

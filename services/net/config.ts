@@ -9,7 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { checkToken } from "@vmesh/bus";
+import { checkToken, parseHttpListen } from "@vmesh/bus";
 import { parseCidr } from "./dhcp.ts";
 import { parseIp } from "./packet.ts";
 import { SWITCH_MODES, type SwitchMode } from "./switch.ts";
@@ -28,6 +28,7 @@ settings (before any --switch: defaults for all):
   --lease SECONDS         DHCP lease time (default 3600)
   --leases FILE           keep DHCP leases (MAC -> address) in this JSON file
 --uplink tap:IF@SWITCH    bridge host TAP interface IF into SWITCH (needs root/CAP_NET_ADMIN)
+--http [HOST:]PORT        control endpoint: GET /healthz, /metrics (Prometheus); 0: a free port
 --uplink udp:[LHOST:]LPORT:RHOST:RPORT@SWITCH
                           a UDP tunnel, one frame per datagram (QEMU -netdev socket,udp=...)
 without --switch: one switch sw0`;
@@ -74,6 +75,8 @@ export type UplinkConfig =
 export interface NetConfig {
   switches: SwitchConfig[];
   uplinks: UplinkConfig[];
+  /** `--http [HOST:]PORT`: control endpoint (/healthz, /metrics); undefined: none. */
+  http?: string;
   help: boolean;
 }
 
@@ -132,6 +135,7 @@ export function parseNetArgs(args: string[]): NetConfig {
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
     switch: { type: "string", multiple: true },
     uplink: { type: "string", multiple: true },
+    http: { type: "string" },
     help: { type: "boolean" },
   };
   for (const k of SETTINGS) options[k] = { type: "string", multiple: true };
@@ -140,10 +144,12 @@ export function parseNetArgs(args: string[]): NetConfig {
   const sections: { name: string; settings: Map<string, string> }[] = [];
   const uplinkSpecs: string[] = [];
   let help = false;
+  let http: string | undefined;
   for (const t of tokens ?? []) {
     if (t.kind !== "option") continue;
     const v = t.value ?? "";
     if (t.name === "help") help = true;
+    else if (t.name === "http") http = v;
     else if (t.name === "switch") sections.push({ name: v, settings: new Map(defaults) });
     else if (t.name === "uplink") uplinkSpecs.push(v);
     else (sections.at(-1)?.settings ?? defaults).set(t.name, v);
@@ -182,5 +188,6 @@ export function parseNetArgs(args: string[]): NetConfig {
       } is not tap:IFNAME@SWITCH or udp:[LHOST:]LPORT:RHOST:RPORT@SWITCH`,
     );
   });
-  return { switches, uplinks, help };
+  parseHttpListen(http);
+  return { switches, uplinks, http, help };
 }

@@ -63,6 +63,7 @@ Deno.test("config: bad flags are one-line errors", () => {
     [["--switch", "a.b"], /not a subject token/],
     [["--switch", "a", "--switch", "a"], /given twice/],
     [["--bogus"], /Unknown option/],
+    [["--http", "99999"], /--http/],
   ];
   for (const [args, re] of bad) assert.throws(() => parseNetArgs(args), re, args.join(" "));
 });

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { connect, defaultRegistry } from "@vmesh/bus";
+import { connect, type ControlHttp, defaultRegistry, startControlHttp } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import { type NetConfig, parseNetArgs, USAGE } from "./config.ts";
 import { formatIp } from "./packet.ts";
@@ -115,8 +115,22 @@ async function main(): Promise<void> {
     }
   }
   registerSwitchMetrics(defaultRegistry, () => [...switches.values()].map((sw) => sw.stats()));
+  let http: ControlHttp | undefined;
+  try {
+    http = startControlHttp(cfg.http, {
+      service: SERVICE_NAME,
+      log,
+      health: () =>
+        bus.nc.isClosed()
+          ? { ok: false, detail: "bus connection closed" }
+          : { ok: true, detail: `serving ${names}` },
+    });
+  } catch (err) {
+    log(`${SERVICE_NAME}: --http: ${(err as Error).message}`);
+  }
   const sig = await signal;
   log(`${SERVICE_NAME}: ${sig}, draining`);
+  await http?.close();
   for (const s of services) await s.stop();
   for (const t of taps) await t.close();
   await bus.close();
