@@ -6,6 +6,7 @@
  * request id, and the data is right.
  */
 import assert from "node:assert/strict";
+import { block, BusError, REQUEST_ID_HEADER, Status } from "@vmesh/bus";
 import { BusBlockClient } from "../services/cpu/backends/bus_block_client.ts";
 import { VirtioBlk } from "../services/cpu/virtio/blk.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
@@ -94,6 +95,58 @@ Deno.test("cpu block client: a missing disk service is UNAVAILABLE after the dea
       return true;
     });
     assert.equal(client.connected, false);
+  } finally {
+    await tb.close();
+  }
+});
+
+Deno.test("cpu block client: a retried write keeps its request id", async () => {
+  const tb = await startTestBus();
+  try {
+    // Every attempt as it travels on the bus (a plain subscriber beside the service).
+    const seen: string[] = [];
+    const tap = tb.bus.nc.subscribe("vmesh.vmB.slow0.write", {
+      callback: (_err, msg) => {
+        seen.push(msg.headers?.get(REQUEST_ID_HEADER) ?? "");
+      },
+    });
+    const data = new Uint8Array(4096);
+    let calls = 0;
+    const svc = await tb.bus.serve({
+      vm: "vmB",
+      device: "slow0",
+      name: "test-disk",
+      version: "0.0.1",
+      ops: block.ops,
+      handlers: {
+        info: () => ({ sizeBytes: data.length, sectorSize: 512, readOnly: false, discard: false }),
+        read: (r) => ({ data: data.slice(r.offset, r.offset + r.length) }),
+        write: async (w) => {
+          // The first attempt is slower than the client's attempt timeout: it retries.
+          if (calls++ === 0) await new Promise((r) => setTimeout(r, 800));
+          data.set(w.data, w.offset);
+          return { written: w.data.length };
+        },
+        flush: () => ({}),
+        discard: () => {
+          throw new BusError(Status.FAILED_PRECONDITION, "no discard");
+        },
+      },
+    });
+    const client = new BusBlockClient(tb.bus, {
+      vm: "vmB",
+      device: "slow0",
+      attemptTimeoutMs: 200,
+      deadlineMs: 30_000,
+    });
+    await client.write(512, new Uint8Array(512).fill(9));
+    assert.ok(seen.length >= 2, `${seen.length} attempts`);
+    assert.ok(seen[0] !== "", "the request carries an id");
+    for (const id of seen) assert.equal(id, seen[0], "every retry has the same request id");
+    assert.equal(calls, 1, "the service applied the write once (replay cache)");
+    tap.unsubscribe();
+    assert.deepEqual(await client.read(512, 512), new Uint8Array(512).fill(9));
+    await svc.stop();
   } finally {
     await tb.close();
   }

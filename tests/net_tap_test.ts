@@ -340,3 +340,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "net tap uplink: deleting the interface detaches the uplink; the switch still serves",
+  ignore: !canRun,
+  async fn() {
+    const tap = `vmg${Deno.pid % 100000}`;
+    const tb = await startTestBus();
+    let svc: ServiceProcess | undefined;
+    try {
+      svc = await startService(
+        "net",
+        ["--switch", "sw2", "--uplink", `tap:${tap}@sw2`],
+        tb.nats.url,
+      );
+      await must(["ip", "link", "del", tap]);
+      // Bounded wait for the service to notice (its poll wakes at least every 200 ms).
+      for (let i = 0; i < 100 && !svc.log.some((l) => l.includes("interface is gone")); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(
+        svc.log.some((l) => l === `tap ${tap}: the interface is gone; uplink detached`),
+        svc.log.join("\n"),
+      );
+      const msg = await tb.bus.nc.request("$SRV.STATS.vmesh-net", new Uint8Array(), {
+        timeout: 10_000,
+      });
+      const data = msg.json<{ endpoints: { data: { portStats: { id: string }[] } }[] }>()
+        .endpoints[0].data;
+      assert.deepEqual(data.portStats, []);
+      const client = tb.bus.client({ prefix: "vmesh.net.sw2" }, net.ops);
+      const r = await client.call("join", { switch: "sw2", mac: "52:54:00:00:00:01", portId: "a" });
+      assert.equal(r.mtu, 1500);
+      assert.equal(await svc.stop("SIGTERM"), 0);
+    } finally {
+      await svc?.stop("SIGKILL");
+      await run(["ip", "link", "del", tap]);
+      await tb.close();
+    }
+  },
+});

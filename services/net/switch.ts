@@ -195,7 +195,9 @@ export class VirtualSwitch {
     if (this.mode === "echo") return [src];
     if (this.mode === "learn") {
       if (!isGroupMac(frame, 6)) this.#learn(macKey(frame, 6), from, now);
-      if (!isGroupMac(frame, 0)) {
+      // A frame addressed to its own source MAC can only be for another station with the
+      // same address (VMs left with a default MAC): flood it rather than filter it.
+      if (!isGroupMac(frame, 0) && macKey(frame, 0) !== macKey(frame, 6)) {
         const hit = this.#fdb.get(macKey(frame, 0));
         const to = hit && now - hit.seen <= this.agingMs ? this.ports.get(hit.port) : undefined;
         if (to) return to.id === from ? this.#drop("filtered") : [to];

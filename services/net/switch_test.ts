@@ -57,6 +57,8 @@ Deno.test("learn: known unicast goes to one port, broadcast and unknown flood", 
   assert.equal(sw.drops.filtered, 1);
   assert.deepEqual(count(), { a: 3, b: 4, c: 4 });
   assert.equal(sw.stats().txFrames, 11);
+  // Duplicate MACs (two VMs with the same default): a frame to its own source MAC floods.
+  assert.deepEqual(sw.input("a", frame(1, 1)).map((p) => p.id), ["b", "c"]);
 });
 
 Deno.test("frame sanity: runts, oversize and unjoined ports are dropped and counted", () => {

@@ -16,6 +16,8 @@ const TUNSETIFF = 0x400454ca;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
 const POLLIN = 1;
+/** POLLERR | POLLHUP | POLLNVAL. */
+const POLL_GONE = 0x8 | 0x10 | 0x20;
 const EAGAIN = 11;
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM",
@@ -181,15 +183,27 @@ export class TapPort {
       const r = await this.#c.poll(pfd, 1n, wait);
       if (this.#closed) break;
       if (r < 0) {
-        // EINTR and the like: poll again.
+        // EINTR and the like: poll again, without spinning.
+        await new Promise((res) => setTimeout(res, 10));
         continue;
       }
       if (r === 0) continue;
+      let gone = (view.getInt16(6, true) & POLL_GONE) !== 0;
       for (;;) {
         const n = Number(this.#c.read(this.#fd, buf, BigInt(buf.length)));
-        if (n <= 0) break;
-        this.stats.read++;
-        this.sw.input(this.portId, buf.slice(0, n));
+        if (n > 0) {
+          this.stats.read++;
+          this.sw.input(this.portId, buf.slice(0, n));
+          continue;
+        }
+        if (n < 0 && errno(this.#c) !== EAGAIN) gone = true;
+        break;
+      }
+      if (gone) {
+        // The interface was deleted (or its namespace): stop, instead of polling an error forever.
+        this.opts.log?.(`tap ${this.name}: the interface is gone; uplink detached`);
+        this.sw.leave(this.portId);
+        return;
       }
     }
   }
