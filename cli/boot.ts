@@ -105,7 +105,7 @@ class BootSession {
       `starting VM ${o.name}${o.command ? ` to run '${o.command}'` : ""}: bus, console, ${
         Math.max(1, o.drives.length)
       } disk(s)${o.nics.length ? `, ${o.nics.length} nic(s)` : ""}, cpu (${
-        o.memory >> 20
+        Math.floor(o.memory / 1048576)
       } MiB RAM, 1 hart)`,
     );
     let images: GuestImages | undefined;
@@ -169,7 +169,12 @@ class BootSession {
       say(`bus: private nats-server at ${this.#nats.url}`);
       if (o.verbose) say(`started nats-server (pid ${this.#nats.pid})`);
     }
-    this.#bus = await connect({ url: givenUrl ?? this.#nats!.url, name: `vmesh-boot.${o.name}` });
+    const url = givenUrl ?? this.#nats!.url;
+    try {
+      this.#bus = await connect({ url, name: `vmesh-boot.${o.name}` });
+    } catch (e) {
+      throw new Error(`cannot connect to the bus at ${url}: ${(e as Error).message}`);
+    }
     const bus = this.#bus;
     const capture = new ConsoleCapture(bus, o.name, (stage) => {
       if (o.command || o.verbose) say(`guest: ${stage}`);

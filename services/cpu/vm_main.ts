@@ -130,16 +130,18 @@ export async function main(args: string[]): Promise<number> {
   };
   const unhook = [stopOn("SIGINT", 130), stopOn("SIGTERM", 143)];
   console.error(
-    `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${ramSize >> 20}M ` +
+    `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${Math.floor(ramSize / 1048576)}M ` +
       `devices=${vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")}`,
   );
   const t0 = performance.now();
   let code: number;
+  let crashed = false;
   try {
     code = await vm.run();
   } catch (e) {
     console.error(`${CPU_SERVICE_NAME}: machine failed: ${(e as Error).stack ?? e}`);
     code = 1;
+    crashed = true;
   }
   for (const u of unhook) u();
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
@@ -152,8 +154,9 @@ export async function main(args: string[]): Promise<number> {
     limit: "instruction limit reached",
     stopped: "stopped on request",
   }[m.stopCause ?? "stopped"];
+  const what = crashed ? "emulator error" : why;
   console.error(
-    `${CPU_SERVICE_NAME}: ${why} after ${secs} s, ${m.instret} instructions, ` +
+    `${CPU_SERVICE_NAME}: ${what} after ${secs} s, ${m.instret} instructions, ` +
       `pc=0x${pcBits(m.hart.pc).toString(16)}`,
   );
   await vm.close();

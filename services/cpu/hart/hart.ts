@@ -15,7 +15,7 @@
  * address-misaligned; misaligned MMIO accesses raise access faults; `mtval` for EBREAK is the
  * pc; WFI in U-mode (or in S-mode with mstatus.TW) is illegal at once.
  */
-import { DRAM_BASE, type GuestMemory, HartLayout, RAM_OFFSET } from "../guest_memory.ts";
+import { DRAM_BASE, GuestMemory, HartLayout, RAM_OFFSET } from "../guest_memory.ts";
 import type { PhysicalBus } from "../machine/mmio.ts";
 import type { VmClock } from "../machine/clock.ts";
 import { type ExecutionEngine, StopReason } from "../engine.ts";
@@ -24,6 +24,7 @@ import { compressedTable } from "./rvc.ts";
 import { createWideArith, type WideArith } from "./wide_arith.ts";
 import { Pmp } from "./pmp.ts";
 import { Cause, Csr, MISA_HI, MISA_LO, Mstatus } from "./csr_numbers.ts";
+import { WARMUP_DATA, WARMUP_TEXT } from "./warmup_program.ts";
 
 /** Constructor arguments of a hart (stable contract with the machine). */
 export interface HartOptions {
@@ -221,6 +222,10 @@ export class Hart implements ExecutionEngine, FpState {
     this.wide = createWideArith(mem.memory);
     this.ctab = compressedTable();
     this.reset(DRAM_BASE);
+    if (!warmedUp) {
+      warmedUp = true;
+      warmUpInterpreter();
+    }
   }
 
   /** Current pc (signed 64-bit value as a double). */
@@ -422,7 +427,7 @@ export class Hart implements ExecutionEngine, FpState {
         }
       }
       if (d >= 0 && d < 4095) {
-        const hh = (fpOff + d) >> 1;
+        const hh = (fpOff + (d | 0)) >> 1; // d is an exact integer in [0, 4095)
         raw = u16[hh];
         if ((raw & 3) === 3) {
           if (d === 4094) {
@@ -1969,4 +1974,27 @@ export class Hart implements ExecutionEngine, FpState {
     }
     return 0;
   }
+}
+
+/** Set once the interpreter has been warmed up in this process (or worker). */
+let warmedUp = false;
+
+/**
+ * Runs the warm-up program (warmup_program.ts) on a throwaway hart with its own 16 KiB of
+ * memory and no devices, so V8 has seen every interpreter path before it optimizes the loop.
+ * Returns the finished hart (tests check that the program ran to its end).
+ */
+export function warmUpInterpreter(): Hart {
+  warmedUp = true;
+  const mem = new GuestMemory(16 << 10);
+  mem.u32.set(WARMUP_TEXT, RAM_OFFSET >> 2);
+  mem.u32.set(WARMUP_DATA, (RAM_OFFSET + 0x1000) >> 2);
+  const hart = new Hart({
+    mem,
+    hartId: 0,
+    bus: { load: () => -1, store: () => false },
+    clock: { now: () => 0 },
+  });
+  hart.run(100_000);
+  return hart;
 }
