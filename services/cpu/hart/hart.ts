@@ -24,7 +24,7 @@ import { compressedTable } from "./rvc.ts";
 import { createWideArith, type WideArith } from "./wide_arith.ts";
 import { Pmp } from "./pmp.ts";
 import { Cause, Csr, MISA_HI, MISA_LO, Mstatus } from "./csr_numbers.ts";
-import { WARMUP_DATA, WARMUP_TEXT } from "./warmup_program.ts";
+import { WARMUP_IMAGE, WARMUP_RAM } from "./warmup_program.ts";
 
 /** Constructor arguments of a hart (stable contract with the machine). */
 export interface HartOptions {
@@ -58,6 +58,8 @@ export interface HartState {
 }
 
 const TWO32 = 4294967296;
+/** 2^-32: multiplying by it is exact and cheaper than dividing by 2^32. */
+const INV_TWO32 = 1 / TWO32;
 const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
@@ -115,7 +117,7 @@ const PLAIN_CSRS = new Set<number>([
 
 /** Converts an exact double to the high word of its 64-bit two's complement. */
 function hiOf(v: number): number {
-  return Math.floor(v / TWO32) | 0;
+  return Math.floor(v * INV_TWO32) | 0;
 }
 
 /** Converts an exact double to the low word of its 64-bit two's complement (ToInt32 is mod 2^32). */
@@ -178,6 +180,9 @@ export class Hart implements ExecutionEngine, FpState {
   private loadSet = 0;
   private storeSet = 0;
   private readonly tlbTag = new Float64Array(TLB_SETS * TLB_SIZE).fill(NaN);
+  /** The same tags as lo/hi words, for word-only compares in the loop (lo = 1: invalid). */
+  private readonly tlbTagLo = new Int32Array(TLB_SETS * TLB_SIZE).fill(1);
+  private readonly tlbTagHi = new Int32Array(TLB_SETS * TLB_SIZE);
   private readonly tlbOff = new Int32Array(TLB_SETS * TLB_SIZE);
   /** MMIO pages: virtual page -> physical page (PMP-uniform pages only). */
   private readonly mmioTag = new Float64Array(TLB_SETS * TLB_SIZE).fill(NaN);
@@ -405,6 +410,7 @@ export class Hart implements ExecutionEngine, FpState {
     const r = this.i32, u8 = this.u8, u16 = this.u16;
     const xb = this.xBase;
     const tlbTag = this.tlbTag, tlbOff = this.tlbOff, ctab = this.ctab;
+    const tagLo = this.tlbTagLo, tagHi = this.tlbTagHi;
     const fetchSet = this.fetchSet, ldSet = this.loadSet, stSet = this.storeSet;
     const ib = this.instret;
     let pc = this.pcv;
@@ -414,44 +420,51 @@ export class Hart implements ExecutionEngine, FpState {
     let exc = -1, excTval = 0, ill = false;
     loop: while (n < limit) {
       n++;
-      // Fetch: the current page is cached in locals, then the fetch TLB; else out of line.
+      // Fetch: the current page is cached in locals (fast case: a whole 32-bit parcel fits),
+      // then the fetch TLB; else out of line.
       let d = pc - fpBase;
-      if (!(d >= 0 && d < 4095)) {
-        const plo = pc | 0;
-        const ti = fetchSet + ((plo >>> 12) & TLB_MASK);
-        const pb = pc - (plo & 0xfff);
-        if (tlbTag[ti] === pb) {
-          fpBase = pb;
-          fpOff = tlbOff[ti];
-          d = pc - pb;
-        }
-      }
-      if (d >= 0 && d < 4095) {
-        const hh = (fpOff + (d | 0)) >> 1; // d is an exact integer in [0, 4095)
+      if (d >= 0 && d < 4094) {
+        const hh = (fpOff + (d | 0)) >> 1; // d is an exact integer in [0, 4094)
         raw = u16[hh];
-        if ((raw & 3) === 3) {
-          if (d === 4094) {
-            raw = this.fetchSlow(pc);
-            if (this.excCause >= 0) {
-              exc = this.excCause;
-              excTval = this.excTval;
-              this.excCause = -1;
-              n--;
-              break;
-            }
-          } else raw |= u16[hh + 1] << 16;
-        }
+        if ((raw & 3) === 3) raw |= u16[hh + 1] << 16;
       } else {
-        raw = this.fetchSlow(pc);
-        if (this.excCause >= 0) {
-          exc = this.excCause;
-          excTval = this.excTval;
-          this.excCause = -1;
-          n--;
-          break;
+        if (!(d >= 0 && d < 4095)) {
+          const plo = pc | 0;
+          const ti = fetchSet + ((plo >>> 12) & TLB_MASK);
+          const pb = pc - (plo & 0xfff);
+          if (tlbTag[ti] === pb) {
+            fpBase = pb;
+            fpOff = tlbOff[ti];
+            d = pc - pb;
+          }
         }
-        fpBase = this.fetchPageBase;
-        fpOff = this.fetchPageOff;
+        if (d >= 0 && d < 4095) {
+          const hh = (fpOff + (d | 0)) >> 1; // d is an exact integer in [0, 4095)
+          raw = u16[hh];
+          if ((raw & 3) === 3) {
+            if (d === 4094) {
+              raw = this.fetchSlow(pc);
+              if (this.excCause >= 0) {
+                exc = this.excCause;
+                excTval = this.excTval;
+                this.excCause = -1;
+                n--;
+                break;
+              }
+            } else raw |= u16[hh + 1] << 16;
+          }
+        } else {
+          raw = this.fetchSlow(pc);
+          if (this.excCause >= 0) {
+            exc = this.excCause;
+            excTval = this.excTval;
+            this.excCause = -1;
+            n--;
+            break;
+          }
+          fpBase = this.fetchPageBase;
+          fpOff = this.fetchPageOff;
+        }
       }
       if ((raw & 3) === 3) {
         insn = raw;
@@ -474,9 +487,9 @@ export class Hart implements ExecutionEngine, FpState {
           let lo: number, hi: number;
           switch ((insn >>> 12) & 7) {
             case 0: {
-              const s = (alo >>> 0) + imm;
-              lo = s | 0;
-              hi = (ahi + (s > 4294967295 ? 1 : s < 0 ? -1 : 0)) | 0;
+              // Word-only 64-bit add (no float64 on the hot path): carry = unsigned wrap.
+              lo = (alo + imm) | 0;
+              hi = (ahi + (imm >> 31) + ((lo >>> 0) < (alo >>> 0) ? 1 : 0)) | 0;
               break;
             }
             case 1: {
@@ -569,9 +582,8 @@ export class Hart implements ExecutionEngine, FpState {
           if (f7 === 0) {
             switch (f3) {
               case 0: {
-                const s = (alo >>> 0) + (blo >>> 0);
-                lo = s | 0;
-                hi = (ahi + bhi + (s > 4294967295 ? 1 : 0)) | 0;
+                lo = (alo + blo) | 0;
+                hi = (ahi + bhi + ((lo >>> 0) < (alo >>> 0) ? 1 : 0)) | 0;
                 break;
               }
               case 1: {
@@ -627,9 +639,8 @@ export class Hart implements ExecutionEngine, FpState {
             }
           } else if (f7 === 0x20) {
             if (f3 === 0) {
-              const s = (alo >>> 0) - (blo >>> 0);
-              lo = s | 0;
-              hi = (ahi - bhi - (s < 0 ? 1 : 0)) | 0;
+              lo = (alo - blo) | 0;
+              hi = (ahi - bhi - ((alo >>> 0) < (blo >>> 0) ? 1 : 0)) | 0;
             } else if (f3 === 5) {
               const sh = blo & 63;
               if (sh === 0) {
@@ -666,12 +677,15 @@ export class Hart implements ExecutionEngine, FpState {
           const imm = insn >> 20;
           const blo = r[rs1i];
           const alo = (blo + imm) | 0;
-          const a = r[rs1i + 1] * TWO32 + (blo >>> 0) + imm;
+          const ahi = (r[rs1i + 1] + (imm >> 31) + ((alo >>> 0) < (blo >>> 0) ? 1 : 0)) | 0;
           const f3 = (insn >>> 12) & 7;
           const sz = f3 & 3;
           const ti = ldSet + ((alo >>> 12) & TLB_MASK);
           let lo: number, hi = 0;
-          if (tlbTag[ti] === a - (alo & 0xfff) && (alo & ((1 << sz) - 1)) === 0 && f3 !== 7) {
+          if (
+            tagLo[ti] === (alo & ~0xfff) && tagHi[ti] === ahi &&
+            (alo & ((1 << sz) - 1)) === 0 && f3 !== 7
+          ) {
             const h = tlbOff[ti] + (alo & 0xfff);
             switch (f3) {
               case 0:
@@ -706,7 +720,7 @@ export class Hart implements ExecutionEngine, FpState {
               break loop;
             }
             this.pcv = pc;
-            const st = this.loadSlow(a, 1 << sz);
+            const st = this.loadInsn(ahi * TWO32 + (alo >>> 0), f3, rd);
             if (st === 2) {
               exc = this.excCause;
               excTval = this.excTval;
@@ -714,34 +728,9 @@ export class Hart implements ExecutionEngine, FpState {
               n--;
               break loop;
             }
-            lo = this.tmpLo;
-            hi = this.tmpHi;
-            switch (f3) {
-              case 0:
-                lo = (lo << 24) >> 24;
-                hi = lo >> 31;
-                break;
-              case 1:
-                lo = (lo << 16) >> 16;
-                hi = lo >> 31;
-                break;
-              case 2:
-                hi = lo >> 31;
-                break;
-              case 3:
-                break;
-              default:
-                hi = 0;
-            }
-            if (st === 1) {
-              if (rd !== 0) {
-                const w = xb + (rd << 1);
-                r[w] = lo;
-                r[w + 1] = hi;
-              }
-              pc += ilen;
-              break loop;
-            }
+            pc += ilen;
+            if (st === 1) break loop;
+            continue;
           }
           if (rd !== 0) {
             const w = xb + (rd << 1);
@@ -755,7 +744,7 @@ export class Hart implements ExecutionEngine, FpState {
           const imm = ((insn >> 25) << 5) | ((insn >>> 7) & 31);
           const blo = r[rs1i];
           const alo = (blo + imm) | 0;
-          const a = r[rs1i + 1] * TWO32 + (blo >>> 0) + imm;
+          const ahi = (r[rs1i + 1] + (imm >> 31) + ((alo >>> 0) < (blo >>> 0) ? 1 : 0)) | 0;
           const f3 = (insn >>> 12) & 7;
           if (f3 > 3) {
             ill = true;
@@ -763,7 +752,7 @@ export class Hart implements ExecutionEngine, FpState {
           }
           const vlo = r[rs2i];
           const ti = stSet + ((alo >>> 12) & TLB_MASK);
-          if (tlbTag[ti] === a - (alo & 0xfff) && (alo & ((1 << f3) - 1)) === 0) {
+          if (tagLo[ti] === (alo & ~0xfff) && tagHi[ti] === ahi && (alo & ((1 << f3) - 1)) === 0) {
             const h = tlbOff[ti] + (alo & 0xfff);
             switch (f3) {
               case 0:
@@ -783,7 +772,7 @@ export class Hart implements ExecutionEngine, FpState {
             continue;
           }
           this.pcv = pc;
-          const st = this.storeSlow(a, 1 << f3, vlo, r[rs2i + 1]);
+          const st = this.storeSlow(ahi * TWO32 + (alo >>> 0), 1 << f3, vlo, r[rs2i + 1]);
           if (st === 2) {
             exc = this.excCause;
             excTval = this.excTval;
@@ -953,11 +942,14 @@ export class Hart implements ExecutionEngine, FpState {
           pc += ilen;
           continue;
         }
-        case 28: { // SYSTEM: always leaves the loop (privilege, CSRs, translation may change)
+        case 28: { // SYSTEM: leaves the loop (privilege, CSRs, translation may change)
           this.pcv = pc;
           this.instret = ib + n - 1;
-          if (!this.system(insn, raw, ilen)) n--;
+          const ok = this.system(insn, raw, ilen);
           pc = this.pcv;
+          // A CSR read that writes nothing (csrrs/csrrc with rs1 = x0) changes no state: go on.
+          if (ok && ((insn >>> 12) & 3) >= 2 && ((insn >>> 15) & 31) === 0) continue;
+          if (!ok) n--;
           break loop;
         }
         case 11: { // AMO
@@ -1006,6 +998,39 @@ export class Hart implements ExecutionEngine, FpState {
 
   // ---------------------------------------------------------------------------------------
   // Out-of-line instruction groups.
+
+  /**
+   * A load that missed the TLB fast path (out of line to keep the hot loop small): performs
+   * it, extends the value for funct3 and writes rd. Returns loadSlow's status.
+   */
+  private loadInsn(a: number, f3: number, rd: number): number {
+    const st = this.loadSlow(a, 1 << (f3 & 3));
+    if (st === 2) return st;
+    let lo = this.tmpLo, hi = this.tmpHi;
+    switch (f3) {
+      case 0:
+        lo = (lo << 24) >> 24;
+        hi = lo >> 31;
+        break;
+      case 1:
+        lo = (lo << 16) >> 16;
+        hi = lo >> 31;
+        break;
+      case 2:
+        hi = lo >> 31;
+        break;
+      case 3:
+        break;
+      default:
+        hi = 0;
+    }
+    if (rd !== 0) {
+      const w = this.xBase + (rd << 1);
+      this.i32[w] = lo;
+      this.i32[w + 1] = hi;
+    }
+    return st;
+  }
 
   /** RV64M on full registers (multiply, divide and remainder through the i64 helper). */
   private mulDiv(f3: number, rd: number, rs1i: number, rs2i: number): void {
@@ -1703,6 +1728,7 @@ export class Hart implements ExecutionEngine, FpState {
   /** Forgets all cached translations. */
   flushTlb(): void {
     this.tlbTag.fill(NaN);
+    this.tlbTagLo.fill(1);
     this.mmioTag.fill(NaN);
     this.superLo = Infinity;
     this.superHi = -Infinity;
@@ -1713,7 +1739,10 @@ export class Hart implements ExecutionEngine, FpState {
     const page = va - (va - Math.floor(va / 4096) * 4096);
     const idx = (page / 4096) & (TLB_SIZE - 1);
     for (let s = 0; s < TLB_SETS; s++) {
-      if (this.tlbTag[s * TLB_SIZE + idx] === page) this.tlbTag[s * TLB_SIZE + idx] = NaN;
+      if (this.tlbTag[s * TLB_SIZE + idx] === page) {
+        this.tlbTag[s * TLB_SIZE + idx] = NaN;
+        this.tlbTagLo[s * TLB_SIZE + idx] = 1;
+      }
       if (this.mmioTag[s * TLB_SIZE + idx] === page) this.mmioTag[s * TLB_SIZE + idx] = NaN;
     }
   }
@@ -1764,6 +1793,8 @@ export class Hart implements ExecutionEngine, FpState {
       const host = pa - DRAM_BASE + RAM_OFFSET;
       if (cacheable) {
         this.tlbTag[idx] = vpage;
+        this.tlbTagLo[idx] = loOf(vpage);
+        this.tlbTagHi[idx] = hiOf(vpage);
         this.tlbOff[idx] = host - po;
       }
       return host;
@@ -1976,23 +2007,27 @@ export class Hart implements ExecutionEngine, FpState {
   }
 }
 
+/** Device window of the warm-up machine: loads read 0, stores are accepted. */
+const WARMUP_MMIO = 0x1000_0000;
 /** Set once the interpreter has been warmed up in this process (or worker). */
 let warmedUp = false;
 
 /**
- * Runs the warm-up program (warmup_program.ts) on a throwaway hart with its own 16 KiB of
+ * Runs the warm-up program (warmup_program.ts) on a throwaway hart with its own 32 KiB of
  * memory and no devices, so V8 has seen every interpreter path before it optimizes the loop.
  * Returns the finished hart (tests check that the program ran to its end).
  */
 export function warmUpInterpreter(): Hart {
   warmedUp = true;
-  const mem = new GuestMemory(16 << 10);
-  mem.u32.set(WARMUP_TEXT, RAM_OFFSET >> 2);
-  mem.u32.set(WARMUP_DATA, (RAM_OFFSET + 0x1000) >> 2);
+  const mem = new GuestMemory(WARMUP_RAM);
+  for (const [offset, words] of WARMUP_IMAGE) mem.u32.set(words, (RAM_OFFSET + offset) >> 2);
   const hart = new Hart({
     mem,
     hartId: 0,
-    bus: { load: () => -1, store: () => false },
+    bus: {
+      load: (pa, size) => pa >= WARMUP_MMIO && pa + size <= WARMUP_MMIO + 4096 ? 0 : -1,
+      store: (pa, size) => pa >= WARMUP_MMIO && pa + size <= WARMUP_MMIO + 4096,
+    },
     clock: { now: () => 0 },
   });
   hart.run(100_000);
