@@ -44,7 +44,7 @@ Deno.test("vmesh boot: bad flags are one error line and exit code 2", async () =
     [["--smp", "2"], /SMP is not yet supported/],
     [["--frobnicate"], /unknown option --frobnicate/],
     [["--memory", "lots"], /bad memory size 'lots'/],
-    [["-m", "5G"], /exceeds 3 GiB/],
+    [["-m", "2G"], /exceeds the supported 2047M/],
     [["--drive", "/nonexistent/disk.img"], /--drive \/nonexistent\/disk.img: no such file/],
     [["--drive", "x.img,rw"], /the only option is ',ro'/],
     [["--nic", "user"], /--nic user: want switch=NAME/],

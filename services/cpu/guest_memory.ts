@@ -13,6 +13,11 @@ export const HART_STATE_BYTES = 4096;
 export const MAX_HARTS = 8;
 /** Byte offset of guest DRAM inside the memory (64 KiB aligned = one wasm page). */
 export const RAM_OFFSET = 65536;
+/**
+ * Largest guest RAM: host byte offsets of RAM must stay below 2^31 because the hart's TLB
+ * keeps them in int32 slots (a negative slot means "not RAM").
+ */
+export const MAX_RAM_BYTES = 2047 * 1024 * 1024;
 /** Guest physical address of DRAM on the QEMU `virt` board. */
 export const DRAM_BASE = 0x8000_0000;
 
@@ -54,7 +59,11 @@ export class GuestMemory {
     if (!Number.isInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0) {
       throw new RangeError(`RAM size must be a positive multiple of 4 KiB, got ${ramSize}`);
     }
-    if (ramSize > 0xC000_0000) throw new RangeError(`RAM size ${ramSize} exceeds 3 GiB`);
+    if (ramSize > MAX_RAM_BYTES) {
+      throw new RangeError(
+        `RAM size ${ramSize / 1048576} MiB exceeds the supported ${MAX_RAM_BYTES / 1048576} MiB`,
+      );
+    }
     this.ramSize = ramSize;
     const pages = Math.ceil((RAM_OFFSET + ramSize) / 65536);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });

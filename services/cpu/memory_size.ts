@@ -3,6 +3,8 @@
  * "iB" or "B"), as QEMU's `-m`.
  */
 
+import { MAX_RAM_BYTES } from "./guest_memory.ts";
+
 /** Parses a RAM size in bytes; throws a RangeError with a one-line message when it is bad. */
 export function parseRamSize(text: string): number {
   const m = text.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgKMG])?(?:i?[bB])?$/);
@@ -13,6 +15,8 @@ export function parseRamSize(text: string): number {
   if (!Number.isInteger(bytes) || bytes <= 0 || bytes % 4096 !== 0) {
     throw new RangeError(`memory size '${text}' must be a positive multiple of 4 KiB`);
   }
-  if (bytes > 3 * 1024 ** 3) throw new RangeError(`memory size '${text}' exceeds 3 GiB`);
+  if (bytes > MAX_RAM_BYTES) {
+    throw new RangeError(`memory size '${text}' exceeds the supported ${MAX_RAM_BYTES >> 20}M`);
+  }
   return bytes;
 }

@@ -416,10 +416,12 @@ export class Hart implements ExecutionEngine, FpState {
     let pc = this.pcv;
     let fpBase = NaN, fpOff = 0;
     let n = 0, attempted = 0;
-    let insn = 0, raw = 0, ilen = 4;
+    /** Bits of an illegal instruction (the trap's tval). */
+    let illBits = 0;
     let exc = -1, excTval = 0, ill = false;
     loop: while (n < limit) {
       n++;
+      let raw: number;
       // Fetch: the current page is cached in locals (fast case: a whole 32-bit parcel fits),
       // then the fetch TLB; else out of line.
       let d = pc - fpBase;
@@ -466,16 +468,12 @@ export class Hart implements ExecutionEngine, FpState {
           fpOff = this.fetchPageOff;
         }
       }
-      if ((raw & 3) === 3) {
-        insn = raw;
-        ilen = 4;
-      } else {
-        insn = ctab[raw];
-        ilen = 2;
-        if (insn === 0) {
-          ill = true;
-          break;
-        }
+      const ilen = (raw & 3) === 3 ? 4 : 2;
+      const insn = ilen === 4 ? raw : ctab[raw];
+      if (insn === 0) {
+        illBits = raw;
+        ill = true;
+        break;
       }
       const rd = (insn >> 7) & 31;
       const rs1i = xb + ((insn >> 14) & 62);
@@ -494,6 +492,7 @@ export class Hart implements ExecutionEngine, FpState {
             }
             case 1: {
               if ((insn >>> 26) !== 0) {
+                illBits = ilen === 2 ? raw & 0xffff : insn;
                 ill = true;
                 break loop;
               }
@@ -552,6 +551,7 @@ export class Hart implements ExecutionEngine, FpState {
                   hi = ahi >> 31;
                 }
               } else {
+                illBits = ilen === 2 ? raw & 0xffff : insn;
                 ill = true;
                 break loop;
               }
@@ -654,6 +654,7 @@ export class Hart implements ExecutionEngine, FpState {
                 hi = ahi >> 31;
               }
             } else {
+              illBits = ilen === 2 ? raw & 0xffff : insn;
               ill = true;
               break loop;
             }
@@ -662,6 +663,7 @@ export class Hart implements ExecutionEngine, FpState {
             pc += ilen;
             continue;
           } else {
+            illBits = ilen === 2 ? raw & 0xffff : insn;
             ill = true;
             break loop;
           }
@@ -716,6 +718,7 @@ export class Hart implements ExecutionEngine, FpState {
             }
           } else {
             if (f3 === 7) {
+              illBits = ilen === 2 ? raw & 0xffff : insn;
               ill = true;
               break loop;
             }
@@ -747,6 +750,7 @@ export class Hart implements ExecutionEngine, FpState {
           const ahi = (r[rs1i + 1] + (imm >> 31) + ((alo >>> 0) < (blo >>> 0) ? 1 : 0)) | 0;
           const f3 = (insn >>> 12) & 7;
           if (f3 > 3) {
+            illBits = ilen === 2 ? raw & 0xffff : insn;
             ill = true;
             break loop;
           }
@@ -807,6 +811,7 @@ export class Hart implements ExecutionEngine, FpState {
               take = !((ahi >>> 0) < (bhi >>> 0) || (ahi === bhi && (alo >>> 0) < (blo >>> 0)));
               break;
             default:
+              illBits = ilen === 2 ? raw & 0xffff : insn;
               ill = true;
               break loop;
           }
@@ -829,6 +834,7 @@ export class Hart implements ExecutionEngine, FpState {
         }
         case 25: { // JALR
           if (((insn >>> 12) & 7) !== 0) {
+            illBits = ilen === 2 ? raw & 0xffff : insn;
             ill = true;
             break loop;
           }
@@ -876,6 +882,7 @@ export class Hart implements ExecutionEngine, FpState {
             else if (f3 === 5 && f7 === 0) lo = alo >>> sh | 0;
             else if (f3 === 5 && f7 === 0x20) lo = alo >> sh;
             else {
+              illBits = ilen === 2 ? raw & 0xffff : insn;
               ill = true;
               break loop;
             }
@@ -916,10 +923,12 @@ export class Hart implements ExecutionEngine, FpState {
                 lo = blo === 0 ? alo : ((alo >>> 0) % (blo >>> 0)) | 0;
                 break;
               default:
+                illBits = ilen === 2 ? raw & 0xffff : insn;
                 ill = true;
                 break loop;
             }
           } else {
+            illBits = ilen === 2 ? raw & 0xffff : insn;
             ill = true;
             break loop;
           }
@@ -936,6 +945,7 @@ export class Hart implements ExecutionEngine, FpState {
           if (f3 === 1) {
             if (this.onFenceI) this.onFenceI();
           } else if (f3 !== 0) {
+            illBits = ilen === 2 ? raw & 0xffff : insn;
             ill = true;
             break loop;
           }
@@ -979,6 +989,7 @@ export class Hart implements ExecutionEngine, FpState {
           continue;
         }
         default:
+          illBits = ilen === 2 ? raw & 0xffff : insn;
           ill = true;
           break loop;
       }
@@ -987,7 +998,7 @@ export class Hart implements ExecutionEngine, FpState {
     if (ill) {
       n--;
       exc = Cause.ILLEGAL;
-      excTval = ilen === 2 ? raw & 0xffff : insn >>> 0;
+      excTval = illBits >>> 0;
     }
     if (exc >= 0) attempted = n + 1;
     this.pcv = pc;
