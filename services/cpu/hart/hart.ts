@@ -408,10 +408,11 @@ export class Hart implements ExecutionEngine, FpState {
   /** Executes up to `limit` instructions; returns how many were attempted. */
   private exec(limit: number): number {
     const r = this.i32, u8 = this.u8, u16 = this.u16;
-    const xb = this.xBase;
+    // `| 0` makes these untagged int32 in optimized code (no Smi checks in the loop).
+    const xb = this.xBase | 0, lim = limit | 0;
     const tlbTag = this.tlbTag, tlbOff = this.tlbOff, ctab = this.ctab;
     const tagLo = this.tlbTagLo, tagHi = this.tlbTagHi;
-    const fetchSet = this.fetchSet, ldSet = this.loadSet, stSet = this.storeSet;
+    const fetchSet = this.fetchSet | 0, ldSet = this.loadSet | 0, stSet = this.storeSet | 0;
     const ib = this.instret;
     let pc = this.pcv;
     let fpBase = NaN, fpOff = 0;
@@ -419,7 +420,7 @@ export class Hart implements ExecutionEngine, FpState {
     /** Bits of an illegal instruction (the trap's tval). */
     let illBits = 0;
     let exc = -1, excTval = 0, ill = false;
-    loop: while (n < limit) {
+    loop: while (n < lim) {
       n++;
       let raw: number;
       // Fetch: the current page is cached in locals (fast case: a whole 32-bit parcel fits),
