@@ -1,0 +1,251 @@
+/**
+ * Network benchmark (`deno task bench`), guest level:
+ * - VM ↔ VM over a vmesh switch: ping RTT (min/avg/max of 20) and TCP throughput (busybox nc
+ *   of N MiB, timed by the sender's `time`);
+ * - guest ↔ host over a TAP interface in a network namespace, vmesh (the net service's TAP
+ *   uplink) against `qemu-system-riscv64 -netdev tap` booting the same kernel and initramfs:
+ *   host → guest (busybox wget of N MiB from busybox httpd) and guest → host (nc of N MiB),
+ *   with the vmesh/QEMU ratio. The TAP part needs root, /dev/net/tun, `ip` and busybox.
+ *
+ * Runs once at module load, not inside Deno.bench (a VM run takes minutes). Environment:
+ * VMESH_BENCH_SKIP_NET (skip), VMESH_NET_BENCH_MIB (transfer size, default 8).
+ */
+
+import {
+  batchCmdlineParam,
+  ensureGuestImages,
+  type GuestImages,
+  parseBatchOutput,
+  qemuArgs,
+} from "../../guest/mod.ts";
+import { startService, startTestBus } from "../../tests/services_harness.ts";
+import {
+  BootedVm,
+  canRunTap,
+  dhcpCmd,
+  expectedAddresses,
+  must,
+  run,
+} from "../../tests/net_vm_harness.ts";
+
+const MIB = Number(Deno.env.get("VMESH_NET_BENCH_MIB") ?? "8");
+const ID = Deno.pid % 100000;
+
+function log(line: string): void {
+  console.log(`net_bench: ${line}`);
+}
+
+/** Seconds of each busybox `time` report ("real\t0m 1.23s") in `out`, in order. */
+function realTimes(out: string): number[] {
+  return [...out.matchAll(/^real\s+(\d+)m\s*([\d.]+)s\r?$/gm)].map((m) =>
+    Number(m[1]) * 60 + Number(m[2])
+  );
+}
+
+/** busybox ping's "round-trip min/avg/max = a/b/c ms". */
+function rtt(out: string): string | undefined {
+  return /round-trip min\/avg\/max = (\S+) ms/.exec(out)?.[1];
+}
+
+const mibps = (s: number | undefined) => s ? `${(MIB / s).toFixed(2)} MiB/s` : "n/a";
+
+/** Waits until `ip` answers ping, in guest shell. */
+const waitPing = (ip: string) =>
+  `{ n=0; until ping -c 1 -W 1 ${ip} >/dev/null; do n=$((n+1)); if [ $n -gt 300 ]; then exit 9; fi; done; }`;
+
+/** Receiver in guest shell: nc's stdin is a FIFO the shell holds open (no early half-close). */
+const NC_SINK = `mkfifo /tmp/p && exec 3<>/tmp/p && nc -l -p 5000 <&3 >/dev/null`;
+
+async function vmToVm(): Promise<void> {
+  const subnet = "10.72.0";
+  const macs = ["52:54:00:72:00:0a", "52:54:00:72:00:0b"];
+  const b = expectedAddresses(subnet, macs).get(macs[1])!;
+  const tb = await startTestBus();
+  const svc = await startService("net", [
+    "--switch",
+    "bsw",
+    "--subnet",
+    `${subnet}.0/24`,
+    "--gateway",
+    `${subnet}.1`,
+  ], tb.nats.url);
+  const send = `${dhcpCmd(macs[0])} && ${waitPing(b)} && ping -c 20 ${b} && ` +
+    `dd if=/dev/zero of=/tmp/f bs=1M count=${MIB} 2>/dev/null && ` +
+    `time nc ${b} 5000 </tmp/f >/dev/null`;
+  const vms = [
+    new BootedVm("bencha", tb.nats.url, send, ["bsw"]),
+    new BootedVm("benchb", tb.nats.url, `${dhcpCmd(macs[1])} && ${NC_SINK}`, ["bsw"]),
+  ];
+  try {
+    const [ra, rb] = await Promise.all(vms.map((v) => v.done));
+    if (ra.code !== 0 || rb.code !== 0) {
+      log(`VM<->VM run failed (exit ${ra.code}/${rb.code}): ${ra.stdout.slice(-500)}`);
+      return;
+    }
+    const [t] = realTimes(ra.stdout);
+    log(`vmesh VM->VM: ping RTT min/avg/max ${rtt(ra.stdout)} ms (20 pings)`);
+    log(`vmesh VM->VM: nc ${MIB} MiB in ${t?.toFixed(2)} s = ${mibps(t)}`);
+  } finally {
+    await Promise.all(vms.map((v) => v.stop("SIGTERM")));
+    await svc.stop("SIGTERM");
+    await tb.close();
+  }
+}
+
+/** Guest shell for the TAP runs: static address, host → guest wget, guest → host nc. */
+function tapGuestCmd(address: string, host: string): string {
+  return `ip addr add ${address}/24 dev eth0 && ip link set eth0 up && ${waitPing(host)} && ` +
+    `ping -c 20 ${host} && time wget -q -O /dev/null http://${host}:8080/zero && ` +
+    `dd if=/dev/zero of=/tmp/f bs=1M count=${MIB} 2>/dev/null && ` +
+    `time nc ${host} 5001 </tmp/f >/dev/null`;
+}
+
+interface TapResult {
+  rtt?: string;
+  wget?: number;
+  nc?: number;
+}
+
+function tapResult(out: string): TapResult {
+  const [wget, nc] = realTimes(out);
+  return { rtt: rtt(out), wget, nc };
+}
+
+async function vmeshTap(
+  ns: string,
+  inNs: (...c: string[]) => string[],
+  tap: string,
+): Promise<TapResult> {
+  const tb = await startTestBus();
+  const svc = await startService(
+    "net",
+    ["--switch", "btap", "--uplink", `tap:${tap}@btap`],
+    tb
+      .nats.url,
+  );
+  let vm: BootedVm | undefined;
+  try {
+    await must(["ip", "link", "set", tap, "netns", ns]);
+    await must(inNs("ip", "addr", "add", "10.71.0.10/24", "dev", tap));
+    await must(inNs("ip", "link", "set", tap, "up"));
+    vm = new BootedVm("benchtap", tb.nats.url, tapGuestCmd("10.71.0.20", "10.71.0.10"), ["btap"]);
+    const r = await vm.done;
+    if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stdout.slice(-500)}`);
+    return tapResult(r.stdout);
+  } finally {
+    await vm?.stop("SIGTERM");
+    await svc.stop("SIGTERM");
+    await tb.close();
+  }
+}
+
+async function qemuTap(
+  img: GuestImages,
+  inNs: (...c: string[]) => string[],
+  tap: string,
+): Promise<TapResult> {
+  await must(inNs("ip", "tuntap", "add", "dev", tap, "mode", "tap"));
+  await must(inNs("ip", "addr", "add", "10.71.1.10/24", "dev", tap));
+  await must(inNs("ip", "link", "set", tap, "up"));
+  const cmd = tapGuestCmd("10.71.1.20", "10.71.1.10");
+  const args = qemuArgs(img, {
+    disk: false,
+    net: false,
+    append: `quiet ${batchCmdlineParam(cmd)}`,
+    extra: [
+      "-netdev",
+      `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+      "-device",
+      "virtio-net-device,netdev=n0,mac=52:54:00:71:01:14",
+    ],
+  });
+  const child = new Deno.Command("ip", {
+    args: inNs("qemu-system-riscv64", ...args).slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 600_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const text = new TextDecoder().decode(out.stdout);
+  const parsed = parseBatchOutput(text);
+  if (!parsed || parsed.status !== 0) {
+    throw new Error(`status ${parsed?.status}: ${text.slice(-500)}`);
+  }
+  return tapResult(parsed.output);
+}
+
+async function tapRuns(): Promise<void> {
+  if (!canRunTap) {
+    log("TAP part skipped: needs root, /dev/net/tun, ip and busybox");
+    return;
+  }
+  const img = await ensureGuestImages();
+  const ns = `vmesh-netbench-${ID}`;
+  const dir = await Deno.makeTempDir();
+  const inNs = (...cmd: string[]) => ["ip", "netns", "exec", ns, ...cmd];
+  const servers: Deno.ChildProcess[] = [];
+  try {
+    await Deno.writeFile(`${dir}/zero`, new Uint8Array(MIB << 20));
+    await Deno.writeTextFile(`${dir}/sink.sh`, "#!/bin/sh\ncat >/dev/null\n");
+    await Deno.chmod(`${dir}/sink.sh`, 0o755);
+    await must(["ip", "netns", "add", ns]);
+    await must(inNs("ip", "link", "set", "lo", "up"));
+    const spawn = (...cmd: string[]) =>
+      servers.push(
+        new Deno.Command("ip", { args: inNs(...cmd).slice(1), stdout: "null", stderr: "null" })
+          .spawn(),
+      );
+    spawn("busybox", "httpd", "-f", "-p", "8080", "-h", dir);
+    spawn("busybox", "nc", "-ll", "-p", "5001", "-e", `${dir}/sink.sh`);
+    const results: [string, TapResult | undefined][] = [];
+    for (
+      const [name, f] of [
+        ["vmesh", () => vmeshTap(ns, inNs, `vbv${ID}`)],
+        ["QEMU ", () => qemuTap(img, inNs, `vbq${ID}`)],
+      ] as const
+    ) {
+      try {
+        results.push([name, await f()]);
+      } catch (e) {
+        log(`${name} TAP run failed: ${(e as Error).message}`);
+        results.push([name, undefined]);
+      }
+    }
+    for (const [name, r] of results) {
+      if (!r) continue;
+      log(
+        `${name} guest<->host TAP: ping RTT min/avg/max ${r.rtt} ms; host->guest wget ${MIB} MiB ` +
+          `${r.wget?.toFixed(2)} s = ${mibps(r.wget)}; guest->host nc ${MIB} MiB ` +
+          `${r.nc?.toFixed(2)} s = ${mibps(r.nc)}`,
+      );
+    }
+    const [v, q] = results.map(([, r]) => r);
+    if (v?.wget && q?.wget && v.nc && q.nc) {
+      log(
+        `ratio vmesh/QEMU time: host->guest ${(v.wget / q.wget).toFixed(1)}x, ` +
+          `guest->host ${(v.nc / q.nc).toFixed(1)}x`,
+      );
+    }
+  } finally {
+    for (const s of servers) {
+      try {
+        s.kill("SIGTERM");
+      } catch { /* exited */ }
+      await s.status;
+    }
+    await run(["ip", "netns", "del", ns]);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (Deno.env.get("VMESH_BENCH_SKIP_NET") === undefined) {
+  log(`transfer size ${MIB} MiB`);
+  try {
+    await vmToVm();
+  } catch (e) {
+    log(`VM<->VM part failed: ${(e as Error).message}`);
+  }
+  await tapRuns();
+}

@@ -1,0 +1,15 @@
+import { startService, startTestBus } from "./services_harness.ts";
+import { BootedVm, dhcpCmd, expectedAddresses } from "./net_vm_harness.ts";
+const SUBNET = "10.75.0";
+const MACS = ["52:54:00:75:00:0a", "52:54:00:75:00:0b"];
+const b = expectedAddresses(SUBNET, MACS).get(MACS[1])!;
+const tb = await startTestBus();
+console.log("NATS", tb.nats.url);
+const svc = await startService("net", ["--switch", "xfer", "--subnet", `${SUBNET}.0/24`, "--gateway", `${SUBNET}.1`], tb.nats.url);
+const diag = `(sleep 40; while true; do echo DIAG; ps; for p in $(pidof nc); do echo NC $p; cat /proc/$p/stat; cat /proc/$p/wchan; echo; cat /proc/$p/stack; ls -l /proc/$p/fd; done; cat /proc/net/tcp; sleep 20; done) & `;
+const recv = `${dhcpCmd(MACS[1])} && ${diag} mkfifo /tmp/p && exec 3<>/tmp/p && nc -l -p 5000 <&3 >/tmp/f && echo "recv $(wc -c </tmp/f) bytes"`;
+const send = `${dhcpCmd(MACS[0])} && dd if=/dev/zero of=/tmp/f bs=1M count=16 && ${diag} { n=0; until nc ${b} 5000 </tmp/f >/dev/null; do n=$((n+1)); sleep 1; done; } && echo sent`;
+const vms = [new BootedVm("xfera", tb.nats.url, send, ["xfer"], 400), new BootedVm("xferb", tb.nats.url, recv, ["xfer"], 400)];
+const rs = await Promise.all(vms.map((v) => v.done));
+for (const r of rs) console.log(r.code, r.stdout.slice(-3000));
+await svc.stop("SIGTERM"); await tb.close();
