@@ -143,13 +143,11 @@ export function serveControlHttp(app: Hono, opts: ListenOptions): ControlHttp {
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
     throw new RangeError(`bad control HTTP port ${opts.port}`);
   }
-  const ac = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
       port: opts.port,
       hostname,
-      signal: ac.signal,
       onListen: () => {},
       onError: (e) => jsonError(500, `internal error: ${(e as Error)?.message ?? e}`),
     }, app.fetch);
@@ -165,7 +163,8 @@ export function serveControlHttp(app: Hono, opts: ListenOptions): ControlHttp {
     hostname,
     url: `http://${host}:${port}`,
     async close() {
-      ac.abort();
+      // Graceful: requests in flight (e.g. the POST that stopped the VM) get their answer.
+      await server.shutdown();
       await server.finished;
     },
   };

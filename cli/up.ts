@@ -352,19 +352,14 @@ export function rewritePaths(args: string[], mounts: [target: string, local: str
 }
 
 /**
- * Points a service's `--http [HOST:]PORT` (control endpoint) at loopback: the host port
- * compose publishes for PORT, else 0 (a free port; up prints the URL).
+ * Points a service's `--http [HOST:]PORT` (control endpoint) at a free loopback port, so
+ * local runs never collide on the container ports; up prints the URLs.
  */
-export function localHttp(args: string[], ports: Map<number, number>): string[] {
+export function localHttp(args: string[]): string[] {
   const out = [...args];
   for (let i = 0; i < out.length; i++) {
-    let value: string | undefined;
-    if (out[i] === "--http" && i + 1 < out.length) value = out[++i];
-    else if (out[i].startsWith("--http=")) value = out[i].slice(7);
-    else continue;
-    const port = Number(/(\d+)$/.exec(value)?.[1] ?? NaN);
-    const local = `127.0.0.1:${ports.get(port) ?? 0}`;
-    out[i] = out[i].startsWith("--http=") ? `--http=${local}` : local;
+    if (out[i] === "--http" && i + 1 < out.length) out[++i] = "127.0.0.1:0";
+    else if (out[i].startsWith("--http=")) out[i] = "--http=127.0.0.1:0";
   }
   return out;
 }
@@ -541,7 +536,7 @@ export async function main(args: string[]): Promise<number> {
       if (name === "console" && o.console !== undefined) {
         command = withConsoleBackend(command, o.console);
       }
-      command = localHttp(rewritePaths(command, mounts), s.ports);
+      command = localHttp(rewritePaths(command, mounts));
       const env: Record<string, string> = { ...s.environment };
       if (natsUrl) env.NATS_URL = natsUrl;
       if (otlp) env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp;

@@ -76,17 +76,22 @@ Deno.test({
       await pingUntilUp(inNs, guest);
       const ping = await run(inNs("busybox", "ping", "-c", "3", "-W", "2", guest));
       assert.match(ping.out, /3 packets transmitted, 3 packets received/, ping.out);
+      const up = await switchStats(tb.bus);
+      assert.deepEqual(
+        up.portStats.map((p) => p.id).sort(),
+        ["hostvm-net0", `tap:${tap}`, "~gateway"],
+      );
+      const vmPort = up.portStats.find((p) => p.id === "hostvm-net0")!;
+      assert.ok(vmPort.txBytes >= blob.length, `the VM port got ${vmPort.txBytes} bytes`);
       await Deno.writeTextFile(`${dir}/done`, "done\n");
       const r = await vm.done;
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, new RegExp(`lease of ${guest.replaceAll(".", "\\.")} obtained`));
       assert.match(r.stdout, /3 packets transmitted, 3 packets received/, r.stdout);
       assert.match(r.stdout, new RegExp(`^${want} {2}/tmp/f$`, "m"), `want ${want}:\n${r.stdout}`);
+      // The VM left the switch when it powered off.
       const s = await switchStats(tb.bus);
-      assert.deepEqual(
-        s.portStats.map((p) => p.id).sort(),
-        ["hostvm-net0", `tap:${tap}`, "~gateway"],
-      );
+      assert.deepEqual(s.portStats.map((p) => p.id).sort(), [`tap:${tap}`, "~gateway"]);
       assert.equal(await svc.stop("SIGTERM"), 0);
     } finally {
       await vm?.stop("SIGTERM");
@@ -133,11 +138,10 @@ Deno.test({
       ], tb.nats.url);
       ns = await tapNamespace(`vmesh-netkill-${ID}`, tap, `${host}/24`);
       const inNs = ns.inNs;
-      // A streams zeros to B until it is killed; B's nc stdin is a FIFO it holds open.
+      // A streams zeros to B until it is killed.
       const send = `${dhcpCmd(macs[0])} && { n=0; until nc ${b} 5000 </dev/zero >/dev/null; ` +
         `do n=$((n+1)); if [ $n -gt 300 ]; then exit 9; fi; sleep 1; done; }`;
-      const recv = `${dhcpCmd(macs[1])} && mkfifo /tmp/p && exec 3<>/tmp/p && ` +
-        `nc -l -p 5000 <&3 >/dev/null`;
+      const recv = `${dhcpCmd(macs[1])} && nc -l -p 5000 </dev/null >/dev/null`;
       const vmA = new BootedVm("killa", tb.nats.url, send, ["ksw"]);
       vms.push(vmA);
       vms.push(new BootedVm("killb", tb.nats.url, recv, ["ksw"]));

@@ -27,10 +27,10 @@ Deno.test("net transfer: 16 MiB with busybox nc between two vmesh VMs, checksums
       "--gateway",
       `${SUBNET}.1`,
     ], tb.nats.url);
-    // B: nc's stdin is a FIFO B itself holds open, so nc never sees EOF on stdin (busybox nc
-    // half-closes the connection then, and the sender would stop early).
-    const recv = `${dhcpCmd(MACS[1])} && mkfifo /tmp/p && exec 3<>/tmp/p && ` +
-      `nc -l -p 5000 <&3 >/tmp/f && echo "recv $(wc -c </tmp/f) bytes" && sha256sum /tmp/f`;
+    // B: the guest's nc is busybox's netcat 1.10 port: it ends once both stdin and the
+    // connection are at EOF, so stdin is /dev/null (an open, empty stdin would never end).
+    const recv = `${dhcpCmd(MACS[1])} && nc -l -p 5000 </dev/null >/tmp/f && ` +
+      `echo "recv $(wc -c </tmp/f) bytes" && sha256sum /tmp/f`;
     // A: retries until B listens (connection refused or no route until then), bounded.
     const send = `${dhcpCmd(MACS[0])} && dd if=/dev/urandom of=/tmp/f bs=1M count=16 && ` +
       `sha256sum /tmp/f && { n=0; until nc ${b} 5000 </tmp/f >/dev/null; do ` +

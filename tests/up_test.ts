@@ -131,6 +131,15 @@ Deno.test("up: the compose topology runs, every device service answers $SRV.PING
       );
       const [console] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-console", 1);
       assert.equal(console.metadata?.sinks, "terminal");
+      // Every service's --http control endpoint answers /healthz (up lists the URLs).
+      const endpoints = u.log.find((l) => l.startsWith("vmesh up: endpoints: ")) ?? "";
+      const urls = [...endpoints.matchAll(/(\w+) (http:\/\/\S+?)(,|$)/g)];
+      assert.deepEqual(urls.map((m) => m[1]).sort(), ["console", "disk", "memory", "net"]);
+      for (const [, name, url] of urls) {
+        const h = await fetch(`${url}/healthz`);
+        assert.equal(h.status, 200, name);
+        assert.equal((await h.json()).service, `vmesh-${name}`);
+      }
       const [disk] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-disk", 1);
       // compose's /images/data.ext4 became the local volume's file.
       assert.equal(disk.metadata?.image, `${dir}/data.ext4`);
@@ -177,6 +186,22 @@ Deno.test("up: --console swaps the console implementation (log file instead of t
   }
 });
 
+Deno.test("up: --console web:0 runs the web terminal console instead", async () => {
+  const u = await up(["--only", "console", "--console", "web:0"]);
+  try {
+    const page = /console web terminal (http:\/\/\S+?)(,|$)/.exec(
+      u.log.find((l) => l.startsWith("vmesh up: endpoints: ")) ?? "",
+    )?.[1];
+    assert.ok(page, u.log.join("\n"));
+    const [info] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-console", 1);
+    assert.equal(info.metadata?.sinks, `web:${page}`);
+    const html = await (await fetch(page)).text();
+    assert.match(html, /<script src="xterm.js"><\/script>/);
+  } finally {
+    await stopped(u);
+  }
+});
+
 Deno.test("up: compose.yaml maps to local runners in depends_on order", async () => {
   const services = parseCompose(await Deno.readTextFile(`${ROOT}compose.yaml`));
   const order = startOrder(services);
@@ -211,8 +236,8 @@ Deno.test("up: flags, command rewriting and bad compose files", async () => {
     ["--image", "/l/data.ext4", "--x=/l", "/imagesX"],
   );
   assert.deepEqual(
-    localHttp(["--http", "0.0.0.0:8080", "--http=9464", "--x"], new Map([[8080, 18080]])),
-    ["--http", "127.0.0.1:18080", "--http=127.0.0.1:0", "--x"],
+    localHttp(["--http", "0.0.0.0:8080", "--http=9464", "--x"]),
+    ["--http", "127.0.0.1:0", "--http=127.0.0.1:0", "--x"],
   );
   assert.deepEqual(
     parseCompose("services:\n  a: {ports: ['8080:80', '9000']}\n").get("a")!.ports,

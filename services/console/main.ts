@@ -12,14 +12,23 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect, vm as vmContract } from "@vmesh/bus";
+import {
+  busHealth,
+  connect,
+  parseHttpListen,
+  startControlHttp,
+  vm as vmContract,
+} from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import type { ConsoleSink } from "./console_sink.ts";
 import { ConsoleService, SERVICE_NAME } from "./console_service.ts";
 import { LogFileSink } from "./log_file.ts";
 import { TerminalSink } from "./terminal.ts";
+import { parseWebSpec, WebTerminalSink } from "./web_terminal.ts";
 
-const USAGE = "usage: console/main.ts [--vm vm1] [--backend terminal|log:PATH]...";
+const USAGE =
+  "usage: console/main.ts [--vm vm1] [--backend terminal|log:PATH|web:[HOST:]PORT]... " +
+  "[--http [HOST:]PORT]";
 
 function fail(message: string, code = 2): never {
   console.error(`${SERVICE_NAME}: ${message}`);
@@ -34,12 +43,14 @@ function untilSignal(): Promise<Deno.Signal> {
   });
 }
 
-async function openSinks(specs: string[]): Promise<ConsoleSink[]> {
+async function openSinks(specs: string[], vm: string): Promise<ConsoleSink[]> {
   const sinks: ConsoleSink[] = [];
   for (const spec of specs) {
     if (spec === "terminal") sinks.push(new TerminalSink());
     else if (spec.startsWith("log:") && spec.length > 4) {
       sinks.push(await LogFileSink.open(spec.slice(4)));
+    } else if (spec.startsWith("web:")) {
+      sinks.push(await WebTerminalSink.open(parseWebSpec(spec.slice(4)), vm));
     } else fail(`unknown backend ${JSON.stringify(spec)}\n${USAGE}`);
   }
   return sinks;
@@ -53,6 +64,7 @@ async function main(): Promise<void> {
       options: {
         vm: { type: "string", default: Deno.env.get("VMESH_VM") ?? "vm1" },
         backend: { type: "string", multiple: true },
+        http: { type: "string" },
         help: { type: "boolean", default: false },
       },
     }).values;
@@ -64,9 +76,14 @@ async function main(): Promise<void> {
     return;
   }
   const vmName = flags.vm;
+  try {
+    parseHttpListen(flags.http);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   let sinks: ConsoleSink[];
   try {
-    sinks = await openSinks(flags.backend ?? ["terminal"]);
+    sinks = await openSinks(flags.backend ?? ["terminal"], vmName);
   } catch (err) {
     fail(`cannot open backend: ${(err as Error).message}`, 1);
   }
@@ -101,6 +118,21 @@ async function main(): Promise<void> {
       },
     });
   }
+  for (const web of sinks) {
+    if (!(web instanceof WebTerminalSink)) continue;
+    web.readInput({ keys: (bytes) => console_.type(bytes) });
+    log(`${SERVICE_NAME} web terminal: ${web.url}`);
+  }
+  let http;
+  try {
+    http = startControlHttp(flags.http, {
+      service: SERVICE_NAME,
+      health: busHealth(bus.nc, svc.prefix),
+      log,
+    });
+  } catch (err) {
+    fail(`--http: ${(err as Error).message}`, 1);
+  }
   log(`${SERVICE_NAME} ready: ${svc.prefix} backends=${sinks.map((s) => s.name).join(",")}`);
 
   const why = await Promise.race([stopping, quitting]);
@@ -116,6 +148,7 @@ async function main(): Promise<void> {
     }
   }
   log(`${SERVICE_NAME}: ${why}, closing`);
+  await http?.close();
   await console_.stop();
   await bus.close();
   Deno.exit(0);

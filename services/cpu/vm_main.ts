@@ -13,7 +13,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { BusError, checkToken, connect } from "@vmesh/bus";
+import {
+  BusError,
+  busHealth,
+  checkToken,
+  connect,
+  parseHttpListen,
+  startControlHttp,
+} from "@vmesh/bus";
+import { vmControlApi, vmControlOverBus } from "./control_api.ts";
 import { MachineError } from "./machine/machine.ts";
 import { parseRamSize } from "./memory_size.ts";
 import { CPU_SERVICE_NAME, pcBits, type VmNic, VmService } from "./vm_service.ts";
@@ -32,6 +40,7 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --nic switch=NAME[,mac=MAC]  a virtio-net port on switch NAME (repeatable)
   --no-rng                 no virtio-rng
   --block-deadline MS      give up a block request after MS (default 60000)
+  --http [HOST:]PORT       control endpoint: /healthz, /metrics, /vm REST API (0: a free port)
   -h, --help               this text`;
 
 function fail(message: string, code = 2): never {
@@ -73,6 +82,7 @@ export async function main(args: string[]): Promise<number> {
         nic: { type: "string", multiple: true },
         "no-rng": { type: "boolean", default: false },
         "block-deadline": { type: "string" },
+        http: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -91,6 +101,7 @@ export async function main(args: string[]): Promise<number> {
     for (const d of flags.disk ?? []) checkToken("disk device", d);
     ramSize = parseRamSize(flags.memory);
     nics = (flags.nic ?? []).map(parseNic);
+    parseHttpListen(flags.http);
   } catch (e) {
     fail((e as Error).message);
   }
@@ -129,6 +140,21 @@ export async function main(args: string[]): Promise<number> {
     return () => Deno.removeSignalListener(sig, h);
   };
   const unhook = [stopOn("SIGINT", 130), stopOn("SIGTERM", 143)];
+  let http;
+  try {
+    http = startControlHttp(flags.http, {
+      service: CPU_SERVICE_NAME,
+      health: busHealth(bus.nc, svc.prefix),
+      routes: [{
+        path: "/vm",
+        app: vmControlApi(vmName, vmControlOverBus(bus, vmName, () => vm.status())),
+      }],
+    });
+  } catch (e) {
+    await vm.close();
+    await bus.close();
+    fail(`--http: ${(e as Error).message}`, 1);
+  }
   console.error(
     `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${Math.floor(ramSize / 1048576)}M ` +
       `devices=${vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")}`,
@@ -159,6 +185,7 @@ export async function main(args: string[]): Promise<number> {
     `${CPU_SERVICE_NAME}: ${what} after ${secs} s, ${m.instret} instructions, ` +
       `pc=0x${pcBits(m.hart.pc).toString(16)}`,
   );
+  await http?.close();
   await vm.close();
   await bus.close();
   return code;

@@ -10,7 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect } from "@vmesh/bus";
+import { busHealth, connect, parseHttpListen, startControlHttp } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import type { BlockBackend } from "./block_backend.ts";
 import { DEFAULT_MAX_TRANSFER, serveBlock, SERVICE_NAME } from "./block_service.ts";
@@ -18,7 +18,8 @@ import { CowOverlay, DEFAULT_CLUSTER_SIZE } from "./cow_overlay.ts";
 import { RawFile } from "./raw_file.ts";
 
 const USAGE = "usage: disk/main.ts --image PATH [--overlay PATH] [--vm vm1] [--device disk0] " +
-  "[--read-only] [--cluster-size N] [--sector-size 512] [--max-transfer N] [--no-align]";
+  "[--read-only] [--cluster-size N] [--sector-size 512] [--max-transfer N] [--no-align] " +
+  "[--http [HOST:]PORT]";
 
 function fail(message: string, code = 2): never {
   console.error(`${SERVICE_NAME}: ${message}`);
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
         "sector-size": { type: "string" },
         "max-transfer": { type: "string" },
         "no-align": { type: "boolean", default: false },
+        http: { type: "string" },
         help: { type: "boolean", default: false },
       },
     }).values;
@@ -76,6 +78,11 @@ async function main(): Promise<void> {
     return;
   }
   if (!flags.image) fail(`--image is required\n${USAGE}`);
+  try {
+    parseHttpListen(flags.http);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const sectorSize = positiveInt("sector-size", flags["sector-size"], 512);
   const limits = {
     maxTransfer: positiveInt("max-transfer", flags["max-transfer"], DEFAULT_MAX_TRANSFER),
@@ -127,6 +134,15 @@ async function main(): Promise<void> {
     await bus.close();
     fail(`cannot serve: ${(err as Error).message}`, 1);
   }
+  let http;
+  try {
+    http = startControlHttp(flags.http, {
+      service: SERVICE_NAME,
+      health: busHealth(bus.nc, svc.prefix),
+    });
+  } catch (err) {
+    fail(`--http: ${(err as Error).message}`, 1);
+  }
   const info = backend.info();
   console.error(
     `${SERVICE_NAME} ready: ${svc.prefix} ${kind} ${flags.overlay ?? flags.image} ` +
@@ -134,6 +150,7 @@ async function main(): Promise<void> {
   );
   const sig = await signal;
   console.error(`${SERVICE_NAME}: ${sig}, draining`);
+  await http?.close();
   await svc.stop();
   await bus.close();
   await backend.flush().catch(() => {});

@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect } from "@vmesh/bus";
+import { busHealth, connect, parseHttpListen, startControlHttp } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import { DirStore } from "./dir_store.ts";
 import { DEFAULT_BUCKET, JetStreamStore } from "./object_store.ts";
@@ -20,7 +20,7 @@ import { DEFAULT_MAX_PAGE, servePages, SERVICE_NAME } from "./page_service.ts";
 import type { PageStore } from "./page_store.ts";
 
 const USAGE = "usage: memory/main.ts [--store objects|dir:PATH] [--bucket vmesh-pages] " +
-  "[--max-page 65536] [--max-request BYTES]";
+  "[--max-page 65536] [--max-request BYTES] [--http [HOST:]PORT]";
 
 function fail(message: string, code = 2): never {
   console.error(`${SERVICE_NAME}: ${message}`);
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
         bucket: { type: "string", default: DEFAULT_BUCKET },
         "max-page": { type: "string" },
         "max-request": { type: "string" },
+        http: { type: "string" },
         help: { type: "boolean", default: false },
       },
     }).values;
@@ -64,6 +65,11 @@ async function main(): Promise<void> {
   }
   const maxPage = positiveInt("max-page", flags["max-page"]) ?? DEFAULT_MAX_PAGE;
   const maxRequest = positiveInt("max-request", flags["max-request"]);
+  try {
+    parseHttpListen(flags.http);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   if (flags.store !== "objects" && !flags.store.startsWith("dir:")) {
     fail(`--store must be objects or dir:PATH\n${USAGE}`);
   }
@@ -89,9 +95,19 @@ async function main(): Promise<void> {
     await bus.close();
     fail(`cannot serve: ${(err as Error).message}`, 1);
   }
+  let http;
+  try {
+    http = startControlHttp(flags.http, {
+      service: SERVICE_NAME,
+      health: busHealth(bus.nc, svc.prefix),
+    });
+  } catch (err) {
+    fail(`--http: ${(err as Error).message}`, 1);
+  }
   console.error(`${SERVICE_NAME} ready: ${svc.prefix} store=${store.kind} max-page=${maxPage}`);
   const sig = await signal;
   console.error(`${SERVICE_NAME}: ${sig}, draining`);
+  await http?.close();
   await svc.stop();
   await store.close();
   await bus.close();

@@ -53,8 +53,8 @@ const mibps = (s: number | undefined) => s ? `${(MIB / s).toFixed(2)} MiB/s` : "
 const waitPing = (ip: string) =>
   `{ n=0; until ping -c 1 -W 1 ${ip} >/dev/null; do n=$((n+1)); if [ $n -gt 300 ]; then exit 9; fi; done; }`;
 
-/** Receiver in guest shell: nc's stdin is a FIFO the shell holds open (no early half-close). */
-const NC_SINK = `mkfifo /tmp/p && exec 3<>/tmp/p && nc -l -p 5000 <&3 >/dev/null`;
+/** Receiver in guest shell (busybox netcat 1.10: ends when stdin and the connection end). */
+const NC_SINK = `nc -l -p 5000 </dev/null >/dev/null`;
 
 async function vmToVm(): Promise<void> {
   const subnet = "10.72.0";
