@@ -303,3 +303,28 @@ Deno.test("up: the whole topology boots Linux; a command sent to the console run
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("up: --set swaps the disk backend (raw image instead of the compose COW overlay)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
+  try {
+    const image = `${dir}/raw.img`;
+    await Deno.writeFile(image, new Uint8Array(1 << 20));
+    const u = await up([
+      "--only",
+      "disk",
+      "--volume",
+      `guest-images=${dir}`,
+      "--set",
+      `disk.command=--vm vm1 --device disk0 --image ${image}`,
+    ]);
+    try {
+      const [disk] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-disk", 1);
+      assert.equal(disk.metadata?.image, image);
+      assert.equal(disk.metadata?.overlay, undefined, "raw backend has no overlay");
+    } finally {
+      await stopped(u);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
