@@ -10,6 +10,7 @@
  *   request/reply with retries that keep the request id; failures are {@link BusError}s.
  * - `bus.publish(topic, subject, value)` / `bus.subscribe(topic, subject, handler)`.
  * - Contracts: `block`, `consoleMsgs`, `net`, `memory`, `vm`, `common` (types + ops/topics).
+ * - {@link ServiceCli}, {@link untilSignal}: a service main.ts's flags, errors and `--http`.
  * - Subjects: {@link deviceSubject}, {@link consoleSubject}, {@link netPortSubject}, ...
  *
  * ```ts
@@ -146,3 +147,4 @@ export {
   serveControlHttp,
   startControlHttp,
 } from "./control_http.ts";
+export { type FlagValues, parsePositiveInt, ServiceCli, untilSignal } from "./service_main.ts";

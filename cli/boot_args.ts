@@ -3,12 +3,19 @@
  * whose message is one line for the user.
  */
 
-import { parseRamSize } from "../services/cpu/memory_size.ts";
+import {
+  parseBiosFlag,
+  parseMemoryFlag,
+  parseTimeoutSeconds,
+  readFlags,
+} from "../services/cpu/cli_flags.ts";
 
 /** A command-line problem (exit code 2). */
 export class BootUsageError extends Error {
   override name = "BootUsageError";
 }
+
+const usageError = (message: string) => new BootUsageError(message);
 
 /** One `--drive PATH[,ro]`. */
 export interface DriveSpec {
@@ -92,21 +99,13 @@ export function parseBootArgs(args: string[]): BootArgs {
     verbose: false,
     help: false,
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
+  for (const { arg: a, flag, value, rest } of readFlags(args, usageError)) {
     if (a === "--") {
-      const rest = args.slice(i + 1);
-      if (rest.length === 0) throw new BootUsageError("-- needs a COMMAND to run in the guest");
-      out.command = rest.join(" ");
+      const command = rest();
+      if (command.length === 0) throw new BootUsageError("-- needs a COMMAND to run in the guest");
+      out.command = command.join(" ");
       break;
     }
-    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = () => {
-      if (eq > 0) return a.slice(eq + 1);
-      if (i + 1 >= args.length) throw new BootUsageError(`${flag} needs a value`);
-      return args[++i];
-    };
     switch (flag) {
       case "-h":
       case "--help":
@@ -116,11 +115,9 @@ export function parseBootArgs(args: string[]): BootArgs {
       case "--verbose":
         out.verbose = true;
         break;
-      case "--bios": {
-        const v = value();
-        out.bios = v === "none" ? null : v;
+      case "--bios":
+        out.bios = parseBiosFlag(value());
         break;
-      }
       case "--kernel":
         out.kernel = value();
         break;
@@ -132,11 +129,7 @@ export function parseBootArgs(args: string[]): BootArgs {
         break;
       case "-m":
       case "--memory":
-        try {
-          out.memory = parseRamSize(value());
-        } catch (e) {
-          throw new BootUsageError((e as Error).message);
-        }
+        out.memory = parseMemoryFlag(value(), usageError);
         break;
       case "--smp": {
         const v = value();
@@ -191,14 +184,9 @@ export function parseBootArgs(args: string[]): BootArgs {
         out.name = v;
         break;
       }
-      case "--timeout": {
-        const v = value();
-        if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) {
-          throw new BootUsageError(`--timeout needs a positive number of seconds, got '${v}'`);
-        }
-        out.timeout = Number(v);
+      case "--timeout":
+        out.timeout = parseTimeoutSeconds(value(), usageError);
         break;
-      }
       default:
         throw new BootUsageError(
           a.startsWith("-") ? `unknown option ${a}` : `unexpected argument ${a} (a guest ` +

@@ -5,6 +5,7 @@
 
 import type { GuestImages } from "./build.ts";
 import { batchCmdlineParam, GUEST_READY_MARKER, parseBatchOutput } from "./guest_protocol.ts";
+import { spawnWithDeadline } from "./spawn_with_deadline.ts";
 
 /** Options for {@link qemuArgs}. */
 export interface QemuOptions {
@@ -73,19 +74,12 @@ export async function runQemuBatch(
 ): Promise<QemuBatchResult> {
   const append = [o.append ?? "quiet", batchCmdlineParam(command)].join(" ");
   const t0 = performance.now();
-  const child = new Deno.Command(o.qemu ?? "qemu-system-riscv64", {
-    args: qemuArgs(images, { ...o, append }),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, o.timeoutMs ?? 60_000);
+  const run = spawnWithDeadline(
+    o.qemu ?? "qemu-system-riscv64",
+    qemuArgs(images, { ...o, append }),
+    o.timeoutMs ?? 60_000,
+  );
+  const child = run.child;
   let text = "";
   let readyMs: number | null = null;
   const dec = new TextDecoder();
@@ -97,13 +91,13 @@ export async function runQemuBatch(
   };
   const errText = new Response(child.stderr).text();
   const [, status, err] = await Promise.all([readOut(), child.status, errText]);
-  clearTimeout(timer);
+  run.clear();
   const parsed = parseBatchOutput(text);
   return {
     console: text + err,
     output: parsed?.output ?? null,
     status: parsed?.status ?? null,
-    qemuExit: timedOut ? null : status.code,
+    qemuExit: run.timedOut ? null : status.code,
     readyMs,
   };
 }

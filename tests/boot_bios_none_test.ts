@@ -4,6 +4,7 @@
  * CSRs, prints on the UART and powers off through the SiFive test device at 0x100000.
  */
 import assert from "node:assert/strict";
+import { buildBareMetalElf } from "./bare_metal_elf.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
@@ -47,23 +48,9 @@ notzero: .asciz "mhartid is not 0\\n"
 Deno.test("vmesh boot --bios none: the kernel ELF runs in M-mode from its entry point", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-bios-none-" });
   try {
-    await Deno.writeTextFile(`${dir}/entry.S`, SOURCE);
-    const cc = await new Deno.Command("riscv64-unknown-elf-gcc", {
-      args: [
-        "-nostdlib",
-        "-march=rv64gc",
-        "-mabi=lp64d",
-        "-Wl,-N",
-        "-Wl,-Ttext=0x80000000",
-        "-Wl,--no-warn-rwx-segments",
-        "-o",
-        `${dir}/entry.elf`,
-        `${dir}/entry.S`,
-      ],
-    }).output();
-    assert.equal(cc.code, 0, new TextDecoder().decode(cc.stderr));
+    const elfPath = await buildBareMetalElf(dir, "entry", SOURCE);
     // The entry is not the image's first byte, so starting at the load address would show.
-    const elf = await Deno.readFile(`${dir}/entry.elf`);
+    const elf = await Deno.readFile(elfPath);
     const entry = new DataView(elf.buffer).getBigUint64(24, true);
     assert.equal(entry, 0x80001000n);
 
@@ -80,7 +67,7 @@ Deno.test("vmesh boot --bios none: the kernel ELF runs in M-mode from its entry 
         "--bios",
         "none",
         "--kernel",
-        `${dir}/entry.elf`,
+        elfPath,
         "--drive",
         `${dir}/a.img`,
         "--console",

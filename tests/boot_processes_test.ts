@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { processGone } from "@vmesh/bus";
+import { buildBareMetalElf } from "./bare_metal_elf.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
@@ -30,25 +31,6 @@ msg: .asciz "${text}\\n"
 `;
 }
 
-async function buildGuest(dir: string, name: string, src: string): Promise<string> {
-  await Deno.writeTextFile(`${dir}/${name}.S`, src);
-  const out = await new Deno.Command("riscv64-unknown-elf-gcc", {
-    args: [
-      "-nostdlib",
-      "-march=rv64gc",
-      "-mabi=lp64d",
-      "-Wl,-N",
-      "-Wl,-Ttext=0x80000000",
-      "-Wl,--no-warn-rwx-segments",
-      "-o",
-      `${dir}/${name}.elf`,
-      `${dir}/${name}.S`,
-    ],
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return `${dir}/${name}.elf`;
-}
-
 /** Process ids the launcher reported with --verbose ("started X (pid N)"). */
 function startedPids(stderr: string): Map<string, number> {
   const pids = new Map<string, number>();
@@ -62,36 +44,38 @@ function assertAllGone(pids: Map<string, number>, log: string) {
   }
 }
 
+/** `vmesh boot --verbose --bios none ARGS` run by this Deno, stdin closed, no colour. */
+function vmeshBoot(args: string[], stdio: Pick<Deno.CommandOptions, "stdout" | "stderr"> = {}) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "boot", "--verbose", "--bios", "none", ...args],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    ...stdio,
+  });
+}
+
 Deno.test("vmesh boot: guest output, poweroff -> exit 0, every service stopped", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-test-" });
   try {
-    const elf = await buildGuest(dir, "hello", guestSource("hello from a vmesh guest", true));
+    const elf = await buildBareMetalElf(
+      dir,
+      "hello",
+      guestSource("hello from a vmesh guest", true),
+    );
     await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
     await Deno.writeFile(`${dir}/b.img`, new Uint8Array(1 << 20));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        MAIN,
-        "boot",
-        "--verbose",
-        "--bios",
-        "none",
-        "--kernel",
-        elf,
-        "--drive",
-        `${dir}/a.img`,
-        "--drive",
-        `${dir}/b.img,ro`,
-        "--nic",
-        "switch=swtest",
-        "--console",
-        `log:${dir}/console.log`,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
+    const out = await vmeshBoot([
+      "--kernel",
+      elf,
+      "--drive",
+      `${dir}/a.img`,
+      "--drive",
+      `${dir}/b.img,ro`,
+      "--nic",
+      "switch=swtest",
+      "--console",
+      `log:${dir}/console.log`,
+    ]).output();
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, stderr);
     const pids = startedPids(stderr);
@@ -116,30 +100,12 @@ Deno.test("vmesh boot: guest output, poweroff -> exit 0, every service stopped",
 Deno.test("vmesh boot: SIGINT stops every service (exit 130)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-test-" });
   try {
-    const elf = await buildGuest(dir, "spin", guestSource("spinning", false));
+    const elf = await buildBareMetalElf(dir, "spin", guestSource("spinning", false));
     await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        MAIN,
-        "boot",
-        "--verbose",
-        "--bios",
-        "none",
-        "--kernel",
-        elf,
-        "--drive",
-        `${dir}/a.img`,
-        "--console",
-        `log:${dir}/console.log`,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const child = vmeshBoot(
+      ["--kernel", elf, "--drive", `${dir}/a.img`, "--console", `log:${dir}/console.log`],
+      { stdout: "null", stderr: "piped" },
+    ).spawn();
     let stderr = "";
     let signalled = false;
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
@@ -167,26 +133,14 @@ Deno.test("vmesh boot: a failing CPU service (bad kernel) is one clear error, ev
   try {
     await Deno.writeTextFile(`${dir}/not-an-elf`, "just text\n");
     await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        MAIN,
-        "boot",
-        "--verbose",
-        "--bios",
-        "none",
-        "--kernel",
-        `${dir}/not-an-elf`,
-        "--drive",
-        `${dir}/a.img`,
-        "--console",
-        `log:${dir}/console.log`,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
+    const out = await vmeshBoot([
+      "--kernel",
+      `${dir}/not-an-elf`,
+      "--drive",
+      `${dir}/a.img`,
+      "--console",
+      `log:${dir}/console.log`,
+    ]).output();
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 1, stderr);
     assert.match(stderr, /not-an-elf: not an ELF file/);

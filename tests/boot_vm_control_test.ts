@@ -6,27 +6,11 @@
 import assert from "node:assert/strict";
 import { connect, vm as vmContract } from "@vmesh/bus";
 import { VmService } from "../services/cpu/vm_service.ts";
+import { buildBareMetalElf } from "./bare_metal_elf.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
-async function spinElf(dir: string): Promise<string> {
-  await Deno.writeTextFile(
-    `${dir}/spin.S`,
-    ".globl _start\n_start:\n  addi a0, a0, 1\n  j _start\n",
-  );
-  const out = await new Deno.Command("riscv64-unknown-elf-gcc", {
-    args: [
-      "-nostdlib",
-      "-march=rv64gc",
-      "-mabi=lp64d",
-      "-Wl,-N",
-      "-Wl,-Ttext=0x80000000",
-      "-o",
-      `${dir}/spin.elf`,
-      `${dir}/spin.S`,
-    ],
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return `${dir}/spin.elf`;
+function spinElf(dir: string): Promise<string> {
+  return buildBareMetalElf(dir, "spin", ".globl _start\n_start:\n  addi a0, a0, 1\n  j _start\n");
 }
 
 Deno.test("vm control: status, pause, resume, stop", async () => {

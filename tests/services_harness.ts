@@ -30,6 +30,27 @@ export function servicePath(name: string): string {
 }
 
 /**
+ * Calls `onLine` with each complete line of `stream` (text, without the newline) until it
+ * ends; resolves with the unterminated rest ("" when the text ended with a newline).
+ */
+export async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let nl;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      onLine(line);
+    }
+  }
+  return rest;
+}
+
+/**
  * Spawns `services/<name>/main.ts args` with NATS_URL set and resolves once it prints a
  * line containing ` ready: `; rejects with its log if it exits first.
  */
@@ -50,20 +71,12 @@ export async function startService(
   const log: string[] = [];
   let onReady: (line: string) => void = () => {};
   const readyLine = new Promise<string>((resolve) => onReady = resolve);
-  const reader = (async () => {
-    let rest = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      rest += chunk;
-      let nl;
-      while ((nl = rest.indexOf("\n")) >= 0) {
-        const line = rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
-        log.push(line);
-        if (line.includes(" ready: ")) onReady(line);
-      }
-    }
+  const reader = readLines(child.stderr, (line) => {
+    log.push(line);
+    if (line.includes(" ready: ")) onReady(line);
+  }).then((rest) => {
     if (rest) log.push(rest);
-  })();
+  });
   const exited = child.status.then(async (s) => {
     await reader;
     return s.code;

@@ -15,6 +15,7 @@ import {
   startOrder,
   withConsoleBackend,
 } from "../cli/up.ts";
+import { readLines } from "./services_harness.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -45,22 +46,13 @@ async function up(args: string[]): Promise<Up> {
   const waiters: { text: string; resolve: (line: string) => void }[] = [];
   let onRunning: (line: string) => void = () => {};
   const running = new Promise<string>((r) => onRunning = r);
-  const reading = (async () => {
-    let rest = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      rest += chunk;
-      let nl;
-      while ((nl = rest.indexOf("\n")) >= 0) {
-        const line = rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
-        log.push(line);
-        if (line.startsWith("vmesh up: running: ")) onRunning(line);
-        for (let i = waiters.length - 1; i >= 0; i--) {
-          if (line.includes(waiters[i].text)) waiters.splice(i, 1)[0].resolve(line);
-        }
-      }
+  const reading = readLines(child.stderr, (line) => {
+    log.push(line);
+    if (line.startsWith("vmesh up: running: ")) onRunning(line);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (line.includes(waiters[i].text)) waiters.splice(i, 1)[0].resolve(line);
     }
-  })();
+  });
   const exited = child.status.then(async (s) => (await reading, s.code));
   const first = await Promise.race([running, exited]);
   if (typeof first === "number") {

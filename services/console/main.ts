@@ -11,14 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import {
-  busHealth,
-  connect,
-  parseHttpListen,
-  startControlHttp,
-  vm as vmContract,
-} from "@vmesh/bus";
+import { busHealth, connect, ServiceCli, untilSignal, vm as vmContract } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import type { ConsoleSink } from "./console_sink.ts";
 import { ConsoleService, SERVICE_NAME } from "./console_service.ts";
@@ -30,18 +23,8 @@ const USAGE =
   "usage: console/main.ts [--vm vm1] [--backend terminal|log:PATH|web:[HOST:]PORT]... " +
   "[--http [HOST:]PORT]";
 
-function fail(message: string, code = 2): never {
-  console.error(`${SERVICE_NAME}: ${message}`);
-  Deno.exit(code);
-}
-
-function untilSignal(): Promise<Deno.Signal> {
-  return new Promise((resolve) => {
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(sig, () => resolve(sig));
-    }
-  });
-}
+// Typed explicitly so `cli.fail(...)` narrows like a never-returning call.
+const cli: ServiceCli = new ServiceCli(SERVICE_NAME, USAGE);
 
 async function openSinks(specs: string[], vm: string): Promise<ConsoleSink[]> {
   const sinks: ConsoleSink[] = [];
@@ -51,41 +34,26 @@ async function openSinks(specs: string[], vm: string): Promise<ConsoleSink[]> {
       sinks.push(await LogFileSink.open(spec.slice(4)));
     } else if (spec.startsWith("web:")) {
       sinks.push(await WebTerminalSink.open(parseWebSpec(spec.slice(4)), vm));
-    } else fail(`unknown backend ${JSON.stringify(spec)}\n${USAGE}`);
+    } else cli.fail(`unknown backend ${JSON.stringify(spec)}\n${USAGE}`);
   }
   return sinks;
 }
 
 async function main(): Promise<void> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args: Deno.args,
-      options: {
-        vm: { type: "string", default: Deno.env.get("VMESH_VM") ?? "vm1" },
-        backend: { type: "string", multiple: true },
-        http: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (err) {
-    fail(`${(err as Error).message}\n${USAGE}`);
-  }
-  if (flags.help) {
-    console.log(USAGE);
-    return;
-  }
+  const flags = cli.parse({
+    vm: { type: "string", default: Deno.env.get("VMESH_VM") ?? "vm1" },
+    backend: { type: "string", multiple: true },
+    http: { type: "string" },
+    help: { type: "boolean", default: false },
+  });
+  if (!flags) return;
   const vmName = flags.vm;
-  try {
-    parseHttpListen(flags.http);
-  } catch (err) {
-    fail((err as Error).message);
-  }
+  cli.checkHttp(flags.http);
   let sinks: ConsoleSink[];
   try {
     sinks = await openSinks(flags.backend ?? ["terminal"], vmName);
   } catch (err) {
-    fail(`cannot open backend: ${(err as Error).message}`, 1);
+    cli.fail(`cannot open backend: ${(err as Error).message}`, 1);
   }
 
   const stopping = untilSignal();
@@ -97,7 +65,7 @@ async function main(): Promise<void> {
     svc = await console_.start();
   } catch (err) {
     await bus.close();
-    fail(`cannot serve: ${(err as Error).message}`, 1);
+    cli.fail(`cannot serve: ${(err as Error).message}`, 1);
   }
 
   let quit: () => void = () => {};
@@ -123,16 +91,7 @@ async function main(): Promise<void> {
     web.readInput({ keys: (bytes) => console_.type(bytes) });
     log(`${SERVICE_NAME} web terminal: ${web.url}`);
   }
-  let http;
-  try {
-    http = startControlHttp(flags.http, {
-      service: SERVICE_NAME,
-      health: busHealth(bus.nc, svc.prefix),
-      log,
-    });
-  } catch (err) {
-    fail(`--http: ${(err as Error).message}`, 1);
-  }
+  const http = cli.startHttp(flags.http, { health: busHealth(bus.nc, svc.prefix), log });
   log(`${SERVICE_NAME} ready: ${svc.prefix} backends=${sinks.map((s) => s.name).join(",")}`);
 
   const why = await Promise.race([stopping, quitting]);

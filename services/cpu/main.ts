@@ -5,7 +5,7 @@
  * guest's (HTIF exit code, SiFive test finisher status).
  */
 import { EXIT_STOPPED, Machine, MachineError } from "./machine/machine.ts";
-import { parseRamSize } from "./memory_size.ts";
+import { parseBiosFlag, parseMemoryFlag, parseTimeoutSeconds, readFlags } from "./cli_flags.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -40,18 +40,11 @@ interface RunArgs {
 
 /** A command-line problem, reported as one line. */
 class UsageError extends Error {}
+const usageError = (message: string) => new UsageError(message);
 
 function parseArgs(args: string[]): RunArgs | "help" {
   const out: Partial<RunArgs> = { ramSize: 128 * 1024 * 1024, bios: null };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const value = () => {
-      if (eq > 0) return a.slice(eq + 1);
-      if (i + 1 >= args.length) throw new UsageError(`${flag} needs a value`);
-      return args[++i];
-    };
+  for (const { arg: a, flag, value } of readFlags(args, usageError)) {
     const positiveInt = (v: string) => {
       if (!/^\d+$/.test(v) || Number(v) <= 0) {
         throw new UsageError(`${flag} needs a positive integer, got '${v}'`);
@@ -64,17 +57,11 @@ function parseArgs(args: string[]): RunArgs | "help" {
         return "help";
       case "-m":
       case "--memory":
-        try {
-          out.ramSize = parseRamSize(value());
-        } catch (e) {
-          throw new UsageError(e instanceof Error ? e.message : String(e));
-        }
+        out.ramSize = parseMemoryFlag(value(), usageError);
         break;
-      case "--bios": {
-        const v = value();
-        out.bios = v === "none" ? null : v;
+      case "--bios":
+        out.bios = parseBiosFlag(value());
         break;
-      }
       case "--no-reboot":
         out.noReboot = true;
         break;
@@ -87,14 +74,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
       case "--max-instructions":
         out.maxInstructions = positiveInt(value());
         break;
-      case "--timeout": {
-        const v = value();
-        if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) {
-          throw new UsageError(`--timeout needs a positive number of seconds, got '${v}'`);
-        }
-        out.timeout = Number(v);
+      case "--timeout":
+        out.timeout = parseTimeoutSeconds(value(), usageError);
         break;
-      }
       default:
         if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
         if (out.program !== undefined) throw new UsageError(`unexpected argument ${a}`);

@@ -9,8 +9,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { busHealth, connect, parseHttpListen, startControlHttp } from "@vmesh/bus";
+import { busHealth, connect, ServiceCli, untilSignal } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import type { BlockBackend } from "./block_backend.ts";
 import { DEFAULT_MAX_TRANSFER, serveBlock, SERVICE_NAME } from "./block_service.ts";
@@ -21,17 +20,8 @@ const USAGE = "usage: disk/main.ts --image PATH [--overlay PATH] [--vm vm1] [--d
   "[--read-only] [--cluster-size N] [--sector-size 512] [--max-transfer N] [--no-align] " +
   "[--http [HOST:]PORT]";
 
-function fail(message: string, code = 2): never {
-  console.error(`${SERVICE_NAME}: ${message}`);
-  Deno.exit(code);
-}
-
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) fail(`--${name} must be a positive integer: ${value}`);
-  return n;
-}
+// Typed explicitly so `cli.fail(...)` narrows like a never-returning call.
+const cli: ServiceCli = new ServiceCli(SERVICE_NAME, USAGE);
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -43,49 +33,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function untilSignal(): Promise<Deno.Signal> {
-  return new Promise((resolve) => {
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(sig, () => resolve(sig));
-    }
-  });
-}
-
 async function main(): Promise<void> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args: Deno.args,
-      options: {
-        vm: { type: "string", default: Deno.env.get("VMESH_VM") ?? "vm1" },
-        device: { type: "string", default: "disk0" },
-        image: { type: "string" },
-        overlay: { type: "string" },
-        "read-only": { type: "boolean", default: false },
-        "cluster-size": { type: "string" },
-        "sector-size": { type: "string" },
-        "max-transfer": { type: "string" },
-        "no-align": { type: "boolean", default: false },
-        http: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }).values;
-  } catch (err) {
-    fail(`${(err as Error).message}\n${USAGE}`);
-  }
-  if (flags.help) {
-    console.log(USAGE);
-    return;
-  }
-  if (!flags.image) fail(`--image is required\n${USAGE}`);
-  try {
-    parseHttpListen(flags.http);
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  const sectorSize = positiveInt("sector-size", flags["sector-size"], 512);
+  const flags = cli.parse({
+    vm: { type: "string", default: Deno.env.get("VMESH_VM") ?? "vm1" },
+    device: { type: "string", default: "disk0" },
+    image: { type: "string" },
+    overlay: { type: "string" },
+    "read-only": { type: "boolean", default: false },
+    "cluster-size": { type: "string" },
+    "sector-size": { type: "string" },
+    "max-transfer": { type: "string" },
+    "no-align": { type: "boolean", default: false },
+    http: { type: "string" },
+    help: { type: "boolean", default: false },
+  });
+  if (!flags) return;
+  if (!flags.image) cli.fail(`--image is required\n${USAGE}`);
+  cli.checkHttp(flags.http);
+  const sectorSize = cli.positiveInt("sector-size", flags["sector-size"], 512);
   const limits = {
-    maxTransfer: positiveInt("max-transfer", flags["max-transfer"], DEFAULT_MAX_TRANSFER),
+    maxTransfer: cli.positiveInt("max-transfer", flags["max-transfer"], DEFAULT_MAX_TRANSFER),
     requireAlignment: !flags["no-align"],
   };
 
@@ -94,7 +61,7 @@ async function main(): Promise<void> {
   try {
     if (flags.overlay) {
       if (!await exists(flags.overlay)) {
-        const clusterSize = positiveInt(
+        const clusterSize = cli.positiveInt(
           "cluster-size",
           flags["cluster-size"],
           DEFAULT_CLUSTER_SIZE,
@@ -112,7 +79,7 @@ async function main(): Promise<void> {
       kind = "raw";
     }
   } catch (err) {
-    fail(`cannot open ${flags.overlay ?? flags.image}: ${(err as Error).message}`, 1);
+    cli.fail(`cannot open ${flags.overlay ?? flags.image}: ${(err as Error).message}`, 1);
   }
 
   const signal = untilSignal();
@@ -132,17 +99,9 @@ async function main(): Promise<void> {
     });
   } catch (err) {
     await bus.close();
-    fail(`cannot serve: ${(err as Error).message}`, 1);
+    cli.fail(`cannot serve: ${(err as Error).message}`, 1);
   }
-  let http;
-  try {
-    http = startControlHttp(flags.http, {
-      service: SERVICE_NAME,
-      health: busHealth(bus.nc, svc.prefix),
-    });
-  } catch (err) {
-    fail(`--http: ${(err as Error).message}`, 1);
-  }
+  const http = cli.startHttp(flags.http, { health: busHealth(bus.nc, svc.prefix) });
   const info = backend.info();
   console.error(
     `${SERVICE_NAME} ready: ${svc.prefix} ${kind} ${flags.overlay ?? flags.image} ` +

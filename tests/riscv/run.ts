@@ -5,6 +5,7 @@
 
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { spawnWithDeadline } from "../../guest/spawn_with_deadline.ts";
 import { RISCV_TEST_DIR } from "./build.ts";
 
 /** The QEMU binary used as the oracle. */
@@ -40,31 +41,19 @@ export interface RunResult {
 /** Runs a command with stdin closed, killing it after `timeoutMs`. */
 async function runProcess(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
   const start = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
+  const run = spawnWithDeadline(cmd, args, timeoutMs);
   try {
-    const out = await child.output();
+    const out = await run.child.output();
     const wallMs = performance.now() - start;
     return {
       code: out.code,
       stdout: new TextDecoder().decode(out.stdout),
       stderr: new TextDecoder().decode(out.stderr),
-      timedOut,
+      timedOut: run.timedOut,
       wallMs,
     };
   } finally {
-    clearTimeout(timer);
+    run.clear();
   }
 }
 

@@ -1,0 +1,64 @@
+/**
+ * The flag walking `vmesh run` (services/cpu/main.ts) and `vmesh boot` (cli/boot_args.ts)
+ * share: `--flag VALUE` or `--flag=VALUE`, `-m SIZE`, `--bios PATH|none` and
+ * `--timeout SECONDS`. Kept apart from
+ * main.ts, which must not be imported (its top-level await would deadlock importers).
+ */
+
+import { parseRamSize } from "./memory_size.ts";
+
+/** Makes the caller's usage error (its class decides the exit code). */
+export type UsageErrorFactory = (message: string) => Error;
+
+/** One command-line argument, split into its flag and (for `--flag=VALUE`) value. */
+export interface FlagArg {
+  /** The argument as given. */
+  arg: string;
+  /** `arg` up to its `=` for a `--flag=VALUE`, else `arg`. */
+  flag: string;
+  /** The flag's value: after `=`, else the next argument (consumed); a usage error if none. */
+  value(): string;
+  /** The arguments after this one (and after any value consumed). */
+  rest(): string[];
+}
+
+/** Walks `args` one flag at a time; `value()` of a yielded flag consumes its value. */
+export function* readFlags(args: string[], usageError: UsageErrorFactory): Generator<FlagArg> {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    yield {
+      arg,
+      flag,
+      value: () => {
+        if (eq > 0) return arg.slice(eq + 1);
+        if (i + 1 >= args.length) throw usageError(`${flag} needs a value`);
+        return args[++i];
+      },
+      rest: () => args.slice(i + 1),
+    };
+  }
+}
+
+/** Reads a `--timeout` value: a positive decimal number of seconds, else a usage error. */
+export function parseTimeoutSeconds(value: string, usageError: UsageErrorFactory): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+    throw usageError(`--timeout needs a positive number of seconds, got '${value}'`);
+  }
+  return Number(value);
+}
+
+/** Reads a `-m`/`--memory` value ({@link parseRamSize}) in bytes, else a usage error. */
+export function parseMemoryFlag(value: string, usageError: UsageErrorFactory): number {
+  try {
+    return parseRamSize(value);
+  } catch (e) {
+    throw usageError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** Reads a `--bios` value: "none" is null (no firmware), anything else a path. */
+export function parseBiosFlag(value: string): string | null {
+  return value === "none" ? null : value;
+}
