@@ -36,7 +36,8 @@ export class ServiceProcess {
     const main = new URL(`../services/${opts.service}/main.ts`, import.meta.url).pathname;
     this.#child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--quiet", main, ...opts.args],
-      env: { NATS_URL: opts.natsUrl, NO_COLOR: "1" },
+      // The rest of the environment (OTEL_* included) is inherited; each exports as itself.
+      env: { NATS_URL: opts.natsUrl, NO_COLOR: "1", OTEL_SERVICE_NAME: `vmesh-${opts.service}` },
       stdin: opts.stdin,
       stdout: opts.stdout,
       stderr: "piped",

@@ -6,6 +6,7 @@
  * on the bus: requests go out asynchronously and completions raise interrupts.
  */
 
+import type { Context } from "@opentelemetry/api";
 import { type Bus, type DeviceService, vm as vmContract, vmControlPrefix } from "@vmesh/bus";
 import { Machine, type MachineHart, type MachineOptions } from "./machine/machine.ts";
 import type { HartConfig } from "./machine/machine.ts";
@@ -18,6 +19,7 @@ import type { VirtioSlotSpec } from "./virtio/slot.ts";
 import { BusBlockClient } from "./backends/bus_block_client.ts";
 import { BusNetClient } from "./backends/bus_net_client.ts";
 import { ConsoleBridge } from "./backends/console_bridge.ts";
+import { blkTracer, startLifecycleSpan, withSpan } from "./tracing.ts";
 
 /** Service name for discovery. */
 export const CPU_SERVICE_NAME = "vmesh-cpu";
@@ -117,6 +119,7 @@ export class VmService {
   #svc?: DeviceService;
   #state: number = vmContract.State.CREATED;
   #running?: Promise<number>;
+  #boot: { span?: ReturnType<typeof startLifecycleSpan> } = {};
 
   private constructor(
     readonly bus: Bus,
@@ -146,7 +149,10 @@ export class VmService {
     let slot = 0;
     for (const d of opts.disks ?? []) {
       const client = new BusBlockClient(bus, { vm: opts.vm, device: d.device, ...opts.block });
-      const blk = await VirtioBlk.open(client, { serial: d.device });
+      const blk = await VirtioBlk.open(client, {
+        serial: d.device,
+        tracer: blkTracer(opts.vm, d.device),
+      });
       specs.push({ slot: slot++, device: blk });
       devices.push({
         device: d.device,
@@ -174,6 +180,8 @@ export class VmService {
       devices.push({ device: "rng0", kind: "virtio-rng", subject: "", connected: () => true });
     }
     const bridge = new ConsoleBridge(bus, { vm: opts.vm });
+    // `vm boot`: from run() to the guest's first console output (the machine is alive).
+    const boot: { span?: ReturnType<typeof startLifecycleSpan> } = {};
     devices.push({
       device: "console",
       kind: "uart16550",
@@ -186,11 +194,14 @@ export class VmService {
         virtio: specs,
         createHart,
         onConsoleOutput: (bytes) => {
+          if (boot.span) endBoot(boot, "console");
           bridge.write(bytes);
           opts.onConsoleOutput?.(bytes);
         },
       });
-    return new VmService(bus, opts, build, bridge, nets, devices);
+    const svc = new VmService(bus, opts, build, bridge, nets, devices);
+    svc.#boot = boot;
+    return svc;
   }
 
   /** Joins the switches, listens for console input and serves the control contract. */
@@ -206,26 +217,31 @@ export class VmService {
       description: "vmesh CPU service: one RISC-V virt machine",
       ops: vmContract.ops,
       handlers: {
-        start: () => {
-          if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
-          return this.status();
-        },
-        stop: () => {
-          this.machine.stop(0);
-          return this.status();
-        },
-        pause: () => {
-          if (this.#state === vmContract.State.RUNNING) this.#setPaused(true);
-          return this.status();
-        },
-        resume: () => {
-          if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
-          return this.status();
-        },
+        start: (_req, ctx) =>
+          this.#control("start", ctx.context, () => {
+            if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
+          }),
+        stop: (_req, ctx) => this.#control("stop", ctx.context, () => this.machine.stop(0)),
+        pause: (_req, ctx) =>
+          this.#control("pause", ctx.context, () => {
+            if (this.#state === vmContract.State.RUNNING) this.#setPaused(true);
+          }),
+        resume: (_req, ctx) =>
+          this.#control("resume", ctx.context, () => {
+            if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
+          }),
         status: () => this.status(),
       },
     });
     return this.#svc;
+  }
+
+  /** A control op as a `vm <op>` span (child of the bus request's server span). */
+  #control(op: string, parent: Context | undefined, act: () => void): vmContract.VmStatus {
+    return withSpan(`vm ${op}`, { "vmesh.vm": this.opts.vm, "vmesh.op": op }, parent, () => {
+      act();
+      return this.status();
+    });
   }
 
   #setPaused(paused: boolean): void {
@@ -252,11 +268,14 @@ export class VmService {
   run(): Promise<number> {
     if (!this.#running) {
       this.#state = vmContract.State.RUNNING;
+      this.#boot.span = startLifecycleSpan("vm boot", { "vmesh.vm": this.opts.vm });
       this.#running = this.machine.run().then((code) => {
         const cause = this.machine.stopCause;
+        endBoot(this.#boot, `stop:${cause ?? "?"}`);
         this.#state = cause === "fail" ? vmContract.State.FAILED : vmContract.State.STOPPED;
         return code;
       }, (e) => {
+        endBoot(this.#boot, "error");
         this.#state = vmContract.State.FAILED;
         throw e;
       });
@@ -270,4 +289,13 @@ export class VmService {
     for (const n of this.#nets) await n.client.close();
     await this.#svc?.stop();
   }
+}
+
+/** Ends the `vm boot` span once, saying what ended it ("console", or the stop cause). */
+function endBoot(boot: { span?: ReturnType<typeof startLifecycleSpan> }, end: string): void {
+  const span = boot.span;
+  if (!span) return;
+  boot.span = undefined;
+  span.setAttribute("vmesh.boot.end", end);
+  span.end();
 }

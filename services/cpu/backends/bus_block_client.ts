@@ -6,6 +6,7 @@
  * is applied once by a service that already saw it.
  */
 
+import type { Context } from "@opentelemetry/api";
 import { block, type Bus, BusError, type DeviceClient, Status } from "@vmesh/bus";
 import type { BlockBackendClient, BlockInfo } from "../virtio/blk.ts";
 
@@ -56,10 +57,14 @@ export class BusBlockClient implements BlockBackendClient {
     return this.#client.prefix;
   }
 
-  /** Sends one request, retrying with the same id until it succeeds or the deadline passes. */
+  /**
+   * Sends one request, retrying with the same id until it succeeds or the deadline passes;
+   * `ctx` is the parent trace context of its bus spans (the virtio request's).
+   */
   async #call<K extends keyof typeof block.ops & string>(
     op: K,
     req: Parameters<DeviceClient<typeof block.ops>["call"]>[1] & object,
+    ctx?: unknown,
   ) {
     const requestId = crypto.randomUUID();
     const giveUpAt = Date.now() + this.#deadlineMs;
@@ -71,6 +76,7 @@ export class BusBlockClient implements BlockBackendClient {
           requestId,
           timeoutMs: Math.max(1, Math.min(this.#attemptMs, left)),
           retries: 0,
+          context: ctx as Context | undefined,
         });
         this.connected = true;
         return reply;
@@ -95,9 +101,9 @@ export class BusBlockClient implements BlockBackendClient {
   }
 
   /** Reads `length` bytes at `offset` (split into requests of at most maxTransfer). */
-  async read(offset: number, length: number): Promise<Uint8Array> {
+  async read(offset: number, length: number, ctx?: unknown): Promise<Uint8Array> {
     if (length <= this.#maxTransfer) {
-      const r = await this.#call("read", { offset, length }) as block.ReadReply;
+      const r = await this.#call("read", { offset, length }, ctx) as block.ReadReply;
       return checkLength(r.data, length, offset);
     }
     const out = new Uint8Array(length);
@@ -105,7 +111,9 @@ export class BusBlockClient implements BlockBackendClient {
     for (let done = 0; done < length; done += this.#maxTransfer) {
       const n = Math.min(this.#maxTransfer, length - done);
       parts.push(
-        (this.#call("read", { offset: offset + done, length: n }) as Promise<block.ReadReply>)
+        (this.#call("read", { offset: offset + done, length: n }, ctx) as Promise<
+          block.ReadReply
+        >)
           .then((r) => out.set(checkLength(r.data, n, offset + done), done)),
       );
     }
@@ -114,24 +122,24 @@ export class BusBlockClient implements BlockBackendClient {
   }
 
   /** Writes `data` at `offset` (split into requests of at most maxTransfer). */
-  async write(offset: number, data: Uint8Array): Promise<void> {
+  async write(offset: number, data: Uint8Array, ctx?: unknown): Promise<void> {
     const parts: Promise<unknown>[] = [];
     for (let done = 0; done < data.length || done === 0; done += this.#maxTransfer) {
       const chunk = data.subarray(done, Math.min(data.length, done + this.#maxTransfer));
-      parts.push(this.#call("write", { offset: offset + done, data: chunk }));
+      parts.push(this.#call("write", { offset: offset + done, data: chunk }, ctx));
       if (data.length === 0) break;
     }
     await Promise.all(parts);
   }
 
   /** Makes completed writes durable. */
-  async flush(): Promise<void> {
-    await this.#call("flush", {});
+  async flush(ctx?: unknown): Promise<void> {
+    await this.#call("flush", {}, ctx);
   }
 
   /** Discards a range. */
-  async discard(offset: number, length: number): Promise<void> {
-    await this.#call("discard", { offset, length });
+  async discard(offset: number, length: number, ctx?: unknown): Promise<void> {
+    await this.#call("discard", { offset, length }, ctx);
   }
 }
 

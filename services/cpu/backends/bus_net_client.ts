@@ -6,8 +6,10 @@
  * forgets its ports) gets the port back.
  */
 
+import { ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import { type Bus, type BusSubscription, net, netPortSubject, switchPrefix } from "@vmesh/bus";
 import type { NetBackendClient } from "../virtio/net.ts";
+import { FrameSampler, TRACING_ENABLED } from "../tracing.ts";
 
 /** Options of a {@link BusNetClient}. */
 export interface BusNetClientOptions {
@@ -34,10 +36,13 @@ export class BusNetClient implements NetBackendClient {
   mtu = 0;
   /** Frames received from the switch (delivered or not). */
   rxFrames = 0;
+  // With tracing on, 1 in VMESH_TRACE_SAMPLE_FRAMES sent frames is traced (see tracing.ts).
+  readonly #sampler?: FrameSampler;
 
   constructor(readonly bus: Bus, readonly opts: BusNetClientOptions) {
     this.#tx = netPortSubject(opts.switch, opts.port, "tx");
     this.#rx = netPortSubject(opts.switch, opts.port, "rx");
+    if (TRACING_ENABLED) this.#sampler = new FrameSampler(opts.switch, opts.port);
   }
 
   /** The switch's subject prefix. */
@@ -75,7 +80,23 @@ export class BusNetClient implements NetBackendClient {
 
   /** Publishes one frame from the guest; never waits. */
   send(frame: Uint8Array): void {
-    this.bus.publish(net.frame, this.#tx, { data: frame, seq: this.#seq++ });
+    if (!this.#sampler) {
+      this.bus.publish(net.frame, this.#tx, { data: frame, seq: this.#seq++ });
+      return;
+    }
+    const span = this.#sampler.sample("tx", frame.length);
+    if (!span) {
+      // Unsampled: straight to NATS, so the bus makes no span (and no trace headers) for it.
+      this.bus.nc.publish(this.#tx, net.frame.codec.encode({ data: frame, seq: this.#seq++ }));
+      return;
+    }
+    try {
+      this.bus.publish(net.frame, this.#tx, { data: frame, seq: this.#seq++ }, {
+        context: trace.setSpan(ROOT_CONTEXT, span),
+      });
+    } finally {
+      span.end();
+    }
   }
 
   /** Leaves the switch (best effort) and stops receiving. */

@@ -21,20 +21,45 @@ export interface BlockInfo {
 
 /**
  * The asynchronous seam to a block backend (the disk service's Block API over NATS in
- * production). Rejections become VIRTIO_BLK_S_IOERR for the guest.
+ * production). Rejections become VIRTIO_BLK_S_IOERR for the guest. `ctx`, when given, is
+ * the trace context (an OTel `Context`) of the virtio request the call serves.
  */
 export interface BlockBackendClient {
   /** Geometry and features. */
   info(): Promise<BlockInfo>;
   /** Reads exactly `length` bytes at byte `offset`. */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  read(offset: number, length: number, ctx?: unknown): Promise<Uint8Array>;
   /** Writes `data` at byte `offset`. */
-  write(offset: number, data: Uint8Array): Promise<void>;
+  write(offset: number, data: Uint8Array, ctx?: unknown): Promise<void>;
   /** Makes every completed write durable. */
-  flush(): Promise<void>;
+  flush(ctx?: unknown): Promise<void>;
   /** The range may read back as zeros afterwards. */
-  discard(offset: number, length: number): Promise<void>;
+  discard(offset: number, length: number, ctx?: unknown): Promise<void>;
 }
+
+/** The span of one traced virtio-blk request. */
+export interface BlkRequestSpan {
+  /** Trace context the backend calls of the request run in. */
+  readonly context: unknown;
+  /** Ends the span with the status byte written (negative: dropped by a reset). */
+  end(status: number): void;
+}
+
+/** Makes request spans (see `../tracing.ts`); absent means no tracing work at all. */
+export interface BlkTracer {
+  /** Starts the span of a request, or returns undefined when it is not recorded. */
+  begin(op: string, sector: number, bytes: number): BlkRequestSpan | undefined;
+}
+
+/** `vmesh.op` names of request types. */
+const OP_NAMES: Record<number, string> = {
+  0: "read",
+  1: "write",
+  4: "flush",
+  8: "get_id",
+  11: "discard",
+  13: "write_zeroes",
+};
 
 /** Request types (virtio_blk_outhdr.type). */
 export const VirtioBlkType = {
@@ -84,6 +109,8 @@ export interface VirtioBlkOptions {
   queueSize?: number;
   /** Serial number returned by GET_ID (up to 20 bytes). */
   serial?: string;
+  /** Traces each request (one span from pickup to the used ring); default none. */
+  tracer?: BlkTracer;
 }
 
 /** Device state for snapshots: the heads of requests still in flight. */
@@ -113,6 +140,10 @@ export class VirtioBlk implements VirtioDevice {
   private readonly inflight = new Map<number, number>();
   private inflightBytes = 0;
   private epoch = 0;
+  private readonly tracer?: BlkTracer;
+  // Spans of traced requests by head; the context of the request being started.
+  private readonly spans = new Map<number, BlkRequestSpan>();
+  private ctx: unknown = undefined;
 
   /** Use `VirtioBlk.open` to ask the backend for its info first. */
   constructor(
@@ -121,6 +152,7 @@ export class VirtioBlk implements VirtioDevice {
     options: VirtioBlkOptions = {},
   ) {
     this.queueMaxSize = options.queueSize ?? 256;
+    this.tracer = options.tracer;
     this.serial = new TextEncoder().encode(options.serial ?? "vmesh").subarray(0, ID_BYTES);
     this.capacity = Math.floor(info.sizeBytes / SECTOR);
     let lo = (1 << VirtioBlkFeature.SIZE_MAX) | (1 << VirtioBlkFeature.SEG_MAX) |
@@ -181,6 +213,10 @@ export class VirtioBlk implements VirtioDevice {
     this.epoch++;
     this.inflight.clear();
     this.inflightBytes = 0;
+    if (this.spans.size > 0) {
+      for (const span of this.spans.values()) span.end(-1);
+      this.spans.clear();
+    }
   }
 
   /** Heads of requests in flight; `load` re-submits them from the descriptor table. */
@@ -216,13 +252,42 @@ export class VirtioBlk implements VirtioDevice {
       this.hdrView.getUint32(8, true);
     const dataIn = chain.writableBytes - 1;
     const dataOut = chain.readableBytes - HDR;
+    if (this.tracer) {
+      // Data bytes the guest receives (read, get_id) or sends (write; discard's range list).
+      const toGuest = type === VirtioBlkType.IN || type === VirtioBlkType.GET_ID;
+      this.trace(chain.head, type, sector, toGuest ? dataIn : dataOut);
+    }
+    try {
+      this.dispatch(chain, type, sector, dataIn, dataOut);
+    } finally {
+      this.ctx = undefined;
+    }
+  }
+
+  /** Starts the span of a request; its context goes to the backend calls made for it. */
+  private trace(head: number, type: number, sector: number, bytes: number): void {
+    const span = this.tracer!.begin(OP_NAMES[type] ?? `type_${type}`, sector, bytes);
+    if (!span) return;
+    this.spans.get(head)?.end(-1);
+    this.spans.set(head, span);
+    this.ctx = span.context;
+  }
+
+  private dispatch(
+    chain: DescriptorChain,
+    type: number,
+    sector: number,
+    dataIn: number,
+    dataOut: number,
+  ): void {
+    const mem = this.host.memory;
     switch (type) {
       case VirtioBlkType.IN:
         return this.startRead(chain.clone(), sector, dataIn);
       case VirtioBlkType.OUT:
         return this.startWrite(chain.clone(), sector, dataOut);
       case VirtioBlkType.FLUSH:
-        return this.track(chain.clone(), () => this.backend.flush(), 0);
+        return this.track(chain.clone(), (ctx) => this.backend.flush(ctx), 0);
       case VirtioBlkType.GET_ID: {
         const n = Math.min(ID_BYTES, dataIn);
         const id = new Uint8Array(n);
@@ -248,8 +313,9 @@ export class VirtioBlk implements VirtioDevice {
       return this.finish(chain, VirtioBlkStatus.IOERR, 0);
     }
     const epoch = this.epoch;
+    const ctx = this.ctx;
     this.begin(chain.head, len);
-    guarded(() => this.backend.read(sector * SECTOR, len)).then(
+    guarded(() => this.backend.read(sector * SECTOR, len, ctx)).then(
       (data) => {
         if (epoch !== this.epoch) return;
         if (!(data instanceof Uint8Array) || data.length !== len) {
@@ -273,7 +339,7 @@ export class VirtioBlk implements VirtioDevice {
     }
     const data = new Uint8Array(len);
     chain.read(this.host.memory, HDR, data);
-    this.track(chain, () => this.backend.write(sector * SECTOR, data), len);
+    this.track(chain, (ctx) => this.backend.write(sector * SECTOR, data, ctx), len);
   }
 
   /** DISCARD / WRITE_ZEROES: a list of {le64 sector, le32 num_sectors, le32 flags}. */
@@ -308,10 +374,10 @@ export class VirtioBlk implements VirtioDevice {
       ranges.push([sector * SECTOR, count * SECTOR]);
     }
     const backend = this.backend;
-    this.track(chain, async () => {
+    this.track(chain, async (ctx) => {
       for (const [off, n] of ranges) {
-        if (discard) await backend.discard(off, n);
-        else if (n > 0) await backend.write(off, new Uint8Array(n));
+        if (discard) await backend.discard(off, n, ctx);
+        else if (n > 0) await backend.write(off, new Uint8Array(n), ctx);
       }
     }, 0);
   }
@@ -326,10 +392,15 @@ export class VirtioBlk implements VirtioDevice {
    * Runs an operation without data to return (`bytes` is what it holds in flight); OK when
    * it resolves, IOERR when it rejects.
    */
-  private track(chain: DescriptorChain, op: () => Promise<void>, bytes: number): void {
+  private track(
+    chain: DescriptorChain,
+    op: (ctx: unknown) => Promise<void>,
+    bytes: number,
+  ): void {
     const epoch = this.epoch;
+    const ctx = this.ctx;
     this.begin(chain.head, bytes);
-    guarded(op).then(
+    guarded(() => op(ctx)).then(
       () => {
         if (epoch === this.epoch) this.finish(chain, VirtioBlkStatus.OK, 0);
       },
@@ -357,6 +428,13 @@ export class VirtioBlk implements VirtioDevice {
     const q = this.host.queue(0);
     q.push(chain.head, dataLen + 1);
     this.host.signalUsed(0);
+    if (this.spans.size > 0) {
+      const span = this.spans.get(chain.head);
+      if (span) {
+        this.spans.delete(chain.head);
+        span.end(status);
+      }
+    }
     if (stalled && this.host.active) this.queueNotify(0);
   }
 }
