@@ -81,8 +81,6 @@ Deno.test({
         up.portStats.map((p) => p.id).sort(),
         ["hostvm-net0", `tap:${tap}`, "~gateway"],
       );
-      const vmPort = up.portStats.find((p) => p.id === "hostvm-net0")!;
-      assert.ok(vmPort.txBytes >= blob.length, `the VM port got ${vmPort.txBytes} bytes`);
       await Deno.writeTextFile(`${dir}/done`, "done\n");
       const r = await vm.done;
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);

@@ -172,18 +172,32 @@ export async function tapNamespace(ns: string, tap: string, cidr: string) {
     await must(inNs("ip", "addr", "add", cidr, "dev", tap));
     await must(inNs("ip", "link", "set", tap, "up"));
   } catch (e) {
-    await run(["ip", "netns", "del", ns]);
+    await deleteNamespace(ns);
     throw e;
   }
   return {
     inNs,
-    async close() {
-      await run(["ip", "netns", "del", ns]);
-    },
+    close: () => deleteNamespace(ns),
   };
 }
 
-/** Pings `ip` from `argvPrefix` (e.g. a namespace) until it answers once (bounded). */
+/**
+ * Kills what still runs in namespace `ns` (e.g. an httpd child serving a connection of a VM
+ * that was stopped), then deletes it.
+ */
+export async function deleteNamespace(ns: string): Promise<void> {
+  const pids = (await run(["ip", "netns", "pids", ns])).out.split(/\s+/).filter((p) =>
+    /^\d+$/.test(p)
+  );
+  for (const pid of pids) {
+    try {
+      Deno.kill(Number(pid), "SIGKILL");
+    } catch { /* gone */ }
+  }
+  await run(["ip", "netns", "del", ns]);
+}
+
+/** Pings `ip` through `inNs` (a namespace) until it answers once (bounded). */
 export async function pingUntilUp(inNs: (...c: string[]) => string[], ip: string, tries = 300) {
   for (let i = 0; i < tries; i++) {
     if ((await run(inNs("busybox", "ping", "-c", "1", "-W", "1", ip))).code === 0) return;

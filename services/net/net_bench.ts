@@ -22,10 +22,10 @@ import { startService, startTestBus } from "../../tests/services_harness.ts";
 import {
   BootedVm,
   canRunTap,
+  deleteNamespace,
   dhcpCmd,
   expectedAddresses,
   must,
-  run,
 } from "../../tests/net_vm_harness.ts";
 
 const MIB = Number(Deno.env.get("VMESH_NET_BENCH_MIB") ?? "8");
@@ -53,13 +53,16 @@ const mibps = (s: number | undefined) => s ? `${(MIB / s).toFixed(2)} MiB/s` : "
 const waitPing = (ip: string) =>
   `{ n=0; until ping -c 1 -W 1 ${ip} >/dev/null; do n=$((n+1)); if [ $n -gt 300 ]; then exit 9; fi; done; }`;
 
-/** Receiver in guest shell (busybox netcat 1.10: ends when stdin and the connection end). */
-const NC_SINK = `nc -l -p 5000 </dev/null >/dev/null`;
+/** Waits (bounded) in guest shell until `url` can be fetched. */
+const waitUrl = (url: string) =>
+  `{ n=0; until wget -q -O /dev/null ${url}; do n=$((n+1)); if [ $n -gt 600 ]; then exit 9; fi; sleep 1; done; }`;
 
 async function vmToVm(): Promise<void> {
   const subnet = "10.72.0";
   const macs = ["52:54:00:72:00:0a", "52:54:00:72:00:0b"];
-  const b = expectedAddresses(subnet, macs).get(macs[1])!;
+  const addrs = expectedAddresses(subnet, macs);
+  const [a, b] = macs.map((m) => addrs.get(m)!);
+  const done = `${subnet}.250`;
   const tb = await startTestBus();
   const svc = await startService("net", [
     "--switch",
@@ -69,12 +72,17 @@ async function vmToVm(): Promise<void> {
     "--gateway",
     `${subnet}.1`,
   ], tb.nats.url);
+  // Timed at the receiver, first byte to EOF (busybox nc may exit before its data is sent);
+  // A stays up until B is done (address `done`), B until A is gone.
   const send = `${dhcpCmd(macs[0])} && ${waitPing(b)} && ping -c 20 ${b} && ` +
     `dd if=/dev/zero of=/tmp/f bs=1M count=${MIB} 2>/dev/null && ` +
-    `time nc ${b} 5000 </tmp/f >/dev/null`;
+    `nc ${b} 5000 </tmp/f >/dev/null && ${waitPing(done)}`;
+  const recv = `${dhcpCmd(macs[1])} && nc -l -p 5000 </dev/null | ` +
+    `{ dd bs=1 count=1 of=/dev/null 2>/dev/null; time cat >/dev/null; } && ` +
+    `ip addr add ${done}/24 dev eth0 && { while ping -c 1 -W 2 ${a} >/dev/null; do sleep 1; done; }`;
   const vms = [
     new BootedVm("bencha", tb.nats.url, send, ["bsw"]),
-    new BootedVm("benchb", tb.nats.url, `${dhcpCmd(macs[1])} && ${NC_SINK}`, ["bsw"]),
+    new BootedVm("benchb", tb.nats.url, recv, ["bsw"]),
   ];
   try {
     const [ra, rb] = await Promise.all(vms.map((v) => v.done));
@@ -82,7 +90,7 @@ async function vmToVm(): Promise<void> {
       log(`VM<->VM run failed (exit ${ra.code}/${rb.code}): ${ra.stdout.slice(-500)}`);
       return;
     }
-    const [t] = realTimes(ra.stdout);
+    const [t] = realTimes(rb.stdout);
     log(`vmesh VM->VM: ping RTT min/avg/max ${rtt(ra.stdout)} ms (20 pings)`);
     log(`vmesh VM->VM: nc ${MIB} MiB in ${t?.toFixed(2)} s = ${mibps(t)}`);
   } finally {
@@ -92,12 +100,15 @@ async function vmToVm(): Promise<void> {
   }
 }
 
-/** Guest shell for the TAP runs: static address, host → guest wget, guest → host nc. */
+/**
+ * Guest shell for the TAP runs: static address, host → guest wget (timed in the guest), guest
+ * → host nc (timed by the host's sink, which then creates `done` for the guest to see).
+ */
 function tapGuestCmd(address: string, host: string): string {
   return `ip addr add ${address}/24 dev eth0 && ip link set eth0 up && ${waitPing(host)} && ` +
     `ping -c 20 ${host} && time wget -q -O /dev/null http://${host}:8080/zero && ` +
     `dd if=/dev/zero of=/tmp/f bs=1M count=${MIB} 2>/dev/null && ` +
-    `time nc ${host} 5001 </tmp/f >/dev/null`;
+    `nc ${host} 5001 </tmp/f >/dev/null && ${waitUrl(`http://${host}:8080/done`)}`;
 }
 
 interface TapResult {
@@ -106,12 +117,19 @@ interface TapResult {
   nc?: number;
 }
 
-function tapResult(out: string): TapResult {
-  const [wget, nc] = realTimes(out);
-  return { rtt: rtt(out), wget, nc };
+/** The guest's figures plus the host sink's time (written by sink.sh), then resets the sink. */
+async function tapResult(out: string, dir: string): Promise<TapResult> {
+  const [wget] = realTimes(out);
+  const [start, end] = (await Deno.readTextFile(`${dir}/sink-time`)).trim().split(" ").map(
+    Number,
+  );
+  await Deno.remove(`${dir}/sink-time`);
+  await Deno.remove(`${dir}/done`);
+  return { rtt: rtt(out), wget, nc: end - start };
 }
 
 async function vmeshTap(
+  dir: string,
   ns: string,
   inNs: (...c: string[]) => string[],
   tap: string,
@@ -131,7 +149,7 @@ async function vmeshTap(
     vm = new BootedVm("benchtap", tb.nats.url, tapGuestCmd("10.71.0.20", "10.71.0.10"), ["btap"]);
     const r = await vm.done;
     if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stdout.slice(-500)}`);
-    return tapResult(r.stdout);
+    return await tapResult(r.stdout, dir);
   } finally {
     await vm?.stop("SIGTERM");
     await svc.stop("SIGTERM");
@@ -140,6 +158,7 @@ async function vmeshTap(
 }
 
 async function qemuTap(
+  dir: string,
   img: GuestImages,
   inNs: (...c: string[]) => string[],
   tap: string,
@@ -173,7 +192,7 @@ async function qemuTap(
   if (!parsed || parsed.status !== 0) {
     throw new Error(`status ${parsed?.status}: ${text.slice(-500)}`);
   }
-  return tapResult(parsed.output);
+  return await tapResult(parsed.output, dir);
 }
 
 async function tapRuns(): Promise<void> {
@@ -188,7 +207,11 @@ async function tapRuns(): Promise<void> {
   const servers: Deno.ChildProcess[] = [];
   try {
     await Deno.writeFile(`${dir}/zero`, new Uint8Array(MIB << 20));
-    await Deno.writeTextFile(`${dir}/sink.sh`, "#!/bin/sh\ncat >/dev/null\n");
+    await Deno.writeTextFile(
+      `${dir}/sink.sh`,
+      `#!/bin/sh\ns=$(date +%s.%N); cat >/dev/null; echo "$s $(date +%s.%N)" >${dir}/sink-time\n` +
+        `: >${dir}/done\n`,
+    );
     await Deno.chmod(`${dir}/sink.sh`, 0o755);
     await must(["ip", "netns", "add", ns]);
     await must(inNs("ip", "link", "set", "lo", "up"));
@@ -202,8 +225,8 @@ async function tapRuns(): Promise<void> {
     const results: [string, TapResult | undefined][] = [];
     for (
       const [name, f] of [
-        ["vmesh", () => vmeshTap(ns, inNs, `vbv${ID}`)],
-        ["QEMU ", () => qemuTap(img, inNs, `vbq${ID}`)],
+        ["vmesh", () => vmeshTap(dir, ns, inNs, `vbv${ID}`)],
+        ["QEMU ", () => qemuTap(dir, img, inNs, `vbq${ID}`)],
       ] as const
     ) {
       try {
@@ -235,7 +258,7 @@ async function tapRuns(): Promise<void> {
       } catch { /* exited */ }
       await s.status;
     }
-    await run(["ip", "netns", "del", ns]);
+    await deleteNamespace(ns);
     await Deno.remove(dir, { recursive: true });
   }
 }
