@@ -29,6 +29,7 @@ import {
   parseBootArgs,
 } from "./boot_args.ts";
 import { ConsoleCapture } from "./boot_console.ts";
+import { formatNic } from "../services/cpu/cli_flags.ts";
 import { ServiceProcess } from "./service_process.ts";
 
 /** Line end on stderr: the console service may have put the terminal in raw mode. */
@@ -218,7 +219,7 @@ class BootSession {
     });
 
     // Switches (reused when one already serves on the bus).
-    const switches = [...new Set(o.nics)];
+    const switches = [...new Set(o.nics.map((n) => n.switch))];
     if (switches.length) {
       const present = await this.#ping(500);
       for (const sw of switches) {
@@ -259,7 +260,7 @@ class BootSession {
       append,
       ...(initrd ? ["--initrd", initrd] : []),
       ...disks.flatMap((d) => ["--disk", d]),
-      ...o.nics.map((sw) => ["--nic", `switch=${sw}`]).flat(),
+      ...o.nics.flatMap((n) => ["--nic", formatNic(n)]),
     ];
     say(
       `cpu: ${bios ? `firmware ${bios}, ` : ""}kernel ${kernel}${

@@ -4,8 +4,10 @@
  */
 
 import {
+  type NicSpec,
   parseBiosFlag,
   parseMemoryFlag,
+  parseNic,
   parseTimeoutSeconds,
   readFlags,
 } from "../services/cpu/cli_flags.ts";
@@ -36,8 +38,8 @@ export interface BootArgs {
   /** Guest RAM in bytes. */
   memory: number;
   drives: DriveSpec[];
-  /** Switch names of `--nic switch=NAME`. */
-  nics: string[];
+  /** `--nic switch=NAME[,mac=MAC]` values. */
+  nics: NicSpec[];
   /** Console backends: "terminal" or "log:PATH" (default: terminal; batch mode: none). */
   consoles: string[];
   diskBackend: "raw" | "cow";
@@ -75,7 +77,9 @@ Options (QEMU's names):
                            copy-on-write overlay over the guest images' data.ext4
   --disk-backend raw|cow   raw: --drive images are written in place (default);
                            cow: writes go to a temporary overlay, the image is untouched
-  --nic switch=NAME        a virtio-net port on virtual switch NAME (started if absent)
+  --nic switch=NAME[,mac=MAC]
+                           a virtio-net port on virtual switch NAME (started if absent);
+                           the MAC defaults to one derived from the VM name
   --console terminal|log:PATH
                            console backends (repeatable; default terminal)
   --name NAME              VM name on the bus (default vm1)
@@ -153,11 +157,11 @@ export function parseBootArgs(args: string[]): BootArgs {
       }
       case "--nic": {
         const v = value();
-        const m = /^switch=(.+)$/.exec(v);
-        if (!m || !TOKEN.test(m[1])) {
-          throw new BootUsageError(`--nic ${v}: want switch=NAME (letters, digits, - and _)`);
+        try {
+          out.nics.push(parseNic(v));
+        } catch (e) {
+          throw new BootUsageError(`--nic ${v}: ${(e as Error).message}`);
         }
-        out.nics.push(m[1]);
         break;
       }
       case "--console": {

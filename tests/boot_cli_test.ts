@@ -47,7 +47,7 @@ Deno.test("vmesh boot: bad flags are one error line and exit code 2", async () =
     [["-m", "2G"], /exceeds the supported 2047M/],
     [["--drive", "/nonexistent/disk.img"], /--drive \/nonexistent\/disk.img: no such file/],
     [["--drive", "x.img,rw"], /the only option is ',ro'/],
-    [["--nic", "user"], /--nic user: want switch=NAME/],
+    [["--nic", "user"], /--nic user: .*want switch=NAME\[,mac=MAC\]/],
     [["--console", "serial"], /--console serial: want terminal or log:PATH/],
     [["--disk-backend", "qcow2"], /--disk-backend qcow2: want raw or cow/],
     [["--kernel"], /--kernel needs a value/],
@@ -95,9 +95,13 @@ Deno.test("boot arguments: QEMU names, repeatable drives/consoles, batch command
     path: "b.img",
     readOnly: true,
   }]);
-  assert.deepEqual(a.nics, ["sw0"]);
+  assert.deepEqual(a.nics, [{ switch: "sw0" }]);
   assert.deepEqual(a.consoles, ["terminal", "log:/tmp/x.log"]);
   assert.equal(a.command, "uname -a");
   assert.throws(() => parseBootArgs(["--smp", "4"]), BootUsageError);
   assert.equal(parseBootArgs(["-m", "512"]).memory, 512 << 20);
+  assert.deepEqual(parseBootArgs(["--nic", "switch=lan,mac=52:54:00:aa:bb:0c"]).nics, [
+    { switch: "lan", mac: "52:54:00:aa:bb:0c" },
+  ]);
+  assert.throws(() => parseBootArgs(["--nic", "switch=lan,mac=52:54"]), BootUsageError);
 });

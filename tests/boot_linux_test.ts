@@ -55,6 +55,17 @@ Deno.test("vmesh boot: Linux runs a batch command and powers off", async () => {
   assert.match(r.stderr, /guest powered off/);
 });
 
+Deno.test("vmesh boot: --nic switch=NAME,mac=MAC gives the guest's eth0 that MAC", async () => {
+  const images = await ensureGuestImages();
+  const r = await boot(
+    images,
+    ["--nic", "switch=mactest,mac=52:54:00:ab:cd:ef"],
+    "cat /sys/class/net/eth0/address",
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^52:54:00:ab:cd:ef$/m, r.stderr);
+});
+
 Deno.test("vmesh boot: a file written to the virtio disk survives a reboot, e2fsck clean", async () => {
   const images = await ensureGuestImages();
   const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-linux-" });

@@ -5,6 +5,7 @@
  * main.ts, which must not be imported (its top-level await would deadlock importers).
  */
 
+import { checkToken } from "../../bus/subjects.ts";
 import { parseRamSize } from "./memory_size.ts";
 
 /** Makes the caller's usage error (its class decides the exit code). */
@@ -61,4 +62,30 @@ export function parseMemoryFlag(value: string, usageError: UsageErrorFactory): n
 /** Reads a `--bios` value: "none" is null (no firmware), anything else a path. */
 export function parseBiosFlag(value: string): string | null {
   return value === "none" ? null : value;
+}
+
+/** A `--nic switch=NAME[,mac=MAC]` value. */
+export interface NicSpec {
+  switch: string;
+  mac?: string;
+}
+
+/** Parses `switch=NAME[,mac=MAC]`; throws a TypeError with a one-line message when bad. */
+export function parseNic(spec: string): NicSpec {
+  const nic: Partial<NicSpec> = {};
+  for (const part of spec.split(",")) {
+    const eq = part.indexOf("=");
+    const k = eq < 0 ? part : part.slice(0, eq);
+    const v = eq < 0 ? "" : part.slice(eq + 1);
+    if (k === "switch" && v) nic.switch = checkToken("switch", v);
+    else if (k === "mac" && /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(v)) nic.mac = v;
+    else throw new TypeError(`bad --nic part ${JSON.stringify(part)} (want switch=NAME[,mac=MAC])`);
+  }
+  if (!nic.switch) throw new TypeError(`--nic ${JSON.stringify(spec)} names no switch`);
+  return nic as NicSpec;
+}
+
+/** The `--nic` value that {@link parseNic} reads back. */
+export function formatNic(nic: NicSpec): string {
+  return `switch=${nic.switch}${nic.mac ? `,mac=${nic.mac}` : ""}`;
 }

@@ -24,6 +24,7 @@ import {
 import { vmControlApi, vmControlOverBus } from "./control_api.ts";
 import { MachineError } from "./machine/machine.ts";
 import { parseRamSize } from "./memory_size.ts";
+import { parseNic } from "./cli_flags.ts";
 import { CPU_SERVICE_NAME, pcBits, type VmNic, VmService } from "./vm_service.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -46,21 +47,6 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
 function fail(message: string, code = 2): never {
   console.error(`${CPU_SERVICE_NAME}: ${message}`);
   Deno.exit(code);
-}
-
-/** Parses `switch=NAME[,mac=MAC]`. */
-export function parseNic(spec: string): VmNic {
-  const nic: Partial<VmNic> = {};
-  for (const part of spec.split(",")) {
-    const eq = part.indexOf("=");
-    const k = eq < 0 ? part : part.slice(0, eq);
-    const v = eq < 0 ? "" : part.slice(eq + 1);
-    if (k === "switch" && v) nic.switch = checkToken("switch", v);
-    else if (k === "mac" && /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(v)) nic.mac = v;
-    else throw new TypeError(`bad --nic part ${JSON.stringify(part)} (want switch=NAME[,mac=MAC])`);
-  }
-  if (!nic.switch) throw new TypeError(`--nic ${JSON.stringify(spec)} names no switch`);
-  return nic as VmNic;
 }
 
 /** Runs the VM service; returns the exit code. */
