@@ -32,6 +32,11 @@ import { ConsoleCapture } from "./boot_console.ts";
 import { formatNic } from "../services/cpu/cli_flags.ts";
 import { ServiceProcess } from "./service_process.ts";
 
+/** Subnet and gateway (DHCP server) of a switch that `./vmesh boot` starts itself. */
+export const DEFAULT_SUBNET = "10.0.2.0/24";
+/** The gateway address on {@link DEFAULT_SUBNET}, as QEMU's user network uses. */
+export const DEFAULT_GATEWAY = "10.0.2.2";
+
 /** Line end on stderr: the console service may have put the terminal in raw mode. */
 const EOL = Deno.stdin.isTerminal() ? "\r\n" : "\n";
 
@@ -227,7 +232,15 @@ class BootSession {
           say(`switch ${sw}: already on the bus`);
           continue;
         }
-        this.#spawn(`vmesh-net ${sw}`, "net", ["--switch", sw], {});
+        // QEMU user networking's addresses, so `udhcpc` in the guest just works.
+        this.#spawn(`vmesh-net ${sw}`, "net", [
+          "--switch",
+          sw,
+          "--subnet",
+          DEFAULT_SUBNET,
+          "--gateway",
+          DEFAULT_GATEWAY,
+        ], {});
         expected.push({ name: "vmesh-net", key: "switch", value: sw });
       }
     }

@@ -78,7 +78,8 @@ Options (QEMU's names):
   --disk-backend raw|cow   raw: --drive images are written in place (default);
                            cow: writes go to a temporary overlay, the image is untouched
   --nic switch=NAME[,mac=MAC]
-                           a virtio-net port on virtual switch NAME (started if absent);
+                           a virtio-net port on virtual switch NAME (started if absent,
+                           with DHCP and a gateway on 10.0.2.0/24 as QEMU's user network);
                            the MAC defaults to one derived from the VM name
   --console terminal|log:PATH
                            console backends (repeatable; default terminal)
