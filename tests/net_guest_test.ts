@@ -9,9 +9,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { ensureGuestImages, runQemuBatch } from "../guest/mod.ts";
-import { DhcpServer, DhcpType, parseCidr } from "../services/net/mod.ts";
-import { formatIp, parseIp } from "../services/net/packet.ts";
-import { parseMac } from "../services/net/mac.ts";
+import { expectedAddresses } from "./net_vm_harness.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
 /** A free loopback UDP port (bound, read, released). */
@@ -28,36 +26,12 @@ const MACS = ["52:54:00:78:00:0a", "52:54:00:78:00:0b"];
 /** The address guest 1 adds when its pings are done (outside what DHCP gave them). */
 const DONE = `${SUBNET}.200`;
 
-/** The addresses the switch's DHCP server gives these MACs (stable: a hash of the MAC). */
-function expectedAddresses(order: string[]): Map<string, string> {
-  const server = new DhcpServer({
-    ...parseCidr(`${SUBNET}.0/24`),
-    gateway: parseIp(`${SUBNET}.1`)!,
-  });
-  const out = new Map<string, string>();
-  for (const mac of order) {
-    const r = server.handle({
-      op: 1,
-      xid: 1,
-      flags: 0,
-      ciaddr: 0,
-      yiaddr: 0,
-      siaddr: 0,
-      giaddr: 0,
-      chaddr: parseMac(mac),
-      options: new Map([[53, new Uint8Array([DhcpType.DISCOVER])]]),
-    });
-    out.set(mac, formatIp(r!.message.yiaddr));
-  }
-  return out;
-}
-
 Deno.test("net guests: two Linux guests get DHCP leases on a switch and ping each other", async () => {
   const img = await ensureGuestImages();
-  const addrs = expectedAddresses(MACS);
+  const addrs = expectedAddresses(SUBNET, MACS);
   assert.ok(![...addrs.values()].includes(DONE));
   // Whichever guest asks first, each gets the same address (no hash collision between them).
-  assert.deepEqual(expectedAddresses([...MACS].reverse()), addrs);
+  assert.deepEqual(expectedAddresses(SUBNET, [...MACS].reverse()), addrs);
   const tb = await startTestBus();
   let svc: ServiceProcess | undefined;
   try {

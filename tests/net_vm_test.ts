@@ -4,9 +4,7 @@
  * the switch and ping the gateway and each other. Builds the guest images on first use.
  */
 import assert from "node:assert/strict";
-import { DhcpServer, DhcpType, parseCidr } from "../services/net/mod.ts";
-import { formatIp, parseIp } from "../services/net/packet.ts";
-import { parseMac } from "../services/net/mac.ts";
+import { expectedAddresses } from "./net_vm_harness.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -15,30 +13,6 @@ const SUBNET = "10.79.0";
 const MACS = ["52:54:00:79:00:0a", "52:54:00:79:00:0b"];
 /** The address VM 1 adds when its pings are done (outside what DHCP gives them). */
 const DONE = `${SUBNET}.200`;
-
-/** The addresses the switch's DHCP server gives these MACs (stable: a hash of the MAC). */
-function expectedAddresses(order: string[]): Map<string, string> {
-  const server = new DhcpServer({
-    ...parseCidr(`${SUBNET}.0/24`),
-    gateway: parseIp(`${SUBNET}.1`)!,
-  });
-  const out = new Map<string, string>();
-  for (const mac of order) {
-    const r = server.handle({
-      op: 1,
-      xid: 1,
-      flags: 0,
-      ciaddr: 0,
-      yiaddr: 0,
-      siaddr: 0,
-      giaddr: 0,
-      chaddr: parseMac(mac),
-      options: new Map([[53, new Uint8Array([DhcpType.DISCOVER])]]),
-    });
-    out.set(mac, formatIp(r!.message.yiaddr));
-  }
-  return out;
-}
 
 /** `vmesh boot` of VM `name` on switch vnet running `cmd`; resolves with code and output. */
 async function boot(name: string, natsUrl: string, cmd: string) {
@@ -66,9 +40,9 @@ async function boot(name: string, natsUrl: string, cmd: string) {
 }
 
 Deno.test("net vms: two vmesh VMs on a switch get DHCP leases and ping each other", async () => {
-  const addrs = expectedAddresses(MACS);
+  const addrs = expectedAddresses(SUBNET, MACS);
   // Whichever VM asks first, each gets the same address (no hash collision between them).
-  assert.deepEqual(expectedAddresses([...MACS].reverse()), addrs);
+  assert.deepEqual(expectedAddresses(SUBNET, [...MACS].reverse()), addrs);
   assert.ok(![...addrs.values()].includes(DONE));
   const tb = await startTestBus();
   let svc: ServiceProcess | undefined;
