@@ -8,41 +8,15 @@ import assert from "node:assert/strict";
 import { startEmbeddedNats } from "@vmesh/bus";
 import { ensureGuestImages, type GuestImages } from "../guest/mod.ts";
 import { startService } from "./services_harness.ts";
+import { bootBatch, type BootResult, imageArgs } from "./vmesh_boot.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-/** Generous: an interpreter on a loaded 2-core machine; the run normally takes ~10 s. */
-const TIMEOUT_S = "600";
-
-async function boot(
+function boot(
   images: GuestImages,
   extra: string[],
   command: string,
   env: Record<string, string> = {},
-) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      MAIN,
-      "boot",
-      "--timeout",
-      TIMEOUT_S,
-      "--bios",
-      images.firmware,
-      "--kernel",
-      images.kernel,
-      "--initrd",
-      images.initramfs,
-      ...extra,
-      "--",
-      command,
-    ],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+): Promise<BootResult> {
+  return bootBatch([...imageArgs(images), ...extra], command, env);
 }
 
 Deno.test("vmesh boot: Linux runs a batch command and powers off", async () => {

@@ -6,18 +6,7 @@
 import assert from "node:assert/strict";
 import { ensureGuestImages } from "../guest/mod.ts";
 import { DEFAULT_GATEWAY } from "../cli/boot.ts";
-
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-
-async function boot(args: string[], command: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "boot", "--timeout", "600", ...args, "--", command],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { bootBatch as boot } from "./vmesh_boot.ts";
 
 Deno.test("net boot: a guest on a switch boot starts gets a DHCP lease and pings the gateway", async () => {
   await ensureGuestImages();

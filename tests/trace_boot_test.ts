@@ -8,10 +8,7 @@
 import assert from "node:assert/strict";
 import { ensureGuestImages } from "../guest/mod.ts";
 import { OtlpSpanKind, type ReceivedSpan, startOtlpReceiver } from "./otlp_receiver.ts";
-
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-/** Generous: an interpreter on a loaded 2-core machine; the run normally takes ~10 s. */
-const TIMEOUT_S = "600";
+import { bootBatch, imageArgs } from "./vmesh_boot.ts";
 
 /** The first `virtio-blk read` of the CPU service with its bus client and disk server spans. */
 function readChain(spans: ReceivedSpan[]) {
@@ -29,37 +26,19 @@ Deno.test("trace: a guest disk read is one trace from the CPU's virtio-blk span 
   const images = await ensureGuestImages();
   const rx = startOtlpReceiver();
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        MAIN,
-        "boot",
-        "--timeout",
-        TIMEOUT_S,
-        "--bios",
-        images.firmware,
-        "--kernel",
-        images.kernel,
-        "--initrd",
-        images.initramfs,
-        "--",
-        "mount -o ro /dev/vda /mnt && cat /mnt/README",
-      ],
-      env: {
-        NO_COLOR: "1",
+    const out = await bootBatch(
+      imageArgs(images),
+      "mount -o ro /dev/vda /mnt && cat /mnt/README",
+      {
         OTEL_DENO: "true",
         OTEL_EXPORTER_OTLP_ENDPOINT: rx.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
         OTEL_BSP_SCHEDULE_DELAY: "100",
         OTEL_SERVICE_NAME: "vmesh-boot",
       },
-      stdin: "null",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, stderr);
-    assert.match(new TextDecoder().decode(out.stdout), /vmesh guest data disk/, stderr);
+    );
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /vmesh guest data disk/, out.stderr);
     // Every process has exited, and Deno flushes its spans before it exits.
     assert.deepEqual(rx.problems, []);
     const spans = rx.spans;

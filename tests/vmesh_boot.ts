@@ -1,0 +1,36 @@
+/**
+ * `./vmesh boot ARGS -- COMMAND` as a child process (batch mode) for guest-level tests:
+ * the guest's output comes back on stdout, the launcher's progress on stderr.
+ */
+import type { GuestImages } from "../guest/mod.ts";
+
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+/** Generous: an interpreter on a loaded 2-core machine; a run normally takes ~5–10 s. */
+const TIMEOUT_S = "600";
+
+/** What a batch boot returned. */
+export interface BootResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The `--bios/--kernel/--initrd` flags naming the cached guest images. */
+export function imageArgs(images: GuestImages): string[] {
+  return ["--bios", images.firmware, "--kernel", images.kernel, "--initrd", images.initramfs];
+}
+
+/** Runs `vmesh boot --timeout 600 ARGS -- COMMAND` with `env` added to NO_COLOR=1. */
+export async function bootBatch(
+  args: string[],
+  command: string,
+  env: Record<string, string> = {},
+): Promise<BootResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "boot", "--timeout", TIMEOUT_S, ...args, "--", command],
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
