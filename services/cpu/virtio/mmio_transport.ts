@@ -442,26 +442,31 @@ function checkState(s: VirtioMmioState, queues: number): void {
   }
 }
 
+const HI = 4294967296;
+/** `addr` with its low 32 bits replaced by `value`. */
+const withLow = (addr: number, value: number) => Math.floor(addr / HI) * HI + value;
+/** `addr` with its high 32 bits replaced by `value`. */
+const withHigh = (addr: number, value: number) => value * HI + (addr % HI);
+
 function setQueueAddress(q: Virtqueue, offset: number, value: number): void {
-  const HI = 4294967296;
   switch (offset) {
     case VirtioMmioReg.QUEUE_DESC_LOW:
-      q.descAddr = Math.floor(q.descAddr / HI) * HI + value;
+      q.descAddr = withLow(q.descAddr, value);
       return;
     case VirtioMmioReg.QUEUE_DESC_HIGH:
-      q.descAddr = value * HI + (q.descAddr % HI);
+      q.descAddr = withHigh(q.descAddr, value);
       return;
     case VirtioMmioReg.QUEUE_DRIVER_LOW:
-      q.driverAddr = Math.floor(q.driverAddr / HI) * HI + value;
+      q.driverAddr = withLow(q.driverAddr, value);
       return;
     case VirtioMmioReg.QUEUE_DRIVER_HIGH:
-      q.driverAddr = value * HI + (q.driverAddr % HI);
+      q.driverAddr = withHigh(q.driverAddr, value);
       return;
     case VirtioMmioReg.QUEUE_DEVICE_LOW:
-      q.deviceAddr = Math.floor(q.deviceAddr / HI) * HI + value;
+      q.deviceAddr = withLow(q.deviceAddr, value);
       return;
     case VirtioMmioReg.QUEUE_DEVICE_HIGH:
-      q.deviceAddr = value * HI + (q.deviceAddr % HI);
+      q.deviceAddr = withHigh(q.deviceAddr, value);
       return;
   }
 }
