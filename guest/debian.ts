@@ -9,6 +9,8 @@ import { Reporter, runStep, StepError } from "./step_runner.ts";
 export const RECIPE_PACKAGES = [
   "linux-source-6.1",
   "gcc-riscv64-linux-gnu",
+  // Only a Recommends of gcc-riscv64-linux-gnu: without it static busybox has no libc headers.
+  "libc6-dev-riscv64-cross",
   "opensbi",
   "e2fsprogs",
 ] as const;
