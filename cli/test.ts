@@ -1,12 +1,18 @@
 /**
  * `./vmesh test`: every check and test — `deno fmt --check`, `deno lint`, `deno check`,
- * `deno test` — ending with one summary line `N passed, N failed` that CI reads.
+ * `deno test` — ending with one summary line `N passed, N failed, N skipped` that CI reads,
+ * after a line per skipped (ignored) test saying why it was skipped.
  */
+
+import { formatSummary, ignoredTests, parseDenoTestSummary } from "./test_summary.ts";
+
+export { parseDenoTestSummary } from "./test_summary.ts";
 
 const HELP = `Usage: ./vmesh test [--no-checks] [-- <deno test args>]
 
 Runs deno fmt --check, deno lint, deno check and deno test -A over the repository,
-then prints one line: N passed, N failed (each check counts as one, each test as one).
+then a line per skipped (ignored) test with the reason its name gives, and last one line:
+N passed, N failed, N skipped (each check counts as one, each test as one).
 
 Options:
   --no-checks   skip fmt/lint/check, run only the tests
@@ -51,19 +57,6 @@ async function step(name: string, args: string[]): Promise<{ ok: boolean; out: s
   return { ok: status.success, out: chunks.join("") };
 }
 
-/** Parses deno test's closing line, e.g. `ok | 12 passed (3 steps) | 1 failed (4s)`. */
-export function parseDenoTestSummary(out: string): { passed: number; failed: number } | null {
-  // deno colours its output; strip ANSI escapes before matching.
-  // deno-lint-ignore no-control-regex
-  const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
-  const lines = plain.split("\n").filter((l) => /\|\s*\d+ passed/.test(l));
-  const last = lines.at(-1);
-  if (!last) return null;
-  const passed = Number(/(\d+) passed/.exec(last)?.[1] ?? 0);
-  const failed = Number(/(\d+) failed/.exec(last)?.[1] ?? 0);
-  return { passed, failed };
-}
-
 /** Runs the suite; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   if (args.includes("-h") || args.includes("--help")) {
@@ -73,7 +66,7 @@ export async function main(args: string[]): Promise<number> {
   const dd = args.indexOf("--");
   const testArgs = dd >= 0 ? args.slice(dd + 1) : [];
   const own = dd >= 0 ? args.slice(0, dd) : args;
-  let passed = 0, failed = 0;
+  let passed = 0, failed = 0, skipped = 0;
   const install = await step("install npm packages", ["install", "--quiet"]);
   if (!install.ok) failed++;
   if (!own.includes("--no-checks")) {
@@ -93,11 +86,19 @@ export async function main(args: string[]): Promise<number> {
   if (summary) {
     passed += summary.passed;
     failed += summary.failed;
+    skipped += summary.ignored;
     if (!t.ok && summary.failed === 0) failed++; // e.g. a type error or an uncaught error
   } else {
     failed++;
   }
-  console.log(`${passed} passed, ${failed} failed`);
+  for (const skip of ignoredTests(t.out)) {
+    console.log(
+      `skipped: ${skip.file} ${skip.name}${
+        skip.reason ? "" : " — no reason given (name it '… (skipped: WHY)')"
+      }`,
+    );
+  }
+  console.log(formatSummary(passed, failed, skipped));
   return failed === 0 ? 0 : 1;
 }
 

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { mirrorFrom, parseFreshArgs } from "./fresh.ts";
+import { mountsUnder } from "./chroot_mounts.ts";
+
+Deno.test("fresh: the mirror comes from the URIs: line of the deb822 sources", () => {
+  const deb822 =
+    "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n" +
+    "Components: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n" +
+    "Suites: bookworm-security\nComponents: main\n";
+  assert.equal(
+    mirrorFrom([["/etc/apt/sources.list.d/debian.sources", deb822]]),
+    "http://mirror.example/debian",
+  );
+  assert.equal(
+    mirrorFrom([["/etc/apt/sources.list", "deb http://old.example/debian bookworm main\n"]]),
+    "http://old.example/debian",
+  );
+  assert.equal(mirrorFrom([["/etc/apt/sources.list", "# nothing\n"]]), undefined);
+});
+
+Deno.test("fresh: arguments", () => {
+  assert.deepEqual(parseFreshArgs([]), {
+    keep: false,
+    dir: "/var/tmp/vmesh-fresh",
+    skipTest: false,
+    help: false,
+  });
+  assert.equal(parseFreshArgs(["--dir", "/x/y", "--keep"]).dir, "/x/y");
+  assert.throws(() => parseFreshArgs(["--dir", "/"]), /absolute path/);
+  assert.throws(() => parseFreshArgs(["--nope"]), /unknown argument/);
+});
+
+Deno.test("chroot mounts: everything under the root, deepest first, escapes decoded", () => {
+  const info = [
+    "22 1 0:21 / / rw - ext4 /dev/vda rw",
+    "40 22 0:5 / /r/proc rw - proc proc rw",
+    "41 22 0:6 / /r/dev rw - devtmpfs udev rw",
+    "42 41 0:7 / /r/dev/pts rw - devpts devpts rw",
+    "43 22 0:8 / /r/run/netns/a\\040b rw - nsfs nsfs rw",
+    "44 22 0:9 / /rx/proc rw - proc proc rw",
+  ].join("\n");
+  assert.deepEqual(mountsUnder(info, "/r/"), [
+    "/r/run/netns/a b",
+    "/r/dev/pts",
+    "/r/proc",
+    "/r/dev",
+  ]);
+});
