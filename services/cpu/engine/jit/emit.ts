@@ -1,0 +1,582 @@
+/**
+ * RISC-V -> WebAssembly emission: one region becomes one wasm function
+ * `(budget: i32) -> i32` over the shared memory that returns the instructions it retired.
+ *
+ * Inside a function, the guest registers the region uses live in i64 locals (loaded at entry,
+ * written back at the one exit), and the region's basic blocks sit in a `loop` with a
+ * `br_table` dispatcher, so guest loops stay wasm loops; a block that falls through to the
+ * next one in emission order costs nothing. Back-edges check the budget and the hart's exit
+ * request word. Loads and stores take an inline TLB fast path (tag compare and host offset in
+ * the shared memory, the TLB set fixed at translation time); a miss, a misaligned access or
+ * MMIO leaves the region *before* the access with exit reason {@link ExitReason.Slow}, so the
+ * interpreter performs it with exact trap semantics.
+ *
+ * @example
+ * ```ts
+ * const module = new RegionModuleBuilder(layout);
+ * const index = module.add(region, { load: loadSet, store: storeSet });
+ * const exports = module.instantiate(memory);
+ * const retired = exports[index](budget);
+ * ```
+ */
+import { FunctionBody, Op, ValType, WasmModuleBuilder } from "./wasm_builder.ts";
+import { branchTarget, Flow, flowOf, type GuestInsn, jalTarget, type Region } from "./region.ts";
+
+const { I32, I64 } = ValType;
+const TWO32 = 4294967296;
+
+/** Where translated code finds hart state: byte offsets into the shared memory. */
+export interface JitLayout {
+  /** x0 (8 bytes per register, little-endian). */
+  x: number;
+  /** The 8-byte pc, written at every exit. */
+  pc: number;
+  /** An i32: nonzero makes translated code return at its next back-edge. */
+  exitRequest: number;
+  /** An i32 the region writes its {@link ExitReason} into. */
+  exitReason: number;
+}
+
+/** One TLB set (load or store, for the mode the region was translated in). */
+export interface TlbView {
+  /** Byte offsets of entry 0's fields: tag low word, tag high word, host byte offset. */
+  tagLo: number;
+  tagHi: number;
+  host: number;
+  /** Bytes between consecutive entries (a power of two). */
+  stride: number;
+  /** Entries minus one (a power of two minus one): index = (va >> 12) & mask. */
+  mask: number;
+}
+
+/** The TLB sets a region's loads and stores use. */
+export interface RegionTlb {
+  load: TlbView;
+  store: TlbView;
+}
+
+/** Why a region returned. */
+export const enum ExitReason {
+  /** pc is the next instruction to run (outside the region, or the budget ran out). */
+  Continue = 0,
+  /** The access at pc needs the slow path: interpret that one instruction. */
+  Slow = 1,
+}
+
+/** A compiled region's entry: runs until an exit and returns the instructions retired. */
+export type RegionFn = (budget: number) => number;
+
+const lo32 = (v: number) => v | 0;
+const hi32 = (v: number) => Math.floor(v / TWO32) | 0;
+
+/** 64-bit multiply-high and division helpers, emitted once per module. */
+interface Helpers {
+  mulhu: number;
+  mulh: number;
+  mulhsu: number;
+  div: number;
+  divu: number;
+  rem: number;
+  remu: number;
+  divw: number;
+  divuw: number;
+  remw: number;
+  remuw: number;
+}
+
+/** Collects regions into one wasm module (several regions per module bound compile cost). */
+export class RegionModuleBuilder {
+  readonly #m = new WasmModuleBuilder();
+  readonly #layout: JitLayout;
+  readonly #helpers: Helpers;
+  readonly #regionType: number;
+  #count = 0;
+  /** Guest instructions in the module's regions. */
+  insnCount = 0;
+
+  constructor(layout: JitLayout, memoryPages: number) {
+    this.#layout = layout;
+    this.#m.importMemory({
+      module: "env",
+      name: "memory",
+      initial: memoryPages,
+      maximum: memoryPages,
+      shared: true,
+    });
+    this.#regionType = this.#m.type([I32], [I32]);
+    this.#helpers = emitHelpers(this.#m);
+  }
+
+  /** Regions added so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Adds `region`; returns its index among the module's exports. */
+  add(region: Region, tlb: RegionTlb): number {
+    const body = new RegionEmitter(region, this.#layout, tlb, this.#helpers).emit();
+    const fn = this.#m.addFunction(this.#regionType, body);
+    this.#m.exportFunction(`r${this.#count}`, fn);
+    this.insnCount += region.insnCount;
+    return this.#count++;
+  }
+
+  /** The module's bytes. */
+  build(): Uint8Array<ArrayBuffer> {
+    return this.#m.build();
+  }
+
+  /** Compiles and instantiates over `memory`; returns the region functions by index. */
+  instantiate(memory: WebAssembly.Memory): RegionFn[] {
+    const module = new WebAssembly.Module(this.build());
+    const inst = new WebAssembly.Instance(module, { env: { memory } });
+    const out: RegionFn[] = [];
+    for (let i = 0; i < this.#count; i++) out.push(inst.exports[`r${i}`] as RegionFn);
+    return out;
+  }
+}
+
+function emitHelpers(m: WasmModuleBuilder): Helpers {
+  const t64 = m.type([I64, I64], [I64]);
+  const t32 = m.type([I32, I32], [I32]);
+  const mask32 = (f: FunctionBody) => f.i64Const(-1, 0).op(Op.I64_AND);
+  // mulhu(a, b): high 64 bits of the unsigned 128-bit product, from four 32x32 products.
+  const hu = new FunctionBody(2);
+  const ll = hu.local(I64), lh = hu.local(I64), hl = hu.local(I64);
+  const al = (f: FunctionBody) => mask32(f.localGet(0));
+  const ah = (f: FunctionBody) => f.localGet(0).i64Const(32, 0).op(Op.I64_SHR_U);
+  const bl = (f: FunctionBody) => mask32(f.localGet(1));
+  const bh = (f: FunctionBody) => f.localGet(1).i64Const(32, 0).op(Op.I64_SHR_U);
+  bl(al(hu)).op(Op.I64_MUL).localSet(ll);
+  bh(al(hu)).op(Op.I64_MUL).localSet(lh);
+  bl(ah(hu)).op(Op.I64_MUL).localSet(hl);
+  bh(ah(hu)).op(Op.I64_MUL); // hh on the stack
+  hu.localGet(lh).i64Const(32, 0).op(Op.I64_SHR_U).op(Op.I64_ADD);
+  hu.localGet(hl).i64Const(32, 0).op(Op.I64_SHR_U).op(Op.I64_ADD);
+  hu.localGet(ll).i64Const(32, 0).op(Op.I64_SHR_U);
+  mask32(hu.localGet(lh)).op(Op.I64_ADD);
+  mask32(hu.localGet(hl)).op(Op.I64_ADD);
+  hu.i64Const(32, 0).op(Op.I64_SHR_U).op(Op.I64_ADD);
+  const mulhu = m.addFunction(t64, hu);
+  // mulh = mulhu - (a < 0 ? b : 0) - (b < 0 ? a : 0); mulhsu drops the second term.
+  const signFix = (both: boolean) => {
+    const f = new FunctionBody(2);
+    f.localGet(0).localGet(1).call(mulhu);
+    f.localGet(0).i64Const(63, 0).op(Op.I64_SHR_S).localGet(1).op(Op.I64_AND).op(Op.I64_SUB);
+    if (both) {
+      f.localGet(1).i64Const(63, 0).op(Op.I64_SHR_S).localGet(0).op(Op.I64_AND).op(Op.I64_SUB);
+    }
+    return m.addFunction(t64, f);
+  };
+  const mulh = signFix(true), mulhsu = signFix(false);
+  // Division: RISC-V defines x/0 and MIN/-1, which trap in wasm.
+  const division = (wide: boolean, op: number, signed: boolean, rem: boolean) => {
+    const f = new FunctionBody(2);
+    const T = wide ? I64 : I32;
+    const isZero = wide ? Op.I64_EQZ : Op.I32_EQZ;
+    f.localGet(1).op(isZero).if(T);
+    if (rem) f.localGet(0);
+    else if (wide) f.i64Const(-1, -1);
+    else f.i32Const(-1);
+    f.else();
+    if (signed) {
+      // b == -1: quotient -a (wrapping, so MIN stays MIN), remainder 0.
+      if (wide) f.localGet(1).i64Const(-1, -1).op(Op.I64_EQ);
+      else f.localGet(1).i32Const(-1).op(Op.I32_EQ);
+      f.if(T);
+      if (rem) wide ? f.i64Const(0, 0) : f.i32Const(0);
+      else if (wide) f.i64Const(0, 0).localGet(0).op(Op.I64_SUB);
+      else f.i32Const(0).localGet(0).op(Op.I32_SUB);
+      f.else().localGet(0).localGet(1).op(op).end();
+    } else {
+      f.localGet(0).localGet(1).op(op);
+    }
+    f.end();
+    return m.addFunction(wide ? t64 : t32, f);
+  };
+  return {
+    mulhu,
+    mulh,
+    mulhsu,
+    div: division(true, Op.I64_DIV_S, true, false),
+    divu: division(true, Op.I64_DIV_U, false, false),
+    rem: division(true, Op.I64_REM_S, true, true),
+    remu: division(true, Op.I64_REM_U, false, true),
+    divw: division(false, Op.I32_DIV_S, true, false),
+    divuw: division(false, Op.I32_DIV_U, false, false),
+    remw: division(false, Op.I32_REM_S, true, true),
+    remuw: division(false, Op.I32_REM_U, false, true),
+  };
+}
+
+/** Emits one region's function body. */
+class RegionEmitter {
+  readonly #f = new FunctionBody(1);
+  readonly #region: Region;
+  readonly #layout: JitLayout;
+  readonly #tlb: RegionTlb;
+  readonly #h: Helpers;
+  /** Local index of each guest register the region uses (x0 never has one). */
+  readonly #reg = new Int32Array(32).fill(-1);
+  readonly #n: number;
+  readonly #blk: number;
+  readonly #pc: number;
+  readonly #reason: number;
+  readonly #va: number;
+  readonly #valo: number;
+  readonly #ti: number;
+  readonly #t64: number;
+  readonly #blockIndex = new Map<number, number>();
+  /** Block being emitted and the control depth inside its code (ifs opened). */
+  #cur = 0;
+  #depth = 0;
+
+  constructor(region: Region, layout: JitLayout, tlb: RegionTlb, helpers: Helpers) {
+    this.#region = region;
+    this.#layout = layout;
+    this.#tlb = tlb;
+    this.#h = helpers;
+    const f = this.#f;
+    for (const b of region.blocks) {
+      for (const d of b.insns) {
+        for (const r of usedRegisters(d.insn)) {
+          if (r !== 0 && this.#reg[r] < 0) this.#reg[r] = f.local(I64);
+        }
+      }
+    }
+    this.#n = f.local(I32);
+    this.#blk = f.local(I32);
+    this.#pc = f.local(I64);
+    this.#reason = f.local(I32);
+    this.#va = f.local(I64);
+    this.#valo = f.local(I32);
+    this.#ti = f.local(I32);
+    this.#t64 = f.local(I64);
+    region.blocks.forEach((b, i) => this.#blockIndex.set(b.start, i));
+  }
+
+  emit(): FunctionBody {
+    const f = this.#f, L = this.#layout;
+    for (let r = 1; r < 32; r++) {
+      if (this.#reg[r] >= 0) f.i32Const(0).mem(Op.I64_LOAD, 3, L.x + 8 * r).localSet(this.#reg[r]);
+    }
+    const blocks = this.#region.blocks, nb = blocks.length;
+    f.block().loop();
+    for (let i = 0; i < nb; i++) f.block();
+    f.localGet(this.#blk).brTable(blocks.map((_, i) => i), nb + 1);
+    for (let i = 0; i < nb; i++) {
+      f.end(); // closes the label of block i: its code follows
+      this.#cur = i;
+      this.#depth = 0;
+      this.#block(blocks[i].insns);
+    }
+    f.end().end(); // loop, exit block
+    for (let r = 1; r < 32; r++) {
+      if (this.#reg[r] >= 0) f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, L.x + 8 * r);
+    }
+    f.i32Const(0).localGet(this.#pc).mem(Op.I64_STORE, 3, L.pc);
+    f.i32Const(0).localGet(this.#reason).mem(Op.I32_STORE, 2, L.exitReason);
+    f.localGet(this.#n);
+    return f;
+  }
+
+  // --- control ------------------------------------------------------------------------
+
+  get #loopDepth(): number {
+    return this.#region.blocks.length - 1 - this.#cur + this.#depth;
+  }
+
+  get #exitDepth(): number {
+    return this.#loopDepth + 1;
+  }
+
+  #open(type?: number): void {
+    this.#f.if(type);
+    this.#depth++;
+  }
+
+  #close(): void {
+    this.#f.end();
+    this.#depth--;
+  }
+
+  /** Adds `k` to the retired count. */
+  #retire(k: number): void {
+    if (k !== 0) this.#f.localGet(this.#n).i32Const(k).op(Op.I32_ADD).localSet(this.#n);
+  }
+
+  /** Leaves the region with pc = the i64 on the stack. */
+  #exitDynamic(reason: ExitReason): void {
+    const f = this.#f;
+    f.localSet(this.#pc);
+    if (reason !== ExitReason.Continue) f.i32Const(reason).localSet(this.#reason);
+    f.br(this.#exitDepth);
+  }
+
+  #exitTo(pc: number, reason: ExitReason): void {
+    this.#f.i64Const(lo32(pc), hi32(pc));
+    this.#exitDynamic(reason);
+  }
+
+  /** Continues at guest `pc`: a block of this region, or an exit. */
+  #goto(pc: number, fallthrough: boolean): void {
+    const j = this.#blockIndex.get(pc);
+    if (j === undefined) return this.#exitTo(pc, ExitReason.Continue);
+    if (fallthrough && j === this.#cur + 1 && this.#depth === 0) return;
+    const f = this.#f;
+    if (j <= this.#cur) {
+      // A back-edge: return when the budget is spent or another thread asks.
+      f.localGet(this.#n).localGet(0).op(Op.I32_GE_S);
+      f.i32Const(0).mem(Op.I32_LOAD, 2, this.#layout.exitRequest).op(Op.I32_OR);
+      this.#open();
+      this.#exitTo(pc, ExitReason.Continue);
+      this.#close();
+    }
+    f.i32Const(j).localSet(this.#blk).br(this.#loopDepth);
+  }
+
+  #block(insns: GuestInsn[]): void {
+    for (let k = 0; k < insns.length; k++) {
+      const d = insns[k];
+      const last = k === insns.length - 1;
+      const flow = flowOf(d.insn);
+      if (flow === Flow.Next) {
+        this.#simple(d, k);
+        if (last) {
+          this.#retire(insns.length);
+          this.#goto(d.pc + d.len, true);
+        }
+        continue;
+      }
+      this.#retire(insns.length);
+      if (flow === Flow.Branch) {
+        this.#condition(d.insn);
+        this.#open();
+        this.#goto(branchTarget(d.pc, d.insn), false);
+        this.#close();
+        this.#goto(d.pc + d.len, true);
+      } else if (flow === Flow.Jump) {
+        this.#link(d);
+        this.#goto(jalTarget(d.pc, d.insn), false);
+      } else {
+        // JALR: target from rs1 before rd is written (rd may equal rs1).
+        const f = this.#f;
+        this.#rs((d.insn >>> 15) & 31).i64ConstS32(d.insn >> 20).op(Op.I64_ADD);
+        f.i64Const(-2, -1).op(Op.I64_AND).localSet(this.#t64);
+        this.#link(d);
+        f.localGet(this.#t64);
+        this.#exitDynamic(ExitReason.Continue);
+      }
+    }
+  }
+
+  /** rd = pc + len for JAL/JALR. */
+  #link(d: GuestInsn): void {
+    const rd = (d.insn >>> 7) & 31;
+    if (rd === 0) return;
+    const l = d.pc + d.len;
+    this.#f.i64Const(lo32(l), hi32(l)).localSet(this.#reg[rd]);
+  }
+
+  /** Pushes the branch condition (i32). */
+  #condition(insn: number): void {
+    const ops = [Op.I64_EQ, Op.I64_NE, 0, 0, Op.I64_LT_S, Op.I64_GE_S, Op.I64_LT_U, Op.I64_GE_U];
+    this.#rs((insn >>> 15) & 31);
+    this.#rs((insn >>> 20) & 31);
+    this.#f.op(ops[(insn >>> 12) & 7]);
+  }
+
+  // --- registers ----------------------------------------------------------------------
+
+  #rs(r: number): FunctionBody {
+    return r === 0 ? this.#f.i64Const(0, 0) : this.#f.localGet(this.#reg[r]);
+  }
+
+  #setRd(rd: number): void {
+    if (rd === 0) this.#f.op(Op.DROP);
+    else this.#f.localSet(this.#reg[rd]);
+  }
+
+  // --- straight-line instructions -------------------------------------------------------
+
+  #simple(d: GuestInsn, k: number): void {
+    const insn = d.insn, f = this.#f;
+    const rd = (insn >>> 7) & 31, rs1 = (insn >>> 15) & 31, rs2 = (insn >>> 20) & 31;
+    const f3 = (insn >>> 12) & 7, f7 = insn >>> 25, imm = insn >> 20;
+    switch ((insn >>> 2) & 31) {
+      case 4: { // OP-IMM
+        if (rd === 0) return;
+        this.#rs(rs1);
+        const sh = imm & 63;
+        switch (f3) {
+          case 0:
+            f.i64ConstS32(imm).op(Op.I64_ADD);
+            break;
+          case 1:
+            f.i64Const(sh, 0).op(Op.I64_SHL);
+            break;
+          case 2:
+            f.i64ConstS32(imm).op(Op.I64_LT_S).op(Op.I64_EXTEND_I32_U);
+            break;
+          case 3:
+            f.i64ConstS32(imm).op(Op.I64_LT_U).op(Op.I64_EXTEND_I32_U);
+            break;
+          case 4:
+            f.i64ConstS32(imm).op(Op.I64_XOR);
+            break;
+          case 5:
+            f.i64Const(sh, 0).op((insn >>> 26) === 0 ? Op.I64_SHR_U : Op.I64_SHR_S);
+            break;
+          case 6:
+            f.i64ConstS32(imm).op(Op.I64_OR);
+            break;
+          default:
+            f.i64ConstS32(imm).op(Op.I64_AND);
+        }
+        return this.#setRd(rd);
+      }
+      case 12: { // OP
+        if (rd === 0) return;
+        this.#rs(rs1);
+        this.#rs(rs2);
+        if (f7 === 1) {
+          const h = this.#h;
+          const mops = [0, h.mulh, h.mulhsu, h.mulhu, h.div, h.divu, h.rem, h.remu];
+          if (f3 === 0) f.op(Op.I64_MUL);
+          else f.call(mops[f3]);
+        } else if (f7 === 0x20) {
+          f.op(f3 === 0 ? Op.I64_SUB : Op.I64_SHR_S);
+        } else {
+          const ops = [
+            Op.I64_ADD,
+            Op.I64_SHL,
+            Op.I64_LT_S,
+            Op.I64_LT_U,
+            Op.I64_XOR,
+            Op.I64_SHR_U,
+            Op.I64_OR,
+            Op.I64_AND,
+          ];
+          f.op(ops[f3]);
+          if (f3 === 2 || f3 === 3) f.op(Op.I64_EXTEND_I32_U);
+        }
+        return this.#setRd(rd);
+      }
+      case 6: { // OP-IMM-32
+        if (rd === 0) return;
+        this.#rs(rs1).op(Op.I32_WRAP_I64);
+        if (f3 === 0) f.i32Const(imm).op(Op.I32_ADD);
+        else {f.i32Const(imm & 31).op(
+            f3 === 1 ? Op.I32_SHL : f7 === 0 ? Op.I32_SHR_U : Op.I32_SHR_S,
+          );}
+        f.op(Op.I64_EXTEND_I32_S);
+        return this.#setRd(rd);
+      }
+      case 14: { // OP-32
+        if (rd === 0) return;
+        this.#rs(rs1).op(Op.I32_WRAP_I64);
+        this.#rs(rs2).op(Op.I32_WRAP_I64);
+        if (f7 === 1) {
+          const h = this.#h;
+          if (f3 === 0) f.op(Op.I32_MUL);
+          else f.call([0, 0, 0, 0, h.divw, h.divuw, h.remw, h.remuw][f3]);
+        } else if (f3 === 0) f.op(f7 === 0 ? Op.I32_ADD : Op.I32_SUB);
+        else f.op(f3 === 1 ? Op.I32_SHL : f7 === 0 ? Op.I32_SHR_U : Op.I32_SHR_S);
+        f.op(Op.I64_EXTEND_I32_S);
+        return this.#setRd(rd);
+      }
+      case 13: // LUI
+        if (rd !== 0) f.i64ConstS32(insn & 0xfffff000).localSet(this.#reg[rd]);
+        return;
+      case 5: { // AUIPC
+        if (rd === 0) return;
+        const v = d.pc + (insn & 0xfffff000);
+        f.i64Const(lo32(v), hi32(v)).localSet(this.#reg[rd]);
+        return;
+      }
+      case 3: // FENCE: a single hart sees its own accesses in order
+        return;
+      case 0:
+        return this.#load(d, k, rd, rs1, f3, imm);
+      case 8:
+        return this.#store(d, k, rs1, rs2, f3, ((insn >> 25) << 5) | ((insn >>> 7) & 31));
+      default:
+        throw new Error(`untranslatable instruction 0x${(insn >>> 0).toString(16)} in a region`);
+    }
+  }
+
+  /**
+   * The inline TLB check: computes va = rs1 + imm, leaves the region before instruction `k`
+   * on a miss or misaligned access, and leaves the host byte address (i32) on the stack.
+   */
+  #access(d: GuestInsn, k: number, rs1: number, imm: number, size: number, set: TlbView) {
+    const f = this.#f;
+    this.#rs(rs1).i64ConstS32(imm).op(Op.I64_ADD).localTee(this.#va);
+    f.op(Op.I32_WRAP_I64).localTee(this.#valo);
+    f.i32Const(12).op(Op.I32_SHR_U).i32Const(set.mask).op(Op.I32_AND);
+    f.i32Const(Math.log2(set.stride)).op(Op.I32_SHL).localTee(this.#ti);
+    if (set.tagHi === set.tagLo + 4) {
+      f.mem(Op.I64_LOAD, 2, set.tagLo);
+    } else {
+      f.mem(Op.I64_LOAD32_U, 2, set.tagLo);
+      f.localGet(this.#ti).mem(Op.I64_LOAD32_U, 2, set.tagHi).i64Const(32, 0).op(Op.I64_SHL);
+      f.op(Op.I64_OR);
+    }
+    f.localGet(this.#va).i64Const(~0xfff, -1).op(Op.I64_AND).op(Op.I64_NE);
+    if (size > 1) f.localGet(this.#valo).i32Const(size - 1).op(Op.I32_AND).op(Op.I32_OR);
+    this.#open();
+    this.#retire(k);
+    this.#exitTo(d.pc, ExitReason.Slow);
+    this.#close();
+    f.localGet(this.#ti).mem(Op.I32_LOAD, 2, set.host);
+    f.localGet(this.#valo).i32Const(0xfff).op(Op.I32_AND).op(Op.I32_ADD);
+  }
+
+  #load(d: GuestInsn, k: number, rd: number, rs1: number, f3: number, imm: number): void {
+    const sizes = [1, 2, 4, 8, 1, 2, 4];
+    const ops = [
+      Op.I64_LOAD8_S,
+      Op.I64_LOAD16_S,
+      Op.I64_LOAD32_S,
+      Op.I64_LOAD,
+      Op.I64_LOAD8_U,
+      Op.I64_LOAD16_U,
+      Op.I64_LOAD32_U,
+    ];
+    const size = sizes[f3];
+    this.#access(d, k, rs1, imm, size, this.#tlb.load);
+    this.#f.mem(ops[f3], Math.log2(size), 0);
+    this.#setRd(rd);
+  }
+
+  #store(d: GuestInsn, k: number, rs1: number, rs2: number, f3: number, imm: number): void {
+    const size = 1 << f3;
+    this.#access(d, k, rs1, imm, size, this.#tlb.store);
+    this.#rs(rs2);
+    this.#f.mem([Op.I64_STORE8, Op.I64_STORE16, Op.I64_STORE32, Op.I64_STORE][f3], f3, 0);
+  }
+}
+
+/** Registers an instruction reads or writes (x0 included; callers skip it). */
+function usedRegisters(insn: number): number[] {
+  const rd = (insn >>> 7) & 31, rs1 = (insn >>> 15) & 31, rs2 = (insn >>> 20) & 31;
+  switch ((insn >>> 2) & 31) {
+    case 4:
+    case 6:
+    case 0:
+    case 25:
+      return [rd, rs1];
+    case 12:
+    case 14:
+      return [rd, rs1, rs2];
+    case 13:
+    case 5:
+    case 27:
+      return [rd];
+    case 24:
+    case 8:
+      return [rs1, rs2];
+    default:
+      return [];
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The translator against the interpreter: the same program run by the interpreter alone and
+ * by translated regions (with the interpreter for what they leave out) must end in the same
+ * registers and memory.
+ */
+import assert from "node:assert/strict";
+import { DRAM_BASE, RAM_OFFSET } from "../../guest_memory.ts";
+import { assemble, EXIT, makeMachine, type TestMachine } from "../../hart/test_support.ts";
+import { RegionRunner } from "./region_runner_test_support.ts";
+
+const RAM = 8 << 20;
+/** Guest buffer the programs write (below the runner's reserved top). */
+const DATA = DRAM_BASE + 0x10_0000;
+
+function snapshot(m: TestMachine): { regs: bigint[]; data: number[] } {
+  const regs: bigint[] = [];
+  for (let i = 0; i < 32; i++) regs.push(m.hart.getReg(i));
+  const host = RAM_OFFSET + (DATA - DRAM_BASE);
+  return { regs, data: Array.from(m.mem.u8.subarray(host, host + 4096)) };
+}
+
+async function both(source: string, maxInsns = 2_000_000) {
+  const bin = await assemble(source);
+  const a = makeMachine(bin, RAM);
+  a.hart.run(maxInsns);
+  const b = makeMachine(bin, RAM);
+  const runner = new RegionRunner(b);
+  runner.run(maxInsns);
+  return { interp: a, jit: b, stats: runner.stats };
+}
+
+const PROGRAM = `
+  .globl _start
+_start:
+  li sp, ${DRAM_BASE + 0xf_0000}
+  li s0, ${DATA}
+  li s1, 0            # sum
+  li s2, 0x9e3779b97f4a7c15
+  li s3, 2000         # iterations
+  li s4, 0
+loop:
+  # xorshift64
+  slli t0, s2, 13
+  xor s2, s2, t0
+  srli t0, s2, 7
+  xor s2, s2, t0
+  slli t0, s2, 17
+  xor s2, s2, t0
+  add s1, s1, s2
+  # 32-bit ops and M extension, including the division corner cases
+  addw t1, s1, s2
+  subw t2, s1, s2
+  sllw t3, s2, s1
+  sraw t4, s2, s1
+  mul a0, s1, s2
+  mulh a1, s1, s2
+  mulhu a2, s1, s2
+  mulhsu a3, s1, s2
+  andi t5, s4, 3
+  div a4, s2, t5
+  divu a5, s2, t5
+  rem a6, s2, t5
+  remu a7, s2, t5
+  divw t1, s2, t5
+  remuw t2, s2, t5
+  add s1, s1, a0
+  xor s1, s1, a1
+  add s1, s1, a2
+  xor s1, s1, a3
+  add s1, s1, a4
+  add s1, s1, a5
+  xor s1, s1, a6
+  add s1, s1, a7
+  add s1, s1, t1
+  add s1, s1, t2
+  add s1, s1, t3
+  add s1, s1, t4
+  # stores and loads of every width, some misaligned (slow path), through a rotating slot
+  andi t0, s4, 255
+  slli t0, t0, 4
+  add t0, t0, s0
+  sd s2, 0(t0)
+  sw s1, 8(t0)
+  sh s2, 12(t0)
+  sb s1, 14(t0)
+  lb t1, 14(t0)
+  lbu t2, 13(t0)
+  lh t3, 12(t0)
+  lhu t4, 12(t0)
+  lw t5, 8(t0)
+  lwu t6, 8(t0)
+  ld a0, 0(t0)
+  add s1, s1, t1
+  add s1, s1, t2
+  add s1, s1, t3
+  add s1, s1, t4
+  add s1, s1, t5
+  add s1, s1, t6
+  add s1, s1, a0
+  ld a1, 3(t0)        # misaligned
+  xor s1, s1, a1
+  # slt family and a call through jal/jalr
+  slt a2, s1, s2
+  sltu a3, s1, s2
+  slti a4, s1, -5
+  sltiu a5, s2, 17
+  add s4, s4, a2
+  add s4, s4, a3
+  add s4, s4, a4
+  add s4, s4, a5
+  jal ra, leaf
+  addi s4, s4, 1
+  addi s3, s3, -1
+  bnez s3, loop
+  sd s1, 2040(s0)
+  sd s4, 2032(s0)
+  auipc a0, 0
+  sd a0, 2024(s0)
+${EXIT}
+leaf:
+  srai t0, s1, 3
+  sub s1, s1, t0
+  lui t1, 0xfffff
+  or s1, s1, t1
+  ret
+`;
+
+Deno.test("translated code ends in the same state as the interpreter (ALU, M, loads/stores, calls)", async () => {
+  const { interp, jit, stats } = await both(PROGRAM);
+  const a = snapshot(interp), b = snapshot(jit);
+  assert.deepEqual(b.regs, a.regs);
+  assert.deepEqual(b.data, a.data);
+  assert.equal(jit.hart.instret, interp.hart.instret, "instructions retired");
+  // Most of the work must have run translated, or the comparison proves little.
+  assert.ok(stats.translatedInsns > 0.9 * jit.hart.instret, JSON.stringify(stats));
+  assert.ok(
+    stats.slowExits >= 2000,
+    `misaligned loads and MMIO take the slow path: ${stats.slowExits}`,
+  );
+});
+
+/** A random program: ALU ops on a few registers, loads/stores into DATA, forward branches. */
+function randomProgram(seed: number, length: number): string {
+  let s = seed >>> 0;
+  const rnd = (n: number) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % n;
+  };
+  const regs = ["a0", "a1", "a2", "a3", "a4", "a5", "t0", "t1", "t2", "zero"];
+  const r = () => regs[rnd(regs.length)];
+  const w = () => regs[rnd(regs.length - 1)];
+  const rr = [
+    "add",
+    "sub",
+    "sll",
+    "slt",
+    "sltu",
+    "xor",
+    "srl",
+    "sra",
+    "or",
+    "and",
+    "addw",
+    "subw",
+    "sllw",
+    "srlw",
+    "sraw",
+    "mul",
+    "mulh",
+    "mulhu",
+    "mulhsu",
+    "div",
+    "divu",
+    "rem",
+    "remu",
+    "mulw",
+    "divw",
+    "divuw",
+    "remw",
+    "remuw",
+  ];
+  const ri = ["addi", "slti", "sltiu", "xori", "ori", "andi", "addiw"];
+  const sh = ["slli", "srli", "srai"];
+  const shw = ["slliw", "srliw", "sraiw"];
+  const lines = [
+    ".globl _start",
+    "_start:",
+    `li s0, ${DATA}`,
+    ...["a0", "a1", "a2", "a3", "a4", "a5", "t0", "t1", "t2"].map((x) =>
+      `li ${x}, ${(rnd(2) ? -1 : 1) * rnd(2 ** 31)}`
+    ),
+  ];
+  for (let i = 0; i < length; i++) {
+    const k = rnd(12);
+    if (k < 5) lines.push(`${rr[rnd(rr.length)]} ${w()}, ${r()}, ${r()}`);
+    else if (k < 7) lines.push(`${ri[rnd(ri.length)]} ${w()}, ${r()}, ${rnd(4096) - 2048}`);
+    else if (k < 8) {
+      lines.push(
+        rnd(2)
+          ? `${sh[rnd(3)]} ${w()}, ${r()}, ${rnd(64)}`
+          : `${shw[rnd(3)]} ${w()}, ${r()}, ${rnd(32)}`,
+      );
+    } else if (k < 9) {
+      const op = ["sb", "sh", "sw", "sd"][rnd(4)];
+      lines.push(`${op} ${r()}, ${rnd(2000)}(s0)`);
+    } else if (k < 10) {
+      const op = ["lb", "lbu", "lh", "lhu", "lw", "lwu", "ld"][rnd(7)];
+      lines.push(`${op} ${w()}, ${rnd(2000)}(s0)`);
+    } else if (k < 11) {
+      const op = ["beq", "bne", "blt", "bge", "bltu", "bgeu"][rnd(6)];
+      lines.push(`${op} ${r()}, ${r()}, 1f`, `${ri[rnd(ri.length)]} ${w()}, ${r()}, 7`, "1:");
+    } else lines.push(`lui ${w()}, ${rnd(1 << 20)}`);
+  }
+  lines.push(EXIT);
+  return lines.join("\n");
+}
+
+Deno.test("random instruction streams: translated and interpreted runs agree", async () => {
+  for (let seed = 1; seed <= 12; seed++) {
+    const src = randomProgram(seed * 7919, 300);
+    const { interp, jit, stats } = await both(src, 100_000);
+    const a = snapshot(interp), b = snapshot(jit);
+    assert.deepEqual(b.regs, a.regs, `seed ${seed}`);
+    assert.deepEqual(b.data, a.data, `seed ${seed}`);
+    assert.equal(jit.hart.instret, interp.hart.instret, `seed ${seed} instret`);
+    assert.ok(stats.translatedInsns > 0, `seed ${seed}: ${JSON.stringify(stats)}`);
+  }
+});
