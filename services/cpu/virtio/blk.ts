@@ -105,7 +105,7 @@ const HDR = 16;
 
 /** Options of a virtio-blk device. */
 export interface VirtioBlkOptions {
-  /** QueueNumMax (power of two), 256 by default. */
+  /** Queue size until the driver picks one, 256 by default (as QEMU). */
   queueSize?: number;
   /** Serial number returned by GET_ID (up to 20 bytes). */
   serial?: string;
@@ -123,7 +123,7 @@ export class VirtioBlk implements VirtioDevice {
   readonly deviceId = VirtioDeviceId.BLOCK;
   readonly features: readonly [number, number];
   readonly numQueues = 1;
-  readonly queueMaxSize: number;
+  readonly queueSize: number;
   /** Disk capacity in 512-byte sectors. */
   readonly capacity: number;
   /** Requests completed, by status. */
@@ -151,7 +151,7 @@ export class VirtioBlk implements VirtioDevice {
     readonly info: BlockInfo,
     options: VirtioBlkOptions = {},
   ) {
-    this.queueMaxSize = options.queueSize ?? 256;
+    this.queueSize = options.queueSize ?? 256;
     this.tracer = options.tracer;
     this.serial = new TextEncoder().encode(options.serial ?? "vmesh").subarray(0, ID_BYTES);
     this.capacity = Math.floor(info.sizeBytes / SECTOR);
@@ -165,7 +165,7 @@ export class VirtioBlk implements VirtioDevice {
     const c = new DataView(this.config.buffer);
     c.setUint32(0, this.capacity % 4294967296, true); // capacity (le64)
     c.setUint32(4, Math.floor(this.capacity / 4294967296), true);
-    const segMax = Math.max(1, this.queueMaxSize - 2);
+    const segMax = Math.max(1, this.queueSize - 2);
     const sizeMax = Math.max(4096, Math.floor(MAX_REQUEST_BYTES / segMax / 4096) * 4096);
     c.setUint32(8, sizeMax, true); // size_max
     c.setUint32(12, segMax, true); // seg_max

@@ -105,7 +105,8 @@ Deno.test("virtio-blk: config space and features", async () => {
   assert.equal(d.reg(R.CONFIG + 20), 512, "blk_size");
   assert.equal(d.t.read(R.CONFIG + 20, 2), 512, "16-bit config read");
   assert.equal(d.t.read(R.CONFIG + 21, 1), 2, "8-bit config read");
-  assert.equal(d.reg(R.CONFIG + 0x400), 0, "beyond config space");
+  assert.equal(d.reg(R.CONFIG + 0x400), 0xffffffff, "beyond config space: all ones, as QEMU");
+  assert.equal(d.t.read(R.CONFIG + 0x400, 1), 0xff, "8-bit read beyond config space");
 });
 
 Deno.test("virtio-blk: read with a multi-descriptor chain, completed asynchronously", async () => {

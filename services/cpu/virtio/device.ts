@@ -57,13 +57,19 @@ export interface VirtioDevice {
   readonly features: readonly [number, number];
   /** Number of virtqueues. */
   readonly numQueues: number;
-  /** QueueNumMax of every queue (a power of two). */
-  readonly queueMaxSize: number;
+  /**
+   * Size of every queue until the driver writes QueueNum (QEMU's per-device default); the
+   * transport reports QueueNumMax 1024 and accepts any QueueNum from 1 to 1024, as QEMU does.
+   */
+  readonly queueSize: number;
   /** Requests handed to a backend and not completed yet (absent: never any). */
   readonly inflightCount?: number;
   /** Called once by the transport before any other call. */
   attach(host: VirtioHost): void;
-  /** Reads `size` bytes of config space at `offset` (little-endian); 0 outside it. */
+  /**
+   * Reads `size` bytes of config space at `offset` (little-endian); all ones when the access
+   * does not fit in it (QEMU's virtio_config_modern_read*).
+   */
   readConfig(offset: number, size: 1 | 2 | 4): number;
   /** Writes config space (most devices ignore it). */
   writeConfig(offset: number, size: 1 | 2 | 4, value: number): void;
@@ -77,9 +83,17 @@ export interface VirtioDevice {
   load(state: unknown): void;
 }
 
-/** Reads a little-endian value of `size` bytes from a config-space byte array; 0 outside. */
+/** All-ones value of a `size`-byte access: what a read outside config space returns. */
+export function configMiss(size: number): number {
+  return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+}
+
+/**
+ * Reads a little-endian value of `size` bytes from a config-space byte array; all ones when
+ * the access does not fit (as QEMU).
+ */
 export function readConfigBytes(config: Uint8Array, offset: number, size: number): number {
-  if (offset < 0 || offset + size > config.length) return 0;
+  if (offset < 0 || offset + size > config.length) return configMiss(size);
   let v = 0;
   for (let i = size - 1; i >= 0; i--) v = v * 256 + config[offset + i];
   return v >>> 0;

@@ -2,6 +2,12 @@
  * Virtio over MMIO, version 2 (virtio 1.2, section 4.2): the register file a guest driver
  * talks to, feature negotiation, the device status machine, the interrupt status with its
  * level output, and the virtqueue configuration. Device behaviour lives in a `VirtioDevice`.
+ *
+ * Where QEMU 7.2 (`-global virtio-mmio.force-legacy=false`) is more lenient than the spec, this
+ * transport is too (see ../devices/README.md): FEATURES_OK is kept for any feature set (bits
+ * the device did not offer are dropped, VERSION_1 is not required), DRIVER_OK works without
+ * FEATURES_OK, any nonzero feature-select value selects word 1, QueueNum takes any size from 1
+ * to 1024 and a queue the driver never sized keeps the device's default.
  */
 
 import type { GuestMemory } from "../guest_memory.ts";
@@ -54,6 +60,11 @@ export const VIRTIO_MMIO_INT_VRING = 1;
 /** InterruptStatus bit: the configuration changed (or the device needs a reset). */
 export const VIRTIO_MMIO_INT_CONFIG = 2;
 
+/** QueueNumMax of every queue and the largest QueueNum accepted (QEMU's VIRTQUEUE_MAX_SIZE). */
+export const VIRTIO_MMIO_QUEUE_MAX = 1024;
+/** QueueSel values from here on are ignored (QEMU's VIRTIO_QUEUE_MAX). */
+const QUEUE_SEL_LIMIT = 1024;
+
 /** Transport features always offered: indirect descriptors, event index, VERSION_1. */
 const TRANSPORT_FEATURES_LO = (1 << VirtioFeature.RING_INDIRECT_DESC) |
   (1 << VirtioFeature.RING_EVENT_IDX);
@@ -65,6 +76,8 @@ export interface VirtioMmioState {
   deviceFeaturesSel: number;
   driverFeaturesSel: number;
   driverFeatures: [number, number];
+  /** The DriverFeatures register words as last written (applied at FEATURES_OK). */
+  driverFeaturesReg?: [number, number];
   queueSel: number;
   interruptStatus: number;
   configGeneration: number;
@@ -87,8 +100,10 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
   lastError = "";
   /** Exceptions a device model threw (bugs, not guest errors); each set NEEDS_RESET. */
   deviceExceptions = 0;
-  /** Features the driver accepted (valid once FEATURES_OK is set). */
+  /** Features in effect: what the driver wrote and the device offered, fixed at FEATURES_OK. */
   readonly driverFeatures: [number, number] = [0, 0];
+  /** The DriverFeatures register as the driver wrote it (words 0 and 1). */
+  private readonly driverFeaturesReg: [number, number] = [0, 0];
 
   private deviceFeaturesSel = 0;
   private driverFeaturesSel = 0;
@@ -116,7 +131,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     ];
     const onError = (reason: string) => this.needsReset(reason);
     for (let i = 0; i < device.numQueues; i++) {
-      this.queues.push(new Virtqueue(memory, device.queueMaxSize, onError));
+      this.queues.push(new Virtqueue(memory, device.queueSize, onError));
     }
     device.attach(this);
   }
@@ -145,9 +160,11 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     return this.queues[index];
   }
 
-  /** True when feature bit `bit` was negotiated. */
+  /**
+   * True when feature bit `bit` is in effect. Without FEATURES_OK (a driver may set DRIVER_OK
+   * alone, as QEMU allows) no feature is.
+   */
   hasFeature(bit: number): boolean {
-    if ((this.status & VirtioStatus.FEATURES_OK) === 0) return false;
     return bit < 32
       ? (this.driverFeatures[0] & (1 << bit)) !== 0
       : (this.driverFeatures[1] & (1 << (bit - 32))) !== 0;
@@ -181,7 +198,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
   }
 
-  /** Reads a register or config space. Registers answer 32-bit reads only. */
+  /** Reads a register or config space. Registers answer 32-bit reads only (others read 0). */
   read(offset: number, size: 1 | 2 | 4): number {
     if (offset >= VirtioMmioReg.CONFIG) {
       return this.device.readConfig(offset - VirtioMmioReg.CONFIG, size);
@@ -198,9 +215,9 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
       case VirtioMmioReg.VENDOR_ID:
         return VIRTIO_MMIO_VENDOR;
       case VirtioMmioReg.DEVICE_FEATURES:
-        return this.deviceFeaturesSel < 2 ? this.offered[this.deviceFeaturesSel] : 0;
+        return this.offered[this.deviceFeaturesSel];
       case VirtioMmioReg.QUEUE_NUM_MAX:
-        return q === undefined ? 0 : q.maxSize;
+        return q === undefined ? 0 : VIRTIO_MMIO_QUEUE_MAX;
       case VirtioMmioReg.QUEUE_READY:
         return q !== undefined && q.ready ? 1 : 0;
       case VirtioMmioReg.INTERRUPT_STATUS:
@@ -209,9 +226,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
         return this.status;
       case VirtioMmioReg.SHM_LEN_LOW:
       case VirtioMmioReg.SHM_LEN_HIGH:
-      case VirtioMmioReg.SHM_BASE_LOW:
-      case VirtioMmioReg.SHM_BASE_HIGH:
-        return 0xffffffff; // no shared memory regions
+        return 0xffffffff; // no shared memory regions (the base reads 0, as on QEMU)
       case VirtioMmioReg.CONFIG_GENERATION:
         return this.configGeneration;
       default:
@@ -219,7 +234,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
   }
 
-  /** Writes a register or config space. Registers accept 32-bit writes only. */
+  /** Writes a register or config space. Registers accept 32-bit writes only (others are dropped). */
   write(offset: number, size: 1 | 2 | 4, value: number): void {
     if (offset >= VirtioMmioReg.CONFIG) {
       this.device.writeConfig(offset - VirtioMmioReg.CONFIG, size, value);
@@ -230,25 +245,26 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     const q = this.queues[this.queueSel];
     switch (offset) {
       case VirtioMmioReg.DEVICE_FEATURES_SEL:
-        this.deviceFeaturesSel = value;
+        this.deviceFeaturesSel = value === 0 ? 0 : 1; // as QEMU: any nonzero value is word 1
         return;
       case VirtioMmioReg.DRIVER_FEATURES:
-        // Features are frozen once FEATURES_OK is set.
-        if (this.driverFeaturesSel < 2 && !(this.status & VirtioStatus.FEATURES_OK)) {
-          this.driverFeatures[this.driverFeaturesSel] = value;
-        }
+        // Stored at any time; only the FEATURES_OK transition applies it (section 3.1.1).
+        this.driverFeaturesReg[this.driverFeaturesSel] = value;
         return;
       case VirtioMmioReg.DRIVER_FEATURES_SEL:
-        this.driverFeaturesSel = value;
+        this.driverFeaturesSel = value === 0 ? 0 : 1;
         return;
       case VirtioMmioReg.QUEUE_SEL:
-        this.queueSel = value;
+        if (value < QUEUE_SEL_LIMIT) this.queueSel = value;
         return;
       case VirtioMmioReg.QUEUE_NUM:
-        if (q !== undefined && !q.ready) q.size = value;
+        // QEMU ignores 0 and sizes above 1024; a live queue keeps its size until re-enabled.
+        if (q !== undefined && !q.ready && value >= 1 && value <= VIRTIO_MMIO_QUEUE_MAX) {
+          q.size = value;
+        }
         return;
       case VirtioMmioReg.QUEUE_READY:
-        if (q !== undefined) this.setQueueReady(q, (value & 1) === 1);
+        if (q !== undefined) this.setQueueReady(q, value !== 0);
         return;
       case VirtioMmioReg.QUEUE_NOTIFY:
         this.notify(value & 0xffff);
@@ -273,16 +289,17 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
   }
 
+  /**
+   * QueueReady: 1 (any nonzero value) maps the rings as configured now, also when the queue
+   * was ready already; the ring indices carry on (only a device reset clears them), as on QEMU.
+   */
   private setQueueReady(q: Virtqueue, ready: boolean): void {
     if (!ready) {
       q.ready = false;
       q.deactivate();
       return;
     }
-    if (q.ready) return;
     q.ready = true;
-    q.lastAvail = q.usedIdx = q.signalledUsed = 0;
-    q.signalledValid = false;
     const why = q.activate();
     if (why !== null) this.needsReset(why);
   }
@@ -305,21 +322,12 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
       return;
     }
     const old = this.status;
-    let next = value | (old & VirtioStatus.DEVICE_NEEDS_RESET);
+    const next = value | (old & VirtioStatus.DEVICE_NEEDS_RESET);
     if ((next & VirtioStatus.FEATURES_OK) && !(old & VirtioStatus.FEATURES_OK)) {
-      if (!this.featuresAcceptable()) next &= ~VirtioStatus.FEATURES_OK;
-      else {
-        const eventIdx = (this.driverFeatures[0] & (1 << VirtioFeature.RING_EVENT_IDX)) !== 0;
-        const indirect = (this.driverFeatures[0] & (1 << VirtioFeature.RING_INDIRECT_DESC)) !== 0;
-        for (const q of this.queues) {
-          q.eventIdx = eventIdx;
-          q.indirect = indirect;
-        }
-      }
-    }
-    // DRIVER_OK without FEATURES_OK is a driver error for a version 2 device.
-    if ((next & VirtioStatus.DRIVER_OK) && !(next & VirtioStatus.FEATURES_OK)) {
-      next &= ~VirtioStatus.DRIVER_OK;
+      // As QEMU's virtio_set_features: keep what was offered, drop the rest, never refuse.
+      this.driverFeatures[0] = (this.driverFeaturesReg[0] & this.offered[0]) >>> 0;
+      this.driverFeatures[1] = (this.driverFeaturesReg[1] & this.offered[1]) >>> 0;
+      this.applyRingFeatures();
     }
     this.status = next;
     if ((next & VirtioStatus.DRIVER_OK) && !(old & VirtioStatus.DRIVER_OK)) {
@@ -328,11 +336,14 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
   }
 
-  /** VERSION_1 accepted and nothing the device did not offer. */
-  private featuresAcceptable(): boolean {
-    const [lo, hi] = this.driverFeatures;
-    if ((lo & ~this.offered[0]) !== 0 || (hi & ~this.offered[1]) !== 0) return false;
-    return (hi & (1 << (VirtioFeature.VERSION_1 - 32))) !== 0;
+  /** Tells the queues which ring features are in effect. */
+  private applyRingFeatures(): void {
+    const eventIdx = (this.driverFeatures[0] & (1 << VirtioFeature.RING_EVENT_IDX)) !== 0;
+    const indirect = (this.driverFeatures[0] & (1 << VirtioFeature.RING_INDIRECT_DESC)) !== 0;
+    for (const q of this.queues) {
+      q.eventIdx = eventIdx;
+      q.indirect = indirect;
+    }
   }
 
   /** Device reset (status written with 0): back to the power-on state. */
@@ -340,6 +351,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     this.status = 0;
     this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
     this.driverFeatures[0] = this.driverFeatures[1] = 0;
+    this.driverFeaturesReg[0] = this.driverFeaturesReg[1] = 0;
     this.lastError = "";
     for (const q of this.queues) {
       q.reset();
@@ -364,6 +376,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
       deviceFeaturesSel: this.deviceFeaturesSel,
       driverFeaturesSel: this.driverFeaturesSel,
       driverFeatures: [this.driverFeatures[0], this.driverFeatures[1]],
+      driverFeaturesReg: [this.driverFeaturesReg[0], this.driverFeaturesReg[1]],
       queueSel: this.queueSel,
       interruptStatus: this.interruptStatus,
       configGeneration: this.configGeneration,
@@ -384,19 +397,17 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     this.driverFeaturesSel = s.driverFeaturesSel;
     this.driverFeatures[0] = s.driverFeatures[0];
     this.driverFeatures[1] = s.driverFeatures[1];
+    // Older snapshots have no register copy: the negotiated words are what was written.
+    const reg = s.driverFeaturesReg ?? s.driverFeatures;
+    this.driverFeaturesReg[0] = reg[0];
+    this.driverFeaturesReg[1] = reg[1];
     this.queueSel = s.queueSel;
     this.interruptStatus = s.interruptStatus;
     this.configGeneration = s.configGeneration;
     this.lastError = s.lastError;
-    const features = this.status & VirtioStatus.FEATURES_OK;
-    const eventIdx = features !== 0 &&
-      (this.driverFeatures[0] & (1 << VirtioFeature.RING_EVENT_IDX)) !== 0;
-    const indirect = features !== 0 &&
-      (this.driverFeatures[0] & (1 << VirtioFeature.RING_INDIRECT_DESC)) !== 0;
+    this.applyRingFeatures();
     for (let i = 0; i < this.queues.length; i++) {
       const q = this.queues[i];
-      q.eventIdx = eventIdx;
-      q.indirect = indirect;
       const qs = s.queues[i];
       if (qs !== undefined) q.load(qs);
       else q.reset();
@@ -425,16 +436,26 @@ function checkState(s: VirtioMmioState, queues: number): void {
   for (const k of ["status", "deviceFeaturesSel", "driverFeaturesSel", "queueSel"] as const) {
     if (!isU32(s[k])) bad(k);
   }
+  if (s.deviceFeaturesSel > 1 || s.driverFeaturesSel > 1) bad("feature select");
+  if (s.queueSel >= QUEUE_SEL_LIMIT) bad("queueSel");
   if (!isU32(s.interruptStatus) || !isU32(s.configGeneration)) bad("interrupt/config fields");
   if (
     !Array.isArray(s.driverFeatures) || s.driverFeatures.length !== 2 ||
     !s.driverFeatures.every(isU32)
   ) bad("driverFeatures");
+  if (
+    s.driverFeaturesReg !== undefined &&
+    (!Array.isArray(s.driverFeaturesReg) || s.driverFeaturesReg.length !== 2 ||
+      !s.driverFeaturesReg.every(isU32))
+  ) bad("driverFeaturesReg");
   if (typeof s.lastError !== "string") bad("lastError");
   if (!Array.isArray(s.queues) || s.queues.length !== queues) bad("queue count");
   for (const q of s.queues) {
     if (typeof q !== "object" || q === null) bad("queue");
-    if (!isU32(q.size) || !isAddr(q.descAddr) || !isAddr(q.driverAddr) || !isAddr(q.deviceAddr)) {
+    if (
+      !isU32(q.size) || q.size > VIRTIO_MMIO_QUEUE_MAX || !isAddr(q.descAddr) ||
+      !isAddr(q.driverAddr) || !isAddr(q.deviceAddr)
+    ) {
       bad("queue configuration");
     }
     if (!isU32(q.lastAvail) || !isU32(q.usedIdx) || !isU32(q.signalledUsed)) bad("queue indices");

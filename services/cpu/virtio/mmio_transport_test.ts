@@ -5,6 +5,7 @@ import {
   VIRTIO_MMIO_INT_CONFIG,
   VIRTIO_MMIO_INT_VRING,
   VIRTIO_MMIO_MAGIC,
+  VIRTIO_MMIO_QUEUE_MAX,
   VirtioMmioReg as R,
   VirtioMmioTransport,
   VirtioStateError,
@@ -46,34 +47,121 @@ Deno.test("virtio-mmio: discovery registers of a version 2 device", () => {
   assert.ok(lo & (1 << VirtioFeature.RING_INDIRECT_DESC));
   assert.ok(lo & (1 << VirtioFeature.RING_EVENT_IDX));
   d.setReg(R.QUEUE_SEL, 0);
-  assert.equal(d.reg(R.QUEUE_NUM_MAX), 16);
+  assert.equal(d.reg(R.QUEUE_NUM_MAX), VIRTIO_MMIO_QUEUE_MAX, "QEMU's VIRTQUEUE_MAX_SIZE");
   assert.equal(d.reg(R.QUEUE_READY), 0);
   d.setReg(R.QUEUE_SEL, 1);
   assert.equal(d.reg(R.QUEUE_NUM_MAX), 0, "only one queue");
   assert.equal(d.reg(R.STATUS), 0);
   assert.equal(d.reg(R.SHM_LEN_LOW), 0xffffffff, "no shared memory regions");
+  assert.equal(d.reg(R.SHM_BASE_LOW), 0, "SHMBase reads 0 as on QEMU");
   assert.equal(t.read(R.MAGIC_VALUE, 1), 0, "registers answer 32-bit reads only");
+  assert.equal(t.read(R.CONFIG, 4), 0xffffffff, "no config space: all ones");
+  assert.equal(t.read(R.CONFIG + 2, 2), 0xffff);
 });
 
-Deno.test("virtio-mmio: FEATURES_OK only for an acceptable feature set", () => {
+Deno.test("virtio-mmio: a driver of the low 32 feature bits only keeps FEATURES_OK (QEMU)", () => {
+  const { d, t, rng } = setup();
+  const [lo] = d.offered();
+  // As xv6 does: write DriverFeatures word 0 only, never VERSION_1, then FEATURES_OK.
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
+  d.setReg(R.DRIVER_FEATURES, lo & ~(1 << VirtioFeature.RING_EVENT_IDX));
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+  assert.equal(d.reg(R.STATUS), S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+  assert.equal(t.hasFeature(VirtioFeature.VERSION_1), false);
+  assert.equal(t.hasFeature(VirtioFeature.RING_INDIRECT_DESC), true);
+  assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), false);
+  d.setupQueue(0, 8);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+  assert.equal(t.active, true);
+  const buf = d.alloc(16);
+  const head = d.submit(0, [{ addr: buf, len: 16, write: true }]);
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: 16 }]);
+  assert.deepEqual([...d.get(buf, 4)], [0, 1, 2, 3]);
+  assert.equal(rng.bytesServed, 16);
+  assert.equal(d.ack(), VIRTIO_MMIO_INT_VRING);
+});
+
+Deno.test("virtio-mmio: features not offered are dropped, FEATURES_OK stays (QEMU)", () => {
   const { d, t } = setup();
   const [lo, hi] = d.offered();
-  assert.equal(d.negotiate([lo, 0]), false, "VERSION_1 is required");
-  assert.equal(d.negotiate([lo, hi | 0x80]), false, "a feature that was not offered");
-  assert.equal(d.negotiate([0, hi]), true);
+  assert.equal(d.negotiate([lo | 0x1, hi | 0x80]), true);
+  assert.equal(t.driverFeatures[0], lo, "bit 0 was not offered");
+  assert.equal(t.driverFeatures[1], hi, "bit 39 was not offered");
   assert.equal(t.hasFeature(VirtioFeature.VERSION_1), true);
-  assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), false);
-  // Features are frozen after FEATURES_OK.
+  // Writes after FEATURES_OK change nothing until FEATURES_OK is set again.
   d.setReg(R.DRIVER_FEATURES_SEL, 0);
-  d.setReg(R.DRIVER_FEATURES, lo);
+  d.setReg(R.DRIVER_FEATURES, 0);
+  assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), true);
+  assert.equal(d.negotiate([0, hi]), true);
   assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), false);
 });
 
-Deno.test("virtio-mmio: DRIVER_OK without FEATURES_OK does not activate the device", () => {
+Deno.test("virtio-mmio: any nonzero feature select picks word 1 (QEMU)", () => {
   const { d, t } = setup();
+  const [, hi] = d.offered();
+  d.setReg(R.DEVICE_FEATURES_SEL, 7);
+  assert.equal(d.reg(R.DEVICE_FEATURES), hi);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
+  d.setReg(R.DRIVER_FEATURES_SEL, 0x100);
+  d.setReg(R.DRIVER_FEATURES, hi);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+  assert.equal(t.hasFeature(VirtioFeature.VERSION_1), true);
+});
+
+Deno.test("virtio-mmio: DRIVER_OK without FEATURES_OK runs the device with no features (QEMU)", () => {
+  const { d, t, rng } = setup();
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
+  d.setReg(R.DRIVER_FEATURES, 0xffffffff); // never applied: FEATURES_OK is not written
+  d.setupQueue(0, 4);
   d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.DRIVER_OK);
-  assert.equal(d.reg(R.STATUS) & S.DRIVER_OK, 0);
-  assert.equal(t.active, false);
+  assert.equal(d.reg(R.STATUS), S.ACKNOWLEDGE | S.DRIVER | S.DRIVER_OK);
+  assert.equal(t.active, true);
+  assert.equal(t.hasFeature(VirtioFeature.RING_INDIRECT_DESC), false);
+  const head = d.submit(0, [{ addr: d.alloc(8), len: 8, write: true }]);
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: 8 }]);
+  assert.equal(rng.bytesServed, 8);
+});
+
+Deno.test("virtio-mmio: queue sizes as QEMU takes them", () => {
+  const { d, rng } = setup();
+  d.negotiate(d.offered());
+  d.setReg(R.QUEUE_SEL, 0);
+  // Never sized: the device's default (16 here); 0 and sizes above 1024 are ignored.
+  d.setReg(R.QUEUE_NUM, 0);
+  d.setReg(R.QUEUE_NUM, 2048);
+  const l = d.setupQueue(0, 16);
+  assert.equal(d.reg(R.QUEUE_READY), 1);
+  assert.equal(l.size, 16);
+  d.setReg(R.STATUS, d.reg(R.STATUS) | S.DRIVER_OK);
+  d.submit(0, [{ addr: d.alloc(4), len: 4, write: true }]);
+  assert.equal(rng.bytesServed, 4);
+  // A size that is no power of two works; ring slots wrap modulo the size.
+  const { d: d2, rng: rng2, t: t2 } = setup();
+  d2.negotiate(d2.offered());
+  d2.setupQueue(0, 3);
+  d2.setReg(R.STATUS, d2.reg(R.STATUS) | S.DRIVER_OK);
+  assert.equal(t2.active, true);
+  for (let i = 0; i < 7; i++) {
+    const head = d2.submit(0, [{ addr: d2.alloc(2), len: 2, write: true }]);
+    assert.deepEqual(d2.takeUsed(0), [{ id: head, len: 2 }], `request ${i}`);
+  }
+  assert.equal(rng2.bytesServed, 14);
+  assert.equal(d2.reg(R.STATUS) & S.DEVICE_NEEDS_RESET, 0);
+  // QueueSel beyond QEMU's 1024 queues is ignored: the selection stays.
+  d2.setReg(R.QUEUE_SEL, 5000);
+  assert.equal(d2.reg(R.QUEUE_READY), 1, "still queue 0");
+});
+
+Deno.test("virtio-mmio: QueueReady written again keeps the ring indices (QEMU)", () => {
+  const { d, rng } = setup();
+  d.init({ size: 8 });
+  const first = d.submit(0, [{ addr: d.alloc(4), len: 4, write: true }]);
+  assert.deepEqual(d.takeUsed(0), [{ id: first, len: 4 }]);
+  d.setReg(R.QUEUE_SEL, 0);
+  d.setReg(R.QUEUE_READY, 2); // any nonzero value
+  const second = d.submit(0, [{ addr: d.alloc(4), len: 4, write: true }]);
+  assert.deepEqual(d.takeUsed(0), [{ id: second, len: 4 }]);
+  assert.equal(rng.bytesServed, 8);
 });
 
 Deno.test("virtio-mmio: rng request through a direct chain, interrupt and ACK", () => {

@@ -5,7 +5,13 @@
  * driver posted, or are dropped and counted when there is none.
  */
 
-import { readConfigBytes, type VirtioDevice, VirtioDeviceId, type VirtioHost } from "./device.ts";
+import {
+  readConfigBytes,
+  type VirtioDevice,
+  VirtioDeviceId,
+  VirtioFeature,
+  type VirtioHost,
+} from "./device.ts";
 import { DescriptorChain } from "./virtqueue.ts";
 
 /** The seam to the network backend. */
@@ -24,6 +30,11 @@ export const VirtioNetFeature = {
 export const VIRTIO_NET_S_LINK_UP = 1;
 /** Size of struct virtio_net_hdr when VERSION_1 is negotiated. */
 export const VIRTIO_NET_HDR_SIZE = 12;
+/**
+ * Size of the legacy struct virtio_net_hdr (no num_buffers): the header a driver that did not
+ * negotiate VERSION_1 (nor MRG_RXBUF, which is not offered) uses, as QEMU's guest_hdr_len.
+ */
+export const VIRTIO_NET_LEGACY_HDR_SIZE = 10;
 /** Largest frame accepted from the guest or the backend (64 KiB plus an Ethernet header). */
 export const MAX_FRAME = 65536 + 14;
 
@@ -43,13 +54,15 @@ export interface VirtioNetStats {
 export interface VirtioNetOptions {
   /** MAC address, "52:54:00:12:34:56" or 6 bytes. */
   mac: string | Uint8Array;
-  /** QueueNumMax (power of two), 256 by default. */
+  /** Queue size until the driver picks one, 256 by default (as QEMU). */
   queueSize?: number;
 }
 
 /** Device state for snapshots. */
 export interface VirtioNetState {
   linkUp: boolean;
+  /** The MAC as the guest sees it (a legacy driver may have written it); absent in old states. */
+  mac?: number[];
   stats: VirtioNetStats;
 }
 
@@ -70,7 +83,7 @@ export class VirtioNet implements VirtioDevice {
     0,
   ];
   readonly numQueues = 2;
-  readonly queueMaxSize: number;
+  readonly queueSize: number;
   /** Traffic counters. */
   stats: VirtioNetStats = { rxFrames: 0, rxDropped: 0, txFrames: 0, txDropped: 0 };
   /** Backend frames go to; replaceable (e.g. after reconnecting to the switch). */
@@ -83,7 +96,7 @@ export class VirtioNet implements VirtioDevice {
 
   constructor(backend: NetBackendClient, options: VirtioNetOptions) {
     this.backend = backend;
-    this.queueMaxSize = options.queueSize ?? 256;
+    this.queueSize = options.queueSize ?? 256;
     const mac = typeof options.mac === "string" ? parseMac(options.mac) : options.mac;
     if (mac.length !== 6) throw new RangeError(`MAC address must be 6 bytes`);
     this.config.set(mac, 0);
@@ -118,8 +131,24 @@ export class VirtioNet implements VirtioDevice {
     return readConfigBytes(this.config, offset, size);
   }
 
-  /** The MAC is read-only (no VIRTIO_NET_F_CTRL_MAC_ADDR). */
-  writeConfig(): void {}
+  /**
+   * The MAC bytes are writable by a driver without VERSION_1 (legacy drivers set the MAC
+   * this way; QEMU's virtio_net_set_config allows it when neither VERSION_1 nor
+   * CTRL_MAC_ADDR is negotiated); otherwise config space is read-only.
+   */
+  writeConfig(offset: number, size: 1 | 2 | 4, value: number): void {
+    if (this.host.hasFeature(VirtioFeature.VERSION_1)) return;
+    for (let i = 0; i < size; i++) {
+      if (offset + i < 6) this.config[offset + i] = (value >>> (8 * i)) & 0xff;
+    }
+  }
+
+  /** Header bytes before each frame: 12 with VERSION_1, the legacy 10 without. */
+  get headerSize(): number {
+    return this.host.hasFeature(VirtioFeature.VERSION_1)
+      ? VIRTIO_NET_HDR_SIZE
+      : VIRTIO_NET_LEGACY_HDR_SIZE;
+  }
 
   /** Transmits what the driver queued; rx notifications need no action (buffers wait). */
   queueNotify(index: number): void {
@@ -127,13 +156,14 @@ export class VirtioNet implements VirtioDevice {
     const q = this.host.queue(TX);
     const chain = this.chain;
     const mem = this.host.memory;
+    const hdr = this.headerSize;
     let pushed = false;
     while (q.pop(chain)) {
-      const n = chain.readableBytes - VIRTIO_NET_HDR_SIZE;
+      const n = chain.readableBytes - hdr;
       if (n < 14 || n > MAX_FRAME || !this.linkUp) this.stats.txDropped++;
       else {
         const frame = new Uint8Array(n);
-        chain.read(mem, VIRTIO_NET_HDR_SIZE, frame);
+        chain.read(mem, hdr, frame);
         try {
           this.backend.send(frame);
           this.stats.txFrames++;
@@ -165,14 +195,15 @@ export class VirtioNet implements VirtioDevice {
       this.stats.rxDropped++;
       return false;
     }
-    const need = VIRTIO_NET_HDR_SIZE + frame.length;
+    const hdr = this.headerSize;
+    const need = hdr + frame.length;
     if (chain.writableBytes < need) {
       q.unpop();
       this.stats.rxDropped++;
       return false;
     }
-    chain.write(host.memory, 0, this.rxHdr);
-    chain.write(host.memory, VIRTIO_NET_HDR_SIZE, frame);
+    chain.write(host.memory, 0, this.rxHdr.subarray(0, hdr));
+    chain.write(host.memory, hdr, frame);
     q.push(chain.head, need);
     this.stats.rxFrames++;
     host.signalUsed(RX);
@@ -184,13 +215,14 @@ export class VirtioNet implements VirtioDevice {
 
   /** Link status and counters. */
   save(): VirtioNetState {
-    return { linkUp: this.linkUp, stats: { ...this.stats } };
+    return { linkUp: this.linkUp, mac: [...this.config.subarray(0, 6)], stats: { ...this.stats } };
   }
 
   /** Restores `save()` output. */
   load(state: unknown): void {
     const s = state as VirtioNetState | undefined;
     this.config[6] = s?.linkUp === false ? 0 : VIRTIO_NET_S_LINK_UP;
+    if (Array.isArray(s?.mac) && s.mac.length === 6) this.config.set(s.mac.map((b) => b & 0xff), 0);
     this.stats = { rxFrames: 0, rxDropped: 0, txFrames: 0, txDropped: 0, ...s?.stats };
   }
 }

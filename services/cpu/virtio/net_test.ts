@@ -6,7 +6,14 @@ import {
   VirtioMmioReg as R,
   VirtioMmioTransport,
 } from "./mmio_transport.ts";
-import { parseMac, VIRTIO_NET_HDR_SIZE, VirtioNet, VirtioNetFeature } from "./net.ts";
+import {
+  parseMac,
+  VIRTIO_NET_HDR_SIZE,
+  VIRTIO_NET_LEGACY_HDR_SIZE,
+  VirtioNet,
+  VirtioNetFeature,
+} from "./net.ts";
+import { VirtioStatus as S } from "./device.ts";
 import { TestDriver } from "./test_driver.ts";
 
 function setup() {
@@ -107,4 +114,50 @@ Deno.test("virtio-net: link down raises a config change and stops traffic", () =
   net.setLink(true);
   t.load(s);
   assert.equal(net.linkUp, false, "link state restored by load");
+});
+
+/** Brings the device up as a driver without VERSION_1 (low feature word only). */
+function initLegacy(d: TestDriver) {
+  const [lo] = d.offered();
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
+  d.setReg(R.DRIVER_FEATURES, lo);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+  d.setupQueue(0, 8);
+  d.setupQueue(1, 8);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+}
+
+Deno.test("virtio-net: without VERSION_1 the header is the legacy 10 bytes, both ways (QEMU)", () => {
+  const { d, sent, net } = setup();
+  initLegacy(d);
+  const f = frame(60, 3);
+  const hdr = d.alloc(VIRTIO_NET_LEGACY_HDR_SIZE);
+  const p = d.alloc(60);
+  d.put(p, f);
+  d.submit(1, [{ addr: hdr, len: VIRTIO_NET_LEGACY_HDR_SIZE }, { addr: p, len: 60 }]);
+  assert.deepEqual(sent, [f]);
+  const rx = d.alloc(256);
+  d.put(rx, new Uint8Array(256).fill(0xee));
+  const head = d.submit(0, [{ addr: rx, len: 256, write: true }]);
+  const g = frame(64, 9);
+  assert.equal(net.receive(g), true);
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: VIRTIO_NET_LEGACY_HDR_SIZE + 64 }]);
+  assert.deepEqual([...d.get(rx, VIRTIO_NET_LEGACY_HDR_SIZE)], new Array(10).fill(0));
+  assert.deepEqual(d.get(rx + VIRTIO_NET_LEGACY_HDR_SIZE, 64), g);
+});
+
+Deno.test("virtio-net: a driver without VERSION_1 may set the MAC in config space (QEMU)", () => {
+  const { d, net } = setup();
+  initLegacy(d);
+  d.t.write(R.CONFIG + 0, 4, 0x03020100);
+  d.t.write(R.CONFIG + 4, 2, 0x0504);
+  d.t.write(R.CONFIG + 6, 2, 0); // status is read-only
+  assert.deepEqual([...net.mac], [0, 1, 2, 3, 4, 5]);
+  assert.equal(d.t.read(R.CONFIG + 6, 2), 1);
+  assert.deepEqual(net.save().mac, [0, 1, 2, 3, 4, 5]);
+  // With VERSION_1 the MAC is read-only.
+  const v1 = setup();
+  v1.d.init();
+  v1.d.t.write(R.CONFIG + 0, 4, 0);
+  assert.deepEqual([...v1.net.mac], [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
 });

@@ -3,7 +3,7 @@
  * entropy source, which is injectable so that a run can be made deterministic and replayed.
  */
 
-import { type VirtioDevice, VirtioDeviceId, type VirtioHost } from "./device.ts";
+import { configMiss, type VirtioDevice, VirtioDeviceId, type VirtioHost } from "./device.ts";
 import { DescriptorChain } from "./virtqueue.ts";
 
 /** Fills `dst` with entropy. */
@@ -23,7 +23,7 @@ const MAX_REQUEST = 65536;
 export interface VirtioRngOptions {
   /** Entropy source; `cryptoEntropy` by default. */
   entropy?: EntropySource;
-  /** QueueNumMax (power of two), 64 by default. */
+  /** Queue size until the driver picks one, 8 by default (QEMU's virtio-rng). */
   queueSize?: number;
 }
 
@@ -32,7 +32,7 @@ export class VirtioRng implements VirtioDevice {
   readonly deviceId = VirtioDeviceId.ENTROPY;
   readonly features: readonly [number, number] = [0, 0];
   readonly numQueues = 1;
-  readonly queueMaxSize: number;
+  readonly queueSize: number;
   /** Bytes handed to the guest so far. */
   bytesServed = 0;
 
@@ -43,7 +43,7 @@ export class VirtioRng implements VirtioDevice {
 
   constructor(options: VirtioRngOptions = {}) {
     this.entropy = options.entropy ?? cryptoEntropy;
-    this.queueMaxSize = options.queueSize ?? 64;
+    this.queueSize = options.queueSize ?? 8;
   }
 
   /** Called by the transport. */
@@ -51,9 +51,9 @@ export class VirtioRng implements VirtioDevice {
     this.host = host;
   }
 
-  /** No config space. */
-  readConfig(): number {
-    return 0;
+  /** No config space: every read is a miss (all ones). */
+  readConfig(_offset: number, size: 1 | 2 | 4): number {
+    return configMiss(size);
   }
 
   /** No config space. */

@@ -5,7 +5,7 @@ import { HartIrqLines } from "../machine/hart_irq.ts";
 import { deviceTreeBlob } from "../machine/device_tree.ts";
 import { PLIC } from "../machine/memory_map.ts";
 import { MmioBus } from "../machine/physical_bus.ts";
-import { mountVirtio } from "./slot.ts";
+import { EmptyVirtioMmio, freeVirtioSlots, mountVirtio } from "./slot.ts";
 import { VirtioRng } from "./rng.ts";
 import { TestDriver } from "./test_driver.ts";
 
@@ -45,4 +45,27 @@ Deno.test("virtio slot: mapped at 0x10001000 + n*0x1000, interrupts on PLIC sour
   const dtb = deviceTreeBlob({ harts: 1, ramSize: 1 << 20, regions: [PLIC, region] });
   assert.ok(new TextDecoder("latin1").decode(dtb).includes("virtio_mmio@10003000"));
   assert.throws(() => mountVirtio(mem, { slot: 8, device: new VirtioRng() }, plic), RangeError);
+});
+
+Deno.test("virtio slot: a free slot answers as QEMU's empty transport (magic, version, id 0)", () => {
+  const bus = new MmioBus();
+  const free = freeVirtioSlots([0, 3]);
+  assert.deepEqual(free.map((r) => r.base), [
+    0x10002000,
+    0x10003000,
+    0x10005000,
+    0x10006000,
+    0x10007000,
+    0x10008000,
+  ]);
+  for (const r of free) bus.map(r.base, r.size, new EmptyVirtioMmio(`virtio_mmio@${r.base}`));
+  assert.equal(bus.load(0x10002000, 4), 0x74726976, "MagicValue");
+  assert.equal(bus.load(0x10002004, 4), 2, "Version");
+  assert.equal(bus.load(0x10002008, 4), 0, "DeviceID 0: nothing plugged in");
+  assert.equal(bus.load(0x1000200c, 4), 0x554d4551, "VendorID");
+  assert.equal(bus.load(0x10002070, 4), 0, "Status");
+  assert.equal(bus.load(0x10002100, 4), 0, "config space");
+  assert.equal(bus.store(0x10002070, 4, 0xff), true, "writes are taken and ignored");
+  assert.equal(bus.load(0x10002070, 4), 0);
+  assert.equal(bus.load(0x10008000, 1), 0, "narrow reads answer 0");
 });

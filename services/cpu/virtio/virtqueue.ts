@@ -129,10 +129,13 @@ export interface VirtqueueState {
   signalledValid: boolean;
 }
 
-/** One split virtqueue as the device sees it. */
+/**
+ * One split virtqueue as the device sees it. Any size from 1 up works: ring slots are taken
+ * modulo the size, as QEMU does (the spec asks for a power of two; QEMU does not insist).
+ */
 export class Virtqueue {
-  /** Queue size the driver chose (QueueNum). */
-  size = 0;
+  /** Queue size (QueueNum as the driver wrote it, or the device's default). */
+  size: number;
   /** QueueReady. */
   ready = false;
   /** Guest physical addresses of the descriptor table, available ring and used ring. */
@@ -159,15 +162,17 @@ export class Virtqueue {
 
   /**
    * @param mem guest memory holding the rings
-   * @param maxSize QueueNumMax for this queue
+   * @param defaultSize the size until the driver writes one (and after a reset)
    * @param onError called once per failure with a one-line reason (the transport sets
    *   NEEDS_RESET); the queue stops working until it is reset
    */
   constructor(
     readonly mem: GuestMemory,
-    readonly maxSize: number,
+    readonly defaultSize: number,
     private readonly onError: (reason: string) => void,
-  ) {}
+  ) {
+    this.size = defaultSize;
+  }
 
   /** True when the queue is ready and its rings were found valid. */
   get isUsable(): boolean {
@@ -176,7 +181,7 @@ export class Virtqueue {
 
   /** Forgets everything (device reset). */
   reset(): void {
-    this.size = 0;
+    this.size = this.defaultSize;
     this.ready = false;
     this.descAddr = this.driverAddr = this.deviceAddr = 0;
     this.lastAvail = this.usedIdx = this.signalledUsed = 0;
@@ -190,13 +195,13 @@ export class Virtqueue {
   }
 
   /**
-   * Checks the configured rings (size a power of two within QueueNumMax, areas aligned and
-   * inside RAM) and makes the queue usable. Returns a reason when they are not.
+   * Checks the configured rings (size 1..VIRTQ_MAX_SIZE, areas aligned and inside RAM) and
+   * makes the queue usable. Returns a reason when they are not.
    */
   activate(): string | null {
     this.usable = false;
     const n = this.size;
-    if (n === 0 || n > this.maxSize || (n & (n - 1)) !== 0) return `bad queue size ${n}`;
+    if (!Number.isInteger(n) || n < 1 || n > VIRTQ_MAX_SIZE) return `bad queue size ${n}`;
     const mem = this.mem;
     if (this.descAddr % 16 !== 0 || !mem.inRam(this.descAddr, 16 * n)) {
       return `descriptor table 0x${this.descAddr.toString(16)} misaligned or outside RAM`;
@@ -245,7 +250,7 @@ export class Virtqueue {
     if (((avail - this.lastAvail) & 0xffff) > this.size) {
       return this.fail(`available index jumped from ${this.lastAvail} to ${avail}`);
     }
-    const head = u16[(this.availOff + 4 + 2 * (this.lastAvail & (this.size - 1))) >> 1];
+    const head = u16[(this.availOff + 4 + 2 * (this.lastAvail % this.size)) >> 1];
     this.lastAvail = (this.lastAvail + 1) & 0xffff;
     if (this.eventIdx) {
       Atomics.store(u16, (this.usedOff + 4 + 8 * this.size) >> 1, this.lastAvail);
@@ -316,7 +321,7 @@ export class Virtqueue {
   /** Returns chain `head` to the driver with `len` bytes written into it. */
   push(head: number, len: number): void {
     if (!this.usable) return;
-    const e = this.usedOff + 4 + 8 * (this.usedIdx & (this.size - 1));
+    const e = this.usedOff + 4 + 8 * (this.usedIdx % this.size);
     const u32 = this.mem.u32;
     u32[e >> 2] = head;
     u32[(e + 4) >> 2] = len;
@@ -361,7 +366,7 @@ export class Virtqueue {
 
   /** Restores `save()` output; re-validates the rings when the queue was ready. */
   load(s: VirtqueueState): void {
-    this.size = s.size;
+    this.size = s.size || this.defaultSize;
     this.ready = s.ready;
     this.descAddr = s.descAddr;
     this.driverAddr = s.driverAddr;
