@@ -65,11 +65,13 @@ With -- COMMAND, runs COMMAND in the guest (batch mode), prints its output, powe
 off and exits with the command's exit status.
 
 Options (QEMU's names):
-  --bios PATH|none         firmware (default: OpenSBI fw_jump.bin from the guest images;
+  --bios PATH|none         firmware (default: OpenSBI fw_jump.bin of Debian's opensbi;
                            none: start the kernel ELF in M-mode at its entry)
-  --kernel PATH            kernel (default: the guest images' Linux Image)
+  --kernel PATH            kernel (default: the guest images' Linux Image). With --kernel
+                           nothing else is built: no kernel, no initramfs, and only the
+                           data disk (about a second) when there is no --drive
   --initrd PATH            initial ramdisk (default: the guest images' busybox initramfs,
-                           when --kernel is not given)
+                           when --kernel is not given; none when it is)
   --append ARGS            kernel command line (default "console=ttyS0")
   -m, --memory SIZE        guest RAM: MiB, or with a G/M suffix (default 256M)
   --smp N                  number of harts (only 1 is supported)

@@ -203,6 +203,8 @@ async function copyTrust(root: string): Promise<void> {
 
 /** Gives `root` this machine's apt sources and apt settings, as a new machine has them. */
 async function copyAptConfig(root: string): Promise<void> {
+  // debootstrap's one-line sources.list would duplicate the machine's deb822 entries.
+  await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});
   for (const [path, text] of await aptSourceFiles()) {
     // vmesh-src.list is written by ./vmesh guest itself: the newcomer does not have it yet.
     if (
@@ -285,6 +287,7 @@ class Fresh {
   /** Runs `script` with bash inside the chroot, streamed to the terminal and `log`. */
   async inside(script: string, logPath?: string): Promise<{ code: number; out: string }> {
     // setsid: a session of its own, so Ctrl-C here reaches this script, which stops it.
+    say(`  chroot ROOT: ${script}`);
     return await stream(["setsid", "chroot", this.root, "/bin/bash", "-c", script], {
       logPath,
       env: chrootEnv(),
@@ -313,22 +316,24 @@ class Fresh {
     }
     const mirror = mirrorFrom(await aptSourceFiles()) ?? "http://deb.debian.org/debian";
     await ensureHostPackage("debootstrap", "debootstrap");
-    await this.phase(
-      `debootstrap --variant=minbase ${SUITE} ${root} ${mirror}`,
-      () =>
-        stream(["debootstrap", "--variant=minbase", SUITE, root, mirror], {
-          logPath: `${this.o.dir}/debootstrap.log`,
-        }).then((r) => {
-          if (r.code !== 0) {
-            throw new Error(`debootstrap exit ${r.code}; see ${this.o.dir}/debootstrap.log`);
-          }
-        }),
-    );
+    const log = `${this.o.dir}/debootstrap.log`;
+    await this.phase(`debootstrap --variant=minbase ${SUITE} ROOT ${mirror}`, async () => {
+      say(`  (output in ${log})`);
+      const r = await new Deno.Command("debootstrap", {
+        args: ["--variant=minbase", SUITE, root, mirror],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      await Deno.writeFile(log, new Uint8Array([...r.stdout, ...r.stderr]));
+      if (!r.success) throw new Error(`debootstrap exit ${r.code}; see ${log}`);
+    });
     await copyAptConfig(root);
     await copyTrust(root);
     await Deno.copyFile("/etc/resolv.conf", `${root}/etc/resolv.conf`).catch(() => {});
     await this.mountSystem();
-    await this.phase("apt-get install git nodejs npm (in the root)", async () => {
+    await this.phase("apt-get install git nodejs npm", async () => {
+      say(`  (output in ${this.o.dir}/apt.log)`);
       const r = await this.inside(
         "set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git nodejs npm >/dev/null",
         `${this.o.dir}/apt.log`,
@@ -384,7 +389,7 @@ class Fresh {
     else say(`nothing left mounted under ${this.o.dir}`);
   }
 
-  summary(testSummary?: string): void {
+  summary(testSummary: string | undefined, failedTests: string[]): void {
     say("summary:");
     const width = Math.max(...this.phases.map((p) => p.name.length));
     for (const p of this.phases) {
@@ -395,6 +400,7 @@ class Fresh {
       );
     }
     if (testSummary) console.error(`  test summary: ${testSummary}`);
+    for (const t of failedTests) console.error(`    failed: ${t}`);
   }
 }
 
@@ -420,6 +426,7 @@ export async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   let testSummary: string | undefined;
+  let failedTests: string[] = [];
   let code = 1;
   try {
     if (await exists(o.dir)) {
@@ -447,7 +454,7 @@ export async function main(args: string[]): Promise<number> {
       );
       const s = parseVmeshSummary(test.out);
       testSummary = s?.line ?? `no summary line; see ${o.dir}/test.log`;
-      if (s?.failedTests.length) f.phases.at(-1)!.note = `failed: ${s.failedTests.join("; ")}`;
+      failedTests = s?.failedTests ?? [];
       if (test.code !== 0) code = 1;
     }
   } catch (e) {
@@ -458,7 +465,7 @@ export async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
-  f.summary(testSummary);
+  f.summary(testSummary, failedTests);
   say(`logs in ${o.dir} (the root is removed on the next run)`);
   return code;
 }

@@ -5,18 +5,23 @@
  */
 
 import { formatSummary, ignoredTests, parseDenoTestSummary } from "./test_summary.ts";
+import { TEST_RUN_ENV } from "../guest/build_failure.ts";
 
 export { parseDenoTestSummary } from "./test_summary.ts";
 
 const HELP = `Usage: ./vmesh test [--no-checks] [-- <deno test args>]
 
-Runs deno fmt --check, deno lint, deno check and deno test -A over the repository,
-then a line per skipped (ignored) test with the reason its name gives, and last one line:
+Runs deno fmt --check, deno lint, deno check, builds the guest images once (./vmesh
+guest; cached, so this is quick after the first time) and runs deno test -A over the
+repository. If the guest build fails, its log is shown once and the tests that boot a
+guest fail at once in the same run instead of building again. Then it prints a
+line per skipped (ignored) test with the reason its name gives, and last one line:
 N passed, N failed, N skipped (each check counts as one, each test as one).
 
 Options:
   --no-checks   skip fmt/lint/check, run only the tests
-  -- ARGS       passed to deno test (e.g. -- --filter plic services/cpu)`;
+  -- ARGS       passed to deno test (e.g. -- --filter plic services/cpu); the images
+                are then built by the first test that needs them, not up front`;
 
 function deno(): string {
   return Deno.env.get("VMESH_DENO") ?? Deno.execPath();
@@ -67,6 +72,8 @@ export async function main(args: string[]): Promise<number> {
   const testArgs = dd >= 0 ? args.slice(dd + 1) : [];
   const own = dd >= 0 ? args.slice(0, dd) : args;
   let passed = 0, failed = 0, skipped = 0;
+  // Every process of this run shares the id: a guest build that failed is not tried again.
+  Deno.env.set(TEST_RUN_ENV, `${Date.now()}-${Deno.pid}`);
   const install = await step("install npm packages", ["install", "--quiet"]);
   if (!install.ok) failed++;
   if (!own.includes("--no-checks")) {
@@ -79,6 +86,13 @@ export async function main(args: string[]): Promise<number> {
     ) {
       const r = await step(name, [...a]);
       r.ok ? passed++ : failed++;
+    }
+  }
+  if (testArgs.length === 0) {
+    const g = await step("guest images", ["run", "-A", "--quiet", "cli/main.ts", "guest"]);
+    g.ok ? passed++ : failed++;
+    if (!g.ok) {
+      console.log("== guest images: the tests that boot a guest will fail at once (log above)");
     }
   }
   const t = await step("tests", ["test", "-A", "--no-prompt", ...testArgs]);

@@ -8,7 +8,14 @@ import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { buildBusybox } from "./busybox_build.ts";
-import { buildDataDisk, DataDiskInfo } from "./data_disk.ts";
+import {
+  clearBuildFailure,
+  currentTestRun,
+  EarlierBuildFailure,
+  failureInRun,
+  recordBuildFailure,
+} from "./build_failure.ts";
+import { buildDataDisk, DATA_DISK_MIB, DataDiskInfo } from "./data_disk.ts";
 import {
   busyboxSourceVersion,
   ensurePackages,
@@ -69,6 +76,11 @@ export interface EnsureGuestOptions {
   jobs?: number;
   /** Recipe directory (default: guest/recipe/); tests point it at a broken copy. */
   recipeDir?: string;
+  /**
+   * The `./vmesh test` run this build belongs to (default: `$VMESH_TEST_RUN`): a build that
+   * failed in the same run is not tried again (see build_failure.ts).
+   */
+  testRun?: string;
 }
 
 const FILES = {
@@ -79,9 +91,13 @@ const FILES = {
   manifest: "manifest.json",
 } as const;
 
-/** The default cache root, `<repo>/.vmesh/guest`. */
+/** The environment variable that moves the cache root (tests use an empty one). */
+export const GUEST_CACHE_ENV = "VMESH_GUEST_CACHE";
+
+/** The default cache root: `$VMESH_GUEST_CACHE`, else `<repo>/.vmesh/guest`. */
 export function defaultCacheDir(): string {
-  return fileURLToPath(new URL("../.vmesh/guest", import.meta.url));
+  return Deno.env.get(GUEST_CACHE_ENV) ||
+    fileURLToPath(new URL("../.vmesh/guest", import.meta.url));
 }
 
 function imagesIn(dir: string, key: string): GuestImages {
@@ -170,16 +186,111 @@ export async function ensureGuestImages(opts: EnsureGuestOptions = {}): Promise<
   await Deno.mkdir(`${cacheDir}/logs`, { recursive: true });
   const setupLog = `${cacheDir}/logs/setup.log`;
   const recipeDir = opts.recipeDir ?? fileURLToPath(RECIPE_DIR);
-  const { key, inputs } = await currentKey(cacheDir, setupLog, report, recipeDir);
+  const run = opts.testRun ?? currentTestRun();
+  // Installing packages and finding the busybox source come before the key is known.
+  const setupFailed = await failureInRun(cacheDir, SETUP_KEY, run);
+  if (setupFailed) throw new EarlierBuildFailure(setupFailed);
+  let key: string, inputs: RecipeInputs;
+  try {
+    ({ key, inputs } = await currentKey(cacheDir, setupLog, report, recipeDir));
+  } catch (e) {
+    await reportTail(e, report);
+    await recordBuildFailure(cacheDir, SETUP_KEY, e, run);
+    throw e;
+  }
   const dir = `${cacheDir}/${key}`;
   if (!opts.force && await exists(`${dir}/${FILES.manifest}`)) return imagesIn(dir, key);
+  const failedBefore = await failureInRun(cacheDir, key, run);
+  if (failedBefore) throw new EarlierBuildFailure(failedBefore);
   const release = await lock(cacheDir, key, report);
   try {
-    // Another process may have finished the same build while we waited for the lock.
+    // Another process may have finished (or failed) the same build while we waited.
     if (!opts.force && await exists(`${dir}/${FILES.manifest}`)) return imagesIn(dir, key);
-    await build(cacheDir, recipeDir, key, inputs, opts.jobs ?? availableParallelism(), report);
+    const failedMeanwhile = await failureInRun(cacheDir, key, run);
+    if (failedMeanwhile) throw new EarlierBuildFailure(failedMeanwhile);
+    try {
+      await build(cacheDir, recipeDir, key, inputs, opts.jobs ?? availableParallelism(), report);
+    } catch (e) {
+      await recordBuildFailure(cacheDir, key, e, run);
+      throw e;
+    }
+    await clearBuildFailure(cacheDir, key);
     return imagesIn(dir, key);
   } finally {
+    release();
+  }
+}
+
+/** The failure-marker key of the steps before the recipe key is known (package installs). */
+const SETUP_KEY = "setup";
+
+/** Shows the last lines of a failed step's log. */
+async function reportTail(e: unknown, report: Reporter): Promise<void> {
+  if (e instanceof StepError && e.logPath) {
+    const tail = await logTail(e.logPath);
+    if (tail) report(`last lines of ${e.logPath}:\n${tail}`);
+  }
+}
+
+/** One cached data disk (see {@link ensureDataDisk}). */
+export interface DataDiskEntry {
+  /** The data disk's own cache key (recipe/data files, e2fsprogs version, size). */
+  key: string;
+  /** The raw ext4 image. */
+  disk: string;
+  info: DataDiskInfo;
+}
+
+/**
+ * Returns the cached data disk alone, making it first if needed (about a second: mke2fs
+ * over recipe/data). It needs neither a kernel nor busybox, so `./vmesh boot --kernel`
+ * gets its default disk without a kernel build. Cached as `.vmesh/guest/data-<key>/`.
+ */
+export async function ensureDataDisk(
+  opts: Pick<EnsureGuestOptions, "cacheDir" | "report" | "recipeDir"> = {},
+): Promise<DataDiskEntry> {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const report = opts.report ?? stderrReporter;
+  const recipeDir = opts.recipeDir ?? fileURLToPath(RECIPE_DIR);
+  await Deno.mkdir(`${cacheDir}/logs`, { recursive: true });
+  const e2fsprogs = (await installedVersions(["e2fsprogs"])).get("e2fsprogs");
+  if (!e2fsprogs) {
+    throw new StepError("data disk", "e2fsprogs is not installed: apt-get install e2fsprogs");
+  }
+  const { key } = await recipeKey(`${recipeDir}/data`, {
+    e2fsprogs,
+    "data disk MiB": String(DATA_DISK_MIB),
+  });
+  const dir = `${cacheDir}/data-${key}`;
+  const entry = async (): Promise<DataDiskEntry> => ({
+    key,
+    disk: `${dir}/${FILES.disk}`,
+    info: JSON.parse(await Deno.readTextFile(`${dir}/info.json`)),
+  });
+  if (await exists(`${dir}/info.json`)) return await entry();
+  const release = await lock(cacheDir, `data-${key}`, report);
+  const scratch = `${cacheDir}/.build-${key}-${Deno.pid}`;
+  try {
+    if (await exists(`${dir}/info.json`)) return await entry();
+    await Deno.mkdir(`${scratch}/out`, { recursive: true });
+    const t0 = Date.now();
+    report(`data disk ${key}…`);
+    const info = await buildDataDisk({
+      recipeDataDir: `${recipeDir}/data`,
+      stageDir: `${scratch}/data`,
+      imagePath: `${scratch}/out/${FILES.disk}`,
+      logPath: `${cacheDir}/logs/data-${key}.log`,
+      report,
+    });
+    await Deno.writeTextFile(`${scratch}/out/info.json`, JSON.stringify(info, null, 2) + "\n");
+    await Deno.rename(`${scratch}/out`, dir);
+    report(`data disk done in ${formatElapsed(Date.now() - t0)}: ${dir}`);
+    return await entry();
+  } catch (e) {
+    await reportTail(e, report);
+    throw e;
+  } finally {
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
     release();
   }
 }
@@ -213,6 +324,12 @@ async function build(
   report(`building guest images ${key} (logs in ${logDir})`);
   try {
     await ensurePackages(`${logDir}/setup.log`, report);
+    // First: it takes a second, and a broken data recipe then fails before the long steps.
+    const data = await timed("data disk", async () => {
+      const d = await ensureDataDisk({ cacheDir, recipeDir: recipe, report });
+      await Deno.copyFile(d.disk, `${out}/${FILES.disk}`);
+      return d.info;
+    });
     const image = await timed("kernel", () =>
       buildKernel({
         workDir: `${scratch}/kernel`,
@@ -241,14 +358,6 @@ async function build(
       );
       await Deno.writeFile(`${out}/${FILES.initramfs}`, gzipArchive(encodeCpio(entries)));
     });
-    const data = await timed("data disk", () =>
-      buildDataDisk({
-        recipeDataDir: `${recipe}/data`,
-        stageDir: `${scratch}/data`,
-        imagePath: `${out}/${FILES.disk}`,
-        logPath: `${logDir}/data.log`,
-        report,
-      }));
     try {
       await Deno.copyFile(OPENSBI_FW_JUMP, `${out}/${FILES.firmware}`);
     } catch (e) {
@@ -279,10 +388,8 @@ async function build(
     await Deno.rename(out, dir);
     report(`guest images ready in ${formatElapsed(Date.now() - started)}: ${dir}`);
   } catch (e) {
-    if (e instanceof StepError && e.logPath) {
-      const tail = await logTail(e.logPath);
-      if (tail) report(`last lines of ${e.logPath}:\n${tail}`);
-    }
+    // ensureDataDisk has shown its own log's tail already.
+    if (!(e instanceof StepError && e.step.startsWith("data disk"))) await reportTail(e, report);
     throw e;
   } finally {
     await Deno.remove(scratch, { recursive: true }).catch(() => {});

@@ -102,7 +102,7 @@ export async function ensurePackages(logPath: string, report: Reporter): Promise
 }
 
 /** One `deb` source: mirror URI, suites, components and keyring. */
-interface DebSource {
+export interface DebSource {
   uri: string;
   suites: string[];
   components: string[];
@@ -144,6 +144,11 @@ export function parseDebSources(text: string, deb822: boolean): DebSource[] {
 
 /** The deb-src line for bookworm main on the mirror the system already uses. */
 export async function debSrcLine(): Promise<string> {
+  return debSrcLineFor(await readDebSources());
+}
+
+/** Every `deb` source in sources.list and sources.list.d/. */
+async function readDebSources(): Promise<DebSource[]> {
   const files: [string, boolean][] = [["/etc/apt/sources.list", false]];
   try {
     for await (const e of Deno.readDir("/etc/apt/sources.list.d")) {
@@ -157,9 +162,26 @@ export async function debSrcLine(): Promise<string> {
       sources.push(...parseDebSources(await Deno.readTextFile(path), deb822));
     } catch { /* unreadable or absent */ }
   }
+  return sources;
+}
+
+/**
+ * The deb-src line for bookworm main, given the system's `deb` sources.
+ *
+ * @example
+ * ```ts
+ * debSrcLineFor(parseDebSources("deb http://m/debian bookworm main\n", false));
+ * // "deb-src http://m/debian bookworm main"
+ * ```
+ */
+export function debSrcLineFor(sources: DebSource[]): string {
   const src = sources.find((s) => s.suites.includes("bookworm")) ??
     { uri: "http://deb.debian.org/debian", suites: [], components: [] };
-  const opts = src.signedBy ? `[signed-by=${src.signedBy}] ` : "";
+  // apt refuses two entries for one mirror with different Signed-By values, so when any
+  // entry names a keyring for this mirror (e.g. debian.sources), the deb-src one does too.
+  const same = (u: string) => u.replace(/\/+$/, "") === src.uri.replace(/\/+$/, "");
+  const signedBy = src.signedBy ?? sources.find((s) => same(s.uri) && s.signedBy)?.signedBy;
+  const opts = signedBy ? `[signed-by=${signedBy}] ` : "";
   return `deb-src ${opts}${src.uri} bookworm main`;
 }
 

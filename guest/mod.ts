@@ -4,13 +4,22 @@
  */
 
 export {
+  type DataDiskEntry,
   defaultCacheDir,
+  ensureDataDisk,
   ensureGuestImages,
   type EnsureGuestOptions,
+  GUEST_CACHE_ENV,
   type GuestImages,
   type GuestManifest,
   OPENSBI_FW_JUMP,
 } from "./build.ts";
+export {
+  type BuildFailure,
+  currentTestRun,
+  EarlierBuildFailure,
+  TEST_RUN_ENV,
+} from "./build_failure.ts";
 export {
   BATCH_BEGIN_MARKER,
   BATCH_END_MARKER,

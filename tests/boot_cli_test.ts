@@ -1,9 +1,12 @@
 /**
- * `./vmesh boot`'s command line: --help lists every flag, and bad flags give one clear
- * error line and exit code 2 (before anything is started).
+ * `./vmesh boot`'s command line: --help lists every flag, bad flags give one clear error
+ * line and exit code 2 (before anything is started), and with --kernel nothing but the
+ * missing data disk is built.
  */
 import assert from "node:assert/strict";
 import { BootUsageError, parseBootArgs } from "../cli/boot_args.ts";
+import { ensureGuestImages, GUEST_CACHE_ENV } from "../guest/mod.ts";
+import { bootBatch } from "./vmesh_boot.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
@@ -104,4 +107,43 @@ Deno.test("boot arguments: QEMU names, repeatable drives/consoles, batch command
     { switch: "lan", mac: "52:54:00:aa:bb:0c" },
   ]);
   assert.throws(() => parseBootArgs(["--nic", "switch=lan,mac=52:54"]), BootUsageError);
+});
+
+Deno.test("vmesh boot --kernel --initrd: no kernel build, only the data disk is made", async () => {
+  const images = await ensureGuestImages();
+  const cache = await Deno.makeTempDir({ prefix: "vmesh-boot-cache-" });
+  try {
+    const env = { [GUEST_CACHE_ENV]: cache };
+    const given = ["--kernel", images.kernel, "--initrd", images.initramfs];
+    const r = await bootBatch(given, "uname -m; head -c 28 /dev/vda", env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^riscv64\n/);
+    assert.doesNotMatch(r.stderr, /guest images|kernel…|busybox…/);
+    assert.match(r.stderr, /data disk: .*no kernel build/);
+    assert.match(
+      r.stderr,
+      /firmware \/usr\/lib\/riscv64-linux-gnu\/opensbi\/generic\/fw_jump\.bin/,
+    );
+    const made: string[] = [];
+    for await (const e of Deno.readDir(cache)) made.push(e.name);
+    assert.deepEqual(made.filter((n) => n !== "logs").map((n) => n.replace(/-.*/, "")), ["data"]);
+
+    // With a --drive as well nothing at all is built: the cache stays as it was.
+    const again = await bootBatch(
+      [
+        ...given,
+        "--drive",
+        `${cache}/${made.find((n) => n !== "logs")}/data.ext4,ro`,
+      ],
+      "true",
+      {
+        [GUEST_CACHE_ENV]: `${cache}/unused`,
+      },
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /data disk: |guest images/);
+    assert.equal(await Deno.stat(`${cache}/unused`).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
 });

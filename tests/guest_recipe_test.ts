@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { applyFragment } from "../guest/busybox_build.ts";
-import { parseDebSources } from "../guest/debian.ts";
+import { debSrcLineFor, parseDebSources } from "../guest/debian.ts";
 import { batchCmdlineParam, parseBatchOutput } from "../guest/guest_protocol.ts";
 import { fragmentSettings, unmetSettings } from "../guest/kernel_build.ts";
 import { recipeKey } from "../guest/recipe_hash.ts";
@@ -53,6 +53,28 @@ Deno.test("parseDebSources: deb822 and one-line entries give mirror and keyring"
     components: ["main", "contrib"],
     signedBy: "/x.gpg",
   }]);
+});
+
+Deno.test("debSrcLineFor: takes the keyring another entry names for the same mirror", () => {
+  // A fresh debootstrap root: sources.list without signed-by beside debian.sources with it;
+  // apt refuses a deb-src entry whose Signed-By differs from the deb822 one.
+  const sources = [
+    ...parseDebSources("deb http://m.example/debian bookworm main\n", false),
+    ...parseDebSources(
+      "Types: deb\nURIs: http://m.example/debian/\nSuites: bookworm\nComponents: main\n" +
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
+      true,
+    ),
+  ];
+  assert.equal(
+    debSrcLineFor(sources),
+    "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] " +
+      "http://m.example/debian bookworm main",
+  );
+  assert.equal(
+    debSrcLineFor(parseDebSources("deb http://m.example/debian bookworm main\n", false)),
+    "deb-src http://m.example/debian bookworm main",
+  );
 });
 
 Deno.test("batchCmdlineParam: plain form when readable, base64 otherwise", () => {
