@@ -1,6 +1,9 @@
 /**
  * RISC-V -> WebAssembly emission: one region becomes one wasm function
- * `(budget: i32) -> i32` over the shared memory that returns the instructions it retired.
+ * `(budget: i32, retired: i32) -> i32` over the shared memory that returns the instructions
+ * retired. With a jump cache in the layout, an exit whose target has a region tail-calls it
+ * (`return_call_indirect` through a table shared by all modules), so control stays in wasm
+ * until the budget runs out, a slow path is needed, or another thread asks the hart to stop.
  *
  * Inside a function, the guest registers the region uses live in i64 locals (loaded at entry,
  * written back at the one exit), and the region's basic blocks sit in a `loop` with a
@@ -16,7 +19,7 @@
  * const module = new RegionModuleBuilder(layout);
  * const index = module.add(region, { load: loadSet, store: storeSet });
  * const exports = module.instantiate(memory);
- * const retired = exports[index](budget);
+ * const retired = exports[index](budget, 0);
  * ```
  */
 import { FunctionBody, Op, ValType, WasmModuleBuilder } from "./wasm_builder.ts";
@@ -35,6 +38,18 @@ export interface JitLayout {
   exitRequest: number;
   /** An i32 the region writes its {@link ExitReason} into. */
   exitReason: number;
+  /**
+   * The jump cache: `mask + 1` entries of 16 bytes (virtual pc as i64, then the table slot of
+   * its region as i32) from byte `base`. A region whose exit finds its target here tail-calls
+   * that region through the imported table instead of returning to TypeScript. Without it,
+   * every exit returns.
+   */
+  jumpCache?: { base: number; mask: number };
+}
+
+/** Byte index of `pc_lo`'s jump cache entry: ((pc >>> 1) & mask) * 16. */
+export function jumpCacheOffset(pcLo: number, mask: number): number {
+  return (pcLo << 3) & (mask << 4);
 }
 
 /** One TLB set (load or store, for the mode the region was translated in). */
@@ -63,8 +78,11 @@ export const enum ExitReason {
   Slow = 1,
 }
 
-/** A compiled region's entry: runs until an exit and returns the instructions retired. */
-export type RegionFn = (budget: number) => number;
+/**
+ * A compiled region's entry: `retired` is the count so far (0 from TypeScript; chained regions
+ * pass theirs on); runs until an exit and returns the total retired.
+ */
+export type RegionFn = (budget: number, retired: number) => number;
 
 const lo32 = (v: number) => v | 0;
 const hi32 = (v: number) => Math.floor(v / TWO32) | 0;
@@ -103,7 +121,8 @@ export class RegionModuleBuilder {
       maximum: memoryPages,
       shared: true,
     });
-    this.#regionType = this.#m.type([I32], [I32]);
+    if (layout.jumpCache) this.#m.importTable("env", "table", 0);
+    this.#regionType = this.#m.type([I32, I32], [I32]);
     this.#helpers = emitHelpers(this.#m);
   }
 
@@ -114,7 +133,8 @@ export class RegionModuleBuilder {
 
   /** Adds `region`; returns its index among the module's exports. */
   add(region: Region, tlb: RegionTlb): number {
-    const body = new RegionEmitter(region, this.#layout, tlb, this.#helpers).emit();
+    const body = new RegionEmitter(region, this.#layout, tlb, this.#helpers, this.#regionType)
+      .emit();
     const fn = this.#m.addFunction(this.#regionType, body);
     this.#m.exportFunction(`r${this.#count}`, fn);
     this.insnCount += region.insnCount;
@@ -126,10 +146,15 @@ export class RegionModuleBuilder {
     return this.#m.build();
   }
 
-  /** Compiles and instantiates over `memory`; returns the region functions by index. */
-  instantiate(memory: WebAssembly.Memory): RegionFn[] {
+  /**
+   * Compiles and instantiates over `memory` (and the chaining `table` when the layout has a
+   * jump cache); returns the region functions by index.
+   */
+  instantiate(memory: WebAssembly.Memory, table?: WebAssembly.Table): RegionFn[] {
     const module = new WebAssembly.Module(this.build());
-    const inst = new WebAssembly.Instance(module, { env: { memory } });
+    const env: Record<string, WebAssembly.ImportValue> = { memory };
+    if (table) env.table = table;
+    const inst = new WebAssembly.Instance(module, { env });
     const out: RegionFn[] = [];
     for (let i = 0; i < this.#count; i++) out.push(inst.exports[`r${i}`] as RegionFn);
     return out;
@@ -211,7 +236,8 @@ function emitHelpers(m: WasmModuleBuilder): Helpers {
 
 /** Emits one region's function body. */
 class RegionEmitter {
-  readonly #f = new FunctionBody(1);
+  readonly #f = new FunctionBody(2);
+  readonly #type: number;
   readonly #region: Region;
   readonly #layout: JitLayout;
   readonly #tlb: RegionTlb;
@@ -231,7 +257,14 @@ class RegionEmitter {
   #cur = 0;
   #depth = 0;
 
-  constructor(region: Region, layout: JitLayout, tlb: RegionTlb, helpers: Helpers) {
+  constructor(
+    region: Region,
+    layout: JitLayout,
+    tlb: RegionTlb,
+    helpers: Helpers,
+    type: number,
+  ) {
+    this.#type = type;
     this.#region = region;
     this.#layout = layout;
     this.#tlb = tlb;
@@ -244,7 +277,7 @@ class RegionEmitter {
         }
       }
     }
-    this.#n = f.local(I32);
+    this.#n = 1; // the `retired` parameter counts on
     this.#blk = f.local(I32);
     this.#pc = f.local(I64);
     this.#reason = f.local(I32);
@@ -275,7 +308,21 @@ class RegionEmitter {
       if (this.#reg[r] >= 0) f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, L.x + 8 * r);
     }
     f.i32Const(0).localGet(this.#pc).mem(Op.I64_STORE, 3, L.pc);
+    f.localGet(this.#reason).if();
     f.i32Const(0).localGet(this.#reason).mem(Op.I32_STORE, 2, L.exitReason);
+    f.localGet(this.#n).op(Op.RETURN).end();
+    const jc = L.jumpCache;
+    if (jc) {
+      // Chain: within budget, nobody asking to stop, and the target is in the jump cache.
+      f.localGet(this.#n).localGet(0).op(Op.I32_LT_S);
+      f.i32Const(0).mem(Op.I32_LOAD, 2, L.exitRequest).op(Op.I32_EQZ).op(Op.I32_AND).if();
+      f.localGet(this.#pc).op(Op.I32_WRAP_I64).i32Const(3).op(Op.I32_SHL);
+      f.i32Const(jc.mask << 4).op(Op.I32_AND).localTee(this.#ti);
+      f.mem(Op.I64_LOAD, 3, jc.base).localGet(this.#pc).op(Op.I64_EQ).if();
+      f.localGet(0).localGet(this.#n).localGet(this.#ti).mem(Op.I32_LOAD, 2, jc.base + 8);
+      f.returnCallIndirect(this.#type);
+      f.end().end();
+    }
     f.localGet(this.#n);
     return f;
   }

@@ -19,12 +19,12 @@ function snapshot(m: TestMachine): { regs: bigint[]; data: number[] } {
   return { regs, data: Array.from(m.mem.u8.subarray(host, host + 4096)) };
 }
 
-async function both(source: string, maxInsns = 2_000_000) {
+async function both(source: string, maxInsns = 2_000_000, chain = true) {
   const bin = await assemble(source);
   const a = makeMachine(bin, RAM);
   a.hart.run(maxInsns);
   const b = makeMachine(bin, RAM);
-  const runner = new RegionRunner(b);
+  const runner = new RegionRunner(b, chain);
   runner.run(maxInsns);
   return { interp: a, jit: b, stats: runner.stats };
 }
@@ -125,18 +125,49 @@ leaf:
   ret
 `;
 
-Deno.test("translated code ends in the same state as the interpreter (ALU, M, loads/stores, calls)", async () => {
-  const { interp, jit, stats } = await both(PROGRAM);
-  const a = snapshot(interp), b = snapshot(jit);
-  assert.deepEqual(b.regs, a.regs);
-  assert.deepEqual(b.data, a.data);
-  assert.equal(jit.hart.instret, interp.hart.instret, "instructions retired");
-  // Most of the work must have run translated, or the comparison proves little.
-  assert.ok(stats.translatedInsns > 0.9 * jit.hart.instret, JSON.stringify(stats));
-  assert.ok(
-    stats.slowExits >= 2000,
-    `misaligned loads and MMIO take the slow path: ${stats.slowExits}`,
-  );
+for (const chain of [false, true]) {
+  const how = chain ? "regions chained in wasm" : "every exit returns to TypeScript";
+  Deno.test(`translated code ends in the same state as the interpreter (${how})`, async () => {
+    const { interp, jit, stats } = await both(PROGRAM, 2_000_000, chain);
+    const a = snapshot(interp), b = snapshot(jit);
+    assert.deepEqual(b.regs, a.regs);
+    assert.deepEqual(b.data, a.data);
+    assert.equal(jit.hart.instret, interp.hart.instret, "instructions retired");
+    // Most of the work must have run translated, or the comparison proves little.
+    assert.ok(stats.translatedInsns > 0.9 * jit.hart.instret, JSON.stringify(stats));
+    assert.ok(stats.slowExits >= 2000, `misaligned loads take the slow path: ${stats.slowExits}`);
+  });
+}
+
+Deno.test("chained regions call each other in wasm: a loop calling a function on another page", async () => {
+  const src = `
+  .globl _start
+_start:
+  li s3, 5000
+  li s1, 0
+loop:
+  mv a0, s3
+  call far
+  add s1, s1, a0
+  addi s3, s3, -1
+  bnez s3, loop
+${EXIT}
+  .balign 4096
+far:
+  slli a0, a0, 1
+  xori a0, a0, 0x55
+  ret
+`;
+  const budget = 1_000_000;
+  const unchained = await both(src, budget, false);
+  const chained = await both(src, budget, true);
+  for (const r of [unchained, chained]) {
+    assert.deepEqual(snapshot(r.jit).regs, snapshot(r.interp).regs);
+    assert.equal(r.jit.hart.instret, r.interp.hart.instret);
+  }
+  // Without chaining every call and return goes back to TypeScript (two per iteration).
+  assert.ok(unchained.stats.entries >= 10_000, JSON.stringify(unchained.stats));
+  assert.ok(chained.stats.entries < 50, JSON.stringify(chained.stats));
 });
 
 /** A random program: ALU ops on a few registers, loads/stores into DATA, forward branches. */
@@ -218,7 +249,7 @@ function randomProgram(seed: number, length: number): string {
 Deno.test("random instruction streams: translated and interpreted runs agree", async () => {
   for (let seed = 1; seed <= 12; seed++) {
     const src = randomProgram(seed * 7919, 300);
-    const { interp, jit, stats } = await both(src, 100_000);
+    const { interp, jit, stats } = await both(src, 100_000, seed % 2 === 0);
     const a = snapshot(interp), b = snapshot(jit);
     assert.deepEqual(b.regs, a.regs, `seed ${seed}`);
     assert.deepEqual(b.data, a.data, `seed ${seed}`);

@@ -7,17 +7,27 @@
 import { DRAM_BASE, type GuestMemory, HartLayout, RAM_OFFSET } from "../../guest_memory.ts";
 import { compressedTable } from "../../hart/rvc.ts";
 import type { TestMachine } from "../../hart/test_support.ts";
-import { ExitReason, type JitLayout, RegionModuleBuilder, type TlbView } from "./emit.ts";
+import {
+  ExitReason,
+  type JitLayout,
+  jumpCacheOffset,
+  type RegionFn,
+  RegionModuleBuilder,
+  type TlbView,
+} from "./emit.ts";
 import { discoverRegion, type Region } from "./region.ts";
 
 const TLB_ENTRIES = 1024;
 const ENTRY = 16;
+const JUMP_CACHE_ENTRIES = 512;
 /** Bytes at the top of RAM the test TLB and its scratch words take (not for programs). */
 export const RESERVED_TOP = 32 * 1024;
 
 /** Counts of what ran where. */
 export interface RunStats {
   regions: number;
+  /** Calls from TypeScript into translated code. */
+  entries: number;
   translatedInsns: number;
   interpretedInsns: number;
   slowExits: number;
@@ -25,26 +35,38 @@ export interface RunStats {
 
 /** Translator-plus-interpreter runner over a hart of `hart/test_support.ts`. */
 export class RegionRunner {
-  readonly stats: RunStats = { regions: 0, translatedInsns: 0, interpretedInsns: 0, slowExits: 0 };
+  readonly stats: RunStats = {
+    regions: 0,
+    entries: 0,
+    translatedInsns: 0,
+    interpretedInsns: 0,
+    slowExits: 0,
+  };
   readonly #m: TestMachine;
   readonly #layout: JitLayout;
   readonly #tlb: TlbView;
-  readonly #cache = new Map<number, ((budget: number) => number) | null>();
+  readonly #cache = new Map<number, RegionFn | null>();
+  readonly #table = new WebAssembly.Table({ element: "anyfunc", initial: 64 });
+  #slots = 0;
+  readonly #jcBase: number;
   readonly #ctab = compressedTable();
   readonly #reasonIdx: number;
   readonly #pcIdx: number;
   readonly #exitIdx: number;
 
-  constructor(m: TestMachine) {
+  /** `chain`: regions tail-call each other through a jump cache (else every exit returns). */
+  constructor(m: TestMachine, chain = true) {
     this.#m = m;
     const mem = m.mem;
     const base = mem.hartBase(0);
     const top = RAM_OFFSET + mem.ramSize - RESERVED_TOP;
+    this.#jcBase = top + 64 + TLB_ENTRIES * ENTRY;
     this.#layout = {
       x: base + HartLayout.X,
       pc: base + HartLayout.PC,
       exitRequest: base + HartLayout.EXIT_REQUEST,
       exitReason: top,
+      jumpCache: chain ? { base: this.#jcBase, mask: JUMP_CACHE_ENTRIES - 1 } : undefined,
     };
     this.#reasonIdx = top >> 2;
     this.#pcIdx = (base + HartLayout.PC) >> 2;
@@ -60,6 +82,8 @@ export class RegionRunner {
     // Identity map the RAM below the reserved top (as far as the TLB reaches).
     const pages = Math.min(TLB_ENTRIES, (mem.ramSize - RESERVED_TOP) / 4096);
     const i32 = mem.i32;
+    // Empty jump cache entries hold an odd pc, which no instruction has.
+    i32.fill(1, this.#jcBase >> 2, (this.#jcBase + JUMP_CACHE_ENTRIES * 16) >> 2);
     i32.fill(2, tlbBase >> 2, (tlbBase + TLB_ENTRIES * ENTRY) >> 2);
     for (let p = 0; p < pages; p++) {
       const va = DRAM_BASE + p * 4096;
@@ -75,7 +99,7 @@ export class RegionRunner {
     return i32[this.#pcIdx + 1] * 4294967296 + (i32[this.#pcIdx] >>> 0);
   }
 
-  #compile(pc: number): ((budget: number) => number) | null {
+  #compile(pc: number): RegionFn | null {
     const mem: GuestMemory = this.#m.mem;
     const fetch = (a: number) => {
       const off = a - DRAM_BASE;
@@ -87,7 +111,17 @@ export class RegionRunner {
     const b = new RegionModuleBuilder(this.#layout, mem.memory.buffer.byteLength / 65536);
     const i = b.add(region, { load: this.#tlb, store: this.#tlb });
     this.stats.regions++;
-    return b.instantiate(mem.memory)[i];
+    const fn = b.instantiate(mem.memory, this.#table)[i];
+    if (this.#layout.jumpCache) {
+      if (this.#slots === this.#table.length) this.#table.grow(this.#table.length);
+      const slot = this.#slots++;
+      this.#table.set(slot, fn);
+      const e = (this.#jcBase + jumpCacheOffset(pc | 0, JUMP_CACHE_ENTRIES - 1)) >> 2;
+      mem.i32[e] = pc | 0;
+      mem.i32[e + 1] = Math.floor(pc / 4294967296) | 0;
+      mem.i32[e + 2] = slot;
+    }
+    return fn;
   }
 
   /** Runs until the hart's exit request is set or `maxInsns` instructions retired. */
@@ -105,7 +139,8 @@ export class RegionRunner {
         this.#cache.set(pc, fn);
       }
       if (fn) {
-        const n = fn(budget);
+        const n = fn(budget, 0);
+        this.stats.entries++;
         hart.instret += n;
         this.stats.translatedInsns += n;
         const slow = i32[this.#reasonIdx] === ExitReason.Slow;
