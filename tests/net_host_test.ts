@@ -22,11 +22,18 @@ import {
   switchStats,
   tapNamespace,
 } from "./net_vm_harness.ts";
+import { skippableName } from "../cli/test_summary.ts";
+
+/** Why the TAP tests are skipped here, or "" when they run. */
+const tapSkip = canRunTap ? "" : "needs root, /dev/net/tun, busybox and ip";
 
 const ID = Deno.pid % 100000;
 
 Deno.test({
-  name: "net host: the host pings a guest over a TAP uplink; the guest wgets a file from it",
+  name: skippableName(
+    "net host: the host pings a guest over a TAP uplink; the guest wgets a file from it",
+    tapSkip,
+  ),
   ignore: !canRunTap,
   async fn() {
     const subnet = "10.74.0";
@@ -107,7 +114,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "net host: a VM killed mid-transfer; the other ports keep working, its port ages out",
+  name: skippableName(
+    "net host: a VM killed mid-transfer; the other ports keep working, its port ages out",
+    tapSkip,
+  ),
   ignore: !canRunTap,
   async fn() {
     const subnet = "10.73.0";

@@ -23,6 +23,7 @@ import {
   parseIpv4,
 } from "../services/net/packet.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
+import { skippableName } from "../cli/test_summary.ts";
 
 function has(cmd: string[]): boolean {
   try {
@@ -42,6 +43,9 @@ const canRun = Deno.build.os === "linux" && Deno.uid() === 0 &&
     }
   })() && has(["busybox", "true"]) && has(["ip", "-V"]);
 
+/** Why the TAP tests are skipped here, or "" when they run. */
+const tapSkip = canRun ? "" : "needs root, /dev/net/tun, busybox and ip";
+
 /** Runs a command; resolves with its exit code and output. */
 async function run(cmd: string[]): Promise<{ code: number; out: string }> {
   const r = await new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped" })
@@ -60,7 +64,10 @@ const SUBNET = "10.77.0";
 const ip = (s: string) => parseIp(s)!;
 
 Deno.test({
-  name: "net tap uplink: udhcpc lease, ping to the gateway and to a bus port, garbage counted",
+  name: skippableName(
+    "net tap uplink: udhcpc lease, ping to the gateway and to a bus port, garbage counted",
+    tapSkip,
+  ),
   ignore: !canRun,
   async fn(t) {
     const id = Deno.pid % 100000;
@@ -319,7 +326,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "net tap uplink: a TAP that cannot be opened is one error line; the switch still serves",
+  name: skippableName(
+    "net tap uplink: a TAP that cannot be opened is one error line; the switch still serves",
+    tapSkip,
+  ),
   ignore: !canRun,
   async fn() {
     const tb = await startTestBus();
@@ -342,7 +352,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "net tap uplink: deleting the interface detaches the uplink; the switch still serves",
+  name: skippableName(
+    "net tap uplink: deleting the interface detaches the uplink; the switch still serves",
+    tapSkip,
+  ),
   ignore: !canRun,
   async fn() {
     const tap = `vmg${Deno.pid % 100000}`;
