@@ -22,6 +22,10 @@ export interface OpenImageOptions {
   format?: ImageFormat;
   readOnly?: boolean;
   sectorSize?: number;
+  /** qcow2: use this backing file instead of the one named in the header. */
+  backingPath?: string;
+  /** qcow2: the format of `backingPath` (probed when absent). */
+  backingFormat?: ImageFormat;
 }
 
 /** Checks a format name from a flag or a header extension. */
@@ -75,13 +79,14 @@ async function openChain(
   if (format === "raw") {
     return await RawFile.open(path, { readOnly: options.readOnly, sectorSize: options.sectorSize });
   }
+  const override = options.backingPath;
   return await Qcow2Image.open(path, {
     readOnly: options.readOnly,
     sectorSize: options.sectorSize,
-    openBacking: (backing, fmt) =>
-      openChain(backing, { format: fmt ? parseImageFormat(fmt) : undefined, readOnly: true }, [
-        ...chain,
-        real,
-      ]),
+    backingPath: override,
+    openBacking: (backing, fmt) => {
+      const format = override ? options.backingFormat : fmt ? parseImageFormat(fmt) : undefined;
+      return openChain(backing, { format, readOnly: true }, [...chain, real]);
+    },
   });
 }

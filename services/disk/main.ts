@@ -3,21 +3,24 @@
  *
  *   deno run -A services/disk/main.ts --vm vm1 --device disk0 --image disk.img [--read-only]
  *   deno run -A services/disk/main.ts --image base.img --overlay vm1.cow [--cluster-size 65536]
+ *   deno run -A services/disk/main.ts --image disk.qcow2 [--format qcow2]
+ *   deno run -A services/disk/main.ts --image base.img --overlay vm1.qcow2 --overlay-format qcow2
  *
  * NATS_URL selects the server (unset: a private embedded nats-server). Runs until
  * SIGINT/SIGTERM, then stops serving, drains the connection and exits 0.
  * @module
  */
 
-import { busHealth, connect, ServiceCli, untilSignal } from "@vmesh/bus";
+import { busHealth, connect, ServiceCli, untilSignal, watchLifeline } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import type { BlockBackend } from "./block_backend.ts";
 import { DEFAULT_MAX_TRANSFER, serveBlock, SERVICE_NAME } from "./block_service.ts";
 import { CowOverlay, DEFAULT_CLUSTER_SIZE } from "./cow_overlay.ts";
-import { RawFile } from "./raw_file.ts";
+import { type ImageFormat, openImage, parseImageFormat, probeFormat } from "./image_open.ts";
+import { createQcow2 } from "./qcow2_create.ts";
 
-const USAGE = "usage: disk/main.ts --image PATH [--overlay PATH] [--vm vm1] [--device disk0] " +
-  "[--read-only] [--cluster-size N] [--sector-size 512] [--max-transfer N] [--no-align] " +
+const USAGE = "usage: disk/main.ts --image PATH [--format raw|qcow2] [--overlay PATH] " +
+  "[--overlay-format cow|qcow2] [--vm vm1] [--device disk0] [--read-only] [--cluster-size N] [--sector-size 512] [--max-transfer N] [--no-align] " +
   "[--http [HOST:]PORT]";
 
 // Typed explicitly so `cli.fail(...)` narrows like a never-returning call.
@@ -34,11 +37,14 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function main(): Promise<void> {
+  watchLifeline({ name: SERVICE_NAME });
   const flags = cli.parse({
     vm: { type: "string", default: Deno.env.get("VMESH_VM") ?? "vm1" },
     device: { type: "string", default: "disk0" },
     image: { type: "string" },
     overlay: { type: "string" },
+    format: { type: "string" },
+    "overlay-format": { type: "string" },
     "read-only": { type: "boolean", default: false },
     "cluster-size": { type: "string" },
     "sector-size": { type: "string" },
@@ -59,24 +65,63 @@ async function main(): Promise<void> {
   let backend: BlockBackend;
   let kind: string;
   try {
+    const format: ImageFormat = flags.format
+      ? parseImageFormat(flags.format)
+      : await probeFormat(flags.image);
+    const overlayFormat = flags["overlay-format"];
+    if (overlayFormat !== undefined && overlayFormat !== "cow" && overlayFormat !== "qcow2") {
+      cli.fail(`--overlay-format ${overlayFormat}: want cow or qcow2`);
+    }
     if (flags.overlay) {
+      const clusterSize = cli.positiveInt(
+        "cluster-size",
+        flags["cluster-size"],
+        DEFAULT_CLUSTER_SIZE,
+      );
+      // An existing overlay keeps its format; a new one is qcow2 over a qcow2 base.
+      kind = await exists(flags.overlay)
+        ? (await probeFormat(flags.overlay) === "qcow2" ? "qcow2" : "cow")
+        : overlayFormat ?? (format === "qcow2" ? "qcow2" : "cow");
       if (!await exists(flags.overlay)) {
-        const clusterSize = cli.positiveInt(
-          "cluster-size",
-          flags["cluster-size"],
-          DEFAULT_CLUSTER_SIZE,
-        );
-        await CowOverlay.create(flags.overlay, flags.image, { clusterSize });
+        if (kind === "qcow2") {
+          const base = await Deno.realPath(flags.image);
+          const baseSize = await openImage(base, { format, readOnly: true }).then((b) => {
+            const size = b.info().sizeBytes;
+            b.close();
+            return size;
+          });
+          await createQcow2(flags.overlay, {
+            clusterSize,
+            backingFile: base,
+            backingFormat: format,
+            backingSize: baseSize,
+          });
+        } else await CowOverlay.create(flags.overlay, flags.image, { clusterSize });
       }
-      backend = await CowOverlay.open(flags.overlay, {
-        readOnly: flags["read-only"],
-        basePath: flags.image,
-        sectorSize,
-      });
-      kind = "cow";
+      if (kind === "qcow2") {
+        backend = await openImage(flags.overlay, {
+          format: "qcow2",
+          readOnly: flags["read-only"],
+          sectorSize,
+          backingPath: flags.image,
+          backingFormat: format,
+        });
+      } else {
+        if (format !== "raw") {
+          throw new Error(
+            `the base image is ${format}; a vmesh COW overlay needs a raw base ` +
+              `(use a new --overlay file with --overlay-format qcow2)`,
+          );
+        }
+        backend = await CowOverlay.open(flags.overlay, {
+          readOnly: flags["read-only"],
+          basePath: flags.image,
+          sectorSize,
+        });
+      }
     } else {
-      backend = await RawFile.open(flags.image, { readOnly: flags["read-only"], sectorSize });
-      kind = "raw";
+      backend = await openImage(flags.image, { format, readOnly: flags["read-only"], sectorSize });
+      kind = format;
     }
   } catch (err) {
     cli.fail(`cannot open ${flags.overlay ?? flags.image}: ${(err as Error).message}`, 1);

@@ -419,8 +419,8 @@ export class Qcow2Image implements BlockBackend {
         if (n !== cs && e.mapping !== Mapping.Zero && e.mapping !== Mapping.ZeroAllocated) {
           fill = await this.#readCluster(gc);
         } else if (n !== cs) fill = new Uint8Array(cs);
+        const l2 = await this.#ensureL2(gc); // before the data cluster, as QEMU lays them out
         const c = e.mapping === Mapping.ZeroAllocated ? e.host / cs : await this.#allocate();
-        const l2 = await this.#ensureL2(gc);
         if (fill) {
           fill.set(data.subarray(pos, pos + n), within);
           await flushRun();
