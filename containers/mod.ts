@@ -1,0 +1,22 @@
+/**
+ * Running compose.yaml with rootful podman on machines without a container registry: the
+ * local Debian base image and the podman settings these machines need.
+ *
+ * @example
+ * ```ts
+ * import { ensureBaseImage, podmanEnv } from "./containers/mod.ts";
+ * const env = await podmanEnv();
+ * const { image } = await ensureBaseImage({ env });
+ * ```
+ * @module
+ */
+
+export {
+  BASE_IMAGE,
+  BaseImageError,
+  type BaseImageOptions,
+  type BaseImageResult,
+  ensureBaseImage,
+  hostDebianMirror,
+} from "./base_image.ts";
+export { CONTAINERS_CONF_TEXT, podmanEnv } from "./podman_env.ts";
