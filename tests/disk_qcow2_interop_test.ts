@@ -1,0 +1,308 @@
+/**
+ * qcow2 interoperability with the real qemu-img/qemu-io (qemu-utils) through the real disk
+ * service process on a real nats-server: images QEMU made read the same as QEMU reads them,
+ * images vmesh wrote pass `qemu-img check` and QEMU reads them the same, a random workload
+ * against a raw mirror, qcow2 overlays (clones) over one base, corrupt images refused.
+ */
+import assert from "node:assert/strict";
+import { block, type DeviceClient } from "@vmesh/bus";
+import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
+
+const KiB = 1024;
+const MiB = 1 << 20;
+const CHUNK = 512 * KiB;
+
+/** Runs a QEMU tool; throws with its output unless it exits with `expect` (default 0). */
+async function qemu(tool: string, args: string[], expect = 0): Promise<string> {
+  const out = await new Deno.Command(tool, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (out.code !== expect) {
+    throw new Error(`${tool} ${args.join(" ")} exited ${out.code}:\n${text}`);
+  }
+  return text;
+}
+
+/** What QEMU sees: the image converted to raw by qemu-img. */
+async function qemuRaw(image: string, dir: string): Promise<Uint8Array> {
+  const out = `${dir}/qemu-view-${crypto.randomUUID()}.raw`;
+  await qemu("qemu-img", ["convert", "-U", "-O", "raw", image, out]);
+  const data = await Deno.readFile(out);
+  await Deno.remove(out);
+  return data;
+}
+
+/** `qemu-img check` must find no errors and no leaks (exit 0). */
+async function assertCheckClean(image: string): Promise<void> {
+  const text = await qemu("qemu-img", ["check", "-U", image]);
+  assert.match(text, /No errors were found on the image/, text);
+}
+
+type Disk = DeviceClient<typeof block.ops>;
+
+async function readAll(disk: Disk, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  for (let at = 0; at < size; at += CHUNK) {
+    const r = await disk.call("read", { offset: at, length: Math.min(CHUNK, size - at) });
+    out.set(r.data, at);
+  }
+  return out;
+}
+
+function pattern(n: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed * 13 + (i >> 10)) & 0xff);
+}
+
+/** Text-like bytes that deflate well, so `qemu-img convert -c` really compresses clusters. */
+function compressible(n: number): Uint8Array {
+  const line = new TextEncoder().encode("vmesh qcow2 compressed cluster line ");
+  return Uint8Array.from(
+    { length: n },
+    (_, i) => (i % 4096 < 3000 ? line[i % line.length] : i & 0xff),
+  );
+}
+
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x1_0000_0000;
+  };
+}
+
+Deno.test("qcow2 images interoperate with qemu-img through the disk service", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-qcow2-interop-" });
+  const tb = await startTestBus();
+  const procs: ServiceProcess[] = [];
+  let n = 0;
+  /** Serves `image` (extra flags after it) and returns a client of it. */
+  const serve = async (image: string, ...extra: string[]) => {
+    const device = `q${n++}`;
+    const p = await startService(
+      "disk",
+      ["--vm", "qt", "--device", device, "--image", image, ...extra],
+      tb.nats.url,
+    );
+    procs.push(p);
+    const client = tb.bus.client({ vm: "qt", device }, block.ops, { timeoutMs: 20_000 });
+    return { p, client };
+  };
+  try {
+    // Images made by QEMU's tools.
+    const base = `${dir}/base.raw`;
+    const baseData = pattern(6 * MiB, 1);
+    await Deno.writeFile(base, baseData);
+    await qemu("qemu-img", ["create", "-f", "qcow2", `${dir}/empty.qcow2`, "8M"]);
+    await qemu("qemu-io", [
+      "-c",
+      "write -P 0x5a 100k 300k",
+      "-c",
+      "write -P 0x11 5M 70k",
+      "-c",
+      "write -z 5100k 4k",
+      `${dir}/empty.qcow2`,
+    ]);
+    await qemu("qemu-img", ["convert", "-O", "qcow2", base, `${dir}/converted.qcow2`]);
+    await Deno.writeFile(`${dir}/text.raw`, compressible(3 * MiB));
+    await qemu("qemu-img", [
+      "convert",
+      "-c",
+      "-O",
+      "qcow2",
+      `${dir}/text.raw`,
+      `${dir}/comp.qcow2`,
+    ]);
+    const compInfo = await qemu("qemu-img", ["check", `${dir}/comp.qcow2`]);
+    assert.match(compInfo, /[1-9][\d.]*% compressed clusters/, "the image really is compressed");
+    await qemu("qemu-img", [
+      "create",
+      "-f",
+      "qcow2",
+      "-b",
+      "converted.qcow2",
+      "-F",
+      "qcow2",
+      `${dir}/overlay.qcow2`,
+      "8M",
+    ]);
+    await qemu("qemu-io", ["-c", "write -P 0x77 1M 128k", `${dir}/overlay.qcow2`]);
+    await qemu("qemu-img", [
+      "create",
+      "-f",
+      "qcow2",
+      "-o",
+      "compat=0.10,cluster_size=4096",
+      "-b",
+      base,
+      "-F",
+      "raw",
+      `${dir}/v2.qcow2`,
+    ]);
+    await qemu("qemu-io", ["-c", "write -P 0x33 12k 20k", `${dir}/v2.qcow2`]);
+
+    await t.step("images made by qemu-img read as QEMU reads them", async () => {
+      for (const name of ["empty", "converted", "comp", "overlay", "v2"]) {
+        const image = `${dir}/${name}.qcow2`;
+        const want = await qemuRaw(image, dir);
+        const { p, client } = await serve(image, "--read-only");
+        assert.match(p.ready, / qcow2 /, p.ready);
+        const info = await client.call("info", {});
+        assert.equal(info.sizeBytes, want.length, name);
+        assert.ok((await readAll(client, want.length)).every((b, i) => b === want[i]), name);
+      }
+    });
+
+    await t.step("images vmesh writes pass qemu-img check and read the same in QEMU", async () => {
+      for (const name of ["empty", "comp", "overlay", "v2"]) {
+        const image = `${dir}/${name}.qcow2`;
+        const mirror = await qemuRaw(image, dir);
+        const { p, client } = await serve(image);
+        const writes: Array<[number, Uint8Array]> = [
+          [0, pattern(4 * KiB, 2)],
+          [1 * MiB + 512, pattern(200 * KiB, 3)], // partial clusters at both ends: copy-on-write
+          [mirror.length - CHUNK, pattern(CHUNK, 4)],
+        ];
+        for (const [offset, data] of writes) {
+          assert.equal((await client.call("write", { offset, data })).written, data.length);
+          mirror.set(data, offset);
+        }
+        await client.call("discard", { offset: 2 * MiB, length: 256 * KiB });
+        mirror.fill(0, 2 * MiB, 2 * MiB + 256 * KiB);
+        await client.call("flush", {});
+        // Consistent on disk after every flush, while the service still has it open.
+        await assertCheckClean(image);
+        assert.deepEqual(await qemuRaw(image, dir), mirror, `${name}: QEMU's view after flush`);
+        assert.equal(await p.stop(), 0);
+        await assertCheckClean(image);
+        assert.deepEqual(await qemuRaw(image, dir), mirror, `${name}: QEMU's view after stop`);
+      }
+      // qemu-io checks a pattern vmesh wrote, from its own reader.
+      await qemu("qemu-io", ["-r", "-c", "read -P 0 2M 256k", `${dir}/overlay.qcow2`]);
+      const text = await qemu("qemu-io", [
+        "-r",
+        "-c",
+        "read -P 0x77 1M 512",
+        `${dir}/overlay.qcow2`,
+      ]);
+      assert.doesNotMatch(text, /Pattern verification failed/);
+    });
+
+    await t.step("random writes, discards and flushes against a raw mirror", async () => {
+      const image = `${dir}/fuzz.qcow2`;
+      await qemu("qemu-img", [
+        "create",
+        "-f",
+        "qcow2",
+        "-o",
+        "cluster_size=4096",
+        "-b",
+        base,
+        "-F",
+        "raw",
+        image,
+        "8M",
+      ]);
+      const size = 8 * MiB;
+      const mirror = new Uint8Array(size);
+      mirror.set(baseData);
+      const { p, client } = await serve(image);
+      const rand = rng(0x9e3779b9);
+      for (let op = 0; op < 400; op++) {
+        const offset = Math.floor(rand() * (size / 512)) * 512;
+        const length = Math.min(size - offset, (1 + Math.floor(rand() * 300)) * 512);
+        const r = rand();
+        if (r < 0.5) {
+          const data = pattern(length, op + 7);
+          await client.call("write", { offset, data, fua: r < 0.05 });
+          mirror.set(data, offset);
+        } else if (r < 0.65) {
+          await client.call("discard", { offset, length });
+          mirror.fill(0, offset, offset + length);
+        } else if (r < 0.97) {
+          const got = (await client.call("read", { offset, length })).data;
+          assert.ok(
+            got.every((b, i) => b === mirror[offset + i]),
+            `op ${op}: read ${offset}+${length} differs from the mirror`,
+          );
+        } else {
+          await client.call("flush", {});
+          await assertCheckClean(image);
+        }
+      }
+      await client.call("flush", {});
+      assert.ok((await readAll(client, size)).every((b, i) => b === mirror[i]), "vmesh's view");
+      assert.equal(await p.stop(), 0);
+      await assertCheckClean(image);
+      assert.deepEqual(await qemuRaw(image, dir), mirror, "QEMU's view of the fuzzed image");
+      assert.deepEqual(await Deno.readFile(base), baseData, "the backing file is untouched");
+    });
+
+    await t.step("clones: qcow2 overlays over one base, made by the service", async () => {
+      const baseQ = `${dir}/converted.qcow2`;
+      const before = await Deno.readFile(baseQ);
+      const a = await serve(baseQ, "--overlay", `${dir}/cloneA.qcow2`);
+      const b = await serve(baseQ, "--overlay", `${dir}/cloneB.qcow2`, "--overlay-format", "qcow2");
+      await a.client.call("write", { offset: 0, data: pattern(64 * KiB, 5) });
+      await b.client.call("write", { offset: 32 * KiB, data: pattern(64 * KiB, 6) });
+      const ra = (await a.client.call("read", { offset: 0, length: 128 * KiB })).data;
+      const rb = (await b.client.call("read", { offset: 0, length: 128 * KiB })).data;
+      const wantA = baseData.slice(0, 128 * KiB);
+      wantA.set(pattern(64 * KiB, 5), 0);
+      const wantB = baseData.slice(0, 128 * KiB);
+      wantB.set(pattern(64 * KiB, 6), 32 * KiB);
+      assert.deepEqual(ra, wantA);
+      assert.deepEqual(rb, wantB);
+      assert.equal(await a.p.stop(), 0);
+      assert.equal(await b.p.stop(), 0);
+      for (const clone of ["cloneA", "cloneB"]) {
+        const image = `${dir}/${clone}.qcow2`;
+        const info = await qemu("qemu-img", ["info", image]);
+        assert.match(info, new RegExp(`backing file: ${baseQ}`), info);
+        assert.match(info, /backing file format: qcow2/, info);
+        await assertCheckClean(image);
+      }
+      assert.deepEqual((await qemuRaw(`${dir}/cloneA.qcow2`, dir)).subarray(0, 128 * KiB), wantA);
+      assert.deepEqual((await qemuRaw(`${dir}/cloneB.qcow2`, dir)).subarray(0, 128 * KiB), wantB);
+      assert.deepEqual(await Deno.readFile(baseQ), before, "the base is untouched");
+    });
+
+    await t.step(
+      "a truncated or corrupt image is refused before the service is ready",
+      async () => {
+        const bad = `${dir}/bad.qcow2`;
+        await Deno.copyFile(`${dir}/converted.qcow2`, bad);
+        await Deno.truncate(bad, (await Deno.stat(bad)).size - 256 * KiB);
+        await assert.rejects(serve(bad), (e) => {
+          assert.match((e as Error).message, /exited with 1 before ready/);
+          assert.match((e as Error).message, /cannot open .*bad\.qcow2: .*truncated/);
+          return true;
+        });
+        const loop = `${dir}/loop.qcow2`;
+        await qemu("qemu-img", [
+          "create",
+          "-f",
+          "qcow2",
+          "-b",
+          "converted.qcow2",
+          "-F",
+          "qcow2",
+          loop,
+        ]);
+        // Point the image at itself: a backing chain that never ends.
+        const img = await Deno.readFile(loop);
+        const name = new TextEncoder().encode("converted.qcow2");
+        const at = img.findIndex((_, i) => name.every((c, j) => img[i + j] === c));
+        img.set(new TextEncoder().encode("loop.qcow2\0\0\0\0\0"), at);
+        const view = new DataView(img.buffer);
+        view.setUint32(16, "loop.qcow2".length);
+        await Deno.writeFile(loop, img);
+        await assert.rejects(serve(loop), /backing chain loops/);
+      },
+    );
+  } finally {
+    for (const p of procs) await p.stop();
+    await tb.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
