@@ -11,6 +11,7 @@
  * - `bus.publish(topic, subject, value)` / `bus.subscribe(topic, subject, handler)`.
  * - Contracts: `block`, `consoleMsgs`, `net`, `memory`, `vm`, `common` (types + ops/topics).
  * - {@link ServiceCli}, {@link untilSignal}: a service main.ts's flags, errors and `--http`.
+ * - {@link watchLifeline}, {@link lifelineSpawnOptions}: children exit when their launcher dies.
  * - Subjects: {@link deviceSubject}, {@link consoleSubject}, {@link netPortSubject}, ...
  *
  * ```ts
@@ -148,3 +149,15 @@ export {
   startControlHttp,
 } from "./control_http.ts";
 export { type FlagValues, parsePositiveInt, ServiceCli, untilSignal } from "./service_main.ts";
+export {
+  findInPath,
+  type Lifeline,
+  LIFELINE_ENV,
+  LIFELINE_EXIT_CODE,
+  type LifelineSpawnOptions,
+  lifelineSpawnOptions,
+  parentPid,
+  watchLifeline,
+  type WatchLifelineOptions,
+  withParentDeathSignal,
+} from "./lifeline.ts";

@@ -1,10 +1,13 @@
 /**
  * The embedded default: a private `nats-server` (with JetStream) on a free loopback
  * port and a temp store dir, stopped and deleted on close, on normal exit, on
- * SIGINT/SIGTERM and on an uncaught error.
+ * SIGINT/SIGTERM and on an uncaught error. Started through `setpriv --pdeathsig TERM`
+ * (lifeline.ts), it also stops when its owner dies of SIGKILL (the store dir then stays).
  *
  * @module
  */
+
+import { findInPath, withParentDeathSignal } from "./lifeline.ts";
 
 /** A running private nats-server. */
 export interface EmbeddedNats {
@@ -55,8 +58,15 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise
   if (opts.jetstream ?? true) args.push("-js", "-sd", `${dir}/store`);
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(binary, { args, stdin: "null", stdout: "null", stderr: "null" })
-      .spawn();
+    // setpriv would start and then fail to exec it: say what is missing here instead.
+    if (!findInPath(binary)) throw new Deno.errors.NotFound(`${binary} not found in PATH`);
+    const [cmd, cmdArgs] = withParentDeathSignal(binary, args);
+    child = new Deno.Command(cmd, {
+      args: cmdArgs,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw new Error(`cannot start ${binary}: ${(e as Error).message}`, { cause: e });

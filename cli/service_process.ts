@@ -1,8 +1,12 @@
 /**
  * The service processes `./vmesh boot` starts: `deno run -A services/<x>/main.ts ...` with
  * NATS_URL set, stderr collected (kept as a tail, or echoed with --verbose), and a stop that
- * sends SIGTERM, then SIGKILL if the process has not gone after a grace period.
+ * sends SIGTERM, then SIGKILL if the process has not gone after a grace period. Each child
+ * holds a lifeline to this process (bus/lifeline.ts: a stdin pipe unless it needs the
+ * terminal, and the parent-death signal), so none outlives a launcher killed with SIGKILL.
  */
+
+import { lifelineSpawnOptions } from "@vmesh/bus";
 
 /** How a service process is started. */
 export interface SpawnOptions {
@@ -12,7 +16,7 @@ export interface SpawnOptions {
   service: string;
   args: string[];
   natsUrl: string;
-  /** Give the process the user's terminal for input. */
+  /** Give the process the user's terminal for input ("null": its stdin is the lifeline). */
   stdin: "inherit" | "null";
   /** Its stdout goes to the user's stdout (console output) or nowhere. */
   stdout: "inherit" | "null";
@@ -34,11 +38,18 @@ export class ServiceProcess {
   constructor(readonly opts: SpawnOptions) {
     this.label = opts.label;
     const main = new URL(`../services/${opts.service}/main.ts`, import.meta.url).pathname;
+    const lifeline = lifelineSpawnOptions(opts.stdin);
     this.#child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--quiet", main, ...opts.args],
       // The rest of the environment (OTEL_* included) is inherited; each exports as itself.
-      env: { NATS_URL: opts.natsUrl, NO_COLOR: "1", OTEL_SERVICE_NAME: `vmesh-${opts.service}` },
-      stdin: opts.stdin,
+      env: {
+        NATS_URL: opts.natsUrl,
+        NO_COLOR: "1",
+        OTEL_SERVICE_NAME: `vmesh-${opts.service}`,
+        ...lifeline.env,
+      },
+      // A piped stdin is never written: it closes, and the child exits, when this process dies.
+      stdin: lifeline.stdin,
       stdout: opts.stdout,
       stderr: "piped",
     }).spawn();
@@ -46,6 +57,7 @@ export class ServiceProcess {
     const reading = this.#readStderr();
     this.exited = this.#child.status.then(async (s) => {
       this.#done = true;
+      if (lifeline.stdin === "piped") await this.#child.stdin.close().catch(() => {});
       await reading;
       return s.code;
     });

@@ -11,7 +11,14 @@
  * @module
  */
 
-import { busHealth, connect, ServiceCli, untilSignal, vm as vmContract } from "@vmesh/bus";
+import {
+  busHealth,
+  connect,
+  ServiceCli,
+  untilSignal,
+  vm as vmContract,
+  watchLifeline,
+} from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import type { ConsoleSink } from "./console_sink.ts";
 import { ConsoleService, SERVICE_NAME } from "./console_service.ts";
@@ -40,6 +47,7 @@ async function openSinks(specs: string[], vm: string): Promise<ConsoleSink[]> {
 }
 
 async function main(): Promise<void> {
+  watchLifeline({ name: SERVICE_NAME });
   const flags = cli.parse({
     vm: { type: "string", default: Deno.env.get("VMESH_VM") ?? "vm1" },
     backend: { type: "string", multiple: true },

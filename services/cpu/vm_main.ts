@@ -20,6 +20,7 @@ import {
   connect,
   parseHttpListen,
   startControlHttp,
+  watchLifeline,
 } from "@vmesh/bus";
 import { vmControlApi, vmControlOverBus } from "./control_api.ts";
 import { MachineError } from "./machine/machine.ts";
@@ -51,6 +52,7 @@ function fail(message: string, code = 2): never {
 
 /** Runs the VM service; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  watchLifeline({ name: CPU_SERVICE_NAME });
   let flags;
   let positionals: string[];
   try {

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { busHealth, connect, ServiceCli, untilSignal } from "@vmesh/bus";
+import { busHealth, connect, ServiceCli, untilSignal, watchLifeline } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import { DirStore } from "./dir_store.ts";
 import { DEFAULT_BUCKET, JetStreamStore } from "./object_store.ts";
@@ -25,6 +25,7 @@ const USAGE = "usage: memory/main.ts [--store objects|dir:PATH] [--bucket vmesh-
 const cli: ServiceCli = new ServiceCli(SERVICE_NAME, USAGE);
 
 async function main(): Promise<void> {
+  watchLifeline({ name: SERVICE_NAME });
   const flags = cli.parse({
     store: { type: "string", default: "objects" },
     bucket: { type: "string", default: DEFAULT_BUCKET },

@@ -11,7 +11,13 @@
  * @module
  */
 
-import { connect, type ControlHttp, defaultRegistry, startControlHttp } from "@vmesh/bus";
+import {
+  connect,
+  type ControlHttp,
+  defaultRegistry,
+  startControlHttp,
+  watchLifeline,
+} from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
 import { type NetConfig, parseNetArgs, USAGE } from "./config.ts";
 import { formatIp } from "./packet.ts";
@@ -36,6 +42,7 @@ function untilSignal(): Promise<Deno.Signal> {
 }
 
 async function main(): Promise<void> {
+  watchLifeline({ name: SERVICE_NAME });
   let cfg: NetConfig;
   try {
     cfg = parseNetArgs(Deno.args);
