@@ -3,43 +3,54 @@
  * translated WebAssembly blocks see the same bytes without copies.
  *
  * Layout (byte offsets into the memory):
- *   [0, MAX_HARTS * HART_STATE_BYTES)   hart state records (see `HartLayout`)
+ *   [0, MAX_HARTS * HART_STATE_BYTES)   hart state records (see hart/state.ts, `HartLayout`)
  *   [RAM_OFFSET, RAM_OFFSET + ramSize)   guest DRAM, guest physical `DRAM_BASE` upwards
  */
+import { HART_RECORD_BYTES } from "./hart/state.ts";
 
-/** Bytes reserved for one hart's architectural state. */
-export const HART_STATE_BYTES = 4096;
+export { HartLayout } from "./hart/state.ts";
+
+/** Bytes reserved for one hart's state record (registers, CSRs, TLB), a power of two. */
+export const HART_STATE_BYTES = 256 * 1024;
+if (HART_RECORD_BYTES > HART_STATE_BYTES) {
+  throw new Error(`hart record (${HART_RECORD_BYTES} bytes) exceeds its ${HART_STATE_BYTES}`);
+}
 /** Harts a machine can have. */
 export const MAX_HARTS = 8;
-/** Byte offset of guest DRAM inside the memory (64 KiB aligned = one wasm page). */
-export const RAM_OFFSET = 65536;
+/** Byte offset of guest DRAM inside the memory (64 KiB aligned = whole wasm pages). */
+export const RAM_OFFSET = MAX_HARTS * HART_STATE_BYTES;
 /**
  * Largest guest RAM: host byte offsets of RAM must stay below 2^31 because the hart's TLB
  * keeps them in int32 slots (a negative slot means "not RAM").
  */
-export const MAX_RAM_BYTES = 2047 * 1024 * 1024;
+export const MAX_RAM_BYTES = 2 ** 31 - RAM_OFFSET;
 /** Guest physical address of DRAM on the QEMU `virt` board. */
 export const DRAM_BASE = 0x8000_0000;
 
 /**
- * Byte offsets inside one hart's state record. Registers are 64-bit values stored as two
- * little-endian 32-bit halves (lo at +0, hi at +4), so the interpreter uses Int32 arithmetic
- * and no BigInt, and a translated block can load them as i64.
+ * Host byte offset (into the shared memory) of guest physical address `paddr` in DRAM. No
+ * range check: callers check `inRam` first.
+ *
+ * @example
+ * ```ts
+ * const off = hostOffset(0x8000_1000); // RAM_OFFSET + 0x1000
+ * ```
  */
-export const HartLayout = {
-  /** x0..x31, 8 bytes each. x0 stays zero. */
-  X: 0,
-  /** f0..f31 raw IEEE bits (NaN-boxed singles), 8 bytes each. */
-  F: 256,
-  /** pc, 8 bytes. */
-  PC: 512,
-  /** mip: pending-interrupt bits, one i32, updated by devices with Atomics. */
-  MIP: 520,
-  /** Set to nonzero by another thread to make the hart leave its run loop. */
-  EXIT_REQUEST: 524,
-  /** First byte free for the hart module's own CSR storage. */
-  CSR: 528,
-} as const;
+export function hostOffset(paddr: number): number {
+  return paddr - DRAM_BASE + RAM_OFFSET;
+}
+
+/**
+ * Guest physical address of host byte offset `offset` (the inverse of `hostOffset`).
+ *
+ * @example
+ * ```ts
+ * guestPhysical(hostOffset(0x8000_1000)) === 0x8000_1000;
+ * ```
+ */
+export function guestPhysical(offset: number): number {
+  return offset - RAM_OFFSET + DRAM_BASE;
+}
 
 /** Guest DRAM plus hart state in a shared WebAssembly memory, with typed views over it. */
 export class GuestMemory {
@@ -78,7 +89,9 @@ export class GuestMemory {
 
   /** Byte offset of hart `id`'s state record. */
   hartBase(id: number): number {
-    if (id < 0 || id >= MAX_HARTS) throw new RangeError(`hart id ${id} out of range`);
+    if (!Number.isInteger(id) || id < 0 || id >= MAX_HARTS) {
+      throw new RangeError(`hart id ${id} out of range`);
+    }
     return id * HART_STATE_BYTES;
   }
 
@@ -95,13 +108,18 @@ export class GuestMemory {
           `[0x${DRAM_BASE.toString(16)}, 0x${(DRAM_BASE + this.ramSize).toString(16)})`,
       );
     }
-    this.u8.set(bytes, paddr - DRAM_BASE + RAM_OFFSET);
+    this.u8.set(bytes, hostOffset(paddr));
   }
 
   /** Returns a copy of guest physical memory; throws RangeError outside DRAM. */
   readPhys(paddr: number, len: number): Uint8Array {
     if (!this.inRam(paddr, len)) throw new RangeError(`0x${paddr.toString(16)}+${len} outside RAM`);
-    const o = paddr - DRAM_BASE + RAM_OFFSET;
+    const o = hostOffset(paddr);
     return this.u8.slice(o, o + len);
+  }
+
+  /** The guest DRAM bytes (a view, not a copy). */
+  ram(): Uint8Array {
+    return this.u8.subarray(RAM_OFFSET, RAM_OFFSET + this.ramSize);
   }
 }

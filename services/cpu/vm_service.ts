@@ -11,7 +11,7 @@ import { type Bus, type DeviceService, vm as vmContract, vmControlPrefix } from 
 import { Machine, type MachineHart, type MachineOptions } from "./machine/machine.ts";
 import type { HartConfig } from "./machine/machine.ts";
 import { Hart } from "./hart/mod.ts";
-import { StopReason } from "./engine.ts";
+import { type EngineSnapshot, StopReason } from "./engine.ts";
 import { VirtioBlk } from "./virtio/blk.ts";
 import { VirtioNet } from "./virtio/net.ts";
 import { VirtioRng } from "./virtio/rng.ts";
@@ -74,12 +74,20 @@ class PausableHart implements MachineHart {
   interruptPending(): boolean {
     return !this.paused && this.inner.interruptPending();
   }
-  timerDeadline(): number {
-    const t = (this.inner as { timerDeadline?: () => number }).timerDeadline;
-    return this.paused || !t ? Infinity : t.call(this.inner);
+  nextDeadline(): number {
+    return this.paused ? Infinity : this.inner.nextDeadline();
+  }
+  kick(): void {
+    this.inner.kick();
   }
   reset(pc: number): void {
     this.inner.reset(pc);
+  }
+  save(): EngineSnapshot {
+    return this.inner.save();
+  }
+  load(state: EngineSnapshot): void {
+    this.inner.load(state);
   }
   setReg(i: number, v: bigint): void {
     this.inner.setReg(i, v);

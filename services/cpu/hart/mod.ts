@@ -1,5 +1,7 @@
 /**
- * The RV64GC hart: interpreter, CSRs, traps, MMU and PMP.
+ * The RV64GC hart: interpreter, CSRs, traps, MMU and PMP, its state in one record of the
+ * shared guest memory (state.ts).
  */
-export { Hart, type HartOptions, type HartState } from "./hart.ts";
+export { Hart, type HartOptions } from "./hart.ts";
+export { HartLayout, type HartSnapshot, STATE_VERSION } from "./state.ts";
 export { Cause, Csr, Mstatus } from "./csr_numbers.ts";

@@ -25,18 +25,37 @@ export const enum PageCheck {
   Mixed = 2,
 }
 
-/** PMP configuration and address registers with decoded ranges. */
+/**
+ * PMP configuration and address registers (views into the hart's state record) with decoded
+ * ranges (derived: recomputed by `decode()` after every write and after a state load).
+ *
+ * @example
+ * ```ts
+ * const pmp = new Pmp(new Uint8Array(16), new Int32Array(32));
+ * pmp.writeAddr(0, -1, -1);
+ * pmp.writeCfg(0, 0x1f, 0); // NAPOT, RWX over everything
+ * pmp.check(0x8000_0000, 4, Access.Load, 0); // true
+ * ```
+ */
 export class Pmp {
   /** pmpNcfg bytes. */
-  readonly cfg = new Uint8Array(PMP_ENTRIES);
-  /** pmpaddrN low / high 32 bits (54 significant bits). */
-  readonly addrLo = new Int32Array(PMP_ENTRIES);
-  readonly addrHi = new Int32Array(PMP_ENTRIES);
+  readonly cfg: Uint8Array;
+  /** pmpaddrN as i64 words: low at [2N], high at [2N+1] (54 significant bits). */
+  readonly addr: Int32Array;
   /** Decoded byte ranges [start, end) per entry; empty when OFF. */
   readonly start = new Float64Array(PMP_ENTRIES);
   readonly end = new Float64Array(PMP_ENTRIES);
   /** Number of entries with A != OFF (fast path when zero). */
   active = 0;
+
+  constructor(cfg: Uint8Array, addr: Int32Array) {
+    if (cfg.length < PMP_ENTRIES || addr.length < 2 * PMP_ENTRIES) {
+      throw new RangeError("PMP views too small");
+    }
+    this.cfg = cfg;
+    this.addr = addr;
+    this.decode();
+  }
 
   /** Reads pmpcfg register `n` (even n in 0..14 on RV64) as lo/hi words. */
   readCfg(n: number, hi: boolean): number {
@@ -66,8 +85,8 @@ export class Pmp {
     if (i + 1 < PMP_ENTRIES && (this.cfg[i + 1] & L) && ((this.cfg[i + 1] >> 3) & 3) === A_TOR) {
       return;
     }
-    this.addrLo[i] = lo;
-    this.addrHi[i] = hi & 0x3fffff;
+    this.addr[2 * i] = lo;
+    this.addr[2 * i + 1] = hi & 0x3fffff;
     this.decode();
   }
 
@@ -76,11 +95,11 @@ export class Pmp {
     let active = 0;
     for (let i = 0; i < PMP_ENTRIES; i++) {
       const a = (this.cfg[i] >> 3) & 3;
-      const lo = this.addrLo[i], hi = this.addrHi[i];
+      const lo = this.addr[2 * i], hi = this.addr[2 * i + 1];
       const value = hi * 4294967296 + (lo >>> 0);
       let s = 0, e = 0;
       if (a === A_TOR) {
-        s = i === 0 ? 0 : (this.addrHi[i - 1] * 4294967296 + (this.addrLo[i - 1] >>> 0)) * 4;
+        s = i === 0 ? 0 : (this.addr[2 * i - 1] * 4294967296 + (this.addr[2 * i - 2] >>> 0)) * 4;
         e = value * 4;
         if (e < s) e = s;
       } else if (a !== A_OFF) {
@@ -131,18 +150,5 @@ export class Pmp {
       }
     }
     return priv === 3 ? PageCheck.Allowed : PageCheck.Denied;
-  }
-
-  /** Plain copy of the registers. */
-  save(): { cfg: number[]; addrLo: number[]; addrHi: number[] } {
-    return { cfg: [...this.cfg], addrLo: [...this.addrLo], addrHi: [...this.addrHi] };
-  }
-
-  /** Restores what `save()` produced. */
-  load(s: { cfg: number[]; addrLo: number[]; addrHi: number[] }): void {
-    this.cfg.set(s.cfg);
-    this.addrLo.set(s.addrLo);
-    this.addrHi.set(s.addrHi);
-    this.decode();
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DRAM_BASE, GuestMemory } from "../guest_memory.ts";
+import { DRAM_BASE, GuestMemory, hostOffset } from "../guest_memory.ts";
 import { ElfError, loadElf, parseElf } from "./elf.ts";
 
 async function compileElf(dir: string, asm: string, base: string): Promise<Uint8Array> {
@@ -50,7 +50,7 @@ Deno.test("ELF loader places segments, zeroes bss and finds symbols", async () =
     mem.writePhys(zeros, new Uint8Array(64).fill(0xaa));
     loadElf(mem, bytes);
     assert.deepEqual([...mem.readPhys(DRAM_BASE + 0x1000, 4)], [0x13, 0x05, 0x10, 0x00]); // li a0, 1
-    assert.equal(mem.view.getBigUint64(tohost - DRAM_BASE + 65536, true), 0x1122334455667788n);
+    assert.equal(mem.view.getBigUint64(hostOffset(tohost), true), 0x1122334455667788n);
     assert.ok(mem.readPhys(zeros, 64).every((b) => b === 0), "bss zeroed");
 
     const small = new GuestMemory(4096);

@@ -6,7 +6,7 @@
  *   device 0, payload bit0 = 0  -> payload points at a syscall block; SYS_write (64) supported
  *   device 1, cmd 1             -> putchar(payload & 0xff), answered with 0x100 | byte
  */
-import { DRAM_BASE, type GuestMemory, RAM_OFFSET } from "../guest_memory.ts";
+import { type GuestMemory, hostOffset } from "../guest_memory.ts";
 
 const TWO32 = 0x1_0000_0000;
 const SYS_WRITE = 64;
@@ -38,8 +38,8 @@ export class Htif {
       throw new RangeError("fromhost is not in RAM");
     }
     this.#mem = mem;
-    this.#tohost = tohost - DRAM_BASE + RAM_OFFSET;
-    this.#fromhost = fromhost === undefined ? undefined : fromhost - DRAM_BASE + RAM_OFFSET;
+    this.#tohost = hostOffset(tohost);
+    this.#fromhost = fromhost === undefined ? undefined : hostOffset(fromhost);
   }
 
   /** Handles a pending command, if any. Returns the exit request when the program finished. */
@@ -68,7 +68,7 @@ export class Htif {
     const mem = this.#mem;
     if (!mem.inRam(addr, 64)) return;
     const dv = mem.view;
-    const base = addr - DRAM_BASE + RAM_OFFSET;
+    const base = hostOffset(addr);
     const arg = (i: number) =>
       dv.getUint32(base + i * 8, true) + dv.getUint32(base + i * 8 + 4, true) * TWO32;
     let result = -38; // -ENOSYS

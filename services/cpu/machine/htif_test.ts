@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DRAM_BASE, GuestMemory } from "../guest_memory.ts";
+import { DRAM_BASE, GuestMemory, hostOffset } from "../guest_memory.ts";
 import { Htif } from "./htif.ts";
 
 const TOHOST = DRAM_BASE + 0x1000, FROMHOST = DRAM_BASE + 0x1008;
@@ -8,9 +8,8 @@ function setup() {
   const mem = new GuestMemory(64 * 1024);
   const out: number[] = [];
   const htif = new Htif(mem, TOHOST, FROMHOST, (b) => out.push(...b));
-  const u64 = (addr: number) => mem.view.getBigUint64(addr - DRAM_BASE + 65536, true);
-  const setU64 = (addr: number, v: bigint) =>
-    mem.view.setBigUint64(addr - DRAM_BASE + 65536, v, true);
+  const u64 = (addr: number) => mem.view.getBigUint64(hostOffset(addr), true);
+  const setU64 = (addr: number, v: bigint) => mem.view.setBigUint64(hostOffset(addr), v, true);
   return { mem, htif, out, u64, setU64 };
 }
 

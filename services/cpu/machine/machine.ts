@@ -35,7 +35,6 @@ import { Hart } from "../hart/mod.ts";
 
 /** The hart as the machine drives it (the hart module's public contract). */
 export interface MachineHart extends ExecutionEngine {
-  reset(pc: number): void;
   setReg(i: number, v: bigint): void;
 }
 
@@ -56,6 +55,11 @@ export class MachineError extends Error {
 export interface MachineOptions {
   /** Bytes of DRAM (multiple of 4 KiB). */
   ramSize: number;
+  /**
+   * The guest memory to run in (its size must equal `ramSize`); made here when absent. Give
+   * one to share it with other threads or engines, or to restore a snapshot into it.
+   */
+  mem?: GuestMemory;
   /** Firmware loaded at DRAM base (ELF or raw), like QEMU's `-bios`; omit or null for none. */
   bios?: Uint8Array | string | null;
   /** Kernel or bare-metal program: ELF at its addresses, or a raw Image (QEMU's `-kernel`). */
@@ -138,10 +142,19 @@ export class Machine {
     if (!Number.isInteger(opts.ramSize) || opts.ramSize <= 0 || opts.ramSize % 4096 !== 0) {
       throw new MachineError(`RAM size must be a positive multiple of 4 KiB (got ${opts.ramSize})`);
     }
-    try {
-      this.mem = new GuestMemory(opts.ramSize);
-    } catch (e) {
-      throw new MachineError(e instanceof Error ? e.message : String(e));
+    if (opts.mem) {
+      if (opts.mem.ramSize !== opts.ramSize) {
+        throw new MachineError(
+          `the given guest memory has ${opts.mem.ramSize} bytes of RAM, not ${opts.ramSize}`,
+        );
+      }
+      this.mem = opts.mem;
+    } else {
+      try {
+        this.mem = new GuestMemory(opts.ramSize);
+      } catch (e) {
+        throw new MachineError(e instanceof Error ? e.message : String(e));
+      }
     }
     const clockOpt = opts.clock ?? new WallClock();
     this.clock = clockOpt === "instructions"
@@ -317,7 +330,7 @@ export class Machine {
     else if (this.#opts.noReboot) this.#stop("reset", 0);
     else {
       this.#rebootPending = true;
-      Atomics.store(this.mem.i32, (this.mem.hartBase(0) + HartLayout.EXIT_REQUEST) >> 2, 1);
+      this.hart.kick();
     }
   }
 
@@ -325,7 +338,7 @@ export class Machine {
     if (this.#exitCode !== undefined) return;
     this.stopCause = cause;
     this.#exitCode = code;
-    Atomics.store(this.mem.i32, (this.mem.hartBase(0) + HartLayout.EXIT_REQUEST) >> 2, 1);
+    this.hart.kick();
     this.#wake?.();
   }
 
@@ -414,9 +427,7 @@ export class Machine {
     this.#service();
     if (hartWantsToRun(this.hart)) return;
     const now = this.clock.now();
-    let deadline = this.clint.nextDeadline();
-    const st = (this.hart as { timerDeadline?: () => number }).timerDeadline?.();
-    if (st !== undefined) deadline = Math.min(deadline, st);
+    const deadline = Math.min(this.clint.nextDeadline(), this.hart.nextDeadline());
     if (this.clock.advanceTo) {
       // Virtual time: jump to the deadline instead of sleeping.
       if (deadline > now && Number.isFinite(deadline)) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Machine } from "./machine.ts";
+import { Machine, MachineError } from "./machine.ts";
+import { GuestMemory } from "../guest_memory.ts";
 
 const MiB = 1024 * 1024;
 
@@ -210,4 +211,18 @@ Deno.test("machine: with noReboot a guest reset stops the machine", async () => 
   });
   assert.equal(await m.run(), 0);
   assert.equal(m.stopCause, "reset");
+});
+
+Deno.test("machine: runs in a given guest memory; a memory of the wrong size is refused", async () => {
+  const kernel = await assemble(PRELUDE + "  li a0, 0x2a\n  putc a0\n  exit 0\n");
+  const mem = new GuestMemory(16 * MiB);
+  const out: number[] = [];
+  const m = new Machine({ ramSize: 16 * MiB, mem, kernel, onConsoleOutput: (b) => out.push(...b) });
+  assert.equal(m.mem, mem);
+  assert.equal(await m.run(), 0);
+  assert.equal(String.fromCharCode(...out), "*");
+  assert.throws(
+    () => new Machine({ ramSize: 8 * MiB, mem, kernel }),
+    (e) => e instanceof MachineError && /16777216 bytes of RAM, not 8388608/.test(e.message),
+  );
 });
