@@ -1,6 +1,8 @@
 /**
  * SiFive CLINT (as QEMU's ACLINT MSWI + MTIMER on `virt`): per-hart `msip` at 0x0,
  * `mtimecmp` at 0x4000, and the shared `mtime` at 0xbff8, which counts the VM clock.
+ * `mtimecmp` resets to 0 as on QEMU, so MTIP is pending from power-on until the guest
+ * programs a later compare value.
  */
 import { Irq, type MmioDevice, type Stateful } from "../machine/mmio.ts";
 import type { VmClock } from "../machine/clock.ts";
@@ -34,7 +36,8 @@ export class Clint implements MmioDevice, Stateful<ClintState> {
     private readonly lines: HartIrqLines,
   ) {
     this.#msip = new Array(harts).fill(0);
-    this.#cmp = Array.from({ length: harts }, () => [0xffff_ffff, 0xffff_ffff] as [number, number]);
+    this.#cmp = Array.from({ length: harts }, () => [0, 0] as [number, number]);
+    this.tick();
   }
 
   /** Current `mtime` in ticks. */

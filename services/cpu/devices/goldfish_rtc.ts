@@ -1,6 +1,9 @@
 /**
  * Goldfish real-time clock (QEMU hw/rtc/goldfish_rtc.c): nanoseconds since the Unix epoch,
  * derived from the VM clock plus the host's epoch time when the VM started, with one alarm.
+ * As QEMU: a write to TIME_HIGH or TIME_LOW replaces that half of the current time at once
+ * (either order works), ALARM_HIGH replaces the alarm's high half (read back at once) and
+ * ALARM_LOW its low half and arms it; TIME_HIGH reads the half latched by the last TIME_LOW read.
  */
 import type { MmioDevice, Stateful } from "../machine/mmio.ts";
 import { TIMEBASE_HZ, type VmClock } from "../machine/clock.ts";
@@ -14,12 +17,13 @@ const NS_PER_TICK = 1e9 / TIMEBASE_HZ;
 export interface GoldfishRtcState {
   /** Epoch nanoseconds at clock tick 0. */
   epochNsAtZero: number;
-  alarmNs: number;
+  /** The alarm, exact as written: high and low 32-bit halves. */
+  alarmHigh: number;
+  alarmLow: number;
   alarmRunning: boolean;
   irqEnabled: boolean;
   irqPending: boolean;
   timeHighLatch: number;
-  alarmHighLatch: number;
 }
 
 /** The RTC. */
@@ -34,12 +38,12 @@ export class GoldfishRtc implements MmioDevice, Stateful<GoldfishRtcState> {
   ) {
     this.#s = {
       epochNsAtZero: hostEpochNs - clock.now() * NS_PER_TICK,
-      alarmNs: 0,
+      alarmHigh: 0,
+      alarmLow: 0,
       alarmRunning: false,
       irqEnabled: false,
       irqPending: false,
       timeHighLatch: 0,
-      alarmHighLatch: 0,
     };
   }
 
@@ -51,7 +55,7 @@ export class GoldfishRtc implements MmioDevice, Stateful<GoldfishRtcState> {
   /** Fires the alarm when due (call between instruction batches). */
   tick(): void {
     const s = this.#s;
-    if (s.alarmRunning && this.nowNs() >= s.alarmNs) {
+    if (s.alarmRunning && this.nowNs() >= s.alarmHigh * TWO32 + s.alarmLow) {
       s.alarmRunning = false;
       s.irqPending = true;
       this.#update();
@@ -74,9 +78,9 @@ export class GoldfishRtc implements MmioDevice, Stateful<GoldfishRtcState> {
       case TIME_HIGH:
         return s.timeHighLatch;
       case ALARM_LOW:
-        return Math.floor(s.alarmNs % TWO32) >>> 0;
+        return s.alarmLow;
       case ALARM_HIGH:
-        return Math.floor(s.alarmNs / TWO32) >>> 0;
+        return s.alarmHigh;
       case IRQ_ENABLED:
         return s.irqEnabled ? 1 : 0;
       case ALARM_STATUS:
@@ -91,21 +95,22 @@ export class GoldfishRtc implements MmioDevice, Stateful<GoldfishRtcState> {
     value >>>= 0;
     switch (offset) {
       case TIME_LOW: {
-        // The guest sets the time: high half first (latched), then low.
-        const want = s.timeHighLatch * TWO32 + value;
-        s.epochNsAtZero += want - this.nowNs();
+        const now = this.nowNs();
+        s.epochNsAtZero += Math.floor(now / TWO32) * TWO32 + value - now;
         return;
       }
-      case TIME_HIGH:
-        s.timeHighLatch = value;
+      case TIME_HIGH: {
+        const now = this.nowNs();
+        s.epochNsAtZero += value * TWO32 + (now % TWO32) - now;
         return;
+      }
       case ALARM_LOW:
-        s.alarmNs = s.alarmHighLatch * TWO32 + value;
+        s.alarmLow = value;
         s.alarmRunning = true;
         this.tick();
         return;
       case ALARM_HIGH:
-        s.alarmHighLatch = value;
+        s.alarmHigh = value;
         return;
       case IRQ_ENABLED:
         s.irqEnabled = (value & 1) === 1;
@@ -126,7 +131,14 @@ export class GoldfishRtc implements MmioDevice, Stateful<GoldfishRtcState> {
   }
 
   load(state: GoldfishRtcState): void {
-    this.#s = { ...state };
+    // Older states kept the alarm as one number (alarmNs).
+    const old = state as GoldfishRtcState & { alarmNs?: number; alarmHighLatch?: number };
+    const { alarmNs, alarmHighLatch: _latch, ...rest } = old;
+    this.#s = alarmNs === undefined ? { ...rest } : {
+      ...rest,
+      alarmHigh: Math.floor(alarmNs / TWO32) >>> 0,
+      alarmLow: Math.floor(alarmNs % TWO32) >>> 0,
+    };
     this.#update();
   }
 }

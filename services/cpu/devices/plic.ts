@@ -3,6 +3,9 @@
  * at 0x2000 (stride 0x80), per-context threshold and claim/complete at 0x200000 (stride 0x1000).
  * Context 2h is hart h's M-mode (MEIP), context 2h+1 its S-mode (SEIP). Sources are
  * level-triggered: a source stays pending while its line is high and it is not being serviced.
+ * As QEMU's sifive_plic.c: enable words cover ndev bits (3 words for 96 sources) and store
+ * every bit written (also bit 0, which matters nowhere), and a completion is taken for any
+ * source below ndev whether or not the context enables it.
  */
 import { Irq, type MmioDevice, type Stateful } from "../machine/mmio.ts";
 import type { HartIrqLines } from "../machine/hart_irq.ts";
@@ -42,7 +45,7 @@ export class Plic implements MmioDevice, Stateful<PlicState> {
   constructor(harts: number, ndev: number, private readonly lines: HartIrqLines) {
     this.sources = ndev + 1;
     this.contexts = harts * 2;
-    const words = (this.sources + 31) >> 5;
+    const words = (ndev + 31) >> 5; // QEMU's bitfield_words (num_sources = ndev)
     this.#priority = new Array(this.sources).fill(0);
     this.#level = new Array(this.sources).fill(false);
     this.#pending = new Array(this.sources).fill(false);
@@ -138,7 +141,7 @@ export class Plic implements MmioDevice, Stateful<PlicState> {
       const ctx = Math.floor((offset - ENABLE_BASE) / ENABLE_STRIDE);
       const w = ((offset - ENABLE_BASE) % ENABLE_STRIDE) >> 2;
       if (ctx >= this.contexts || w >= this.#enable[ctx].length) return;
-      this.#enable[ctx][w] = (w === 0 ? value & ~1 : value) >>> 0; // source 0 does not exist
+      this.#enable[ctx][w] = value >>> 0;
     } else {
       const ctx = Math.floor((offset - CONTEXT_BASE) / CONTEXT_STRIDE);
       const reg = (offset - CONTEXT_BASE) % CONTEXT_STRIDE;
@@ -150,10 +153,10 @@ export class Plic implements MmioDevice, Stateful<PlicState> {
     this.#update();
   }
 
-  #complete(ctx: number, s: number): void {
-    if (s <= 0 || s >= this.sources) return;
-    // Completion for a source the context does not enable is ignored (spec 1.0.0, 7).
-    if (((this.#enable[ctx][s >> 5] >>> (s & 31)) & 1) === 0) return;
+  #complete(_ctx: number, s: number): void {
+    // QEMU takes any id below num_sources (= ndev), enabled for the context or not; the
+    // PLIC spec would ignore a completion for a source the context does not enable.
+    if (s <= 0 || s >= this.sources - 1) return;
     this.#claimed[s] = false;
     if (this.#level[s]) this.#pending[s] = true;
   }

@@ -61,3 +61,32 @@ Deno.test("PLIC: priority-0 sources never interrupt; state round-trips through s
   assert.equal(other.lines.get(0) & Irq.MEIP, Irq.MEIP);
   assert.equal(other.plic.read(CLAIM_M, 4), 3);
 });
+
+Deno.test("PLIC: enable words as QEMU stores them (bit 0 kept, 3 words for 96 sources)", () => {
+  const { plic } = setup();
+  plic.write(ENABLE_M, 4, 0xffffffff);
+  assert.equal(plic.read(ENABLE_M, 4), 0xffffffff, "bit 0 is stored (source 0 never fires)");
+  plic.write(ENABLE_M + 12, 4, 0xffffffff);
+  assert.equal(plic.read(ENABLE_M + 12, 4), 0, "word 3 does not exist");
+  plic.write(ENABLE_M, 4, 1);
+  plic.write(0, 4, 7); // source 0 has no priority register
+  assert.equal(plic.read(0, 4), 0);
+  assert.equal(plic.read(CLAIM_M, 4), 0, "source 0 is never claimed");
+});
+
+Deno.test("PLIC: a completion is taken whether or not the context enables the source", () => {
+  const { plic } = setup();
+  plic.write(10 * 4, 4, 1);
+  plic.write(ENABLE_M, 4, 1 << 10);
+  plic.setIrq(10, true);
+  assert.equal(plic.read(CLAIM_M, 4), 10);
+  plic.setIrq(10, false);
+  plic.write(ENABLE_M, 4, 0);
+  plic.write(CLAIM_M, 4, 10); // QEMU clears the claim; the spec would ignore it
+  plic.write(ENABLE_M, 4, 1 << 10);
+  plic.setIrq(10, true);
+  assert.equal(plic.read(CLAIM_M, 4), 10, "claimable again: the completion counted");
+  plic.write(CLAIM_M, 4, 96); // ids from ndev on are ignored
+  plic.write(CLAIM_M, 4, 0);
+  assert.equal(plic.read(CLAIM_M, 4), 0, "still claimed");
+});

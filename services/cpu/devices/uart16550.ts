@@ -1,7 +1,11 @@
 /**
  * NS16550A UART registers (byte-wide, register shift 0) as Linux's 8250 driver and OpenSBI's
- * uart8250 use them. Transmission is instantaneous (THR is always empty again at once); received
- * bytes wait in a 16-byte FIFO. The interrupt logic follows QEMU's hw/char/serial.c.
+ * uart8250 use them. Transmission is instantaneous (THR is always empty again at once). As in
+ * QEMU's hw/char/serial.c: with FCR.FE set received bytes wait in a 16-byte FIFO (an overrun
+ * sets OE and drops the byte), without it in the one-byte RBR (a new byte overwrites it and
+ * sets OE, and RBR keeps its last byte after it was read); MCR resets to OUT2; toggling FCR.FE
+ * or FCR.XFR/RFR flushes as QEMU does. The interrupt logic follows serial.c too, except that
+ * received data interrupts at once (no FIFO trigger level, no character timeout).
  */
 import type { MmioDevice, Stateful } from "../machine/mmio.ts";
 
@@ -12,9 +16,9 @@ const IIR_NO_INT = 0x01, IIR_MSI = 0x00, IIR_THRI = 0x02, IIR_RDI = 0x04, IIR_RL
 const IIR_FIFO_ENABLED = 0xc0;
 const LSR_DR = 0x01, LSR_OE = 0x02, LSR_THRE = 0x20, LSR_TEMT = 0x40;
 const LSR_INT_ANY = 0x1e;
-const MCR_LOOP = 0x10;
+const MCR_LOOP = 0x10, MCR_OUT2 = 0x08;
 const MSR_DCD = 0x80, MSR_DSR = 0x20, MSR_CTS = 0x10, MSR_ANY_DELTA = 0x0f;
-const FCR_ENABLE = 0x01, FCR_CLEAR_RX = 0x02;
+const FCR_ENABLE = 0x01, FCR_CLEAR_RX = 0x02, FCR_CLEAR_TX = 0x04;
 /** Receive FIFO depth. */
 export const UART_FIFO_BYTES = 16;
 
@@ -30,7 +34,10 @@ export interface Uart16550State {
   scr: number;
   divisor: number;
   thrPending: boolean;
+  /** Receive FIFO (FCR.FE set). */
   rx: number[];
+  /** Receive buffer register (FCR.FE clear); absent in older states (0). */
+  rbr?: number;
 }
 
 /** Callbacks wiring the UART to the console and the interrupt controller. */
@@ -49,34 +56,47 @@ export class Uart16550 implements MmioDevice, Stateful<Uart16550State> {
     iir: IIR_NO_INT,
     fcr: 0,
     lcr: 0,
-    mcr: 0,
+    mcr: MCR_OUT2,
     lsr: LSR_THRE | LSR_TEMT,
     msr: MSR_DCD | MSR_DSR | MSR_CTS,
     scr: 0,
     divisor: 12,
     thrPending: false,
     rx: [],
+    rbr: 0,
   };
 
   constructor(private readonly opts: Uart16550Options) {}
 
-  /** Free places in the receive FIFO. */
+  /** Free places for input: in the FIFO, or 1 when RBR is empty without one (as QEMU). */
   get rxSpace(): number {
-    return UART_FIFO_BYTES - this.#s.rx.length;
+    const s = this.#s;
+    if (s.fcr & FCR_ENABLE) return UART_FIFO_BYTES - s.rx.length;
+    return s.lsr & LSR_DR ? 0 : 1;
   }
 
   /**
-   * Offers input bytes; takes as many as fit in the FIFO and returns how many it took, so the
-   * caller keeps the rest until the guest drains the FIFO (back-pressure instead of overrun).
+   * Offers input bytes; takes as many as fit and returns how many it took, so the caller
+   * keeps the rest until the guest drains the UART (back-pressure instead of overrun).
    */
   receive(bytes: Uint8Array): number {
     const n = Math.min(bytes.length, this.rxSpace);
-    for (let i = 0; i < n; i++) this.#s.rx.push(bytes[i]);
-    if (n > 0) {
-      this.#s.lsr |= LSR_DR;
-      this.#updateIrq();
-    }
+    for (let i = 0; i < n; i++) this.#put(bytes[i]);
+    if (n > 0) this.#updateIrq();
     return n;
+  }
+
+  /** One received byte into the FIFO or RBR, with QEMU's overrun rules. */
+  #put(byte: number): void {
+    const s = this.#s;
+    if (s.fcr & FCR_ENABLE) {
+      if (s.rx.length < UART_FIFO_BYTES) s.rx.push(byte);
+      else s.lsr |= LSR_OE;
+    } else {
+      if (s.lsr & LSR_DR) s.lsr |= LSR_OE;
+      s.rbr = byte;
+    }
+    s.lsr |= LSR_DR;
   }
 
   #updateIrq(): void {
@@ -95,8 +115,14 @@ export class Uart16550 implements MmioDevice, Stateful<Uart16550State> {
     switch (offset) {
       case RBR_THR: {
         if (s.lcr & LCR_DLAB) return s.divisor & 0xff;
-        const b = s.rx.length ? s.rx.shift()! : 0;
-        if (s.rx.length === 0) s.lsr &= ~LSR_DR;
+        let b: number;
+        if (s.fcr & FCR_ENABLE) {
+          b = s.rx.length ? s.rx.shift()! : 0;
+          if (s.rx.length === 0) s.lsr &= ~LSR_DR;
+        } else {
+          b = s.rbr ?? 0; // RBR keeps its byte after a read, as a real 16550 (and QEMU)
+          s.lsr &= ~LSR_DR;
+        }
         this.#updateIrq();
         return b;
       }
@@ -147,9 +173,7 @@ export class Uart16550 implements MmioDevice, Stateful<Uart16550State> {
           return;
         }
         if (s.mcr & MCR_LOOP) {
-          if (s.rx.length < UART_FIFO_BYTES) s.rx.push(value);
-          else s.lsr |= LSR_OE;
-          s.lsr |= LSR_DR;
+          this.#put(value);
         } else {
           this.opts.onTransmit(value);
         }
@@ -169,9 +193,15 @@ export class Uart16550 implements MmioDevice, Stateful<Uart16550State> {
         return;
       }
       case IIR_FCR:
+        // As QEMU: switching the FIFOs on or off flushes both; flushing RX keeps OE.
+        if ((value ^ s.fcr) & FCR_ENABLE) value |= FCR_CLEAR_RX | FCR_CLEAR_TX;
         if (value & FCR_CLEAR_RX) {
           s.rx = [];
-          s.lsr &= ~(LSR_DR | LSR_OE);
+          s.lsr &= ~LSR_DR;
+        }
+        if (value & FCR_CLEAR_TX) {
+          s.lsr |= LSR_THRE;
+          s.thrPending = true;
         }
         s.fcr = value & 0xc9;
         this.#updateIrq();
@@ -196,7 +226,7 @@ export class Uart16550 implements MmioDevice, Stateful<Uart16550State> {
   }
 
   load(state: Uart16550State): void {
-    this.#s = { ...state, rx: [...state.rx] };
+    this.#s = { ...state, rx: [...state.rx], rbr: state.rbr ?? 0 };
     this.#updateIrq();
   }
 }
