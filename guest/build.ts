@@ -274,7 +274,7 @@ export async function ensureDataDisk(
     if (await exists(`${dir}/info.json`)) return await entry();
     await Deno.mkdir(`${scratch}/out`, { recursive: true });
     const t0 = Date.now();
-    report(`data disk ${key}…`);
+    report(`  data disk: mke2fs into data-${key}/`);
     const info = await buildDataDisk({
       recipeDataDir: `${recipeDir}/data`,
       stageDir: `${scratch}/data`,
@@ -284,7 +284,7 @@ export async function ensureDataDisk(
     });
     await Deno.writeTextFile(`${scratch}/out/info.json`, JSON.stringify(info, null, 2) + "\n");
     await Deno.rename(`${scratch}/out`, dir);
-    report(`data disk done in ${formatElapsed(Date.now() - t0)}: ${dir}`);
+    report(`  data disk: ready in ${formatElapsed(Date.now() - t0)}: ${dir}`);
     return await entry();
   } catch (e) {
     await reportTail(e, report);
