@@ -1,0 +1,244 @@
+/**
+ * Issue 14, Faults: when `./vmesh boot` is killed with SIGKILL, or its terminal closes, every
+ * process it started (nats-server, console, disk, net and CPU services) notices and exits
+ * within moments (bus/lifeline.ts). Real processes throughout: the launcher is killed while
+ * its guest spins (a bare-metal loop, or a panicked Linux kernel, as in the issue), and
+ * /proc is watched until every pid it reported is gone.
+ */
+import assert from "node:assert/strict";
+import { processGone } from "@vmesh/bus";
+import { ensureGuestImages } from "../guest/mod.ts";
+import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { imageArgs } from "./vmesh_boot.ts";
+
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+/** How long the processes may take to go: "within a second or two" (issue 14). */
+const GONE_WITHIN_MS = 3000;
+
+/** M-mode program: prints `marker` on the UART, then spins forever (as a panicked guest). */
+const SPIN_GUEST = (marker: string) => `
+  .section .text
+  .globl _start
+_start:
+  li t0, 0x10000000
+  la t1, msg
+1: lbu t2, 0(t1)
+  beqz t2, 2f
+  sb t2, 0(t0)
+  addi t1, t1, 1
+  j 1b
+2: j 2b
+  .section .rodata
+msg: .asciz "${marker}\\n"
+`;
+
+/** A launcher under test: the process to kill, and what it started. */
+interface Launched {
+  /** The process the test kills (the launcher, or the terminal holding it). */
+  victim: Deno.ChildProcess;
+  /** Everything that must be gone afterwards: label -> pid (the launcher included). */
+  pids: Map<string, number>;
+  /** Launcher output so far (for failure messages). */
+  log: () => string;
+}
+
+/** Reads `stream` into `sink` as text until it ends. */
+async function collect(stream: ReadableStream<Uint8Array>, sink: string[]): Promise<void> {
+  try {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) sink.push(chunk);
+  } catch { /* the process is gone */ }
+}
+
+/** Polls `cond` every 100 ms for `ms`; throws `what` on timeout. */
+async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: () => string) {
+  const until = Date.now() + ms;
+  while (!await cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting: ${what()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The direct children of `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    const list = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
+    if (list) out.push(...list.split(" ").map(Number));
+  }
+  return out;
+}
+
+/**
+ * Starts `vmesh boot --verbose ARGS` (with `pty`, inside `script`, so it has a real terminal
+ * and the default terminal console) and waits until `consoleLog` holds `marker` and every
+ * service reported its pid.
+ */
+async function launch(
+  args: string[],
+  consoleLog: string,
+  marker: string,
+  pty: boolean,
+  waitMs: number,
+): Promise<Launched> {
+  const boot = [Deno.execPath(), "run", "-A", "--quiet", MAIN, "boot", "--verbose", ...args];
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const victim = new Deno.Command(pty ? "script" : boot[0], {
+    args: pty ? ["-qfec", `exec ${boot.map(quote).join(" ")}`, "/dev/null"] : boot.slice(1),
+    env: { NO_COLOR: "1" },
+    // `script` ends the session when its stdin ends: keep it open, write nothing.
+    stdin: pty ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out: string[] = [];
+  void collect(victim.stdout, out);
+  void collect(victim.stderr, out);
+  const log = () => out.join("");
+  let exited = false;
+  victim.status.then(() => exited = true);
+  await waitFor(
+    async () => {
+      if (exited) throw new Error(`vmesh boot exited early:\n${log()}`);
+      const text = await Deno.readTextFile(consoleLog).catch(() => "");
+      return text.includes(marker) && /started vmesh-cpu \(pid \d+\)/.test(log());
+    },
+    waitMs,
+    () => `the guest's "${marker}" on the console\n${log()}`,
+  );
+  const pids = new Map<string, number>();
+  for (const m of log().matchAll(/started (.+?) \(pid (\d+)\)/g)) pids.set(m[1], Number(m[2]));
+  pids.set("vmesh boot", pty ? childrenOf(victim.pid)[0] : victim.pid);
+  return { victim, pids, log };
+}
+
+/** Temp dirs named on the processes' command lines (left behind by a SIGKILLed launcher). */
+function tempDirsOf(pids: number[]): Set<string> {
+  const dirs = new Set<string>();
+  for (const pid of pids) {
+    const cmd = Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
+    for (const m of cmd.matchAll(/\/tmp\/vmesh-(?:boot|nats)-[0-9a-f]+/g)) dirs.add(m[0]);
+  }
+  return dirs;
+}
+
+/** Kills the victim; asserts every pid is gone in time; returns ms per label until gone. */
+async function killAndWatch(l: Launched, expect: string[]): Promise<Map<string, number>> {
+  assert.deepEqual([...l.pids.keys()].sort(), [...expect].sort(), l.log());
+  const pids = [...l.pids.values()];
+  assert.deepEqual(pids.filter(processGone), [], "all running before the kill");
+  const leftovers = tempDirsOf(pids);
+  const goneAt = new Map<string, number>();
+  try {
+    const t0 = performance.now();
+    l.victim.kill("SIGKILL");
+    while (goneAt.size < l.pids.size && performance.now() - t0 < GONE_WITHIN_MS) {
+      for (const [label, pid] of l.pids) {
+        if (!goneAt.has(label) && processGone(pid)) {
+          goneAt.set(label, Math.round(performance.now() - t0));
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const left = [...l.pids].filter(([n]) => !goneAt.has(n)).map(([n, p]) => `${n} ${p}`);
+    assert.deepEqual(left, [], `still running ${GONE_WITHIN_MS} ms after the kill`);
+    await l.victim.status;
+    return goneAt;
+  } finally {
+    // Whatever outlived a failed check must not outlive the test.
+    for (const p of pids) {
+      if (!processGone(p)) Deno.kill(p, "SIGKILL");
+    }
+    for (const d of leftovers) await Deno.remove(d, { recursive: true }).catch(() => {});
+  }
+}
+
+/** "label 12 ms, ..." for a test's output. */
+const timings = (gone: Map<string, number>) =>
+  [...gone].map(([label, ms]) => `${label} ${ms} ms`).join(", ");
+
+const SERVICES = [
+  "vmesh boot",
+  "nats-server",
+  "vmesh-console",
+  "vmesh-disk disk0",
+  "vmesh-net swdeath",
+  "vmesh-cpu",
+];
+
+/** A bare-metal boot with a disk and a nic whose guest prints `marker` and spins. */
+async function spinningBoot(dir: string, marker: string, pty: boolean): Promise<Launched> {
+  const elf = await buildBareMetalElf(dir, "spin", SPIN_GUEST(marker));
+  await Deno.writeFile(`${dir}/disk.img`, new Uint8Array(1 << 20));
+  const consoleLog = `${dir}/console.log`;
+  return await launch(
+    [
+      "--bios",
+      "none",
+      "--kernel",
+      elf,
+      "--drive",
+      `${dir}/disk.img`,
+      "--nic",
+      "switch=swdeath",
+      ...(pty ? ["--console", "terminal"] : []),
+      "--console",
+      `log:${consoleLog}`,
+    ],
+    consoleLog,
+    marker,
+    pty,
+    120_000,
+  );
+}
+
+Deno.test("vmesh boot SIGKILLed while its guest spins: nats-server and every service exit", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
+  try {
+    const l = await spinningBoot(dir, "spinning forever", false);
+    console.log(`launcher SIGKILLed; gone after: ${timings(await killAndWatch(l, SERVICES))}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vmesh boot's terminal closed (its pty hung up): every process exits", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
+  try {
+    const l = await spinningBoot(dir, "spinning on a terminal", true);
+    // SIGKILL of `script` closes the pty master: the kernel hangs up the terminal, which
+    // sends SIGHUP to the launcher (the session leader) and its foreground process group.
+    console.log(`terminal closed; gone after: ${timings(await killAndWatch(l, SERVICES))}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Linux guest panicked, vmesh boot SIGKILLed (the case in issue 14): all exit", async () => {
+  const images = await ensureGuestImages();
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
+  try {
+    const consoleLog = `${dir}/console.log`;
+    // No init in the initramfs, no root disk: the kernel panics and spins in panic().
+    const l = await launch(
+      [
+        ...imageArgs(images),
+        "--append",
+        "console=ttyS0 rdinit=/nonexistent",
+        "--drive",
+        `${images.disk},ro`,
+        "--nic",
+        "switch=swdeath",
+        "--console",
+        `log:${consoleLog}`,
+      ],
+      consoleLog,
+      "end Kernel panic",
+      false,
+      300_000,
+    );
+    const gone = await killAndWatch(l, SERVICES);
+    console.log(`guest panicked, launcher SIGKILLed; gone after: ${timings(gone)}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
