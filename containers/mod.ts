@@ -19,4 +19,11 @@ export {
   ensureBaseImage,
   hostDebianMirror,
 } from "./base_image.ts";
+export {
+  type CommandOutput,
+  COMPOSE_FILES,
+  ComposeError,
+  ComposeProject,
+  type ComposeProjectOptions,
+} from "./compose_project.ts";
 export { CONTAINERS_CONF_TEXT, podmanEnv } from "./podman_env.ts";
