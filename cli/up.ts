@@ -10,7 +10,7 @@
  */
 
 import { parse as parseYaml } from "yaml";
-import { startEmbeddedNats } from "@vmesh/bus";
+import { lifelineSpawnOptions, startEmbeddedNats } from "@vmesh/bus";
 import { ensureGuestImages } from "../guest/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -547,11 +547,13 @@ export async function main(args: string[]): Promise<number> {
       Object.assign(env, o.env.get(name));
       const interactive = s.interactive && Deno.stdin.isTerminal();
       const entry = kind.entry.startsWith("/") ? kind.entry : `${ROOT}${kind.entry}`;
+      // A lifeline (bus/lifeline.ts): the child exits when this process dies, even of SIGKILL.
+      const lifeline = lifelineSpawnOptions(interactive ? "inherit" : "null");
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--quiet", entry, ...command],
         cwd: ROOT,
-        env,
-        stdin: interactive ? "inherit" : "null",
+        env: { ...env, ...lifeline.env },
+        stdin: lifeline.stdin,
         stdout: interactive ? "inherit" : "piped",
         stderr: "piped",
       }).spawn();
@@ -567,7 +569,11 @@ export async function main(args: string[]): Promise<number> {
       };
       const pipes = [prefixLines(name, child.stderr, onLine)];
       if (!interactive) pipes.push(prefixLines(name, child.stdout, () => {}));
-      const exited = child.status.then(async (st) => (await Promise.all(pipes), st.code));
+      const exited = child.status.then(async (st) => {
+        if (lifeline.stdin === "piped") await child.stdin.close().catch(() => {});
+        await Promise.all(pipes);
+        return st.code;
+      });
       const r: Running = { name, child, exited, log };
       topo.running.push(r);
       say(`${name}: started ${kind.entry} ${command.join(" ")} (pid ${child.pid})`);

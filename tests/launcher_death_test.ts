@@ -242,3 +242,40 @@ Deno.test("Linux guest panicked, vmesh boot SIGKILLed (the case in issue 14): al
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("vmesh up SIGKILLed: its nats-server and every service it started exit", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
+  try {
+    await Deno.writeFile(`${dir}/data.ext4`, new Uint8Array(1 << 20));
+    const env = Deno.env.toObject();
+    delete env.NATS_URL;
+    const args = ["up", "--skip", "cpu", "--volume", `guest-images=${dir}`];
+    const victim = new Deno.Command(new URL("../vmesh", import.meta.url).pathname, {
+      args: [...args, "--volume", `disk-data=${dir}/data`],
+      env: { ...env, NO_COLOR: "1" },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const out: string[] = [];
+    void collect(victim.stderr, out);
+    const log = () => out.join("");
+    await waitFor(() => log().includes("vmesh up: running: "), 120_000, log);
+    const pids = new Map<string, number>([["vmesh up", victim.pid]]);
+    for (const m of log().matchAll(/^vmesh up: (\w+): .*\(pid (\d+)\)$/gm)) {
+      pids.set(m[1], Number(m[2]));
+    }
+    const gone = await killAndWatch({ victim, pids, log }, [
+      "vmesh up",
+      "nats",
+      "console",
+      "disk",
+      "memory",
+      "net",
+    ]);
+    console.log(`vmesh up SIGKILLed; gone after: ${timings(gone)}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
