@@ -20,6 +20,8 @@ export interface ClintState {
   mtimecmp: [number, number][];
   /** Ticks added to the clock (guest writes to mtime). */
   mtimeOffset: number;
+  /** mtime's high half latched by a low-half read (-1: none); absent in older states. */
+  latchedHigh?: number;
 }
 
 /** The core-local interruptor. */
@@ -121,6 +123,7 @@ export class Clint implements MmioDevice, Stateful<ClintState> {
       msip: [...this.#msip],
       mtimecmp: this.#cmp.map(([lo, hi]) => [lo, hi]),
       mtimeOffset: this.#offset,
+      latchedHigh: this.#latchedHigh,
     };
   }
 
@@ -128,6 +131,7 @@ export class Clint implements MmioDevice, Stateful<ClintState> {
     this.#msip = [...s.msip];
     this.#cmp = s.mtimecmp.map(([lo, hi]) => [lo, hi]);
     this.#offset = s.mtimeOffset;
+    this.#latchedHigh = s.latchedHigh ?? -1;
     for (let h = 0; h < this.harts; h++) this.lines.set(h, Irq.MSIP, this.#msip[h] === 1);
     this.tick();
   }
