@@ -251,6 +251,7 @@ class BootSession {
       const device = `disk${i}`;
       const args = ["--vm", o.name, "--device", device, "--image", d.path];
       if (d.readOnly) args.push("--read-only");
+      if ("format" in d && d.format) args.push("--format", d.format);
       if (d.cow) args.push("--overlay", `${this.#tmp}/${device}.cow`);
       this.#spawn(`vmesh-disk ${device}`, "disk", args, {});
       expected.push({ name: "vmesh-disk", key: "device", value: device });

@@ -19,10 +19,12 @@ export class BootUsageError extends Error {
 
 const usageError = (message: string) => new BootUsageError(message);
 
-/** One `--drive PATH[,ro]`. */
+/** One `--drive PATH[,ro][,format=raw|qcow2]`. */
 export interface DriveSpec {
   path: string;
   readOnly: boolean;
+  /** Image format; probed by the disk service when absent (as QEMU without `format=`). */
+  format?: "raw" | "qcow2";
 }
 
 /** Parsed `./vmesh boot` options. */
@@ -75,8 +77,10 @@ Options (QEMU's names):
   --append ARGS            kernel command line (default "console=ttyS0")
   -m, --memory SIZE        guest RAM: MiB, or with a G/M suffix (default 256M)
   --smp N                  number of harts (only 1 is supported)
-  --drive PATH[,ro]        a virtio-blk disk (repeatable; first is /dev/vda). Default: a
-                           copy-on-write overlay over the guest images' data.ext4
+  --drive PATH[,ro][,format=raw|qcow2]
+                           a virtio-blk disk (repeatable; first is /dev/vda); the format
+                           is probed when not given. Default: a copy-on-write overlay over
+                           the guest images' data.ext4
   --disk-backend raw|cow   raw: --drive images are written in place (default);
                            cow: writes go to a temporary overlay, the image is untouched
   --nic switch=NAME[,mac=MAC]
@@ -152,10 +156,14 @@ export function parseBootArgs(args: string[]): BootArgs {
         const path = parts[0];
         if (!path) throw new BootUsageError(`--drive needs a PATH, got '${v}'`);
         const opts = parts.slice(1);
-        if (opts.some((o) => o !== "ro")) {
-          throw new BootUsageError(`--drive ${v}: the only option is ',ro'`);
+        const bad = opts.find((o) => o !== "ro" && o !== "format=raw" && o !== "format=qcow2");
+        if (bad !== undefined) {
+          throw new BootUsageError(
+            `--drive ${v}: unknown option '${bad}' (the options are ',ro' and ',format=raw|qcow2')`,
+          );
         }
-        out.drives.push({ path, readOnly: opts.includes("ro") });
+        const format = opts.find((o) => o.startsWith("format="))?.slice(7) as DriveSpec["format"];
+        out.drives.push({ path, readOnly: opts.includes("ro"), ...(format ? { format } : {}) });
         break;
       }
       case "--nic": {

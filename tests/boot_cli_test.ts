@@ -49,7 +49,7 @@ Deno.test("vmesh boot: bad flags are one error line and exit code 2", async () =
     [["--memory", "lots"], /bad memory size 'lots'/],
     [["-m", "2G"], /exceeds the supported 2047M/],
     [["--drive", "/nonexistent/disk.img"], /--drive \/nonexistent\/disk.img: no such file/],
-    [["--drive", "x.img,rw"], /the only option is ',ro'/],
+    [["--drive", "x.img,rw"], /unknown option 'rw'/],
     [["--nic", "user"], /--nic user: .*want switch=NAME\[,mac=MAC\]/],
     [["--console", "serial"], /--console serial: want terminal or log:PATH/],
     [["--disk-backend", "qcow2"], /--disk-backend qcow2: want raw or cow/],

@@ -4,12 +4,14 @@
  * reads the base's files, writes new ones, deletes and trims (discard); then `qemu-img check`
  * is clean, the base is untouched, and QEMU itself (qemu-system-riscv64, a real guest) reads
  * what vmesh wrote. The other way round too: what a QEMU guest wrote, a vmesh guest reads.
+ * And `./vmesh boot --drive FILE.qcow2,format=qcow2`, in place and with `--disk-backend cow`.
  */
 import assert from "node:assert/strict";
 import { startEmbeddedNats } from "@vmesh/bus";
 import { ensureGuestImages, type GuestManifest, runQemuBatch } from "../guest/mod.ts";
 import { startService } from "./services_harness.ts";
 import { diskArgs, runGuest, sha256File } from "./guest_vm.ts";
+import { bootBatch, imageArgs } from "./vmesh_boot.ts";
 
 async function qemuImg(args: string[]): Promise<string> {
   const out = await new Deno.Command("qemu-img", { args, stdout: "piped", stderr: "piped" })
@@ -108,6 +110,43 @@ Deno.test("Linux on a qcow2 overlay over the converted data disk, checked by QEM
     assert.equal(await sha256File(base), baseSha, "the base image is unchanged");
   } finally {
     await nats.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("./vmesh boot --drive FILE.qcow2: in place, and under --disk-backend cow", async () => {
+  const images = await ensureGuestImages();
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-qcow2-launcher-" });
+  try {
+    const drive = `${dir}/data.qcow2`;
+    await qemuImg(["convert", "-O", "qcow2", images.disk, drive]);
+    const write = "mount /dev/vda /mnt && echo launcher-$((30+3)) > /mnt/l.txt && sync && " +
+      "cat /mnt/l.txt && umount /mnt";
+    const cow = await bootBatch(
+      [...imageArgs(images), "--drive", drive, "--disk-backend", "cow"],
+      write,
+    );
+    assert.equal(cow.code, 0, cow.stderr);
+    assert.match(cow.stdout, /launcher-33/);
+    const sha = await sha256File(drive);
+    const inPlace = await bootBatch(
+      [...imageArgs(images), "--drive", `${drive},format=qcow2`],
+      "mount /dev/vda /mnt && (cat /mnt/l.txt || echo no-l-$((1+1))) && " +
+        "echo in-place-$((4+4)) > /mnt/p.txt && sync && umount /mnt",
+    );
+    assert.equal(inPlace.code, 0, inPlace.stderr);
+    assert.match(inPlace.stdout, /no-l-2/, "the cow run left the drive as it was");
+    assert.notEqual(await sha256File(drive), sha, "the in-place run wrote the drive");
+    const check = await qemuImg(["check", drive]);
+    assert.match(check, /No errors were found on the image/, check);
+    await qemuImg(["convert", "-O", "raw", drive, `${dir}/view.raw`]);
+    const cat = await new Deno.Command("debugfs", {
+      args: ["-R", "cat /p.txt", `${dir}/view.raw`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    assert.equal(new TextDecoder().decode(cat.stdout).trim(), "in-place-8");
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
