@@ -23,6 +23,8 @@ export interface VirtioSlotSpec {
 
 /** What the machine maps and lists in its device tree. */
 export interface MountedVirtio {
+  /** The slot number (0..7). */
+  slot: number;
   /** The slot's region (for `MmioBus.map` and the device tree). */
   region: MemoryRegion;
   /** The MMIO device to map at `region.base`. */
@@ -51,7 +53,7 @@ export function mountVirtio(
     plic.setIrq(source, level);
     onIrq?.(level);
   }, `virtio_mmio@${region.base.toString(16)}`);
-  return { region, transport };
+  return { slot: spec.slot, region, transport };
 }
 
 /**
