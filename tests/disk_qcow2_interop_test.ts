@@ -238,6 +238,88 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
       assert.deepEqual(await Deno.readFile(base), baseData, "the backing file is untouched");
     });
 
+    await t.step("a SIGKILLed service leaves no corruption; flushed data is intact", async () => {
+      const image = `${dir}/crash.qcow2`;
+      await qemu("qemu-img", [
+        "create",
+        "-f",
+        "qcow2",
+        "-o",
+        "cluster_size=4096",
+        "-b",
+        base,
+        "-F",
+        "raw",
+        image,
+        "8M",
+      ]);
+      const size = 8 * MiB;
+      const mirror = new Uint8Array(size);
+      mirror.set(baseData);
+      const { p, client } = await serve(image);
+      const rand = rng(0x2545f491);
+      for (let op = 0; op < 120; op++) {
+        const offset = Math.floor(rand() * (size / 512)) * 512;
+        const length = Math.min(size - offset, (1 + Math.floor(rand() * 200)) * 512);
+        if (rand() < 0.8) {
+          const data = pattern(length, op + 100);
+          await client.call("write", { offset, data });
+          mirror.set(data, offset);
+        } else {
+          await client.call("discard", { offset, length });
+          mirror.fill(0, offset, offset + length);
+        }
+      }
+      await client.call("flush", {});
+      // Unflushed writes into distinct 64 KiB slots, some still in flight at the kill.
+      const SLOT = 64 * KiB;
+      const slots = [...Array(size / SLOT).keys()].sort(() => rand() - 0.5).slice(0, 40);
+      const late = slots.map((slot, i) => {
+        const offset = slot * SLOT + Math.floor(rand() * 64) * 512;
+        const data = pattern(Math.min(SLOT - (offset - slot * SLOT), 16 * KiB + i * 512), i + 500);
+        return { offset, data };
+      });
+      const inFlight = late.map(({ offset, data }) =>
+        client.call("write", { offset, data }, { retries: 0, timeoutMs: 5000 }).catch(() => {})
+      );
+      await Promise.race([
+        Promise.all(inFlight.slice(0, 15)),
+        new Promise((r) => setTimeout(r, 3000)),
+      ]);
+      await p.stop("SIGKILL");
+      await Promise.all(inFlight);
+      const check = await new Deno.Command("qemu-img", { args: ["check", image], stdout: "piped" })
+        .output();
+      const report = new TextDecoder().decode(check.stdout);
+      assert.ok(
+        check.code === 0 || check.code === 3,
+        `qemu-img check exited ${check.code}:\n${report}`,
+      );
+      assert.doesNotMatch(report, /ERROR|corruptions/, report);
+      const view = await qemuRaw(image, dir);
+      const touched = new Uint8Array(size);
+      for (const { offset, data } of late) touched.fill(1, offset, offset + data.length);
+      for (let at = 0; at < size; at += 512) {
+        const got = view.subarray(at, at + 512);
+        const old = mirror.subarray(at, at + 512);
+        if (!touched[at]) {
+          assert.ok(got.every((b, i) => b === old[i]), `flushed sector ${at} changed`);
+          continue;
+        }
+        const w = late.find(({ offset, data }) => at >= offset && at < offset + data.length)!;
+        const fresh = w.data.subarray(at - w.offset, at - w.offset + 512);
+        assert.ok(
+          got.every((b, i) => b === old[i]) || got.every((b, i) => b === fresh[i]),
+          `sector ${at} is neither its flushed nor its new content`,
+        );
+      }
+      // The image opens again for writing (refcounts never below references).
+      const again = await serve(image);
+      assert.ok((await readAll(again.client, size)).every((b, i) => b === view[i]));
+      assert.equal(await again.p.stop(), 0);
+      await assertCheckClean(image);
+    });
+
     await t.step("clones: qcow2 overlays over one base, made by the service", async () => {
       const baseQ = `${dir}/converted.qcow2`;
       const before = await Deno.readFile(baseQ);
