@@ -90,6 +90,12 @@ export const ISA_PROGRAMS: readonly IsaProgram[] = [
     board: "spike",
     expected: "PASS\n",
   },
+  {
+    name: "breakpoint",
+    covers: "Sdtrig: tselect/tdata/tinfo, mcontrol and mcontrol6 execute/load/store triggers",
+    board: "spike",
+    expected: "PASS\n",
+  },
 ];
 
 /** Compiler flags for a board flavour. */

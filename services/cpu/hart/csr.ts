@@ -53,11 +53,6 @@ export abstract class HartCsrFile extends HartMemoryAccess {
     this.clock = clock;
   }
 
-  /** Sdtrig: reads trigger CSR `n` into tmpLo/tmpHi; false when `n` is not one. */
-  abstract triggerCsrRead(n: number): boolean;
-  /** Sdtrig: writes trigger CSR `n`; false when `n` is not one. */
-  abstract triggerCsrWrite(n: number, lo: number, hi: number): boolean;
-
   /** True when Sstc's stimecmp drives STIP (menvcfg.STCE). */
   sstcEnabled(): boolean {
     return (this.st[W_MENVCFG + 1] & 0x80000000) !== 0;
@@ -181,8 +176,9 @@ export abstract class HartCsrFile extends HartMemoryAccess {
             lo = this.pmp.addr[2 * i];
             hi = this.pmp.addr[2 * i + 1];
           }
-        } else if (this.triggerCsrRead(n)) {
-          return true;
+        } else if (this.triggers.read(n)) {
+          lo = this.triggers.lo;
+          hi = this.triggers.hi;
         } else if (
           !((n >= 0xc03 && n <= 0xc1f) || (n >= 0xb03 && n <= 0xb1f) || (n >= 0x323 && n <= 0x33f))
         ) {
@@ -314,7 +310,7 @@ export abstract class HartCsrFile extends HartMemoryAccess {
         } else if (n >= Csr.PMPADDR0 && n < Csr.PMPADDR0 + 16) {
           this.pmp.writeAddr(n - Csr.PMPADDR0, lo, hi);
           this.flushTlb();
-        } else this.triggerCsrWrite(n, lo, hi);
+        } else if (this.triggers.write(n, lo, hi)) this.triggersChanged();
         // Other counters/events and misa: read-only zero / WARL, writes ignored.
       }
     }

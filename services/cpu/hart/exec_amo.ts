@@ -5,6 +5,7 @@
  */
 import { Cause } from "./csr_numbers.ts";
 import { guestPhysical } from "../guest_memory.ts";
+import { TriggerAccess } from "./sdtrig.ts";
 import type { HartTraps } from "./trap.ts";
 
 const TWO32 = 4294967296;
@@ -29,12 +30,14 @@ export function execAmo(
   if (((0x1111111f >>> f5) & 1) === 0 || (f5 === 2 && ((insn >>> 20) & 31) !== 0)) {
     return h.illegal(insn, 4);
   }
+  // Sdtrig: an address breakpoint ranks above misaligned and page faults (an SC only
+  // accesses memory when it succeeds: checked below).
+  const trigger = f5 === 2 ? TriggerAccess.Load : TriggerAccess.LoadStore;
+  if (!h.tlbFillAllowed && f5 !== 3 && h.watch(a, size, trigger)) return h.trapExc();
   if (alo & (size - 1)) {
     return h.trapNow(f5 === 2 ? Cause.LOAD_MISALIGNED : Cause.STORE_MISALIGNED, a);
   }
-  const access = f5 === 2 ? 0 : 1;
-  if (!h.tlbFillAllowed && h.watch(a, size, access)) return h.trapExc();
-  const hst = h.dataHost(a, access, size);
+  const hst = h.dataHost(a, f5 === 2 ? 0 : 1, size);
   if (hst === -2) return h.trapExc();
   const pa = hst >= 0 ? guestPhysical(hst) : h.mmioPa;
   // Read the old value.
@@ -62,6 +65,7 @@ export function execAmo(
       break;
     case 3: // SC
       if (h.resValid && h.resAddr === pa) {
+        if (!h.tlbFillAllowed && h.watch(a, size, TriggerAccess.Store)) return h.trapExc();
         nlo = slo;
         nhi = shi;
         olo = 0;

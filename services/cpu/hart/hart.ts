@@ -112,6 +112,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     this.timeCheckedAt = -Infinity;
     this.idle = false;
     this.pmp.decode();
+    this.triggers.reset();
+    this.triggersChanged();
     this.satpChanged();
   }
 
@@ -173,17 +175,6 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     return this.sstcEnabled() ? this.stimecmp() : Infinity;
   }
 
-  /** Sdtrig hooks; no triggers are implemented yet. */
-  triggerCsrRead(_n: number): boolean {
-    return false;
-  }
-  triggerCsrWrite(_n: number, _lo: number, _hi: number): boolean {
-    return false;
-  }
-  watch(_va: number, _size: number, _access: number): boolean {
-    return false;
-  }
-
   /** Executes up to `budget` instructions. */
   run(budget: number): StopReason {
     const i32 = this.i32;
@@ -241,6 +232,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     this.timeCheckedAt = -Infinity;
     this.idle = false;
     this.pmp.decode();
+    this.triggers.decode();
+    this.triggersChanged();
     this.satpChanged();
   }
 

@@ -7,6 +7,7 @@
 import { Cause } from "./csr_numbers.ts";
 import { HartMmu, TLB_INDEX_MASK } from "./mmu.ts";
 import { hiOf, loOf } from "./state.ts";
+import { type TriggerAccess, Triggers } from "./sdtrig.ts";
 import type { PhysicalBus } from "../machine/mmio.ts";
 import type { GuestMemory } from "../guest_memory.ts";
 
@@ -20,6 +21,8 @@ export abstract class HartMemoryAccess extends HartMmu {
   fetchPageBase = NaN;
   fetchPageOff = 0;
   private readonly byteHost = new Float64Array(8);
+  /** Sdtrig trigger registers (in the record) and their match table. */
+  readonly triggers: Triggers = new Triggers(this.st);
 
   constructor(mem: GuestMemory, hartId: number, bus: PhysicalBus) {
     super(mem, hartId);
@@ -27,10 +30,21 @@ export abstract class HartMemoryAccess extends HartMmu {
   }
 
   /**
-   * Checks address triggers before an access (Sdtrig); returns true when one fired (the
-   * fault is recorded). Overridden by the layer that owns the triggers.
+   * Checks the Sdtrig address triggers before an access; true when one fired (a breakpoint
+   * with tval = `va` is recorded). Called only while `tlbFillAllowed` is false.
    */
-  abstract watch(va: number, size: number, access: number): boolean;
+  watch(va: number, size: number, access: TriggerAccess): boolean {
+    if (!this.triggers.fires(va, size, access, this.privv)) return false;
+    this.fault(Cause.BREAKPOINT, va);
+    return true;
+  }
+
+  /** After a trigger write or load: an armed trigger keeps every access on the slow paths. */
+  triggersChanged(): void {
+    const armed = this.triggers.armed;
+    if (armed && this.tlbFillAllowed) this.flushTlb();
+    this.tlbFillAllowed = !armed;
+  }
 
   /** Host offset of the fetch parcel at `va` (TLB first), -1 for MMIO, -2 on fault. */
   fetchHost(va: number): number {

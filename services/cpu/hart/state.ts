@@ -26,7 +26,8 @@
  * | 616 .. 808     | `CSR`                 | the plain CSRs in compact slots (`CSR_SLOTS`)        |
  * | 808 .. 824     | `PMPCFG`              | pmp0cfg..pmp15cfg, one byte each                     |
  * | 824 .. 952     | `PMPADDR`             | pmpaddr0..15 (i64)                                   |
- * | 952 / 956      | `TSELECT`/`TCONTROL`  | Sdtrig trigger select and tcontrol                   |
+ * | 952 / 956      | `TSELECT`/`TCONTROL`  | Sdtrig tselect; tcontrol (reserved: not implemented, |
+ * |                |                       | as in QEMU 7.2)                                      |
  * | 960 .. 1152    | `TRIGGERS`            | per trigger: tdata1, tdata2, tdata3 (i64 each)       |
  * | 1152 / 1160    | `SUPER_LO`/`SUPER_HI` | TLB: virtual range of cached superpages (f64)        |
  * | 4096 ..        | `TLB`                 | TLB_SETS x TLB_SIZE entries of 16 bytes (below)      |
