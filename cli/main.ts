@@ -27,6 +27,7 @@ export function usage(): string {
     "vmesh — a RISC-V machine emulator whose devices are services on a NATS bus",
     "",
     "Usage: ./vmesh <command> [options]      (./vmesh <command> --help for its options)",
+    "       ./vmesh --version",
     "",
     "Commands:",
     ...lines,
@@ -37,12 +38,31 @@ export function usage(): string {
   ].join("\n");
 }
 
+/** The checked-out commit (`git rev-parse --short HEAD`), or "unknown" outside a clone. */
+async function commit(): Promise<string> {
+  try {
+    const r = await new Deno.Command("git", {
+      args: ["rev-parse", "--short", "HEAD"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return r.success ? new TextDecoder().decode(r.stdout).trim() : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 /** Runs the command line; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
   const [cmd, ...rest] = args;
   if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
     console.log(usage());
     return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === "--version" || cmd === "version") {
+    console.log(`vmesh ${await commit()} (Deno ${Deno.version.deno}, V8 ${Deno.version.v8})`);
+    return 0;
   }
   const entry = COMMANDS[cmd];
   if (!entry) {
