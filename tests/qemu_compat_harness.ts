@@ -16,8 +16,17 @@ export const QEMU_RNG_SLOT0: readonly string[] = [
   "virtio-rng-device,bus=virtio-mmio-bus.0",
 ];
 
-/** The modern (version 2) virtio-mmio transport on every QEMU slot, nothing plugged in. */
-export const QEMU_MODERN_VIRTIO: readonly string[] = ["-global", "virtio-mmio.force-legacy=false"];
+/** QEMU flags for a virtio-blk device on slot 0 over raw image `path` (modern transport). */
+export function qemuBlkSlot0(path: string): string[] {
+  return [
+    "-global",
+    "virtio-mmio.force-legacy=false",
+    "-drive",
+    `file=${path},if=none,format=raw,id=hd0`,
+    "-device",
+    "virtio-blk-device,drive=hd0,bus=virtio-mmio-bus.0",
+  ];
+}
 
 const MACHINE_RUNNER = join(RISCV_TEST_DIR, "..", "qemu_compat_machine.ts");
 
@@ -26,11 +35,19 @@ export function buildCompatProgram(name: string): Promise<string> {
   return buildProgram(`compat/${name}.c`, { flags: ["-DVMESH_VIRT"] });
 }
 
-/** Runs `elf` on vmesh's virt machine with virtio-rng devices on `rngSlots`. */
-export async function runVmeshVirt(elf: string, rngSlots: number[] = []): Promise<RunResult> {
+/**
+ * Runs `elf` on vmesh's virt machine with virtio-rng devices on `rngSlots` and virtio-blk
+ * devices on raw images (`disks`: slot -> image path).
+ */
+export async function runVmeshVirt(
+  elf: string,
+  rngSlots: number[] = [],
+  disks: Record<number, string> = {},
+): Promise<RunResult> {
   const start = performance.now();
   const args = ["run", "-A", "--quiet", MACHINE_RUNNER, "--timeout", "100"];
   for (const s of rngSlots) args.push("--rng", String(s));
+  for (const [slot, path] of Object.entries(disks)) args.push("--blk", `${slot}=${path}`);
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...args, elf],
     stdin: "null",
@@ -67,6 +84,7 @@ export async function assertSameAsQemu(opts: {
   name: string;
   qemuArgs?: readonly string[];
   rngSlots?: number[];
+  disks?: Record<number, string>;
   minLines: number;
 }): Promise<string> {
   const elf = await buildCompatProgram(opts.name);
@@ -77,7 +95,7 @@ export async function assertSameAsQemu(opts: {
   assert.ok(oracle.stdout.endsWith("PASS\n"), qemuWhat);
   assert.ok(oracle.stdout.split("\n").length > opts.minLines, qemuWhat);
 
-  const r = await runVmeshVirt(elf, opts.rngSlots);
+  const r = await runVmeshVirt(elf, opts.rngSlots, opts.disks);
   const what = describe(`vmesh ${opts.name}`, r);
   assert.ok(r.stdout === oracle.stdout, `${firstDifference(oracle.stdout, r.stdout)}\n${what}`);
   assert.equal(r.code, 0, what);

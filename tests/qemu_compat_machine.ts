@@ -1,28 +1,53 @@
 /**
  * Runs a bare-metal ELF on vmesh's `virt` machine with virtio devices plugged in, the way
- * `qemu-system-riscv64 -device virtio-rng-device,bus=virtio-mmio-bus.N` does: the counterpart
- * of `runQemu` for the QEMU-compatibility tests (`./vmesh run` has no virtio flags).
+ * `qemu-system-riscv64 -device virtio-rng-device,bus=virtio-mmio-bus.N` (or a virtio-blk-device
+ * on a raw `-drive`) does: the counterpart of `runQemu` for the QEMU-compatibility tests
+ * (`./vmesh run` has no virtio flags). A disk is the raw image file itself, served by the disk
+ * service's own raw-file backend in this process.
  *
  * @example
  * ```sh
- * deno run -A tests/qemu_compat_machine.ts --rng 0 --timeout 60 build/riscv/<hash>/virtio_legacy_rng.elf
+ * deno run -A tests/qemu_compat_machine.ts --rng 0 --blk 1=disk.img --timeout 60 program.elf
  * ```
  */
+import { RawFile } from "../services/disk/raw_file.ts";
 import { EXIT_STOPPED, Machine } from "../services/cpu/machine/machine.ts";
+import { type BlockBackendClient, VirtioBlk } from "../services/cpu/virtio/blk.ts";
 import { VirtioRng } from "../services/cpu/virtio/rng.ts";
 import type { VirtioSlotSpec } from "../services/cpu/virtio/slot.ts";
 
-const USAGE = "usage: qemu_compat_machine.ts [--rng SLOT]... [--timeout SECONDS] ELF";
+const USAGE =
+  "usage: qemu_compat_machine.ts [--rng SLOT]... [--blk SLOT=IMAGE]... [--timeout SECONDS] ELF";
 
 /** Parsed command line. */
 interface Args {
   elf: string;
   rngSlots: number[];
+  disks: { slot: number; path: string }[];
   timeoutS: number;
 }
 
+const slotNumber = (v: string, flag: string) => {
+  const slot = Number(v);
+  if (!/^[0-7]$/.test(v)) throw new Error(`${flag}: slot 0..7, got '${v}'`);
+  return slot;
+};
+
+/** A raw image file as the virtio-blk front-end's backend (what the disk service serves). */
+async function rawDisk(path: string): Promise<BlockBackendClient> {
+  const raw = await RawFile.open(path);
+  const info = raw.info();
+  return {
+    info: () => Promise.resolve({ sizeBytes: info.sizeBytes, readOnly: false, discard: false }),
+    read: (offset, length) => raw.read(offset, length),
+    write: (offset, data) => raw.write(offset, data),
+    flush: () => raw.flush(),
+    discard: (offset, length) => raw.discard(offset, length),
+  };
+}
+
 function parse(argv: string[]): Args {
-  const out: Args = { elf: "", rngSlots: [], timeoutS: 60 };
+  const out: Args = { elf: "", rngSlots: [], disks: [], timeoutS: 60 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -30,10 +55,12 @@ function parse(argv: string[]): Args {
       if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
       return v;
     };
-    if (a === "--rng") {
-      const slot = Number(value());
-      if (!Number.isInteger(slot) || slot < 0 || slot > 7) throw new Error(`--rng: slot 0..7`);
-      out.rngSlots.push(slot);
+    if (a === "--rng") out.rngSlots.push(slotNumber(value(), a));
+    else if (a === "--blk") {
+      const v = value();
+      const eq = v.indexOf("=");
+      if (eq < 0) throw new Error(`--blk needs SLOT=IMAGE, got '${v}'`);
+      out.disks.push({ slot: slotNumber(v.slice(0, eq), a), path: v.slice(eq + 1) });
     } else if (a === "--timeout") out.timeoutS = Number(value());
     else if (a.startsWith("-")) throw new Error(`unknown option ${a}\n${USAGE}`);
     else out.elf = a;
@@ -49,6 +76,9 @@ export async function runCompatMachine(argv: string[]): Promise<number> {
     slot,
     device: new VirtioRng(),
   }));
+  for (const d of args.disks) {
+    virtio.push({ slot: d.slot, device: await VirtioBlk.open(await rawDisk(d.path)) });
+  }
   const out = Deno.stdout;
   const machine = new Machine({
     ramSize: 128 << 20,
