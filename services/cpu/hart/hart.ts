@@ -1,13 +1,13 @@
 /**
- * The RV64GC hart: RV64IMAFDC + Zicsr + Zifencei + Zicntr + Sstc, privileged spec 1.12
- * (M/S/U), Sv39/Sv48 with a TLB, and PMP, behind the `ExecutionEngine` interface. This file
+ * The RV64GC hart: RV64IMAFDC + Zicsr + Zifencei + Zicntr + Sstc + Sdtrig, privileged spec
+ * 1.12 (M/S/U), Sv39/Sv48 with a TLB, and PMP, behind the `ExecutionEngine` interface. This file
  * holds the interpreter loop (one hot function with its state in locals) and the public API;
  * the layers it stands on are one concept each:
  *
  * - state.ts: the state record in the shared memory (layout and typed views)
  * - mmu.ts: Sv39/Sv48 walks, PMP checks, the TLB
  * - memory_access.ts: fetch/load/store slow paths and MMIO
- * - csr.ts: the CSR file; trap.ts: traps and interrupts
+ * - csr.ts: the CSR file; trap.ts: traps and interrupts; sdtrig.ts: debug triggers
  * - exec_system.ts, exec_amo.ts, exec_fp.ts (+ fpu.ts), exec_muldiv.ts: instruction groups
  *
  * Representation (no BigInt, no allocation on the hot path): x/f registers are little-endian
