@@ -238,6 +238,55 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
       assert.deepEqual(await Deno.readFile(base), baseData, "the backing file is untouched");
     });
 
+    await t.step("refcount widths 1..64 bits; internal snapshots and bitmaps", async () => {
+      for (const bits of [1, 8, 64]) {
+        const image = `${dir}/rb${bits}.qcow2`;
+        await qemu("qemu-img", [
+          "create",
+          "-f",
+          "qcow2",
+          "-o",
+          `refcount_bits=${bits},cluster_size=4096`,
+          image,
+          "4M",
+        ]);
+        await qemu("qemu-io", ["-c", "write -P 0x21 0 100k", image]);
+        const mirror = await qemuRaw(image, dir);
+        const { p, client } = await serve(image);
+        await client.call("write", { offset: 64 * KiB + 512, data: pattern(300 * KiB, bits) });
+        mirror.set(pattern(300 * KiB, bits), 64 * KiB + 512);
+        await client.call("discard", { offset: 0, length: 8 * KiB });
+        mirror.fill(0, 0, 8 * KiB);
+        assert.equal(await p.stop(), 0);
+        await assertCheckClean(image);
+        assert.deepEqual(await qemuRaw(image, dir), mirror, `refcount_bits=${bits}`);
+      }
+      const snap = `${dir}/snap.qcow2`;
+      await qemu("qemu-img", ["create", "-f", "qcow2", snap, "4M"]);
+      await qemu("qemu-io", ["-c", "write -P 1 0 100k", snap]);
+      await qemu("qemu-img", ["snapshot", "-c", "s1", snap]);
+      await qemu("qemu-io", ["-c", "write -P 2 0 64k", snap]);
+      await assert.rejects(serve(snap), /internal snapshot.*--read-only/);
+      const ro = await serve(snap, "--read-only");
+      const want = await qemuRaw(snap, dir);
+      assert.deepEqual(await readAll(ro.client, want.length), want, "the active layer");
+      const bm = `${dir}/bitmap.qcow2`;
+      await qemu("qemu-img", ["create", "-f", "qcow2", bm, "4M"]);
+      await qemu("qemu-img", ["bitmap", "--add", bm, "b0"]);
+      const withBitmap = await serve(bm);
+      assert.ok(
+        withBitmap.p.log.some((l) =>
+          /persistent bitmaps in this image are now inconsistent/.test(l)
+        ),
+        withBitmap.p.log.join("\n"),
+      );
+      await withBitmap.client.call("write", { offset: 0, data: pattern(4096, 1) });
+      assert.equal(await withBitmap.p.stop(), 0);
+      const info = await qemu("qemu-img", ["check", bm], 3); // the bitmap's clusters leaked
+      assert.match(info, /leaked clusters/, info);
+      assert.doesNotMatch(info, /ERROR/, info);
+    });
+
     await t.step("a SIGKILLed service leaves no corruption; flushed data is intact", async () => {
       const image = `${dir}/crash.qcow2`;
       await qemu("qemu-img", [

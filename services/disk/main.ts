@@ -18,6 +18,7 @@ import { DEFAULT_MAX_TRANSFER, serveBlock, SERVICE_NAME } from "./block_service.
 import { CowOverlay, DEFAULT_CLUSTER_SIZE } from "./cow_overlay.ts";
 import { type ImageFormat, openImage, parseImageFormat, probeFormat } from "./image_open.ts";
 import { createQcow2 } from "./qcow2_create.ts";
+import { Qcow2Image } from "./qcow2_image.ts";
 
 const USAGE = "usage: disk/main.ts --image PATH [--format raw|qcow2] [--overlay PATH] " +
   "[--overlay-format cow|qcow2] [--vm vm1] [--device disk0] [--read-only] [--cluster-size N] [--sector-size 512] [--max-transfer N] [--no-align] " +
@@ -148,6 +149,9 @@ async function main(): Promise<void> {
   }
   const http = cli.startHttp(flags.http, { health: busHealth(bus.nc, svc.prefix) });
   const info = backend.info();
+  for (const note of backend instanceof Qcow2Image ? backend.notes : []) {
+    console.error(`${SERVICE_NAME}: ${flags.overlay ?? flags.image}: ${note}`);
+  }
   console.error(
     `${SERVICE_NAME} ready: ${svc.prefix} ${kind} ${flags.overlay ?? flags.image} ` +
       `${info.sizeBytes} bytes${info.readOnly ? " read-only" : ""} id=${svc.id}`,

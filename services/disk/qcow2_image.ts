@@ -98,6 +98,8 @@ export class Qcow2Image implements BlockBackend {
     readonly sectorSize: number,
     /** Clusters counted in refcounts but referenced by nothing, found at open. */
     readonly leakedClusters: number,
+    /** What the user should know about how the image was opened (one line each). */
+    readonly notes: string[],
   ) {
     this.#cs = 2 ** header.clusterBits;
     this.#l2Entries = this.#cs / 8;
@@ -171,12 +173,23 @@ export class Qcow2Image implements BlockBackend {
           );
         }
       }
+      const notes: string[] = [];
       if (!readOnly && (h.autoclearFeatures !== 0 || h.autoclearHigh !== 0)) {
         // Unknown autoclear features (e.g. bitmaps) must be cleared before the first write.
         await writeAt(file, 88, new Uint8Array(8));
         await file.syncData();
         h.autoclearFeatures = 0;
         h.autoclearHigh = 0;
+        notes.push(
+          "cleared the autoclear features: persistent bitmaps in this image are now " +
+            "inconsistent (QEMU warns; qemu-img check -r leaks reclaims their clusters)",
+        );
+      }
+      if (scan.leaked > 0) {
+        notes.push(
+          `${scan.leaked} leaked cluster(s) (harmless, never reused; qemu-img check -r leaks ` +
+            `reclaims them)`,
+        );
       }
       return new Qcow2Image(
         path,
@@ -189,6 +202,7 @@ export class Qcow2Image implements BlockBackend {
         readOnly,
         options.sectorSize ?? 512,
         scan.leaked,
+        notes,
       );
     } catch (err) {
       file.close();
