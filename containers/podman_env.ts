@@ -26,8 +26,7 @@ runtime = "runc"
 
 /**
  * Writes containers.conf into `dir` (default .vmesh/containers/) and returns the environment
- * for podman and podman-compose: the current one plus CONTAINERS_CONF. An already set
- * CONTAINERS_CONF is kept as the user's choice.
+ * for podman and podman-compose: the current one with CONTAINERS_CONF pointing at that file.
  *
  * @example
  * ```ts
@@ -36,14 +35,12 @@ runtime = "runc"
  * ```
  */
 export async function podmanEnv(dir = `${ROOT}.vmesh/containers`): Promise<Record<string, string>> {
-  const env = Deno.env.toObject();
-  if (env.CONTAINERS_CONF) return env;
   await Deno.mkdir(dir, { recursive: true });
   const file = `${dir}/containers.conf`;
   await Deno.writeTextFile(file, CONTAINERS_CONF_TEXT);
-  return { ...env, CONTAINERS_CONF: file };
+  return { ...Deno.env.toObject(), CONTAINERS_CONF: file };
 }
 
 if (import.meta.main) {
-  console.log((await podmanEnv(Deno.args[0]))?.CONTAINERS_CONF);
+  console.log((await podmanEnv(Deno.args[0])).CONTAINERS_CONF);
 }
