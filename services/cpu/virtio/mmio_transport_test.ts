@@ -152,6 +152,37 @@ Deno.test("virtio-mmio: queue sizes as QEMU takes them", () => {
   assert.equal(d2.reg(R.QUEUE_READY), 1, "still queue 0");
 });
 
+Deno.test("virtio-mmio: a queue never sized keeps the device's default size (QEMU)", () => {
+  const { d, t, rng } = setup(); // the rng's default size is 16 here
+  d.negotiate(d.offered());
+  const desc = d.alloc(16 * 16), avail = d.alloc(6 + 2 * 16, 2), used = d.alloc(6 + 8 * 16, 4);
+  d.setReg(R.QUEUE_SEL, 0);
+  d.setReg(R.QUEUE_DESC_LOW, desc);
+  d.setReg(R.QUEUE_DRIVER_LOW, avail);
+  d.setReg(R.QUEUE_DEVICE_LOW, used);
+  d.setReg(R.QUEUE_READY, 1);
+  d.setReg(R.STATUS, d.reg(R.STATUS) | S.DRIVER_OK);
+  assert.equal(t.active, true);
+  assert.equal(t.queue(0).size, 16);
+  d.queues[0] = { size: 16, desc, avail, used, nextDesc: 0, availIdx: 0, seenUsed: 0 };
+  const head = d.submit(0, [{ addr: d.alloc(4), len: 4, write: true }]);
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: 4 }]);
+  assert.equal(rng.bytesServed, 4);
+});
+
+Deno.test("virtio-mmio: DriverFeatures written after FEATURES_OK apply at the next FEATURES_OK", () => {
+  const { d, t } = setup();
+  const [lo, hi] = d.offered();
+  assert.equal(d.negotiate([lo, hi]), true);
+  d.setReg(R.DRIVER_FEATURES_SEL, 0);
+  d.setReg(R.DRIVER_FEATURES, 0);
+  assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), true, "not before FEATURES_OK again");
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER); // FEATURES_OK cleared (no reset)
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+  assert.equal(t.hasFeature(VirtioFeature.RING_EVENT_IDX), false);
+  assert.equal(t.hasFeature(VirtioFeature.VERSION_1), true, "word 1 as written before");
+});
+
 Deno.test("virtio-mmio: QueueReady written again keeps the ring indices (QEMU)", () => {
   const { d, rng } = setup();
   d.init({ size: 8 });
