@@ -6,9 +6,9 @@
  *   [0, MAX_HARTS * HART_STATE_BYTES)   hart state records (see hart/state.ts, `HartLayout`)
  *   [RAM_OFFSET, RAM_OFFSET + ramSize)   guest DRAM, guest physical `DRAM_BASE` upwards
  */
-import { HART_RECORD_BYTES } from "./hart/state.ts";
+import { HART_RECORD_BYTES, HartLayout } from "./hart/state.ts";
 
-export { HartLayout } from "./hart/state.ts";
+export { HartLayout };
 
 /** Bytes reserved for one hart's state record (registers, CSRs, TLB), a power of two. */
 export const HART_STATE_BYTES = 256 * 1024;
@@ -66,7 +66,11 @@ export class GuestMemory {
   readonly f64: Float64Array;
   readonly view: DataView;
 
-  constructor(ramSize: number) {
+  /**
+   * Makes the shared memory for `ramSize` bytes of DRAM, or wraps `memory` (one made by
+   * another GuestMemory, e.g. received by a Worker) when given.
+   */
+  constructor(ramSize: number, memory?: WebAssembly.Memory) {
     if (!Number.isInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0) {
       throw new RangeError(`RAM size must be a positive multiple of 4 KiB, got ${ramSize}`);
     }
@@ -77,7 +81,16 @@ export class GuestMemory {
     }
     this.ramSize = ramSize;
     const pages = Math.ceil((RAM_OFFSET + ramSize) / 65536);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    if (memory) {
+      if (memory.buffer.byteLength !== pages * 65536) {
+        throw new RangeError(
+          `the memory has ${memory.buffer.byteLength} bytes, not ${pages * 65536} for this RAM`,
+        );
+      }
+      this.memory = memory;
+    } else {
+      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    }
     const buf = this.memory.buffer;
     this.u8 = new Uint8Array(buf);
     this.u16 = new Uint16Array(buf);
@@ -93,6 +106,14 @@ export class GuestMemory {
       throw new RangeError(`hart id ${id} out of range`);
     }
     return id * HART_STATE_BYTES;
+  }
+
+  /**
+   * Asks hart `id` to leave its run loop soon (an Atomics store on its EXIT_REQUEST word):
+   * works from any thread that shares this memory.
+   */
+  kick(id: number): void {
+    Atomics.store(this.i32, (this.hartBase(id) + HartLayout.EXIT_REQUEST) >> 2, 1);
   }
 
   /** True when [paddr, paddr+len) lies inside DRAM. */
