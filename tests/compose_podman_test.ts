@@ -14,6 +14,7 @@ import { ComposeProject, ensureBaseImage, podmanEnv } from "../containers/mod.ts
 import { ensureGuestImages, GUEST_SHELL_MARKER } from "../guest/mod.ts";
 import { OtlpSpanKind, type ReceivedSpan, startOtlpReceiver } from "./otlp_receiver.ts";
 import { forwardTcp } from "./compose_tcp_forward.ts";
+import { skippableName } from "../cli/test_summary.ts";
 
 const PROJECT = "vmeshtest";
 /** Host ports compose.yaml publishes for the services this test starts (nats, cpu). */
@@ -38,7 +39,9 @@ async function missingPrerequisite(): Promise<string | undefined> {
   } catch {
     missing.push("golang-github-containernetworking-plugin-dnsname");
   }
-  return missing.length ? `apt-get install ${missing.join(" ")}` : undefined;
+  return missing.length
+    ? `not installed: ${missing.join(", ")} (apt-get install ${missing.join(" ")})`
+    : undefined;
 }
 
 /** The first `virtio-blk read` of the CPU service with its bus client and disk server spans. */
@@ -80,9 +83,10 @@ async function until<T>(
 const missing = await missingPrerequisite();
 
 Deno.test({
-  name:
-    "compose (podman): local images build, compose.yaml boots the VM, a disk read is one trace" +
-    (missing ? ` — IGNORED: ${missing}` : ""),
+  name: skippableName(
+    "compose (podman): local images build, compose.yaml boots the VM, a disk read is one trace",
+    missing,
+  ),
   ignore: missing !== undefined,
   sanitizeOps: false,
   sanitizeResources: false,
