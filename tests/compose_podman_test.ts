@@ -40,7 +40,7 @@ async function missingPrerequisite(): Promise<string | undefined> {
     missing.push("golang-github-containernetworking-plugin-dnsname");
   }
   return missing.length
-    ? `not installed: ${missing.join(", ")} (apt-get install ${missing.join(" ")})`
+    ? `not installed: ${missing.join(", ")}; apt-get install ${missing.join(" ")}`
     : undefined;
 }
 
