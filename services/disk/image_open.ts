@@ -6,6 +6,7 @@
 
 import type { BlockBackend } from "./block_backend.ts";
 import { readAt } from "./file_io.ts";
+import { ProbedRawGuard } from "./probed_raw_guard.ts";
 import { isQcow2 } from "./qcow2_header.ts";
 import { Qcow2Image } from "./qcow2_image.ts";
 import { RawFile } from "./raw_file.ts";
@@ -55,7 +56,8 @@ export async function probeFormat(path: string): Promise<ImageFormat> {
 
 /**
  * Opens `path` as a block backend of its format; a qcow2 image's backing files are opened
- * read-only, each by its recorded (or probed) format.
+ * read-only, each by its recorded (or probed) format. A writable raw image whose format was
+ * probed refuses writes that would make it probe as qcow2 ({@link ProbedRawGuard}).
  *
  * @example
  * ```ts
@@ -77,7 +79,11 @@ async function openChain(
   if (chain.length >= MAX_CHAIN) throw new Error(`backing chain longer than ${MAX_CHAIN}`);
   const format = options.format ?? await probeFormat(path);
   if (format === "raw") {
-    return await RawFile.open(path, { readOnly: options.readOnly, sectorSize: options.sectorSize });
+    const raw = await RawFile.open(path, {
+      readOnly: options.readOnly,
+      sectorSize: options.sectorSize,
+    });
+    return options.format || options.readOnly ? raw : new ProbedRawGuard(raw);
   }
   const override = options.backingPath;
   return await Qcow2Image.open(path, {
