@@ -261,6 +261,24 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
         await assertCheckClean(image);
         assert.deepEqual(await qemuRaw(image, dir), mirror, `refcount_bits=${bits}`);
       }
+      // QEMU killed with lazy refcounts: the dirty image is rebuilt on open, as QEMU does.
+      const lazy = `${dir}/lazy.qcow2`;
+      await qemu("qemu-img", ["create", "-f", "qcow2", "-o", "lazy_refcounts=on", lazy, "4M"]);
+      const killed = await new Deno.Command("qemu-io", {
+        args: ["-c", "write -P 0x44 0 300k", "-c", "sigraise 9", lazy],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.equal(killed.signal, "SIGKILL");
+      assert.match(await qemu("qemu-img", ["check", lazy], 2), /ERROR cluster/, "left dirty");
+      const repaired = await serve(lazy);
+      assert.ok(
+        repaired.p.log.some((l) => /refcounts were rebuilt/.test(l)),
+        repaired.p.log.join(),
+      );
+      assert.equal(await repaired.p.stop(), 0);
+      await assertCheckClean(lazy);
+      await qemu("qemu-io", ["-r", "-c", "read -P 0x44 0 300k", lazy]);
       const snap = `${dir}/snap.qcow2`;
       await qemu("qemu-img", ["create", "-f", "qcow2", snap, "4M"]);
       await qemu("qemu-io", ["-c", "write -P 1 0 100k", snap]);

@@ -34,6 +34,7 @@ export {
   parseImageFormat,
   probeFormat,
 } from "./image_open.ts";
+export { ProbedRawGuard } from "./probed_raw_guard.ts";
 export { type BackingOpener, Qcow2Image, type Qcow2OpenOptions } from "./qcow2_image.ts";
 export { createQcow2, type Qcow2CreateOptions } from "./qcow2_create.ts";
 export { decodeQcow2Header, Qcow2FormatError, type Qcow2Header } from "./qcow2_header.ts";

@@ -17,6 +17,8 @@ export interface Qcow2Scan {
   l2: Map<number, Uint8Array>;
   /** Clusters whose stored refcount exceeds their references (harmless; never reused). */
   leaked: number;
+  /** References to each host cluster of the file (saturating at 65535). */
+  uses: Uint16Array;
 }
 
 const KIND_NAMES = [
@@ -39,7 +41,7 @@ const fail = (message: string): never => {
 
 /**
  * Scans an image whose header and refcounts are loaded. `strictRefcounts`: refuse an image
- * whose refcounts undercount references (needed before writing).
+ * whose refcounts undercount references (needed before writing, unless they are rebuilt).
  *
  * @example
  * ```ts
@@ -127,7 +129,7 @@ export async function scanQcow2(
       if (stored > uses[c]) leaked++;
     }
   }
-  return { l2, leaked };
+  return { l2, leaked, uses };
 }
 
 /** Marks the snapshot table and the snapshots' L1 tables (read-only images only). */

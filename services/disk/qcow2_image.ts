@@ -134,13 +134,8 @@ export class Qcow2Image implements BlockBackend {
             "image is marked corrupt: open it read-only or repair it with qemu-img check -r all",
           );
         }
-        if (h.incompatibleFeatures & INCOMPAT_DIRTY) {
-          throw new Qcow2FormatError(
-            "image is marked dirty (not closed cleanly with lazy refcounts): repair it with " +
-              "qemu-img check -r all",
-          );
-        }
       }
+      const dirty = (h.incompatibleFeatures & INCOMPAT_DIRTY) !== 0;
       const cs = 2 ** h.clusterBits;
       const l1 = new Uint8Array(h.l1Size * 8);
       await readAt(file, h.l1TableOffset, l1);
@@ -156,8 +151,22 @@ export class Qcow2Image implements BlockBackend {
         new DataView(l1.buffer),
         refcounts,
         fileSize,
-        !readOnly,
+        !readOnly && !dirty,
       );
+      const notes: string[] = [];
+      if (dirty && !readOnly) {
+        // Lazy refcounts left unflushed (QEMU was not closed cleanly): rebuild them, as QEMU.
+        refcounts.rebuild(scan.uses);
+        await refcounts.writeDirty(file);
+        await file.syncData();
+        const incompat = new Uint8Array(8);
+        new DataView(incompat.buffer).setUint32(4, h.incompatibleFeatures & ~INCOMPAT_DIRTY);
+        await writeAt(file, 72, incompat);
+        await file.syncData();
+        h.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+        notes.push("the image was not closed cleanly (dirty bit): its refcounts were rebuilt");
+        scan.leaked = 0;
+      }
       const backingName = options.backingPath ?? h.backingFile;
       if (backingName !== undefined) {
         if (backingName.startsWith("json:")) {
@@ -173,7 +182,6 @@ export class Qcow2Image implements BlockBackend {
           );
         }
       }
-      const notes: string[] = [];
       if (!readOnly && (h.autoclearFeatures !== 0 || h.autoclearHigh !== 0)) {
         // Unknown autoclear features (e.g. bitmaps) must be cleared before the first write.
         await writeAt(file, 88, new Uint8Array(8));

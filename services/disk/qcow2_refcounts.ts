@@ -209,6 +209,48 @@ export class Qcow2Refcounts {
     }
   }
 
+  /**
+   * Rebuilds every refcount from `uses` (the references the open-time scan counted; the
+   * clusters past it are unused), as QEMU does for an image left dirty by lazy refcounts.
+   * Adds the blocks that were missing; writes nothing (every block is left dirty).
+   */
+  rebuild(uses: Uint16Array): void {
+    const missing: number[] = [];
+    for (let t = 0; t * this.perBlock < uses.length; t++) {
+      if (this.#blocks.has(t)) continue;
+      const from = t * this.perBlock;
+      if (uses.subarray(from, from + this.perBlock).some((u) => u > 0)) {
+        if (t >= this.tableEntries) {
+          throw new Qcow2FormatError(
+            "cannot rebuild the refcounts (the refcount table is too small): repair the image " +
+              "with qemu-img check -r all",
+          );
+        }
+        this.#blocks.set(t, new Uint8Array(this.geometry.clusterSize));
+        missing.push(t);
+      }
+    }
+    for (const t of this.#blocks.keys()) {
+      for (let c = t * this.perBlock; c < (t + 1) * this.perBlock; c++) {
+        this.set(c, c < uses.length ? uses[c] : 0);
+      }
+    }
+    this.#hint = 0;
+    this.#end = uses.length;
+    // Place the new blocks now that every used cluster counts: allocate() skips them.
+    for (const t of missing) {
+      const c = this.allocate();
+      if (c < 0) {
+        throw new Qcow2FormatError(
+          "cannot rebuild the refcounts (no room for a refcount block): repair the image " +
+            "with qemu-img check -r all",
+        );
+      }
+      setU64(this.#tableView, t * 8, c * this.geometry.clusterSize);
+      this.#dirtyEntries.add(t);
+    }
+  }
+
   #setBlock(t: number, c: number): void {
     this.#blocks.set(t, new Uint8Array(this.geometry.clusterSize));
     setU64(this.#tableView, t * 8, c * this.geometry.clusterSize);
