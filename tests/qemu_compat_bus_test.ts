@@ -2,10 +2,10 @@
  * Differential tests of what the virt board's address space takes on QEMU 7.2 where a strict
  * board would fault: reads and writes of virtio-mmio slots with nothing plugged in (QEMU maps
  * a transport at all eight), and misaligned loads and stores to device registers (QEMU splits
- * them: two aligned loads combined, or byte stores). Both need changes outside the device
- * models (the machine maps free slots; the hart splits misaligned MMIO accesses): until those
- * land the vmesh halves are skipped with the reason in their names, and the QEMU halves keep
- * the programs honest.
+ * them: two aligned loads combined, or byte stores). Both live outside the device models (the
+ * machine maps free slots; the hart splits misaligned MMIO accesses); a vmesh half is skipped,
+ * with the reason in its name, only if that support is missing, and the QEMU halves keep the
+ * programs honest.
  */
 import assert from "node:assert/strict";
 import { Machine } from "../services/cpu/machine/machine.ts";
@@ -23,11 +23,8 @@ function machineMapsFreeSlots(): boolean {
   return m.bus.load(0x1000_2000, 4) === 0x74726976;
 }
 
-/**
- * Whether vmesh's hart splits misaligned MMIO accesses as QEMU's cputlb does (today it raises
- * an access fault). Flip when services/cpu/hart does; the test below then runs.
- */
-const HART_SPLITS_MISALIGNED_MMIO = false;
+/** vmesh's hart splits misaligned MMIO accesses as QEMU's cputlb does (memory_access.ts). */
+const HART_SPLITS_MISALIGNED_MMIO = true;
 
 async function qemuPasses(name: string): Promise<string> {
   const elf = await buildCompatProgram(name);

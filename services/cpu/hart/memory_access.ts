@@ -1,8 +1,9 @@
 /**
  * Guest memory accesses off the interpreter's fast path: instruction fetch across pages or
  * from MMIO, loads and stores that miss the TLB, page-crossing (byte-wise) accesses, and
- * device (MMIO) accesses through the physical bus. Misaligned DRAM accesses are performed;
- * misaligned MMIO accesses raise access faults.
+ * device (MMIO) accesses through the physical bus. Misaligned accesses are performed: in
+ * DRAM directly; to MMIO as QEMU's cputlb does them, a load as the two aligned loads of the
+ * same size around it combined little-endian, a store as byte stores from the lowest address.
  */
 import { Cause } from "./csr_numbers.ts";
 import { HartMmu, TLB_INDEX_MASK } from "./mmu.ts";
@@ -21,6 +22,8 @@ export abstract class HartMemoryAccess extends HartMmu {
   fetchPageBase = NaN;
   fetchPageOff = 0;
   private readonly byteHost = new Float64Array(8);
+  /** Bytes of the two aligned device reads of a misaligned MMIO load. */
+  private readonly splitBytes = new Uint8Array(16);
   /** Sdtrig trigger registers (in the record) and their match table. */
   readonly triggers: Triggers = new Triggers(this.st);
 
@@ -104,7 +107,7 @@ export abstract class HartMemoryAccess extends HartMmu {
     if (h === -2) return 2;
     if (h === -1) {
       const pa = this.mmioPa;
-      if (pa % size !== 0) return this.fault(Cause.LOAD_ACCESS, va);
+      if (pa % size !== 0) return this.loadMmioSplit(va, pa, size);
       if (size === 8) {
         const l = this.bus.load(pa, 4);
         const hh = l < 0 ? -1 : this.bus.load(pa + 4, 4);
@@ -135,6 +138,33 @@ export abstract class HartMemoryAccess extends HartMmu {
         this.tmpHi = dv.getInt32(h + 4, true);
     }
     return 0;
+  }
+
+  /**
+   * A misaligned MMIO load of `size` bytes at `pa`: the aligned `size`-byte loads at and
+   * after it, combined little-endian (QEMU's unaligned device access). Returns 1 or a fault.
+   */
+  private loadMmioSplit(va: number, pa: number, size: number): number {
+    const first = pa - (pa % size);
+    const bytes = this.splitBytes;
+    for (let part = 0; part < 2; part++) {
+      const at = first + part * size;
+      for (let w = 0; w < size; w += 4) {
+        const n = size < 4 ? size : 4;
+        const v = this.bus.load(at + w, n as 1 | 2 | 4);
+        if (v < 0) return this.fault(Cause.LOAD_ACCESS, va);
+        for (let i = 0; i < n; i++) bytes[part * size + w + i] = (v >>> (8 * i)) & 0xff;
+      }
+    }
+    const o = pa - first;
+    let lo = 0, hi = 0;
+    for (let i = 0; i < size; i++) {
+      if (i < 4) lo |= bytes[o + i] << (8 * i);
+      else hi |= bytes[o + i] << (8 * (i - 4));
+    }
+    this.tmpLo = lo;
+    this.tmpHi = hi;
+    return 1;
   }
 
   /** A load that crosses a page boundary, byte by byte (DRAM only). */
@@ -175,7 +205,13 @@ export abstract class HartMemoryAccess extends HartMmu {
     if (h === -2) return 2;
     if (h === -1) {
       const pa = this.mmioPa;
-      if (pa % size !== 0) return this.fault(Cause.STORE_ACCESS, va);
+      if (pa % size !== 0) {
+        for (let i = 0; i < size; i++) {
+          const b = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 0xff;
+          if (!this.bus.store(pa + i, 1, b)) return this.fault(Cause.STORE_ACCESS, va);
+        }
+        return 1;
+      }
       const ok = size === 8
         ? this.bus.store(pa, 4, lo) && this.bus.store(pa + 4, 4, hi)
         : this.bus.store(pa, size as 1 | 2 | 4, size === 4 ? lo : lo & ((1 << (8 * size)) - 1));

@@ -30,8 +30,14 @@ import { Uart16550 } from "../devices/uart16550.ts";
 import { type FinisherRequest, SifiveTest } from "../devices/sifive_test.ts";
 import { GoldfishRtc } from "../devices/goldfish_rtc.ts";
 import { BootRom } from "../devices/boot_rom.ts";
-import { type MountedVirtio, mountVirtio, type VirtioSlotSpec } from "../virtio/slot.ts";
-import { Hart } from "../hart/mod.ts";
+import {
+  EmptyVirtioMmio,
+  freeVirtioSlots,
+  type MountedVirtio,
+  mountVirtio,
+  type VirtioSlotSpec,
+} from "../virtio/slot.ts";
+import { type EngineKind, Hart } from "../hart/mod.ts";
 
 /** The hart as the machine drives it (the hart module's public contract). */
 export interface MachineHart extends ExecutionEngine {
@@ -44,6 +50,8 @@ export interface HartConfig {
   hartId: number;
   bus: PhysicalBus;
   clock: VmClock;
+  /** Execution engine of the default hart: "jit" (translator) or "interp". */
+  engine?: EngineKind;
 }
 
 /** A configuration error (bad image, bad size); the message is one line meant for the user. */
@@ -76,6 +84,8 @@ export interface MachineOptions {
   maxInstructions?: number;
   /** Instructions per batch between device servicing (default 100000). */
   batch?: number;
+  /** Execution engine: "jit" translates hot code to WebAssembly, "interp" only interprets. */
+  engine?: EngineKind;
   /** Builds the hart (default: the interpreter in ../hart). */
   createHart?: (cfg: HartConfig) => MachineHart;
   /** Stop (cause "reset") instead of rebooting when the guest asks for a reset (QEMU -no-reboot). */
@@ -203,13 +213,23 @@ export class Machine {
     this.bus.map(SIFIVE_TEST.base, SIFIVE_TEST.size, this.test);
     this.bus.map(GOLDFISH_RTC.base, GOLDFISH_RTC.size, this.rtc);
     for (const v of this.virtio) this.bus.map(v.region.base, v.region.size, v.transport);
+    // As QEMU `virt`, every slot answers: the free ones as a transport with no device.
+    for (const r of freeVirtioSlots(this.virtio.map((v) => v.slot))) {
+      this.bus.map(r.base, r.size, new EmptyVirtioMmio(`virtio_mmio@${r.base.toString(16)}`));
+    }
 
     if (tohost !== undefined) {
       this.#htif = new Htif(this.mem, tohost.tohost, tohost.fromhost, (b) => this.#out.push(...b));
     }
 
     const create = opts.createHart ?? ((cfg: HartConfig): MachineHart => new Hart(cfg));
-    this.hart = create({ mem: this.mem, hartId: 0, bus: this.bus, clock: this.clock });
+    this.hart = create({
+      mem: this.mem,
+      hartId: 0,
+      bus: this.bus,
+      clock: this.clock,
+      engine: opts.engine,
+    });
     this.hart.reset(BOOT_ROM.base);
     const initial = [
       this.clint,
