@@ -354,13 +354,12 @@ export class Qcow2Image implements BlockBackend {
 
   /** The current content of a whole guest cluster (for copy-on-write). */
   async #readCluster(gc: number): Promise<Uint8Array> {
-    return await this.#read(gc * this.#cs, Math.min(this.#cs, this.header.size - gc * this.#cs))
-      .then((b) => {
-        if (b.length === this.#cs) return b;
-        const full = new Uint8Array(this.#cs);
-        full.set(b);
-        return full;
-      });
+    const start = gc * this.#cs;
+    const data = await this.#read(start, Math.min(this.#cs, this.header.size - start));
+    if (data.length === this.#cs) return data;
+    const full = new Uint8Array(this.#cs); // the last cluster of a disk not a cluster multiple
+    full.set(data);
+    return full;
   }
 
   // --- write ---------------------------------------------------------------------------
