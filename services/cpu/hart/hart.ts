@@ -44,7 +44,6 @@ import {
   Word,
 } from "./state.ts";
 import { WARMUP_IMAGE, WARMUP_RAM } from "./warmup_program.ts";
-import { Translator, type TranslatorOptions } from "../engine/jit/translator.ts";
 
 /** Constructor arguments of a hart (stable contract with the machine). */
 export interface HartOptions {
@@ -52,14 +51,7 @@ export interface HartOptions {
   hartId: number;
   bus: PhysicalBus;
   clock: VmClock;
-  /** "jit": hot regions are translated to WebAssembly; "interp" (default): interpreter only. */
-  engine?: EngineKind;
-  /** Tuning of the translator (engine "jit"). */
-  translator?: TranslatorOptions;
 }
-
-/** Execution engines a hart offers. */
-export type EngineKind = "interp" | "jit";
 
 const TWO32 = 4294967296;
 /** 2^-32: multiplying by it is exact and cheaper than dividing by 2^32. */
@@ -80,10 +72,8 @@ const CHUNK = 4096;
  * ```
  */
 export class Hart extends HartTraps implements ExecutionEngine, FpState {
-  /** Called on FENCE.I (after the translator, if any, has dropped its code). */
+  /** Called on FENCE.I (hook for a future translation cache). */
   onFenceI: (() => void) | undefined = undefined;
-  /** The translator (engine "jit"), undefined for the interpreter alone. */
-  readonly translator: Translator | undefined;
 
   private readonly wide: WideArith;
   private readonly ctab: Int32Array;
@@ -92,20 +82,10 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     super(opts.mem, opts.hartId, opts.bus, opts.clock);
     this.wide = createWideArith(opts.mem.memory);
     this.ctab = compressedTable();
-    if (opts.engine === "jit") {
-      const t = new Translator(this, opts.translator);
-      this.translator = t;
-      this.onTlbFlush = () => t.flushJumpCache();
-    }
     this.reset(DRAM_BASE);
     if (!warmedUp) {
       warmedUp = true;
       warmUpInterpreter();
-    }
-    if (opts.engine === "jit" && !warmedUpJit) {
-      // The interpreter's jump-stopping paths and the translator, before V8 optimizes them.
-      warmedUpJit = true;
-      warmUpInterpreter("jit");
     }
   }
 
@@ -207,17 +187,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
       }
       const irq = this.pendingInterrupt(left !== budget);
       if (irq >= 0) this.takeTrap(irq, true, 0);
-      const jit = this.translator;
-      if (jit !== undefined) {
-        // Translated code where there is some; else the interpreter up to the next jump,
-        // where the next entry point is looked up.
-        const n = jit.enter(left < CHUNK ? left : CHUNK);
-        if (n > 0) {
-          left -= n;
-          if (!jit.slowExit || left <= 0) continue;
-        }
-      }
-      const done = this.exec(left < CHUNK ? left : CHUNK, jit !== undefined);
+      const done = this.exec(left < CHUNK ? left : CHUNK);
       left -= done > 0 ? done : 1;
       if (this.idle) {
         this.idle = false;
@@ -270,11 +240,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
   // ---------------------------------------------------------------------------------------
   // The hot loop.
 
-  /**
-   * Executes up to `limit` instructions; returns how many were attempted. With `toJump`, it
-   * also returns after a taken branch or a jump (the translator looks up the target).
-   */
-  private exec(limit: number, toJump: boolean): number {
+  /** Executes up to `limit` instructions; returns how many were attempted. */
+  private exec(limit: number): number {
     const r = this.i32, u8 = this.u8, u16 = this.u16;
     // `| 0` makes these untagged int32 in optimized code (no Smi checks in the loop).
     const xb = this.xBase | 0, lim = limit | 0;
@@ -686,7 +653,6 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           if (take) {
             pc += ((insn >> 31) << 12) | (((insn >>> 7) & 1) << 11) |
               (((insn >>> 25) & 0x3f) << 5) | (((insn >>> 8) & 0xf) << 1);
-            if (toJump) break loop;
           } else pc += ilen;
           continue;
         }
@@ -699,7 +665,6 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           }
           pc += ((insn >> 31) << 20) | (((insn >>> 12) & 0xff) << 12) |
             (((insn >>> 20) & 1) << 11) | (((insn >>> 21) & 0x3ff) << 1);
-          if (toJump) break loop;
           continue;
         }
         case 25: { // JALR
@@ -718,7 +683,6 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             r[w + 1] = hiOf(l);
           }
           pc = t;
-          if (toJump) break loop;
           continue;
         }
         case 13: { // LUI
@@ -814,8 +778,6 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
         case 3: { // MISC-MEM
           const f3 = (insn >>> 12) & 7;
           if (f3 === 1) {
-            // Stores to code pages already drop stale code; FENCE.I drops it all as a backstop.
-            this.translator?.flushAll();
             if (this.onFenceI) this.onFenceI();
           } else if (f3 !== 0) {
             illBits = ilen === 2 ? raw & 0xffff : insn;
@@ -885,17 +847,14 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
 const WARMUP_MMIO = 0x1000_0000;
 /** Set once the interpreter has been warmed up in this process (or worker). */
 let warmedUp = false;
-/** Set once the interpreter has been warmed up with the translator beside it. */
-let warmedUpJit = false;
 
 /**
  * Runs the warm-up program (warmup_program.ts) on a throwaway hart with its own 32 KiB of
  * memory and no devices, so V8 has seen every interpreter path before it optimizes the loop.
  * Returns the finished hart (tests check that the program ran to its end).
  */
-export function warmUpInterpreter(engine: EngineKind = "interp"): Hart {
+export function warmUpInterpreter(): Hart {
   warmedUp = true;
-  if (engine === "jit") warmedUpJit = true;
   const mem = new GuestMemory(WARMUP_RAM);
   for (const [offset, words] of WARMUP_IMAGE) {
     mem.u32.set(words, hostOffset(DRAM_BASE + offset) >> 2);
@@ -908,8 +867,6 @@ export function warmUpInterpreter(engine: EngineKind = "interp"): Hart {
       store: (pa, size) => pa >= WARMUP_MMIO && pa + size <= WARMUP_MMIO + 4096,
     },
     clock: { now: () => 0 },
-    engine,
-    translator: { threshold: 2 },
   });
   hart.run(100_000);
   return hart;
