@@ -5,7 +5,7 @@
  * against a raw mirror, qcow2 overlays (clones) over one base, corrupt images refused.
  */
 import assert from "node:assert/strict";
-import { block, type DeviceClient } from "@vmesh/bus";
+import { block, BusError, type DeviceClient } from "@vmesh/bus";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
 const KiB = 1024;
@@ -38,6 +38,14 @@ async function assertCheckClean(image: string): Promise<void> {
 }
 
 type Disk = DeviceClient<typeof block.ops>;
+
+/** What the first bytes of `path` probe as, the way the disk service probes. */
+async function probeAfter(path: string): Promise<"raw" | "qcow2"> {
+  const head = (await Deno.readFile(path)).subarray(0, 4);
+  return head[0] === 0x51 && head[1] === 0x46 && head[2] === 0x49 && head[3] === 0xfb
+    ? "qcow2"
+    : "raw";
+}
 
 async function readAll(disk: Disk, size: number): Promise<Uint8Array> {
   const out = new Uint8Array(size);
@@ -414,6 +422,26 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
       assert.deepEqual((await qemuRaw(`${dir}/cloneA.qcow2`, dir)).subarray(0, 128 * KiB), wantA);
       assert.deepEqual((await qemuRaw(`${dir}/cloneB.qcow2`, dir)).subarray(0, 128 * KiB), wantB);
       assert.deepEqual(await Deno.readFile(baseQ), before, "the base is untouched");
+    });
+
+    await t.step("a probed raw disk cannot be turned into qcow2 by its guest", async () => {
+      const raw = `${dir}/guest.raw`;
+      await Deno.writeFile(raw, new Uint8Array(MiB));
+      const evil = await Deno.readFile(`${dir}/overlay.qcow2`).then((b) => b.slice(0, 4096));
+      const probed = await serve(raw);
+      await assert.rejects(
+        probed.client.call("write", { offset: 0, data: evil }),
+        (e) => {
+          assert.ok(e instanceof BusError, String(e));
+          assert.equal(e.status, "IO_ERROR");
+          assert.match(e.message, /would make a probed raw image look like qcow2/);
+          return true;
+        },
+      );
+      assert.equal(await probeAfter(raw), "raw");
+      const given = await serve(raw, "--format", "raw");
+      await given.client.call("write", { offset: 0, data: evil });
+      assert.equal(await probeAfter(raw), "qcow2", "--format raw: the guest's bytes are data");
     });
 
     await t.step(

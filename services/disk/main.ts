@@ -63,16 +63,21 @@ async function main(): Promise<void> {
     requireAlignment: !flags["no-align"],
   };
 
+  let given: ImageFormat | undefined;
+  try {
+    given = flags.format === undefined ? undefined : parseImageFormat(flags.format);
+  } catch (err) {
+    cli.fail(`--format ${flags.format}: ${(err as Error).message}`);
+  }
+  const overlayFormat = flags["overlay-format"];
+  if (overlayFormat !== undefined && overlayFormat !== "cow" && overlayFormat !== "qcow2") {
+    cli.fail(`--overlay-format ${overlayFormat}: want cow or qcow2`);
+  }
+
   let backend: BlockBackend;
   let kind: string;
   try {
-    const format: ImageFormat = flags.format
-      ? parseImageFormat(flags.format)
-      : await probeFormat(flags.image);
-    const overlayFormat = flags["overlay-format"];
-    if (overlayFormat !== undefined && overlayFormat !== "cow" && overlayFormat !== "qcow2") {
-      cli.fail(`--overlay-format ${overlayFormat}: want cow or qcow2`);
-    }
+    const format: ImageFormat = given ?? await probeFormat(flags.image);
     if (flags.overlay) {
       const clusterSize = cli.positiveInt(
         "cluster-size",
@@ -121,7 +126,12 @@ async function main(): Promise<void> {
         });
       }
     } else {
-      backend = await openImage(flags.image, { format, readOnly: flags["read-only"], sectorSize });
+      // The probed format is not passed on: openImage then guards a probed raw image.
+      backend = await openImage(flags.image, {
+        format: given,
+        readOnly: flags["read-only"],
+        sectorSize,
+      });
       kind = format;
     }
   } catch (err) {
