@@ -36,6 +36,7 @@ Deno.test("qemu compat: xv6-style virtio-blk driver without VERSION_1 reads and 
       disks: { 0: vmeshImg },
       minLines: 15,
     });
+    assert.match(out, /^read before DRIVER_OK: text="sector 3"$/m);
     assert.match(out, /^read sector 1: text="sector 1"$/m);
     assert.match(out, /^read back sector 2: text="written by the guest"$/m);
     const a = await Deno.readFile(qemuImg), b = await Deno.readFile(vmeshImg);

@@ -124,6 +124,8 @@ export class VirtioBlk implements VirtioDevice {
   readonly features: readonly [number, number];
   readonly numQueues = 1;
   readonly queueSize: number;
+  /** As QEMU's virtio-blk: requests kicked before DRIVER_OK are served. */
+  readonly servesBeforeDriverOk = true;
   /** Disk capacity in 512-byte sectors. */
   readonly capacity: number;
   /** Requests completed, by status. */
@@ -435,7 +437,7 @@ export class VirtioBlk implements VirtioDevice {
         span.end(status);
       }
     }
-    if (stalled && this.host.active) this.queueNotify(0);
+    if (stalled && this.host.serving) this.queueNotify(0);
   }
 }
 

@@ -379,3 +379,27 @@ Deno.test("virtio-blk: a request larger than 32 MiB gets IOERR", async () => {
   assert.equal(d.takeUsed(0).length, 1);
   assert.equal(d.get(st, 1)[0], ST.IOERR);
 });
+
+Deno.test("virtio-blk: a request kicked before DRIVER_OK is served, as QEMU does", async () => {
+  const mem = new GuestMemory(1 << 20);
+  const disk = new MemDisk(new Uint8Array(512 * 8), false, true);
+  disk.data.fill(0x5a, 512 * 3, 512 * 4);
+  const blk = await VirtioBlk.open(disk);
+  const t = new VirtioMmioTransport(mem, blk, () => {});
+  const d = new TestDriver(mem, t);
+  assert.equal(d.negotiate([d.offered()[0], 0]), true, "low word only, no VERSION_1");
+  d.setupQueue(0, 8);
+  assert.equal(t.active, false);
+  const h = header(d, T.IN, 3);
+  const buf = d.alloc(512), st = d.alloc(1);
+  const head = d.submit(0, [
+    { addr: h, len: 16 },
+    { addr: buf, len: 512, write: true },
+    { addr: st, len: 1, write: true },
+  ]);
+  await drain();
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: 513 }]);
+  assert.equal(d.get(st, 1)[0], 0);
+  assert.deepEqual(d.get(buf, 4), Uint8Array.of(0x5a, 0x5a, 0x5a, 0x5a));
+  assert.equal(d.reg(R.INTERRUPT_STATUS) & VIRTIO_MMIO_INT_VRING, VIRTIO_MMIO_INT_VRING);
+});

@@ -37,6 +37,11 @@ export interface VirtioHost {
   readonly memory: GuestMemory;
   /** True when the driver set DRIVER_OK and the device does not need a reset. */
   readonly active: boolean;
+  /**
+   * True when queue notifications are served now: `active`, or, for a device that
+   * `servesBeforeDriverOk`, any time it has not failed or asked for a reset.
+   */
+  readonly serving: boolean;
   /** Queue `index` (0 <= index < numQueues). */
   queue(index: number): Virtqueue;
   /** True when feature bit `bit` (0..63) was negotiated. */
@@ -62,6 +67,11 @@ export interface VirtioDevice {
    * transport reports QueueNumMax 1024 and accepts any QueueNum from 1 to 1024, as QEMU does.
    */
   readonly queueSize: number;
+  /**
+   * Kicks are served before DRIVER_OK, as QEMU's virtio-blk does (legacy drivers read the
+   * partition table before their probe sets DRIVER_OK); the spec would have the device wait.
+   */
+  readonly servesBeforeDriverOk?: boolean;
   /** Requests handed to a backend and not completed yet (absent: never any). */
   readonly inflightCount?: number;
   /** Called once by the transport before any other call. */

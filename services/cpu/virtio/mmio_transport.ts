@@ -142,6 +142,14 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
       VirtioStatus.FAILED)) === VirtioStatus.DRIVER_OK;
   }
 
+  /** True when queue notifications are served now (see `VirtioHost.serving`). */
+  get serving(): boolean {
+    if (this.device.servesBeforeDriverOk) {
+      return (this.status & (VirtioStatus.DEVICE_NEEDS_RESET | VirtioStatus.FAILED)) === 0;
+    }
+    return this.active;
+  }
+
   /**
    * True while the device waits on a backend: a completion (and interrupt) will follow, so
    * a run loop on virtual time should let the event loop turn before skipping time ahead.
@@ -306,7 +314,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
 
   private notify(index: number): void {
     const q = this.queues[index];
-    if (!this.active || q === undefined || !q.isUsable) return;
+    if (!this.serving || q === undefined || !q.isUsable) return;
     try {
       this.device.queueNotify(index);
     } catch (e) {

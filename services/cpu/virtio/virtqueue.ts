@@ -109,6 +109,7 @@ export class DescriptorChain {
       const n = Math.min(len - offset, src.length - done);
       const dst = this.addr[i] - DRAM_BASE + RAM_OFFSET + offset;
       u8.set(src.subarray(done, done + n), dst);
+      mem.noteWrite(this.addr[i] + offset, n); // DMA into a code page drops its translations
       done += n;
       offset = 0;
     }
@@ -328,6 +329,7 @@ export class Virtqueue {
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
     // Atomic store publishes the element before the index (release order for other threads).
     Atomics.store(this.mem.u16, (this.usedOff + 2) >> 1, this.usedIdx);
+    this.mem.noteWrite(this.deviceAddr, 4 + 8 * this.size);
   }
 
   /**

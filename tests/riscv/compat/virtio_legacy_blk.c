@@ -2,8 +2,8 @@
  * An xv6-style virtio-blk driver on the modern (version 2) virtio-mmio transport: it writes
  * only the low 32 DriverFeatures bits (never VIRTIO_F_VERSION_1, dropping RO, SCSI,
  * CONFIG_WCE, MQ, ANY_LAYOUT, EVENT_IDX and INDIRECT as xv6 does), expects FEATURES_OK to stick,
- * then reads sector 1, writes sector 2 and reads it back, flushes, and sends an unknown request
- * type. The disk (slot 0) holds "sector N" at the start of each sector N; the test compares
+ * reads sector 3 before setting DRIVER_OK (QEMU serves it), then reads sector 1, writes sector 2
+ * and reads it back, flushes, and sends an unknown request type and a read beyond the disk. The disk (slot 0) holds "sector N" at the start of each sector N; the test compares
  * what QEMU and vmesh print and the disk images they leave behind.
  */
 #include "test.h"
@@ -108,6 +108,10 @@ int main(void) {
   *R(0x0a0) = (u32)(u64)used;
   *R(0x0a4) = (u32)((u64)used >> 32);
   *R(0x044) = 1;
+  /* QEMU's virtio-blk serves a kick before DRIVER_OK (legacy drivers read that early). */
+  u32 early = request(0, 3, 1, 1);
+  print_str_hex("read before DRIVER_OK: used len", early);
+  print_text("read before DRIVER_OK: text", data, 16);
   *R(0x070) = S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK;
 
   u32 len = request(0, 1, 1, 1); /* VIRTIO_BLK_T_IN, sector 1 */
