@@ -62,6 +62,16 @@ static void line(const char *label, u64 v) {
   print_str_hex(label, v);
 }
 
+static inline void sd64(u64 a, u64 v) {
+  __asm__ volatile("sd %0, 0(%1)" ::"r"(v), "r"(a) : "memory");
+}
+static inline u64 ld64(u64 a) {
+  u64 v;
+  __asm__ volatile("ld %0, 0(%1)" : "=r"(v) : "r"(a) : "memory");
+  return v;
+}
+static int wide_addresses; /* program the ring addresses with 64-bit stores */
+
 /* Programs queue 0 over the static rings (QueueNum = size when write_num) and enables it. */
 static void setup_queue(u32 size, int write_num) {
   for (unsigned i = 0; i < sizeof avail / sizeof avail[0]; i++) avail[i] = 0;
@@ -69,6 +79,14 @@ static void setup_queue(u32 size, int write_num) {
   avail_idx = seen_used = 0;
   *R(QUEUE_SEL) = 0;
   if (write_num) *R(QUEUE_NUM) = size;
+  if (wide_addresses) {
+    /* one 64-bit store per address: QEMU splits it into the low and high registers */
+    sd64(VIRTIO0 + QUEUE_DESC_LOW, (u64)descs);
+    sd64(VIRTIO0 + QUEUE_DRIVER_LOW, (u64)avail);
+    sd64(VIRTIO0 + QUEUE_DEVICE_LOW, (u64)used);
+    *R(QUEUE_READY) = 1;
+    return;
+  }
   *R(QUEUE_DESC_LOW) = (u32)(u64)descs;
   *R(QUEUE_DESC_HIGH) = (u32)((u64)descs >> 32);
   *R(QUEUE_DRIVER_LOW) = (u32)(u64)avail;
@@ -179,12 +197,36 @@ int main(void) {
   *R(QUEUE_NUM) = 16;
   *R(QUEUE_NUM) = 0;
   *R(QUEUE_NUM) = 2048;
+  wide_addresses = 1;
   setup_queue(16, 0);
+  wide_addresses = 0;
   *R(STATUS) = S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK;
   line("used len (VERSION_1)", request(16, 3));
   ack_interrupt();
 
-  /* 4. Outside config space (virtio-rng has none), write-only and unknown registers. */
+  /* 4. Read-only registers ignore writes; a 64-bit read is two 32-bit registers. */
+  u32 isr_before = *R(INTERRUPT_STATUS);
+  *R(MAGIC) = 0;
+  *R(VERSION) = 1;
+  *R(DEVICE_ID) = 9;
+  *R(VENDOR_ID) = 0;
+  *R(QUEUE_NUM_MAX) = 1;
+  *R(INTERRUPT_STATUS) = 0xffffffff;
+  *R(CONFIG_GENERATION) = 5;
+  *R(DEVICE_FEATURES) = 0;
+  line("after writes to read-only registers: magic", *R(MAGIC));
+  line("  version", *R(VERSION));
+  line("  device_id", *R(DEVICE_ID));
+  line("  vendor", *R(VENDOR_ID));
+  line("  queue_num_max", *R(QUEUE_NUM_MAX));
+  line("  interrupt status unchanged", *R(INTERRUPT_STATUS) == isr_before);
+  line("  config generation", *R(CONFIG_GENERATION));
+  *R(DEVICE_FEATURES_SEL) = 1;
+  line("  device features word 1 VERSION_1", *R(DEVICE_FEATURES) & F_VERSION_1_HI);
+  line("64-bit read of MagicValue|Version", ld64(VIRTIO0 + MAGIC));
+  line("64-bit read of DeviceID|VendorID", ld64(VIRTIO0 + DEVICE_ID));
+
+  /* 5. Outside config space (virtio-rng has none), write-only and unknown registers. */
   line("config 32-bit", *R(CONFIG));
   line("config 8-bit", *(volatile unsigned char *)(VIRTIO0 + CONFIG + 1));
   line("config 16-bit", *(volatile unsigned short *)(VIRTIO0 + CONFIG + 2));
