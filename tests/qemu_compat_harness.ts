@@ -16,6 +16,12 @@ export const QEMU_RNG_SLOT0: readonly string[] = [
   "virtio-rng-device,bus=virtio-mmio-bus.0",
 ];
 
+/** QEMU flags for a virtio-rng device on slot 0 with QEMU's default legacy transport. */
+export const QEMU_LEGACY_RNG_SLOT0: readonly string[] = [
+  "-device",
+  "virtio-rng-device,bus=virtio-mmio-bus.0",
+];
+
 /** QEMU flags for a virtio-blk device on slot 0 over raw image `path` (modern transport). */
 export function qemuBlkSlot0(path: string): string[] {
   return [
@@ -43,9 +49,11 @@ export async function runVmeshVirt(
   elf: string,
   rngSlots: number[] = [],
   disks: Record<number, string> = {},
+  legacy = false,
 ): Promise<RunResult> {
   const start = performance.now();
   const args = ["run", "-A", "--quiet", MACHINE_RUNNER, "--timeout", "100"];
+  if (legacy) args.push("--legacy");
   for (const s of rngSlots) args.push("--rng", String(s));
   for (const [slot, path] of Object.entries(disks)) args.push("--blk", `${slot}=${path}`);
   const out = await new Deno.Command(Deno.execPath(), {
@@ -85,6 +93,8 @@ export async function assertSameAsQemu(opts: {
   qemuArgs?: readonly string[];
   rngSlots?: number[];
   disks?: Record<number, string>;
+  /** vmesh's virtio slots use the legacy (Version 1) transport. */
+  legacy?: boolean;
   minLines: number;
 }): Promise<string> {
   const elf = await buildCompatProgram(opts.name);
@@ -95,7 +105,7 @@ export async function assertSameAsQemu(opts: {
   assert.ok(oracle.stdout.endsWith("PASS\n"), qemuWhat);
   assert.ok(oracle.stdout.split("\n").length > opts.minLines, qemuWhat);
 
-  const r = await runVmeshVirt(elf, opts.rngSlots, opts.disks);
+  const r = await runVmeshVirt(elf, opts.rngSlots, opts.disks, opts.legacy);
   const what = describe(`vmesh ${opts.name}`, r);
   assert.ok(r.stdout === oracle.stdout, `${firstDifference(oracle.stdout, r.stdout)}\n${what}`);
   assert.equal(r.code, 0, what);

@@ -16,14 +16,16 @@ import { type BlockBackendClient, VirtioBlk } from "../services/cpu/virtio/blk.t
 import { VirtioRng } from "../services/cpu/virtio/rng.ts";
 import type { VirtioSlotSpec } from "../services/cpu/virtio/slot.ts";
 
-const USAGE =
-  "usage: qemu_compat_machine.ts [--rng SLOT]... [--blk SLOT=IMAGE]... [--timeout SECONDS] ELF";
+const USAGE = "usage: qemu_compat_machine.ts [--rng SLOT]... [--blk SLOT=IMAGE]... " +
+  "[--legacy] [--timeout SECONDS] ELF";
 
 /** Parsed command line. */
 interface Args {
   elf: string;
   rngSlots: number[];
   disks: { slot: number; path: string }[];
+  /** Legacy (Version 1) transports, as QEMU `virt` without force-legacy=false. */
+  legacy: boolean;
   timeoutS: number;
 }
 
@@ -47,7 +49,7 @@ async function rawDisk(path: string): Promise<BlockBackendClient> {
 }
 
 function parse(argv: string[]): Args {
-  const out: Args = { elf: "", rngSlots: [], disks: [], timeoutS: 60 };
+  const out: Args = { elf: "", rngSlots: [], disks: [], legacy: false, timeoutS: 60 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -61,7 +63,8 @@ function parse(argv: string[]): Args {
       const eq = v.indexOf("=");
       if (eq < 0) throw new Error(`--blk needs SLOT=IMAGE, got '${v}'`);
       out.disks.push({ slot: slotNumber(v.slice(0, eq), a), path: v.slice(eq + 1) });
-    } else if (a === "--timeout") out.timeoutS = Number(value());
+    } else if (a === "--legacy") out.legacy = true;
+    else if (a === "--timeout") out.timeoutS = Number(value());
     else if (a.startsWith("-")) throw new Error(`unknown option ${a}\n${USAGE}`);
     else out.elf = a;
   }
@@ -72,12 +75,14 @@ function parse(argv: string[]): Args {
 /** Runs the ELF; resolves to the guest's exit code (124 when the time limit stopped it). */
 export async function runCompatMachine(argv: string[]): Promise<number> {
   const args = parse(argv);
+  const legacy = args.legacy;
   const virtio: VirtioSlotSpec[] = args.rngSlots.map((slot) => ({
     slot,
     device: new VirtioRng(),
+    legacy,
   }));
   for (const d of args.disks) {
-    virtio.push({ slot: d.slot, device: await VirtioBlk.open(await rawDisk(d.path)) });
+    virtio.push({ slot: d.slot, device: await VirtioBlk.open(await rawDisk(d.path)), legacy });
   }
   const out = Deno.stdout;
   const machine = new Machine({

@@ -2,10 +2,16 @@
  * Differential tests of virtio-mmio leniency against qemu-system-riscv64 7.2: bare-metal
  * virtio-rng and virtio-blk drivers that negotiate only the low 32 feature bits (no
  * VIRTIO_F_VERSION_1, as xv6 does) must keep FEATURES_OK and get entropy / read and write
- * sectors, on QEMU and on vmesh, with identical output (and identical disks afterwards).
+ * sectors, on QEMU and on vmesh, with identical output (and identical disks afterwards); and a
+ * driver of the legacy (Version 1) transport, which QEMU `virt` has by default.
  */
 import assert from "node:assert/strict";
-import { assertSameAsQemu, QEMU_RNG_SLOT0, qemuBlkSlot0 } from "./qemu_compat_harness.ts";
+import {
+  assertSameAsQemu,
+  QEMU_LEGACY_RNG_SLOT0,
+  QEMU_RNG_SLOT0,
+  qemuBlkSlot0,
+} from "./qemu_compat_harness.ts";
 
 Deno.test("qemu compat: virtio-rng driver without VERSION_1 on the modern transport", async () => {
   const out = await assertSameAsQemu({
@@ -45,4 +51,17 @@ Deno.test("qemu compat: xv6-style virtio-blk driver without VERSION_1 reads and 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("qemu compat: legacy (Version 1) virtio-mmio transport, QEMU virt's default", async () => {
+  const out = await assertSameAsQemu({
+    name: "virtio_mmio_v1_rng",
+    qemuArgs: QEMU_LEGACY_RNG_SLOT0,
+    rngSlots: [0],
+    legacy: true,
+    minLines: 18,
+  });
+  assert.match(out, /^version=0+1$/m);
+  assert.match(out, /^5 entries, align 64: bytes=0+70$/m);
+  assert.match(out, /^status after QueuePFN 0=0+$/m);
 });

@@ -8,6 +8,11 @@
  * the device did not offer are dropped, VERSION_1 is not required), DRIVER_OK works without
  * FEATURES_OK, any nonzero feature-select value selects word 1, QueueNum takes any size from 1
  * to 1024 and a queue the driver never sized keeps the device's default.
+ *
+ * With `legacy: true` the window is QEMU's default legacy transport instead (Version 1, virtio
+ * 1.2 section 4.2.4): GuestPageSize, QueueAlign and QueuePFN place the three rings in one area
+ * as QEMU's virtio_queue_update_rings does, DriverFeatures word 0 takes effect when written,
+ * QueuePFN 0 resets the device, and the version 2 queue registers are ignored.
  */
 
 import type { GuestMemory } from "../guest_memory.ts";
@@ -25,9 +30,12 @@ export const VirtioMmioReg = {
   DEVICE_FEATURES_SEL: 0x014,
   DRIVER_FEATURES: 0x020,
   DRIVER_FEATURES_SEL: 0x024,
+  GUEST_PAGE_SIZE: 0x028,
   QUEUE_SEL: 0x030,
   QUEUE_NUM_MAX: 0x034,
   QUEUE_NUM: 0x038,
+  QUEUE_ALIGN: 0x03c,
+  QUEUE_PFN: 0x040,
   QUEUE_READY: 0x044,
   QUEUE_NOTIFY: 0x050,
   INTERRUPT_STATUS: 0x060,
@@ -70,6 +78,15 @@ const TRANSPORT_FEATURES_LO = (1 << VirtioFeature.RING_INDIRECT_DESC) |
   (1 << VirtioFeature.RING_EVENT_IDX);
 const TRANSPORT_FEATURES_HI = 1 << (VirtioFeature.VERSION_1 - 32);
 
+/** Ring alignment of a legacy queue until the driver writes QueueAlign (QEMU's default). */
+export const VIRTIO_LEGACY_VRING_ALIGN = 4096;
+
+/** Options of a transport. */
+export interface VirtioMmioOptions {
+  /** QEMU's legacy (Version 1) register layout instead of version 2; default false. */
+  legacy?: boolean;
+}
+
 /** Serializable transport state (the device's own state is in `device`). */
 export interface VirtioMmioState {
   status: number;
@@ -84,6 +101,9 @@ export interface VirtioMmioState {
   lastError: string;
   queues: VirtqueueState[];
   device: unknown;
+  /** Legacy transport: log2 of GuestPageSize, and each queue's QueueAlign. */
+  guestPageShift?: number;
+  queueAlign?: number[];
 }
 
 /** A virtio-mmio version 2 window with one device behind it. */
@@ -105,6 +125,10 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
   /** The DriverFeatures register as the driver wrote it (words 0 and 1). */
   private readonly driverFeaturesReg: [number, number] = [0, 0];
 
+  /** QEMU's legacy (Version 1) layout. */
+  readonly legacy: boolean;
+  private guestPageShift = 0;
+  private readonly queueAlign: number[] = [];
   private deviceFeaturesSel = 0;
   private driverFeaturesSel = 0;
   private queueSel = 0;
@@ -117,14 +141,17 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
    * @param device the device model
    * @param irq drives the interrupt line (the machine wires it to a PLIC source)
    * @param name device name, e.g. "virtio_mmio@10001000"
+   * @param options `legacy` for QEMU's Version 1 layout
    */
   constructor(
     readonly memory: GuestMemory,
     readonly device: VirtioDevice,
     private readonly irq: (level: boolean) => void,
     name = "virtio_mmio",
+    options: VirtioMmioOptions = {},
   ) {
     this.name = name;
+    this.legacy = options.legacy ?? false;
     this.offered = [
       (device.features[0] | TRANSPORT_FEATURES_LO) >>> 0,
       (device.features[1] | TRANSPORT_FEATURES_HI) >>> 0,
@@ -132,6 +159,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     const onError = (reason: string) => this.needsReset(reason);
     for (let i = 0; i < device.numQueues; i++) {
       this.queues.push(new Virtqueue(memory, device.queueSize, onError));
+      this.queueAlign.push(VIRTIO_LEGACY_VRING_ALIGN);
     }
     device.attach(this);
   }
@@ -213,6 +241,10 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
     if (size !== 4) return 0;
     const q = this.queues[this.queueSel];
+    if (this.legacy) {
+      const v = this.readLegacy(offset, q);
+      if (v !== undefined) return v;
+    }
     switch (offset) {
       case VirtioMmioReg.MAGIC_VALUE:
         return VIRTIO_MMIO_MAGIC;
@@ -251,6 +283,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     if (size !== 4) return;
     value >>>= 0;
     const q = this.queues[this.queueSel];
+    if (this.legacy && this.writeLegacy(offset, q, value)) return;
     switch (offset) {
       case VirtioMmioReg.DEVICE_FEATURES_SEL:
         this.deviceFeaturesSel = value === 0 ? 0 : 1; // as QEMU: any nonzero value is word 1
@@ -297,6 +330,94 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
   }
 
+  /** Legacy registers that read differently from version 2 (undefined: read as version 2). */
+  private readLegacy(offset: number, q: Virtqueue | undefined): number | undefined {
+    switch (offset) {
+      case VirtioMmioReg.VERSION:
+        return 1;
+      case VirtioMmioReg.DEVICE_FEATURES:
+        return this.deviceFeaturesSel === 0 ? this.offered[0] : 0;
+      case VirtioMmioReg.QUEUE_PFN:
+        return q === undefined ? 0 : Math.floor(q.descAddr / 2 ** this.guestPageShift) >>> 0;
+      case VirtioMmioReg.QUEUE_READY:
+      case VirtioMmioReg.CONFIG_GENERATION:
+        return 0; // version 2 registers (QEMU logs the access and reads 0)
+    }
+    return undefined;
+  }
+
+  /** Legacy register writes; false when the register behaves as in version 2. */
+  private writeLegacy(offset: number, q: Virtqueue | undefined, value: number): boolean {
+    switch (offset) {
+      case VirtioMmioReg.DRIVER_FEATURES:
+        // Word 0 takes effect at once (QEMU: virtio_set_features), word 1 does not exist.
+        if (this.driverFeaturesSel === 0 && !(this.status & VirtioStatus.FEATURES_OK)) {
+          this.driverFeaturesReg[0] = value;
+          this.driverFeatures[0] = (value & this.offered[0]) >>> 0;
+          this.driverFeatures[1] = 0;
+          this.applyRingFeatures();
+        }
+        return true;
+      case VirtioMmioReg.GUEST_PAGE_SIZE: {
+        const shift = value === 0 ? 32 : 31 - Math.clz32(value & -value);
+        this.guestPageShift = shift > 31 ? 0 : shift;
+        return true;
+      }
+      case VirtioMmioReg.QUEUE_NUM:
+        if (q !== undefined && value >= 1 && value <= VIRTIO_MMIO_QUEUE_MAX) {
+          q.size = value;
+          this.placeLegacyRings(this.queueSel);
+        }
+        return true;
+      case VirtioMmioReg.QUEUE_ALIGN:
+        if (q !== undefined) {
+          this.queueAlign[this.queueSel] = value;
+          this.placeLegacyRings(this.queueSel);
+        }
+        return true;
+      case VirtioMmioReg.QUEUE_PFN:
+        if (value === 0) {
+          this.reset(); // as QEMU's virtio_mmio_soft_reset
+          return true;
+        }
+        if (q !== undefined) {
+          q.descAddr = value * 2 ** this.guestPageShift;
+          this.placeLegacyRings(this.queueSel);
+        }
+        return true;
+      case VirtioMmioReg.QUEUE_READY:
+      case VirtioMmioReg.QUEUE_DESC_LOW:
+      case VirtioMmioReg.QUEUE_DESC_HIGH:
+      case VirtioMmioReg.QUEUE_DRIVER_LOW:
+      case VirtioMmioReg.QUEUE_DRIVER_HIGH:
+      case VirtioMmioReg.QUEUE_DEVICE_LOW:
+      case VirtioMmioReg.QUEUE_DEVICE_HIGH:
+        return true; // version 2 registers: ignored
+    }
+    return false;
+  }
+
+  /**
+   * The legacy ring layout (QEMU's virtio_queue_update_rings): the available ring right after
+   * the descriptor table, the used ring at the next QueueAlign boundary after the available
+   * ring's entries. The queue is live once it has a size, an address and an alignment.
+   */
+  private placeLegacyRings(index: number): void {
+    const q = this.queues[index];
+    const align = this.queueAlign[index];
+    if (q.size === 0 || q.descAddr === 0 || align === 0) {
+      q.ready = false;
+      q.deactivate();
+      return;
+    }
+    q.driverAddr = q.descAddr + 16 * q.size;
+    const availEnd = q.driverAddr + 4 + 2 * q.size;
+    q.deviceAddr = Math.ceil(availEnd / align) * align;
+    q.ready = true;
+    const why = q.activate();
+    if (why !== null) this.needsReset(why);
+  }
+
   /**
    * QueueReady: 1 (any nonzero value) maps the rings as configured now, also when the queue
    * was ready already; the ring indices carry on (only a device reset clears them), as on QEMU.
@@ -331,7 +452,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
     const old = this.status;
     const next = value | (old & VirtioStatus.DEVICE_NEEDS_RESET);
-    if ((next & VirtioStatus.FEATURES_OK) && !(old & VirtioStatus.FEATURES_OK)) {
+    if (!this.legacy && (next & VirtioStatus.FEATURES_OK) && !(old & VirtioStatus.FEATURES_OK)) {
       // As QEMU's virtio_set_features: keep what was offered, drop the rest, never refuse.
       this.driverFeatures[0] = (this.driverFeaturesReg[0] & this.offered[0]) >>> 0;
       this.driverFeatures[1] = (this.driverFeaturesReg[1] & this.offered[1]) >>> 0;
@@ -391,6 +512,8 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
       lastError: this.lastError,
       queues: this.queues.map((q) => q.save()),
       device: this.device.save(),
+      guestPageShift: this.guestPageShift,
+      queueAlign: [...this.queueAlign],
     };
   }
 
@@ -413,6 +536,10 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     this.interruptStatus = s.interruptStatus;
     this.configGeneration = s.configGeneration;
     this.lastError = s.lastError;
+    this.guestPageShift = s.guestPageShift ?? 0;
+    for (let i = 0; i < this.queueAlign.length; i++) {
+      this.queueAlign[i] = s.queueAlign?.[i] ?? VIRTIO_LEGACY_VRING_ALIGN;
+    }
     this.applyRingFeatures();
     for (let i = 0; i < this.queues.length; i++) {
       const q = this.queues[i];
@@ -457,6 +584,13 @@ function checkState(s: VirtioMmioState, queues: number): void {
       !s.driverFeaturesReg.every(isU32))
   ) bad("driverFeaturesReg");
   if (typeof s.lastError !== "string") bad("lastError");
+  if (s.guestPageShift !== undefined && !(isU32(s.guestPageShift) && s.guestPageShift < 32)) {
+    bad("guestPageShift");
+  }
+  if (
+    s.queueAlign !== undefined &&
+    (!Array.isArray(s.queueAlign) || s.queueAlign.length !== queues || !s.queueAlign.every(isU32))
+  ) bad("queueAlign");
   if (!Array.isArray(s.queues) || s.queues.length !== queues) bad("queue count");
   for (const q of s.queues) {
     if (typeof q !== "object" || q === null) bad("queue");

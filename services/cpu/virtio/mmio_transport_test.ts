@@ -446,3 +446,54 @@ Deno.test("virtio-mmio: loading a broken state throws VirtioStateError", () => {
   t.load(good);
   assert.deepEqual(t.save(), good);
 });
+
+Deno.test("virtio-mmio legacy (Version 1): QueuePFN places the rings as QEMU, PFN 0 resets", () => {
+  const mem = new GuestMemory(RAM);
+  const rng = new VirtioRng({ entropy: counter(), queueSize: 16 });
+  const t = new VirtioMmioTransport(mem, rng, () => {}, "virtio_mmio@10001000", { legacy: true });
+  const d = new TestDriver(mem, t);
+  assert.equal(d.reg(R.VERSION), 1);
+  d.setReg(R.DEVICE_FEATURES_SEL, 1);
+  assert.equal(d.reg(R.DEVICE_FEATURES), 0, "no feature word 1");
+  d.setReg(R.DEVICE_FEATURES_SEL, 0);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
+  d.setReg(R.DRIVER_FEATURES, 1 << VirtioFeature.RING_INDIRECT_DESC);
+  assert.equal(t.hasFeature(VirtioFeature.RING_INDIRECT_DESC), true, "applied when written");
+  d.setReg(R.GUEST_PAGE_SIZE, 4096);
+  d.setReg(R.QUEUE_SEL, 0);
+  d.setReg(R.QUEUE_NUM, 5);
+  d.setReg(R.QUEUE_ALIGN, 64);
+  const area = DRAM_BASE + 0x8000;
+  d.setReg(R.QUEUE_PFN, area / 4096);
+  assert.equal(d.reg(R.QUEUE_PFN), area / 4096);
+  assert.equal(d.reg(R.QUEUE_READY), 0, "a version 2 register");
+  const q = t.queue(0);
+  assert.deepEqual([q.descAddr, q.driverAddr, q.deviceAddr], [area, area + 80, area + 128]);
+  d.setReg(R.QUEUE_READY, 1); // ignored in legacy mode
+  d.setReg(R.QUEUE_DESC_LOW, 0x1234);
+  assert.equal(q.descAddr, area);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.DRIVER_OK);
+  assert.equal(t.active, true);
+  d.queues[0] = {
+    size: 5,
+    desc: area,
+    avail: area + 80,
+    used: area + 128,
+    nextDesc: 0,
+    availIdx: 0,
+    seenUsed: 0,
+  };
+  const head = d.submit(0, [{ addr: d.alloc(8), len: 8, write: true }]);
+  assert.deepEqual(d.takeUsed(0), [{ id: head, len: 8 }]);
+  assert.equal(rng.bytesServed, 8);
+  // State survives a round trip, legacy fields included.
+  const state = structuredClone(t.save());
+  assert.equal(state.guestPageShift, 12);
+  assert.deepEqual(state.queueAlign, [64]);
+  d.setReg(R.QUEUE_PFN, 0);
+  assert.equal(d.reg(R.STATUS), 0, "QueuePFN 0 reset the device");
+  assert.equal(t.queue(0).ready, false);
+  t.load(state);
+  assert.equal(d.reg(R.QUEUE_PFN), area / 4096);
+  assert.equal(t.active, true);
+});

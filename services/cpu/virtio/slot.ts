@@ -19,6 +19,8 @@ import {
 export interface VirtioSlotSpec {
   slot: number;
   device: VirtioDevice;
+  /** QEMU's legacy (Version 1) transport, as QEMU `virt` has by default; default false. */
+  legacy?: boolean;
 }
 
 /** What the machine maps and lists in its device tree. */
@@ -49,16 +51,22 @@ export function mountVirtio(
 ): MountedVirtio {
   const region = virtioSlot(spec.slot);
   const source = region.irq!;
-  const transport = new VirtioMmioTransport(memory, spec.device, (level) => {
-    plic.setIrq(source, level);
-    onIrq?.(level);
-  }, `virtio_mmio@${region.base.toString(16)}`);
+  const transport = new VirtioMmioTransport(
+    memory,
+    spec.device,
+    (level) => {
+      plic.setIrq(source, level);
+      onIrq?.(level);
+    },
+    `virtio_mmio@${region.base.toString(16)}`,
+    { legacy: spec.legacy },
+  );
   return { slot: spec.slot, region, transport };
 }
 
 /**
  * A virtio-mmio slot with nothing plugged in, as QEMU `virt` maps all eight: MagicValue,
- * Version (2) and VendorID read as usual, every other register reads 0 (DeviceID 0: "no
+ * Version (2, or 1 as QEMU's default legacy transport) and VendorID read as usual, every other register reads 0 (DeviceID 0: "no
  * device", so a driver probing the slot skips it) and writes are ignored. Without it a guest
  * that probes a free slot takes an access fault, which QEMU never raises there.
  *
@@ -71,9 +79,12 @@ export function mountVirtio(
  */
 export class EmptyVirtioMmio implements MmioDevice, Stateful<Record<string, never>> {
   readonly name: string;
+  /** The Version register: 2, or 1 for QEMU's legacy transport. */
+  readonly version: 1 | 2;
 
-  constructor(name = "virtio_mmio") {
+  constructor(name = "virtio_mmio", version: 1 | 2 = 2) {
     this.name = name;
+    this.version = version;
   }
 
   read(offset: number, size: 1 | 2 | 4): number {
@@ -82,7 +93,7 @@ export class EmptyVirtioMmio implements MmioDevice, Stateful<Record<string, neve
       case VirtioMmioReg.MAGIC_VALUE:
         return VIRTIO_MMIO_MAGIC;
       case VirtioMmioReg.VERSION:
-        return 2;
+        return this.version;
       case VirtioMmioReg.VENDOR_ID:
         return VIRTIO_MMIO_VENDOR;
       default:

@@ -69,3 +69,12 @@ Deno.test("virtio slot: a free slot answers as QEMU's empty transport (magic, ve
   assert.equal(bus.load(0x10002070, 4), 0);
   assert.equal(bus.load(0x10008000, 1), 0, "narrow reads answer 0");
 });
+
+Deno.test("virtio slot: a free legacy slot reads Version 1, and a legacy device mounts", () => {
+  assert.equal(new EmptyVirtioMmio("v", 1).read(4, 4), 1);
+  const mem = new GuestMemory(1 << 20);
+  const plic = new Plic(1, 96, new HartIrqLines(mem));
+  const { transport } = mountVirtio(mem, { slot: 1, device: new VirtioRng(), legacy: true }, plic);
+  assert.equal(transport.legacy, true);
+  assert.equal(transport.read(4, 4), 1);
+});
