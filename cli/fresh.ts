@@ -351,8 +351,13 @@ class Fresh {
 
   async mountSystem(): Promise<void> {
     const r = this.root;
-    const mounted = (await Deno.readTextFile("/proc/self/mountinfo")).includes(` ${r}/proc `);
+    const mounted = (await Deno.readTextFile("/proc/self/mountinfo")).includes(` ${r} `);
     if (mounted) return;
+    // The root bound onto itself is a mount point, as / is on a machine: `ip netns exec`
+    // runs `mount --make-rslave /`, which fails on a plain directory. Private, so that what
+    // is mounted inside shows up once, not also on the directory underneath.
+    await mount(["--bind", r, r]);
+    await mount(["--make-private", r]);
     await mount(["-t", "proc", "proc", `${r}/proc`]);
     await mount(["--rbind", "/sys", `${r}/sys`]);
     await mount(["--make-rslave", `${r}/sys`]);
