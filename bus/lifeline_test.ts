@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { findInPath, LIFELINE_ENV, lifelineSpawnOptions, parentPid } from "./lifeline.ts";
-import { processGone } from "./nats_server.ts";
+import { processGone } from "./process_gone.ts";
 
 const here = (p: string) => new URL(p, import.meta.url).pathname;
 

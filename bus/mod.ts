@@ -161,3 +161,4 @@ export {
   type WatchLifelineOptions,
   withParentDeathSignal,
 } from "./lifeline.ts";
+export { makeOwnedTempDir, OWNER_FILE, removeStaleDirs } from "./owned_temp_dir.ts";

@@ -8,6 +8,10 @@
  */
 
 import { findInPath, withParentDeathSignal } from "./lifeline.ts";
+import { makeOwnedTempDir } from "./owned_temp_dir.ts";
+import { processGone } from "./process_gone.ts";
+
+export { processGone };
 
 /** A running private nats-server. */
 export interface EmbeddedNats {
@@ -52,7 +56,8 @@ let signalsInstalled = false;
 /** Starts a private nats-server and waits until it accepts connections. */
 export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise<EmbeddedNats> {
   const binary = opts.binary ?? Deno.env.get("NATS_SERVER_BIN") ?? "nats-server";
-  const dir = await Deno.makeTempDir({ prefix: "vmesh-nats-" });
+  // Owned: the next start removes the dirs a SIGKILLed owner left behind.
+  const dir = await makeOwnedTempDir("vmesh-nats-");
   const port = freePort();
   const args = ["-a", "127.0.0.1", "-p", String(port), "-l", `${dir}/nats.log`];
   if (opts.jetstream ?? true) args.push("-js", "-sd", `${dir}/store`);
@@ -192,16 +197,6 @@ function stopAllSync() {
     try {
       Deno.removeSync(r.dir, { recursive: true });
     } catch { /* best effort */ }
-  }
-}
-
-/** True once `pid` has exited (absent or a zombie). */
-export function processGone(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
-  } catch {
-    return true;
   }
 }
 

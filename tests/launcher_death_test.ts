@@ -6,7 +6,7 @@
  * /proc is watched until every pid it reported is gone.
  */
 import assert from "node:assert/strict";
-import { processGone } from "@vmesh/bus";
+import { processGone, startEmbeddedNats } from "@vmesh/bus";
 import { ensureGuestImages } from "../guest/mod.ts";
 import { buildBareMetalElf } from "./bare_metal_elf.ts";
 import { imageArgs } from "./vmesh_boot.ts";
@@ -111,12 +111,12 @@ async function launch(
   return { victim, pids, log };
 }
 
-/** Temp dirs named on the processes' command lines (left behind by a SIGKILLed launcher). */
-function tempDirsOf(pids: number[]): Set<string> {
+/** The `/tmp/vmesh-<kind>-*` dirs named on the processes' command lines. */
+function tempDirsOf(pids: number[], kind: "boot" | "nats"): Set<string> {
   const dirs = new Set<string>();
   for (const pid of pids) {
     const cmd = Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
-    for (const m of cmd.matchAll(/\/tmp\/vmesh-(?:boot|nats)-[0-9a-f]+/g)) dirs.add(m[0]);
+    for (const m of cmd.matchAll(new RegExp(`/tmp/vmesh-${kind}-[0-9a-f]+`, "g"))) dirs.add(m[0]);
   }
   return dirs;
 }
@@ -126,7 +126,9 @@ async function killAndWatch(l: Launched, expect: string[]): Promise<Map<string, 
   assert.deepEqual([...l.pids.keys()].sort(), [...expect].sort(), l.log());
   const pids = [...l.pids.values()];
   assert.deepEqual(pids.filter(processGone), [], "all running before the kill");
-  const leftovers = tempDirsOf(pids);
+  // A SIGKILLed launcher leaves its boot dir (COW overlays); the next embedded nats-server
+  // removes the nats store dir it left (checked in the first test).
+  const leftovers = tempDirsOf(pids, "boot");
   const goneAt = new Map<string, number>();
   try {
     const t0 = performance.now();
@@ -195,7 +197,12 @@ Deno.test("vmesh boot SIGKILLed while its guest spins: nats-server and every ser
   const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
   try {
     const l = await spinningBoot(dir, "spinning forever", false);
+    const natsDir = [...tempDirsOf([l.pids.get("nats-server")!], "nats")][0];
     console.log(`launcher SIGKILLed; gone after: ${timings(await killAndWatch(l, SERVICES))}`);
+    // The dead launcher's nats store: the next embedded server removes it.
+    const next = await startEmbeddedNats({ handleSignals: false });
+    await next.stop();
+    await assert.rejects(Deno.stat(natsDir), Deno.errors.NotFound, natsDir);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
