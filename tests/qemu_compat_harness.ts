@@ -22,6 +22,16 @@ export const QEMU_LEGACY_RNG_SLOT0: readonly string[] = [
   "virtio-rng-device,bus=virtio-mmio-bus.0",
 ];
 
+/** QEMU flags for a virtio-net NIC on slot 0 with user networking (modern transport). */
+export const QEMU_NET_SLOT0: readonly string[] = [
+  "-global",
+  "virtio-mmio.force-legacy=false",
+  "-netdev",
+  "user,id=n0",
+  "-device",
+  "virtio-net-device,netdev=n0,bus=virtio-mmio-bus.0,mac=52:54:00:12:34:56",
+];
+
 /** QEMU flags for a virtio-blk device on slot 0 over raw image `path` (modern transport). */
 export function qemuBlkSlot0(path: string): string[] {
   return [
@@ -50,10 +60,12 @@ export async function runVmeshVirt(
   rngSlots: number[] = [],
   disks: Record<number, string> = {},
   legacy = false,
+  netSlots: number[] = [],
 ): Promise<RunResult> {
   const start = performance.now();
   const args = ["run", "-A", "--quiet", MACHINE_RUNNER, "--timeout", "100"];
   if (legacy) args.push("--legacy");
+  for (const s of netSlots) args.push("--net", String(s));
   for (const s of rngSlots) args.push("--rng", String(s));
   for (const [slot, path] of Object.entries(disks)) args.push("--blk", `${slot}=${path}`);
   const out = await new Deno.Command(Deno.execPath(), {
@@ -95,6 +107,8 @@ export async function assertSameAsQemu(opts: {
   disks?: Record<number, string>;
   /** vmesh's virtio slots use the legacy (Version 1) transport. */
   legacy?: boolean;
+  /** Slots with a virtio-net device on a switch with a 10.0.2.2 gateway. */
+  netSlots?: number[];
   minLines: number;
 }): Promise<string> {
   const elf = await buildCompatProgram(opts.name);
@@ -105,7 +119,7 @@ export async function assertSameAsQemu(opts: {
   assert.ok(oracle.stdout.endsWith("PASS\n"), qemuWhat);
   assert.ok(oracle.stdout.split("\n").length > opts.minLines, qemuWhat);
 
-  const r = await runVmeshVirt(elf, opts.rngSlots, opts.disks, opts.legacy);
+  const r = await runVmeshVirt(elf, opts.rngSlots, opts.disks, opts.legacy, opts.netSlots);
   const what = describe(`vmesh ${opts.name}`, r);
   assert.ok(r.stdout === oracle.stdout, `${firstDifference(oracle.stdout, r.stdout)}\n${what}`);
   assert.equal(r.code, 0, what);

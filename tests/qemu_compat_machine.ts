@@ -3,7 +3,8 @@
  * `qemu-system-riscv64 -device virtio-rng-device,bus=virtio-mmio-bus.N` (or a virtio-blk-device
  * on a raw `-drive`) does: the counterpart of `runQemu` for the QEMU-compatibility tests
  * (`./vmesh run` has no virtio flags). A disk is the raw image file itself, served by the disk
- * service's own raw-file backend in this process.
+ * service's own raw-file backend in this process; a NIC joins an in-process virtual switch of
+ * the net service with its gateway on 10.0.2.2 (ARP, ping, DHCP), as QEMU's `-netdev user`.
  *
  * @example
  * ```sh
@@ -13,17 +14,25 @@
 import { RawFile } from "../services/disk/raw_file.ts";
 import { EXIT_STOPPED, Machine } from "../services/cpu/machine/machine.ts";
 import { type BlockBackendClient, VirtioBlk } from "../services/cpu/virtio/blk.ts";
+import { VirtioNet } from "../services/cpu/virtio/net.ts";
+import { Gateway } from "../services/net/gateway.ts";
+import { parseIp } from "../services/net/packet.ts";
+import { VirtualSwitch } from "../services/net/switch.ts";
 import { VirtioRng } from "../services/cpu/virtio/rng.ts";
 import type { VirtioSlotSpec } from "../services/cpu/virtio/slot.ts";
 
 const USAGE = "usage: qemu_compat_machine.ts [--rng SLOT]... [--blk SLOT=IMAGE]... " +
-  "[--legacy] [--timeout SECONDS] ELF";
+  "[--net SLOT] [--legacy] [--timeout SECONDS] ELF";
+
+/** The NIC's MAC: QEMU's default. */
+const NIC_MAC = "52:54:00:12:34:56";
 
 /** Parsed command line. */
 interface Args {
   elf: string;
   rngSlots: number[];
   disks: { slot: number; path: string }[];
+  netSlots: number[];
   /** Legacy (Version 1) transports, as QEMU `virt` without force-legacy=false. */
   legacy: boolean;
   timeoutS: number;
@@ -48,8 +57,34 @@ async function rawDisk(path: string): Promise<BlockBackendClient> {
   };
 }
 
+/**
+ * A virtio-net device on its own in-process switch with a gateway at 10.0.2.2, the address
+ * QEMU's user networking answers on. Frames cross in a later task (never inside the guest's
+ * queue notification), as they would over the bus.
+ */
+function switchedNic(slot: number): VirtioNet {
+  const sw = new VirtualSwitch(`compat${slot}`);
+  new Gateway(sw, { network: parseIp("10.0.2.0")!, prefix: 24, gateway: parseIp("10.0.2.2")! });
+  const port = `vm${slot}`;
+  const nic = new VirtioNet({ send: (f) => void setTimeout(() => sw.input(port, f), 0) }, {
+    mac: NIC_MAC,
+  });
+  sw.join(port, NIC_MAC, (frame) => {
+    setTimeout(() => nic.receive(frame), 0);
+    return true;
+  });
+  return nic;
+}
+
 function parse(argv: string[]): Args {
-  const out: Args = { elf: "", rngSlots: [], disks: [], legacy: false, timeoutS: 60 };
+  const out: Args = {
+    elf: "",
+    rngSlots: [],
+    disks: [],
+    netSlots: [],
+    legacy: false,
+    timeoutS: 60,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -58,6 +93,7 @@ function parse(argv: string[]): Args {
       return v;
     };
     if (a === "--rng") out.rngSlots.push(slotNumber(value(), a));
+    else if (a === "--net") out.netSlots.push(slotNumber(value(), a));
     else if (a === "--blk") {
       const v = value();
       const eq = v.indexOf("=");
@@ -84,6 +120,7 @@ export async function runCompatMachine(argv: string[]): Promise<number> {
   for (const d of args.disks) {
     virtio.push({ slot: d.slot, device: await VirtioBlk.open(await rawDisk(d.path)), legacy });
   }
+  for (const slot of args.netSlots) virtio.push({ slot, device: switchedNic(slot), legacy });
   const out = Deno.stdout;
   const machine = new Machine({
     ramSize: 128 << 20,

@@ -2,13 +2,15 @@
  * Differential tests of virtio-mmio leniency against qemu-system-riscv64 7.2: bare-metal
  * virtio-rng and virtio-blk drivers that negotiate only the low 32 feature bits (no
  * VIRTIO_F_VERSION_1, as xv6 does) must keep FEATURES_OK and get entropy / read and write
- * sectors, on QEMU and on vmesh, with identical output (and identical disks afterwards); and a
- * driver of the legacy (Version 1) transport, which QEMU `virt` has by default.
+ * sectors, on QEMU and on vmesh, with identical output (and identical disks afterwards); a
+ * virtio-net driver without VERSION_1 gets the legacy 10-byte header; and a driver of the legacy
+ * (Version 1) transport, which QEMU `virt` has by default.
  */
 import assert from "node:assert/strict";
 import {
   assertSameAsQemu,
   QEMU_LEGACY_RNG_SLOT0,
+  QEMU_NET_SLOT0,
   QEMU_RNG_SLOT0,
   qemuBlkSlot0,
 } from "./qemu_compat_harness.ts";
@@ -64,4 +66,15 @@ Deno.test("qemu compat: legacy (Version 1) virtio-mmio transport, QEMU virt's de
   assert.match(out, /^version=0+1$/m);
   assert.match(out, /^5 entries, align 64: bytes=0+70$/m);
   assert.match(out, /^status after QueuePFN 0=0+$/m);
+});
+
+Deno.test("qemu compat: virtio-net without VERSION_1 uses the legacy 10-byte header", async () => {
+  const out = await assertSameAsQemu({
+    name: "virtio_legacy_net",
+    qemuArgs: QEMU_NET_SLOT0,
+    netSlots: [0],
+    minLines: 10,
+  });
+  assert.match(out, /^reply frame starts at offset 10 \(addressed to us\)=0+1$/m);
+  assert.match(out, /^sender ip=0+a000202$/m);
 });
