@@ -2,7 +2,8 @@
  * The embedded default: a private `nats-server` (with JetStream) on a free loopback
  * port and a temp store dir, stopped and deleted on close, on normal exit, on
  * SIGINT/SIGTERM and on an uncaught error. Started through `setpriv --pdeathsig TERM`
- * (lifeline.ts), it also stops when its owner dies of SIGKILL (the store dir then stays).
+ * (lifeline.ts), it also stops when its owner dies of SIGKILL; the store dir it leaves then
+ * is removed by the next start (owned_temp_dir.ts).
  *
  * @module
  */
