@@ -121,8 +121,20 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
       `${dir}/text.raw`,
       `${dir}/comp.qcow2`,
     ]);
-    const compInfo = await qemu("qemu-img", ["check", `${dir}/comp.qcow2`]);
-    assert.match(compInfo, /[1-9][\d.]*% compressed clusters/, "the image really is compressed");
+    await qemu("qemu-img", [
+      "convert",
+      "-c",
+      "-O",
+      "qcow2",
+      "-o",
+      "compression_type=zstd",
+      `${dir}/text.raw`,
+      `${dir}/zstd.qcow2`,
+    ]);
+    for (const name of ["comp", "zstd"]) {
+      const compInfo = await qemu("qemu-img", ["check", `${dir}/${name}.qcow2`]);
+      assert.match(compInfo, /[1-9][\d.]*% compressed clusters/, `${name} really is compressed`);
+    }
     await qemu("qemu-img", [
       "create",
       "-f",
@@ -150,7 +162,7 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
     await qemu("qemu-io", ["-c", "write -P 0x33 12k 20k", `${dir}/v2.qcow2`]);
 
     await t.step("images made by qemu-img read as QEMU reads them", async () => {
-      for (const name of ["empty", "converted", "comp", "overlay", "v2"]) {
+      for (const name of ["empty", "converted", "comp", "zstd", "overlay", "v2"]) {
         const image = `${dir}/${name}.qcow2`;
         const want = await qemuRaw(image, dir);
         const { p, client } = await serve(image, "--read-only");
@@ -162,7 +174,7 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
     });
 
     await t.step("images vmesh writes pass qemu-img check and read the same in QEMU", async () => {
-      for (const name of ["empty", "comp", "overlay", "v2"]) {
+      for (const name of ["empty", "comp", "zstd", "overlay", "v2"]) {
         const image = `${dir}/${name}.qcow2`;
         const mirror = await qemuRaw(image, dir);
         const { p, client } = await serve(image);

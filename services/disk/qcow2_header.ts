@@ -26,6 +26,8 @@ const MAX_BACKING_NAME = 1023;
 export const INCOMPAT_DIRTY = 1;
 /** The image was marked corrupt by QEMU; only reading is safe. */
 export const INCOMPAT_CORRUPT = 2;
+/** A compression type other than zlib is named in the compression_type field. */
+const INCOMPAT_COMPRESSION = 8;
 const INCOMPAT_NAMES = [
   "dirty",
   "corrupt",
@@ -59,6 +61,8 @@ export interface Qcow2Header {
   autoclearFeatures: number;
   /** Autoclear bits 32..63 (cleared with the others before the first write). */
   autoclearHigh: number;
+  /** Compression type of compressed clusters: 0 zlib, 1 zstd. */
+  compressionType: number;
   /** log2 of the refcount width in bits (4 for v2: 16-bit refcounts). */
   refcountOrder: number;
   headerLength: number;
@@ -145,6 +149,7 @@ export function decodeQcow2Header(head: Uint8Array, fileSize: number): Qcow2Head
     compatibleFeatures: 0,
     autoclearFeatures: 0,
     autoclearHigh: 0,
+    compressionType: 0,
     refcountOrder: 4,
     headerLength: V2_HEADER_LENGTH,
     featureNames: new Map(),
@@ -165,6 +170,14 @@ export function decodeQcow2Header(head: Uint8Array, fileSize: number): Qcow2Head
     h.autoclearHigh = view.getUint32(88);
     h.refcountOrder = view.getUint32(96);
     if (h.refcountOrder > 6) fail(`refcount_order ${h.refcountOrder} exceeds 6`);
+    if (h.headerLength > 104) h.compressionType = head[104];
+    const named = (h.incompatibleFeatures & INCOMPAT_COMPRESSION) !== 0;
+    if (named !== (h.compressionType !== 0)) {
+      fail(`compression_type ${h.compressionType} disagrees with the compression type feature bit`);
+    }
+    if (h.compressionType > 1) {
+      fail(`unknown compression type ${h.compressionType} (want 0 zlib or 1 zstd)`);
+    }
   }
   if (h.headerLength > head.length) fail("header truncated");
   readExtensions(head, view, h, cs);
@@ -221,7 +234,8 @@ function checkLayout(h: Qcow2Header, fileSize: number): void {
         `decrypt with qemu-img convert -O qcow2`,
     );
   }
-  const unsupported = h.incompatibleFeatures & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT);
+  const unsupported = h.incompatibleFeatures &
+    ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION);
   if (unsupported) {
     fail(
       `unsupported incompatible features: ${featureList(unsupported, 0, h.featureNames)}; ` +
