@@ -50,7 +50,10 @@ export interface VirtioHost {
   signalUsed(index: number): void;
   /** The device changed its config space: bumps ConfigGeneration and interrupts. */
   configChanged(): void;
-  /** Something the driver did is broken: sets DEVICE_NEEDS_RESET and interrupts. */
+  /**
+   * Something the driver did is broken: the device stops until reset; with VERSION_1 the
+   * transport also sets DEVICE_NEEDS_RESET and interrupts (QEMU's virtio_error).
+   */
   needsReset(reason: string): void;
 }
 

@@ -104,6 +104,8 @@ export interface VirtioMmioState {
   /** Legacy transport: log2 of GuestPageSize, and each queue's QueueAlign. */
   guestPageShift?: number;
   queueAlign?: number[];
+  /** The device broke and waits for a reset (absent in older states: NEEDS_RESET says it). */
+  broken?: boolean;
 }
 
 /** A virtio-mmio version 2 window with one device behind it. */
@@ -116,7 +118,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
   interruptStatus = 0;
   /** ConfigGeneration register. */
   configGeneration = 0;
-  /** Why the device last entered DEVICE_NEEDS_RESET ("" when it has not). */
+  /** Why the device last broke (DEVICE_NEEDS_RESET or, without VERSION_1, stopped); "" if not. */
   lastError = "";
   /** Exceptions a device model threw (bugs, not guest errors); each set NEEDS_RESET. */
   deviceExceptions = 0;
@@ -127,6 +129,8 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
 
   /** QEMU's legacy (Version 1) layout. */
   readonly legacy: boolean;
+  /** The device broke (needsReset) and serves nothing until a reset. */
+  private broken = false;
   private guestPageShift = 0;
   private readonly queueAlign: number[] = [];
   private deviceFeaturesSel = 0;
@@ -166,14 +170,16 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
 
   /** True when the driver set DRIVER_OK and the device does not need a reset. */
   get active(): boolean {
-    return (this.status & (VirtioStatus.DRIVER_OK | VirtioStatus.DEVICE_NEEDS_RESET |
-      VirtioStatus.FAILED)) === VirtioStatus.DRIVER_OK;
+    return !this.broken &&
+      (this.status & (VirtioStatus.DRIVER_OK | VirtioStatus.DEVICE_NEEDS_RESET |
+          VirtioStatus.FAILED)) === VirtioStatus.DRIVER_OK;
   }
 
   /** True when queue notifications are served now (see `VirtioHost.serving`). */
   get serving(): boolean {
     if (this.device.servesBeforeDriverOk) {
-      return (this.status & (VirtioStatus.DEVICE_NEEDS_RESET | VirtioStatus.FAILED)) === 0;
+      return !this.broken &&
+        (this.status & (VirtioStatus.DEVICE_NEEDS_RESET | VirtioStatus.FAILED)) === 0;
     }
     return this.active;
   }
@@ -223,11 +229,17 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     }
   }
 
-  /** Sets DEVICE_NEEDS_RESET (section 2.1.2) and tells a running driver. */
+  /**
+   * The device stops until reset. With VERSION_1 negotiated it also sets DEVICE_NEEDS_RESET
+   * (section 2.1.2) and tells a running driver; a driver without VERSION_1 only finds it
+   * stopped, as with QEMU's virtio_error (legacy status has no such bit).
+   */
   needsReset(reason: string): void {
-    if (this.status & VirtioStatus.DEVICE_NEEDS_RESET) return;
-    this.status |= VirtioStatus.DEVICE_NEEDS_RESET;
+    if (this.broken) return;
+    this.broken = true;
     this.lastError = reason;
+    if (!this.hasFeature(VirtioFeature.VERSION_1)) return;
+    this.status |= VirtioStatus.DEVICE_NEEDS_RESET;
     if (this.status & VirtioStatus.DRIVER_OK) {
       this.interruptStatus |= VIRTIO_MMIO_INT_CONFIG;
       this.updateIrq();
@@ -482,6 +494,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     this.driverFeatures[0] = this.driverFeatures[1] = 0;
     this.driverFeaturesReg[0] = this.driverFeaturesReg[1] = 0;
     this.lastError = "";
+    this.broken = false;
     for (const q of this.queues) {
       q.reset();
       q.eventIdx = q.indirect = false;
@@ -514,6 +527,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
       device: this.device.save(),
       guestPageShift: this.guestPageShift,
       queueAlign: [...this.queueAlign],
+      broken: this.broken,
     };
   }
 
@@ -536,6 +550,7 @@ export class VirtioMmioTransport implements MmioDevice, Stateful<VirtioMmioState
     this.interruptStatus = s.interruptStatus;
     this.configGeneration = s.configGeneration;
     this.lastError = s.lastError;
+    this.broken = s.broken ?? (s.status & VirtioStatus.DEVICE_NEEDS_RESET) !== 0;
     this.guestPageShift = s.guestPageShift ?? 0;
     for (let i = 0; i < this.queueAlign.length; i++) {
       this.queueAlign[i] = s.queueAlign?.[i] ?? VIRTIO_LEGACY_VRING_ALIGN;
@@ -584,6 +599,7 @@ function checkState(s: VirtioMmioState, queues: number): void {
       !s.driverFeaturesReg.every(isU32))
   ) bad("driverFeaturesReg");
   if (typeof s.lastError !== "string") bad("lastError");
+  if (s.broken !== undefined && typeof s.broken !== "boolean") bad("broken");
   if (s.guestPageShift !== undefined && !(isU32(s.guestPageShift) && s.guestPageShift < 32)) {
     bad("guestPageShift");
   }

@@ -497,3 +497,26 @@ Deno.test("virtio-mmio legacy (Version 1): QueuePFN places the rings as QEMU, PF
   assert.equal(d.reg(R.QUEUE_PFN), area / 4096);
   assert.equal(t.active, true);
 });
+
+Deno.test("virtio-mmio: a broken device without VERSION_1 just stops, as QEMU's virtio_error", () => {
+  const { d, t, rng } = setup();
+  const [lo] = d.offered();
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
+  d.setReg(R.DRIVER_FEATURES, lo);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+  d.setupQueue(0, 4);
+  d.setReg(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+  d.publish(0, 99); // head out of range
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  assert.match(t.lastError, /head descriptor 99/);
+  assert.equal(d.reg(R.STATUS) & S.DEVICE_NEEDS_RESET, 0, "no NEEDS_RESET bit in legacy status");
+  assert.equal(d.reg(R.INTERRUPT_STATUS), 0, "no config interrupt");
+  assert.equal(t.active, false, "but the device serves nothing more");
+  const s = structuredClone(t.save());
+  assert.equal(s.broken, true);
+  d.setReg(R.STATUS, 0);
+  assert.equal(t.lastError, "");
+  t.load(s);
+  assert.equal(t.active, false, "still broken after load");
+  assert.equal(rng.bytesServed, 0);
+});
