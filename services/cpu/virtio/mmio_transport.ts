@@ -574,8 +574,9 @@ export class VirtioStateError extends Error {
 }
 
 const isU32 = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 32;
+/** A 64-bit guest address as the registers compose it (a guest may write any high half). */
 const isAddr = (v: unknown) =>
-  typeof v === "number" && Number.isInteger(v) && v >= 0 && v < Number.MAX_SAFE_INTEGER;
+  typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 64;
 
 /** Throws a VirtioStateError unless `s` has the shape `save()` produces. */
 function checkState(s: VirtioMmioState, queues: number): void {
