@@ -8,7 +8,7 @@
 import { Cause } from "./csr_numbers.ts";
 import { HartMmu, TLB_INDEX_MASK } from "./mmu.ts";
 import { hiOf, loOf } from "./state.ts";
-import { type TriggerAccess, Triggers } from "./sdtrig.ts";
+import type { TriggerAccess } from "./sdtrig.ts";
 import type { PhysicalBus } from "../machine/mmio.ts";
 import type { GuestMemory } from "../guest_memory.ts";
 
@@ -24,8 +24,6 @@ export abstract class HartMemoryAccess extends HartMmu {
   private readonly byteHost = new Float64Array(8);
   /** Bytes of the two aligned device reads of a misaligned MMIO load. */
   private readonly splitBytes = new Uint8Array(16);
-  /** Sdtrig trigger registers (in the record) and their match table. */
-  readonly triggers: Triggers = new Triggers(this.st);
 
   constructor(mem: GuestMemory, hartId: number, bus: PhysicalBus) {
     super(mem, hartId);
@@ -42,10 +40,13 @@ export abstract class HartMemoryAccess extends HartMmu {
     return true;
   }
 
-  /** After a trigger write or load: an armed trigger keeps every access on the slow paths. */
+  /**
+   * After a trigger write or a state load: while a trigger is armed, the pages it watches
+   * leave the TLB (a full flush: they may be any) and every slow-path access checks triggers.
+   */
   triggersChanged(): void {
     const armed = this.triggers.armed;
-    if (armed && this.tlbFillAllowed) this.flushTlb();
+    if (armed) this.flushTlb();
     this.tlbFillAllowed = !armed;
   }
 

@@ -6,6 +6,7 @@
  */
 import { Cause, Csr, Mstatus } from "./csr_numbers.ts";
 import { Pmp } from "./pmp.ts";
+import { Triggers } from "./sdtrig.ts";
 import {
   csrWord,
   HartLayout,
@@ -43,6 +44,9 @@ export abstract class HartMmu extends HartRecordViews {
     ),
   );
 
+  /** Sdtrig trigger registers (in the record) and their match table. */
+  readonly triggers: Triggers = new Triggers(this.st);
+
   // Derived from satp, mstatus and priv (recomputed by satpChanged/updateMmuMode).
   satpMode = 0;
   satpRoot = 0;
@@ -56,7 +60,10 @@ export abstract class HartMmu extends HartRecordViews {
   walkLevel = 0;
   /** Physical address of the last MMIO translation. */
   mmioPa = 0;
-  /** False while something (an armed trigger) needs every access on the slow path. */
+  /**
+   * False while a debug trigger is armed: the pages it watches are then never cached (their
+   * accesses take the slow paths, which check triggers); other pages are.
+   */
   tlbFillAllowed = true;
 
   /** Records a fault for the caller; returns the FAULT status of loadSlow/storeSlow (2). */
@@ -134,7 +141,8 @@ export abstract class HartMmu extends HartRecordViews {
     const vpage = va - po;
     const set = access === 2 ? this.fetchSet : access === 0 ? this.loadSet : this.storeSet;
     const idx = set + ((loOf(vpage) >>> 10) & TLB_INDEX_MASK);
-    const cacheable = this.tlbFillAllowed && this.pmp.checkPage(ppage, access, eff) === 1;
+    const cacheable = (this.tlbFillAllowed || !this.triggers.touchesPage(vpage)) &&
+      this.pmp.checkPage(ppage, access, eff) === 1;
     if (cacheable && this.walkLevel !== 0) {
       const span = 4096 * 512 ** this.walkLevel;
       const base = Math.floor(va / span) * span;

@@ -57,7 +57,10 @@ export class Triggers {
   /** Value of the last `read()`. */
   lo = 0;
   hi = 0;
-  /** True while some trigger can fire (the hart then keeps every access off its TLB). */
+  /**
+   * True while some trigger can fire: the hart then checks triggers on its slow paths and
+   * keeps the pages they watch out of its TLB (`touchesPage`).
+   */
   armed = false;
   private readonly st: Int32Array;
   // Decoded per trigger: access/mode bits and the address window.
@@ -165,6 +168,16 @@ export class Triggers {
       if (enabled) armed = true;
     }
     this.armed = armed;
+  }
+
+  /** True when an enabled trigger watches some byte of the 4 KiB virtual page at `vpage`. */
+  touchesPage(vpage: number): boolean {
+    for (let i = 0; i < TRIGGERS; i++) {
+      if (this.bits[i] === 0) continue;
+      const s = this.start[i];
+      if (s < vpage + 4096 && s + this.len[i] > vpage) return true;
+    }
+    return false;
   }
 
   /**

@@ -119,3 +119,37 @@ watched: .dword 0
   assert.equal(b.hart.getReg(18), b.hart.getReg(19), "tval = the watched address");
   assert.equal(b.hart.readCsr(TDATA1), (2n << 60n) | 0x42n);
 });
+
+Deno.test("sdtrig: an armed trigger keeps only the pages it watches out of the TLB", async () => {
+  const bin = await assemble(`
+.globl _start
+_start:
+  la t0, watched
+  csrw tdata2, t0
+  li t0, (2 << 60) | 0x42
+  csrw tdata1, t0
+  la t1, other
+  li t2, 100
+1: ld t3, 0(t1)
+  sd t3, 8(t1)
+  addi t2, t2, -1
+  bnez t2, 1b
+  ${EXIT}
+.data
+.align 12
+watched: .dword 0
+.align 12
+other: .dword 0, 0
+`);
+  const m = makeMachine(bin);
+  assert.equal(m.hart.run(10_000), StopReason.Halted);
+  const h = m.hart;
+  // The program's data pages follow its code: find them from the registers it used.
+  const other = Number(h.getReg(6)), watched = other - 4096;
+  assert.ok(h.triggers.touchesPage(watched) && !h.triggers.touchesPage(other));
+  assert.ok(h.tlbLookup(other, h.loadSet) >= 0, "the loop's data page is cached");
+  assert.ok(h.tlbLookup(other, h.storeSet) >= 0);
+  assert.equal(h.tlbLookup(watched, h.storeSet), -3, "the watched page is not");
+  assert.equal(h.tlbLookup(watched, h.loadSet), -3);
+  assert.ok(h.tlbLookup(0x8000_0000, h.fetchSet) >= 0, "the code page is cached for fetch");
+});
