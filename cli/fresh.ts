@@ -12,7 +12,7 @@ import { formatElapsed } from "../guest/step_runner.ts";
 import { mount, processesInside, unmountAllUnder } from "./chroot_mounts.ts";
 import { parseVmeshSummary } from "./test_summary.ts";
 
-const HELP = `Usage: deno task fresh [--keep] [--dir DIR] [--skip-test]
+const HELP = `Usage: deno task fresh [--keep] [--keep-root] [--dir DIR] [--skip-test]
 
 Tries the README's Quick start as a newcomer on a bare Debian 12 machine would:
   1. debootstrap --variant=minbase bookworm ROOT MIRROR   (MIRROR: this machine's apt sources)
@@ -26,6 +26,8 @@ and prints the time of each and the test summary. Needs root; takes 20-30 minute
 Options:
   --keep        keep the root made by steps 1-2 in /var/cache/vmesh-fresh/ and start
                 from a copy of it next time (default: debootstrap every run)
+  --keep-root   leave this run's root (after the tests) in DIR/root to look into;
+                by default it is removed at the end (the logs stay)
   --dir DIR     work directory (default /var/tmp/vmesh-fresh); ROOT is DIR/root, the
                 logs of steps 4 and 5 are DIR/boot.log and DIR/test.log
   --skip-test   stop after step 4
@@ -49,6 +51,7 @@ interface Phase {
 /** Parsed command line of `deno task fresh`. */
 export interface FreshArgs {
   keep: boolean;
+  keepRoot: boolean;
   dir: string;
   skipTest: boolean;
   help: boolean;
@@ -63,11 +66,18 @@ export interface FreshArgs {
  * ```
  */
 export function parseFreshArgs(args: string[]): FreshArgs {
-  const o: FreshArgs = { keep: false, dir: "/var/tmp/vmesh-fresh", skipTest: false, help: false };
+  const o: FreshArgs = {
+    keep: false,
+    keepRoot: false,
+    dir: "/var/tmp/vmesh-fresh",
+    skipTest: false,
+    help: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "-h" || a === "--help") o.help = true;
     else if (a === "--keep") o.keep = true;
+    else if (a === "--keep-root") o.keepRoot = true;
     else if (a === "--skip-test") o.skipTest = true;
     else if (a === "--dir" && i + 1 < args.length) o.dir = args[++i];
     else if (a.startsWith("--dir=")) o.dir = a.slice(6);
@@ -377,7 +387,12 @@ class Fresh {
     }
   }
 
-  async cleanup(): Promise<void> {
+  get interrupted(): boolean {
+    return this.#interrupted;
+  }
+
+  /** Stops what runs inside, unmounts everything; true when nothing is left mounted. */
+  async cleanup(): Promise<boolean> {
     for (const sig of ["SIGTERM", "SIGKILL"] as const) {
       const pids = await processesInside(this.root);
       if (pids.length === 0) break;
@@ -392,6 +407,17 @@ class Fresh {
     const left = await unmountAllUnder(this.o.dir);
     if (left.length) say(`WARNING: still mounted: ${left.join(" ")}`);
     else say(`nothing left mounted under ${this.o.dir}`);
+    return left.length === 0;
+  }
+
+  /**
+   * Removes `path` (the root or the whole work directory), only once nothing is mounted under
+   * the work directory: a recursive delete must never reach the bound /dev, /sys or the
+   * repository itself.
+   */
+  async remove(path: string): Promise<void> {
+    if (!(await this.cleanup())) throw new Error(`not removing ${path}: mounts remain under it`);
+    await quiet(["rm", "-rf", "--one-file-system", path], `rm -rf ${path}`);
   }
 
   summary(testSummary: string | undefined, failedTests: string[]): void {
@@ -434,10 +460,7 @@ export async function main(args: string[]): Promise<number> {
   let failedTests: string[] = [];
   let code = 1;
   try {
-    if (await exists(o.dir)) {
-      await f.cleanup();
-      await Deno.remove(o.dir, { recursive: true });
-    }
+    if (await exists(o.dir)) await f.remove(o.dir);
     await Deno.mkdir(f.root, { recursive: true });
     say(`repository: ${REPO} at ${await headLine()}`);
     await f.makeRoot();
@@ -466,13 +489,14 @@ export async function main(args: string[]): Promise<number> {
     say(`error: ${(e as Error).message}`);
     code = 1;
   } finally {
-    await f.cleanup();
+    if (o.keepRoot) await f.cleanup();
+    else await f.remove(f.root).catch((e) => say(`error: ${(e as Error).message}`));
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
   f.summary(testSummary, failedTests);
-  say(`logs in ${o.dir} (the root is removed on the next run)`);
-  return code;
+  say(`logs in ${o.dir}${o.keepRoot ? `, the root in ${f.root} (removed by the next run)` : ""}`);
+  return f.interrupted ? 130 : code;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -21,6 +21,7 @@ Deno.test("fresh: the mirror comes from the URIs: line of the deb822 sources", (
 Deno.test("fresh: arguments", () => {
   assert.deepEqual(parseFreshArgs([]), {
     keep: false,
+    keepRoot: false,
     dir: "/var/tmp/vmesh-fresh",
     skipTest: false,
     help: false,
