@@ -59,6 +59,21 @@ export function parseMemoryFlag(value: string, usageError: UsageErrorFactory): n
   }
 }
 
+/** Execution engines `--engine` selects (QEMU's `-accel tcg` is the translator). */
+export const ENGINES = ["jit", "interp"] as const;
+/** The engine used when `--engine` is not given. */
+export const DEFAULT_ENGINE: typeof ENGINES[number] = "interp";
+
+/** Reads an `--engine` value: "jit" (translator) or "interp" (interpreter only). */
+export function parseEngineFlag(
+  value: string,
+  usageError: UsageErrorFactory,
+): typeof ENGINES[number] {
+  const v = ENGINES.find((e) => e === value);
+  if (!v) throw usageError(`--engine must be ${ENGINES.join(" or ")}, got '${value}'`);
+  return v;
+}
+
 /** Reads a `--bios` value: "none" is null (no firmware), anything else a path. */
 export function parseBiosFlag(value: string): string | null {
   return value === "none" ? null : value;

@@ -65,6 +65,14 @@ export class GuestMemory {
   readonly u32: Uint32Array;
   readonly f64: Float64Array;
   readonly view: DataView;
+  /**
+   * One byte per 4 KiB page of DRAM: nonzero while translated code made from the page exists
+   * (set by the translator). Writes to such a page by a hart's store path or by DMA report it
+   * through `onCodeWrite`, so stale translations are dropped before the next run.
+   */
+  readonly codePages: Uint8Array;
+  /** Called with the DRAM page index when a write reaches a page marked in `codePages`. */
+  onCodeWrite: ((page: number) => void) | undefined = undefined;
 
   /**
    * Makes the shared memory for `ramSize` bytes of DRAM, or wraps `memory` (one made by
@@ -98,6 +106,7 @@ export class GuestMemory {
     this.u32 = new Uint32Array(buf);
     this.f64 = new Float64Array(buf);
     this.view = new DataView(buf);
+    this.codePages = new Uint8Array(ramSize / 4096);
   }
 
   /** Byte offset of hart `id`'s state record. */
@@ -121,6 +130,17 @@ export class GuestMemory {
     return paddr >= DRAM_BASE && paddr + len <= DRAM_BASE + this.ramSize;
   }
 
+  /** Reports a device (DMA) or loader write of [paddr, paddr+len) to the code-page tracker. */
+  noteWrite(paddr: number, len: number): void {
+    const cb = this.onCodeWrite;
+    if (!cb || len <= 0) return;
+    const first = Math.floor((paddr - DRAM_BASE) / 4096);
+    const last = Math.floor((paddr - DRAM_BASE + len - 1) / 4096);
+    for (let p = Math.max(first, 0); p <= last && p < this.codePages.length; p++) {
+      if (this.codePages[p] !== 0) cb(p);
+    }
+  }
+
   /** Copies `bytes` into guest physical memory; throws RangeError outside DRAM. */
   writePhys(paddr: number, bytes: Uint8Array): void {
     if (!this.inRam(paddr, bytes.length)) {
@@ -130,6 +150,7 @@ export class GuestMemory {
       );
     }
     this.u8.set(bytes, hostOffset(paddr));
+    this.noteWrite(paddr, bytes.length);
   }
 
   /** Returns a copy of guest physical memory; throws RangeError outside DRAM. */

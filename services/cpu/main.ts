@@ -5,7 +5,15 @@
  * guest's (HTIF exit code, SiFive test finisher status).
  */
 import { EXIT_STOPPED, Machine, MachineError } from "./machine/machine.ts";
-import { parseBiosFlag, parseMemoryFlag, parseTimeoutSeconds, readFlags } from "./cli_flags.ts";
+import {
+  DEFAULT_ENGINE,
+  parseBiosFlag,
+  parseEngineFlag,
+  parseMemoryFlag,
+  parseTimeoutSeconds,
+  readFlags,
+} from "./cli_flags.ts";
+import type { EngineKind } from "./hart/mod.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -23,6 +31,8 @@ options:
   --max-instructions N     stop after N instructions (exit code ${EXIT_STOPPED})
   --timeout SECONDS        stop after SECONDS of wall-clock time (exit code ${EXIT_STOPPED})
   --no-reboot              exit instead of rebooting when the guest resets
+  --engine jit|interp      translate hot code to WebAssembly, or interpret only
+                           (default ${DEFAULT_ENGINE})
   -h, --help               this text
 `;
 
@@ -36,6 +46,7 @@ interface RunArgs {
   maxInstructions?: number;
   timeout?: number;
   noReboot?: boolean;
+  engine: EngineKind;
 }
 
 /** A command-line problem, reported as one line. */
@@ -43,7 +54,7 @@ class UsageError extends Error {}
 const usageError = (message: string) => new UsageError(message);
 
 function parseArgs(args: string[]): RunArgs | "help" {
-  const out: Partial<RunArgs> = { ramSize: 128 * 1024 * 1024, bios: null };
+  const out: Partial<RunArgs> = { ramSize: 128 * 1024 * 1024, bios: null, engine: DEFAULT_ENGINE };
   for (const { arg: a, flag, value } of readFlags(args, usageError)) {
     const positiveInt = (v: string) => {
       if (!/^\d+$/.test(v) || Number(v) <= 0) {
@@ -64,6 +75,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
         break;
       case "--no-reboot":
         out.noReboot = true;
+        break;
+      case "--engine":
+        out.engine = parseEngineFlag(value(), usageError);
         break;
       case "--initrd":
         out.initrd = value();
@@ -128,6 +142,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     machine = new Machine({
       ramSize: opts.ramSize,
+      engine: opts.engine,
       bios: opts.bios,
       kernel: opts.program,
       initrd: opts.initrd,

@@ -25,8 +25,9 @@ import {
 import { vmControlApi, vmControlOverBus } from "./control_api.ts";
 import { MachineError } from "./machine/machine.ts";
 import { parseRamSize } from "./memory_size.ts";
-import { parseNic } from "./cli_flags.ts";
+import { DEFAULT_ENGINE, parseEngineFlag, parseNic } from "./cli_flags.ts";
 import { CPU_SERVICE_NAME, pcBits, type VmNic, VmService } from "./vm_service.ts";
+import type { EngineKind } from "./hart/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = `usage: cpu/main.ts --vm NAME [options] [KERNEL]
@@ -41,6 +42,7 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --disk DEVICE            a virtio-blk backed by disk service DEVICE (repeatable)
   --nic switch=NAME[,mac=MAC]  a virtio-net port on switch NAME (repeatable)
   --no-rng                 no virtio-rng
+  --engine jit|interp      translate hot code to WebAssembly, or interpret only (default jit)
   --block-deadline MS      give up a block request after MS (default 60000)
   --http [HOST:]PORT       control endpoint: /healthz, /metrics, /vm REST API (0: a free port)
   -h, --help               this text`;
@@ -69,6 +71,7 @@ export async function main(args: string[]): Promise<number> {
         disk: { type: "string", multiple: true },
         nic: { type: "string", multiple: true },
         "no-rng": { type: "boolean", default: false },
+        engine: { type: "string", default: DEFAULT_ENGINE },
         "block-deadline": { type: "string" },
         http: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -82,12 +85,14 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   let ramSize: number;
+  let engine: EngineKind;
   let nics: VmNic[];
   const vmName = flags.vm ?? "";
   try {
     checkToken("vm", vmName);
     for (const d of flags.disk ?? []) checkToken("disk device", d);
     ramSize = parseRamSize(flags.memory);
+    engine = parseEngineFlag(flags.engine, (m) => new TypeError(m));
     nics = (flags.nic ?? []).map(parseNic);
     parseHttpListen(flags.http);
   } catch (e) {
@@ -105,6 +110,7 @@ export async function main(args: string[]): Promise<number> {
       vm: vmName,
       machine: {
         ramSize,
+        engine,
         bios: flags.bios === undefined || flags.bios === "none" ? null : flags.bios,
         kernel,
         initrd: flags.initrd,

@@ -38,12 +38,20 @@ import {
   HartLayout,
   type HartSnapshot,
   hiOf,
+  i64Of,
+  JUMP_CACHE_ENTRIES,
   loOf,
   SAVED_BYTES,
   STATE_VERSION,
   Word,
 } from "./state.ts";
 import { WARMUP_IMAGE, WARMUP_RAM } from "./warmup_program.ts";
+import {
+  HOT_ENTRIES,
+  modeKey,
+  Translator,
+  type TranslatorOptions,
+} from "../engine/jit/translator.ts";
 
 /** Constructor arguments of a hart (stable contract with the machine). */
 export interface HartOptions {
@@ -51,13 +59,25 @@ export interface HartOptions {
   hartId: number;
   bus: PhysicalBus;
   clock: VmClock;
+  /** "jit": hot regions are translated to WebAssembly; "interp" (default): interpreter only. */
+  engine?: EngineKind;
+  /** Tuning of the translator (engine "jit"). */
+  translator?: TranslatorOptions;
 }
+
+/** Execution engines a hart offers. */
+export type EngineKind = "interp" | "jit";
 
 const TWO32 = 4294967296;
 /** 2^-32: multiplying by it is exact and cheaper than dividing by 2^32. */
 const INV_TWO32 = 1 / TWO32;
 /** Instructions between interrupt / exit-request checks. */
 const CHUNK = 4096;
+/** Hot counters of a hart without translator (never read). */
+const NO_COUNTS = new Uint16Array(1);
+const HOT_MASK = HOT_ENTRIES - 1;
+/** Word index mask of a jump cache entry: ((pc >>> 1) & (entries - 1)) * 4 words. */
+const JC_WORD_MASK = (JUMP_CACHE_ENTRIES - 1) << 2;
 
 /**
  * One RISC-V hart: an interpreter behind the `ExecutionEngine` interface.
@@ -72,20 +92,41 @@ const CHUNK = 4096;
  * ```
  */
 export class Hart extends HartTraps implements ExecutionEngine, FpState {
-  /** Called on FENCE.I (hook for a future translation cache). */
+  /** Called on FENCE.I (after the translator, if any, has dropped its code). */
   onFenceI: (() => void) | undefined = undefined;
+  /** The translator (engine "jit"), undefined for the interpreter alone. */
+  readonly translator: Translator | undefined;
 
   private readonly wide: WideArith;
   private readonly ctab: Int32Array;
 
+  /** MMIO accesses so far (the translator's helper leaves translated code after one). */
+  readonly #mmio: { accesses: number };
+
   constructor(opts: HartOptions) {
-    super(opts.mem, opts.hartId, opts.bus, opts.clock);
+    const mmio = { accesses: 0 };
+    const bus: PhysicalBus = opts.engine !== "jit" ? opts.bus : {
+      load: (pa, size) => (mmio.accesses++, opts.bus.load(pa, size)),
+      store: (pa, size, v) => (mmio.accesses++, opts.bus.store(pa, size, v)),
+    };
+    super(opts.mem, opts.hartId, bus, opts.clock);
+    this.#mmio = mmio;
     this.wide = createWideArith(opts.mem.memory);
     this.ctab = compressedTable();
+    if (opts.engine === "jit") {
+      const t = new Translator(this, opts.translator);
+      this.translator = t;
+      this.onTlbFlush = (va) => va === undefined ? t.flushJumpCache() : t.flushJumpCachePage(va);
+    }
     this.reset(DRAM_BASE);
     if (!warmedUp) {
       warmedUp = true;
       warmUpInterpreter();
+    }
+    if (opts.engine === "jit" && !warmedUpJit) {
+      // The interpreter's jump-stopping paths and the translator, before V8 optimizes them.
+      warmedUpJit = true;
+      warmUpInterpreter("jit");
     }
   }
 
@@ -115,6 +156,26 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     this.triggers.reset();
     this.triggersChanged();
     this.satpChanged();
+  }
+
+  /**
+   * The translator's helper: interprets the one instruction at the record's pc and leaves the
+   * record's pc where the hart goes on. Returns 0 when translated code may continue after it,
+   * 1 when it must return (trap, mode change, MMIO access, WFI, exit request).
+   */
+  jitStep(): number {
+    const st = this.st;
+    this.pcv = i64Of(st[Word.PC], st[Word.PC + 1]);
+    const traps = this.traps, mmio = this.#mmio.accesses;
+    const fs = this.fetchSet, ls = this.loadSet, ss = this.storeSet;
+    this.exec(1, false);
+    st[Word.PC] = loOf(this.pcv);
+    st[Word.PC + 1] = hiOf(this.pcv);
+    return this.traps !== traps || this.#mmio.accesses !== mmio || this.fetchSet !== fs ||
+        this.loadSet !== ls || this.storeSet !== ss || this.idle ||
+        Atomics.load(this.i32, this.exitIdx) !== 0
+      ? 1
+      : 0;
   }
 
   /** Makes a running `run()` return soon (callable from any thread: an Atomics store). */
@@ -187,7 +248,23 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
       }
       const irq = this.pendingInterrupt(left !== budget);
       if (irq >= 0) this.takeTrap(irq, true, 0);
-      const done = this.exec(left < CHUNK ? left : CHUNK);
+      const jit = this.translator;
+      if (jit !== undefined) {
+        // Translated code where there is some; else the interpreter up to the next jump,
+        // where the next entry point is looked up.
+        const n = jit.enter(left < CHUNK ? left : CHUNK);
+        if (this.idle) {
+          // WFI ran as a helper inside translated code.
+          this.idle = false;
+          reason = StopReason.Idle;
+          break;
+        }
+        if (n > 0) {
+          left -= n;
+          if (!jit.slowExit || left <= 0) continue;
+        }
+      }
+      const done = this.exec(left < CHUNK ? left : CHUNK, jit !== undefined);
       left -= done > 0 ? done : 1;
       if (this.idle) {
         this.idle = false;
@@ -198,6 +275,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     if (reason === StopReason.Budget && Atomics.load(i32, this.exitIdx) !== 0) {
       reason = StopReason.Halted;
     }
+    // Regions that became hot in this run start compiling now (async: while devices run).
+    this.translator?.compileQueued();
     this.flushCounters();
     return reason;
   }
@@ -240,14 +319,24 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
   // ---------------------------------------------------------------------------------------
   // The hot loop.
 
-  /** Executes up to `limit` instructions; returns how many were attempted. */
-  private exec(limit: number): number {
+  /**
+   * Executes up to `limit` instructions; returns how many were attempted. With `toJump`, it
+   * also returns after a taken branch or a jump (the translator looks up the target).
+   */
+  private exec(limit: number, toJump: boolean): number {
     const r = this.i32, u8 = this.u8, u16 = this.u16;
     // `| 0` makes these untagged int32 in optimized code (no Smi checks in the loop).
     const xb = this.xBase | 0, lim = limit | 0;
     const tlb = this.tlb, ctab = this.ctab;
     const fetchSet = this.fetchSet | 0, ldSet = this.loadSet | 0, stSet = this.storeSet | 0;
     const ib = this.instret;
+    // With the translator: at a taken jump, leave when the target has a region (jump cache
+    // hit) or became hot, so the run loop can enter translated code there.
+    const jit = this.translator;
+    const hot = jit !== undefined ? jit.hotCounts : NO_COUNTS;
+    const hotLimit = jit !== undefined ? jit.threshold : 0;
+    const jc = jit !== undefined ? jit.jumpCacheIndex : 0;
+    const mode = modeKey(fetchSet, ldSet, stSet);
     let pc = this.pcv;
     let fpBase = NaN, fpOff = 0;
     let n = 0, attempted = 0;
@@ -653,6 +742,13 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           if (take) {
             pc += ((insn >> 31) << 12) | (((insn >>> 7) & 1) << 11) |
               (((insn >>> 25) & 0x3f) << 5) | (((insn >>> 8) & 0xf) << 1);
+            if (toJump) {
+              const tl = pc | 0;
+              const j = jc + ((tl << 1) & JC_WORD_MASK);
+              const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
+              if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
+              hot[hx] = c + 1;
+            }
           } else pc += ilen;
           continue;
         }
@@ -665,6 +761,13 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           }
           pc += ((insn >> 31) << 20) | (((insn >>> 12) & 0xff) << 12) |
             (((insn >>> 20) & 1) << 11) | (((insn >>> 21) & 0x3ff) << 1);
+          if (toJump) {
+            const tl = pc | 0;
+            const j = jc + ((tl << 1) & JC_WORD_MASK);
+            const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
+            if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
+            hot[hx] = c + 1;
+          }
           continue;
         }
         case 25: { // JALR
@@ -683,6 +786,13 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             r[w + 1] = hiOf(l);
           }
           pc = t;
+          if (toJump) {
+            const tl = pc | 0;
+            const j = jc + ((tl << 1) & JC_WORD_MASK);
+            const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
+            if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
+            hot[hx] = c + 1;
+          }
           continue;
         }
         case 13: { // LUI
@@ -778,6 +888,9 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
         case 3: { // MISC-MEM
           const f3 = (insn >>> 12) & 7;
           if (f3 === 1) {
+            // Every write to a page with translated code (stores, DMA) already dropped that
+            // code, so translations are coherent here; only the jump cache starts afresh.
+            this.translator?.flushJumpCache();
             if (this.onFenceI) this.onFenceI();
           } else if (f3 !== 0) {
             illBits = ilen === 2 ? raw & 0xffff : insn;
@@ -847,14 +960,17 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
 const WARMUP_MMIO = 0x1000_0000;
 /** Set once the interpreter has been warmed up in this process (or worker). */
 let warmedUp = false;
+/** Set once the interpreter has been warmed up with the translator beside it. */
+let warmedUpJit = false;
 
 /**
  * Runs the warm-up program (warmup_program.ts) on a throwaway hart with its own 32 KiB of
  * memory and no devices, so V8 has seen every interpreter path before it optimizes the loop.
  * Returns the finished hart (tests check that the program ran to its end).
  */
-export function warmUpInterpreter(): Hart {
+export function warmUpInterpreter(engine: EngineKind = "interp"): Hart {
   warmedUp = true;
+  if (engine === "jit") warmedUpJit = true;
   const mem = new GuestMemory(WARMUP_RAM);
   for (const [offset, words] of WARMUP_IMAGE) {
     mem.u32.set(words, hostOffset(DRAM_BASE + offset) >> 2);
@@ -867,6 +983,8 @@ export function warmUpInterpreter(): Hart {
       store: (pa, size) => pa >= WARMUP_MMIO && pa + size <= WARMUP_MMIO + 4096,
     },
     clock: { now: () => 0 },
+    engine,
+    translator: { threshold: 2 },
   });
   hart.run(100_000);
   return hart;

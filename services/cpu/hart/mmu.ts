@@ -82,9 +82,30 @@ export abstract class HartMmu extends HartRecordViews {
     this.updateMmuMode();
   }
 
+  /**
+   * Drops the store entries that map DRAM page `page` (the translator is about to make code
+   * from it, and stores to code pages must take the slow path).
+   */
+  evictStorePage(page: number): void {
+    const host = hostOffset(DRAM_BASE + page * 4096), tlb = this.tlb;
+    for (let mode = 0; mode < 4; mode++) {
+      const set = (mode * 3 + 1) * TLB_SET_WORDS;
+      for (let e = set; e < set + TLB_SET_WORDS; e += TLB_ENTRY_WORDS) {
+        if (tlb[e + 2] === host && (tlb[e] & 1) === 0) tlb.fill(TLB_EMPTY, e, e + 4);
+      }
+    }
+  }
+
+  /**
+   * Called after every TLB flush, with the virtual address for a flush by page (the
+   * translator's jump cache is keyed by virtual pc).
+   */
+  onTlbFlush: ((va?: number) => void) | undefined = undefined;
+
   /** Forgets all cached translations. */
   flushTlb(): void {
     this.tlb.fill(TLB_EMPTY);
+    this.onTlbFlush?.();
     this.superRange[0] = Infinity;
     this.superRange[1] = -Infinity;
   }
@@ -103,6 +124,7 @@ export abstract class HartMmu extends HartRecordViews {
       const e = s * TLB_SET_WORDS + idx;
       if (tlb[e + 1] === vhi && (tlb[e] & ~1) === page) tlb.fill(TLB_EMPTY, e, e + 4);
     }
+    this.onTlbFlush?.(va);
   }
 
   /** Picks the TLB sets for the current privilege, MPRV and SUM. */
@@ -152,7 +174,10 @@ export abstract class HartMmu extends HartRecordViews {
     const tlb = this.tlb;
     if (pa >= DRAM_BASE && pa + size <= this.ramEnd) {
       const host = hostOffset(pa);
-      if (cacheable) {
+      // A store to a page with translated code: never cached, and the code is dropped first.
+      const code = access === 1 && this.mem.codePages[(pa - DRAM_BASE) / 4096 | 0] !== 0;
+      if (code) this.mem.onCodeWrite?.((pa - DRAM_BASE) / 4096 | 0);
+      if (cacheable && !code) {
         tlb[idx] = loOf(vpage);
         tlb[idx + 1] = hiOf(vpage);
         tlb[idx + 2] = host - po;
@@ -226,7 +251,11 @@ export abstract class HartMmu extends HartRecordViews {
       if (i > 0 && ppn % span !== 0) break; // misaligned superpage
       // Hardware A/D update (atomic on the low word).
       const need = access === 1 ? 0xc0 : 0x40;
-      if ((lo & need) !== need) Atomics.or(r, idx, need);
+      if ((lo & need) !== need) {
+        Atomics.or(r, idx, need);
+        const page = (pteAddr - DRAM_BASE) / 4096 | 0;
+        if (this.mem.codePages[page] !== 0) this.mem.onCodeWrite?.(page);
+      }
       this.walkLevel = i;
       return (ppn + Math.floor(w / 4096) % span) * 4096 + (w % 4096);
     }

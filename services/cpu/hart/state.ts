@@ -39,6 +39,8 @@
  */
 import type { EngineSnapshot } from "../engine.ts";
 
+import type { GuestMemory } from "../guest_memory.ts";
+
 /** Byte offsets inside one hart's record. */
 export const HartLayout = {
   X: 0,
@@ -153,8 +155,18 @@ export const TLB_ENTRY_BYTES = 16;
 export const TLB_ENTRY_WORDS = TLB_ENTRY_BYTES >> 2;
 /** Word of an empty TLB entry (matches neither a DRAM nor an MMIO tag). */
 export const TLB_EMPTY = 2;
+/**
+ * The translator's words after the TLB: an i32 a translated region writes its exit reason
+ * into, then the jump cache (virtual pc -> table slot and mode key of a region, 16 bytes per
+ * entry, an odd pc marks an empty entry). Both are caches and scratch: never saved.
+ */
+export const JIT_EXIT_REASON = HartLayout.TLB + TLB_SETS * TLB_SIZE * TLB_ENTRY_BYTES;
+/** Byte offset of the jump cache in the record. */
+export const JIT_JUMP_CACHE = JIT_EXIT_REASON + 16;
+/** Entries of the jump cache (a power of two). */
+export const JUMP_CACHE_ENTRIES = 2048;
 /** Total bytes of one hart's record. */
-export const HART_RECORD_BYTES = HartLayout.TLB + TLB_SETS * TLB_SIZE * TLB_ENTRY_BYTES;
+export const HART_RECORD_BYTES = JIT_JUMP_CACHE + JUMP_CACHE_ENTRIES * 16;
 /** Bytes `save()` copies: the architectural part, everything before the TLB metadata. */
 export const SAVED_BYTES = HartLayout.SUPER_LO;
 /** Format version of a saved record; bump when the layout changes. */
@@ -246,10 +258,11 @@ export abstract class HartRecordViews {
   /** Set by WFI with nothing pending: `run()` returns Idle. */
   idle = false;
 
-  constructor(
-    mem: { memory: WebAssembly.Memory; ramSize: number; hartBase(id: number): number },
-    hartId: number,
-  ) {
+  /** The guest memory (its `codePages` and `onCodeWrite` keep translations coherent). */
+  readonly mem: GuestMemory;
+
+  constructor(mem: GuestMemory, hartId: number) {
+    this.mem = mem;
     const buf = mem.memory.buffer;
     this.hartId = hartId;
     this.base = mem.hartBase(hartId);

@@ -25,6 +25,8 @@ const IRQ_ORDER = [11, 3, 7, 9, 1, 5];
 
 /** The trap layer. */
 export abstract class HartTraps extends HartCsrFile {
+  /** Traps taken so far (the translator's helper tells a trap from a plain step by it). */
+  traps = 0;
   /** Raises illegal-instruction with the instruction bits as tval; returns false. */
   illegal(raw: number, ilen: number): boolean {
     return this.trapNow(Cause.ILLEGAL, ilen === 2 ? raw & 0xffff : raw >>> 0);
@@ -45,6 +47,7 @@ export abstract class HartTraps extends HartCsrFile {
 
   /** Enters the trap handler for `cause` with epc = current pc. */
   takeTrap(cause: number, interrupt: boolean, tval: number): void {
+    this.traps++;
     const epc = this.pcv;
     const priv = this.privv;
     const st = this.st;

@@ -37,7 +37,7 @@ import {
   mountVirtio,
   type VirtioSlotSpec,
 } from "../virtio/slot.ts";
-import { Hart } from "../hart/mod.ts";
+import { type EngineKind, Hart } from "../hart/mod.ts";
 
 /** The hart as the machine drives it (the hart module's public contract). */
 export interface MachineHart extends ExecutionEngine {
@@ -50,6 +50,8 @@ export interface HartConfig {
   hartId: number;
   bus: PhysicalBus;
   clock: VmClock;
+  /** Execution engine of the default hart: "jit" (translator) or "interp". */
+  engine?: EngineKind;
 }
 
 /** A configuration error (bad image, bad size); the message is one line meant for the user. */
@@ -82,6 +84,8 @@ export interface MachineOptions {
   maxInstructions?: number;
   /** Instructions per batch between device servicing (default 100000). */
   batch?: number;
+  /** Execution engine: "jit" translates hot code to WebAssembly, "interp" only interprets. */
+  engine?: EngineKind;
   /** Builds the hart (default: the interpreter in ../hart). */
   createHart?: (cfg: HartConfig) => MachineHart;
   /** Stop (cause "reset") instead of rebooting when the guest asks for a reset (QEMU -no-reboot). */
@@ -219,7 +223,13 @@ export class Machine {
     }
 
     const create = opts.createHart ?? ((cfg: HartConfig): MachineHart => new Hart(cfg));
-    this.hart = create({ mem: this.mem, hartId: 0, bus: this.bus, clock: this.clock });
+    this.hart = create({
+      mem: this.mem,
+      hartId: 0,
+      bus: this.bus,
+      clock: this.clock,
+      engine: opts.engine,
+    });
     this.hart.reset(BOOT_ROM.base);
     const initial = [
       this.clint,

@@ -23,7 +23,15 @@
  * ```
  */
 import { FunctionBody, Op, ValType, WasmModuleBuilder } from "./wasm_builder.ts";
-import { branchTarget, Flow, flowOf, type GuestInsn, jalTarget, type Region } from "./region.ts";
+import {
+  branchTarget,
+  Flow,
+  flowOf,
+  type GuestInsn,
+  jalTarget,
+  Kind,
+  type Region,
+} from "./region.ts";
 
 const { I32, I64 } = ValType;
 const TWO32 = 4294967296;
@@ -39,10 +47,10 @@ export interface JitLayout {
   /** An i32 the region writes its {@link ExitReason} into. */
   exitReason: number;
   /**
-   * The jump cache: `mask + 1` entries of 16 bytes (virtual pc as i64, then the table slot of
-   * its region as i32) from byte `base`. A region whose exit finds its target here tail-calls
-   * that region through the imported table instead of returning to TypeScript. Without it,
-   * every exit returns.
+   * The jump cache: `mask + 1` entries of 16 bytes (virtual pc as i64, the table slot of its
+   * region, the region's mode key) from byte `base`. A region whose exit finds its target
+   * there, translated for the same mode, tail-calls that region through the imported table
+   * instead of returning to TypeScript. Without it, every exit returns.
    */
   jumpCache?: { base: number; mask: number };
 }
@@ -76,7 +84,17 @@ export const enum ExitReason {
   Continue = 0,
   /** The access at pc needs the slow path: interpret that one instruction. */
   Slow = 1,
+  /** A helper asked to leave (trap, mode change, MMIO, WFI...): pc is where to go on. */
+  Helper = 2,
 }
+
+/**
+ * The interpreter as translated code calls it (import `env.step`): executes the one
+ * instruction at the record's pc, given the instructions the translated code retired so far
+ * (so counters read inside it are exact); returns 0 when the region may go on after it, 1
+ * when it must leave (pc in the record is where the hart continues).
+ */
+export type StepHelper = (retired: number) => number;
 
 /**
  * A compiled region's entry: `retired` is the count so far (0 from TypeScript; chained regions
@@ -112,7 +130,10 @@ export class RegionModuleBuilder {
   /** Guest instructions in the module's regions. */
   insnCount = 0;
 
-  constructor(layout: JitLayout, memoryPages: number) {
+  readonly #step: number;
+
+  /** With `step`, untranslatable instructions and slow accesses call the interpreter. */
+  constructor(layout: JitLayout, memoryPages: number, opts: { step?: boolean } = {}) {
     this.#layout = layout;
     this.#m.importMemory({
       module: "env",
@@ -123,6 +144,7 @@ export class RegionModuleBuilder {
     });
     if (layout.jumpCache) this.#m.importTable("env", "table", 0);
     this.#regionType = this.#m.type([I32, I32], [I32]);
+    this.#step = opts.step ? this.#m.importFunction("env", "step", this.#m.type([I32], [I32])) : -1;
     this.#helpers = emitHelpers(this.#m);
   }
 
@@ -131,10 +153,19 @@ export class RegionModuleBuilder {
     return this.#count;
   }
 
-  /** Adds `region`; returns its index among the module's exports. */
-  add(region: Region, tlb: RegionTlb): number {
-    const body = new RegionEmitter(region, this.#layout, tlb, this.#helpers, this.#regionType)
-      .emit();
+  /**
+   * Adds `region`, translated for the mode whose TLB sets are `tlb` (`mode` is its key in the
+   * jump cache); returns its index among the module's exports.
+   */
+  add(region: Region, tlb: RegionTlb, mode = 0): number {
+    const body = new RegionEmitter(
+      region,
+      this.#layout,
+      tlb,
+      this.#helpers,
+      this.#regionType,
+      this.#step,
+    ).emit(mode);
     const fn = this.#m.addFunction(this.#regionType, body);
     this.#m.exportFunction(`r${this.#count}`, fn);
     this.insnCount += region.insnCount;
@@ -150,10 +181,15 @@ export class RegionModuleBuilder {
    * Compiles and instantiates over `memory` (and the chaining `table` when the layout has a
    * jump cache); returns the region functions by index.
    */
-  instantiate(memory: WebAssembly.Memory, table?: WebAssembly.Table): RegionFn[] {
+  instantiate(
+    memory: WebAssembly.Memory,
+    table?: WebAssembly.Table,
+    step?: StepHelper,
+  ): RegionFn[] {
     const module = new WebAssembly.Module(this.build());
     const env: Record<string, WebAssembly.ImportValue> = { memory };
     if (table) env.table = table;
+    if (step) env.step = step;
     const inst = new WebAssembly.Instance(module, { env });
     const out: RegionFn[] = [];
     for (let i = 0; i < this.#count; i++) out.push(inst.exports[`r${i}`] as RegionFn);
@@ -238,6 +274,10 @@ function emitHelpers(m: WasmModuleBuilder): Helpers {
 class RegionEmitter {
   readonly #f = new FunctionBody(2);
   readonly #type: number;
+  /** Function index of the `step` import, -1 without helpers. */
+  readonly #step: number;
+  /** Inline instructions before each index of the block being emitted (and its total last). */
+  #inlineBefore: number[] = [];
   readonly #region: Region;
   readonly #layout: JitLayout;
   readonly #tlb: RegionTlb;
@@ -263,8 +303,10 @@ class RegionEmitter {
     tlb: RegionTlb,
     helpers: Helpers,
     type: number,
+    step: number,
   ) {
     this.#type = type;
+    this.#step = step;
     this.#region = region;
     this.#layout = layout;
     this.#tlb = tlb;
@@ -288,11 +330,9 @@ class RegionEmitter {
     region.blocks.forEach((b, i) => this.#blockIndex.set(b.start, i));
   }
 
-  emit(): FunctionBody {
+  emit(mode: number): FunctionBody {
     const f = this.#f, L = this.#layout;
-    for (let r = 1; r < 32; r++) {
-      if (this.#reg[r] >= 0) f.i32Const(0).mem(Op.I64_LOAD, 3, L.x + 8 * r).localSet(this.#reg[r]);
-    }
+    this.#reload();
     const blocks = this.#region.blocks, nb = blocks.length;
     f.block().loop();
     for (let i = 0; i < nb; i++) f.block();
@@ -304,9 +344,7 @@ class RegionEmitter {
       this.#block(blocks[i].insns);
     }
     f.end().end(); // loop, exit block
-    for (let r = 1; r < 32; r++) {
-      if (this.#reg[r] >= 0) f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, L.x + 8 * r);
-    }
+    this.#writeBack();
     f.i32Const(0).localGet(this.#pc).mem(Op.I64_STORE, 3, L.pc);
     f.localGet(this.#reason).if();
     f.i32Const(0).localGet(this.#reason).mem(Op.I32_STORE, 2, L.exitReason);
@@ -318,7 +356,9 @@ class RegionEmitter {
       f.i32Const(0).mem(Op.I32_LOAD, 2, L.exitRequest).op(Op.I32_EQZ).op(Op.I32_AND).if();
       f.localGet(this.#pc).op(Op.I32_WRAP_I64).i32Const(3).op(Op.I32_SHL);
       f.i32Const(jc.mask << 4).op(Op.I32_AND).localTee(this.#ti);
-      f.mem(Op.I64_LOAD, 3, jc.base).localGet(this.#pc).op(Op.I64_EQ).if();
+      f.mem(Op.I64_LOAD, 3, jc.base).localGet(this.#pc).op(Op.I64_EQ);
+      f.localGet(this.#ti).mem(Op.I32_LOAD, 2, jc.base + 12).i32Const(mode).op(Op.I32_EQ);
+      f.op(Op.I32_AND).if();
       f.localGet(0).localGet(this.#n).localGet(this.#ti).mem(Op.I32_LOAD, 2, jc.base + 8);
       f.returnCallIndirect(this.#type);
       f.end().end();
@@ -383,19 +423,28 @@ class RegionEmitter {
   }
 
   #block(insns: GuestInsn[]): void {
+    const before = [0];
+    for (const d of insns) before.push(before.at(-1)! + (d.kind === Kind.Inline ? 1 : 0));
+    this.#inlineBefore = before;
+    const total = before[insns.length];
     for (let k = 0; k < insns.length; k++) {
       const d = insns[k];
       const last = k === insns.length - 1;
-      const flow = flowOf(d.insn);
+      const flow = flowOf(d.insn, d.kind);
       if (flow === Flow.Next) {
-        this.#simple(d, k);
+        if (d.kind === Kind.Helper) this.#helper(d, k, false);
+        else this.#simple(d, k);
         if (last) {
-          this.#retire(insns.length);
+          this.#retire(total);
           this.#goto(d.pc + d.len, true);
         }
         continue;
       }
-      this.#retire(insns.length);
+      if (flow === Flow.Exit) {
+        this.#helper(d, k, true);
+        continue;
+      }
+      this.#retire(total);
       if (flow === Flow.Branch) {
         this.#condition(d.insn);
         this.#open();
@@ -414,6 +463,42 @@ class RegionEmitter {
         f.localGet(this.#t64);
         this.#exitDynamic(ExitReason.Continue);
       }
+    }
+  }
+
+  /**
+   * Calls the interpreter for instruction `k` (registers written back before, reloaded
+   * after). Leaves the region when it says so, or always with `exit`.
+   */
+  #helper(d: GuestInsn, k: number, exit: boolean): void {
+    const f = this.#f, L = this.#layout;
+    if (this.#step < 0) throw new Error("a helper instruction in a region without helpers");
+    this.#writeBack();
+    f.i32Const(0).i64Const(lo32(d.pc), hi32(d.pc)).mem(Op.I64_STORE, 3, L.pc);
+    f.localGet(this.#n).i32Const(this.#inlineBefore[k]).op(Op.I32_ADD).call(this.#step);
+    f.localSet(this.#valo);
+    this.#reload();
+    if (!exit) {
+      f.localGet(this.#valo);
+      this.#open();
+    }
+    this.#retire(this.#inlineBefore[k]);
+    f.i32Const(0).mem(Op.I64_LOAD, 3, L.pc);
+    this.#exitDynamic(ExitReason.Helper);
+    if (!exit) this.#close();
+  }
+
+  #writeBack(): void {
+    const f = this.#f, x = this.#layout.x;
+    for (let r = 1; r < 32; r++) {
+      if (this.#reg[r] >= 0) f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, x + 8 * r);
+    }
+  }
+
+  #reload(): void {
+    const f = this.#f, x = this.#layout.x;
+    for (let r = 1; r < 32; r++) {
+      if (this.#reg[r] >= 0) f.i32Const(0).mem(Op.I64_LOAD, 3, x + 8 * r).localSet(this.#reg[r]);
     }
   }
 
@@ -553,10 +638,19 @@ class RegionEmitter {
   }
 
   /**
-   * The inline TLB check: computes va = rs1 + imm, leaves the region before instruction `k`
-   * on a miss or misaligned access, and leaves the host byte address (i32) on the stack.
+   * The inline TLB check: computes va = rs1 + imm; on a miss or misaligned access calls the
+   * interpreter for instruction `k` (with helpers) or leaves the region before it; else runs
+   * `fast` with the host byte address (i32) on the stack.
    */
-  #access(d: GuestInsn, k: number, rs1: number, imm: number, size: number, set: TlbView) {
+  #access(
+    d: GuestInsn,
+    k: number,
+    rs1: number,
+    imm: number,
+    size: number,
+    set: TlbView,
+    fast: () => void,
+  ) {
     const f = this.#f;
     this.#rs(rs1).i64ConstS32(imm).op(Op.I64_ADD).localTee(this.#va);
     f.op(Op.I32_WRAP_I64).localTee(this.#valo);
@@ -572,11 +666,18 @@ class RegionEmitter {
     f.localGet(this.#va).i64Const(~0xfff, -1).op(Op.I64_AND).op(Op.I64_NE);
     if (size > 1) f.localGet(this.#valo).i32Const(size - 1).op(Op.I32_AND).op(Op.I32_OR);
     this.#open();
-    this.#retire(k);
-    this.#exitTo(d.pc, ExitReason.Slow);
-    this.#close();
+    if (this.#step >= 0) {
+      this.#helper(d, k, false);
+      f.else();
+    } else {
+      this.#retire(this.#inlineBefore[k]);
+      this.#exitTo(d.pc, ExitReason.Slow);
+      this.#close();
+    }
     f.localGet(this.#ti).mem(Op.I32_LOAD, 2, set.host);
     f.localGet(this.#valo).i32Const(0xfff).op(Op.I32_AND).op(Op.I32_ADD);
+    fast();
+    if (this.#step >= 0) this.#close();
   }
 
   #load(d: GuestInsn, k: number, rd: number, rs1: number, f3: number, imm: number): void {
@@ -591,16 +692,18 @@ class RegionEmitter {
       Op.I64_LOAD32_U,
     ];
     const size = sizes[f3];
-    this.#access(d, k, rs1, imm, size, this.#tlb.load);
-    this.#f.mem(ops[f3], Math.log2(size), 0);
-    this.#setRd(rd);
+    this.#access(d, k, rs1, imm, size, this.#tlb.load, () => {
+      this.#f.mem(ops[f3], Math.log2(size), 0);
+      this.#setRd(rd);
+    });
   }
 
   #store(d: GuestInsn, k: number, rs1: number, rs2: number, f3: number, imm: number): void {
     const size = 1 << f3;
-    this.#access(d, k, rs1, imm, size, this.#tlb.store);
-    this.#rs(rs2);
-    this.#f.mem([Op.I64_STORE8, Op.I64_STORE16, Op.I64_STORE32, Op.I64_STORE][f3], f3, 0);
+    this.#access(d, k, rs1, imm, size, this.#tlb.store, () => {
+      this.#rs(rs2);
+      this.#f.mem([Op.I64_STORE8, Op.I64_STORE16, Op.I64_STORE32, Op.I64_STORE][f3], f3, 0);
+    });
   }
 }
 

@@ -2,7 +2,9 @@
  * Region discovery for the translator: starting at a hot entry pc, the instructions reachable
  * inside the same 4 KiB guest page, cut into basic blocks. A region ends where control leaves
  * the page, at an indirect jump, or before an instruction the translator leaves to the
- * interpreter (SYSTEM, AMO, floating point, FENCE.I, anything illegal).
+ * interpreter. With helpers, floating point, AMOs and CSR reads stay inside a region as calls
+ * into the interpreter, and the other SYSTEM instructions and FENCE.I end it after such a
+ * call; without them, all of those end the region before them. Illegal encodings always do.
  *
  * @example
  * ```ts
@@ -24,6 +26,18 @@ export interface GuestInsn {
   insn: number;
   /** Encoded length: 2 or 4 bytes. */
   len: number;
+  /** How it is emitted. */
+  kind: Kind;
+}
+
+/** How the emitter handles an instruction. */
+export const enum Kind {
+  /** Emitted as WebAssembly. */
+  Inline,
+  /** A call into the interpreter for this one instruction; the region goes on after it. */
+  Helper,
+  /** A call into the interpreter; the region ends after it (the hart's mode may change). */
+  HelperExit,
 }
 
 /** A straight-line run of instructions entered only at its first one. */
@@ -51,6 +65,38 @@ export const enum Flow {
   Jump,
   /** JALR: target known only at run time. */
   Indirect,
+  /** Ends the region after a helper (pc from the interpreter). */
+  Exit,
+}
+
+/**
+ * The kind of an instruction `translatable` refuses: Helper for floating point, AMOs and pure
+ * CSR reads; HelperExit for the other SYSTEM instructions and FENCE.I; -1 for what only the
+ * interpreter may see first (illegal or reserved encodings, which must trap there).
+ */
+export function helperKind(insn: number): Kind | -1 {
+  const f3 = (insn >>> 12) & 7;
+  switch ((insn >>> 2) & 31) {
+    case 1: // LOAD-FP, STORE-FP, FMADD..FNMADD, OP-FP
+    case 9:
+    case 16:
+    case 17:
+    case 18:
+    case 19:
+    case 20:
+    case 11: // AMO
+      return Kind.Helper;
+    case 3: // MISC-MEM: FENCE.I
+      return f3 === 1 ? Kind.HelperExit : -1;
+    case 28: { // SYSTEM
+      if (f3 === 4) return -1;
+      // csrrs/csrrc with rs1 = x0 and csrrsi/csrrci with uimm 0 only read.
+      const reads = (f3 & 3) >= 2 && ((insn >>> 15) & 31) === 0;
+      return reads ? Kind.Helper : Kind.HelperExit;
+    }
+    default:
+      return -1;
+  }
 }
 
 /**
@@ -91,8 +137,10 @@ export function translatable(insn: number): boolean {
   }
 }
 
-/** The control flow of a translatable instruction. */
-export function flowOf(insn: number): Flow {
+/** The control flow of an instruction in a region. */
+export function flowOf(insn: number, kind: Kind = Kind.Inline): Flow {
+  if (kind === Kind.HelperExit) return Flow.Exit;
+  if (kind === Kind.Helper) return Flow.Next;
   switch ((insn >>> 2) & 31) {
     case 24:
       return Flow.Branch;
@@ -131,6 +179,7 @@ export function discoverRegion(
   fetch: (pc: number) => number,
   ctab: Int32Array,
   maxInsns = MAX_REGION_INSNS,
+  helpers = false,
 ): Region | null {
   const page = pageOf(entry);
   const decoded = new Map<number, GuestInsn>();
@@ -144,8 +193,13 @@ export function discoverRegion(
     const len = (raw & 3) === 3 ? 4 : 2;
     if (off + len > PAGE) return null; // crosses the page: the interpreter fetches it
     const insn = len === 4 ? raw | 0 : ctab[raw & 0xffff];
-    if (insn === 0 || !translatable(insn)) return null;
-    return { pc, insn, len };
+    if (insn === 0) return null;
+    if (translatable(insn)) return { pc, insn, len, kind: Kind.Inline };
+    const kind = helpers ? helperKind(insn) : -1;
+    if (kind === -1) return null;
+    // A region never starts with a helper: the interpreter runs it just as well.
+    if (pc === entry) return null;
+    return { pc, insn, len, kind };
   };
   // Reachable instructions inside the page, depth first from the entry.
   while (work.length > 0 && decoded.size < maxInsns) {
@@ -154,7 +208,7 @@ export function discoverRegion(
       const d = decode(pc);
       if (!d) break;
       decoded.set(pc, d);
-      const flow = flowOf(d.insn);
+      const flow = flowOf(d.insn, d.kind);
       if (flow === Flow.Next) {
         pc += d.len;
         continue;
@@ -189,7 +243,7 @@ export function discoverRegion(
       if (!d) break;
       insns.push(d);
       pc += d.len;
-      if (flowOf(d.insn) !== Flow.Next || leaders.has(pc)) break;
+      if (flowOf(d.insn, d.kind) !== Flow.Next || leaders.has(pc)) break;
     }
     insnCount += insns.length;
     blocks.push({ start, insns });

@@ -120,6 +120,7 @@ export class RegionRunner {
       mem.i32[e] = pc | 0;
       mem.i32[e + 1] = Math.floor(pc / 4294967296) | 0;
       mem.i32[e + 2] = slot;
+      mem.i32[e + 3] = 0; // the mode key RegionModuleBuilder.add defaults to
     }
     return fn;
   }

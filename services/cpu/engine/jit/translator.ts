@@ -1,0 +1,478 @@
+/**
+ * The translator beside the interpreter: counts how often interpretation resumes at each
+ * entry point (after a taken branch or jump), translates the region at an entry once it is hot,
+ * runs translated regions, and keeps them coherent with guest memory.
+ *
+ * - Regions are keyed by the host byte offset of their entry (physical), the virtual pc and
+ *   the TLB sets of the mode they were translated in (privilege, SUM/MXR/MPRV).
+ * - Regions chain through the jump cache in the hart's record (virtual pc -> table slot and
+ *   mode key); a region only chains to one of its own mode. A full TLB flush empties it, a
+ *   flush by address drops the entries of that virtual page.
+ * - A page with translations is marked in `GuestMemory.codePages`; its store TLB entries are
+ *   evicted, so every store to it (interpreter, translated code, DMA) reaches
+ *   `GuestMemory.onCodeWrite`, which drops the page's regions before anything runs again.
+ *
+ * @example
+ * ```ts
+ * const hart = new Hart({ mem, hartId: 0, bus, clock, engine: "jit" });
+ * hart.run(1_000_000); // hot code now runs as WebAssembly
+ * hart.translator?.stats.regions;
+ * ```
+ */
+import { type GuestMemory, RAM_OFFSET } from "../../guest_memory.ts";
+import { compressedTable } from "../../hart/rvc.ts";
+import {
+  HartLayout,
+  hiOf,
+  i64Of,
+  JIT_EXIT_REASON,
+  JIT_JUMP_CACHE,
+  JUMP_CACHE_ENTRIES,
+  loOf,
+  TLB_ENTRY_BYTES,
+  TLB_SIZE,
+} from "../../hart/state.ts";
+import {
+  ExitReason,
+  type JitLayout,
+  jumpCacheOffset,
+  type RegionFn,
+  RegionModuleBuilder,
+  type RegionTlb,
+  type TlbView,
+} from "./emit.ts";
+import { discoverRegion, type Region } from "./region.ts";
+
+/** What the translator needs of a hart (the interpreter's record views and MMU state). */
+export interface TranslatedHart {
+  readonly mem: GuestMemory;
+  /** Byte offset of the hart's record. */
+  readonly base: number;
+  /** The record's TLB words. */
+  readonly tlb: Int32Array;
+  /** Word indexes in `tlb` of the current mode's sets. */
+  readonly fetchSet: number;
+  readonly loadSet: number;
+  readonly storeSet: number;
+  /** False while debug triggers need every access (and fetch) on the slow path. */
+  readonly tlbFillAllowed: boolean;
+  /** Working pc and instret of the interpreter. */
+  pcv: number;
+  instret: number;
+  /** Drops store TLB entries that map DRAM page `page`. */
+  evictStorePage(page: number): void;
+  /**
+   * Interprets the one instruction at the record's pc for translated code (the record's pc is
+   * where it leaves the hart); returns 0 when translated code may go on after it, 1 when it
+   * must leave (a trap, a mode change, an MMIO access, WFI, an exit request).
+   */
+  jitStep(): number;
+}
+
+/** Tuning of the translator. */
+export interface TranslatorOptions {
+  /** Entries into a pc before its region is translated. */
+  threshold?: number;
+  /** Live regions before everything is flushed (bounds memory, as QEMU's code buffer). */
+  maxRegions?: number;
+  /** Hot regions compiled together into one module (module count and cost stay bounded). */
+  batch?: number;
+  /**
+   * Compile with `WebAssembly.compile` off the hart's critical path, installing the regions
+   * when it finishes (the hart interprets meanwhile); false compiles at once, synchronously
+   * (deterministic: tests). Default true.
+   */
+  async?: boolean;
+}
+
+/** Counters for benchmarks and tests. */
+export interface TranslatorStats {
+  /** Regions translated (all time). */
+  regions: number;
+  /** Guest instructions in them. */
+  regionInsns: number;
+  /** Bytes of WebAssembly generated. */
+  wasmBytes: number;
+  /** Milliseconds spent discovering, emitting and compiling. */
+  compileMs: number;
+  /** Guest instructions retired in translated code. */
+  translatedInsns: number;
+  /** Calls from TypeScript into translated code. */
+  entries: number;
+  /** Returns to TypeScript at an access that needed the interpreter (TLB miss, MMIO...). */
+  slowExits: number;
+  /** Returns to TypeScript after a helper (trap, mode change, MMIO, WFI, CSR write). */
+  helperExits: number;
+  /** Instructions translated code handed to the interpreter (helpers and slow accesses). */
+  helperCalls: number;
+  /** Pages whose regions were dropped because they were written. */
+  invalidations: number;
+  /** Full flushes (region cap). */
+  flushes: number;
+  /** Modules compiled. */
+  modules: number;
+  /** Regions dropped before install because their page was written meanwhile. */
+  staleInstalls: number;
+}
+
+interface Entry {
+  vpc: number;
+  mode: number;
+  /** null: not translatable, or still compiling (`pending`). */
+  fn: RegionFn | null;
+  slot: number;
+  page: number;
+  pending: boolean;
+}
+
+/** A discovered region waiting for its module. */
+interface Queued {
+  entry: Entry;
+  hostPc: number;
+  region: Region;
+  tlb: RegionTlb;
+  /** The page's generation when the region was read (a write since makes it stale). */
+  gen: number;
+}
+
+const PAGE = 4096;
+
+/**
+ * The mode key of a region: its fetch, load and store TLB sets (word indexes in the TLB),
+ * which encode the privilege and MPRV/SUM.
+ */
+export function modeKey(fetchSet: number, loadSet: number, storeSet: number): number {
+  const w = TLB_SIZE * 4;
+  return (fetchSet / w) * 256 + (loadSet / w) * 16 + storeSet / w;
+}
+/** Hot counters (a hash of the virtual pc; collisions only make code hot sooner). */
+export const HOT_ENTRIES = 1 << 16;
+
+/** One hart's translator. */
+export class Translator {
+  readonly stats: TranslatorStats = {
+    regions: 0,
+    regionInsns: 0,
+    wasmBytes: 0,
+    compileMs: 0,
+    translatedInsns: 0,
+    entries: 0,
+    slowExits: 0,
+    helperExits: 0,
+    helperCalls: 0,
+    invalidations: 0,
+    flushes: 0,
+    modules: 0,
+    staleInstalls: 0,
+  };
+  /** True when the last `enter` left at an access that needs the interpreter. */
+  slowExit = false;
+
+  readonly #h: TranslatedHart;
+  readonly #mem: GuestMemory;
+  readonly #i32: Int32Array;
+  readonly #u16: Uint16Array;
+  readonly #layout: JitLayout;
+  readonly #threshold: number;
+  readonly #maxRegions: number;
+  readonly #batch: number;
+  readonly #async: boolean;
+  #queue: Queued[] = [];
+  /** Bumped per page on every invalidation, and for all pages on a full flush. */
+  readonly #pageGen: Uint32Array;
+  #flushGen = 0;
+  /** Compiles under way (async). */
+  #inFlight = 0;
+  /** Instructions of the current `enter` already added to instret (at helper calls). */
+  #counted = 0;
+  readonly #step: (retired: number) => number;
+  readonly #ctab = compressedTable();
+  readonly #entries = new Map<number, Entry[]>();
+  /**
+   * Entry counts by virtual pc hash, shared with the interpreter: at a taken jump it leaves
+   * its loop when the target is in the jump cache or its count reached `threshold`.
+   */
+  readonly hotCounts: Uint16Array = new Uint16Array(HOT_ENTRIES);
+  /** Entries before a region is translated. */
+  readonly threshold: number;
+  /** Int32 index of the jump cache in the shared memory (the interpreter probes it). */
+  readonly jumpCacheIndex: number;
+  readonly #pageEntries = new Map<number, number[]>();
+  readonly #table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
+  readonly #freeSlots: number[] = [];
+  #nextSlot = 0;
+  #live = 0;
+  readonly #jcIdx: number;
+  readonly #reasonIdx: number;
+  readonly #pcIdx: number;
+
+  constructor(hart: TranslatedHart, opts: TranslatorOptions = {}) {
+    this.#h = hart;
+    this.#mem = hart.mem;
+    this.#i32 = hart.mem.i32;
+    this.#u16 = hart.mem.u16;
+    this.#threshold = opts.threshold ?? 16;
+    this.threshold = this.#threshold;
+    this.#maxRegions = opts.maxRegions ?? 16384;
+    this.#batch = opts.batch ?? 32;
+    this.#async = opts.async ?? true;
+    this.#pageGen = new Uint32Array(hart.mem.codePages.length);
+    const base = hart.base;
+    this.#layout = {
+      x: base + HartLayout.X,
+      pc: base + HartLayout.PC,
+      exitRequest: base + HartLayout.EXIT_REQUEST,
+      exitReason: base + JIT_EXIT_REASON,
+      jumpCache: { base: base + JIT_JUMP_CACHE, mask: JUMP_CACHE_ENTRIES - 1 },
+    };
+    this.#jcIdx = (base + JIT_JUMP_CACHE) >> 2;
+    this.jumpCacheIndex = this.#jcIdx;
+    this.#reasonIdx = (base + JIT_EXIT_REASON) >> 2;
+    this.#pcIdx = (base + HartLayout.PC) >> 2;
+    this.#step = (retired) => {
+      this.stats.helperCalls++;
+      hart.instret += retired - this.#counted;
+      this.#counted = retired;
+      return hart.jitStep();
+    };
+    this.flushJumpCache();
+    const prev = this.#mem.onCodeWrite;
+    this.#mem.onCodeWrite = (page) => {
+      prev?.(page);
+      this.invalidatePage(page);
+    };
+  }
+
+  /** Regions currently translated. */
+  get liveRegions(): number {
+    return this.#live;
+  }
+
+  /**
+   * Runs translated code at the hart's pc for up to `budget` instructions when a region
+   * exists there (translating it if it just became hot). Returns the instructions retired;
+   * 0 means the interpreter must run (no region, or the first access needs the slow path).
+   * After it, `slowExit` tells whether the hart stopped at an access for the interpreter.
+   */
+  enter(budget: number): number {
+    const h = this.#h;
+    this.slowExit = false;
+    if (!h.tlbFillAllowed) return 0;
+    const pc = h.pcv, plo = pc | 0, tlb = h.tlb;
+    const ti = h.fetchSet + ((plo >>> 10) & ((TLB_SIZE - 1) * 4));
+    if (tlb[ti] !== (plo & ~0xfff) || tlb[ti + 1] !== hiOf(pc)) return 0;
+    const hostPc = tlb[ti + 2] + (plo & 0xfff);
+    const mode = modeKey(h.fetchSet, h.loadSet, h.storeSet);
+    let e = this.#find(hostPc, pc, mode);
+    if (e === undefined) {
+      const hi = (plo >>> 1) & (HOT_ENTRIES - 1);
+      const count = this.hotCounts[hi];
+      if (count < this.#threshold) {
+        this.hotCounts[hi] = count + 1;
+        return 0;
+      }
+      e = this.#discover(pc, hostPc, mode);
+    }
+    const fn = e.fn;
+    if (fn === null) {
+      // Not translatable (or still compiling): count again before the next try.
+      if (!e.pending) this.hotCounts[(plo >>> 1) & (HOT_ENTRIES - 1)] = 0;
+      return 0;
+    }
+    const i32 = this.#i32;
+    this.#remember(e);
+    this.#counted = 0;
+    const n = fn(budget, 0);
+    this.stats.entries++;
+    this.stats.translatedInsns += n;
+    h.instret += n - this.#counted;
+    this.#counted = 0;
+    h.pcv = i64Of(i32[this.#pcIdx], i32[this.#pcIdx + 1]);
+    const reason = i32[this.#reasonIdx];
+    if (reason !== ExitReason.Continue) {
+      i32[this.#reasonIdx] = ExitReason.Continue;
+      if (reason === ExitReason.Slow) {
+        this.slowExit = true;
+        this.stats.slowExits++;
+      } else this.stats.helperExits++;
+    }
+    // Helper instructions retire in the interpreter: count them as progress too.
+    return n > 0 || reason === ExitReason.Helper ? Math.max(n, 1) : 0;
+  }
+
+  /** Empties the jump cache (virtual pcs may now mean other code). */
+  flushJumpCache(): void {
+    const i = this.#jcIdx;
+    this.#i32.fill(1, i, i + JUMP_CACHE_ENTRIES * 4);
+  }
+
+  /** Drops the jump cache entries of the virtual page holding `va` (its mapping changed). */
+  flushJumpCachePage(va: number): void {
+    const page = loOf(va) & ~0xfff, hi = hiOf(va), i32 = this.#i32;
+    for (let j = this.#jcIdx; j < this.#jcIdx + JUMP_CACHE_ENTRIES * 4; j += 4) {
+      if ((i32[j] & ~0xfff) === page && i32[j + 1] === hi) i32[j] = 1;
+    }
+  }
+
+  /** Puts a translated entry in the jump cache (regions chain to it, the interpreter stops). */
+  #remember(e: Entry): void {
+    const i32 = this.#i32, lo = loOf(e.vpc);
+    const j = this.#jcIdx + (jumpCacheOffset(lo, JUMP_CACHE_ENTRIES - 1) >> 2);
+    i32[j] = lo;
+    i32[j + 1] = hiOf(e.vpc);
+    i32[j + 2] = e.slot;
+    i32[j + 3] = e.mode;
+  }
+
+  /** Drops the regions made from DRAM page `page` (it was written). */
+  invalidatePage(page: number): void {
+    const pcs = this.#pageEntries.get(page);
+    this.#mem.codePages[page] = 0;
+    this.#pageGen[page]++;
+    if (!pcs) return;
+    this.#pageEntries.delete(page);
+    for (const hostPc of pcs) {
+      for (const e of this.#entries.get(hostPc) ?? []) this.#release(e);
+      this.#entries.delete(hostPc);
+    }
+    this.stats.invalidations++;
+    this.flushJumpCache();
+  }
+
+  /** Drops every translation (FENCE.I, or the region cap reached). */
+  flushAll(): void {
+    for (const page of this.#pageEntries.keys()) this.#mem.codePages[page] = 0;
+    for (const list of this.#entries.values()) for (const e of list) this.#release(e);
+    this.#entries.clear();
+    this.#pageEntries.clear();
+    this.hotCounts.fill(0);
+    this.#queue = [];
+    this.#flushGen++;
+    this.stats.flushes++;
+    this.flushJumpCache();
+  }
+
+  #release(e: Entry): void {
+    e.pending = false;
+    if (e.fn === null) return;
+    this.#table.set(e.slot, null);
+    this.#freeSlots.push(e.slot);
+    this.#live--;
+  }
+
+  #find(hostPc: number, vpc: number, mode: number): Entry | undefined {
+    const list = this.#entries.get(hostPc);
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      if (e.vpc === vpc && e.mode === mode) return e;
+    }
+    return undefined;
+  }
+
+  #tlbView(set: number): TlbView {
+    const at = this.#h.base + HartLayout.TLB + set * 4;
+    return { tagLo: at, tagHi: at + 4, host: at + 8, stride: TLB_ENTRY_BYTES, mask: TLB_SIZE - 1 };
+  }
+
+  /** Reads the region at `vpc` and queues it for compilation (or compiles it, when sync). */
+  #discover(vpc: number, hostPc: number, mode: number): Entry {
+    const t0 = performance.now();
+    const h = this.#h, u16 = this.#u16;
+    if (this.#live + this.#queue.length >= this.#maxRegions) this.flushAll();
+    const off0 = loOf(vpc) & 0xfff;
+    const vpage = vpc - off0, hostPage = hostPc - off0;
+    const page = (hostPage - RAM_OFFSET) / PAGE;
+    const fetch = (a: number): number => {
+      const off = a - vpage;
+      if (off < 0 || off > PAGE - 2) return -1;
+      const lo = u16[(hostPage + off) >> 1];
+      if ((lo & 3) !== 3 || off + 4 > PAGE) return lo;
+      return (lo | (u16[(hostPage + off + 2) >> 1] << 16)) >>> 0;
+    };
+    const region = discoverRegion(vpc, fetch, this.#ctab, undefined, true);
+    const entry: Entry = { vpc, mode, fn: null, slot: -1, page, pending: region !== null };
+    const list = this.#entries.get(hostPc);
+    if (list) list.push(entry);
+    else this.#entries.set(hostPc, [entry]);
+    // Untranslatable entries are not tied to the page: they only send the hart to the
+    // interpreter, which is always right (a full flush forgets them).
+    if (region !== null) {
+      const pcs = this.#pageEntries.get(page);
+      if (pcs) pcs.push(hostPc);
+      else this.#pageEntries.set(page, [hostPc]);
+      // From now on every store to the page takes the slow path (and invalidates).
+      if (this.#mem.codePages[page] === 0) {
+        this.#mem.codePages[page] = 1;
+        h.evictStorePage(page);
+      }
+      const tlb = { load: this.#tlbView(h.loadSet), store: this.#tlbView(h.storeSet) };
+      this.#queue.push({ entry, hostPc, region, tlb, gen: this.#pageGen[page] });
+    }
+    this.stats.compileMs += performance.now() - t0;
+    if (!this.#async || this.#queue.length >= this.#batch) this.compileQueued();
+    return entry;
+  }
+
+  /** Regions waiting for compilation. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Compiles the queued regions into one module (the hart calls this at the end of each
+   * `run()`, so a batch never waits long). Async mode installs them when V8 is done.
+   */
+  compileQueued(): void {
+    const queue = this.#queue;
+    if (queue.length === 0) return;
+    this.#queue = [];
+    const t0 = performance.now();
+    const b = new RegionModuleBuilder(this.#layout, this.#mem.memory.buffer.byteLength / 65536, {
+      step: true,
+    });
+    for (const q of queue) b.add(q.region, q.tlb, q.entry.mode);
+    const bytes = b.build();
+    this.stats.wasmBytes += bytes.length;
+    this.stats.modules++;
+    const flushGen = this.#flushGen;
+    const install = (module: WebAssembly.Module) => {
+      const t1 = performance.now();
+      const inst = new WebAssembly.Instance(module, {
+        env: { memory: this.#mem.memory, table: this.#table, step: this.#step },
+      });
+      queue.forEach((q, i) => {
+        const e = q.entry;
+        if (!e.pending || flushGen !== this.#flushGen || this.#pageGen[e.page] !== q.gen) {
+          this.stats.staleInstalls++;
+          return;
+        }
+        e.pending = false;
+        e.fn = inst.exports[`r${i}`] as RegionFn;
+        e.slot = this.#freeSlots.pop() ?? this.#nextSlot++;
+        if (e.slot >= this.#table.length) this.#table.grow(this.#table.length);
+        this.#table.set(e.slot, e.fn);
+        this.#remember(e);
+        this.#live++;
+        this.stats.regions++;
+        this.stats.regionInsns += q.region.insnCount;
+      });
+      this.stats.compileMs += performance.now() - t1;
+    };
+    if (this.#async) {
+      this.#inFlight++;
+      WebAssembly.compile(bytes).then(install, (err) => {
+        // A module the emitter made that V8 refuses is a translator bug: say so, keep running.
+        console.error(`vmesh: translator: a module failed to compile: ${err}`);
+      }).finally(() => this.#inFlight--);
+    } else {
+      install(new WebAssembly.Module(bytes));
+    }
+    this.stats.compileMs += performance.now() - t0;
+  }
+
+  /** Compiles started with `async` that have not finished yet. */
+  get compiling(): number {
+    return this.#inFlight;
+  }
+}
