@@ -34,8 +34,10 @@ msg: .asciz "${marker}\\n"
 
 /** A launcher under test: the process to kill, and what it started. */
 interface Launched {
-  /** The process the test kills (the launcher, or the terminal holding it). */
+  /** The process this test spawned (the launcher, or `script` holding its terminal). */
   victim: Deno.ChildProcess;
+  /** The pid to SIGKILL: the launcher, or (terminal closed) `script`. */
+  killPid: number;
   /** Everything that must be gone afterwards: label -> pid (the launcher included). */
   pids: Map<string, number>;
   /** Launcher output so far (for failure messages). */
@@ -69,21 +71,35 @@ function childrenOf(pid: number): number[] {
 }
 
 /**
- * Starts `vmesh boot --verbose ARGS` (with `pty`, inside `script`, so it has a real terminal
- * and the default terminal console) and waits until `consoleLog` holds `marker` and every
- * service reported its pid.
+ * How the launcher runs: directly; on a terminal (inside `script`) that the test closes
+ * ("hangup"); or on a terminal kept open, where a shell saves `stty -a` to `dir/stty.before`
+ * and, 2 s after the launcher ends, to `dir/stty.after` ({ stay: dir }).
+ */
+type Terminal = "none" | "hangup" | { stay: string };
+
+/**
+ * Starts `vmesh boot --verbose ARGS` as `terminal` says and waits until `consoleLog` holds
+ * `marker` and every service reported its pid.
  */
 async function launch(
   args: string[],
   consoleLog: string,
   marker: string,
-  pty: boolean,
+  terminal: Terminal,
   waitMs: number,
 ): Promise<Launched> {
   const boot = [Deno.execPath(), "run", "-A", "--quiet", MAIN, "boot", "--verbose", ...args];
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const line = boot.map(quote).join(" ");
+  const shell = terminal === "none"
+    ? ""
+    : terminal === "hangup"
+    ? `exec ${line}`
+    : `stty -a > ${quote(`${terminal.stay}/stty.before`)}; ${line}; sleep 2; ` +
+      `stty -a > ${quote(`${terminal.stay}/stty.after`)}`;
+  const pty = terminal !== "none";
   const victim = new Deno.Command(pty ? "script" : boot[0], {
-    args: pty ? ["-qfec", `exec ${boot.map(quote).join(" ")}`, "/dev/null"] : boot.slice(1),
+    args: pty ? ["-qfec", shell, "/dev/null"] : boot.slice(1),
     env: { NO_COLOR: "1" },
     // `script` ends the session when its stdin ends: keep it open, write nothing.
     stdin: pty ? "piped" : "null",
@@ -107,8 +123,12 @@ async function launch(
   );
   const pids = new Map<string, number>();
   for (const m of log().matchAll(/started (.+?) \(pid (\d+)\)/g)) pids.set(m[1], Number(m[2]));
-  pids.set("vmesh boot", pty ? childrenOf(victim.pid)[0] : victim.pid);
-  return { victim, pids, log };
+  // script -> the launcher (exec), or script -> sh -> the launcher.
+  let launcher = victim.pid;
+  if (pty) launcher = childrenOf(launcher)[0];
+  if (typeof terminal === "object") launcher = childrenOf(launcher)[0];
+  pids.set("vmesh boot", launcher);
+  return { victim, killPid: terminal === "hangup" ? victim.pid : launcher, pids, log };
 }
 
 /** The `/tmp/vmesh-<kind>-*` dirs named on the processes' command lines. */
@@ -132,7 +152,7 @@ async function killAndWatch(l: Launched, expect: string[]): Promise<Map<string, 
   const goneAt = new Map<string, number>();
   try {
     const t0 = performance.now();
-    l.victim.kill("SIGKILL");
+    Deno.kill(l.killPid, "SIGKILL");
     while (goneAt.size < l.pids.size && performance.now() - t0 < GONE_WITHIN_MS) {
       for (const [label, pid] of l.pids) {
         if (!goneAt.has(label) && processGone(pid)) {
@@ -168,7 +188,7 @@ const SERVICES = [
 ];
 
 /** A bare-metal boot with a disk and a nic whose guest prints `marker` and spins. */
-async function spinningBoot(dir: string, marker: string, pty: boolean): Promise<Launched> {
+async function spinningBoot(dir: string, marker: string, terminal: Terminal): Promise<Launched> {
   const elf = await buildBareMetalElf(dir, "spin", SPIN_GUEST(marker));
   await Deno.writeFile(`${dir}/disk.img`, new Uint8Array(1 << 20));
   const consoleLog = `${dir}/console.log`;
@@ -182,13 +202,13 @@ async function spinningBoot(dir: string, marker: string, pty: boolean): Promise<
       `${dir}/disk.img`,
       "--nic",
       "switch=swdeath",
-      ...(pty ? ["--console", "terminal"] : []),
+      ...(terminal === "none" ? [] : ["--console", "terminal"]),
       "--console",
       `log:${consoleLog}`,
     ],
     consoleLog,
     marker,
-    pty,
+    terminal,
     120_000,
   );
 }
@@ -196,7 +216,7 @@ async function spinningBoot(dir: string, marker: string, pty: boolean): Promise<
 Deno.test("vmesh boot SIGKILLed while its guest spins: nats-server and every service exit", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
   try {
-    const l = await spinningBoot(dir, "spinning forever", false);
+    const l = await spinningBoot(dir, "spinning forever", "none");
     const natsDir = [...tempDirsOf([l.pids.get("nats-server")!], "nats")][0];
     console.log(`launcher SIGKILLed; gone after: ${timings(await killAndWatch(l, SERVICES))}`);
     // The dead launcher's nats store: the next embedded server removes it.
@@ -211,10 +231,28 @@ Deno.test("vmesh boot SIGKILLed while its guest spins: nats-server and every ser
 Deno.test("vmesh boot's terminal closed (its pty hung up): every process exits", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
   try {
-    const l = await spinningBoot(dir, "spinning on a terminal", true);
+    const l = await spinningBoot(dir, "spinning on a terminal", "hangup");
     // SIGKILL of `script` closes the pty master: the kernel hangs up the terminal, which
     // sends SIGHUP to the launcher (the session leader) and its foreground process group.
     console.log(`terminal closed; gone after: ${timings(await killAndWatch(l, SERVICES))}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vmesh boot SIGKILLed on a terminal that stays open: all exit, the terminal is cooked again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
+  try {
+    const l = await spinningBoot(dir, "spinning on a kept terminal", { stay: dir });
+    console.log(
+      `launcher on a terminal SIGKILLed; gone after: ${timings(await killAndWatch(l, SERVICES))}`,
+    );
+    // The console service had the terminal in raw mode; its exit must restore it.
+    const modes = (text: string) => text.match(/(?<![\w-])-?(icanon|echo|isig)(?![\w-])/g)?.sort();
+    const before = await Deno.readTextFile(`${dir}/stty.before`);
+    const after = await Deno.readTextFile(`${dir}/stty.after`);
+    assert.deepEqual(modes(before), ["echo", "icanon", "isig"], before);
+    assert.deepEqual(modes(after), modes(before), after);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -240,7 +278,7 @@ Deno.test("Linux guest panicked, vmesh boot SIGKILLed (the case in issue 14): al
       ],
       consoleLog,
       "end Kernel panic",
-      false,
+      "none",
       300_000,
     );
     const gone = await killAndWatch(l, SERVICES);
@@ -273,7 +311,7 @@ Deno.test("vmesh up SIGKILLed: its nats-server and every service it started exit
     for (const m of log().matchAll(/^vmesh up: (\w+): .*\(pid (\d+)\)$/gm)) {
       pids.set(m[1], Number(m[2]));
     }
-    const gone = await killAndWatch({ victim, pids, log }, [
+    const gone = await killAndWatch({ victim, killPid: victim.pid, pids, log }, [
       "vmesh up",
       "nats",
       "console",
