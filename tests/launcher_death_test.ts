@@ -87,6 +87,7 @@ async function launch(
   marker: string,
   terminal: Terminal,
   waitMs: number,
+  env: Record<string, string> = {},
 ): Promise<Launched> {
   const boot = [Deno.execPath(), "run", "-A", "--quiet", MAIN, "boot", "--verbose", ...args];
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -100,7 +101,7 @@ async function launch(
   const pty = terminal !== "none";
   const victim = new Deno.Command(pty ? "script" : boot[0], {
     args: pty ? ["-qfec", shell, "/dev/null"] : boot.slice(1),
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     // `script` ends the session when its stdin ends: keep it open, write nothing.
     stdin: pty ? "piped" : "null",
     stdout: "piped",
@@ -188,7 +189,12 @@ const SERVICES = [
 ];
 
 /** A bare-metal boot with a disk and a nic whose guest prints `marker` and spins. */
-async function spinningBoot(dir: string, marker: string, terminal: Terminal): Promise<Launched> {
+async function spinningBoot(
+  dir: string,
+  marker: string,
+  terminal: Terminal,
+  env: Record<string, string> = {},
+): Promise<Launched> {
   const elf = await buildBareMetalElf(dir, "spin", SPIN_GUEST(marker));
   await Deno.writeFile(`${dir}/disk.img`, new Uint8Array(1 << 20));
   const consoleLog = `${dir}/console.log`;
@@ -210,6 +216,7 @@ async function spinningBoot(dir: string, marker: string, terminal: Terminal): Pr
     marker,
     terminal,
     120_000,
+    env,
   );
 }
 
@@ -224,6 +231,20 @@ Deno.test("vmesh boot SIGKILLed while its guest spins: nats-server and every ser
     await next.stop();
     await assert.rejects(Deno.stat(natsDir), Deno.errors.NotFound, natsDir);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vmesh boot on a shared bus (NATS_URL) SIGKILLed: its services exit, the bus stays", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-death-test-" });
+  const shared = await startEmbeddedNats({ handleSignals: false });
+  try {
+    const l = await spinningBoot(dir, "spinning on a shared bus", "none", { NATS_URL: shared.url });
+    const gone = await killAndWatch(l, SERVICES.filter((s) => s !== "nats-server"));
+    console.log(`launcher on a shared bus SIGKILLed; gone after: ${timings(gone)}`);
+    assert.equal(processGone(shared.pid), false, "a server the launcher did not start stays");
+  } finally {
+    await shared.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
