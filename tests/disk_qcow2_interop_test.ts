@@ -258,7 +258,7 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
       assert.deepEqual(await Deno.readFile(base), baseData, "the backing file is untouched");
     });
 
-    await t.step("refcount widths 1..64 bits; internal snapshots and bitmaps", async () => {
+    await t.step("refcount widths, dirty images, internal snapshots, bitmaps", async () => {
       for (const bits of [1, 8, 64]) {
         const image = `${dir}/rb${bits}.qcow2`;
         await qemu("qemu-img", [
@@ -299,15 +299,36 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
       assert.equal(await repaired.p.stop(), 0);
       await assertCheckClean(lazy);
       await qemu("qemu-io", ["-r", "-c", "read -P 0x44 0 300k", lazy]);
+      // Internal snapshots (qemu-img snapshot, libvirt's internal snapshots) stay intact.
       const snap = `${dir}/snap.qcow2`;
-      await qemu("qemu-img", ["create", "-f", "qcow2", snap, "4M"]);
-      await qemu("qemu-io", ["-c", "write -P 1 0 100k", snap]);
+      await qemu("qemu-img", ["create", "-f", "qcow2", "-o", "cluster_size=4096", snap, "4M"]);
+      await qemu("qemu-io", ["-c", "write -P 1 0 1M", "-c", "write -c -P 7 2M 64k", snap]);
+      const atSnapshot = await qemuRaw(snap, dir);
       await qemu("qemu-img", ["snapshot", "-c", "s1", snap]);
       await qemu("qemu-io", ["-c", "write -P 2 0 64k", snap]);
-      await assert.rejects(serve(snap), /internal snapshot.*--read-only/);
-      const ro = await serve(snap, "--read-only");
-      const want = await qemuRaw(snap, dir);
-      assert.deepEqual(await readAll(ro.client, want.length), want, "the active layer");
+      const active = await qemuRaw(snap, dir);
+      const s = await serve(snap);
+      assert.deepEqual(await readAll(s.client, active.length), active, "the active layer");
+      const edits: Array<[number, Uint8Array]> = [
+        [4096, pattern(8192, 1)], // in a cluster QEMU already copied after the snapshot
+        [512 * KiB + 512, pattern(300 * KiB, 2)], // clusters shared with the snapshot
+        [2 * MiB + 4096, pattern(4096, 3)], // a compressed cluster shared with the snapshot
+      ];
+      for (const [offset, data] of edits) {
+        await s.client.call("write", { offset, data });
+        active.set(data, offset);
+      }
+      await s.client.call("discard", { offset: 3 * MiB, length: 64 * KiB });
+      active.fill(0, 3 * MiB, 3 * MiB + 64 * KiB);
+      assert.equal(await s.p.stop(), 0);
+      await assertCheckClean(snap);
+      assert.deepEqual(await qemuRaw(snap, dir), active, "QEMU's view of the active layer");
+      const applied = `${dir}/snap-applied.qcow2`;
+      await Deno.copyFile(snap, applied);
+      await qemu("qemu-img", ["snapshot", "-a", "s1", applied]);
+      assert.deepEqual(await qemuRaw(applied, dir), atSnapshot, "the snapshot is untouched");
+      await qemu("qemu-img", ["snapshot", "-d", "s1", snap]);
+      await assertCheckClean(snap);
       const bm = `${dir}/bitmap.qcow2`;
       await qemu("qemu-img", ["create", "-f", "qcow2", bm, "4M"]);
       await qemu("qemu-img", ["bitmap", "--add", bm, "b0"]);

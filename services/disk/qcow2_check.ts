@@ -68,7 +68,8 @@ export async function scanQcow2(
       );
     }
     const prev = kinds[c];
-    if (prev !== 0 && !(prev === kind && (kind === DATA || kind === COMP))) {
+    // Data and L2 tables may be shared (internal snapshots); nothing else may.
+    if (prev !== 0 && !(prev === kind && (kind === DATA || kind === COMP || kind === L2))) {
       fail(`${what} at ${c * cs} overlaps ${KIND_NAMES[prev]}: the image is corrupt`);
     }
     kinds[c] = kind;
@@ -81,64 +82,78 @@ export async function scanQcow2(
   markRange(h.l1TableOffset, h.l1Size * 8, L1, "the L1 table");
   markRange(h.refcountTableOffset, h.refcountTableClusters * cs, RT, "the refcount table");
   for (const c of rc.blockClusters()) mark(c, RB, "a refcount block");
-  if (h.nbSnapshots > 0) await markSnapshots(file, h, fileSize, markRange);
+  const snapshotL1s = h.nbSnapshots > 0 ? await markSnapshots(file, h, fileSize, markRange) : [];
 
-  const l2 = new Map<number, Uint8Array>();
   const l2Entries = cs / 8;
-  for (let i = 0; i < h.l1Size; i++) {
-    const off = decodeL1(l1, i);
-    if (off < 0) fail(`L1 entry ${i} has reserved bits set: the image is corrupt`);
-    if (off === 0) continue;
-    if (off % cs !== 0) {
-      fail(`L2 table ${i} at ${off} is not cluster-aligned: the image is corrupt`);
-    }
-    mark(off / cs, L2, `L2 table ${i}`);
-    const table = new Uint8Array(cs);
-    await readAt(file, off, table);
-    l2.set(i, table);
-    const view = new DataView(table.buffer);
-    for (let j = 0; j < l2Entries; j++) {
-      const e: L2Entry = decodeL2(view, j, h.version, h.clusterBits);
-      const guest = (i * l2Entries + j) * cs;
-      if (e.reserved) fail(`L2 entry for guest offset ${guest} has reserved bits set`);
-      if (e.mapping === Mapping.Normal || e.mapping === Mapping.ZeroAllocated) {
-        if (e.host % cs !== 0) {
-          fail(`data cluster for guest offset ${guest} at ${e.host} is not cluster-aligned`);
+  // A table shared by several L1 tables (snapshots) counts its clusters once per L1 table, as
+  // QEMU counts them (taking a snapshot increments the L2 tables and the data they map).
+  const walkL1 = async (
+    table: DataView,
+    size: number,
+    what: string,
+    keep?: Map<number, Uint8Array>,
+  ) => {
+    for (let i = 0; i < size; i++) {
+      const off = decodeL1(table, i);
+      if (off < 0) fail(`${what} entry ${i} has reserved bits set: the image is corrupt`);
+      if (off === 0) continue;
+      if (off % cs !== 0) {
+        fail(`L2 table ${i} of ${what} at ${off} is not cluster-aligned: the image is corrupt`);
+      }
+      mark(off / cs, L2, `L2 table ${i} of ${what}`);
+      const l2 = new Uint8Array(cs);
+      await readAt(file, off, l2);
+      keep?.set(i, l2);
+      const view = new DataView(l2.buffer);
+      for (let j = 0; j < l2Entries; j++) {
+        const e: L2Entry = decodeL2(view, j, h.version, h.clusterBits);
+        const guest = (i * l2Entries + j) * cs;
+        if (e.reserved) fail(`L2 entry for guest offset ${guest} has reserved bits set`);
+        if (e.mapping === Mapping.Normal || e.mapping === Mapping.ZeroAllocated) {
+          if (e.host % cs !== 0) {
+            fail(`data cluster for guest offset ${guest} at ${e.host} is not cluster-aligned`);
+          }
+          mark(e.host / cs, DATA, `the data cluster for guest offset ${guest}`);
+        } else if (e.mapping === Mapping.Compressed) {
+          const start = e.host - (e.host % 512);
+          if (start + e.compressedSectors * 512 > clusters * cs) {
+            fail(`compressed data for guest offset ${guest} lies past the end of the file`);
+          }
+          markRange(start, e.compressedSectors * 512, COMP, `compressed data of ${guest}`);
         }
-        mark(e.host / cs, DATA, `the data cluster for guest offset ${guest}`);
-      } else if (e.mapping === Mapping.Compressed) {
-        const start = e.host - (e.host % 512);
-        if (start + e.compressedSectors * 512 > clusters * cs) {
-          fail(`compressed data for guest offset ${guest} lies past the end of the file`);
-        }
-        markRange(start, e.compressedSectors * 512, COMP, `compressed data of ${guest}`);
       }
     }
+  };
+  const l2 = new Map<number, Uint8Array>();
+  await walkL1(l1, h.l1Size, "the L1 table", l2);
+  for (const [s, snap] of snapshotL1s.entries()) {
+    const table = new Uint8Array(snap.l1Size * 8);
+    await readAt(file, snap.l1Offset, table);
+    await walkL1(new DataView(table.buffer), snap.l1Size, `snapshot ${s}'s L1 table`);
   }
 
   let leaked = 0;
-  if (h.nbSnapshots === 0) {
-    for (let c = 0; c < clusters; c++) {
-      const stored = rc.get(c);
-      if (stored < uses[c] && strictRefcounts) {
-        fail(
-          `host cluster ${c} (offset ${c * cs}) has refcount ${stored} but ${uses[c]} ` +
-            `references: repair the image with qemu-img check -r all`,
-        );
-      }
-      if (stored > uses[c]) leaked++;
+  for (let c = 0; c < clusters; c++) {
+    const stored = rc.get(c);
+    if (stored < uses[c] && strictRefcounts) {
+      fail(
+        `host cluster ${c} (offset ${c * cs}) has refcount ${stored} but ${uses[c]} ` +
+          `references: repair the image with qemu-img check -r all`,
+      );
     }
+    if (stored > uses[c]) leaked++;
   }
   return { l2, leaked, uses };
 }
 
-/** Marks the snapshot table and the snapshots' L1 tables (read-only images only). */
+/** Marks the snapshot table and the snapshots' L1 tables; returns where those tables are. */
 async function markSnapshots(
   file: Deno.FsFile,
   h: Qcow2Header,
   fileSize: number,
   markRange: (offset: number, bytes: number, kind: number, what: string) => void,
-): Promise<void> {
+): Promise<Array<{ l1Offset: number; l1Size: number }>> {
+  const tables: Array<{ l1Offset: number; l1Size: number }> = [];
   let at = h.snapshotsOffset;
   const fixed = new Uint8Array(40);
   for (let s = 0; s < h.nbSnapshots; s++) {
@@ -153,8 +168,10 @@ async function markSnapshots(
         fail(`snapshot ${s} L1 table at ${l1Offset} is misplaced: the image is corrupt`);
       }
       markRange(l1Offset, l1Size * 8, SNAP_L1, `snapshot ${s} L1 table`);
+      tables.push({ l1Offset, l1Size });
     }
     at += Math.ceil(len / 8) * 8;
   }
   markRange(h.snapshotsOffset, at - h.snapshotsOffset, SNAP, "the snapshot table");
+  return tables;
 }

@@ -2,8 +2,8 @@
  * qcow2 image backend: reads (standard, zero and compressed clusters, read-through to a
  * raw or qcow2 backing file), writes with cluster allocation and copy-on-write from the
  * backing file, discard, and crash-safe metadata write-back. Versions 2 and 3; no encryption,
- * no extended L2 entries, no external data file; nothing is compressed on write. Images with
- * internal snapshots are served read-only.
+ * no extended L2 entries, no external data file; nothing is compressed on write. Internal
+ * snapshots are kept intact: tables and clusters shared with them are copied before a write.
  *
  * All L1/L2 tables and refcount blocks are held in memory (the open-time scan reads them
  * anyway): 8 bytes per allocated guest cluster, 128 KiB per GiB of a full 64 KiB-cluster disk.
@@ -17,6 +17,7 @@ import { scanQcow2 } from "./qcow2_check.ts";
 import { decompressCluster } from "./qcow2_compression.ts";
 import {
   clearEntry,
+  COPIED_HI,
   decodeL1,
   decodeL2,
   Mapping,
@@ -123,12 +124,6 @@ export class Qcow2Image implements BlockBackend {
       const h = decodeQcow2Header(head, fileSize);
       head = head.subarray(0, 2 ** h.clusterBits);
       if (!readOnly) {
-        if (h.nbSnapshots > 0) {
-          throw new Qcow2FormatError(
-            `image has ${h.nbSnapshots} internal snapshot(s): vmesh serves it read-only ` +
-              `(--read-only), or remove them with qemu-img snapshot -d`,
-          );
-        }
         if (h.incompatibleFeatures & INCOMPAT_CORRUPT) {
           throw new Qcow2FormatError(
             "image is marked corrupt: open it read-only or repair it with qemu-img check -r all",
@@ -381,9 +376,41 @@ export class Qcow2Image implements BlockBackend {
     return c;
   }
 
+  /**
+   * Makes the L2 table of guest cluster `gc` this image's own before an entry changes: a table
+   * shared with an internal snapshot (refcount > 1) is copied. The clusters it maps keep their
+   * refcounts (QEMU counted the snapshot's path to them when it was taken), so a cluster shared
+   * with the snapshot is still copied on its next write.
+   */
+  async #unshareL2(gc: number): Promise<void> {
+    const i = Math.floor(gc / this.#l2Entries);
+    const table = this.#l2.get(i);
+    if (!table) return;
+    const cs = this.#cs;
+    const old = decodeL1(this.#l1View, i);
+    if (this.refcounts.get(old / cs) <= 1) return;
+    const c = await this.#allocate();
+    const copy = table.slice();
+    const view = new DataView(copy.buffer);
+    for (let j = 0; j < this.#l2Entries; j++) {
+      const e = decodeL2(view, j, this.header.version, this.header.clusterBits);
+      if (e.mapping === Mapping.Normal || e.mapping === Mapping.ZeroAllocated) {
+        // The active table's COPIED flags must say whether the refcount is exactly one.
+        const hi = view.getUint32(j * 8) & ~COPIED_HI;
+        view.setUint32(j * 8, this.refcounts.get(e.host / cs) === 1 ? hi | COPIED_HI : hi);
+      }
+    }
+    this.#l2.set(i, copy);
+    this.#dirtyL2.add(i);
+    setOwnedEntry(this.#l1View, i, c * cs);
+    this.#dirtyL1.add(i);
+    this.#pendingFree.push(old / cs);
+  }
+
   /** The L2 table of guest cluster `gc`, allocating an empty one when there is none. */
   async #ensureL2(gc: number): Promise<{ table: DataView; index: number }> {
     const i = Math.floor(gc / this.#l2Entries);
+    await this.#unshareL2(gc);
     if (!this.#l2.has(i)) {
       const c = await this.#allocate();
       this.#l2.set(i, new Uint8Array(this.#cs));
@@ -422,8 +449,11 @@ export class Qcow2Image implements BlockBackend {
       const gc = Math.floor(at / cs);
       const within = at - gc * cs;
       const n = Math.min(cs - within, data.length - pos);
+      await this.#unshareL2(gc); // first: a shared table's clusters count it twice after
       const e = this.#entry(gc);
       const owned = e.mapping === Mapping.Normal && this.refcounts.get(e.host / cs) === 1;
+      const zeroInPlace = e.mapping === Mapping.ZeroAllocated &&
+        this.refcounts.get(e.host / cs) === 1;
       let host: number;
       if (owned) host = e.host + within;
       else {
@@ -433,7 +463,7 @@ export class Qcow2Image implements BlockBackend {
           fill = await this.#readCluster(gc);
         } else if (n !== cs) fill = new Uint8Array(cs);
         const l2 = await this.#ensureL2(gc); // before the data cluster, as QEMU lays them out
-        const c = e.mapping === Mapping.ZeroAllocated ? e.host / cs : await this.#allocate();
+        const c = zeroInPlace ? e.host / cs : await this.#allocate();
         if (fill) {
           fill.set(data.subarray(pos, pos + n), within);
           await flushRun();
@@ -443,7 +473,7 @@ export class Qcow2Image implements BlockBackend {
         remaps.push(() => {
           setOwnedEntry(l2.table, l2.index, c * cs);
           this.#dirtyL2.add(Math.floor(gc / this.#l2Entries));
-          if (e.mapping !== Mapping.ZeroAllocated) this.#release(e);
+          if (!zeroInPlace) this.#release(e);
         });
         if (fill) {
           pos += n;
@@ -474,6 +504,7 @@ export class Qcow2Image implements BlockBackend {
       const within = at - gc * cs;
       const n = Math.min(cs - within, length - pos);
       pos += n;
+      await this.#unshareL2(gc);
       const e = this.#entry(gc);
       const backed = this.backing !== undefined && gc * cs < this.#backingSize;
       const readsZero = e.mapping === Mapping.Zero || e.mapping === Mapping.ZeroAllocated ||
