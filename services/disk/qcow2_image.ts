@@ -119,10 +119,9 @@ export class Qcow2Image implements BlockBackend {
     let backing: BlockBackend | undefined;
     try {
       const fileSize = (await file.stat()).size;
-      let head = new Uint8Array(Math.min(fileSize, 1 << 21));
+      const head = new Uint8Array(Math.min(fileSize, 1 << 21)); // up to the largest cluster
       await readAt(file, 0, head);
       const h = decodeQcow2Header(head, fileSize);
-      head = head.subarray(0, 2 ** h.clusterBits);
       if (!readOnly) {
         if (h.incompatibleFeatures & INCOMPAT_CORRUPT) {
           throw new Qcow2FormatError(
@@ -148,20 +147,7 @@ export class Qcow2Image implements BlockBackend {
         fileSize,
         !readOnly && !dirty,
       );
-      const notes: string[] = [];
-      if (dirty && !readOnly) {
-        // Lazy refcounts left unflushed (QEMU was not closed cleanly): rebuild them, as QEMU.
-        refcounts.rebuild(scan.uses);
-        await refcounts.writeDirty(file);
-        await file.syncData();
-        const incompat = new Uint8Array(8);
-        new DataView(incompat.buffer).setUint32(4, h.incompatibleFeatures & ~INCOMPAT_DIRTY);
-        await writeAt(file, 72, incompat);
-        await file.syncData();
-        h.incompatibleFeatures &= ~INCOMPAT_DIRTY;
-        notes.push("the image was not closed cleanly (dirty bit): its refcounts were rebuilt");
-        scan.leaked = 0;
-      }
+      // The backing chain opens before anything is written to this image.
       const backingName = options.backingPath ?? h.backingFile;
       if (backingName !== undefined) {
         if (backingName.startsWith("json:")) {
@@ -176,6 +162,20 @@ export class Qcow2Image implements BlockBackend {
             `cannot open backing file ${resolved}: ${(err as Error).message}`,
           );
         }
+      }
+      const notes: string[] = [];
+      if (dirty && !readOnly) {
+        // Lazy refcounts left unflushed (QEMU was not closed cleanly): rebuild them, as QEMU.
+        refcounts.rebuild(scan.uses);
+        await refcounts.writeDirty(file);
+        await file.syncData();
+        const incompat = new Uint8Array(8);
+        new DataView(incompat.buffer).setUint32(4, h.incompatibleFeatures & ~INCOMPAT_DIRTY);
+        await writeAt(file, 72, incompat);
+        await file.syncData();
+        h.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+        notes.push("the image was not closed cleanly (dirty bit): its refcounts were rebuilt");
+        scan.leaked = 0;
       }
       if (!readOnly && (h.autoclearFeatures !== 0 || h.autoclearHigh !== 0)) {
         // Unknown autoclear features (e.g. bitmaps) must be cleared before the first write.
@@ -257,11 +257,6 @@ export class Qcow2Image implements BlockBackend {
   close(): void {
     this.file.close();
     this.backing?.close();
-  }
-
-  /** Host clusters the image file spans (allocated or not). */
-  get hostClusters(): number {
-    return this.refcounts.end;
   }
 
   // --- mapping -------------------------------------------------------------------------
