@@ -15,6 +15,10 @@ import { podmanEnv } from "./podman_env.ts";
 /** The local image name the Dockerfiles' `BASE` arg is given on machines without a registry. */
 export const BASE_IMAGE = "localhost/vmesh-base:bookworm";
 
+/** Bumped when the recipe changes, so an image from an older recipe is built again. */
+export const BASE_REVISION = "3";
+const REVISION_LABEL = "org.vmesh.base.revision";
+
 /** What {@link ensureBaseImage} did. */
 export interface BaseImageResult {
   image: string;
@@ -29,6 +33,8 @@ export interface BaseImageOptions {
   image?: string;
   /** Debian mirror; default: the host's apt source (see {@link hostDebianMirror}). */
   mirror?: string;
+  /** Security mirror; default: the host's, unless `mirror` is given. */
+  security?: string;
   /** Environment for podman (CONTAINERS_CONF); default {@link podmanEnv}. */
   env?: Record<string, string>;
   /** Progress lines; default stderr. */
@@ -39,15 +45,19 @@ export interface BaseImageOptions {
 export class BaseImageError extends Error {}
 
 /**
- * The Debian mirror this host's apt uses: the first `URIs:` of a deb822 source naming
- * bookworm (Suites), else the first `deb URL bookworm` line of /etc/apt/sources.list.
+ * The mirror this host's apt uses for `suite`: the first `URIs:` of a deb822 source naming it
+ * (Suites), else the first `deb URL SUITE` line of /etc/apt/sources.list; undefined if none.
  *
  * @example
  * ```ts
  * const mirror = await hostDebianMirror(); // "http://deb.debian.org/debian"
+ * const security = await hostDebianMirror("bookworm-security"); // ".../debian-security"
  * ```
  */
-export async function hostDebianMirror(etc = "/etc/apt"): Promise<string> {
+export async function hostDebianMirror(
+  suite = "bookworm",
+  etc = "/etc/apt",
+): Promise<string | undefined> {
   const texts: string[] = [];
   try {
     for await (const e of Deno.readDir(`${etc}/sources.list.d`)) {
@@ -62,20 +72,35 @@ export async function hostDebianMirror(etc = "/etc/apt"): Promise<string> {
     for (const stanza of text.split(/\n\s*\n/)) {
       const uris = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
       const suites = /^Suites:\s*(.+)$/m.exec(stanza)?.[1].split(/\s+/) ?? [];
-      if (uris && suites.includes("bookworm")) return uris.replace(/\/$/, "");
+      if (uris && suites.includes(suite)) return uris.replace(/\/$/, "");
     }
   }
   try {
     const list = await Deno.readTextFile(`${etc}/sources.list`);
-    const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(list);
+    const line = new RegExp(`^deb\\s+(?:\\[[^\\]]*\\]\\s+)?(\\S+)\\s+${suite}\\s`, "m");
+    const m = line.exec(list);
     if (m) return m[1].replace(/\/$/, "");
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  throw new BaseImageError(
-    `no Debian bookworm mirror in ${etc}/sources.list.d/*.sources or ${etc}/sources.list; ` +
-      "pass one (e.g. http://deb.debian.org/debian)",
-  );
+  return undefined;
+}
+
+/**
+ * The image's /etc/apt/sources.list.d/debian.sources, shaped as debian:bookworm-slim's:
+ * bookworm and bookworm-updates from `mirror`, bookworm-security from `security` if given.
+ *
+ * @example
+ * ```ts
+ * debianSources("http://deb.debian.org/debian", "http://deb.debian.org/debian-security");
+ * ```
+ */
+export function debianSources(mirror: string, security?: string): string {
+  const stanza = (uri: string, suites: string) =>
+    `Types: deb\nURIs: ${uri}\nSuites: ${suites}\nComponents: main\n` +
+    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
+  return stanza(mirror, "bookworm bookworm-updates") +
+    (security ? `\n${stanza(security, "bookworm-security")}` : "");
 }
 
 async function run(cmd: string, args: string[], env?: Record<string, string>): Promise<string> {
@@ -97,7 +122,7 @@ async function run(cmd: string, args: string[], env?: Record<string, string>): P
 }
 
 /**
- * Builds the base image unless podman already has it. Needs root (debootstrap, rootful
+ * Builds the base image unless podman has it from this recipe revision. Needs root (debootstrap, rootful
  * podman) and a reachable Debian mirror; takes about half a minute.
  *
  * @example
@@ -109,20 +134,37 @@ export async function ensureBaseImage(opts: BaseImageOptions = {}): Promise<Base
   const image = opts.image ?? BASE_IMAGE;
   const env = opts.env ?? await podmanEnv();
   const report = opts.report ?? ((l: string) => console.error(l));
-  const exists = await new Deno.Command("podman", {
-    args: ["image", "exists", image],
+  const have = await new Deno.Command("podman", {
+    args: ["image", "inspect", "--format", `{{index .Labels "${REVISION_LABEL}"}}`, image],
     env,
-    stdout: "null",
+    stdout: "piped",
     stderr: "null",
   }).output();
-  if (exists.success) return { image, built: false, seconds: 0 };
+  if (have.success && new TextDecoder().decode(have.stdout).trim() === BASE_REVISION) {
+    return { image, built: false, seconds: 0 };
+  }
   const mirror = opts.mirror ?? await hostDebianMirror();
+  if (!mirror) {
+    throw new BaseImageError(
+      "no Debian bookworm mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list; " +
+        "pass one (e.g. http://deb.debian.org/debian)",
+    );
+  }
+  // An explicit mirror stands alone; the host's security source goes with the host's mirror.
+  const security = opts.security ??
+    (opts.mirror ? undefined : await hostDebianMirror("bookworm-security"));
   const t0 = performance.now();
   const tmp = await Deno.makeTempDir({ prefix: "vmesh-base-" });
   try {
     const root = `${tmp}/root`;
     report(`base image: debootstrap --variant=minbase bookworm from ${mirror}`);
     await run("debootstrap", ["--variant=minbase", "bookworm", root, mirror]);
+    // Updates and security as in debian:bookworm-slim, so builds get the host's package versions.
+    await Deno.remove(`${root}/etc/apt/sources.list`).catch(() => {});
+    await Deno.writeTextFile(
+      `${root}/etc/apt/sources.list.d/debian.sources`,
+      debianSources(mirror, security),
+    );
     // Package lists and downloaded .debs are dropped, as in debian:bookworm-slim.
     await run("tar", [
       "-C",
@@ -134,7 +176,15 @@ export async function ensureBaseImage(opts: BaseImageOptions = {}): Promise<Base
       ".",
     ]);
     report(`base image: podman import as ${image}`);
-    await run("podman", ["import", "--change", "CMD=/bin/bash", `${tmp}/root.tar`, image], env);
+    await run("podman", [
+      "import",
+      "--change",
+      `CMD ["/bin/bash"]`,
+      "--change",
+      `LABEL ${REVISION_LABEL}=${BASE_REVISION}`,
+      `${tmp}/root.tar`,
+      image,
+    ], env);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -13,9 +13,11 @@
 
 export {
   BASE_IMAGE,
+  BASE_REVISION,
   BaseImageError,
   type BaseImageOptions,
   type BaseImageResult,
+  debianSources,
   ensureBaseImage,
   hostDebianMirror,
 } from "./base_image.ts";

@@ -157,6 +157,8 @@ Deno.test({
         project.container(s),
       ]);
       assert.equal(st.stdout.trim(), "running", `${s}\n${await diagnosis()}`);
+      // Images run from what the build put in them (deno run --cached-only): no fetch at run time.
+      assert.doesNotMatch(await project.logs(s), /Download https?:/, `${s} downloaded at run time`);
     }
 
     // Deno exports spans in batches (every 5 s by default).
