@@ -7,8 +7,8 @@
  */
 
 import { readAt } from "./file_io.ts";
-import { decodeL1, decodeL2, type L2Entry, Mapping } from "./qcow2_entries.ts";
-import { Qcow2FormatError, type Qcow2Header, u64 } from "./qcow2_header.ts";
+import { decodeL1, decodeL2, type L2Entry, l2EntryBytes, Mapping } from "./qcow2_entries.ts";
+import { l2Format, Qcow2FormatError, type Qcow2Header, u64 } from "./qcow2_header.ts";
 import type { Qcow2Refcounts } from "./qcow2_refcounts.ts";
 
 /** What the scan found. */
@@ -84,7 +84,8 @@ export async function scanQcow2(
   for (const c of rc.blockClusters()) mark(c, RB, "a refcount block");
   const snapshotL1s = h.nbSnapshots > 0 ? await markSnapshots(file, h, fileSize, markRange) : [];
 
-  const l2Entries = cs / 8;
+  const format = l2Format(h);
+  const l2Entries = cs / l2EntryBytes(format);
   // A table shared by several L1 tables (snapshots) counts its clusters once per L1 table, as
   // QEMU counts them (taking a snapshot increments the L2 tables and the data they map).
   const walkL1 = async (
@@ -106,9 +107,11 @@ export async function scanQcow2(
       keep?.set(i, l2);
       const view = new DataView(l2.buffer);
       for (let j = 0; j < l2Entries; j++) {
-        const e: L2Entry = decodeL2(view, j, h.version, h.clusterBits);
+        const e: L2Entry = decodeL2(view, j, format);
         const guest = (i * l2Entries + j) * cs;
-        if (e.reserved) fail(`L2 entry for guest offset ${guest} has reserved bits set`);
+        if (e.reserved) {
+          fail(`L2 entry for guest offset ${guest} has reserved or contradictory bits set`);
+        }
         if (e.mapping === Mapping.Normal || e.mapping === Mapping.ZeroAllocated) {
           if (e.host % cs !== 0) {
             fail(`data cluster for guest offset ${guest} at ${e.host} is not cluster-aligned`);

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { L2Format } from "./qcow2_entries.ts";
+
 /** `QFI\xfb`, the first four bytes of every qcow2 image. */
 export const QCOW2_MAGIC = 0x514649fb;
 /** Header extension types vmesh reads. */
@@ -28,6 +30,8 @@ export const INCOMPAT_DIRTY = 1;
 export const INCOMPAT_CORRUPT = 2;
 /** A compression type other than zlib is named in the compression_type field. */
 const INCOMPAT_COMPRESSION = 8;
+/** Extended L2 entries: 16 bytes, 32 subclusters per cluster. */
+export const INCOMPAT_EXTENDED_L2 = 16;
 const INCOMPAT_NAMES = [
   "dirty",
   "corrupt",
@@ -235,14 +239,18 @@ function checkLayout(h: Qcow2Header, fileSize: number): void {
     );
   }
   const unsupported = h.incompatibleFeatures &
-    ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION);
+    ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION | INCOMPAT_EXTENDED_L2);
   if (unsupported) {
     fail(
       `unsupported incompatible features: ${featureList(unsupported, 0, h.featureNames)}; ` +
         `convert the image with qemu-img convert -O qcow2`,
     );
   }
-  const l2Entries = cs / 8;
+  const extended = (h.incompatibleFeatures & INCOMPAT_EXTENDED_L2) !== 0;
+  if (extended && h.clusterBits < 14) {
+    fail(`extended L2 entries need clusters of at least 16 KiB, not ${cs} bytes`);
+  }
+  const l2Entries = cs / (extended ? 16 : 8);
   const needL1 = Math.ceil(h.size / (cs * l2Entries));
   if (h.l1Size < needL1) fail(`L1 table has ${h.l1Size} entries, size ${h.size} needs ${needL1}`);
   if (h.l1Size * 8 > MAX_L1_BYTES) fail(`L1 table of ${h.l1Size} entries exceeds 32 MiB`);
@@ -271,6 +279,15 @@ function checkLayout(h: Qcow2Header, fileSize: number): void {
   ) {
     fail("L1 table and refcount table overlap");
   }
+}
+
+/** The L2 entry layout of an image. */
+export function l2Format(h: Qcow2Header): L2Format {
+  return {
+    version: h.version,
+    clusterBits: h.clusterBits,
+    extended: (h.incompatibleFeatures & INCOMPAT_EXTENDED_L2) !== 0,
+  };
 }
 
 /** What {@link encodeQcow2Header} needs for a fresh image. */

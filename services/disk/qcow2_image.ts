@@ -1,12 +1,13 @@
 /**
  * qcow2 image backend: reads (standard, zero and compressed clusters, read-through to a
  * raw or qcow2 backing file), writes with cluster allocation and copy-on-write from the
- * backing file, discard, and crash-safe metadata write-back. Versions 2 and 3; no encryption,
- * no extended L2 entries, no external data file; nothing is compressed on write. Internal
+ * backing file, discard, and crash-safe metadata write-back. Versions 2 and 3, extended L2
+ * entries (subclusters); no encryption, no external data file; nothing is compressed on write. Internal
  * snapshots are kept intact: tables and clusters shared with them are copied before a write.
  *
  * All L1/L2 tables and refcount blocks are held in memory (the open-time scan reads them
- * anyway): 8 bytes per allocated guest cluster, 128 KiB per GiB of a full 64 KiB-cluster disk.
+ * anyway): 8 bytes (16 with extended L2) per guest cluster mapped, 128 KiB per GiB of a full
+ * 64 KiB-cluster disk.
  * @module
  */
 
@@ -16,18 +17,23 @@ import { IoQueue } from "./io_queue.ts";
 import { scanQcow2 } from "./qcow2_check.ts";
 import { decompressCluster } from "./qcow2_compression.ts";
 import {
-  clearEntry,
-  COPIED_HI,
+  clearL2,
   decodeL1,
   decodeL2,
+  type L2Entry,
+  l2EntryBytes,
+  type L2Format,
   Mapping,
-  setOwnedEntry,
-  setZeroEntry,
+  setL1Entry,
+  setL2Copied,
+  setL2Owned,
+  setL2Zero,
 } from "./qcow2_entries.ts";
 import {
   decodeQcow2Header,
   INCOMPAT_CORRUPT,
   INCOMPAT_DIRTY,
+  l2Format,
   Qcow2FormatError,
   type Qcow2Header,
 } from "./qcow2_header.ts";
@@ -79,6 +85,9 @@ export class Qcow2Image implements BlockBackend {
   readonly #queue = new IoQueue();
   readonly #cs: number;
   readonly #l2Entries: number;
+  readonly #format: L2Format;
+  /** Bytes of a subcluster: the cluster without extended L2, 1/32 of it with. */
+  readonly #unit: number;
   readonly #l1View: DataView;
   readonly #l2: Map<number, Uint8Array>;
   readonly #dirtyL2 = new Set<number>();
@@ -103,7 +112,9 @@ export class Qcow2Image implements BlockBackend {
     readonly notes: string[],
   ) {
     this.#cs = 2 ** header.clusterBits;
-    this.#l2Entries = this.#cs / 8;
+    this.#format = l2Format(header);
+    this.#l2Entries = this.#cs / l2EntryBytes(this.#format);
+    this.#unit = this.#format.extended ? this.#cs / 32 : this.#cs;
     this.#l1View = new DataView(l1.buffer);
     this.#l2 = l2;
     if (backing) this.#backingSize = backing.info().sizeBytes;
@@ -267,10 +278,19 @@ export class Qcow2Image implements BlockBackend {
     return { table: new DataView(t.buffer), index: gc % this.#l2Entries };
   }
 
-  #entry(gc: number) {
+  #entry(gc: number): L2Entry {
     const at = this.#l2For(gc);
-    if (!at) return { mapping: Mapping.Unallocated, host: 0, compressedSectors: 0 };
-    return decodeL2(at.table, at.index, this.header.version, this.header.clusterBits);
+    if (!at) {
+      return {
+        mapping: Mapping.Unallocated,
+        host: 0,
+        compressedSectors: 0,
+        alloc: 0,
+        zero: 0,
+        reserved: false,
+      };
+    }
+    return decodeL2(at.table, at.index, this.#format);
   }
 
   // --- read ----------------------------------------------------------------------------
@@ -280,18 +300,26 @@ export class Qcow2Image implements BlockBackend {
     const cs = this.#cs;
     let run: Run | undefined;
     let pos = 0;
+    const unit = this.#unit;
     while (pos < length) {
       const at = offset + pos;
       const gc = Math.floor(at / cs);
       const within = at - gc * cs;
-      const n = Math.min(cs - within, length - pos);
+      const sc = Math.floor(within / unit); // the subcluster (0 without extended L2)
       const e = this.#entry(gc);
-      let kind = e.mapping;
+      const compressed = e.mapping === Mapping.Compressed;
+      const n = Math.min((compressed ? cs : (sc + 1) * unit) - within, length - pos);
+      let kind: Mapping;
       let src = 0;
-      if (kind === Mapping.Normal) src = e.host + within;
-      else if (kind === Mapping.Unallocated) {
-        if (!this.backing || at >= this.#backingSize) kind = Mapping.Zero;
-        else src = at;
+      if (compressed) kind = Mapping.Compressed;
+      else if ((e.alloc >>> sc) & 1) {
+        kind = Mapping.Normal;
+        src = e.host + within;
+      } else if ((e.zero >>> sc) & 1) kind = Mapping.Zero;
+      else if (!this.backing || at >= this.#backingSize) kind = Mapping.Zero;
+      else {
+        kind = Mapping.Unallocated;
+        src = at;
       }
       if (run && run.kind === kind && run.src + run.len === src && kind !== Mapping.Compressed) {
         run.len += n;
@@ -388,16 +416,15 @@ export class Qcow2Image implements BlockBackend {
     const copy = table.slice();
     const view = new DataView(copy.buffer);
     for (let j = 0; j < this.#l2Entries; j++) {
-      const e = decodeL2(view, j, this.header.version, this.header.clusterBits);
+      const e = decodeL2(view, j, this.#format);
       if (e.mapping === Mapping.Normal || e.mapping === Mapping.ZeroAllocated) {
         // The active table's COPIED flags must say whether the refcount is exactly one.
-        const hi = view.getUint32(j * 8) & ~COPIED_HI;
-        view.setUint32(j * 8, this.refcounts.get(e.host / cs) === 1 ? hi | COPIED_HI : hi);
+        setL2Copied(view, j, this.#format, this.refcounts.get(e.host / cs) === 1);
       }
     }
     this.#l2.set(i, copy);
     this.#dirtyL2.add(i);
-    setOwnedEntry(this.#l1View, i, c * cs);
+    setL1Entry(this.#l1View, i, c * cs);
     this.#dirtyL1.add(i);
     this.#pendingFree.push(old / cs);
   }
@@ -410,7 +437,7 @@ export class Qcow2Image implements BlockBackend {
       const c = await this.#allocate();
       this.#l2.set(i, new Uint8Array(this.#cs));
       this.#dirtyL2.add(i);
-      setOwnedEntry(this.#l1View, i, c * this.#cs);
+      setL1Entry(this.#l1View, i, c * this.#cs);
       this.#dirtyL1.add(i);
     }
     return this.#l2For(gc)!;
@@ -450,6 +477,35 @@ export class Qcow2Image implements BlockBackend {
       const zeroInPlace = e.mapping === Mapping.ZeroAllocated &&
         this.refcounts.get(e.host / cs) === 1;
       let host: number;
+      const touched = this.#subclusterMask(within, n);
+      if (owned && (e.alloc & touched) !== touched) {
+        // Extended L2: subclusters without data yet get their old content (backing file or
+        // zeros) around the new bytes, then they are marked allocated.
+        const unit = this.#unit;
+        const from = Math.floor(within / unit) * unit;
+        const to = Math.ceil((within + n) / unit) * unit;
+        const span = await this.#read(
+          gc * cs + from,
+          Math.min(to, this.header.size - gc * cs) - from,
+        );
+        span.set(data.subarray(pos, pos + n), within - from);
+        await flushRun();
+        await writeAt(this.file, e.host + from, span);
+        const l2 = this.#l2For(gc)!;
+        remaps.push(() => {
+          setL2Owned(
+            l2.table,
+            l2.index,
+            e.host,
+            this.#format,
+            e.alloc | touched,
+            e.zero & ~touched,
+          );
+          this.#dirtyL2.add(Math.floor(gc / this.#l2Entries));
+        });
+        pos += n;
+        continue;
+      }
       if (owned) host = e.host + within;
       else {
         // Copy-on-write: a fresh cluster holding the old content with the new bytes over it.
@@ -466,7 +522,7 @@ export class Qcow2Image implements BlockBackend {
         }
         host = c * cs + within;
         remaps.push(() => {
-          setOwnedEntry(l2.table, l2.index, c * cs);
+          setL2Owned(l2.table, l2.index, c * cs, this.#format);
           this.#dirtyL2.add(Math.floor(gc / this.#l2Entries));
           if (!zeroInPlace) this.#release(e);
         });
@@ -488,6 +544,14 @@ export class Qcow2Image implements BlockBackend {
     for (const remap of remaps) remap(); // entries change only after their data was written
   }
 
+  /** Subclusters (bit x: subcluster x) that bytes `within`..`within + n` of a cluster touch. */
+  #subclusterMask(within: number, n: number): number {
+    if (!this.#format.extended) return 1;
+    const first = Math.floor(within / this.#unit);
+    const last = Math.floor((within + n - 1) / this.#unit);
+    return last - first === 31 ? 0xffffffff : (((1 << (last - first + 1)) - 1) << first) >>> 0;
+  }
+
   // --- discard -------------------------------------------------------------------------
 
   async #discard(offset: number, length: number): Promise<void> {
@@ -502,8 +566,9 @@ export class Qcow2Image implements BlockBackend {
       await this.#unshareL2(gc);
       const e = this.#entry(gc);
       const backed = this.backing !== undefined && gc * cs < this.#backingSize;
-      const readsZero = e.mapping === Mapping.Zero || e.mapping === Mapping.ZeroAllocated ||
-        (e.mapping === Mapping.Unallocated && !backed);
+      const allZero = this.#format.extended ? 0xffffffff : 1;
+      const readsZero = e.mapping !== Mapping.Compressed && e.alloc === 0 &&
+        (!backed || e.zero === allZero);
       if (readsZero) continue;
       const whole = n === cs || (within === 0 && at + n === this.header.size);
       if (!whole || (backed && this.header.version === 2)) {
@@ -512,8 +577,8 @@ export class Qcow2Image implements BlockBackend {
         continue;
       }
       const l2 = await this.#ensureL2(gc);
-      if (backed) setZeroEntry(l2.table, l2.index);
-      else clearEntry(l2.table, l2.index);
+      if (backed) setL2Zero(l2.table, l2.index, this.#format);
+      else clearL2(l2.table, l2.index, this.#format);
       this.#dirtyL2.add(Math.floor(gc / this.#l2Entries));
       this.#release(e);
     }
