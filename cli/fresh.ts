@@ -46,6 +46,25 @@ interface Phase {
   ms: number;
   ok: boolean;
   note?: string;
+  /** Lines printed under it (the parts the launcher and the guest build timed). */
+  details?: string[];
+}
+
+/**
+ * The launcher's and the guest build's own timings in a first `./vmesh boot` output.
+ *
+ * @example
+ * ```ts
+ * bootFigures("vmesh: installed Deno 2.9.6 in 6 s\nvmesh guest: kernel done in 5m13s\n");
+ * // ["installed Deno 2.9.6 in 6 s", "kernel done in 5m13s"]
+ * ```
+ */
+export function bootFigures(out: string): string[] {
+  return out.split("\n").map((l) =>
+    /^vmesh: (installed .* in \d+ s)$/.exec(l)?.[1] ??
+      /^vmesh guest: ((?:kernel|busybox|initramfs|data disk) done in \S+)$/.exec(l)?.[1] ??
+      /^vmesh guest: (guest images ready in \S+):/.exec(l)?.[1]
+  ).filter((l): l is string => l !== undefined);
 }
 
 /** Parsed command line of `deno task fresh`. */
@@ -429,6 +448,7 @@ class Fresh {
           p.note ? ` (${p.note})` : ""
         }`,
       );
+      for (const d of p.details ?? []) console.error(`      ${d}`);
     }
     if (testSummary) console.error(`  test summary: ${testSummary}`);
     for (const t of failedTests) console.error(`    failed: ${t}`);
@@ -473,6 +493,7 @@ export async function main(args: string[]): Promise<number> {
     );
     f.phases.at(-1)!.note = boot.out.split("\n").find((l) => /^Linux /.test(l)) ??
       `exit ${boot.code}, see ${o.dir}/boot.log`;
+    f.phases.at(-1)!.details = bootFigures(boot.out);
     code = boot.code === 0 ? 0 : 1;
     if (!o.skipTest) {
       const test = await f.phase(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mirrorFrom, parseFreshArgs } from "./fresh.ts";
+import { bootFigures, mirrorFrom, parseFreshArgs } from "./fresh.ts";
 import { mountsUnder } from "./chroot_mounts.ts";
 
 Deno.test("fresh: the mirror comes from the URIs: line of the deb822 sources", () => {
@@ -45,5 +45,27 @@ Deno.test("chroot mounts: everything under the root, deepest first, escapes deco
     "/r/dev/pts",
     "/r/proc",
     "/r/dev",
+  ]);
+});
+
+Deno.test("fresh: the first boot's own timings are picked from its output", () => {
+  const out = [
+    "vmesh: installing Deno 2.9.6 from the npm registry into .vmesh/deno",
+    "vmesh: installed Deno 2.9.6 in 6 s",
+    "vmesh: installed 22 Debian packages in 128 s",
+    "vmesh guest: data disk done in 1s",
+    "vmesh guest:   kernel: make Image: 400 files (2m00s)",
+    "vmesh guest: kernel done in 5m51s",
+    "vmesh guest: busybox done in 1m09s",
+    "vmesh guest: guest images ready in 7m14s: /root/vmesh/.vmesh/guest/726840b7fdff1633",
+    "Linux vmesh 6.1.192 #1 SMP riscv64 GNU/Linux",
+  ].join("\n");
+  assert.deepEqual(bootFigures(out), [
+    "installed Deno 2.9.6 in 6 s",
+    "installed 22 Debian packages in 128 s",
+    "data disk done in 1s",
+    "kernel done in 5m51s",
+    "busybox done in 1m09s",
+    "guest images ready in 7m14s",
   ]);
 });
