@@ -80,23 +80,33 @@ async function measure(): Promise<void> {
     log(`QEMU run failed: ${(e as Error).message}`);
   }
 
-  let vmesh: Measurement | undefined;
-  try {
-    const r = await runVmesh(elf, 600_000, ["--timeout", "580"]);
-    vmesh = { report: parseReport(r), wallSeconds: r.wallMs / 1000 };
-    log(
-      `instructions retired (vmesh minstret): ${vmesh.report.instret}` +
-        (exact
-          ? (vmesh.report.instret === exact.instret ? " (equals QEMU's)" : " (DIFFERS from QEMU's)")
-          : ""),
-    );
-  } catch (e) {
-    log(`vmesh run failed: ${(e as Error).message}`);
+  // Both engines in the same run: the translator (default) and the interpreter.
+  const engines: Record<string, Measurement | undefined> = {};
+  for (const engine of ["jit", "interp"]) {
+    try {
+      const r = await runVmesh(elf, 600_000, ["--engine", engine, "--timeout", "580"]);
+      const m = { report: parseReport(r), wallSeconds: r.wallMs / 1000 };
+      engines[engine] = m;
+      log(
+        `instructions retired (vmesh --engine ${engine} minstret): ${m.report.instret}` +
+          (exact
+            ? (m.report.instret === exact.instret ? " (equals QEMU's)" : " (DIFFERS from QEMU's)")
+            : ""),
+      );
+    } catch (e) {
+      log(`vmesh --engine ${engine} run failed: ${(e as Error).message}`);
+    }
   }
 
-  const instructions = vmesh?.report.instret ?? exact?.instret;
+  const instructions = engines.jit?.report.instret ?? engines.interp?.report.instret ??
+    exact?.instret;
   if (instructions === undefined) return;
-  for (const [name, m] of [["QEMU ", qemu], ["vmesh", vmesh]] as const) {
+  const rows: [string, Measurement | undefined][] = [
+    ["QEMU        ", qemu],
+    ["vmesh jit   ", engines.jit],
+    ["vmesh interp", engines.interp],
+  ];
+  for (const [name, m] of rows) {
     if (!m) continue;
     log(
       `${name}: guest time ${m.report.seconds.toFixed(3)} s -> ${
@@ -108,15 +118,18 @@ async function measure(): Promise<void> {
         `checksum ${m.report.checksum}`,
     );
   }
-  if (qemu && vmesh) {
+  for (const [engine, vmesh] of Object.entries(engines)) {
+    if (!qemu || !vmesh) continue;
     if (qemu.report.checksum !== vmesh.report.checksum) {
-      log("checksums DIFFER: vmesh computed a wrong result");
+      log(`checksums DIFFER: vmesh --engine ${engine} computed a wrong result`);
     }
     const guestRatio = vmesh.report.seconds / qemu.report.seconds;
     const wallRatio = vmesh.wallSeconds / qemu.wallSeconds;
     log(
-      `ratio vmesh/QEMU time: ${guestRatio.toFixed(1)}x (guest time), ${wallRatio.toFixed(1)}x ` +
-        `(process wall); vmesh runs at ${(100 / guestRatio).toFixed(1)}% of QEMU TCG speed`,
+      `ratio vmesh --engine ${engine}/QEMU time: ${guestRatio.toFixed(1)}x (guest time), ` +
+        `${wallRatio.toFixed(1)}x (process wall); ${
+          (100 / guestRatio).toFixed(1)
+        }% of QEMU TCG speed`,
     );
   }
 }

@@ -11,7 +11,7 @@ import { HART_RECORD_BYTES, HartLayout } from "./hart/state.ts";
 export { HartLayout };
 
 /** Bytes reserved for one hart's state record (registers, CSRs, TLB), a power of two. */
-export const HART_STATE_BYTES = 256 * 1024;
+export const HART_STATE_BYTES = 512 * 1024;
 if (HART_RECORD_BYTES > HART_STATE_BYTES) {
   throw new Error(`hart record (${HART_RECORD_BYTES} bytes) exceeds its ${HART_STATE_BYTES}`);
 }

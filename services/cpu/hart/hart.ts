@@ -76,8 +76,8 @@ const CHUNK = 4096;
 /** Hot counters of a hart without translator (never read). */
 const NO_COUNTS = new Uint16Array(1);
 const HOT_MASK = HOT_ENTRIES - 1;
-/** Word index mask of a jump cache entry: ((pc >>> 1) & (entries - 1)) * 4 words. */
-const JC_WORD_MASK = (JUMP_CACHE_ENTRIES - 1) << 2;
+/** Jump cache index mask (see `jumpCacheOffset`; entries are 4 words). */
+const JC_MASK = JUMP_CACHE_ENTRIES - 1;
 
 /**
  * One RISC-V hart: an interpreter behind the `ExecutionEngine` interface.
@@ -744,7 +744,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
               (((insn >>> 25) & 0x3f) << 5) | (((insn >>> 8) & 0xf) << 1);
             if (toJump) {
               const tl = pc | 0;
-              const j = jc + ((tl << 1) & JC_WORD_MASK);
+              const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
               const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
               if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
               hot[hx] = c + 1;
@@ -763,7 +763,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             (((insn >>> 20) & 1) << 11) | (((insn >>> 21) & 0x3ff) << 1);
           if (toJump) {
             const tl = pc | 0;
-            const j = jc + ((tl << 1) & JC_WORD_MASK);
+            const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
             const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
             if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
             hot[hx] = c + 1;
@@ -788,7 +788,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           pc = t;
           if (toJump) {
             const tl = pc | 0;
-            const j = jc + ((tl << 1) & JC_WORD_MASK);
+            const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
             const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
             if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
             hot[hx] = c + 1;
@@ -888,9 +888,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
         case 3: { // MISC-MEM
           const f3 = (insn >>> 12) & 7;
           if (f3 === 1) {
-            // Every write to a page with translated code (stores, DMA) already dropped that
-            // code, so translations are coherent here; only the jump cache starts afresh.
-            this.translator?.flushJumpCache();
+            // Nothing for the translator to do: every write to a page with translated code
+            // (stores, DMA) already dropped that code, and the jump cache only names live code.
             if (this.onFenceI) this.onFenceI();
           } else if (f3 !== 0) {
             illBits = ilen === 2 ? raw & 0xffff : insn;

@@ -164,7 +164,7 @@ export const JIT_EXIT_REASON = HartLayout.TLB + TLB_SETS * TLB_SIZE * TLB_ENTRY_
 /** Byte offset of the jump cache in the record. */
 export const JIT_JUMP_CACHE = JIT_EXIT_REASON + 16;
 /** Entries of the jump cache (a power of two). */
-export const JUMP_CACHE_ENTRIES = 2048;
+export const JUMP_CACHE_ENTRIES = 8192;
 /** Total bytes of one hart's record. */
 export const HART_RECORD_BYTES = JIT_JUMP_CACHE + JUMP_CACHE_ENTRIES * 16;
 /** Bytes `save()` copies: the architectural part, everything before the TLB metadata. */

@@ -48,16 +48,20 @@ export interface JitLayout {
   exitReason: number;
   /**
    * The jump cache: `mask + 1` entries of 16 bytes (virtual pc as i64, the table slot of its
-   * region, the region's mode key) from byte `base`. A region whose exit finds its target
+   * region shifted left by BLOCK_BITS or'ed with the entry block, the region's mode key) from
+   * byte `base`. A region whose exit finds its target
    * there, translated for the same mode, tail-calls that region through the imported table
    * instead of returning to TypeScript. Without it, every exit returns.
    */
   jumpCache?: { base: number; mask: number };
 }
 
-/** Byte index of `pc_lo`'s jump cache entry: ((pc >>> 1) & mask) * 16. */
+/**
+ * Byte index of `pc_lo`'s jump cache entry: (((pc >>> 1) ^ (pc >>> 13)) & mask) * 16. The
+ * page bits are folded in because functions at the same page offset are common.
+ */
 export function jumpCacheOffset(pcLo: number, mask: number): number {
-  return (pcLo << 3) & (mask << 4);
+  return (((pcLo >>> 1) ^ (pcLo >>> 13)) & mask) << 4;
 }
 
 /** One TLB set (load or store, for the mode the region was translated in). */
@@ -100,7 +104,10 @@ export type StepHelper = (retired: number) => number;
  * A compiled region's entry: `retired` is the count so far (0 from TypeScript; chained regions
  * pass theirs on); runs until an exit and returns the total retired.
  */
-export type RegionFn = (budget: number, retired: number) => number;
+export type RegionFn = (budget: number, retired: number, block: number) => number;
+
+/** Bits of a jump cache slot word that hold the entry block (the rest: the table slot). */
+export const BLOCK_BITS = 10;
 
 const lo32 = (v: number) => v | 0;
 const hi32 = (v: number) => Math.floor(v / TWO32) | 0;
@@ -143,7 +150,7 @@ export class RegionModuleBuilder {
       shared: true,
     });
     if (layout.jumpCache) this.#m.importTable("env", "table", 0);
-    this.#regionType = this.#m.type([I32, I32], [I32]);
+    this.#regionType = this.#m.type([I32, I32, I32], [I32]);
     this.#step = opts.step ? this.#m.importFunction("env", "step", this.#m.type([I32], [I32])) : -1;
     this.#helpers = emitHelpers(this.#m);
   }
@@ -272,7 +279,7 @@ function emitHelpers(m: WasmModuleBuilder): Helpers {
 
 /** Emits one region's function body. */
 class RegionEmitter {
-  readonly #f = new FunctionBody(2);
+  readonly #f = new FunctionBody(3);
   readonly #type: number;
   /** Function index of the `step` import, -1 without helpers. */
   readonly #step: number;
@@ -320,7 +327,7 @@ class RegionEmitter {
       }
     }
     this.#n = 1; // the `retired` parameter counts on
-    this.#blk = f.local(I32);
+    this.#blk = 2; // the `block` parameter: any block start is an entry
     this.#pc = f.local(I64);
     this.#reason = f.local(I32);
     this.#va = f.local(I64);
@@ -354,12 +361,16 @@ class RegionEmitter {
       // Chain: within budget, nobody asking to stop, and the target is in the jump cache.
       f.localGet(this.#n).localGet(0).op(Op.I32_LT_S);
       f.i32Const(0).mem(Op.I32_LOAD, 2, L.exitRequest).op(Op.I32_EQZ).op(Op.I32_AND).if();
-      f.localGet(this.#pc).op(Op.I32_WRAP_I64).i32Const(3).op(Op.I32_SHL);
-      f.i32Const(jc.mask << 4).op(Op.I32_AND).localTee(this.#ti);
+      f.localGet(this.#pc).op(Op.I32_WRAP_I64).localTee(this.#valo).i32Const(1).op(Op.I32_SHR_U);
+      f.localGet(this.#valo).i32Const(13).op(Op.I32_SHR_U).op(Op.I32_XOR);
+      f.i32Const(jc.mask).op(Op.I32_AND).i32Const(4).op(Op.I32_SHL).localTee(this.#ti);
       f.mem(Op.I64_LOAD, 3, jc.base).localGet(this.#pc).op(Op.I64_EQ);
       f.localGet(this.#ti).mem(Op.I32_LOAD, 2, jc.base + 12).i32Const(mode).op(Op.I32_EQ);
       f.op(Op.I32_AND).if();
-      f.localGet(0).localGet(this.#n).localGet(this.#ti).mem(Op.I32_LOAD, 2, jc.base + 8);
+      f.localGet(0).localGet(this.#n);
+      f.localGet(this.#ti).mem(Op.I32_LOAD, 2, jc.base + 8).localTee(this.#valo);
+      f.i32Const((1 << BLOCK_BITS) - 1).op(Op.I32_AND);
+      f.localGet(this.#valo).i32Const(BLOCK_BITS).op(Op.I32_SHR_U);
       f.returnCallIndirect(this.#type);
       f.end().end();
     }
@@ -473,11 +484,17 @@ class RegionEmitter {
   #helper(d: GuestInsn, k: number, exit: boolean): void {
     const f = this.#f, L = this.#layout;
     if (this.#step < 0) throw new Error("a helper instruction in a region without helpers");
-    this.#writeBack();
+    // An instruction reads x registers only through rs1/rs2 and writes only rd: just those
+    // cross the boundary (the exit path writes back the rest). rd is written back too, since
+    // its field may name an f register, and then reloading it must give the x value back.
+    const insn = d.insn;
+    this.#writeBackReg((insn >>> 15) & 31);
+    this.#writeBackReg((insn >>> 20) & 31);
+    this.#writeBackReg((insn >>> 7) & 31);
     f.i32Const(0).i64Const(lo32(d.pc), hi32(d.pc)).mem(Op.I64_STORE, 3, L.pc);
     f.localGet(this.#n).i32Const(this.#inlineBefore[k]).op(Op.I32_ADD).call(this.#step);
     f.localSet(this.#valo);
-    this.#reload();
+    this.#reloadReg((insn >>> 7) & 31);
     if (!exit) {
       f.localGet(this.#valo);
       this.#open();
@@ -486,6 +503,18 @@ class RegionEmitter {
     f.i32Const(0).mem(Op.I64_LOAD, 3, L.pc);
     this.#exitDynamic(ExitReason.Helper);
     if (!exit) this.#close();
+  }
+
+  #writeBackReg(r: number): void {
+    if (r !== 0 && this.#reg[r] >= 0) {
+      this.#f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, this.#layout.x + 8 * r);
+    }
+  }
+
+  #reloadReg(r: number): void {
+    if (r !== 0 && this.#reg[r] >= 0) {
+      this.#f.i32Const(0).mem(Op.I64_LOAD, 3, this.#layout.x + 8 * r).localSet(this.#reg[r]);
+    }
   }
 
   #writeBack(): void {
@@ -638,9 +667,9 @@ class RegionEmitter {
   }
 
   /**
-   * The inline TLB check: computes va = rs1 + imm; on a miss or misaligned access calls the
-   * interpreter for instruction `k` (with helpers) or leaves the region before it; else runs
-   * `fast` with the host byte address (i32) on the stack.
+   * The inline TLB check: computes va = rs1 + imm; on a miss or misaligned access leaves the
+   * region before instruction `k` (the interpreter performs it); else runs `fast` with the
+   * host byte address (i32) on the stack.
    */
   #access(
     d: GuestInsn,
@@ -665,19 +694,15 @@ class RegionEmitter {
     }
     f.localGet(this.#va).i64Const(~0xfff, -1).op(Op.I64_AND).op(Op.I64_NE);
     if (size > 1) f.localGet(this.#valo).i32Const(size - 1).op(Op.I32_AND).op(Op.I32_OR);
+    // A miss leaves the region (a few bytes here, rare at run time) rather than calling the
+    // interpreter inline: wasm size is what compile time, the main cost, grows with.
     this.#open();
-    if (this.#step >= 0) {
-      this.#helper(d, k, false);
-      f.else();
-    } else {
-      this.#retire(this.#inlineBefore[k]);
-      this.#exitTo(d.pc, ExitReason.Slow);
-      this.#close();
-    }
+    this.#retire(this.#inlineBefore[k]);
+    this.#exitTo(d.pc, ExitReason.Slow);
+    this.#close();
     f.localGet(this.#ti).mem(Op.I32_LOAD, 2, set.host);
     f.localGet(this.#valo).i32Const(0xfff).op(Op.I32_AND).op(Op.I32_ADD);
     fast();
-    if (this.#step >= 0) this.#close();
   }
 
   #load(d: GuestInsn, k: number, rd: number, rs1: number, f3: number, imm: number): void {

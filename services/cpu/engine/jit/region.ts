@@ -197,8 +197,8 @@ export function discoverRegion(
     if (translatable(insn)) return { pc, insn, len, kind: Kind.Inline };
     const kind = helpers ? helperKind(insn) : -1;
     if (kind === -1) return null;
-    // A region never starts with a helper: the interpreter runs it just as well.
-    if (pc === entry) return null;
+    // A region that would be only this call is left to the interpreter, which runs it as well.
+    if (pc === entry && kind === Kind.HelperExit) return null;
     return { pc, insn, len, kind };
   };
   // Reachable instructions inside the page, depth first from the entry.

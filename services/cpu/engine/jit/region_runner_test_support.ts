@@ -8,6 +8,7 @@ import { DRAM_BASE, type GuestMemory, HartLayout, RAM_OFFSET } from "../../guest
 import { compressedTable } from "../../hart/rvc.ts";
 import type { TestMachine } from "../../hart/test_support.ts";
 import {
+  BLOCK_BITS,
   ExitReason,
   type JitLayout,
   jumpCacheOffset,
@@ -119,7 +120,7 @@ export class RegionRunner {
       const e = (this.#jcBase + jumpCacheOffset(pc | 0, JUMP_CACHE_ENTRIES - 1)) >> 2;
       mem.i32[e] = pc | 0;
       mem.i32[e + 1] = Math.floor(pc / 4294967296) | 0;
-      mem.i32[e + 2] = slot;
+      mem.i32[e + 2] = slot << BLOCK_BITS;
       mem.i32[e + 3] = 0; // the mode key RegionModuleBuilder.add defaults to
     }
     return fn;
@@ -140,7 +141,7 @@ export class RegionRunner {
         this.#cache.set(pc, fn);
       }
       if (fn) {
-        const n = fn(budget, 0);
+        const n = fn(budget, 0, 0);
         this.stats.entries++;
         hart.instret += n;
         this.stats.translatedInsns += n;

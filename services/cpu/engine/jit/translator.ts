@@ -33,6 +33,7 @@ import {
   TLB_SIZE,
 } from "../../hart/state.ts";
 import {
+  BLOCK_BITS,
   ExitReason,
   type JitLayout,
   jumpCacheOffset,
@@ -123,6 +124,10 @@ interface Entry {
   slot: number;
   page: number;
   pending: boolean;
+  /** The block of the region this entry starts (0: the region's own entry). */
+  block: number;
+  /** The entry that owns the region's table slot (this one, or the region's entry). */
+  owner: boolean;
 }
 
 /** A discovered region waiting for its module. */
@@ -282,7 +287,7 @@ export class Translator {
     const i32 = this.#i32;
     this.#remember(e);
     this.#counted = 0;
-    const n = fn(budget, 0);
+    const n = fn(budget, 0, e.block);
     this.stats.entries++;
     this.stats.translatedInsns += n;
     h.instret += n - this.#counted;
@@ -320,7 +325,7 @@ export class Translator {
     const j = this.#jcIdx + (jumpCacheOffset(lo, JUMP_CACHE_ENTRIES - 1) >> 2);
     i32[j] = lo;
     i32[j + 1] = hiOf(e.vpc);
-    i32[j + 2] = e.slot;
+    i32[j + 2] = (e.slot << BLOCK_BITS) | e.block;
     i32[j + 3] = e.mode;
   }
 
@@ -354,7 +359,7 @@ export class Translator {
 
   #release(e: Entry): void {
     e.pending = false;
-    if (e.fn === null) return;
+    if (e.fn === null || !e.owner) return;
     this.#table.set(e.slot, null);
     this.#freeSlots.push(e.slot);
     this.#live--;
@@ -391,7 +396,16 @@ export class Translator {
       return (lo | (u16[(hostPage + off + 2) >> 1] << 16)) >>> 0;
     };
     const region = discoverRegion(vpc, fetch, this.#ctab, undefined, true);
-    const entry: Entry = { vpc, mode, fn: null, slot: -1, page, pending: region !== null };
+    const entry: Entry = {
+      vpc,
+      mode,
+      fn: null,
+      slot: -1,
+      page,
+      pending: region !== null,
+      block: 0,
+      owner: true,
+    };
     const list = this.#entries.get(hostPc);
     if (list) list.push(entry);
     else this.#entries.set(hostPc, [entry]);
@@ -456,6 +470,19 @@ export class Translator {
         this.#live++;
         this.stats.regions++;
         this.stats.regionInsns += q.region.insnCount;
+        // Every block start of the region is an entry too: no second region for them.
+        const delta = q.hostPc - e.vpc;
+        q.region.blocks.forEach((b, block) => {
+          if (block === 0) return;
+          const hostPc = b.start + delta;
+          const old = this.#find(hostPc, b.start, e.mode);
+          if (old !== undefined && (old.fn !== null || old.pending)) return;
+          const be: Entry = { ...e, vpc: b.start, block, owner: false };
+          const list = this.#entries.get(hostPc);
+          if (list) list.push(be);
+          else this.#entries.set(hostPc, [be]);
+          this.#pageEntries.get(e.page)?.push(hostPc);
+        });
       });
       this.stats.compileMs += performance.now() - t1;
     };
