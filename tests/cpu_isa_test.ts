@@ -20,13 +20,16 @@ for (const program of ISA_PROGRAMS) {
       assert.equal(r.stdout, program.expected, what);
     });
 
-    await t.step("passes under vmesh", async () => {
-      const r = await runVmesh(elf, 120_000, ["--timeout", "100"]);
-      const what = describe(`vmesh run ${program.name}`, r);
-      assert.equal(r.timedOut, false, what);
-      assert.equal(r.code, 0, what);
-      assert.equal(r.stdout, program.expected, what);
-    });
+    // With the translator and with the interpreter alone: both engines must pass everything.
+    for (const engine of ["jit", "interp"]) {
+      await t.step(`passes under vmesh --engine ${engine}`, async () => {
+        const r = await runVmesh(elf, 120_000, ["--engine", engine, "--timeout", "100"]);
+        const what = describe(`vmesh run --engine ${engine} ${program.name}`, r);
+        assert.equal(r.timedOut, false, what);
+        assert.equal(r.code, 0, what);
+        assert.equal(r.stdout, program.expected, what);
+      });
+    }
   });
 }
 

@@ -91,6 +91,12 @@ export const ISA_PROGRAMS: readonly IsaProgram[] = [
     expected: "PASS\n",
   },
   {
+    name: "smc",
+    covers: "code rewritten with and without FENCE.I, a page remapped, a trap in a hot loop",
+    board: "spike",
+    expected: "PASS\n",
+  },
+  {
     name: "breakpoint",
     covers: "Sdtrig: tselect/tdata/tinfo, mcontrol and mcontrol6 execute/load/store triggers",
     board: "spike",

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { DRAM_BASE, RAM_OFFSET } from "../../guest_memory.ts";
 import { assemble, EXIT, makeMachine, type TestMachine } from "../../hart/test_support.ts";
 import { RegionRunner } from "./region_runner_test_support.ts";
+import { randomProgram } from "./random_program_test_support.ts";
 
 const RAM = 8 << 20;
 /** Guest buffer the programs write (below the runner's reserved top). */
@@ -170,85 +171,9 @@ far:
   assert.ok(chained.stats.entries < 50, JSON.stringify(chained.stats));
 });
 
-/** A random program: ALU ops on a few registers, loads/stores into DATA, forward branches. */
-function randomProgram(seed: number, length: number): string {
-  let s = seed >>> 0;
-  const rnd = (n: number) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % n;
-  };
-  const regs = ["a0", "a1", "a2", "a3", "a4", "a5", "t0", "t1", "t2", "zero"];
-  const r = () => regs[rnd(regs.length)];
-  const w = () => regs[rnd(regs.length - 1)];
-  const rr = [
-    "add",
-    "sub",
-    "sll",
-    "slt",
-    "sltu",
-    "xor",
-    "srl",
-    "sra",
-    "or",
-    "and",
-    "addw",
-    "subw",
-    "sllw",
-    "srlw",
-    "sraw",
-    "mul",
-    "mulh",
-    "mulhu",
-    "mulhsu",
-    "div",
-    "divu",
-    "rem",
-    "remu",
-    "mulw",
-    "divw",
-    "divuw",
-    "remw",
-    "remuw",
-  ];
-  const ri = ["addi", "slti", "sltiu", "xori", "ori", "andi", "addiw"];
-  const sh = ["slli", "srli", "srai"];
-  const shw = ["slliw", "srliw", "sraiw"];
-  const lines = [
-    ".globl _start",
-    "_start:",
-    `li s0, ${DATA}`,
-    ...["a0", "a1", "a2", "a3", "a4", "a5", "t0", "t1", "t2"].map((x) =>
-      `li ${x}, ${(rnd(2) ? -1 : 1) * rnd(2 ** 31)}`
-    ),
-  ];
-  for (let i = 0; i < length; i++) {
-    const k = rnd(12);
-    if (k < 5) lines.push(`${rr[rnd(rr.length)]} ${w()}, ${r()}, ${r()}`);
-    else if (k < 7) lines.push(`${ri[rnd(ri.length)]} ${w()}, ${r()}, ${rnd(4096) - 2048}`);
-    else if (k < 8) {
-      lines.push(
-        rnd(2)
-          ? `${sh[rnd(3)]} ${w()}, ${r()}, ${rnd(64)}`
-          : `${shw[rnd(3)]} ${w()}, ${r()}, ${rnd(32)}`,
-      );
-    } else if (k < 9) {
-      const op = ["sb", "sh", "sw", "sd"][rnd(4)];
-      lines.push(`${op} ${r()}, ${rnd(2000)}(s0)`);
-    } else if (k < 10) {
-      const op = ["lb", "lbu", "lh", "lhu", "lw", "lwu", "ld"][rnd(7)];
-      lines.push(`${op} ${w()}, ${rnd(2000)}(s0)`);
-    } else if (k < 11) {
-      const op = ["beq", "bne", "blt", "bge", "bltu", "bgeu"][rnd(6)];
-      lines.push(`${op} ${r()}, ${r()}, 1f`, `${ri[rnd(ri.length)]} ${w()}, ${r()}, 7`, "1:");
-    } else lines.push(`lui ${w()}, ${rnd(1 << 20)}`);
-  }
-  lines.push(EXIT);
-  return lines.join("\n");
-}
-
 Deno.test("random instruction streams: translated and interpreted runs agree", async () => {
   for (let seed = 1; seed <= 12; seed++) {
-    const src = randomProgram(seed * 7919, 300);
+    const src = randomProgram(seed * 7919, 300, DATA);
     const { interp, jit, stats } = await both(src, 100_000, seed % 2 === 0);
     const a = snapshot(interp), b = snapshot(jit);
     assert.deepEqual(b.regs, a.regs, `seed ${seed}`);
