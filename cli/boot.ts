@@ -305,6 +305,8 @@ class BootSession {
       o.name,
       "--memory",
       `${Math.floor(o.memory / 1024)}K`,
+      "--engine",
+      o.engine,
       "--bios",
       bios ?? "none",
       "--kernel",

@@ -4,8 +4,10 @@
  */
 
 import {
+  DEFAULT_ENGINE,
   type NicSpec,
   parseBiosFlag,
+  parseEngineFlag,
   parseMemoryFlag,
   parseNic,
   parseTimeoutSeconds,
@@ -39,6 +41,8 @@ export interface BootArgs {
   append?: string;
   /** Guest RAM in bytes. */
   memory: number;
+  /** CPU execution engine: "jit" (translator) or "interp". */
+  engine: "jit" | "interp";
   drives: DriveSpec[];
   /** `--nic switch=NAME[,mac=MAC]` values. */
   nics: NicSpec[];
@@ -77,6 +81,8 @@ Options (QEMU's names):
   --append ARGS            kernel command line (default "console=ttyS0")
   -m, --memory SIZE        guest RAM: MiB, or with a G/M suffix (default 256M)
   --smp N                  number of harts (only 1 is supported)
+  --engine jit|interp      CPU engine: translate hot guest code to WebAssembly (default),
+                           or interpret only
   --drive PATH[,ro][,format=raw|qcow2]
                            a virtio-blk disk (repeatable; first is /dev/vda); the format
                            is probed when not given. Default: a copy-on-write overlay over
@@ -103,6 +109,7 @@ export function parseBootArgs(args: string[]): BootArgs {
   const out: BootArgs = {
     name: "vm1",
     memory: 256 * 1024 * 1024,
+    engine: DEFAULT_ENGINE,
     drives: [],
     nics: [],
     consoles: [],
@@ -141,6 +148,9 @@ export function parseBootArgs(args: string[]): BootArgs {
       case "-m":
       case "--memory":
         out.memory = parseMemoryFlag(value(), usageError);
+        break;
+      case "--engine":
+        out.engine = parseEngineFlag(value(), usageError);
         break;
       case "--smp": {
         const v = value();

@@ -4,7 +4,8 @@
  * under `qemu-system-riscv64 -M virt` in the same run:
  *
  * 1. boot to the shell prompt: `./vmesh boot` as a user runs it (bus, console, disk and CPU
- *    services as processes), `./vmesh run` (the machine in one process, no bus), and QEMU with
+ *    services as processes), `./vmesh run` (the machine in one process, no bus), each with the
+ *    translator (default) and with `--engine interp`, and QEMU with
  *    the same firmware, kernel, initramfs and disk; times from spawn to the guest /init's ready
  *    line and to the prompt, median and min of VMESH_BENCH_BOOT_RUNS (default 3) runs each;
  * 2. sequential read of the virtio disk in the guest (`dd if=/dev/vda bs=1M count=64`, page
@@ -87,26 +88,27 @@ const VMESH_BOOT_ARGS = ["boot", "--timeout", String(BOOT_LIMIT_MS / 1000)];
 
 /** The machines whose boot is timed, by label. */
 function bootCommands(images: GuestImages): [string, string, string[]][] {
+  const run = (engine: string) => [
+    "run",
+    "--engine",
+    engine,
+    "-m",
+    "256M",
+    "--bios",
+    images.firmware,
+    "--initrd",
+    images.initramfs,
+    "--append",
+    "console=ttyS0",
+    "--timeout",
+    String(BOOT_LIMIT_MS / 1000),
+    images.kernel,
+  ];
   return [
     ["vmesh boot", VMESH, VMESH_BOOT_ARGS],
-    [
-      "vmesh run",
-      VMESH,
-      [
-        "run",
-        "-m",
-        "256M",
-        "--bios",
-        images.firmware,
-        "--initrd",
-        images.initramfs,
-        "--append",
-        "console=ttyS0",
-        "--timeout",
-        String(BOOT_LIMIT_MS / 1000),
-        images.kernel,
-      ],
-    ],
+    ["vmesh boot --engine interp", VMESH, [...VMESH_BOOT_ARGS, "--engine", "interp"]],
+    ["vmesh run", VMESH, run("jit")],
+    ["vmesh run --engine interp", VMESH, run("interp")],
     // Same devices as `./vmesh boot` without --nic: the data disk, no network.
     ["qemu", QEMU, qemuArgs(images, { net: false })],
   ];
@@ -241,7 +243,7 @@ function summary(
   for (const [label, t] of boots) {
     const med = median(t.prompt), min = Math.min(...t.prompt);
     log(
-      `boot-to-prompt ${label.padEnd(10)}: median ${sec(med)} s, min ${sec(min)} s ` +
+      `boot-to-prompt ${label.padEnd(26)}: median ${sec(med)} s, min ${sec(min)} s ` +
         `(init ready: median ${sec(median(t.ready))} s; ${t.prompt.length} runs)` +
         (q && label !== "qemu" ? `; vmesh/qemu ${ratio(med, median(q.prompt))} (median)` : ""),
     );

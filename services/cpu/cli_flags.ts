@@ -62,7 +62,7 @@ export function parseMemoryFlag(value: string, usageError: UsageErrorFactory): n
 /** Execution engines `--engine` selects (QEMU's `-accel tcg` is the translator). */
 export const ENGINES = ["jit", "interp"] as const;
 /** The engine used when `--engine` is not given. */
-export const DEFAULT_ENGINE: typeof ENGINES[number] = "interp";
+export const DEFAULT_ENGINE: typeof ENGINES[number] = "jit";
 
 /** Reads an `--engine` value: "jit" (translator) or "interp" (interpreter only). */
 export function parseEngineFlag(

@@ -150,6 +150,12 @@ export function modeKey(fetchSet: number, loadSet: number, storeSet: number): nu
   const w = TLB_SIZE * 4;
   return (fetchSet / w) * 256 + (loadSet / w) * 16 + storeSet / w;
 }
+/**
+ * Entries before a pc's region is translated. A Linux boot runs most of its code a few
+ * hundred times: measured on it (services/cpu/engine/jit/README.md), 1000 spends the least
+ * time in all (compiling less than at 100-500, interpreting less than at 2000).
+ */
+export const DEFAULT_THRESHOLD = 1000;
 /** Hot counters (a hash of the virtual pc; collisions only make code hot sooner). */
 export const HOT_ENTRIES = 1 << 16;
 
@@ -216,7 +222,7 @@ export class Translator {
     this.#mem = hart.mem;
     this.#i32 = hart.mem.i32;
     this.#u16 = hart.mem.u16;
-    this.#threshold = opts.threshold ?? 16;
+    this.#threshold = opts.threshold ?? DEFAULT_THRESHOLD;
     this.threshold = this.#threshold;
     this.#maxRegions = opts.maxRegions ?? 16384;
     this.#batch = opts.batch ?? 32;
