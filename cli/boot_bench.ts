@@ -109,6 +109,8 @@ function bootCommands(images: GuestImages): [string, string, string[]][] {
     ["vmesh boot --engine interp", VMESH, [...VMESH_BOOT_ARGS, "--engine", "interp"]],
     ["vmesh run", VMESH, run("jit")],
     ["vmesh run --engine interp", VMESH, run("interp")],
+    // The interpreter warm-up (hart/warmup_program.ts) stays only while it pays: this shows it.
+    ["vmesh run, no warm-up", "env", ["VMESH_NO_WARMUP=1", VMESH, ...run("jit")]],
     // Same devices as `./vmesh boot` without --nic: the data disk, no network.
     ["qemu", QEMU, qemuArgs(images, { net: false })],
   ];

@@ -119,11 +119,11 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
       this.onTlbFlush = (va) => va === undefined ? t.flushJumpCache() : t.flushJumpCachePage(va);
     }
     this.reset(DRAM_BASE);
-    if (!warmedUp) {
+    if (!warmedUp && warmUpWanted()) {
       warmedUp = true;
       warmUpInterpreter();
     }
-    if (opts.engine === "jit" && !warmedUpJit) {
+    if (opts.engine === "jit" && !warmedUpJit && warmUpWanted()) {
       // The interpreter's jump-stopping paths and the translator, before V8 optimizes them.
       warmedUpJit = true;
       warmUpInterpreter("jit");
@@ -961,6 +961,18 @@ const WARMUP_MMIO = 0x1000_0000;
 let warmedUp = false;
 /** Set once the interpreter has been warmed up with the translator beside it. */
 let warmedUpJit = false;
+
+/**
+ * False when VMESH_NO_WARMUP is set: cli/boot_bench.ts boots without the warm-up to show what
+ * it is worth (measured: Linux boot CPU time 1.64-1.72 s with it, 2.19-2.25 s without).
+ */
+function warmUpWanted(): boolean {
+  try {
+    return !Deno.env.get("VMESH_NO_WARMUP");
+  } catch {
+    return true; // no env permission: the default
+  }
+}
 
 /**
  * Runs the warm-up program (warmup_program.ts) on a throwaway hart with its own 32 KiB of

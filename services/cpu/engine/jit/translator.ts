@@ -311,14 +311,20 @@ export class Translator {
     return n > 0 || reason === ExitReason.Helper ? Math.max(n, 1) : 0;
   }
 
+  /** Virtual pages with entries in the jump cache (most flushes by page miss them all). */
+  readonly #jcPages = new Set<number>();
+
   /** Empties the jump cache (virtual pcs may now mean other code). */
   flushJumpCache(): void {
+    this.#jcPages.clear();
     const i = this.#jcIdx;
     this.#i32.fill(1, i, i + JUMP_CACHE_ENTRIES * 4);
   }
 
   /** Drops the jump cache entries of the virtual page holding `va` (its mapping changed). */
   flushJumpCachePage(va: number): void {
+    const vpage = va - (loOf(va) & 0xfff);
+    if (!this.#jcPages.delete(vpage)) return;
     const page = loOf(va) & ~0xfff, hi = hiOf(va), i32 = this.#i32;
     for (let j = this.#jcIdx; j < this.#jcIdx + JUMP_CACHE_ENTRIES * 4; j += 4) {
       if ((i32[j] & ~0xfff) === page && i32[j + 1] === hi) i32[j] = 1;
@@ -328,6 +334,7 @@ export class Translator {
   /** Puts a translated entry in the jump cache (regions chain to it, the interpreter stops). */
   #remember(e: Entry): void {
     const i32 = this.#i32, lo = loOf(e.vpc);
+    this.#jcPages.add(e.vpc - (lo & 0xfff));
     const j = this.#jcIdx + (jumpCacheOffset(lo, JUMP_CACHE_ENTRIES - 1) >> 2);
     i32[j] = lo;
     i32[j + 1] = hiOf(e.vpc);
