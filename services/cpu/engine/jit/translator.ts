@@ -152,8 +152,8 @@ export function modeKey(fetchSet: number, loadSet: number, storeSet: number): nu
 }
 /**
  * Entries before a pc's region is translated. A Linux boot runs most of its code a few
- * hundred times: measured on it (services/cpu/engine/jit/README.md), 1000 spends the least
- * time in all (compiling less than at 100-500, interpreting less than at 2000).
+ * hundred times, so compiling early costs more than it saves; measured (README.md here) 1000
+ * is close to the boot's best, and hot loops cross it within microseconds.
  */
 export const DEFAULT_THRESHOLD = 1000;
 /** Hot counters (a hash of the virtual pc; collisions only make code hot sooner). */
