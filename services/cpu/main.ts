@@ -14,6 +14,8 @@ import {
   readFlags,
 } from "./cli_flags.ts";
 import type { EngineKind } from "./hart/mod.ts";
+import { type GdbAddress, GdbServer, parseGdbAddress } from "./gdb/gdb_server.ts";
+import { type DebugHart, GdbStub } from "./gdb/gdb_stub.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -33,6 +35,10 @@ options:
   --no-reboot              exit instead of rebooting when the guest resets
   --engine jit|interp      translate hot code to WebAssembly, or interpret only
                            (default ${DEFAULT_ENGINE})
+  --gdb tcp:HOST:PORT      serve the GDB remote protocol there (QEMU's -gdb); tcp::PORT
+                           listens on all interfaces
+  -s                       shorthand for --gdb tcp::1234
+  -S, --wait-gdb           do not start the hart until gdb connects and continues
   -h, --help               this text
 `;
 
@@ -47,6 +53,8 @@ interface RunArgs {
   timeout?: number;
   noReboot?: boolean;
   engine: EngineKind;
+  gdb?: GdbAddress;
+  waitGdb?: boolean;
 }
 
 /** A command-line problem, reported as one line. */
@@ -91,6 +99,17 @@ function parseArgs(args: string[]): RunArgs | "help" {
       case "--timeout":
         out.timeout = parseTimeoutSeconds(value(), usageError);
         break;
+      case "--gdb":
+      case "-s": {
+        const addr = parseGdbAddress(flag === "-s" ? "tcp::1234" : value());
+        if (typeof addr === "string") throw new UsageError(addr);
+        out.gdb = addr;
+        break;
+      }
+      case "-S":
+      case "--wait-gdb":
+        out.waitGdb = true;
+        break;
       default:
         if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
         if (out.program !== undefined) throw new UsageError(`unexpected argument ${a}`);
@@ -98,6 +117,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
     }
   }
   if (out.program === undefined) throw new UsageError("no PROGRAM given (see vmesh run --help)");
+  if (out.waitGdb && !out.gdb) {
+    throw new UsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");
+  }
   return out as RunArgs;
 }
 
@@ -139,6 +161,7 @@ export async function main(args: string[]): Promise<number> {
   const opts = parsed;
 
   let machine: Machine;
+  let gdbStub: GdbStub | undefined;
   try {
     machine = new Machine({
       ramSize: opts.ramSize,
@@ -150,6 +173,7 @@ export async function main(args: string[]): Promise<number> {
       maxInstructions: opts.maxInstructions,
       noReboot: opts.noReboot,
       onConsoleOutput: (bytes) => writeAll(bytes),
+      debug: opts.gdb ? { runBatch: (n) => gdbStub!.runBatch(n) } : undefined,
     });
   } catch (e) {
     if (e instanceof MachineError) {
@@ -159,11 +183,37 @@ export async function main(args: string[]): Promise<number> {
     throw e;
   }
 
+  let gdbServer: GdbServer | undefined;
+  if (opts.gdb) {
+    const m = machine;
+    gdbStub = new GdbStub({
+      hart: machine.hart as unknown as DebugHart,
+      mem: machine.mem,
+      kill: () => m.stop(0),
+    }, { waitForClient: opts.waitGdb });
+    try {
+      gdbServer = new GdbServer(gdbStub, opts.gdb);
+    } catch (e) {
+      console.error(
+        `vmesh run: cannot listen for gdb on ${opts.gdb.hostname}:${opts.gdb.port}: ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
+      return 1;
+    }
+    const where = `tcp:${gdbServer.addr.hostname}:${gdbServer.addr.port}`;
+    console.error(`vmesh run: gdb stub on ${where}${opts.waitGdb ? ", waiting for gdb" : ""}`);
+  }
+  // A stop from outside also releases a hart held by gdb (which learns the exit code).
+  const stopMachine = (code: number) => {
+    machine.stop(code);
+    gdbStub?.targetExited(code);
+  };
   const stdinTty = Deno.stdin.isTerminal();
-  const onSigint = () => machine.stop(130);
+  const onSigint = () => stopMachine(130);
   if (!stdinTty) Deno.addSignalListener("SIGINT", onSigint);
   const timer = opts.timeout
-    ? setTimeout(() => machine.stop(EXIT_STOPPED), opts.timeout * 1000)
+    ? setTimeout(() => stopMachine(EXIT_STOPPED), opts.timeout * 1000)
     : undefined;
   const input = forwardInput(machine, stdinTty);
   const t0 = performance.now();
@@ -171,6 +221,8 @@ export async function main(args: string[]): Promise<number> {
   try {
     code = await machine.run();
   } finally {
+    gdbStub?.targetExited(code! ?? EXIT_STOPPED);
+    await gdbServer?.close();
     clearTimeout(timer);
     if (!stdinTty) Deno.removeSignalListener("SIGINT", onSigint);
     input.close();

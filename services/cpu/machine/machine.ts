@@ -92,6 +92,8 @@ export interface MachineOptions {
   noReboot?: boolean;
   /** Virtio devices on virtio-mmio slots 0..7 (mapped and listed in ascending slot order). */
   virtio?: VirtioSlotSpec[];
+  /** A debugger that runs each batch in place of `hart.run` (the GDB stub: it may hold the hart). */
+  debug?: { runBatch(budget: number): Promise<StopReason> };
 }
 
 /** Why the machine stopped. */
@@ -412,7 +414,9 @@ export class Machine {
         break;
       }
       this.#service();
-      const reason = hart.run(Math.min(budget, left));
+      const debug = this.#opts.debug;
+      const n = Math.min(budget, left);
+      const reason = debug ? await debug.runBatch(n) : hart.run(n);
       if (this.#htif) {
         const before = this.#htif.commands;
         const ev = this.#htif.poll();

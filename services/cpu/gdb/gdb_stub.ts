@@ -1,0 +1,393 @@
+/**
+ * The GDB remote-protocol command handler and execution controller of one hart. The machine's
+ * run loop calls `runBatch` instead of `hart.run` (see MachineOptions.debug), so this is where
+ * the hart is held while gdb has it stopped, single-stepped, or run with breakpoints.
+ *
+ * Breakpoints (Z0 software, Z1 hardware) are a pc check before every instruction while any is
+ * set, with the hart forced onto its interpreter path: exact under the translator (whose
+ * regions only check their budget at back-edges) and guest memory is never patched, at the
+ * cost of interpreter speed while breakpoints exist. Without breakpoints a continue runs the
+ * hart at full speed.
+ */
+import { StopReason } from "../engine.ts";
+import { HartLayout } from "../hart/state.ts";
+import { type RegisterDef, riscv64Registers, targetXml } from "./target_xml.ts";
+import { fromHex, leHex, parseLeHex, toHex, unescapeBinary } from "./rsp_packet.ts";
+
+/** The hart operations the stub needs (the Hart class has them all). */
+export interface DebugHart {
+  getReg(i: number): bigint;
+  setReg(i: number, v: bigint): void;
+  getPc(): bigint;
+  setPc(v: bigint): void;
+  getFReg(i: number): bigint;
+  readCsr(n: number): bigint;
+  writeCsr(n: number, v: bigint): void;
+  run(budget: number): StopReason;
+  readonly pc: number;
+  readonly priv?: number;
+  /** The hart's TLB-fill switch: false keeps it on the interpreter path (exact steps). */
+  tlbFillAllowed?: boolean;
+  /** Recomputes `tlbFillAllowed` from the armed triggers. */
+  triggersChanged?(): void;
+}
+
+/** Guest memory as the stub reads and writes it (physical addresses). */
+export interface DebugMemory {
+  inRam(paddr: number, len: number): boolean;
+  readPhys(paddr: number, len: number): Uint8Array;
+  writePhys(paddr: number, bytes: Uint8Array): void;
+  readonly i32: Int32Array;
+  hartBase(id: number): number;
+}
+
+/** What the stub is attached to. */
+export interface DebugTarget {
+  hart: DebugHart;
+  mem: DebugMemory;
+  /** gdb's `k`: end the emulator. */
+  kill(): void;
+}
+
+type Mode = "stopped" | "continue" | "step";
+
+/** Largest `m` read answered (bytes); gdb splits larger reads by our PacketSize. */
+const MAX_READ = 0x800;
+
+/** PacketSize announced in qSupported (hex). */
+export const PACKET_SIZE = 0x1000;
+
+const SIGINT = 2, SIGTRAP = 5;
+
+/**
+ * One debugged hart's gdb session state.
+ *
+ * @example
+ * ```ts
+ * declare const target: DebugTarget;
+ * const stub = new GdbStub(target, { waitForClient: true });
+ * stub.connect((reply) => console.log(reply)); // replies are unframed payloads
+ * stub.handlePacket("?"); // sends "T05thread:01;"
+ * ```
+ */
+export class GdbStub {
+  readonly registers: RegisterDef[] = riscv64Registers();
+  readonly xml: string = targetXml(this.registers);
+  #target: DebugTarget;
+  #mode: Mode;
+  #send: ((payload: string) => void) | undefined;
+  #wake: (() => void) | undefined;
+  #breakpoints = new Set<number>();
+  /** The next instruction runs even if a breakpoint sits on it (the one gdb resumed from). */
+  #resumeOver = false;
+  #exited = false;
+
+  constructor(target: DebugTarget, opts: { waitForClient?: boolean } = {}) {
+    this.#target = target;
+    this.#mode = opts.waitForClient ? "stopped" : "continue";
+  }
+
+  /** True while the hart is held for gdb. */
+  get stopped(): boolean {
+    return this.#mode === "stopped";
+  }
+
+  /** A client connected: the hart stops (as QEMU does) and replies go to `send`. */
+  connect(send: (payload: string) => void): void {
+    this.#send = send;
+    this.#mode = "stopped";
+  }
+
+  /** The client went away (detach, kill or a dropped connection): breakpoints go, hart runs. */
+  disconnect(): void {
+    this.#send = undefined;
+    this.#breakpoints.clear();
+    this.#resume("continue");
+  }
+
+  /** The guest ended: the client learns the exit code (`W`), and nothing waits any more. */
+  targetExited(code: number): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    this.#send?.(`W${(code & 0xff).toString(16).padStart(2, "0")}`);
+    this.disconnect();
+  }
+
+  /** Ctrl-C from the client: stop now and say so. */
+  interrupt(): void {
+    if (this.#mode === "stopped") return;
+    this.#mode = "stopped";
+    this.#reportStop(SIGINT);
+  }
+
+  /**
+   * Runs the hart for up to `budget` instructions as gdb allows (the machine's batch). Waits
+   * while the hart is stopped.
+   */
+  async runBatch(budget: number): Promise<StopReason> {
+    const hart = this.#target.hart;
+    while (this.#mode === "stopped") await new Promise<void>((r) => this.#wake = r);
+    if (this.#mode === "step") {
+      const reason = this.#exact(() => hart.run(1));
+      this.#resumeOver = false;
+      this.#mode = "stopped";
+      this.#reportStop(SIGTRAP);
+      return reason === StopReason.Halted ? reason : StopReason.Budget;
+    }
+    if (this.#breakpoints.size === 0) return hart.run(budget);
+    return this.#exact(() => {
+      for (let n = 0; n < budget; n++) {
+        if (!this.#resumeOver && this.#breakpoints.has(hart.pc)) {
+          this.#mode = "stopped";
+          this.#reportStop(SIGTRAP);
+          return StopReason.Budget;
+        }
+        this.#resumeOver = false;
+        const reason = hart.run(1);
+        if (reason !== StopReason.Budget) return reason;
+      }
+      return StopReason.Budget;
+    });
+  }
+
+  /** Runs `fn` with the hart kept on its interpreter (one instruction per `run(1)`). */
+  #exact(fn: () => StopReason): StopReason {
+    const hart = this.#target.hart;
+    if (hart.tlbFillAllowed === undefined) return fn();
+    hart.tlbFillAllowed = false;
+    try {
+      return fn();
+    } finally {
+      if (hart.triggersChanged) hart.triggersChanged();
+      else hart.tlbFillAllowed = true;
+    }
+  }
+
+  #resume(mode: "continue" | "step"): void {
+    this.#mode = mode;
+    this.#resumeOver = true;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  #reportStop(signal: number): void {
+    this.#send?.(this.#stopReply(signal));
+  }
+
+  #stopReply(signal: number): string {
+    return `T${signal.toString(16).padStart(2, "0")}thread:01;`;
+  }
+
+  #reply(payload: string): void {
+    this.#send?.(payload);
+  }
+
+  /**
+   * Handles one packet payload (framing and acks are the server's). Never throws on bad
+   * input: malformed commands get an `E` reply, unknown ones the empty reply.
+   */
+  handlePacket(payload: string): void {
+    let reply: string | null;
+    try {
+      reply = this.#command(payload);
+    } catch {
+      reply = "E01";
+    }
+    if (reply !== null) this.#reply(reply);
+  }
+
+  /** The reply to `p`, or null when the reply comes later (resume commands). */
+  #command(p: string): string | null {
+    const hart = this.#target.hart;
+    switch (p[0]) {
+      case "?":
+        return this.#stopReply(SIGTRAP);
+      case "g":
+        return this.registers.filter((r) => r.regnum <= 32).map((r) => this.#readReg(r)).join("");
+      case "G": {
+        const hex = p.slice(1);
+        if (hex.length < 33 * 16 || !/^[0-9a-fA-F]*$/.test(hex)) return "E01";
+        for (let i = 0; i < 33; i++) {
+          const v = parseLeHex(hex.slice(i * 16, i * 16 + 16))!;
+          if (i === 32) hart.setPc(v);
+          else hart.setReg(i, v);
+        }
+        return "OK";
+      }
+      case "p": {
+        const reg = this.#reg(p.slice(1));
+        return reg ? this.#readReg(reg) : "E45";
+      }
+      case "P": {
+        const eq = p.indexOf("=");
+        const reg = eq > 0 ? this.#reg(p.slice(1, eq)) : undefined;
+        const v = eq > 0 ? parseLeHex(p.slice(eq + 1)) : null;
+        if (!reg || v === null) return "E45";
+        return this.#writeReg(reg, v) ? "OK" : "E01";
+      }
+      case "m": {
+        const m = /^m([0-9a-fA-F]+),([0-9a-fA-F]+)$/.exec(p);
+        if (!m) return "E01";
+        const addr = parseInt(m[1], 16), len = Math.min(parseInt(m[2], 16), MAX_READ);
+        if (len === 0) return "";
+        if (!this.#target.mem.inRam(addr, len)) return "E14";
+        return toHex(this.#target.mem.readPhys(addr, len));
+      }
+      case "M": {
+        const m = /^M([0-9a-fA-F]+),([0-9a-fA-F]+):([0-9a-fA-F]*)$/.exec(p);
+        const bytes = m ? fromHex(m[3]) : null;
+        if (!m || !bytes || bytes.length !== parseInt(m[2], 16)) return "E01";
+        return this.#writeMem(parseInt(m[1], 16), bytes);
+      }
+      case "X": {
+        const colon = p.indexOf(":");
+        const m = colon > 0 ? /^X([0-9a-fA-F]+),([0-9a-fA-F]+)$/.exec(p.slice(0, colon)) : null;
+        if (!m) return "E01";
+        const data = unescapeBinary(p.slice(colon + 1));
+        if (data.length !== parseInt(m[2], 16)) return "E01";
+        const bytes = Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff);
+        return bytes.length === 0 ? "OK" : this.#writeMem(parseInt(m[1], 16), bytes);
+      }
+      case "c":
+      case "s": {
+        if (p.length > 1) {
+          const addr = parseHexAddr(p.slice(1));
+          if (addr === null) return "E01";
+          hart.setPc(addr);
+        }
+        this.#resume(p[0] === "s" ? "step" : "continue");
+        return null;
+      }
+      case "C":
+      case "S": // with a signal: there is none to deliver on bare metal
+        this.#resume(p[0] === "S" ? "step" : "continue");
+        return null;
+      case "Z":
+      case "z":
+        return this.#breakpoint(p);
+      case "D":
+        this.#reply("OK");
+        this.disconnect();
+        return null;
+      case "k":
+        this.disconnect();
+        this.#target.kill();
+        return null;
+      case "H":
+        return "OK";
+      case "T":
+        return /^T0*1$|^T-1$/.test(p) ? "OK" : "E01";
+      case "v":
+        return this.#vCommand(p);
+      case "q":
+      case "Q":
+        return this.#query(p);
+      default:
+        return "";
+    }
+  }
+
+  #vCommand(p: string): string | null {
+    if (p === "vCont?") return "vCont;c;C;s;S";
+    if (p.startsWith("vCont;")) {
+      // Actions apply to thread 1 (the only one) or to all: a step anywhere means step.
+      const actions = p.slice(6).split(";").map((a) => a.split(":")[0][0]);
+      if (actions.some((a) => !"cCsS".includes(a))) return "E01";
+      this.#resume(actions.some((a) => a === "s" || a === "S") ? "step" : "continue");
+      return null;
+    }
+    if (p === "vMustReplyEmpty") return "";
+    if (p.startsWith("vKill")) {
+      this.#reply("OK");
+      this.disconnect();
+      this.#target.kill();
+      return null;
+    }
+    return "";
+  }
+
+  #query(p: string): string {
+    if (p.startsWith("qSupported")) {
+      return `PacketSize=${PACKET_SIZE.toString(16)};qXfer:features:read+;vContSupported+;` +
+        "QStartNoAckMode+";
+    }
+    if (p.startsWith("qXfer:features:read:")) {
+      const m = /^qXfer:features:read:([^:]+):([0-9a-fA-F]+),([0-9a-fA-F]+)$/.exec(p);
+      if (!m) return "E00";
+      if (m[1] !== "target.xml") return "E00";
+      const off = parseInt(m[2], 16), len = parseInt(m[3], 16);
+      const chunk = this.xml.slice(off, off + len);
+      return (off + len >= this.xml.length ? "l" : "m") + chunk;
+    }
+    if (p === "qAttached" || p.startsWith("qAttached:")) return "1";
+    if (p === "qC") return "QC01";
+    if (p === "qfThreadInfo") return "m01";
+    if (p === "qsThreadInfo") return "l";
+    if (p.startsWith("qThreadExtraInfo")) return toHex(new TextEncoder().encode("hart 0"));
+    if (p === "qOffsets") return "Text=0;Data=0;Bss=0";
+    if (p.startsWith("qSymbol")) return "OK";
+    if (p === "QStartNoAckMode") return "OK";
+    return "";
+  }
+
+  #breakpoint(p: string): string {
+    const m = /^([Zz])([0-4]),([0-9a-fA-F]+),([0-9a-fA-F]+)/.exec(p);
+    if (!m) return "E01";
+    // Types 0 (software) and 1 (hardware) are both the pc check; watchpoints are not served.
+    if (m[2] !== "0" && m[2] !== "1") return "";
+    const addr = Number(BigInt.asIntN(64, BigInt("0x" + m[3])));
+    if (m[1] === "Z") this.#breakpoints.add(addr);
+    else this.#breakpoints.delete(addr);
+    return "OK";
+  }
+
+  #writeMem(addr: number, bytes: Uint8Array): string {
+    if (!this.#target.mem.inRam(addr, bytes.length)) return "E14";
+    this.#target.mem.writePhys(addr, bytes);
+    return "OK";
+  }
+
+  #reg(hex: string): RegisterDef | undefined {
+    if (!/^[0-9a-fA-F]{1,8}$/.test(hex)) return undefined;
+    const n = parseInt(hex, 16);
+    return this.registers.find((r) => r.regnum === n);
+  }
+
+  #readReg(r: RegisterDef): string {
+    const hart = this.#target.hart, s = r.source;
+    let v: bigint;
+    if (s.kind === "x") v = hart.getReg(s.index);
+    else if (s.kind === "pc") v = hart.getPc();
+    else if (s.kind === "f") v = hart.getFReg(s.index);
+    else if (s.kind === "priv") v = BigInt(hart.priv ?? 3);
+    else {
+      try {
+        v = hart.readCsr(s.csr);
+      } catch {
+        return "xx".repeat(r.bitsize / 8); // unavailable
+      }
+    }
+    return leHex(v, r.bitsize / 8);
+  }
+
+  #writeReg(r: RegisterDef, v: bigint): boolean {
+    const hart = this.#target.hart, s = r.source;
+    if (s.kind === "x") hart.setReg(s.index, v);
+    else if (s.kind === "pc") hart.setPc(v);
+    else if (s.kind === "f") {
+      // The hart has no setter for f registers: they are raw bits in its state record.
+      const mem = this.#target.mem;
+      const w = (mem.hartBase(0) + HartLayout.F) / 4 + 2 * s.index;
+      mem.i32[w] = Number(BigInt.asIntN(32, v));
+      mem.i32[w + 1] = Number(BigInt.asIntN(32, v >> 32n));
+    } else if (s.kind === "csr") hart.writeCsr(s.csr, v);
+    else return false;
+    return true;
+  }
+}
+
+/** A big-endian hex address (as in `c ADDR`), null when malformed. */
+function parseHexAddr(hex: string): bigint | null {
+  return /^[0-9a-fA-F]{1,16}$/.test(hex) ? BigInt("0x" + hex) : null;
+}
