@@ -80,6 +80,26 @@ const HOT_MASK = HOT_ENTRIES - 1;
 const JC_MASK = JUMP_CACHE_ENTRIES - 1;
 
 /**
+ * At a taken jump in the interpreter beside the translator: true when the target (pc low word
+ * `tl`) has a region of mode `mode` in the jump cache (word index `jc`) or has just become hot;
+ * otherwise counts the entry.
+ */
+function jitStopsAt(
+  r: Int32Array,
+  jc: number,
+  mode: number,
+  hot: Uint16Array,
+  limit: number,
+  tl: number,
+): boolean {
+  const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
+  const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
+  if ((r[j] === tl && r[j + 3] === mode) || c >= limit) return true;
+  hot[hx] = c + 1;
+  return false;
+}
+
+/**
  * One RISC-V hart: an interpreter behind the `ExecutionEngine` interface.
  *
  * @example
@@ -742,13 +762,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           if (take) {
             pc += ((insn >> 31) << 12) | (((insn >>> 7) & 1) << 11) |
               (((insn >>> 25) & 0x3f) << 5) | (((insn >>> 8) & 0xf) << 1);
-            if (toJump) {
-              const tl = pc | 0;
-              const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
-              const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
-              if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
-              hot[hx] = c + 1;
-            }
+            if (toJump && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
           } else pc += ilen;
           continue;
         }
@@ -761,13 +775,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           }
           pc += ((insn >> 31) << 20) | (((insn >>> 12) & 0xff) << 12) |
             (((insn >>> 20) & 1) << 11) | (((insn >>> 21) & 0x3ff) << 1);
-          if (toJump) {
-            const tl = pc | 0;
-            const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
-            const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
-            if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
-            hot[hx] = c + 1;
-          }
+          if (toJump && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
           continue;
         }
         case 25: { // JALR
@@ -786,13 +794,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             r[w + 1] = hiOf(l);
           }
           pc = t;
-          if (toJump) {
-            const tl = pc | 0;
-            const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
-            const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
-            if ((r[j] === tl && r[j + 3] === mode) || c >= hotLimit) break loop;
-            hot[hx] = c + 1;
-          }
+          if (toJump && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
           continue;
         }
         case 13: { // LUI
