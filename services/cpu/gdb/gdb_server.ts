@@ -14,7 +14,8 @@ export interface GdbAddress {
 
 /**
  * Parses QEMU's `-gdb` device syntax: `tcp:HOST:PORT`, `tcp::PORT` (all interfaces) or a bare
- * `:PORT` / `PORT`. Returns an error message for anything else.
+ * `:PORT` / `PORT`; port 0 picks a free one (see `GdbServer.addr`). Returns an error message
+ * for anything else.
  *
  * @example
  * ```ts
@@ -24,7 +25,7 @@ export interface GdbAddress {
 export function parseGdbAddress(spec: string): GdbAddress | string {
   const m = /^(?:tcp:)?(?:(\[[^\]]*\]|[^:]*):)?(\d+)$/.exec(spec);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 1 || port > 65535) {
+  if (!m || port > 65535) {
     return `--gdb needs tcp:HOST:PORT (e.g. tcp:127.0.0.1:1234 or tcp::1234), got '${spec}'`;
   }
   const host = m[1] ?? "";

@@ -274,8 +274,8 @@ export class GdbStub {
         this.disconnect();
         this.#target.kill();
         return null;
-      case "H":
-        return "OK";
+      case "H": // one thread: any selection of it (or of all) is fine
+        return /^H[gc](-1|[0-9a-fA-F]+)$/.test(p) ? "OK" : "E01";
       case "T":
         return /^T0*1$|^T-1$/.test(p) ? "OK" : "E01";
       case "v":

@@ -1,0 +1,255 @@
+/**
+ * The GDB stub of `vmesh run` against the real client: Debian's gdb-multiarch in batch mode
+ * debugs a bare-metal program (breakpoint on a function, registers, a variable, stepi, a
+ * register and a memory write, continue to the exit), and a raw protocol client checks
+ * garbage input, Ctrl-C while running, and the exit reply.
+ */
+import assert from "node:assert/strict";
+import { buildProgram } from "./riscv/build.ts";
+import { VMESH_CLI } from "./riscv/run.ts";
+import { parseElf } from "../services/cpu/machine/elf.ts";
+import { encodePacket, leHex, RspReader } from "../services/cpu/gdb/rsp_packet.ts";
+
+const TARGET_SOURCE = new URL("../services/cpu/gdb/testdata/gdb_target.c", import.meta.url)
+  .pathname;
+const GDB = "gdb-multiarch";
+
+const gdbInstalled = await new Deno.Command("sh", { args: ["-c", `command -v ${GDB}`] }).output()
+  .then((o) => o.success, () => false);
+
+/** A `vmesh run --gdb` process and the port its stub listens on. */
+interface Vmesh {
+  port: number;
+  /** Exit code, stdout and stderr once it ends (killed after the test's deadline). */
+  done: Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+async function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", VMESH_CLI, "run", "--gdb", "tcp:127.0.0.1:0", ...extra, elf],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const kill = setTimeout(() => child.kill("SIGKILL"), 90_000);
+  const stdout = new Response(child.stdout).text();
+  // Read stderr until the stub names its port, then keep collecting the rest.
+  const reader = child.stderr.getReader();
+  let stderr = "";
+  let port = 0;
+  while (port === 0) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stderr += new TextDecoder().decode(value);
+    const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(stderr);
+    if (m) port = Number(m[1]);
+  }
+  const rest = (async () => {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      stderr += new TextDecoder().decode(value);
+    }
+  })();
+  const done = (async () => {
+    const status = await child.status;
+    clearTimeout(kill);
+    await rest;
+    return { code: status.code, stdout: await stdout, stderr };
+  })();
+  if (port === 0) throw new Error(`vmesh did not start its gdb stub:\n${stderr}`);
+  return { port, done };
+}
+
+async function gdbBatch(elf: string, port: number, commands: string[]): Promise<string> {
+  const args = [
+    "-nx",
+    "-batch",
+    "-ex",
+    "set architecture riscv:rv64",
+    "-ex",
+    `target remote 127.0.0.1:${port}`,
+  ];
+  for (const c of commands) args.push("-ex", c);
+  args.push(elf);
+  const out = await new Deno.Command(GDB, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+}
+
+const buildTarget = () => buildProgram(TARGET_SOURCE, { flags: ["-g"] });
+
+Deno.test({
+  name: "gdb stub: gdb-multiarch breaks, reads, steps, writes and continues to the exit",
+  ignore: !gdbInstalled,
+  async fn() {
+    const elf = await buildTarget();
+    const symbols = parseElf(await Deno.readFile(elf)).symbols;
+    const work = symbols.get("work")!;
+    const vm = await startVmesh(elf, ["-S"]);
+    const out = await gdbBatch(elf, vm.port, [
+      "break work",
+      "continue",
+      "info registers pc",
+      "print counter",
+      "print $a0",
+      "info registers mstatus",
+      "set $a0 = 5", // work(5) = 10, not 45: main returns 3
+      "stepi",
+      "info registers pc",
+      "set var counter = 7",
+      "delete",
+      "continue",
+    ]);
+    const vmOut = await vm.done;
+    const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+    const hex = (n: number) => "0x" + n.toString(16);
+    assert.match(out, /Breakpoint 1 at 0x[0-9a-f]+: file .*gdb_target\.c/, what);
+    assert.match(out, /Breakpoint 1, work \(n=n@entry=10\)/, what);
+    const pcLines = [...out.matchAll(/^pc\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+ <work(\+\d+)?>$/gm)];
+    assert.equal(pcLines.length, 2, what);
+    assert.equal(pcLines[0][1], hex(work), what);
+    const stepped = Number(pcLines[1][1]);
+    assert.ok(stepped === work + 2 || stepped === work + 4, `stepi moved pc by one insn: ${what}`);
+    assert.match(out, /^\$1 = 41$/m, what);
+    assert.match(out, /^\$2 = 10$/m, what);
+    assert.match(out, /^mstatus\s+0x[0-9a-f]+/m, what);
+    assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 03\]/, what);
+    assert.equal(vmOut.code, 3, what);
+    // The runtime names the failing exit code after the program's own line.
+    assert.equal(vmOut.stdout, "counter changed\nFAIL 3\n", what);
+  },
+});
+
+/** A minimal protocol client over TCP (the framing from rsp_packet.ts). */
+class RawClient {
+  #conn: Deno.Conn;
+  #reader = new RspReader();
+  #packets: string[] = [];
+  #waiting: (() => void) | undefined;
+  nacks = 0;
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+    (async () => {
+      const buf = new Uint8Array(65536);
+      try {
+        while (true) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          for (const ev of this.#reader.feed(buf.subarray(0, n))) {
+            if (ev.kind === "packet") this.#packets.push(ev.payload);
+            if (ev.kind === "nack") this.nacks++;
+          }
+          this.#waiting?.();
+        }
+      } catch { /* closed */ }
+      this.#waiting?.();
+    })();
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  async raw(bytes: Uint8Array | string): Promise<void> {
+    const b = typeof bytes === "string" ? Uint8Array.from(bytes, (c) => c.charCodeAt(0)) : bytes;
+    let off = 0;
+    while (off < b.length) off += await this.#conn.write(b.subarray(off));
+  }
+
+  /** Sends one packet; with `reply`, waits for the next packet from the stub. */
+  async send(payload: string): Promise<void> {
+    await this.raw(encodePacket(payload));
+  }
+
+  async next(timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#packets.length === 0) {
+      if (Date.now() > deadline) throw new Error("no reply from the stub");
+      await new Promise<void>((r) => {
+        this.#waiting = r;
+        setTimeout(r, 200);
+      });
+    }
+    return this.#packets.shift()!;
+  }
+
+  async ask(payload: string): Promise<string> {
+    await this.send(payload);
+    return await this.next();
+  }
+
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+Deno.test({
+  name: "gdb stub: garbage input, Ctrl-C while running, memory writes and the exit reply",
+  async fn() {
+    const elf = await buildTarget();
+    const symbols = parseElf(await Deno.readFile(elf)).symbols;
+    const spin = symbols.get("spin")!, main = symbols.get("main")!;
+    const vm = await startVmesh(elf, ["-S"]);
+    const c = await RawClient.connect(vm.port);
+    try {
+      // Garbage: noise outside packets, a bad checksum, malformed and unknown commands.
+      const noise = new Uint8Array(4096);
+      crypto.getRandomValues(noise);
+      await c.raw(noise.map((b) => b === 0x24 || b === 0x23 ? 0x20 : b));
+      await c.raw("$g#00");
+      const bad = [
+        "m zz",
+        "mffffffffffffffff,10",
+        "M80000000,4:zz",
+        "X80000000,4:a",
+        "Pzz=1",
+        "p99999",
+        "G12",
+        "Z0,xyz",
+        "Z2,80000000,8",
+        "qXfer:features:read:other.xml:0,10",
+        "vCont;q",
+        "Hgzz",
+        "\x00\xff\x7f",
+        "x".repeat(70_000),
+      ];
+      for (const p of bad) {
+        if (p.length > 60_000) await c.raw(`$${p}#00`); // over MAX_PACKET: dropped
+        else assert.match(await c.ask(p), /^(E[0-9a-fA-F]{2})?$/, `reply to ${JSON.stringify(p)}`);
+      }
+      assert.ok(c.nacks >= 1, "a bad checksum is answered with '-'");
+      // Still a working stub.
+      assert.equal(await c.ask("?"), "T05thread:01;");
+      assert.equal(await c.ask("qAttached"), "1");
+      assert.match(await c.ask("vCont?"), /^vCont;c;C;s;S$/);
+      const xml = await c.ask("qXfer:features:read:target.xml:0,ffff");
+      assert.match(xml, /^l<\?xml/);
+      assert.match(xml, /<reg name="pc" bitsize="64" regnum="32"/);
+      assert.match(xml, /<reg name="mstatus" bitsize="64" regnum="833"/);
+      assert.equal(await c.ask("p20"), leHex(0x1000n, 8), "pc at the reset vector (-S)");
+
+      // Hold main in its loop, run, interrupt it.
+      assert.equal(await c.ask(`M${spin.toString(16)},8:${leHex(1n, 8)}`), "OK");
+      assert.equal(await c.ask(`m${spin.toString(16)},8`), leHex(1n, 8));
+      await c.send("c");
+      await new Promise((r) => setTimeout(r, 500));
+      await c.raw(new Uint8Array([0x03]));
+      assert.equal(await c.next(), "T02thread:01;");
+      const pc = Number(BigInt("0x" + (await c.ask("p20")).match(/../g)!.reverse().join("")));
+      assert.ok(pc >= main && pc < main + 0x100, `pc 0x${pc.toString(16)} in main's loop`);
+      // Release it and let it run to the end: the stub reports the exit code.
+      assert.equal(await c.ask(`M${spin.toString(16)},8:${leHex(0n, 8)}`), "OK");
+      await c.send("vCont;c");
+      assert.equal(await c.next(), "W00");
+    } finally {
+      c.close();
+    }
+    const r = await vm.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "counter 41\nPASS\n", r.stderr);
+  },
+});
