@@ -81,6 +81,8 @@ export class GdbStub {
   /** The next instruction runs even if a breakpoint sits on it (the one gdb resumed from). */
   #resumeOver = false;
   #exited = false;
+  /** Commands that threw inside the handler (answered E01): a bug count, zero when all is well. */
+  internalErrors = 0;
 
   constructor(target: DebugTarget, opts: { waitForClient?: boolean } = {}) {
     this.#target = target;
@@ -192,6 +194,7 @@ export class GdbStub {
     try {
       reply = this.#command(payload);
     } catch {
+      this.internalErrors++;
       reply = "E01";
     }
     if (reply !== null) this.#reply(reply);

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { assemble, ManualClock, TestBus } from "../hart/test_support.ts";
+import { DRAM_BASE, GuestMemory } from "../guest_memory.ts";
+import { Hart } from "../hart/hart.ts";
+import { StopReason } from "../engine.ts";
+import { type DebugTarget, GdbStub } from "./gdb_stub.ts";
+import { leHex } from "./rsp_packet.ts";
+
+// A hot loop of straight-line blocks: the translator runs it as one region.
+const LOOP = `
+.globl _start
+_start: li a0, 0
+loop: addi a0, a0, 1
+  addi a1, a1, 2
+  addi a2, a2, 3
+  addi a3, a3, 4
+  j loop
+`;
+const ADDI_A2 = DRAM_BASE + 4 + 8; // li a0,0 is 4 bytes (c.li is 2: assembled with norvc)
+
+/** A real hart with the translator, already running the loop as translated code. */
+async function hotHart(): Promise<{ hart: Hart; mem: GuestMemory }> {
+  const bin = await assemble(".option norvc\n" + LOOP);
+  const mem = new GuestMemory(4 << 20);
+  mem.writePhys(DRAM_BASE, bin);
+  const hart = new Hart({
+    mem,
+    hartId: 0,
+    bus: new TestBus(() => {}),
+    clock: new ManualClock(),
+    engine: "jit",
+  });
+  hart.reset(DRAM_BASE);
+  for (let i = 0; i < 100 && hart.translator!.liveRegions === 0; i++) {
+    hart.run(100_000);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(hart.translator!.liveRegions > 0, "the loop got translated");
+  return { hart, mem };
+}
+
+function session(hart: Hart, mem: GuestMemory) {
+  const replies: string[] = [];
+  let kills = 0;
+  const target: DebugTarget = { hart, mem, kill: () => kills++ };
+  const stub = new GdbStub(target, { waitForClient: true });
+  const connect = () => stub.connect((p) => replies.push(p));
+  connect();
+  const ask = (p: string) => {
+    replies.length = 0;
+    stub.handlePacket(p);
+    return replies.shift();
+  };
+  return { stub, replies, ask, connect, kills: () => kills };
+}
+
+Deno.test("gdb stub: stepi is one instruction under the translator", async () => {
+  const { hart, mem } = await hotHart();
+  const { stub, ask, replies } = session(hart, mem);
+  for (let i = 0; i < 12; i++) {
+    const before = hart.instret, pc = hart.pc;
+    assert.equal(ask("s"), undefined, "no reply until the step is done");
+    assert.equal(await stub.runBatch(100_000), StopReason.Budget);
+    assert.deepEqual(replies, ["T05thread:01;"]);
+    assert.equal(hart.instret - before, 1, `step ${i} retired one instruction`);
+    const next = hart.pc;
+    assert.ok(next === pc + 4 || next === DRAM_BASE + 4, `pc 0x${pc.toString(16)} -> next`);
+    assert.ok(stub.stopped);
+  }
+});
+
+Deno.test("gdb stub: a breakpoint in translated code stops on it, every loop", async () => {
+  const { hart, mem } = await hotHart();
+  const { stub, ask, replies } = session(hart, mem);
+  assert.equal(ask(`Z0,${ADDI_A2.toString(16)},4`), "OK");
+  let a0: bigint | undefined;
+  for (let round = 0; round < 3; round++) {
+    replies.length = 0;
+    stub.handlePacket("c");
+    while (!stub.stopped) await stub.runBatch(100_000);
+    assert.deepEqual(replies, ["T05thread:01;"]);
+    assert.equal(ask("p20"), leHex(BigInt(ADDI_A2), 8));
+    const now = hart.getReg(10);
+    if (a0 !== undefined) assert.equal(now, a0 + 1n, "one loop per continue");
+    a0 = now;
+  }
+  assert.equal(ask(`z0,${ADDI_A2.toString(16)},4`), "OK");
+  stub.handlePacket("c");
+  await stub.runBatch(10_000);
+  assert.ok(!stub.stopped, "no breakpoint: runs on");
+  stub.interrupt();
+  assert.equal(replies.at(-1), "T02thread:01;");
+});
+
+Deno.test("gdb stub: registers and memory through g/G/p/P/m/M/X", async () => {
+  const { hart, mem } = await hotHart();
+  const { ask } = session(hart, mem);
+  const g = ask("g")!;
+  assert.equal(g.length, 33 * 16);
+  assert.equal(g.slice(10 * 16, 11 * 16), leHex(hart.getReg(10), 8));
+  assert.equal(ask("P0b=efbeadde00000000"), "OK");
+  assert.equal(hart.getReg(11), 0xdeadbeefn);
+  assert.equal(ask("p0b"), "efbeadde00000000");
+  assert.equal(ask("P00=0100000000000000"), "OK", "x0 writes are accepted and ignored");
+  assert.equal(hart.getReg(0), 0n);
+  assert.equal(ask("P21=000000000000f03f"), "OK"); // f0 = 1.0
+  assert.equal(hart.getFReg(0), 0x3ff0000000000000n);
+  assert.equal(ask("p341"), leHex(hart.readCsr(0x300), 8), "mstatus at 65 + 0x300");
+  const G = g.slice(0, 32 * 16) + leHex(BigInt(DRAM_BASE + 8), 8);
+  assert.equal(ask("G" + G), "OK");
+  assert.equal(hart.pc, DRAM_BASE + 8);
+  assert.equal(ask("M80100000,4:01020304"), "OK");
+  assert.equal(ask("m80100000,4"), "01020304");
+  assert.equal(ask("X80100002,2:}\x03}\x04"), "OK"); // binary # and $, escaped
+  assert.equal(ask("m80100000,4"), "01022324");
+  assert.equal(ask("m10000000,4"), "E14", "outside RAM");
+});
+
+Deno.test("gdb stub: random packets never throw and leave a working stub", async () => {
+  const { hart, mem } = await hotHart();
+  const { stub, ask, connect, replies } = session(hart, mem);
+  const letters = "?gGpPmMXcsCSZzDkHTvqQx!";
+  const alphabet = "0123456789abcdefABCDEF,:;=-.}#$*xyz \x00\x7f\xff";
+  let seed = 12345;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+  const saved = hart.save();
+  for (let i = 0; i < 3000; i++) {
+    let p = letters[rand(letters.length)];
+    if (rand(3) === 0) p += ["Cont;", "Supported:", "Xfer:features:read:", "Attached"][rand(4)];
+    const len = rand(40);
+    for (let j = 0; j < len; j++) p += alphabet[rand(alphabet.length)];
+    stub.handlePacket(p);
+    connect(); // after D or k: a new client (stops the hart again)
+    hart.load(saved); // random G/P/M writes could have aimed the pc anywhere
+  }
+  assert.ok(replies.length > 0);
+  assert.equal(stub.internalErrors, 0, "every bad packet was rejected by a check, not a throw");
+  assert.equal(ask("?"), "T05thread:01;");
+  assert.equal(ask("p20"), leHex(hart.getPc(), 8));
+});
