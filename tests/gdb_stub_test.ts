@@ -121,6 +121,48 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "gdb stub: gdb-multiarch watchpoint on a global, then detach lets the program finish",
+  ignore: !gdbInstalled,
+  async fn() {
+    const elf = await buildTarget();
+    const vm = await startVmesh(elf, ["-S"]);
+    const out = await gdbBatch(elf, vm.port, [
+      "break main",
+      "continue",
+      "watch counter",
+      "continue",
+      "info registers pc",
+      "delete",
+      "detach",
+    ]);
+    const vmOut = await vm.done;
+    const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+    assert.match(out, /Breakpoint 1, main \(\)/, what);
+    assert.match(out, /Hardware watchpoint 2: counter\s+Old value = 0\s+New value = 41/, what);
+    assert.match(out, /^pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <main\+\d+>$/m, what);
+    assert.match(out, /\[Inferior 1 \(Remote target\) detached\]/, what);
+    assert.equal(vmOut.code, 0, what);
+    assert.equal(vmOut.stdout, "counter 41\nPASS\n", what);
+  },
+});
+
+Deno.test({
+  name: "gdb stub: gdb-multiarch kill ends the emulator",
+  ignore: !gdbInstalled,
+  async fn() {
+    const elf = await buildTarget();
+    const vm = await startVmesh(elf, ["-S"]);
+    const out = await gdbBatch(elf, vm.port, ["break work", "continue", "kill"]);
+    const vmOut = await vm.done;
+    const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+    assert.match(out, /Breakpoint 1, work/, what);
+    assert.match(out, /\[Inferior 1 \(Remote target\) killed\]/, what);
+    assert.equal(vmOut.code, 0, what);
+    assert.equal(vmOut.stdout, "", "killed before main printed anything");
+  },
+});
+
 /** A minimal protocol client over TCP (the framing from rsp_packet.ts). */
 class RawClient {
   #conn: Deno.Conn;
@@ -210,7 +252,8 @@ Deno.test({
         "p99999",
         "G12",
         "Z0,xyz",
-        "Z2,80000000,8",
+        "Z2,0,8", // a watchpoint outside RAM
+        "Z3,80000000,8", // read watchpoints are not offered
         "qXfer:features:read:other.xml:0,10",
         "vCont;q",
         "Hgzz",

@@ -7,7 +7,10 @@
  * set, with the hart forced onto its interpreter path: exact under the translator (whose
  * regions only check their budget at back-edges) and guest memory is never patched, at the
  * cost of interpreter speed while breakpoints exist. Without breakpoints a continue runs the
- * hart at full speed.
+ * hart at full speed. Write watchpoints (Z2) compare the watched bytes after every
+ * instruction the same way and stop after the one that changed them (gdb's `watch` reports
+ * value changes only anyway); read and access watchpoints (Z3, Z4) are not offered. None of
+ * this uses the hart's Sdtrig triggers: those belong to the guest, and firing one traps it.
  */
 import { StopReason } from "../engine.ts";
 import { HartLayout } from "../hart/state.ts";
@@ -78,6 +81,8 @@ export class GdbStub {
   #send: ((payload: string) => void) | undefined;
   #wake: (() => void) | undefined;
   #breakpoints = new Set<number>();
+  /** Write watchpoints by "addr,len": the bytes last seen there. */
+  #watches = new Map<string, { addr: number; len: number; seen: Uint8Array }>();
   /** The next instruction runs even if a breakpoint sits on it (the one gdb resumed from). */
   #resumeOver = false;
   #exited = false;
@@ -104,6 +109,7 @@ export class GdbStub {
   disconnect(): void {
     this.#send = undefined;
     this.#breakpoints.clear();
+    this.#watches.clear();
     this.#resume("continue");
   }
 
@@ -133,10 +139,11 @@ export class GdbStub {
       const reason = this.#exact(() => hart.run(1));
       this.#resumeOver = false;
       this.#mode = "stopped";
-      this.#reportStop(SIGTRAP);
+      const hit = this.#changedWatch();
+      this.#send?.(this.#stopReply(SIGTRAP, hit === undefined ? "" : `watch:${hex(hit)};`));
       return reason === StopReason.Halted ? reason : StopReason.Budget;
     }
-    if (this.#breakpoints.size === 0) return hart.run(budget);
+    if (this.#breakpoints.size === 0 && this.#watches.size === 0) return hart.run(budget);
     return this.#exact(() => {
       for (let n = 0; n < budget; n++) {
         if (!this.#resumeOver && this.#breakpoints.has(hart.pc)) {
@@ -146,10 +153,29 @@ export class GdbStub {
         }
         this.#resumeOver = false;
         const reason = hart.run(1);
+        const hit = this.#watches.size ? this.#changedWatch() : undefined;
+        if (hit !== undefined) {
+          this.#mode = "stopped";
+          this.#send?.(this.#stopReply(SIGTRAP, `watch:${hex(hit)};`));
+          return reason === StopReason.Halted ? reason : StopReason.Budget;
+        }
         if (reason !== StopReason.Budget) return reason;
       }
       return StopReason.Budget;
     });
+  }
+
+  /** The address of the first write watchpoint whose bytes changed (now remembered), if any. */
+  #changedWatch(): number | undefined {
+    const mem = this.#target.mem;
+    for (const w of this.#watches.values()) {
+      const now = mem.readPhys(w.addr, w.len);
+      if (now.some((b, i) => b !== w.seen[i])) {
+        w.seen = now;
+        return w.addr;
+      }
+    }
+    return undefined;
   }
 
   /** Runs `fn` with the hart kept on its interpreter (one instruction per `run(1)`). */
@@ -166,6 +192,8 @@ export class GdbStub {
   }
 
   #resume(mode: "continue" | "step"): void {
+    // gdb may have written memory while stopped: watch from the values as they are now.
+    for (const w of this.#watches.values()) w.seen = this.#target.mem.readPhys(w.addr, w.len);
     this.#mode = mode;
     this.#resumeOver = true;
     const w = this.#wake;
@@ -177,8 +205,8 @@ export class GdbStub {
     this.#send?.(this.#stopReply(signal));
   }
 
-  #stopReply(signal: number): string {
-    return `T${signal.toString(16).padStart(2, "0")}thread:01;`;
+  #stopReply(signal: number, why = ""): string {
+    return `T${signal.toString(16).padStart(2, "0")}${why}thread:01;`;
   }
 
   #reply(payload: string): void {
@@ -337,7 +365,18 @@ export class GdbStub {
   #breakpoint(p: string): string {
     const m = /^([Zz])([0-4]),([0-9a-fA-F]+),([0-9a-fA-F]+)/.exec(p);
     if (!m) return "E01";
-    // Types 0 (software) and 1 (hardware) are both the pc check; watchpoints are not served.
+    if (m[2] === "2") {
+      const addr = parseInt(m[3], 16), len = parseInt(m[4], 16);
+      const key = `${addr},${len}`;
+      if (m[1] === "z") {
+        this.#watches.delete(key);
+        return "OK";
+      }
+      if (len < 1 || len > 64 || !this.#target.mem.inRam(addr, len)) return "E22";
+      this.#watches.set(key, { addr, len, seen: this.#target.mem.readPhys(addr, len) });
+      return "OK";
+    }
+    // Types 0 (software) and 1 (hardware) are both the pc check; 3 and 4 are not served.
     if (m[2] !== "0" && m[2] !== "1") return "";
     const addr = Number(BigInt.asIntN(64, BigInt("0x" + m[3])));
     if (m[1] === "Z") this.#breakpoints.add(addr);
@@ -394,3 +433,5 @@ export class GdbStub {
 function parseHexAddr(hex: string): bigint | null {
   return /^[0-9a-fA-F]{1,16}$/.test(hex) ? BigInt("0x" + hex) : null;
 }
+
+const hex = (n: number) => n.toString(16);
