@@ -14,7 +14,9 @@
  */
 import { StopReason } from "../engine.ts";
 import { HartLayout } from "../hart/state.ts";
+import { Csr } from "../hart/csr_numbers.ts";
 import { type RegisterDef, riscv64Registers, targetXml } from "./target_xml.ts";
+import { debugTranslate } from "./debug_mmu.ts";
 import { fromHex, leHex, parseLeHex, toHex, unescapeBinary } from "./rsp_packet.ts";
 
 /** The hart operations the stub needs (the Hart class has them all). */
@@ -82,7 +84,7 @@ export class GdbStub {
   #wake: (() => void) | undefined;
   #breakpoints = new Set<number>();
   /** Write watchpoints by "addr,len": the bytes last seen there. */
-  #watches = new Map<string, { addr: number; len: number; seen: Uint8Array }>();
+  #watches = new Map<string, { addr: number; gdbAddr: number; len: number; seen: Uint8Array }>();
   /** The next instruction runs even if a breakpoint sits on it (the one gdb resumed from). */
   #resumeOver = false;
   #exited = false;
@@ -172,7 +174,7 @@ export class GdbStub {
       const now = mem.readPhys(w.addr, w.len);
       if (now.some((b, i) => b !== w.seen[i])) {
         w.seen = now;
-        return w.addr;
+        return w.gdbAddr;
       }
     }
     return undefined;
@@ -260,16 +262,16 @@ export class GdbStub {
       case "m": {
         const m = /^m([0-9a-fA-F]+),([0-9a-fA-F]+)$/.exec(p);
         if (!m) return "E01";
-        const addr = parseInt(m[1], 16), len = Math.min(parseInt(m[2], 16), MAX_READ);
+        const addr = gdbAddress(m[1]), len = Math.min(parseInt(m[2], 16), MAX_READ);
         if (len === 0) return "";
-        if (!this.#target.mem.inRam(addr, len)) return "E14";
-        return toHex(this.#target.mem.readPhys(addr, len));
+        const bytes = this.#readMem(addr, len);
+        return bytes ? toHex(bytes) : "E14";
       }
       case "M": {
         const m = /^M([0-9a-fA-F]+),([0-9a-fA-F]+):([0-9a-fA-F]*)$/.exec(p);
         const bytes = m ? fromHex(m[3]) : null;
         if (!m || !bytes || bytes.length !== parseInt(m[2], 16)) return "E01";
-        return this.#writeMem(parseInt(m[1], 16), bytes);
+        return this.#writeMem(gdbAddress(m[1]), bytes);
       }
       case "X": {
         const colon = p.indexOf(":");
@@ -278,7 +280,7 @@ export class GdbStub {
         const data = unescapeBinary(p.slice(colon + 1));
         if (data.length !== parseInt(m[2], 16)) return "E01";
         const bytes = Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff);
-        return bytes.length === 0 ? "OK" : this.#writeMem(parseInt(m[1], 16), bytes);
+        return bytes.length === 0 ? "OK" : this.#writeMem(gdbAddress(m[1]), bytes);
       }
       case "c":
       case "s": {
@@ -366,28 +368,84 @@ export class GdbStub {
     const m = /^([Zz])([0-4]),([0-9a-fA-F]+),([0-9a-fA-F]+)/.exec(p);
     if (!m) return "E01";
     if (m[2] === "2") {
-      const addr = parseInt(m[3], 16), len = parseInt(m[4], 16);
+      const addr = gdbAddress(m[3]), len = parseInt(m[4], 16);
       const key = `${addr},${len}`;
       if (m[1] === "z") {
         this.#watches.delete(key);
         return "OK";
       }
-      if (len < 1 || len > 64 || !this.#target.mem.inRam(addr, len)) return "E22";
-      this.#watches.set(key, { addr, len, seen: this.#target.mem.readPhys(addr, len) });
+      // Watched where it is now in physical memory (the mapping is taken at insertion).
+      const pieces = len >= 1 && len <= 64 ? this.#physical(addr, len) : null;
+      if (!pieces || pieces.length !== 1) return "E22";
+      const pa = pieces[0][0];
+      this.#watches.set(key, {
+        addr: pa,
+        gdbAddr: addr,
+        len,
+        seen: this.#target.mem.readPhys(pa, len),
+      });
       return "OK";
     }
     // Types 0 (software) and 1 (hardware) are both the pc check; 3 and 4 are not served.
     if (m[2] !== "0" && m[2] !== "1") return "";
-    const addr = Number(BigInt.asIntN(64, BigInt("0x" + m[3])));
+    const addr = gdbAddress(m[3]);
     if (m[1] === "Z") this.#breakpoints.add(addr);
     else this.#breakpoints.delete(addr);
     return "OK";
   }
 
   #writeMem(addr: number, bytes: Uint8Array): string {
-    if (!this.#target.mem.inRam(addr, bytes.length)) return "E14";
-    this.#target.mem.writePhys(addr, bytes);
+    const pieces = this.#physical(addr, bytes.length);
+    if (!pieces) return "E14";
+    let off = 0;
+    for (const [pa, n] of pieces) {
+      this.#target.mem.writePhys(pa, bytes.subarray(off, off + n));
+      off += n;
+    }
     return "OK";
+  }
+
+  #readMem(addr: number, len: number): Uint8Array | null {
+    const pieces = this.#physical(addr, len);
+    if (!pieces) return null;
+    const out = new Uint8Array(len);
+    let off = 0;
+    for (const [pa, n] of pieces) {
+      out.set(this.#target.mem.readPhys(pa, n), off);
+      off += n;
+    }
+    return out;
+  }
+
+  /**
+   * The RAM pieces [paddr, bytes] behind gdb's address range, translated as the hart sees
+   * memory now (M-mode: physical; else through satp); null when any byte is unmapped or not
+   * RAM (device registers are not read: reads there have side effects).
+   */
+  #physical(addr: number, len: number): [number, number][] | null {
+    const hart = this.#target.hart, mem = this.#target.mem;
+    let satp = 0n;
+    if ((hart.priv ?? 3) !== 3) {
+      try {
+        satp = hart.readCsr(Csr.SATP);
+      } catch { /* no satp: physical */ }
+    }
+    const read64 = (pa: number) => {
+      if (!mem.inRam(pa, 8)) return null;
+      const b = mem.readPhys(pa, 8);
+      return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+    };
+    const pieces: [number, number][] = [];
+    let va = addr;
+    const end = addr + len;
+    while (va < end) {
+      const n = Math.min(end, (Math.floor(va / 4096) + 1) * 4096) - va;
+      const pa = satp === 0n ? va : debugTranslate(satp, BigInt(va), read64);
+      if (pa === null || !mem.inRam(pa, n)) return null;
+      pieces.push([pa, n]);
+      va += n;
+    }
+    return pieces;
   }
 
   #reg(hex: string): RegisterDef | undefined {
@@ -434,4 +492,13 @@ function parseHexAddr(hex: string): bigint | null {
   return /^[0-9a-fA-F]{1,16}$/.test(hex) ? BigInt("0x" + hex) : null;
 }
 
-const hex = (n: number) => n.toString(16);
+/** Hex of an address kept as a signed number (as the hart's pc is): back to 64-bit unsigned. */
+const hex = (n: number) => BigInt.asUintN(64, BigInt(n)).toString(16);
+
+/**
+ * A 64-bit hex address as a signed number, exact for all of the low and high halves a hart
+ * can address (e.g. kernel addresses 0xffffffff8xxxxxxx are small negative numbers).
+ */
+function gdbAddress(hexDigits: string): number {
+  return Number(BigInt.asIntN(64, BigInt("0x" + hexDigits.slice(-16))));
+}
