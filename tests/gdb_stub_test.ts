@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { buildProgram } from "./riscv/build.ts";
-import { VMESH_CLI } from "./riscv/run.ts";
+import { QEMU, QEMU_CPU, VMESH_CLI } from "./riscv/run.ts";
+import { ensureGuestImages } from "../guest/mod.ts";
 import { parseElf } from "../services/cpu/machine/elf.ts";
 import { encodePacket, leHex, RspReader } from "../services/cpu/gdb/rsp_packet.ts";
 
@@ -27,6 +28,7 @@ interface Vmesh {
 async function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", VMESH_CLI, "run", "--gdb", "tcp:127.0.0.1:0", ...extra, elf],
+    env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -61,7 +63,7 @@ async function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
   return { port, done };
 }
 
-async function gdbBatch(elf: string, port: number, commands: string[]): Promise<string> {
+async function gdbBatch(elf: string | null, port: number, commands: string[]): Promise<string> {
   const args = [
     "-nx",
     "-batch",
@@ -71,7 +73,7 @@ async function gdbBatch(elf: string, port: number, commands: string[]): Promise<
     `target remote 127.0.0.1:${port}`,
   ];
   for (const c of commands) args.push("-ex", c);
-  args.push(elf);
+  if (elf) args.push(elf);
   const out = await new Deno.Command(GDB, { args, stdin: "null", stdout: "piped", stderr: "piped" })
     .output();
   return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
@@ -160,6 +162,92 @@ Deno.test({
     assert.match(out, /\[Inferior 1 \(Remote target\) killed\]/, what);
     assert.equal(vmOut.code, 0, what);
     assert.equal(vmOut.stdout, "", "killed before main printed anything");
+  },
+});
+
+/** A free TCP port on 127.0.0.1 (for QEMU, which cannot report the one it picked). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name: "gdb stub: the Linux kernel under OpenSBI, as QEMU's gdbstub shows it (differential)",
+  ignore: !gdbInstalled,
+  async fn() {
+    const images = await ensureGuestImages();
+    // Kernel entry (physical, before the MMU), a step, a second breakpoint, registers, code.
+    const script = [
+      "break *0x80200000",
+      "continue",
+      "info registers pc a0 a1 priv",
+      "x/4xw 0x80200000",
+      "stepi",
+      "info registers pc",
+      "delete",
+      "hbreak *0x80200040",
+      "continue",
+      "info registers pc ra sp gp satp",
+      "x/2i $pc",
+      "kill",
+    ];
+    // What both must agree on: register lines, memory lines, disassembly, stop locations.
+    const facts = (out: string) =>
+      out.split("\n").filter((l) =>
+        /^(pc|a0|a1|priv|ra|sp|gp|satp)\s/.test(l) || /^(=> )?\s*0x[0-9a-f]+:/.test(l) ||
+        /^0x[0-9a-f]+ in \?\? \(\)$/.test(l) || /^Breakpoint \d, 0x/.test(l)
+      );
+
+    const vm = await startVmesh(images.kernel, ["-S", "--bios", images.firmware]);
+    const vmesh = await gdbBatch(null, vm.port, script);
+    const vmOut = await vm.done;
+
+    const port = freePort();
+    const qemu = new Deno.Command(QEMU, {
+      args: [
+        "-M",
+        "virt",
+        "-cpu",
+        QEMU_CPU,
+        "-m",
+        "128M",
+        "-nographic",
+        "-monitor",
+        "none",
+        "-bios",
+        images.firmware,
+        "-kernel",
+        images.kernel,
+        "-gdb",
+        `tcp:127.0.0.1:${port}`,
+        "-S",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let oracle = "";
+    try {
+      for (let i = 0; i < 50 && !oracle.includes("Breakpoint 1,"); i++) {
+        await new Promise((r) => setTimeout(r, 200)); // until QEMU listens
+        oracle = await gdbBatch(null, port, script);
+      }
+    } finally {
+      try {
+        qemu.kill("SIGKILL");
+      } catch { /* gdb's kill ended it */ }
+      await qemu.output().catch(() => {});
+    }
+    const what = `vmesh:\n${vmesh}\nvmesh stderr:\n${vmOut.stderr}\nqemu:\n${oracle}`;
+    assert.match(vmesh, /Breakpoint 1, 0x0000000080200000 in \?\? \(\)/, what);
+    assert.match(vmesh, /^priv\s+0x1\s+prv:1 \[Supervisor\]$/m, what);
+    assert.match(vmesh, /Breakpoint 2, 0x0000000080200040 in \?\? \(\)/, what);
+    assert.match(vmesh, /\[Inferior 1 \(Remote target\) killed\]/, what);
+    assert.ok(facts(oracle).length >= 14, `the oracle ran the script: ${what}`);
+    assert.deepEqual(facts(vmesh), facts(oracle), what);
+    assert.equal(vmOut.code, 0, what);
   },
 });
 
