@@ -14,8 +14,7 @@ import {
   readFlags,
 } from "./cli_flags.ts";
 import type { EngineKind } from "./hart/mod.ts";
-import { type GdbAddress, GdbServer, parseGdbAddress } from "./gdb/gdb_server.ts";
-import { type DebugHart, GdbStub } from "./gdb/gdb_stub.ts";
+import { type DebugHart, type GdbAddress, GdbServer, GdbStub, parseGdbAddress } from "./gdb/mod.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
