@@ -138,7 +138,7 @@ export class GdbStub {
     const hart = this.#target.hart;
     while (this.#mode === "stopped") await new Promise<void>((r) => this.#wake = r);
     if (this.#mode === "step") {
-      const reason = this.#exact(() => hart.run(1));
+      const reason = this.#stepInstruction();
       this.#resumeOver = false;
       this.#mode = "stopped";
       const hit = this.#changedWatch();
@@ -165,6 +165,27 @@ export class GdbStub {
       }
       return StopReason.Budget;
     });
+  }
+
+  /**
+   * Runs the instruction at pc, with interrupts held off as QEMU's default step does
+   * (SSTEP_NOIRQ): mie reads 0 for the step unless the instruction is a CSR access (it might
+   * be the one writing mie), and the pending interrupt is taken after the next resume.
+   */
+  #stepInstruction(): StopReason {
+    const hart = this.#target.hart;
+    const insn = this.#readMem(hart.pc, 4);
+    const csrAccess = insn === null || ((insn[0] & 0x7f) === 0x73 && ((insn[1] >> 4) & 7) !== 0);
+    let mie = 0n;
+    if (!csrAccess) {
+      mie = hart.readCsr(Csr.MIE);
+      if (mie !== 0n) hart.writeCsr(Csr.MIE, 0n);
+    }
+    try {
+      return this.#exact(() => hart.run(1));
+    } finally {
+      if (mie !== 0n) hart.writeCsr(Csr.MIE, mie);
+    }
   }
 
   /** The address of the first write watchpoint whose bytes changed (now remembered), if any. */

@@ -5,6 +5,7 @@ import { Hart } from "../hart/hart.ts";
 import { StopReason } from "../engine.ts";
 import { type DebugTarget, GdbStub } from "./gdb_stub.ts";
 import { leHex } from "./rsp_packet.ts";
+import { Csr, HartLayout } from "../hart/mod.ts";
 
 // A hot loop of straight-line blocks: the translator runs it as one region.
 const LOOP = `
@@ -137,4 +138,21 @@ Deno.test("gdb stub: random packets never throw and leave a working stub", async
   assert.equal(stub.internalErrors, 0, "every bad packet was rejected by a check, not a throw");
   assert.equal(ask("?"), "T05thread:01;");
   assert.equal(ask("p20"), leHex(hart.getPc(), 8));
+});
+
+Deno.test("gdb stub: a step does not enter a pending interrupt's handler (as QEMU's stepi)", async () => {
+  const { hart, mem } = await hotHart();
+  const { stub } = session(hart, mem);
+  const handler = DRAM_BASE + 0x1000;
+  hart.writeCsr(Csr.MTVEC, BigInt(handler));
+  hart.writeCsr(Csr.MIE, 0x80n); // MTIE
+  hart.writeCsr(Csr.MSTATUS, hart.readCsr(Csr.MSTATUS) | 8n); // MIE
+  Atomics.store(mem.i32, (mem.hartBase(0) + HartLayout.MIP) >> 2, 0x80); // MTIP pending
+  const pc = hart.pc;
+  stub.handlePacket("s");
+  await stub.runBatch(1000);
+  assert.equal(hart.pc, pc + 4 === DRAM_BASE + 24 ? DRAM_BASE + 4 : pc + 4, "stepped in the loop");
+  assert.equal(hart.readCsr(Csr.MIE), 0x80n, "mie restored");
+  hart.run(1); // without the stub: the interrupt is taken now
+  assert.equal(hart.pc, handler, "the interrupt was pending all along");
 });
