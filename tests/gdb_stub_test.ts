@@ -81,47 +81,53 @@ async function gdbBatch(elf: string | null, port: number, commands: string[]): P
 
 const buildTarget = () => buildProgram(TARGET_SOURCE, { flags: ["-g"] });
 
-Deno.test({
-  name: "gdb stub: gdb-multiarch breaks, reads, steps, writes and continues to the exit",
-  ignore: !gdbInstalled,
-  async fn() {
-    const elf = await buildTarget();
-    const symbols = parseElf(await Deno.readFile(elf)).symbols;
-    const work = symbols.get("work")!;
-    const vm = await startVmesh(elf, ["-S"]);
-    const out = await gdbBatch(elf, vm.port, [
-      "break work",
-      "continue",
-      "info registers pc",
-      "print counter",
-      "print $a0",
-      "info registers mstatus",
-      "set $a0 = 5", // work(5) = 10, not 45: main returns 3
-      "stepi",
-      "info registers pc",
-      "set var counter = 7",
-      "delete",
-      "continue",
-    ]);
-    const vmOut = await vm.done;
-    const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
-    const hex = (n: number) => "0x" + n.toString(16);
-    assert.match(out, /Breakpoint 1 at 0x[0-9a-f]+: file .*gdb_target\.c/, what);
-    assert.match(out, /Breakpoint 1, work \(n=n@entry=10\)/, what);
-    const pcLines = [...out.matchAll(/^pc\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+ <work(\+\d+)?>$/gm)];
-    assert.equal(pcLines.length, 2, what);
-    assert.equal(pcLines[0][1], hex(work), what);
-    const stepped = Number(pcLines[1][1]);
-    assert.ok(stepped === work + 2 || stepped === work + 4, `stepi moved pc by one insn: ${what}`);
-    assert.match(out, /^\$1 = 41$/m, what);
-    assert.match(out, /^\$2 = 10$/m, what);
-    assert.match(out, /^mstatus\s+0x[0-9a-f]+/m, what);
-    assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 03\]/, what);
-    assert.equal(vmOut.code, 3, what);
-    // The runtime names the failing exit code after the program's own line.
-    assert.equal(vmOut.stdout, "counter changed\nFAIL 3\n", what);
-  },
-});
+for (const engine of ["jit", "interp"]) {
+  Deno.test({
+    name:
+      `gdb stub: gdb-multiarch breaks, reads, steps, writes and continues to the exit (${engine})`,
+    ignore: !gdbInstalled,
+    async fn() {
+      const elf = await buildTarget();
+      const symbols = parseElf(await Deno.readFile(elf)).symbols;
+      const work = symbols.get("work")!;
+      const vm = await startVmesh(elf, ["-S", "--engine", engine]);
+      const out = await gdbBatch(elf, vm.port, [
+        "break work",
+        "continue",
+        "info registers pc",
+        "print counter",
+        "print $a0",
+        "info registers mstatus",
+        "set $a0 = 5", // work(5) = 10, not 45: main returns 3
+        "stepi",
+        "info registers pc",
+        "set var counter = 7",
+        "delete",
+        "continue",
+      ]);
+      const vmOut = await vm.done;
+      const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+      const hex = (n: number) => "0x" + n.toString(16);
+      assert.match(out, /Breakpoint 1 at 0x[0-9a-f]+: file .*gdb_target\.c/, what);
+      assert.match(out, /Breakpoint 1, work \(n=n@entry=10\)/, what);
+      const pcLines = [...out.matchAll(/^pc\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+ <work(\+\d+)?>$/gm)];
+      assert.equal(pcLines.length, 2, what);
+      assert.equal(pcLines[0][1], hex(work), what);
+      const stepped = Number(pcLines[1][1]);
+      assert.ok(
+        stepped === work + 2 || stepped === work + 4,
+        `stepi moved pc by one insn: ${what}`,
+      );
+      assert.match(out, /^\$1 = 41$/m, what);
+      assert.match(out, /^\$2 = 10$/m, what);
+      assert.match(out, /^mstatus\s+0x[0-9a-f]+/m, what);
+      assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 03\]/, what);
+      assert.equal(vmOut.code, 3, what);
+      // The runtime names the failing exit code after the program's own line.
+      assert.equal(vmOut.stdout, "counter changed\nFAIL 3\n", what);
+    },
+  });
+}
 
 Deno.test({
   name: "gdb stub: gdb-multiarch watchpoint on a global, then detach lets the program finish",

@@ -196,7 +196,7 @@ export async function main(args: string[]): Promise<number> {
       console.error(
         `vmesh run: cannot listen for gdb on ${opts.gdb.hostname}:${opts.gdb.port}: ${
           e instanceof Error ? e.message : e
-        }`,
+        } (choose another port, or tcp:HOST:0 for a free one)`,
       );
       return 1;
     }
