@@ -156,3 +156,37 @@ Deno.test("gdb stub: a step does not enter a pending interrupt's handler (as QEM
   hart.run(1); // without the stub: the interrupt is taken now
   assert.equal(hart.pc, handler, "the interrupt was pending all along");
 });
+
+Deno.test("gdb stub: outside M-mode, memory packets go through the page tables", async () => {
+  // mret at DRAM_BASE drops to S-mode at a virtual pc; Sv39 maps VA 0x1000 onto 0x80100000.
+  const bin = await assemble(".option norvc\n.globl _start\n_start: mret\n");
+  const mem = new GuestMemory(4 << 20);
+  mem.writePhys(DRAM_BASE, bin);
+  const hart = new Hart({ mem, hartId: 0, bus: new TestBus(() => {}), clock: new ManualClock() });
+  hart.reset(DRAM_BASE);
+  const ROOT = 0x8020_0000, MID = 0x8020_1000, LEAF = 0x8020_2000, PAGE = 0x8010_0000;
+  const put = (pa: number, v: bigint) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v, true);
+    mem.writePhys(pa, b);
+  };
+  const pte = (pa: number, flags: bigint) => (BigInt(pa / 4096) << 10n) | flags;
+  put(ROOT, pte(MID, 1n));
+  put(MID, pte(LEAF, 1n));
+  put(LEAF + 8, pte(PAGE, 0xcfn)); // V R W X A D
+  mem.writePhys(PAGE + 0x10, new Uint8Array([0xaa, 0xbb, 0xcc, 0xdd]));
+  hart.writeCsr(Csr.SATP, (8n << 60n) | BigInt(ROOT / 4096));
+  hart.writeCsr(Csr.MEPC, 0x1000n);
+  hart.writeCsr(Csr.MSTATUS, (hart.readCsr(Csr.MSTATUS) & ~0x1800n) | 0x800n); // MPP = S
+  hart.run(1);
+  assert.equal(hart.priv, 1);
+  assert.equal(hart.pc, 0x1000);
+
+  const { ask } = session(hart, mem);
+  assert.equal(ask("m1010,4"), "aabbccdd", "virtual 0x1010 is physical 0x80100010");
+  assert.equal(ask("M1014,2:eeff"), "OK");
+  assert.deepEqual(mem.readPhys(PAGE + 0x14, 2), new Uint8Array([0xee, 0xff]));
+  assert.equal(ask("m80100010,4"), "E14", "the physical address is not mapped in S-mode");
+  assert.equal(ask("m2000,4"), "E14", "an unmapped page");
+  assert.equal(ask("m1ffe,4"), "E14", "a read running into an unmapped page");
+});
