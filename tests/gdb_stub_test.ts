@@ -141,6 +141,10 @@ Deno.test({
       "watch counter",
       "continue",
       "info registers pc",
+      "info registers time",
+      "shell sleep 1",
+      "stepi",
+      "info registers time",
       "delete",
       "detach",
     ]);
@@ -149,6 +153,10 @@ Deno.test({
     assert.match(out, /Breakpoint 1, main \(\)/, what);
     assert.match(out, /Hardware watchpoint 2: counter\s+Old value = 0\s+New value = 41/, what);
     assert.match(out, /^pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <main\+\d+>$/m, what);
+    // Guest time stood still while gdb held the hart for a second (10 MHz timebase).
+    const times = [...out.matchAll(/^time\s+0x[0-9a-f]+\s+(\d+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(times.length, 2, what);
+    assert.ok(times[1] - times[0] < 5_000_000, `time moved ${times[1] - times[0]} ticks: ${what}`);
     assert.match(out, /\[Inferior 1 \(Remote target\) detached\]/, what);
     assert.equal(vmOut.code, 0, what);
     assert.equal(vmOut.stdout, "counter 41\nPASS\n", what);

@@ -14,7 +14,15 @@ import {
   readFlags,
 } from "./cli_flags.ts";
 import type { EngineKind } from "./hart/mod.ts";
-import { type DebugHart, type GdbAddress, GdbServer, GdbStub, parseGdbAddress } from "./gdb/mod.ts";
+import {
+  type DebugHart,
+  type GdbAddress,
+  GdbServer,
+  GdbStub,
+  HeldClock,
+  parseGdbAddress,
+} from "./gdb/mod.ts";
+import { WallClock } from "./machine/clock.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -161,6 +169,8 @@ export async function main(args: string[]): Promise<number> {
 
   let machine: Machine;
   let gdbStub: GdbStub | undefined;
+  // Under gdb, guest time stands still while the hart is held (as QEMU's virtual clock).
+  const clock = opts.gdb ? new HeldClock(new WallClock()) : undefined;
   try {
     machine = new Machine({
       ramSize: opts.ramSize,
@@ -173,6 +183,7 @@ export async function main(args: string[]): Promise<number> {
       noReboot: opts.noReboot,
       onConsoleOutput: (bytes) => writeAll(bytes),
       debug: opts.gdb ? { runBatch: (n) => gdbStub!.runBatch(n) } : undefined,
+      clock,
     });
   } catch (e) {
     if (e instanceof MachineError) {
@@ -189,6 +200,8 @@ export async function main(args: string[]): Promise<number> {
       hart: machine.hart as unknown as DebugHart,
       mem: machine.mem,
       kill: () => m.stop(0),
+      hold: () => clock?.hold(),
+      release: () => clock?.release(),
     }, { waitForClient: opts.waitGdb });
     try {
       gdbServer = new GdbServer(gdbStub, opts.gdb);

@@ -52,6 +52,10 @@ export interface DebugTarget {
   mem: DebugMemory;
   /** gdb's `k`: end the emulator. */
   kill(): void;
+  /** The hart is held for gdb: stop guest time (optional). */
+  hold?(): void;
+  /** The hart runs again: guest time goes on from where it stopped. */
+  release?(): void;
 }
 
 type Mode = "stopped" | "continue" | "step";
@@ -93,7 +97,8 @@ export class GdbStub {
 
   constructor(target: DebugTarget, opts: { waitForClient?: boolean } = {}) {
     this.#target = target;
-    this.#mode = opts.waitForClient ? "stopped" : "continue";
+    this.#mode = "continue";
+    if (opts.waitForClient) this.#setMode("stopped");
   }
 
   /** True while the hart is held for gdb. */
@@ -104,7 +109,7 @@ export class GdbStub {
   /** A client connected: the hart stops (as QEMU does) and replies go to `send`. */
   connect(send: (payload: string) => void): void {
     this.#send = send;
-    this.#mode = "stopped";
+    this.#setMode("stopped");
   }
 
   /** The client went away (detach, kill or a dropped connection): breakpoints go, hart runs. */
@@ -126,7 +131,7 @@ export class GdbStub {
   /** Ctrl-C from the client: stop now and say so. */
   interrupt(): void {
     if (this.#mode === "stopped") return;
-    this.#mode = "stopped";
+    this.#setMode("stopped");
     this.#reportStop(SIGINT);
   }
 
@@ -140,7 +145,7 @@ export class GdbStub {
     if (this.#mode === "step") {
       const reason = this.#stepInstruction();
       this.#resumeOver = false;
-      this.#mode = "stopped";
+      this.#setMode("stopped");
       const hit = this.#changedWatch();
       this.#send?.(this.#stopReply(SIGTRAP, hit === undefined ? "" : `watch:${hex(hit)};`));
       return reason === StopReason.Halted ? reason : StopReason.Budget;
@@ -149,7 +154,7 @@ export class GdbStub {
     return this.#exact(() => {
       for (let n = 0; n < budget; n++) {
         if (!this.#resumeOver && this.#breakpoints.has(hart.pc)) {
-          this.#mode = "stopped";
+          this.#setMode("stopped");
           this.#reportStop(SIGTRAP);
           return StopReason.Budget;
         }
@@ -157,7 +162,7 @@ export class GdbStub {
         const reason = hart.run(1);
         const hit = this.#watches.size ? this.#changedWatch() : undefined;
         if (hit !== undefined) {
-          this.#mode = "stopped";
+          this.#setMode("stopped");
           this.#send?.(this.#stopReply(SIGTRAP, `watch:${hex(hit)};`));
           return reason === StopReason.Halted ? reason : StopReason.Budget;
         }
@@ -217,11 +222,19 @@ export class GdbStub {
   #resume(mode: "continue" | "step"): void {
     // gdb may have written memory while stopped: watch from the values as they are now.
     for (const w of this.#watches.values()) w.seen = this.#target.mem.readPhys(w.addr, w.len);
-    this.#mode = mode;
+    this.#setMode(mode);
     this.#resumeOver = true;
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
+  }
+
+  /** Changes the run mode; the target's clock is held while the hart is (as QEMU's is). */
+  #setMode(mode: Mode): void {
+    if (mode === this.#mode) return;
+    if (mode === "stopped") this.#target.hold?.();
+    else if (this.#mode === "stopped") this.#target.release?.();
+    this.#mode = mode;
   }
 
   #reportStop(signal: number): void {

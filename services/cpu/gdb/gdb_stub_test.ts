@@ -93,6 +93,28 @@ Deno.test("gdb stub: a breakpoint in translated code stops on it, every loop", a
   assert.equal(replies.at(-1), "T02thread:01;");
 });
 
+Deno.test("gdb stub: the target is held exactly while the hart is stopped", async () => {
+  const { hart, mem } = await hotHart();
+  const events: string[] = [];
+  const stub = new GdbStub({
+    hart,
+    mem,
+    kill: () => {},
+    hold: () => events.push("hold"),
+    release: () => events.push("release"),
+  }, { waitForClient: true });
+  stub.connect(() => {});
+  assert.deepEqual(events, ["hold"], "-S: held from the start; connecting changes nothing");
+  stub.handlePacket("s");
+  await stub.runBatch(100);
+  assert.deepEqual(events, ["hold", "release", "hold"]);
+  stub.handlePacket("c");
+  await stub.runBatch(100);
+  stub.interrupt();
+  stub.disconnect();
+  assert.deepEqual(events, ["hold", "release", "hold", "release", "hold", "release"]);
+});
+
 Deno.test("gdb stub: registers and memory through g/G/p/P/m/M/X", async () => {
   const { hart, mem } = await hotHart();
   const { ask } = session(hart, mem);
