@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { buildProgram } from "./riscv/build.ts";
 import { QEMU, QEMU_CPU, VMESH_CLI } from "./riscv/run.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
+import { skippableName } from "../cli/test_summary.ts";
 import { parseElf } from "../services/cpu/machine/elf.ts";
 import { encodePacket, leHex, RspReader } from "../services/cpu/gdb/rsp_packet.ts";
 
@@ -15,8 +16,10 @@ const TARGET_SOURCE = new URL("../services/cpu/gdb/testdata/gdb_target.c", impor
   .pathname;
 const GDB = "gdb-multiarch";
 
-const gdbInstalled = await new Deno.Command("sh", { args: ["-c", `command -v ${GDB}`] }).output()
+const gdbInstalled: boolean = await new Deno.Command("sh", { args: ["-c", `command -v ${GDB}`] })
+  .output()
   .then((o) => o.success, () => false);
+const noGdb = gdbInstalled ? undefined : `${GDB} not installed (apt-get install gdb-multiarch)`;
 
 /** A `vmesh run --gdb` process and the port its stub listens on. */
 interface Vmesh {
@@ -83,8 +86,10 @@ const buildTarget = () => buildProgram(TARGET_SOURCE, { flags: ["-g"] });
 
 for (const engine of ["jit", "interp"]) {
   Deno.test({
-    name:
+    name: skippableName(
       `gdb stub: gdb-multiarch breaks, reads, steps, writes and continues to the exit (${engine})`,
+      noGdb,
+    ),
     ignore: !gdbInstalled,
     async fn() {
       const elf = await buildTarget();
@@ -130,7 +135,10 @@ for (const engine of ["jit", "interp"]) {
 }
 
 Deno.test({
-  name: "gdb stub: gdb-multiarch watchpoint on a global, then detach lets the program finish",
+  name: skippableName(
+    "gdb stub: gdb-multiarch watchpoint on a global, then detach lets the program finish",
+    noGdb,
+  ),
   ignore: !gdbInstalled,
   async fn() {
     const elf = await buildTarget();
@@ -164,7 +172,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "gdb stub: gdb-multiarch kill ends the emulator",
+  name: skippableName("gdb stub: gdb-multiarch kill ends the emulator", noGdb),
   ignore: !gdbInstalled,
   async fn() {
     const elf = await buildTarget();
@@ -188,7 +196,10 @@ function freePort(): number {
 }
 
 Deno.test({
-  name: "gdb stub: the Linux kernel under OpenSBI, as QEMU's gdbstub shows it (differential)",
+  name: skippableName(
+    "gdb stub: the Linux kernel under OpenSBI, as QEMU's gdbstub shows it (differential)",
+    noGdb,
+  ),
   ignore: !gdbInstalled,
   async fn() {
     const images = await ensureGuestImages();
