@@ -149,6 +149,8 @@ Deno.test({
       "watch counter",
       "continue",
       "info registers pc",
+      "rwatch spin",
+      "continue",
       "info registers time",
       "shell sleep 1",
       "stepi",
@@ -160,6 +162,8 @@ Deno.test({
     const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
     assert.match(out, /Breakpoint 1, main \(\)/, what);
     assert.match(out, /Hardware watchpoint 2: counter\s+Old value = 0\s+New value = 41/, what);
+    // `while (spin)` reads it once.
+    assert.match(out, /Hardware read watchpoint 3: spin\s+Value = 0/, what);
     assert.match(out, /^pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <main\+\d+>$/m, what);
     // Guest time stood still while gdb held the hart for a second (10 MHz timebase).
     const times = [...out.matchAll(/^time\s+0x[0-9a-f]+\s+(\d+)$/gm)].map((m) => Number(m[1]));
@@ -366,7 +370,7 @@ Deno.test({
         "G12",
         "Z0,xyz",
         "Z2,0,8", // a watchpoint outside RAM
-        "Z3,80000000,8", // read watchpoints are not offered
+        "Z5,80000000,8", // no such type
         "qXfer:features:read:other.xml:0,10",
         "vCont;q",
         "Hgzz",

@@ -7,16 +7,17 @@
  * set, with the hart forced onto its interpreter path: exact under the translator (whose
  * regions only check their budget at back-edges) and guest memory is never patched, at the
  * cost of interpreter speed while breakpoints exist. Without breakpoints a continue runs the
- * hart at full speed. Write watchpoints (Z2) compare the watched bytes after every
- * instruction the same way and stop after the one that changed them (gdb's `watch` reports
- * value changes only anyway); read and access watchpoints (Z3, Z4) are not offered. None of
- * this uses the hart's Sdtrig triggers: those belong to the guest, and firing one traps it.
+ * hart at full speed. Watchpoints (Z2 write, Z3 read, Z4 access) decode the data access of
+ * every instruction before it runs, the same way, and stop after an instruction whose access
+ * overlapped a watched range. None of this uses the hart's Sdtrig triggers: those belong to
+ * the guest, and firing one traps it.
  */
 import { StopReason } from "../engine.ts";
 import { HartLayout } from "../hart/state.ts";
 import { Csr } from "../hart/csr_numbers.ts";
 import { type RegisterDef, riscv64Registers, targetXml } from "./target_xml.ts";
 import { debugTranslate } from "./debug_mmu.ts";
+import { decodeAccess } from "./access_decode.ts";
 import { fromHex, leHex, parseLeHex, toHex, unescapeBinary } from "./rsp_packet.ts";
 
 /** The hart operations the stub needs (the Hart class has them all). */
@@ -60,6 +61,23 @@ export interface DebugTarget {
 
 type Mode = "stopped" | "continue" | "step";
 
+/** A watchpoint: type 2 write, 3 read, 4 access (gdb's Z numbering). */
+interface Watch {
+  type: 2 | 3 | 4;
+  pa: number;
+  gdbAddr: number;
+  len: number;
+}
+
+/** What the instruction about to run will access. */
+interface PendingAccess {
+  pieces: [number, number][];
+  read: boolean;
+  write: boolean;
+  /** The pc after it, when it completes. */
+  next: number;
+}
+
 /** Largest `m` read answered (bytes); gdb splits larger reads by our PacketSize. */
 const MAX_READ = 0x800;
 
@@ -87,8 +105,8 @@ export class GdbStub {
   #send: ((payload: string) => void) | undefined;
   #wake: (() => void) | undefined;
   #breakpoints = new Set<number>();
-  /** Write watchpoints by "addr,len": the bytes last seen there. */
-  #watches = new Map<string, { addr: number; gdbAddr: number; len: number; seen: Uint8Array }>();
+  /** Watchpoints by "type,addr,len": the physical range watched and gdb's address for it. */
+  #watches = new Map<string, Watch>();
   /** The next instruction runs even if a breakpoint sits on it (the one gdb resumed from). */
   #resumeOver = false;
   #exited = false;
@@ -143,11 +161,11 @@ export class GdbStub {
     const hart = this.#target.hart;
     while (this.#mode === "stopped") await new Promise<void>((r) => this.#wake = r);
     if (this.#mode === "step") {
+      const access = this.#watches.size ? this.#nextAccess() : null;
       const reason = this.#stepInstruction();
       this.#resumeOver = false;
       this.#setMode("stopped");
-      const hit = this.#changedWatch();
-      this.#send?.(this.#stopReply(SIGTRAP, hit === undefined ? "" : `watch:${hex(hit)};`));
+      this.#send?.(this.#stopReply(SIGTRAP, this.#watchHit(access)));
       return reason === StopReason.Halted ? reason : StopReason.Budget;
     }
     if (this.#breakpoints.size === 0 && this.#watches.size === 0) return hart.run(budget);
@@ -159,11 +177,12 @@ export class GdbStub {
           return StopReason.Budget;
         }
         this.#resumeOver = false;
+        const access = this.#watches.size ? this.#nextAccess() : null;
         const reason = hart.run(1);
-        const hit = this.#watches.size ? this.#changedWatch() : undefined;
-        if (hit !== undefined) {
+        const hit = this.#watchHit(access);
+        if (hit !== "") {
           this.#setMode("stopped");
-          this.#send?.(this.#stopReply(SIGTRAP, `watch:${hex(hit)};`));
+          this.#send?.(this.#stopReply(SIGTRAP, hit));
           return reason === StopReason.Halted ? reason : StopReason.Budget;
         }
         if (reason !== StopReason.Budget) return reason;
@@ -193,17 +212,40 @@ export class GdbStub {
     }
   }
 
-  /** The address of the first write watchpoint whose bytes changed (now remembered), if any. */
-  #changedWatch(): number | undefined {
-    const mem = this.#target.mem;
+  /** The data access the instruction at pc will make (physical pieces), null for none. */
+  #nextAccess(): PendingAccess | null {
+    const hart = this.#target.hart, pc = hart.pc;
+    const low = this.#readMem(pc, 2);
+    if (!low) return null;
+    const compressed = (low[0] & 3) !== 3;
+    const bytes = compressed ? low : this.#readMem(pc, 4);
+    if (!bytes) return null;
+    const insn = compressed
+      ? low[0] | (low[1] << 8)
+      : bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24);
+    const a = decodeAccess(insn, (i) => hart.getReg(i));
+    if (!a) return null;
+    const pieces = this.#physical(Number(BigInt.asIntN(64, a.va)), a.size);
+    if (!pieces) return null; // it will fault: no access
+    return { pieces, read: a.read, write: a.write, next: pc + (compressed ? 2 : 4) };
+  }
+
+  /**
+   * The stop-reply field (`watch:ADDR;`, `rwatch:`, `awatch:`) for the watchpoint `access`
+   * hit, "" when none did. The access counts only if its instruction completed (the pc moved
+   * on to the next one: no trap, no interrupt taken in its place).
+   */
+  #watchHit(access: PendingAccess | null): string {
+    if (!access || this.#target.hart.pc !== access.next) return "";
     for (const w of this.#watches.values()) {
-      const now = mem.readPhys(w.addr, w.len);
-      if (now.some((b, i) => b !== w.seen[i])) {
-        w.seen = now;
-        return w.gdbAddr;
+      if (w.type === 2 ? !access.write : w.type === 3 ? !access.read : false) continue;
+      for (const [pa, n] of access.pieces) {
+        if (pa < w.pa + w.len && w.pa < pa + n) {
+          return `${["watch", "rwatch", "awatch"][w.type - 2]}:${hex(w.gdbAddr)};`;
+        }
       }
     }
-    return undefined;
+    return "";
   }
 
   /** Runs `fn` with the hart kept on its interpreter (one instruction per `run(1)`). */
@@ -220,8 +262,6 @@ export class GdbStub {
   }
 
   #resume(mode: "continue" | "step"): void {
-    // gdb may have written memory while stopped: watch from the values as they are now.
-    for (const w of this.#watches.values()) w.seen = this.#target.mem.readPhys(w.addr, w.len);
     this.#setMode(mode);
     this.#resumeOver = true;
     const w = this.#wake;
@@ -401,9 +441,10 @@ export class GdbStub {
   #breakpoint(p: string): string {
     const m = /^([Zz])([0-4]),([0-9a-fA-F]+),([0-9a-fA-F]+)/.exec(p);
     if (!m) return "E01";
-    if (m[2] === "2") {
+    const type = Number(m[2]);
+    if (type >= 2) {
       const addr = gdbAddress(m[3]), len = parseInt(m[4], 16);
-      const key = `${addr},${len}`;
+      const key = `${type},${addr},${len}`;
       if (m[1] === "z") {
         this.#watches.delete(key);
         return "OK";
@@ -411,17 +452,10 @@ export class GdbStub {
       // Watched where it is now in physical memory (the mapping is taken at insertion).
       const pieces = len >= 1 && len <= 64 ? this.#physical(addr, len) : null;
       if (!pieces || pieces.length !== 1) return "E22";
-      const pa = pieces[0][0];
-      this.#watches.set(key, {
-        addr: pa,
-        gdbAddr: addr,
-        len,
-        seen: this.#target.mem.readPhys(pa, len),
-      });
+      this.#watches.set(key, { type: type as 2 | 3 | 4, pa: pieces[0][0], gdbAddr: addr, len });
       return "OK";
     }
-    // Types 0 (software) and 1 (hardware) are both the pc check; 3 and 4 are not served.
-    if (m[2] !== "0" && m[2] !== "1") return "";
+    // Types 0 (software) and 1 (hardware) are both the pc check.
     const addr = gdbAddress(m[3]);
     if (m[1] === "Z") this.#breakpoints.add(addr);
     else this.#breakpoints.delete(addr);

@@ -212,3 +212,49 @@ Deno.test("gdb stub: outside M-mode, memory packets go through the page tables",
   assert.equal(ask("m2000,4"), "E14", "an unmapped page");
   assert.equal(ask("m1ffe,4"), "E14", "a read running into an unmapped page");
 });
+
+Deno.test("gdb stub: watchpoints fire on the access itself (a store of an equal value, a read)", async () => {
+  const bin = await assemble(`
+.globl _start
+_start: li t0, 0x80100000
+loop: sd zero, 0(t0)   # +8: the same value the memory holds
+  ld a0, 8(t0)         # +12: a read of the next doubleword
+  c.addi a1, 1         # +16
+  j loop               # +18
+`);
+  const mem = new GuestMemory(4 << 20);
+  mem.writePhys(DRAM_BASE, bin);
+  const hart = new Hart({
+    mem,
+    hartId: 0,
+    bus: new TestBus(() => {}),
+    clock: new ManualClock(),
+    engine: "jit",
+  });
+  hart.reset(DRAM_BASE);
+  const { stub, ask, replies } = session(hart, mem);
+  const run = async () => {
+    replies.length = 0;
+    stub.handlePacket("c");
+    while (!stub.stopped) await stub.runBatch(10_000);
+    return replies.at(-1);
+  };
+  assert.equal(ask("Z2,80100000,8"), "OK");
+  assert.equal(await run(), "T05watch:80100000;thread:01;");
+  assert.equal(hart.pc, DRAM_BASE + 12, "stopped after the store");
+  assert.equal(ask("z2,80100000,8"), "OK");
+  assert.equal(ask("Z3,80100008,4"), "OK");
+  assert.equal(await run(), "T05rwatch:80100008;thread:01;");
+  assert.equal(hart.pc, DRAM_BASE + 16, "stopped after the load");
+  assert.equal(ask("Z4,80100004,8"), "OK"); // overlaps both doublewords
+  assert.equal(await run(), "T05awatch:80100004;thread:01;", "the store at the next loop");
+  assert.equal(hart.pc, DRAM_BASE + 12);
+  assert.equal(ask("z3,80100008,4"), "OK");
+  assert.equal(ask("z4,80100004,8"), "OK");
+  assert.equal(ask("Z2,80100010,8"), "OK"); // never touched
+  replies.length = 0;
+  stub.handlePacket("c");
+  for (let i = 0; i < 5; i++) await stub.runBatch(10_000);
+  assert.ok(!stub.stopped, "no access there: runs on");
+  assert.ok(hart.getReg(11) > 1000n);
+});
