@@ -127,7 +127,7 @@ export class GdbStub {
   /** A client connected: the hart stops (as QEMU does) and replies go to `send`. */
   connect(send: (payload: string) => void): void {
     this.#send = send;
-    this.#setMode("stopped");
+    if (!this.#exited) this.#setMode("stopped"); // after the exit nothing may wait any more
   }
 
   /** The client went away (detach, kill or a dropped connection): breakpoints go, hart runs. */

@@ -258,3 +258,13 @@ loop: sd zero, 0(t0)   # +8: the same value the memory holds
   assert.ok(!stub.stopped, "no access there: runs on");
   assert.ok(hart.getReg(11) > 1000n);
 });
+
+Deno.test("gdb stub: after the guest exits, a new client cannot hold the machine", async () => {
+  const { hart, mem } = await hotHart();
+  const { stub, replies, connect } = session(hart, mem);
+  stub.targetExited(3);
+  assert.deepEqual(replies, ["W03"]);
+  connect();
+  assert.ok(!stub.stopped);
+  await stub.runBatch(10); // returns instead of waiting
+});
