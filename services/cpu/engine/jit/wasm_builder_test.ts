@@ -63,7 +63,8 @@ Deno.test("s32 and u32 match the reference encodings", () => {
   assert.deepEqual([...new ByteWriter().u32(2 ** 32 - 1).view()], [0xff, 0xff, 0xff, 0xff, 0x0f]);
 });
 
-Deno.test("a module with i64 constants stores exact values into a shared memory", () => {
+/** A one-page shared memory and a builder that imports it as env.mem. */
+function sharedMemoryModule() {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
   const m = new WasmModuleBuilder().importMemory({
     module: "env",
@@ -72,6 +73,11 @@ Deno.test("a module with i64 constants stores exact values into a shared memory"
     maximum: 1,
     shared: true,
   });
+  return { memory, m };
+}
+
+Deno.test("a module with i64 constants stores exact values into a shared memory", () => {
+  const { memory, m } = sharedMemoryModule();
   const cases: [number, number][] = [
     [0, 0],
     [-1, -1],
@@ -146,14 +152,7 @@ Deno.test("br_table dispatch, call_indirect through an imported table, return_ca
 });
 
 Deno.test("atomics on the shared memory: i64 rmw add and cmpxchg", () => {
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-  const m = new WasmModuleBuilder().importMemory({
-    module: "env",
-    name: "mem",
-    initial: 1,
-    maximum: 1,
-    shared: true,
-  });
+  const { memory, m } = sharedMemoryModule();
   // add(): mem64[8] += 2^32 + 1 atomically; returns the old low word.
   const add = new FunctionBody().i32Const(8).i64Const(1, 1).atomic(AtomicOp.I64_RMW_ADD, 3)
     .op(Op.I32_WRAP_I64);
