@@ -299,8 +299,9 @@ Deno.test({
             [1, 1, 1, 1],
           );
           assert.equal(data.gateway.icmpReplies, 4);
-          // OFFER, ACK for the first client; OFFER, ACK, renewal ACK for the second.
-          assert.equal(data.gateway.dhcpReplies, 5);
+          // OFFER, ACK for the first client; OFFER, ACK, renewal ACK for the second; more when a
+          // loaded machine makes a client retransmit (each retransmission is answered).
+          assert.ok(data.gateway.dhcpReplies >= 5, `dhcp replies ${data.gateway.dhcpReplies}`);
           assert.equal(data.uplinks[0].name, tap);
           assert.ok(data.uplinks[0].read >= 10 && data.uplinks[0].written >= 10);
           const ports = Object.fromEntries(data.portStats.map((p) => [p.id, p]));
