@@ -130,14 +130,24 @@ export class GuestMemory {
     return paddr >= DRAM_BASE && paddr + len <= DRAM_BASE + this.ramSize;
   }
 
+  /**
+   * Reports a write to the DRAM page holding `paddr` (inside DRAM) when it has translated
+   * code; returns whether it had.
+   */
+  codeWrite(paddr: number): boolean {
+    const page = (paddr - DRAM_BASE) / 4096 | 0;
+    if (this.codePages[page] === 0) return false;
+    this.onCodeWrite?.(page);
+    return true;
+  }
+
   /** Reports a device (DMA) or loader write of [paddr, paddr+len) to the code-page tracker. */
   noteWrite(paddr: number, len: number): void {
-    const cb = this.onCodeWrite;
-    if (!cb || len <= 0) return;
+    if (!this.onCodeWrite || len <= 0) return;
     const first = Math.floor((paddr - DRAM_BASE) / 4096);
     const last = Math.floor((paddr - DRAM_BASE + len - 1) / 4096);
     for (let p = Math.max(first, 0); p <= last && p < this.codePages.length; p++) {
-      if (this.codePages[p] !== 0) cb(p);
+      this.codeWrite(DRAM_BASE + p * 4096);
     }
   }
 

@@ -46,12 +46,8 @@ import {
   Word,
 } from "./state.ts";
 import { WARMUP_IMAGE, WARMUP_RAM } from "./warmup_program.ts";
-import {
-  HOT_ENTRIES,
-  modeKey,
-  Translator,
-  type TranslatorOptions,
-} from "../engine/jit/translator.ts";
+import { jumpCacheOffset } from "../engine/jit/emit.ts";
+import { hotIndex, modeKey, Translator, type TranslatorOptions } from "../engine/jit/translator.ts";
 
 /** Constructor arguments of a hart (stable contract with the machine). */
 export interface HartOptions {
@@ -75,7 +71,6 @@ const INV_TWO32 = 1 / TWO32;
 const CHUNK = 4096;
 /** Hot counters of a hart without translator (never read). */
 const NO_COUNTS = new Uint16Array(1);
-const HOT_MASK = HOT_ENTRIES - 1;
 /** Jump cache index mask (see `jumpCacheOffset`; entries are 4 words). */
 const JC_MASK = JUMP_CACHE_ENTRIES - 1;
 
@@ -92,8 +87,8 @@ function jitStopsAt(
   limit: number,
   tl: number,
 ): boolean {
-  const j = jc + ((((tl >>> 1) ^ (tl >>> 13)) & JC_MASK) << 2);
-  const hx = (tl >>> 1) & HOT_MASK, c = hot[hx];
+  const j = jc + (jumpCacheOffset(tl, JC_MASK) >> 2);
+  const hx = hotIndex(tl), c = hot[hx];
   if ((r[j] === tl && r[j + 3] === mode) || c >= limit) return true;
   hot[hx] = c + 1;
   return false;
@@ -112,7 +107,7 @@ function jitStopsAt(
  * ```
  */
 export class Hart extends HartTraps implements ExecutionEngine, FpState {
-  /** Called on FENCE.I (after the translator, if any, has dropped its code). */
+  /** Called on FENCE.I (the translator needs no hook: writes to code pages drop its code). */
   onFenceI: (() => void) | undefined = undefined;
   /** The translator (engine "jit"), undefined for the interpreter alone. */
   readonly translator: Translator | undefined;
@@ -188,7 +183,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     this.pcv = i64Of(st[Word.PC], st[Word.PC + 1]);
     const traps = this.traps, mmio = this.#mmio.accesses;
     const fs = this.fetchSet, ls = this.loadSet, ss = this.storeSet;
-    this.exec(1, false);
+    this.exec(1);
     st[Word.PC] = loOf(this.pcv);
     st[Word.PC + 1] = hiOf(this.pcv);
     return this.traps !== traps || this.#mmio.accesses !== mmio || this.fetchSet !== fs ||
@@ -284,7 +279,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           if (!jit.slowExit || left <= 0) continue;
         }
       }
-      const done = this.exec(left < CHUNK ? left : CHUNK, jit !== undefined);
+      const done = this.exec(left < CHUNK ? left : CHUNK);
       left -= done > 0 ? done : 1;
       if (this.idle) {
         this.idle = false;
@@ -340,10 +335,10 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
   // The hot loop.
 
   /**
-   * Executes up to `limit` instructions; returns how many were attempted. With `toJump`, it
-   * also returns after a taken branch or a jump (the translator looks up the target).
+   * Executes up to `limit` instructions; returns how many were attempted. With a translator,
+   * it also returns after a taken branch or jump to code that has a region or became hot.
    */
-  private exec(limit: number, toJump: boolean): number {
+  private exec(limit: number): number {
     const r = this.i32, u8 = this.u8, u16 = this.u16;
     // `| 0` makes these untagged int32 in optimized code (no Smi checks in the loop).
     const xb = this.xBase | 0, lim = limit | 0;
@@ -762,7 +757,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           if (take) {
             pc += ((insn >> 31) << 12) | (((insn >>> 7) & 1) << 11) |
               (((insn >>> 25) & 0x3f) << 5) | (((insn >>> 8) & 0xf) << 1);
-            if (toJump && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
+            if (jit !== undefined && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
           } else pc += ilen;
           continue;
         }
@@ -775,7 +770,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           }
           pc += ((insn >> 31) << 20) | (((insn >>> 12) & 0xff) << 12) |
             (((insn >>> 20) & 1) << 11) | (((insn >>> 21) & 0x3ff) << 1);
-          if (toJump && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
+          if (jit !== undefined && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
           continue;
         }
         case 25: { // JALR
@@ -794,7 +789,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             r[w + 1] = hiOf(l);
           }
           pc = t;
-          if (toJump && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
+          if (jit !== undefined && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
           continue;
         }
         case 13: { // LUI
@@ -997,7 +992,8 @@ export function warmUpInterpreter(engine: EngineKind = "interp"): Hart {
     },
     clock: { now: () => 0 },
     engine,
-    translator: { threshold: 2 },
+    // Compiled at once, so the warm-up also runs translated code and the paths into it.
+    translator: { threshold: 2, async: false },
   });
   hart.run(100_000);
   return hart;

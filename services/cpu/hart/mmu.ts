@@ -175,8 +175,7 @@ export abstract class HartMmu extends HartRecordViews {
     if (pa >= DRAM_BASE && pa + size <= this.ramEnd) {
       const host = hostOffset(pa);
       // A store to a page with translated code: never cached, and the code is dropped first.
-      const code = access === 1 && this.mem.codePages[(pa - DRAM_BASE) / 4096 | 0] !== 0;
-      if (code) this.mem.onCodeWrite?.((pa - DRAM_BASE) / 4096 | 0);
+      const code = access === 1 && this.mem.codeWrite(pa);
       if (cacheable && !code) {
         tlb[idx] = loOf(vpage);
         tlb[idx + 1] = hiOf(vpage);
@@ -253,8 +252,7 @@ export abstract class HartMmu extends HartRecordViews {
       const need = access === 1 ? 0xc0 : 0x40;
       if ((lo & need) !== need) {
         Atomics.or(r, idx, need);
-        const page = (pteAddr - DRAM_BASE) / 4096 | 0;
-        if (this.mem.codePages[page] !== 0) this.mem.onCodeWrite?.(page);
+        this.mem.codeWrite(pteAddr);
       }
       this.walkLevel = i;
       return (ppn + Math.floor(w / 4096) % span) * 4096 + (w % 4096);

@@ -64,6 +64,27 @@ export function jumpCacheOffset(pcLo: number, mask: number): number {
   return (((pcLo >>> 1) ^ (pcLo >>> 13)) & mask) << 4;
 }
 
+/**
+ * Writes the jump cache entry of `vpc` in the cache of `mask + 1` entries at int32 index
+ * `jcIdx` of `i32`: its region's table `slot` and entry `block`, and the region's `mode` key.
+ */
+export function setJumpCacheEntry(
+  i32: Int32Array,
+  jcIdx: number,
+  mask: number,
+  vpc: number,
+  slot: number,
+  block: number,
+  mode: number,
+): void {
+  const lo = vpc | 0;
+  const j = jcIdx + (jumpCacheOffset(lo, mask) >> 2);
+  i32[j] = lo;
+  i32[j + 1] = Math.floor(vpc / TWO32) | 0;
+  i32[j + 2] = (slot << BLOCK_BITS) | block;
+  i32[j + 3] = mode;
+}
+
 /** One TLB set (load or store, for the mode the region was translated in). */
 export interface TlbView {
   /** Byte offsets of entry 0's fields: tag low word, tag high word, host byte offset. */
@@ -134,8 +155,6 @@ export class RegionModuleBuilder {
   readonly #helpers: Helpers;
   readonly #regionType: number;
   #count = 0;
-  /** Guest instructions in the module's regions. */
-  insnCount = 0;
 
   readonly #step: number;
 
@@ -155,11 +174,6 @@ export class RegionModuleBuilder {
     this.#helpers = emitHelpers(this.#m);
   }
 
-  /** Regions added so far. */
-  get count(): number {
-    return this.#count;
-  }
-
   /**
    * Adds `region`, translated for the mode whose TLB sets are `tlb` (`mode` is its key in the
    * jump cache); returns its index among the module's exports.
@@ -175,7 +189,6 @@ export class RegionModuleBuilder {
     ).emit(mode);
     const fn = this.#m.addFunction(this.#regionType, body);
     this.#m.exportFunction(`r${this.#count}`, fn);
-    this.insnCount += region.insnCount;
     return this.#count++;
   }
 

@@ -8,12 +8,11 @@ import { DRAM_BASE, type GuestMemory, HartLayout, RAM_OFFSET } from "../../guest
 import { compressedTable } from "../../hart/rvc.ts";
 import type { TestMachine } from "../../hart/test_support.ts";
 import {
-  BLOCK_BITS,
   ExitReason,
   type JitLayout,
-  jumpCacheOffset,
   type RegionFn,
   RegionModuleBuilder,
+  setJumpCacheEntry,
   type TlbView,
 } from "./emit.ts";
 import { discoverRegion, type Region } from "./region.ts";
@@ -117,11 +116,8 @@ export class RegionRunner {
       if (this.#slots === this.#table.length) this.#table.grow(this.#table.length);
       const slot = this.#slots++;
       this.#table.set(slot, fn);
-      const e = (this.#jcBase + jumpCacheOffset(pc | 0, JUMP_CACHE_ENTRIES - 1)) >> 2;
-      mem.i32[e] = pc | 0;
-      mem.i32[e + 1] = Math.floor(pc / 4294967296) | 0;
-      mem.i32[e + 2] = slot << BLOCK_BITS;
-      mem.i32[e + 3] = 0; // the mode key RegionModuleBuilder.add defaults to
+      // Mode key 0: what RegionModuleBuilder.add defaults to.
+      setJumpCacheEntry(mem.i32, this.#jcBase >> 2, JUMP_CACHE_ENTRIES - 1, pc, slot, 0, 0);
     }
     return fn;
   }

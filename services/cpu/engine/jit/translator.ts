@@ -33,13 +33,12 @@ import {
   TLB_SIZE,
 } from "../../hart/state.ts";
 import {
-  BLOCK_BITS,
   ExitReason,
   type JitLayout,
-  jumpCacheOffset,
   type RegionFn,
   RegionModuleBuilder,
   type RegionTlb,
+  setJumpCacheEntry,
   type TlbView,
 } from "./emit.ts";
 import { discoverRegion, type Region } from "./region.ts";
@@ -62,6 +61,8 @@ export interface TranslatedHart {
   instret: number;
   /** Drops store TLB entries that map DRAM page `page`. */
   evictStorePage(page: number): void;
+  /** Host offset of `va` cached in TLB word set `set`; negative when not a cached DRAM page. */
+  tlbLookup(va: number, set: number): number;
   /**
    * Interprets the one instruction at the record's pc for translated code (the record's pc is
    * where it leaves the hart); returns 0 when translated code may go on after it, 1 when it
@@ -159,6 +160,11 @@ export const DEFAULT_THRESHOLD = 1000;
 /** Hot counters (a hash of the virtual pc; collisions only make code hot sooner). */
 export const HOT_ENTRIES = 1 << 16;
 
+/** The hot counter of the pc whose low word is `pcLo`. */
+export function hotIndex(pcLo: number): number {
+  return (pcLo >>> 1) & (HOT_ENTRIES - 1);
+}
+
 /** One hart's translator. */
 export class Translator {
   readonly stats: TranslatorStats = {
@@ -184,7 +190,6 @@ export class Translator {
   readonly #i32: Int32Array;
   readonly #u16: Uint16Array;
   readonly #layout: JitLayout;
-  readonly #threshold: number;
   readonly #maxRegions: number;
   readonly #batch: number;
   readonly #async: boolean;
@@ -192,8 +197,6 @@ export class Translator {
   /** Bumped per page on every invalidation, and for all pages on a full flush. */
   readonly #pageGen: Uint32Array;
   #flushGen = 0;
-  /** Compiles under way (async). */
-  #inFlight = 0;
   /** Instructions of the current `enter` already added to instret (at helper calls). */
   #counted = 0;
   readonly #step: (retired: number) => number;
@@ -213,7 +216,6 @@ export class Translator {
   readonly #freeSlots: number[] = [];
   #nextSlot = 0;
   #live = 0;
-  readonly #jcIdx: number;
   readonly #reasonIdx: number;
   readonly #pcIdx: number;
 
@@ -222,8 +224,7 @@ export class Translator {
     this.#mem = hart.mem;
     this.#i32 = hart.mem.i32;
     this.#u16 = hart.mem.u16;
-    this.#threshold = opts.threshold ?? DEFAULT_THRESHOLD;
-    this.threshold = this.#threshold;
+    this.threshold = opts.threshold ?? DEFAULT_THRESHOLD;
     this.#maxRegions = opts.maxRegions ?? 16384;
     this.#batch = opts.batch ?? 32;
     this.#async = opts.async ?? true;
@@ -236,8 +237,7 @@ export class Translator {
       exitReason: base + JIT_EXIT_REASON,
       jumpCache: { base: base + JIT_JUMP_CACHE, mask: JUMP_CACHE_ENTRIES - 1 },
     };
-    this.#jcIdx = (base + JIT_JUMP_CACHE) >> 2;
-    this.jumpCacheIndex = this.#jcIdx;
+    this.jumpCacheIndex = (base + JIT_JUMP_CACHE) >> 2;
     this.#reasonIdx = (base + JIT_EXIT_REASON) >> 2;
     this.#pcIdx = (base + HartLayout.PC) >> 2;
     this.#step = (retired) => {
@@ -269,16 +269,16 @@ export class Translator {
     const h = this.#h;
     this.slowExit = false;
     if (!h.tlbFillAllowed) return 0;
-    const pc = h.pcv, plo = pc | 0, tlb = h.tlb;
-    const ti = h.fetchSet + ((plo >>> 10) & ((TLB_SIZE - 1) * 4));
-    if (tlb[ti] !== (plo & ~0xfff) || tlb[ti + 1] !== hiOf(pc)) return 0;
-    const hostPc = tlb[ti + 2] + (plo & 0xfff);
+    const pc = h.pcv, plo = pc | 0;
+    // The fetch sets never cache MMIO: a hit is a DRAM page.
+    const hostPc = h.tlbLookup(pc, h.fetchSet);
+    if (hostPc < 0) return 0;
     const mode = modeKey(h.fetchSet, h.loadSet, h.storeSet);
     let e = this.#find(hostPc, pc, mode);
     if (e === undefined) {
-      const hi = (plo >>> 1) & (HOT_ENTRIES - 1);
+      const hi = hotIndex(plo);
       const count = this.hotCounts[hi];
-      if (count < this.#threshold) {
+      if (count < this.threshold) {
         this.hotCounts[hi] = count + 1;
         return 0;
       }
@@ -287,7 +287,7 @@ export class Translator {
     const fn = e.fn;
     if (fn === null) {
       // Not translatable (or still compiling): count again before the next try.
-      if (!e.pending) this.hotCounts[(plo >>> 1) & (HOT_ENTRIES - 1)] = 0;
+      if (!e.pending) this.hotCounts[hotIndex(plo)] = 0;
       return 0;
     }
     const i32 = this.#i32;
@@ -317,7 +317,7 @@ export class Translator {
   /** Empties the jump cache (virtual pcs may now mean other code). */
   flushJumpCache(): void {
     this.#jcPages.clear();
-    const i = this.#jcIdx;
+    const i = this.jumpCacheIndex;
     this.#i32.fill(1, i, i + JUMP_CACHE_ENTRIES * 4);
   }
 
@@ -326,20 +326,28 @@ export class Translator {
     const vpage = va - (loOf(va) & 0xfff);
     if (!this.#jcPages.delete(vpage)) return;
     const page = loOf(va) & ~0xfff, hi = hiOf(va), i32 = this.#i32;
-    for (let j = this.#jcIdx; j < this.#jcIdx + JUMP_CACHE_ENTRIES * 4; j += 4) {
+    const jc = this.jumpCacheIndex;
+    for (let j = jc; j < jc + JUMP_CACHE_ENTRIES * 4; j += 4) {
       if ((i32[j] & ~0xfff) === page && i32[j + 1] === hi) i32[j] = 1;
     }
   }
 
   /** Puts a translated entry in the jump cache (regions chain to it, the interpreter stops). */
   #remember(e: Entry): void {
-    const i32 = this.#i32, lo = loOf(e.vpc);
-    this.#jcPages.add(e.vpc - (lo & 0xfff));
-    const j = this.#jcIdx + (jumpCacheOffset(lo, JUMP_CACHE_ENTRIES - 1) >> 2);
-    i32[j] = lo;
-    i32[j + 1] = hiOf(e.vpc);
-    i32[j + 2] = (e.slot << BLOCK_BITS) | e.block;
-    i32[j + 3] = e.mode;
+    this.#jcPages.add(e.vpc - (loOf(e.vpc) & 0xfff));
+    const mask = JUMP_CACHE_ENTRIES - 1;
+    setJumpCacheEntry(this.#i32, this.jumpCacheIndex, mask, e.vpc, e.slot, e.block, e.mode);
+  }
+
+  /** Adds `e` to the entries at `hostPc` (and, when it has code, to its page's list). */
+  #addEntry(hostPc: number, e: Entry): void {
+    const list = this.#entries.get(hostPc);
+    if (list) list.push(e);
+    else this.#entries.set(hostPc, [e]);
+    if (e.fn === null && !e.pending) return;
+    const pcs = this.#pageEntries.get(e.page);
+    if (pcs) pcs.push(hostPc);
+    else this.#pageEntries.set(e.page, [hostPc]);
   }
 
   /** Drops the regions made from DRAM page `page` (it was written). */
@@ -357,7 +365,7 @@ export class Translator {
     this.flushJumpCache();
   }
 
-  /** Drops every translation (FENCE.I, or the region cap reached). */
+  /** Drops every translation (the region cap reached). */
   flushAll(): void {
     for (const page of this.#pageEntries.keys()) this.#mem.codePages[page] = 0;
     for (const list of this.#entries.values()) for (const e of list) this.#release(e);
@@ -419,15 +427,10 @@ export class Translator {
       block: 0,
       owner: true,
     };
-    const list = this.#entries.get(hostPc);
-    if (list) list.push(entry);
-    else this.#entries.set(hostPc, [entry]);
     // Untranslatable entries are not tied to the page: they only send the hart to the
     // interpreter, which is always right (a full flush forgets them).
+    this.#addEntry(hostPc, entry);
     if (region !== null) {
-      const pcs = this.#pageEntries.get(page);
-      if (pcs) pcs.push(hostPc);
-      else this.#pageEntries.set(page, [hostPc]);
       // From now on every store to the page takes the slow path (and invalidates).
       if (this.#mem.codePages[page] === 0) {
         this.#mem.codePages[page] = 1;
@@ -439,11 +442,6 @@ export class Translator {
     this.stats.compileMs += performance.now() - t0;
     if (!this.#async || this.#queue.length >= this.#batch) this.compileQueued();
     return entry;
-  }
-
-  /** Regions waiting for compilation. */
-  get queued(): number {
-    return this.#queue.length;
   }
 
   /**
@@ -462,6 +460,7 @@ export class Translator {
     const bytes = b.build();
     this.stats.wasmBytes += bytes.length;
     this.stats.modules++;
+    this.stats.compileMs += performance.now() - t0; // install adds its own time
     const flushGen = this.#flushGen;
     const install = (module: WebAssembly.Module) => {
       const t1 = performance.now();
@@ -490,29 +489,18 @@ export class Translator {
           const hostPc = b.start + delta;
           const old = this.#find(hostPc, b.start, e.mode);
           if (old !== undefined && (old.fn !== null || old.pending)) return;
-          const be: Entry = { ...e, vpc: b.start, block, owner: false };
-          const list = this.#entries.get(hostPc);
-          if (list) list.push(be);
-          else this.#entries.set(hostPc, [be]);
-          this.#pageEntries.get(e.page)?.push(hostPc);
+          this.#addEntry(hostPc, { ...e, vpc: b.start, block, owner: false });
         });
       });
       this.stats.compileMs += performance.now() - t1;
     };
     if (this.#async) {
-      this.#inFlight++;
       WebAssembly.compile(bytes).then(install, (err) => {
         // A module the emitter made that V8 refuses is a translator bug: say so, keep running.
         console.error(`vmesh: translator: a module failed to compile: ${err}`);
-      }).finally(() => this.#inFlight--);
+      });
     } else {
       install(new WebAssembly.Module(bytes));
     }
-    this.stats.compileMs += performance.now() - t0;
-  }
-
-  /** Compiles started with `async` that have not finished yet. */
-  get compiling(): number {
-    return this.#inFlight;
   }
 }
