@@ -7,6 +7,7 @@
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { Bus } from "./bus.ts";
 import { type Logger, stderrLogger } from "./core.ts";
+import { credentialsFromEnv, inboxPrefix } from "./credentials.ts";
 import { type EmbeddedNats, type EmbeddedNatsOptions, startEmbeddedNats } from "./nats_server.ts";
 
 /** Options of {@link connect}. */
@@ -17,6 +18,11 @@ export interface ConnectOptions {
   name?: string;
   /** Where bus problems are logged, one line each. Default stderr. */
   log?: Logger;
+  /**
+   * User and password; default `$VMESH_NATS_USER` / `$VMESH_NATS_PASSWORD`, or the embedded
+   * server's admin user when this process started it.
+   */
+  auth?: { user: string; pass: string };
   /** Options of the embedded server, when one is started. */
   embedded?: EmbeddedNatsOptions;
 }
@@ -60,7 +66,15 @@ export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
   const url = given ?? embedded!.url;
   try {
     const servers = url.split(",").map((s) => s.trim().replace(/^nats:\/\//, ""));
-    const nc = await natsConnect({ servers, name: opts.name });
+    const admin = embedded?.credentials?.users.get("admin");
+    const auth = opts.auth ?? credentialsFromEnv() ??
+      (admin ? { user: admin.user, pass: admin.password } : undefined);
+    // A per-user inbox: the server lets each user read only replies addressed to it.
+    const nc = await natsConnect({
+      servers,
+      name: opts.name,
+      ...(auth ? { user: auth.user, pass: auth.pass, inboxPrefix: inboxPrefix(auth.user) } : {}),
+    });
     return new Bus(
       nc,
       url,

@@ -162,3 +162,15 @@ export {
   withParentDeathSignal,
 } from "./lifeline.ts";
 export { makeOwnedTempDir, OWNER_FILE, removeStaleDirs } from "./owned_temp_dir.ts";
+export {
+  BusCredentials,
+  type BusRole,
+  type BusUser,
+  credentialsFromEnv,
+  inboxPrefix,
+  PASSWORD_ENV,
+  type Permissions,
+  rolePermissions,
+  roleUser,
+  USER_ENV,
+} from "./credentials.ts";

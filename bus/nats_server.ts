@@ -11,6 +11,7 @@
 import { findInPath, withParentDeathSignal } from "./lifeline.ts";
 import { makeOwnedTempDir } from "./owned_temp_dir.ts";
 import { processGone } from "./process_gone.ts";
+import type { BusCredentials } from "./credentials.ts";
 
 export { processGone };
 
@@ -23,6 +24,8 @@ export interface EmbeddedNats {
   readonly pid: number;
   /** JetStream store dir (deleted on stop). */
   readonly storeDir: string;
+  /** The users it admits (credentials.ts), when started with them; else anyone may connect. */
+  readonly credentials?: BusCredentials;
   /** Stops the server and deletes its store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -41,6 +44,11 @@ export interface EmbeddedNatsOptions {
    * (the exit hook still stops the server).
    */
   handleSignals?: boolean;
+  /**
+   * The users the server admits (written to a 0600 config in the owned temp dir, plus an
+   * `admin` user); anonymous clients are then refused. Without: no authorization.
+   */
+  credentials?: BusCredentials;
 }
 
 interface Running {
@@ -60,7 +68,14 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise
   // Owned: the next start removes the dirs a SIGKILLed owner left behind.
   const dir = await makeOwnedTempDir("vmesh-nats-");
   const port = freePort();
+  const credentials = opts.credentials;
   const args = ["-a", "127.0.0.1", "-p", String(port), "-l", `${dir}/nats.log`];
+  if (credentials) {
+    credentials.add({ kind: "admin" });
+    // The passwords live only in this 0600 file of the owned dir, never on argv.
+    await Deno.writeTextFile(`${dir}/nats.conf`, credentials.serverConfig(), { mode: 0o600 });
+    args.unshift("-c", `${dir}/nats.conf`);
+  }
   if (opts.jetstream ?? true) args.push("-js", "-sd", `${dir}/store`);
   let child: Deno.ChildProcess;
   try {
@@ -91,7 +106,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise
     const tail = log.trim().split("\n").slice(-3).join(" | ");
     throw new Error(`nats-server did not start: ${(e as Error).message}${tail ? `: ${tail}` : ""}`);
   }
-  return { url: `nats://127.0.0.1:${port}`, port, pid: r.pid, storeDir: dir, stop };
+  return { url: `nats://127.0.0.1:${port}`, port, pid: r.pid, storeDir: dir, credentials, stop };
 }
 
 /** A NATS URL to use and how to release it. */

@@ -1,0 +1,187 @@
+/**
+ * Who may talk to whom on the bus: one user per service role, each with publish/subscribe
+ * permissions derived from the subject scheme (subjects.ts), written as a nats-server
+ * `authorization` block. Replies go to a per-user inbox prefix (`_INBOX.<user>.>`), so no
+ * user can read another's replies; servers answer requests through `allow_responses`.
+ *
+ * @module
+ */
+
+import {
+  consoleSubject,
+  devicePrefix,
+  netPortSubject,
+  switchPrefix,
+  vmControlPrefix,
+} from "./subjects.ts";
+
+/** A service role on the bus. */
+export type BusRole =
+  | { kind: "admin" }
+  | { kind: "launcher"; vm: string }
+  | { kind: "console"; vm: string }
+  | { kind: "disk"; vm: string; device: string }
+  | { kind: "switch"; switch: string }
+  | { kind: "cpu"; vm: string; disks: string[]; ports: { switch: string; port: string }[] };
+
+/** Publish/subscribe allow-lists of one user. */
+export interface Permissions {
+  publish: string[];
+  subscribe: string[];
+  /** May answer requests it received (publish to their reply subjects). */
+  allowResponses: boolean;
+}
+
+/** One user: name, password and its permissions. */
+export interface BusUser {
+  user: string;
+  password: string;
+  role: BusRole;
+  permissions: Permissions;
+}
+
+/** Env var naming the user a service connects as. */
+export const USER_ENV = "VMESH_NATS_USER";
+/** Env var with the user's password (never put on argv). */
+export const PASSWORD_ENV = "VMESH_NATS_PASSWORD";
+
+/** The inbox prefix of a user: replies to its requests arrive under it. */
+export function inboxPrefix(user: string): string {
+  return `_INBOX.${user}`;
+}
+
+/** `$SRV` discovery subjects a service named `name` listens on. */
+function discovery(name: string): string[] {
+  return ["$SRV.*", `$SRV.*.${name}`, `$SRV.*.${name}.*`];
+}
+
+/** The user name of a role (a subject token, so it can prefix an inbox). */
+export function roleUser(role: BusRole): string {
+  switch (role.kind) {
+    case "admin":
+      return "admin";
+    case "launcher":
+      return `launcher-${role.vm}`;
+    case "console":
+      return `console-${role.vm}`;
+    case "disk":
+      return `disk-${role.vm}-${role.device}`;
+    case "switch":
+      return `switch-${role.switch}`;
+    case "cpu":
+      return `cpu-${role.vm}`;
+  }
+}
+
+/** The permissions of a role, from the subject scheme. */
+export function rolePermissions(role: BusRole): Permissions {
+  const inbox = `${inboxPrefix(roleUser(role))}.>`;
+  switch (role.kind) {
+    case "admin":
+      return { publish: [">"], subscribe: [">"], allowResponses: true };
+    case "launcher":
+      // Waits for its VM's services, watches its console, asks its VM to stop.
+      return {
+        publish: ["$SRV.PING", "$SRV.PING.*", `${vmControlPrefix(role.vm)}.*`],
+        subscribe: [consoleSubject(role.vm, "out"), inbox],
+        allowResponses: false,
+      };
+    case "console":
+      return {
+        publish: [consoleSubject(role.vm, "in")],
+        subscribe: [
+          consoleSubject(role.vm, "out"),
+          `${devicePrefix(role.vm, "console")}.*`,
+          ...discovery("vmesh-console"),
+          inbox,
+        ],
+        allowResponses: true,
+      };
+    case "disk":
+      return {
+        publish: [],
+        subscribe: [`${devicePrefix(role.vm, role.device)}.*`, ...discovery("vmesh-disk"), inbox],
+        allowResponses: true,
+      };
+    case "switch":
+      return {
+        publish: [netPortSubject(role.switch, "*", "rx")],
+        subscribe: [
+          `${switchPrefix(role.switch)}.*`,
+          netPortSubject(role.switch, "*", "tx"),
+          ...discovery("vmesh-net"),
+          inbox,
+        ],
+        allowResponses: true,
+      };
+    case "cpu":
+      return {
+        publish: [
+          consoleSubject(role.vm, "out"),
+          ...role.disks.map((d) => `${devicePrefix(role.vm, d)}.*`),
+          ...role.ports.flatMap((p) => [
+            `${switchPrefix(p.switch)}.join`,
+            `${switchPrefix(p.switch)}.leave`,
+            netPortSubject(p.switch, p.port, "tx"),
+          ]),
+        ],
+        subscribe: [
+          consoleSubject(role.vm, "in"),
+          `${vmControlPrefix(role.vm)}.*`,
+          ...role.ports.map((p) => netPortSubject(p.switch, p.port, "rx")),
+          ...discovery("vmesh-cpu"),
+          inbox,
+        ],
+        allowResponses: true,
+      };
+  }
+}
+
+/** A random password (32 hex digits). */
+function randomPassword(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** The users of one bus: a fresh random password per role. */
+export class BusCredentials {
+  readonly users = new Map<string, BusUser>();
+
+  /** Adds (or returns the existing) user of `role`. */
+  add(role: BusRole): BusUser {
+    const user = roleUser(role);
+    let u = this.users.get(user);
+    if (!u) {
+      u = { user, password: randomPassword(), role, permissions: rolePermissions(role) };
+      this.users.set(user, u);
+    }
+    return u;
+  }
+
+  /** The environment a child process of `role` connects with. */
+  env(role: BusRole): Record<string, string> {
+    const u = this.add(role);
+    return { [USER_ENV]: u.user, [PASSWORD_ENV]: u.password };
+  }
+
+  /** The nats-server `authorization` block (JSON is valid nats-server config syntax). */
+  serverConfig(): string {
+    const users = [...this.users.values()].map((u) => ({
+      user: u.user,
+      password: u.password,
+      permissions: {
+        publish: { allow: u.permissions.publish.length ? u.permissions.publish : ["_NONE_"] },
+        subscribe: { allow: u.permissions.subscribe },
+        ...(u.permissions.allowResponses ? { allow_responses: true } : {}),
+      },
+    }));
+    return `authorization ${JSON.stringify({ users }, null, 2)}\n`;
+  }
+}
+
+/** The credentials a process connects with, from {@link USER_ENV} / {@link PASSWORD_ENV}. */
+export function credentialsFromEnv(): { user: string; pass: string } | undefined {
+  const user = Deno.env.get(USER_ENV);
+  if (!user) return undefined;
+  return { user, pass: Deno.env.get(PASSWORD_ENV) ?? "" };
+}
