@@ -1,0 +1,112 @@
+/**
+ * The x86-64 KVM guest recipe: Debian's unmodified amd64 kernel (`linux-image-amd64`'s
+ * dependency, extracted with dpkg-deb) and an initramfs with Debian's `busybox-static` and the
+ * shared /init (its `poweroff -f` becomes `reboot -f`: this machine has no ACPI power-off, the
+ * i8042 reset ends the VM). Cached under `<cache>/x86-<hash>/` keyed by the package versions.
+ */
+import { encodeCpio, gzipArchive, initramfsEntries } from "../initramfs.ts";
+import { defaultCacheDir } from "../build.ts";
+
+/** Debian packages the x86 guest is made from (downloaded with apt-get download, not installed). */
+export const X86_GUEST_PACKAGES = ["linux-image-amd64", "busybox-static"] as const;
+
+/** The built x86 guest files. */
+export interface X86GuestImages {
+  dir: string;
+  /** The bzImage (vmlinuz). */
+  kernel: string;
+  initramfs: string;
+  /** The kernel package actually used, e.g. linux-image-6.1.0-57-amd64 6.1.192-3. */
+  kernelPackage: string;
+}
+
+async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
+  return text;
+}
+
+/** The candidate version of a package (apt-cache policy), or a clear error. */
+async function candidate(pkg: string): Promise<string> {
+  const text = await run("apt-cache", ["policy", pkg]);
+  const m = text.match(/Candidate: (\S+)/);
+  if (!m || m[1] === "(none)") {
+    throw new Error(`Debian package ${pkg} is not available: run apt-get update`);
+  }
+  return m[1];
+}
+
+/** The linux-image-6.1.0-N-amd64 package the metapackage depends on. */
+async function kernelPackage(): Promise<string> {
+  const text = await run("apt-cache", ["depends", "linux-image-amd64"]);
+  const m = text.match(/Depends: (linux-image-[0-9][^\s]*-amd64)\b/);
+  if (!m) throw new Error("linux-image-amd64 depends on no linux-image-*-amd64 package");
+  return m[1];
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** Builds (or finds cached) the x86 guest kernel and initramfs. */
+export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86GuestImages> {
+  const kpkg = await kernelPackage();
+  const kver = await candidate(kpkg);
+  const bver = await candidate("busybox-static");
+  const init = await Deno.readFile(new URL("../recipe/init", import.meta.url));
+  const hashInput = new TextEncoder().encode(`${kpkg} ${kver}\nbusybox-static ${bver}\n`);
+  const all = new Uint8Array(hashInput.length + init.length);
+  all.set(hashInput);
+  all.set(init, hashInput.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  const key = [...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const dir = `${cacheDir}/x86-${key}`;
+  const images = {
+    dir,
+    kernel: `${dir}/vmlinuz`,
+    initramfs: `${dir}/initramfs.cpio.gz`,
+    kernelPackage: `${kpkg} ${kver}`,
+  };
+  if (await exists(images.initramfs) && await exists(images.kernel)) return images;
+  const work = `${dir}.tmp`;
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+  await Deno.mkdir(`${work}/debs`, { recursive: true });
+  console.error(
+    `vmesh guest: downloading ${kpkg} ${kver} and busybox-static ${bver} (apt-get download)`,
+  );
+  await run("apt-get", ["download", `${kpkg}=${kver}`, `busybox-static=${bver}`], `${work}/debs`);
+  for (const deb of Deno.readDirSync(`${work}/debs`)) {
+    await run("dpkg-deb", ["-x", `${work}/debs/${deb.name}`, `${work}/root`]);
+  }
+  const vmlinuz = [...Deno.readDirSync(`${work}/root/boot`)].find((e) =>
+    e.name.startsWith("vmlinuz-")
+  );
+  if (!vmlinuz) throw new Error(`${kpkg} holds no /boot/vmlinuz-*`);
+  const busyboxPath = `${work}/root/bin/busybox`;
+  const links = (await run(busyboxPath, ["--list-full"])).split("\n").filter(Boolean).map((l) =>
+    `/${l}`
+  );
+  const x86Init = new TextEncoder().encode(
+    new TextDecoder().decode(init).replaceAll("poweroff -f", "reboot -f"),
+  );
+  const cpio = encodeCpio(initramfsEntries(await Deno.readFile(busyboxPath), links, x86Init));
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.copyFile(`${work}/root/boot/${vmlinuz.name}`, images.kernel);
+  await Deno.copyFile(
+    `${work}/root/boot/config-${vmlinuz.name.slice("vmlinuz-".length)}`,
+    `${dir}/config`,
+  );
+  await Deno.writeFile(images.initramfs, gzipArchive(cpio));
+  await Deno.remove(work, { recursive: true });
+  return images;
+}
+
+if (import.meta.main) {
+  const images = await ensureX86Guest();
+  console.log(JSON.stringify(images, null, 2));
+}
