@@ -145,7 +145,7 @@ function randomPassword(): string {
 
 /** The users of one bus: a fresh random password per role. */
 export class BusCredentials {
-  readonly users = new Map<string, BusUser>();
+  readonly users: Map<string, BusUser> = new Map();
 
   /** Adds (or returns the existing) user of `role`. */
   add(role: BusRole): BusUser {
