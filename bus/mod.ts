@@ -9,7 +9,8 @@
  * - `bus.client({ vm, device }, ops).call(op, req, { timeoutMs, retries })`: typed
  *   request/reply with retries that keep the request id; failures are {@link BusError}s.
  * - `bus.publish(topic, subject, value)` / `bus.subscribe(topic, subject, handler)`.
- * - Contracts: `block`, `consoleMsgs`, `net`, `memory`, `vm`, `common` (types + ops/topics).
+ * - Contracts: `block`, `consoleMsgs`, `net`, `memory`, `vm`, `control`, `common` (types +
+ *   ops/topics).
  * - {@link ServiceCli}, {@link untilSignal}: a service main.ts's flags, errors and `--http`.
  * - {@link watchLifeline}, {@link lifelineSpawnOptions}: children exit when their launcher dies.
  * - Subjects: {@link deviceSubject}, {@link consoleSubject}, {@link netPortSubject}, ...
@@ -121,6 +122,7 @@ export * as consoleMsgs from "./contracts/console.ts";
 export * as net from "./contracts/net.ts";
 export * as memory from "./contracts/memory.ts";
 export * as vm from "./contracts/vm.ts";
+export * as control from "./contracts/control.ts";
 export {
   collectProcessMetrics,
   Counter,

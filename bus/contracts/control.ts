@@ -1,0 +1,195 @@
+/**
+ * Control-plane contract (proto/control.proto, package `vmesh.control`): the control
+ * service's ops on `vmesh.control.<op>`, a host agent's ops on `vmesh.host.<host>.<op>` and
+ * its load announcements on `vmesh.host.<host>.load`.
+ *
+ * ```ts
+ * import { connect, control } from "@vmesh/bus";
+ * const bus = await connect();
+ * const ctl = bus.client({ prefix: control.CONTROL_PREFIX }, control.ops);
+ * const { vms } = await ctl.call("list", { labels: {} });
+ * ```
+ *
+ * @module
+ */
+import { defineOp, defineTopic, type Op, type Topic } from "../contract.ts";
+import { checkToken } from "../subjects.ts";
+
+/** Prefix of the control service's ops. */
+export const CONTROL_PREFIX = "vmesh.control";
+
+/** Prefix of host `host`'s agent ops: `vmesh.host.<host>`. */
+export function hostPrefix(host: string): string {
+  return `vmesh.host.${checkToken("host", host)}`;
+}
+
+/** Subject of host `host`'s load announcements: `vmesh.host.<host>.load`. */
+export function hostLoadSubject(host: string): string {
+  return `${hostPrefix(host)}.load`;
+}
+
+/** Subscription to every host's load announcements. */
+export const ALL_HOST_LOADS = "vmesh.host.*.load";
+
+/** `vmesh.control.VmState` values. */
+export const VmState = {
+  VM_STATE_UNSPECIFIED: 0,
+  STARTING: 1,
+  RUNNING: 2,
+  STOPPED: 3,
+  EXITED: 4,
+  LOST: 5,
+  FAILED: 6,
+} as const;
+
+/** `vmesh.control.Quota`. */
+export interface Quota {
+  harts: number;
+  ramMib: number;
+  diskMib: number;
+}
+/** `vmesh.control.BootSpec`; empty strings mean "none". */
+export interface BootSpec {
+  bios: string;
+  kernel: string;
+  initrd?: string;
+  append?: string;
+  disk?: string;
+}
+/** `vmesh.control.VmInfo`. */
+export interface VmInfo {
+  name: string;
+  /** A {@link VmState} value. */
+  state: number;
+  host: string;
+  quota: Quota;
+  labels: Record<string, string>;
+  antiAffinity: string[];
+  boot: BootSpec;
+  consoleUrl: string;
+  exitCode: number;
+  reason: string;
+  createdMs: number;
+  updatedMs: number;
+  revision: number;
+}
+/** `vmesh.control.CreateVm`. */
+export interface CreateVm {
+  requestId?: string;
+  name: string;
+  quota: Quota;
+  boot: BootSpec;
+  labels?: Record<string, string>;
+  antiAffinity?: string[];
+}
+/** `vmesh.control.VmRef`. */
+export interface VmRef {
+  requestId?: string;
+  name: string;
+  force?: boolean;
+}
+/** `vmesh.control.ListVms`. */
+export interface ListVms {
+  requestId?: string;
+  labels?: Record<string, string>;
+}
+/** `vmesh.control.VmList`. */
+export interface VmList {
+  vms: VmInfo[];
+}
+/** `vmesh.control.Logs`. */
+export interface Logs {
+  text: string;
+}
+/** `vmesh.control.ListHosts`. */
+export interface ListHosts {
+  requestId?: string;
+}
+/** `vmesh.control.HostInfo`. */
+export interface HostInfo {
+  host: string;
+  labels: Record<string, string>;
+  cores: number;
+  ramMib: number;
+  diskMib: number;
+  freeRamMib: number;
+  cpuUse: number;
+  reserved: Quota;
+  vms: number;
+  up: boolean;
+  lastSeenMs: number;
+}
+/** `vmesh.control.HostList`. */
+export interface HostList {
+  hosts: HostInfo[];
+}
+/** `vmesh.control.StartVm`: the agent's start request. */
+export interface StartVm {
+  requestId?: string;
+  name: string;
+  quota: Quota;
+  labels: Record<string, string>;
+  boot: BootSpec;
+}
+/** `vmesh.control.HostVm`: one VM as its agent sees it. */
+export interface HostVm {
+  name: string;
+  quota: Quota;
+  labels: Record<string, string>;
+  running: boolean;
+  exitCode: number;
+  consoleUrl: string;
+  pids: number[];
+}
+/** `vmesh.control.HostLoad`: a host agent's announcement. */
+export interface HostLoad {
+  host: string;
+  labels: Record<string, string>;
+  cores: number;
+  ramMib: number;
+  diskMib: number;
+  freeRamMib: number;
+  cpuUse: number;
+  vms: HostVm[];
+  atMs: number;
+}
+
+const op = <Req, Res>(name: string, req: string, res: string, replay = true) =>
+  defineOp<Req, Res>(name, `vmesh.control.${req}`, `vmesh.control.${res}`, { replay });
+
+/** The control service's ops (prefix {@link CONTROL_PREFIX}). */
+export const ops: {
+  create: Op<CreateVm, VmInfo>;
+  list: Op<ListVms, VmList>;
+  inspect: Op<VmRef, VmInfo>;
+  stop: Op<VmRef, VmInfo>;
+  start: Op<VmRef, VmInfo>;
+  rm: Op<VmRef, VmInfo>;
+  logs: Op<VmRef, Logs>;
+  hosts: Op<ListHosts, HostList>;
+} = {
+  create: op("create", "CreateVm", "VmInfo"),
+  list: op("list", "ListVms", "VmList", false),
+  inspect: op("inspect", "VmRef", "VmInfo", false),
+  stop: op("stop", "VmRef", "VmInfo"),
+  start: op("start", "VmRef", "VmInfo"),
+  rm: op("rm", "VmRef", "VmInfo"),
+  logs: op("logs", "VmRef", "Logs", false),
+  hosts: op("hosts", "ListHosts", "HostList", false),
+};
+
+/** A host agent's ops (prefix {@link hostPrefix}). */
+export const agentOps: {
+  start: Op<StartVm, HostVm>;
+  stop: Op<VmRef, HostVm>;
+  rm: Op<VmRef, HostVm>;
+  logs: Op<VmRef, Logs>;
+} = {
+  start: op("start", "StartVm", "HostVm"),
+  stop: op("stop", "VmRef", "HostVm"),
+  rm: op("rm", "VmRef", "HostVm"),
+  logs: op("logs", "VmRef", "Logs", false),
+};
+
+/** Topic of host load announcements. */
+export const hostLoad: Topic<HostLoad> = defineTopic<HostLoad>("vmesh.control.HostLoad");
