@@ -105,10 +105,11 @@ export function rolePermissions(role: BusRole): Permissions {
       };
     case "switch":
       return {
-        publish: [netPortSubject(role.switch, "*", "rx")],
+        // Every port of its switch (a wildcard: netPortSubject takes one port's token only).
+        publish: [`${switchPrefix(role.switch)}.port.*.rx`],
         subscribe: [
           `${switchPrefix(role.switch)}.*`,
-          netPortSubject(role.switch, "*", "tx"),
+          `${switchPrefix(role.switch)}.port.*.tx`,
           ...discovery("vmesh-net"),
           inbox,
         ],

@@ -30,13 +30,10 @@ import {
   parseBootArgs,
 } from "./boot_args.ts";
 import { ConsoleCapture } from "./boot_console.ts";
-import { formatNic } from "../services/cpu/cli_flags.ts";
 import { ServiceProcess } from "./service_process.ts";
+import { type Registration, type ServiceLaunch, vmTopology } from "./vm_topology.ts";
 
-/** Subnet and gateway (DHCP server) of a switch that `./vmesh boot` starts itself. */
-export const DEFAULT_SUBNET = "10.0.2.0/24";
-/** The gateway address on {@link DEFAULT_SUBNET}, as QEMU's user network uses. */
-export const DEFAULT_GATEWAY = "10.0.2.2";
+export { DEFAULT_GATEWAY, DEFAULT_SUBNET } from "./vm_topology.ts";
 
 /** Line end on stderr: the console service may have put the terminal in raw mode. */
 const EOL = Deno.stdin.isTerminal() ? "\r\n" : "\n";
@@ -55,13 +52,6 @@ interface PingReply {
   name: string;
   id: string;
   metadata?: Record<string, string>;
-}
-
-/** A service the launcher waits for. */
-interface Expected {
-  name: string;
-  key: string;
-  value: string;
 }
 
 /** Runs `./vmesh boot`; returns the exit code. */
@@ -183,15 +173,14 @@ class BootSession {
   }
 
   #spawn(
-    label: string,
-    service: string,
-    args: string[],
+    launch: ServiceLaunch,
     io: { stdin?: "inherit" | "null"; stdout?: "inherit" | "null"; show?: (l: string) => boolean },
   ): ServiceProcess {
+    const label = launch.label;
     const p = new ServiceProcess({
       label,
-      service,
-      args,
+      service: launch.service,
+      args: launch.args,
       natsUrl: this.#bus!.url,
       stdin: io.stdin ?? "null",
       stdout: io.stdout ?? "null",
@@ -225,7 +214,7 @@ class BootSession {
       if (o.command || o.verbose) say(`guest: ${stage}`);
     });
 
-    // Console.
+    // The VM's services: console, a disk per drive, the switches not yet on the bus, the CPU.
     const batch = o.command !== undefined;
     const consoles = o.consoles.length
       ? o.consoles
@@ -233,57 +222,55 @@ class BootSession {
       ? [`log:${this.#tmp}/console.log`]
       : ["terminal"];
     const terminal = consoles.includes("terminal");
-    const expected: Expected[] = [];
-    const consoleProc = this.#spawn(
-      "vmesh-console",
-      "console",
-      ["--vm", o.name, ...consoles.flatMap((c) => ["--backend", c])],
-      { stdin: terminal && !batch ? "inherit" : "null", stdout: terminal ? "inherit" : "null" },
-    );
-    expected.push({ name: "vmesh-console", key: "vm", value: o.name });
-
-    // Disks.
-    const disks: string[] = [];
     const drives = o.drives.length
       ? o.drives.map((d) => ({ ...d, cow: o.diskBackend === "cow" }))
       : [{ path: images.disk!, readOnly: false, cow: true }];
-    drives.forEach((d, i) => {
-      const device = `disk${i}`;
-      const args = ["--vm", o.name, "--device", device, "--image", d.path];
-      if (d.readOnly) args.push("--read-only");
-      if ("format" in d && d.format) args.push("--format", d.format);
-      if (d.cow) args.push("--overlay", `${this.#tmp}/${device}.cow`);
-      this.#spawn(`vmesh-disk ${device}`, "disk", args, {});
-      expected.push({ name: "vmesh-disk", key: "device", value: device });
-      disks.push(device);
+    const bios = o.bios === undefined ? images.firmware : o.bios;
+    const kernel = o.kernel ?? images.kernel!;
+    const initrd = o.initrd ?? images.initramfs;
+    let append = o.append ?? "console=ttyS0";
+    if (batch) append += ` ${batchCmdlineParam(o.command!)}`;
+    const topology = vmTopology({
+      name: o.name,
+      consoles,
+      drives: drives.map((d, i) => ({
+        path: d.path,
+        readOnly: d.readOnly,
+        format: "format" in d ? d.format : undefined,
+        overlay: d.cow ? `${this.#tmp}/disk${i}.cow` : undefined,
+      })),
+      nics: o.nics,
+      memory: `${Math.floor(o.memory / 1024)}K`,
+      engine: o.engine,
+      bios: bios ?? "none",
+      kernel,
+      initrd,
+      append,
+    });
+
+    const consoleProc = this.#spawn(topology.console, {
+      stdin: terminal && !batch ? "inherit" : "null",
+      stdout: terminal ? "inherit" : "null",
+    });
+    topology.disks.forEach((launch, i) => {
+      this.#spawn(launch, {});
+      const d = drives[i];
       say(
-        `disk ${device}: ${d.path}${d.readOnly ? " (read-only)" : ""}${
+        `disk disk${i}: ${d.path}${d.readOnly ? " (read-only)" : ""}${
           d.cow ? " with a copy-on-write overlay (changes are discarded)" : ""
         }`,
       );
     });
-
-    // Switches (reused when one already serves on the bus).
-    const switches = [...new Set(o.nics.map((n) => n.switch))];
-    if (switches.length) {
-      const present = await this.#ping(500);
-      for (const sw of switches) {
-        if (present.some((p) => p.name === "vmesh-net" && p.metadata?.switch === sw)) {
-          say(`switch ${sw}: already on the bus`);
-          continue;
-        }
-        // QEMU user networking's addresses, so `udhcpc` in the guest just works.
-        this.#spawn(`vmesh-net ${sw}`, "net", [
-          "--switch",
-          sw,
-          "--subnet",
-          DEFAULT_SUBNET,
-          "--gateway",
-          DEFAULT_GATEWAY,
-        ], {});
-        expected.push({ name: "vmesh-net", key: "switch", value: sw });
-      }
-    }
+    // Switches: reused when one already serves on the bus.
+    const present = topology.switches.length ? await this.#ping(500) : [];
+    const switches = topology.switches.filter((launch) => {
+      const sw = launch.registration.value;
+      const there = present.some((p) => p.name === "vmesh-net" && p.metadata?.switch === sw);
+      if (there) say(`switch ${sw}: already on the bus`);
+      return !there;
+    });
+    for (const launch of switches) this.#spawn(launch, {});
+    const expected = [topology.console, ...topology.disks, ...switches].map((l) => l.registration);
 
     // Wait until every service answers $SRV.PING.
     const ready = await Promise.race([
@@ -295,36 +282,12 @@ class BootSession {
     say(`services registered: ${expected.map((e) => `${e.name}(${e.value})`).join(", ")}`);
 
     // CPU.
-    const bios = o.bios === undefined ? images.firmware : o.bios;
-    const kernel = o.kernel ?? images.kernel!;
-    const initrd = o.initrd ?? images.initramfs;
-    let append = o.append ?? "console=ttyS0";
-    if (batch) append += ` ${batchCmdlineParam(o.command!)}`;
-    const cpuArgs = [
-      "--vm",
-      o.name,
-      "--memory",
-      `${Math.floor(o.memory / 1024)}K`,
-      "--engine",
-      o.engine,
-      "--bios",
-      bios ?? "none",
-      "--kernel",
-      kernel,
-      "--append",
-      append,
-      ...(initrd ? ["--initrd", initrd] : []),
-      ...disks.flatMap((d) => ["--disk", d]),
-      ...o.nics.flatMap((n) => ["--nic", formatNic(n)]),
-    ];
     say(
       `cpu: ${bios ? `firmware ${bios}, ` : ""}kernel ${kernel}${
         initrd ? `, initrd ${initrd}` : ""
       }`,
     );
-    const cpu = this.#spawn("vmesh-cpu", "cpu", cpuArgs, {
-      show: (l) => !l.includes(" ready: "),
-    });
+    const cpu = this.#spawn(topology.cpu, { show: (l) => !l.includes(" ready: ") });
     const others = this.#children.filter((c) => c !== cpu && c !== consoleProc);
     const timer = o.timeout === undefined ? undefined : setTimeout(
       () => this.#interrupt({ why: "timeout", code: 124 }),
@@ -432,7 +395,7 @@ class BootSession {
     return out;
   }
 
-  async #waitRegistered(expected: Expected[]): Promise<void> {
+  async #waitRegistered(expected: Registration[]): Promise<void> {
     while (!this.#closing) {
       let seen: PingReply[];
       try {

@@ -1,12 +1,13 @@
 /**
- * One VM on this host as the processes `./vmesh boot` starts: a console service (log file and
- * web terminal backends), a disk service when the VM has a data disk (copy-on-write overlay),
- * then the CPU service, each a {@link ServiceProcess} (cli/service_process.ts) holding a
+ * One VM on this host as the processes `./vmesh boot` starts (cli/vm_topology.ts): a console
+ * service (log file and web terminal backends), a disk service when the VM has a data disk
+ * (copy-on-write overlay), then the CPU service, each a {@link ServiceProcess} (cli/service_process.ts) holding a
  * lifeline to the agent. The CPU starts once the device services say ` ready: `.
  * @module
  */
 
 import { ServiceProcess } from "../../cli/service_process.ts";
+import { type ServiceLaunch, vmTopology } from "../../cli/vm_topology.ts";
 import type { HostVm, StartVm } from "./messages.ts";
 
 /** A start that could not happen: the reason goes back to the control service. */
@@ -54,13 +55,13 @@ export class VmProcesses {
     return vm;
   }
 
-  #spawn(label: string, service: string, args: string[], natsUrl: string) {
+  #spawn(launch: ServiceLaunch, natsUrl: string) {
     let ready: () => void = () => {};
     const isReady = new Promise<void>((r) => ready = r);
     const p = new ServiceProcess({
-      label,
-      service,
-      args,
+      label: `${launch.label} of ${this.spec.name}`,
+      service: launch.service,
+      args: launch.args,
       natsUrl,
       stdin: "null",
       stdout: "null",
@@ -76,45 +77,24 @@ export class VmProcesses {
 
   async #start(natsUrl: string, dir: string, onExit: (vm: VmProcesses) => void): Promise<void> {
     const { name, quota, boot } = this.spec;
-    const waits: Promise<void>[] = [];
-    const con = this.#spawn(`vmesh-console ${name}`, "console", [
-      "--vm",
+    const topology = vmTopology({
       name,
-      "--backend",
-      `log:${this.logPath}`,
-      "--backend",
-      "web:127.0.0.1:0",
-    ], natsUrl);
-    waits.push(readyOrExit(con.p, con.isReady, 60_000));
-    const disks: string[] = [];
-    if (boot.disk) {
-      const d = this.#spawn(`vmesh-disk ${name}`, "disk", [
-        "--vm",
-        name,
-        "--device",
-        "disk0",
-        "--image",
-        boot.disk,
-        "--overlay",
-        `${dir}/${name}.disk0.cow`,
-      ], natsUrl);
-      waits.push(readyOrExit(d.p, d.isReady, 60_000));
-      disks.push("disk0");
+      consoles: [`log:${this.logPath}`, "web:127.0.0.1:0"],
+      drives: boot.disk ? [{ path: boot.disk, overlay: `${dir}/${name}.disk0.cow` }] : [],
+      nics: [],
+      memory: `${quota.ramMiB}M`,
+      bios: boot.bios,
+      kernel: boot.kernel,
+      initrd: boot.initrd,
+      append: boot.append,
+    });
+    const waits: Promise<void>[] = [];
+    for (const launch of [topology.console, ...topology.disks]) {
+      const s = this.#spawn(launch, natsUrl);
+      waits.push(readyOrExit(s.p, s.isReady, 60_000));
     }
     await Promise.all(waits);
-    const cpu = this.#spawn(`vmesh-cpu ${name}`, "cpu", [
-      "--vm",
-      name,
-      "--memory",
-      `${quota.ramMiB}M`,
-      "--bios",
-      boot.bios,
-      "--kernel",
-      boot.kernel,
-      ...(boot.initrd ? ["--initrd", boot.initrd] : []),
-      ...(boot.append !== undefined ? ["--append", boot.append] : []),
-      ...disks.flatMap((d) => ["--disk", d]),
-    ], natsUrl);
+    const cpu = this.#spawn(topology.cpu, natsUrl);
     this.#cpu = cpu.p;
     await readyOrExit(cpu.p, cpu.isReady, 120_000);
     cpu.p.exited.then(async (code) => {
