@@ -1,18 +1,13 @@
 /**
- * The host agent: announces this host's capacity and load on `vmesh.host.<host>.load` and
- * starts/stops VMs (their CPU and device service processes) on request.
+ * The host agent: announces this host's capacity and load on `vmesh.host.<host>.load`
+ * (`control.HostLoad`) and serves `vmesh.host.<host>.{start,stop,rm,logs}` (proto/control.proto),
+ * starting and stopping VMs as their CPU and device service processes.
  * @module
  */
 
-import type { Msg, NatsConnection } from "@vmesh/bus";
+import { type Bus, BusError, control, type DeviceService, Status } from "@vmesh/bus";
 import { CpuUse, machineResources } from "./host_stats.ts";
-import {
-  type AgentReply,
-  type HostLoad,
-  hostSubject,
-  type NamedVm,
-  type StartVm,
-} from "./messages.ts";
+import type { HostLoad, HostVm, StartVm } from "./messages.ts";
 import { VmProcesses, VmStartError } from "./vm_processes.ts";
 
 /** How the agent is set up. */
@@ -32,14 +27,60 @@ export interface AgentOptions {
 /** Harts the CPU service can run per VM today (SMP is not there yet). */
 export const MAX_HARTS = 1;
 
-/** A running host agent. */
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A VM as the wire contract (`control.HostVm`) carries it. */
+export function hostVmWire(v: HostVm): control.HostVm {
+  return {
+    name: v.name,
+    quota: { harts: v.quota.harts, ramMib: v.quota.ramMiB, diskMib: v.quota.diskMiB },
+    labels: v.labels,
+    running: v.state === "running",
+    exitCode: v.exitCode ?? 0,
+    consoleUrl: v.consoleUrl ?? "",
+    pids: v.pids,
+  };
+}
+
+/** A wire start request as the agent's own {@link StartVm} (empty strings: absent). */
+export function startVmFromWire(r: control.StartVm): StartVm {
+  const b = r.boot ?? { bios: "", kernel: "" };
+  return {
+    name: r.name,
+    quota: {
+      harts: r.quota?.harts ?? 0,
+      ramMiB: r.quota?.ramMib ?? 0,
+      diskMiB: r.quota?.diskMib ?? 0,
+    },
+    labels: r.labels ?? {},
+    boot: {
+      bios: b.bios,
+      kernel: b.kernel,
+      ...(b.initrd ? { initrd: b.initrd } : {}),
+      ...(b.append ? { append: b.append } : {}),
+      ...(b.disk ? { disk: b.disk } : {}),
+    },
+  };
+}
+
+/**
+ * A running host agent.
+ *
+ * @example
+ * ```ts
+ * const bus = await connect({ url: natsUrl });
+ * const agent = new HostAgent(bus, { host: "h1", labels: {}, diskMiB: 10240, dir, natsUrl, intervalMs: 1000 });
+ * await agent.start();
+ * ```
+ */
 export class HostAgent {
   readonly vms: Map<string, VmProcesses> = new Map();
   readonly #starting = new Set<string>();
   readonly #cpu = new CpuUse();
   #timer?: ReturnType<typeof setInterval>;
+  #service?: DeviceService;
 
-  constructor(readonly nc: NatsConnection, readonly o: AgentOptions) {}
+  constructor(readonly bus: Bus, readonly o: AgentOptions) {}
 
   /** Capacity and load now. */
   load(): HostLoad {
@@ -57,98 +98,128 @@ export class HostAgent {
     };
   }
 
-  /** Serves the ops and starts the announcements. */
-  start(): void {
-    const serve = (op: "start" | "stop" | "logs", fn: (req: never) => Promise<AgentReply>) => {
-      this.nc.subscribe(hostSubject(this.o.host, op), {
-        callback: (err, msg: Msg) => {
-          if (err) return;
-          let req: unknown;
-          try {
-            req = msg.json();
-          } catch {
-            msg.respond(JSON.stringify({ ok: false, error: "request is not JSON" }));
-            return;
-          }
-          fn(req as never).then(
-            (r) => msg.respond(JSON.stringify(r)),
-            (e) => msg.respond(JSON.stringify({ ok: false, error: (e as Error).message })),
-          );
-        },
-      });
-    };
-    serve("start", (r: StartVm) => this.#startVm(r));
-    serve("stop", (r: NamedVm) => this.#stopVm(r));
-    serve("logs", async (r: NamedVm) => {
-      const vm = this.vms.get(r?.name);
-      if (!vm) return { ok: false, error: `no VM ${r?.name} on host ${this.o.host}` };
-      return { ok: true, text: await vm.logs() };
+  /** Publishes one load announcement now. */
+  announce(): void {
+    const l = this.load();
+    this.bus.publish(control.hostLoad, control.hostLoadSubject(this.o.host), {
+      host: l.host,
+      labels: l.labels,
+      cores: l.cores,
+      ramMib: l.ramMiB,
+      diskMib: l.diskMiB,
+      freeRamMib: l.freeRamMiB,
+      cpuUse: l.cpuUse,
+      vms: l.vms.map(hostVmWire),
+      atMs: l.at,
     });
-    const announce = () =>
-      this.nc.publish(hostSubject(this.o.host, "load"), JSON.stringify(this.load()));
-    announce();
-    this.#timer = setInterval(announce, this.o.intervalMs);
+  }
+
+  /** Serves the ops and starts the announcements. */
+  async start(): Promise<void> {
+    this.#service = await this.bus.serve({
+      prefix: control.hostPrefix(this.o.host),
+      name: "vmesh-agent",
+      version: "0.1.0",
+      description: `host agent of ${this.o.host}`,
+      metadata: { host: this.o.host },
+      ops: control.agentOps,
+      handlers: {
+        start: (r) => this.#startVm(startVmFromWire(r)),
+        stop: (r) => this.#stopVm(r.name),
+        rm: (r) => this.#rmVm(r.name),
+        logs: async (r) => {
+          const vm = this.vms.get(r.name);
+          if (!vm) throw new BusError(Status.NOT_FOUND, `no VM ${r.name} on host ${this.o.host}`);
+          return { text: await vm.logs() };
+        },
+      },
+    });
+    this.announce();
+    this.#timer = setInterval(() => this.announce(), this.o.intervalMs);
   }
 
   /** Checks a start request against the quota rules; the reason, or undefined. */
   refusal(r: StartVm): string | undefined {
-    if (!r || typeof r.name !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(r.name)) {
+    if (typeof r.name !== "string" || !NAME.test(r.name)) {
       return "name must be 1-64 letters, digits, '-' or '_'";
     }
     const q = r.quota;
-    if (!q || !(q.harts >= 1) || !(q.ramMiB >= 1) || !(q.diskMiB >= 0)) {
+    if (!(q.harts >= 1) || !(q.ramMiB >= 1) || !(q.diskMiB >= 0)) {
       return "quota needs harts >= 1, ramMiB >= 1, diskMiB >= 0";
     }
     if (q.harts > MAX_HARTS) {
       return `harts ${q.harts}: the CPU service runs ${MAX_HARTS} hart per VM (no SMP yet)`;
     }
-    if (this.vms.has(r.name) || this.#starting.has(r.name)) {
-      return `VM ${r.name} already exists on host ${this.o.host}`;
+    const old = this.vms.get(r.name);
+    if ((old && !old.exited) || this.#starting.has(r.name)) {
+      return `VM ${r.name} already runs on host ${this.o.host}`;
     }
     const load = this.load();
     const used = load.vms.filter((v) => v.state === "running").reduce(
-      (a, v) => ({ harts: a.harts + v.quota.harts, ram: a.ram + v.quota.ramMiB }),
-      { harts: 0, ram: 0 },
+      (a, v) => a + v.quota.ramMiB,
+      0,
     );
-    if (used.ram + q.ramMiB > load.ramMiB) {
-      return `host ${this.o.host} has ${load.ramMiB - used.ram} MiB unreserved, ${q.ramMiB} asked`;
+    if (used + q.ramMiB > load.ramMiB) {
+      return `host ${this.o.host} has ${load.ramMiB - used} MiB unreserved, ${q.ramMiB} asked`;
     }
-    if (!r.boot?.kernel || !r.boot.bios) return "boot needs kernel and bios (or bios none)";
+    if (!r.boot.kernel || !r.boot.bios) return "boot needs kernel and bios (or bios none)";
     return undefined;
   }
 
-  async #startVm(r: StartVm): Promise<AgentReply> {
+  async #startVm(r: StartVm): Promise<control.HostVm> {
     const why = this.refusal(r);
-    if (why) return { ok: false, error: why };
+    if (why) throw new BusError(Status.FAILED_PRECONDITION, why);
     this.#starting.add(r.name);
     try {
-      const vm = await VmProcesses.start(
-        { ...r, labels: r.labels ?? {} },
-        this.o.natsUrl,
-        this.o.dir,
-        () => {},
-      );
+      // An exited VM of the same name is replaced (start after the guest powered off).
+      this.vms.delete(r.name);
+      const vm = await VmProcesses.start(r, this.o.natsUrl, this.o.dir, () => this.announce());
       this.vms.set(r.name, vm);
-      return { ok: true, vm: vm.status() };
+      this.announce();
+      return hostVmWire(vm.status());
     } catch (e) {
-      if (e instanceof VmStartError) return { ok: false, error: e.message };
+      if (e instanceof VmStartError) throw new BusError(Status.FAILED_PRECONDITION, e.message);
       throw e;
     } finally {
       this.#starting.delete(r.name);
     }
   }
 
-  async #stopVm(r: NamedVm): Promise<AgentReply> {
-    const vm = this.vms.get(r?.name);
-    if (!vm) return { ok: true }; // already gone: stop is idempotent
+  async #stopVm(name: string): Promise<control.HostVm> {
+    const vm = this.vms.get(name);
+    // Already gone: stop is idempotent.
+    if (!vm) {
+      return hostVmWire({
+        name,
+        quota: { harts: 0, ramMiB: 0, diskMiB: 0 },
+        labels: {},
+        state: "exited",
+        pids: [],
+      });
+    }
     await vm.stop();
-    this.vms.delete(r.name);
-    return { ok: true, vm: vm.status() };
+    this.announce();
+    return hostVmWire(vm.status());
   }
 
-  /** Stops every VM and the announcements. */
+  async #rmVm(name: string): Promise<control.HostVm> {
+    if (!NAME.test(name)) throw new BusError(Status.INVALID_ARGUMENT, `bad VM name ${name}`);
+    const reply = await this.#stopVm(name);
+    this.vms.delete(name);
+    // The console log and disk overlays of the VM go with it.
+    for await (const e of Deno.readDir(this.o.dir)) {
+      if (e.isFile && e.name.startsWith(`${name}.`)) {
+        await Deno.remove(`${this.o.dir}/${e.name}`).catch(() => {});
+      }
+    }
+    this.announce();
+    return reply;
+  }
+
+  /** Stops every VM, the ops and the announcements. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#service?.stop();
     await Promise.all([...this.vms.values()].map((v) => v.stop()));
   }
 }

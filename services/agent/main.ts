@@ -10,7 +10,7 @@ import { HostAgent } from "./agent.ts";
 const USAGE = `usage: agent/main.ts [options]
 
 Announces this host on vmesh.host.<host>.load every interval and serves
-vmesh.host.<host>.{start,stop,logs} (VMs as console/disk/cpu service processes).
+vmesh.host.<host>.{start,stop,rm,logs} (VMs as console/disk/cpu service processes).
   --host NAME        host name (default: the machine's hostname)
   --label KEY=VALUE  a host label, for anti-affinity and display (repeatable)
   --cores N          advertise N cores instead of the machine's
@@ -57,7 +57,7 @@ export async function main(args: string[]): Promise<number> {
     await Deno.makeTempDir({ prefix: `vmesh-agent-${host}-` });
   await Deno.mkdir(dir, { recursive: true });
   const bus = await connect({ url: natsUrl, name: `vmesh-agent.${host}` });
-  const agent = new HostAgent(bus.nc, {
+  const agent = new HostAgent(bus, {
     host,
     labels,
     cores: num("cores", flags.cores as string | undefined),
@@ -67,7 +67,7 @@ export async function main(args: string[]): Promise<number> {
     natsUrl,
     intervalMs: num("interval", flags.interval as string)!,
   });
-  agent.start();
+  await agent.start();
   const l = agent.load();
   console.error(
     `vmesh-agent ready: host=${host} cores=${l.cores} ram=${l.ramMiB}M dir=${dir} ` +

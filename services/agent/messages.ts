@@ -1,7 +1,7 @@
 /**
- * Messages between the host agent and the control service (proto/control.proto describes
- * them; they travel as JSON). Subjects: `vmesh.host.<host>.load` (published by the agent
- * every second), `vmesh.host.<host>.{start,stop,logs}` (request/reply, served by the agent).
+ * The agent's own view of its VMs and load (quotas in MiB as the CPU service's flags take
+ * them). On the bus they travel as proto/control.proto messages (`control.StartVm`,
+ * `control.HostVm`, `control.HostLoad`); agent.ts converts at the edge.
  * @module
  */
 
@@ -39,7 +39,7 @@ export interface HostVm {
   pids: number[];
 }
 
-/** `vmesh.host.<host>.load`: capacity and load of one host. */
+/** Capacity and load of one host (sent as `control.HostLoad`). */
 export interface HostLoad {
   host: string;
   labels: Record<string, string>;
@@ -56,29 +56,10 @@ export interface HostLoad {
   at: number;
 }
 
-/** `vmesh.host.<host>.start` request. */
+/** A start request (received as `control.StartVm`). */
 export interface StartVm {
   name: string;
   quota: Quota;
   labels: Record<string, string>;
   boot: BootSpec;
-}
-
-/** `vmesh.host.<host>.stop` / `.logs` request. */
-export interface NamedVm {
-  name: string;
-}
-
-/** Reply of every agent op: ok, or an error that says why. */
-export interface AgentReply {
-  ok: boolean;
-  error?: string;
-  vm?: HostVm;
-  /** For logs: the console output so far. */
-  text?: string;
-}
-
-/** Subject of a host's op or load announcements. */
-export function hostSubject(host: string, op: "load" | "start" | "stop" | "logs"): string {
-  return `vmesh.host.${host}.${op}`;
 }

@@ -2,5 +2,5 @@
  * @vmesh/agent — the host agent: capacity/load announcements and VM processes on request.
  * @module
  */
-export { HostAgent, MAX_HARTS } from "./agent.ts";
+export { type AgentOptions, HostAgent, hostVmWire, MAX_HARTS, startVmFromWire } from "./agent.ts";
 export * from "./messages.ts";
