@@ -8,6 +8,7 @@ import { connect as natsConnect } from "@nats-io/transport-node";
 import { Bus } from "./bus.ts";
 import { type Logger, stderrLogger } from "./core.ts";
 import { credentialsFromEnv, inboxPrefix } from "./credentials.ts";
+import { logPermissionErrors } from "./permission_log.ts";
 import { type EmbeddedNats, type EmbeddedNatsOptions, startEmbeddedNats } from "./nats_server.ts";
 
 /** Options of {@link connect}. */
@@ -75,6 +76,9 @@ export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
       name: opts.name,
       ...(auth ? { user: auth.user, pass: auth.pass, inboxPrefix: inboxPrefix(auth.user) } : {}),
     });
+    // The server's refusals reach the client only as status events: log each one.
+    const who = `${opts.name ?? "bus client"} (user ${auth?.user ?? "anonymous"})`;
+    logPermissionErrors(nc, opts.log ?? stderrLogger, who);
     return new Bus(
       nc,
       url,

@@ -176,3 +176,5 @@ export {
   roleUser,
   USER_ENV,
 } from "./credentials.ts";
+export { logPermissionErrors, PERMISSION_VIOLATION, permissionLine } from "./permission_log.ts";
+export { readLogin, writeAdminLogin } from "./admin_login.ts";

@@ -10,10 +10,13 @@
 
 import {
   type Bus,
+  BusCredentials,
   connect,
   type EmbeddedNats,
+  PERMISSION_VIOLATION,
   startEmbeddedNats,
   vm as vmContract,
+  writeAdminLogin,
 } from "@vmesh/bus";
 import {
   batchCmdlineParam,
@@ -127,6 +130,7 @@ interface Outcome {
 class BootSession {
   readonly #children: ServiceProcess[] = [];
   #nats?: EmbeddedNats;
+  #creds?: BusCredentials;
   #bus?: Bus;
   #tmp?: string;
   #closing = false;
@@ -182,10 +186,13 @@ class BootSession {
       service: launch.service,
       args: launch.args,
       natsUrl: this.#bus!.url,
+      // Its own role's login only (none on a given NATS_URL: the environment's, if any).
+      env: this.#creds?.env(launch.role),
       stdin: io.stdin ?? "null",
       stdout: io.stdout ?? "null",
       onLine: (line) => {
-        if (this.o.verbose || io.show?.(line)) errorLine(`[${label}] ${line}`);
+        const refused = line.includes(PERMISSION_VIOLATION);
+        if (this.o.verbose || refused || io.show?.(line)) errorLine(`[${label}] ${line}`);
       },
     });
     this.#children.push(p);
@@ -196,24 +203,6 @@ class BootSession {
   async #boot(images: DefaultImages): Promise<number> {
     const o = this.o;
     this.#tmp = await Deno.makeTempDir({ prefix: "vmesh-boot-" });
-    const givenUrl = Deno.env.get("NATS_URL");
-    if (givenUrl) say(`bus: NATS_URL ${givenUrl}`);
-    else {
-      this.#nats = await startEmbeddedNats({ handleSignals: false });
-      say(`bus: private nats-server at ${this.#nats.url}`);
-      if (o.verbose) say(`started nats-server (pid ${this.#nats.pid})`);
-    }
-    const url = givenUrl ?? this.#nats!.url;
-    try {
-      this.#bus = await connect({ url, name: `vmesh-boot.${o.name}` });
-    } catch (e) {
-      throw new Error(`cannot connect to the bus at ${url}: ${(e as Error).message}`);
-    }
-    const bus = this.#bus;
-    const capture = new ConsoleCapture(bus, o.name, (stage) => {
-      if (o.command || o.verbose) say(`guest: ${stage}`);
-    });
-
     // The VM's services: console, a disk per drive, the switches not yet on the bus, the CPU.
     const batch = o.command !== undefined;
     const consoles = o.consoles.length
@@ -248,6 +237,35 @@ class BootSession {
       append,
     });
 
+    const givenUrl = Deno.env.get("NATS_URL");
+    let auth: { user: string; pass: string } | undefined;
+    if (givenUrl) say(`bus: NATS_URL ${givenUrl}`);
+    else {
+      // A login per service, allowed only its own subjects; anonymous clients are refused.
+      const creds = new BusCredentials();
+      for (const l of [topology.console, ...topology.disks, ...topology.switches, topology.cpu]) {
+        creds.add(l.role);
+      }
+      const launcher = creds.add(topology.launcher);
+      auth = { user: launcher.user, pass: launcher.password };
+      this.#creds = creds;
+      this.#nats = await startEmbeddedNats({ handleSignals: false, credentials: creds });
+      const login = await writeAdminLogin(`${this.#tmp}/bus.env`, this.#nats);
+      say(`bus: private nats-server at ${this.#nats.url} (a login per service)`);
+      say(`bus: admin login for tools in ${login} (0600; load it with: set -a; . ${login})`);
+      if (o.verbose) say(`started nats-server (pid ${this.#nats.pid})`);
+    }
+    const url = givenUrl ?? this.#nats!.url;
+    try {
+      this.#bus = await connect({ url, name: `vmesh-boot.${o.name}`, auth });
+    } catch (e) {
+      throw new Error(`cannot connect to the bus at ${url}: ${(e as Error).message}`);
+    }
+    const bus = this.#bus;
+    const capture = new ConsoleCapture(bus, o.name, (stage) => {
+      if (o.command || o.verbose) say(`guest: ${stage}`);
+    });
+
     const consoleProc = this.#spawn(topology.console, {
       stdin: terminal && !batch ? "inherit" : "null",
       stdout: terminal ? "inherit" : "null",
@@ -261,8 +279,8 @@ class BootSession {
         }`,
       );
     });
-    // Switches: reused when one already serves on the bus.
-    const present = topology.switches.length ? await this.#ping(500) : [];
+    // Switches: reused when one already serves on a shared bus (a private one has none yet).
+    const present = topology.switches.length && givenUrl ? await this.#ping(500) : [];
     const switches = topology.switches.filter((launch) => {
       const sw = launch.registration.value;
       const there = present.some((p) => p.name === "vmesh-net" && p.metadata?.switch === sw);

@@ -1,7 +1,8 @@
 /**
  * The service processes `./vmesh boot` starts: `deno run -A services/<x>/main.ts ...` with
- * NATS_URL set, stderr collected (kept as a tail, or echoed with --verbose), and a stop that
- * sends SIGTERM, then SIGKILL if the process has not gone after a grace period. Each child
+ * NATS_URL (and, when given, its bus login) in the environment, stderr collected (kept as a
+ * tail, or echoed with --verbose), and a stop that sends SIGTERM, then SIGKILL if the process
+ * has not gone after a grace period. Each child
  * holds a lifeline to this process (bus/lifeline.ts: a stdin pipe unless it needs the
  * terminal, and the parent-death signal), so none outlives a launcher killed with SIGKILL.
  */
@@ -16,6 +17,11 @@ export interface SpawnOptions {
   service: string;
   args: string[];
   natsUrl: string;
+  /**
+   * More environment, e.g. its bus login (`VMESH_NATS_USER`/`VMESH_NATS_PASSWORD`): secrets go
+   * here, never on argv, where every local user could read them in /proc/<pid>/cmdline.
+   */
+  env?: Record<string, string>;
   /** Give the process the user's terminal for input ("null": its stdin is the lifeline). */
   stdin: "inherit" | "null";
   /** Its stdout goes to the user's stdout (console output) or nowhere. */
@@ -46,6 +52,7 @@ export class ServiceProcess {
         NATS_URL: opts.natsUrl,
         NO_COLOR: "1",
         OTEL_SERVICE_NAME: `vmesh-${opts.service}`,
+        ...opts.env,
         ...lifeline.env,
       },
       // A piped stdin is never written: it closes, and the child exits, when this process dies.

@@ -1,8 +1,9 @@
 /**
  * One VM on this host as the processes `./vmesh boot` starts (cli/vm_topology.ts): a console
  * service (log file and web terminal backends), a disk service when the VM has a data disk
- * (copy-on-write overlay), then the CPU service, each a {@link ServiceProcess} (cli/service_process.ts) holding a
- * lifeline to the agent. The CPU starts once the device services say ` ready: `.
+ * (copy-on-write overlay), then the CPU service, each a {@link ServiceProcess}
+ * (cli/service_process.ts) holding a lifeline to the agent. The CPU starts once the device
+ * services say ` ready: `.
  * @module
  */
 
