@@ -21,7 +21,7 @@ export function permissionLine(
   queue?: string,
 ): string {
   const what = operation === "publish" ? "publish to" : "subscribe to";
-  return `${who}: ${PERMISSION_VIOLATION}: user may not ${what} ${subject}${
+  return `${who}: ${PERMISSION_VIOLATION}: may not ${what} ${subject}${
     queue ? ` (queue ${queue})` : ""
   }; the server refused it (see bus/credentials.ts for each role's subjects)`;
 }
