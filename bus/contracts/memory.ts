@@ -1,6 +1,7 @@
 /**
  * Memory (page store) contract (proto/memory.proto, package `vmesh.memory`).
- * Served on `vmesh.memory.<op>` for op in put_page, get_page, put_manifest, get_manifest.
+ * Served on `vmesh.memory.<op>` for op in put_page, get_page, has_pages, put_manifest,
+ * get_manifest, list_manifests, delete_manifest.
  *
  * @module
  */
@@ -28,21 +29,67 @@ export interface GetPageReply {
   status?: number;
   data: Uint8Array;
 }
-/** `vmesh.memory.DeviceState`: a device model's save() record. */
+/** `vmesh.memory.HasPages`: which of `hashes` the store lacks. */
+export interface HasPages {
+  hashes: string[];
+  requestId?: string;
+}
+/** `vmesh.memory.HasPagesReply`. */
+export interface HasPagesReply {
+  status?: number;
+  /** Indexes into the request's hashes of the pages the store does not hold. */
+  missing: number[];
+}
+/** `vmesh.memory.DeviceState`: a device model's or hart's save() record. */
 export interface DeviceState {
   device: string;
   kind: string;
   state: Uint8Array;
+  /** Format version of `state`. */
+  version?: number;
+}
+/** `vmesh.memory.ImageRef`: a firmware, kernel or initrd file stored as pages. */
+export interface ImageRef {
+  /** "bios", "kernel" or "initrd". */
+  role: string;
+  size: number;
+  /** page_size chunks in order (the last may be shorter). */
+  pages: string[];
+}
+/** `vmesh.memory.DiskPoint`: where one disk stood at the snapshot. */
+export interface DiskPoint {
+  device: string;
+  backend: string;
+  image: string;
+  overlay: string;
+  /** The disk service froze a consistent point (false: not implemented yet). */
+  frozen: boolean;
 }
 /** `vmesh.memory.SnapshotManifest`. */
 export interface SnapshotManifest {
   vm: string;
-  /** pages[i] is the hash of guest RAM page i. */
+  /** Small RAMs only: pages[i] is the hash of guest RAM page i. */
   pages: string[];
   cpuState: Uint8Array;
   devices: DeviceState[];
   pageSize: number;
   ramBase: number;
+  /** Bytes of guest RAM. */
+  ramSize?: number;
+  /** Hashes of index pages (each: the 32-byte hashes of up to 2048 RAM pages, zeros = zero page). */
+  pageIndex?: string[];
+  images?: ImageRef[];
+  /** The machine's flags as JSON. */
+  machine?: string;
+  /** mtime (10 MHz ticks) at the snapshot. */
+  mtime?: number;
+  /** When the snapshot was taken (Unix ms). */
+  createdUnixMs?: number;
+  /** Distinct non-zero RAM pages referred to. */
+  ramPagesStored?: number;
+  disks?: DiskPoint[];
+  /** One record per hart, hart 0 first. */
+  harts?: DeviceState[];
 }
 /** `vmesh.memory.PutManifest`. */
 export interface PutManifest {
@@ -65,18 +112,44 @@ export interface GetManifestReply {
   manifest: SnapshotManifest | null;
 }
 
+/** `vmesh.memory.ListManifests`. */
+export interface ListManifests {
+  requestId?: string;
+}
+/** `vmesh.memory.ListManifestsReply`. */
+export interface ListManifestsReply {
+  status?: number;
+  /** Stored manifest names, sorted. */
+  names: string[];
+}
+/** `vmesh.memory.DeleteManifest` (pages stay: other snapshots may share them). */
+export interface DeleteManifest {
+  name: string;
+  requestId?: string;
+}
+/** `vmesh.memory.DeleteManifestReply`. */
+export interface DeleteManifestReply {
+  status?: number;
+}
+
 /** The ops of the memory service. */
 export const ops: {
   put_page: Op<PutPage, PutPageReply>;
   get_page: Op<GetPage, GetPageReply>;
+  has_pages: Op<HasPages, HasPagesReply>;
   put_manifest: Op<PutManifest, PutManifestReply>;
   get_manifest: Op<GetManifest, GetManifestReply>;
+  list_manifests: Op<ListManifests, ListManifestsReply>;
+  delete_manifest: Op<DeleteManifest, DeleteManifestReply>;
 } = {
   // Content-addressed puts are idempotent by construction.
   put_page: defineOp("put_page", "vmesh.memory.PutPage", "vmesh.memory.PutPageReply", {
     replay: false,
   }),
   get_page: defineOp("get_page", "vmesh.memory.GetPage", "vmesh.memory.GetPageReply", {
+    replay: false,
+  }),
+  has_pages: defineOp("has_pages", "vmesh.memory.HasPages", "vmesh.memory.HasPagesReply", {
     replay: false,
   }),
   put_manifest: defineOp(
@@ -89,5 +162,16 @@ export const ops: {
     "vmesh.memory.GetManifest",
     "vmesh.memory.GetManifestReply",
     { replay: false },
+  ),
+  list_manifests: defineOp(
+    "list_manifests",
+    "vmesh.memory.ListManifests",
+    "vmesh.memory.ListManifestsReply",
+    { replay: false },
+  ),
+  delete_manifest: defineOp(
+    "delete_manifest",
+    "vmesh.memory.DeleteManifest",
+    "vmesh.memory.DeleteManifestReply",
   ),
 };

@@ -1,6 +1,7 @@
 /**
  * VM control contract (proto/vm.proto, package `vmesh.vm`). Served by the CPU
- * service on `vmesh.<vm>.ctl.<op>`; every op replies with the resulting status.
+ * service on `vmesh.<vm>.ctl.<op>`; every op but `snapshot` replies with the resulting
+ * status (`snapshot` replies with a {@link SnapshotReply}).
  *
  * @module
  */
@@ -42,6 +43,28 @@ const control = (name: string) =>
     bigintReply: true,
   });
 
+/** `vmesh.vm.SnapshotRequest`: store the VM in the memory service under `name`. */
+export interface SnapshotRequest {
+  requestId?: string;
+  /** Manifest name; empty: "<vm>-<UTC time>". */
+  name?: string;
+}
+/** `vmesh.vm.SnapshotReply`: what the snapshot stored and how long the guest was held. */
+export interface SnapshotReply {
+  name: string;
+  /** RAM pages, and of them zero pages (not stored). */
+  pages: number;
+  zeroPages: number;
+  /** Distinct non-zero pages, and those the store lacked (sent now). */
+  distinctPages: number;
+  sentPages: number;
+  /** Page bytes sent (index pages and images included). */
+  sentBytes: bigint;
+  pausedMs: number;
+  totalMs: number;
+  vm: VmStatus | null;
+}
+
 /** The control ops of a VM. */
 export const ops: {
   start: Op<Control, VmStatus>;
@@ -49,10 +72,15 @@ export const ops: {
   pause: Op<Control, VmStatus>;
   resume: Op<Control, VmStatus>;
   status: Op<Control, VmStatus>;
+  snapshot: Op<SnapshotRequest, SnapshotReply>;
 } = {
   start: control("start"),
   stop: control("stop"),
   pause: control("pause"),
   resume: control("resume"),
   status: control("status"),
+  // A retried request id must not store the VM twice.
+  snapshot: defineOp("snapshot", "vmesh.vm.SnapshotRequest", "vmesh.vm.SnapshotReply", {
+    bigintReply: true,
+  }),
 };

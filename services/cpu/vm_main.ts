@@ -26,7 +26,14 @@ import { vmControlApi, vmControlOverBus } from "./control_api.ts";
 import { MachineError } from "./machine/machine.ts";
 import { parseRamSize } from "./memory_size.ts";
 import { DEFAULT_ENGINE, parseEngineFlag, parseNic } from "./cli_flags.ts";
-import { CPU_SERVICE_NAME, pcBits, type VmNic, VmService } from "./vm_service.ts";
+import {
+  CPU_SERVICE_NAME,
+  pcBits,
+  type VmNic,
+  VmService,
+  type VmServiceOptions,
+} from "./vm_service.ts";
+import { conflictingRestoreFlag, restoreOptions, SnapshotError } from "./snapshot/mod.ts";
 import type { EngineKind } from "./hart/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -45,6 +52,8 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --engine jit|interp      translate hot code to WebAssembly, or interpret only (default jit)
   --block-deadline MS      give up a block request after MS (default 60000)
   --http [HOST:]PORT       control endpoint: /healthz, /metrics, /vm REST API (0: a free port)
+  --restore SNAP           start from snapshot SNAP of the memory service (vmesh.memory.*):
+                           RAM, harts, devices, images, disks and nics come from it
   -h, --help               this text`;
 
 function fail(message: string, code = 2): never {
@@ -74,6 +83,7 @@ export async function main(args: string[]): Promise<number> {
         engine: { type: "string", default: DEFAULT_ENGINE },
         "block-deadline": { type: "string" },
         http: { type: "string" },
+        restore: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -103,27 +113,43 @@ export async function main(args: string[]): Promise<number> {
   const deadline = flags["block-deadline"] ? Number(flags["block-deadline"]) : undefined;
   if (deadline !== undefined && !(deadline > 0)) fail("--block-deadline must be positive");
 
+  const restoreFrom = flags.restore;
+  if (restoreFrom !== undefined) {
+    const clash = conflictingRestoreFlag(args) ?? (positionals.length ? positionals[0] : undefined);
+    if (clash) fail(`--restore takes the machine from the snapshot: drop ${clash}`);
+  }
   const bus = await connect({ name: `${CPU_SERVICE_NAME}.${vmName}` });
   let vm: VmService;
   try {
-    vm = await VmService.create(bus, {
-      vm: vmName,
-      machine: {
-        ramSize,
-        engine,
-        bios: flags.bios === undefined || flags.bios === "none" ? null : flags.bios,
-        kernel,
-        initrd: flags.initrd,
-        append: flags.append,
+    const restored: VmServiceOptions | undefined = restoreFrom === undefined
+      ? undefined
+      : await restoreOptions(bus, restoreFrom, vmName, {
+        engine: args.includes("--engine") ? engine : undefined,
+        block: { deadlineMs: deadline },
+        version: denoJson.version,
+      });
+    vm = await VmService.create(
+      bus,
+      restored ?? {
+        vm: vmName,
+        machine: {
+          ramSize,
+          engine,
+          bios: flags.bios === undefined || flags.bios === "none" ? null : flags.bios,
+          kernel,
+          initrd: flags.initrd,
+          append: flags.append,
+        },
+        disks: (flags.disk ?? []).map((device) => ({ device })),
+        nics,
+        rng: !flags["no-rng"],
+        block: { deadlineMs: deadline },
+        version: denoJson.version,
       },
-      disks: (flags.disk ?? []).map((device) => ({ device })),
-      nics,
-      rng: !flags["no-rng"],
-      block: { deadlineMs: deadline },
-      version: denoJson.version,
-    });
+    );
   } catch (e) {
     await bus.close();
+    if (e instanceof SnapshotError) fail(`cannot restore ${restoreFrom}: ${e.message}`, 1);
     if (e instanceof MachineError || e instanceof BusError) fail(e.message, 1);
     throw e;
   }
@@ -150,8 +176,12 @@ export async function main(args: string[]): Promise<number> {
     fail(`--http: ${(e as Error).message}`, 1);
   }
   console.error(
-    `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${Math.floor(ramSize / 1048576)}M ` +
-      `devices=${vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")}`,
+    `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${
+      Math.floor(vm.machine.mem.ramSize / 1048576)
+    }M ` +
+      `${restoreFrom === undefined ? "" : `restored=${restoreFrom} `}devices=${
+        vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")
+      }`,
   );
   const t0 = performance.now();
   let code: number;

@@ -2,13 +2,21 @@
  * The CPU service on the bus: one `virt` machine whose virtio devices reach their backends
  * over NATS (one virtio-blk per disk service, virtio-net on a switch port, virtio-rng
  * local), whose UART talks to the console service, and which serves the VM control
- * contract (`vmesh.<vm>.ctl.{start,stop,pause,resume,status}`). The run loop never waits
- * on the bus: requests go out asynchronously and completions raise interrupts.
+ * contract (`vmesh.<vm>.ctl.{start,stop,pause,resume,status,snapshot}`). The run loop never
+ * waits on the bus: requests go out asynchronously and completions raise interrupts. Made
+ * with `restore`, the machine starts from a snapshot fetched from the memory service.
  */
 
 import type { Context } from "@opentelemetry/api";
-import { type Bus, type DeviceService, vm as vmContract, vmControlPrefix } from "@vmesh/bus";
-import { Machine, type MachineHart, type MachineOptions } from "./machine/machine.ts";
+import {
+  type Bus,
+  BusError,
+  type DeviceService,
+  Status,
+  vm as vmContract,
+  vmControlPrefix,
+} from "@vmesh/bus";
+import { Machine, MachineError, type MachineHart, type MachineOptions } from "./machine/machine.ts";
 import type { HartConfig } from "./machine/machine.ts";
 import { Hart } from "./hart/mod.ts";
 import { type EngineSnapshot, StopReason } from "./engine.ts";
@@ -20,6 +28,12 @@ import { BusBlockClient } from "./backends/bus_block_client.ts";
 import { BusNetClient } from "./backends/bus_net_client.ts";
 import { ConsoleBridge } from "./backends/console_bridge.ts";
 import { blkTracer, startLifecycleSpan, withSpan } from "./tracing.ts";
+import {
+  applySnapshot,
+  type FetchedSnapshot,
+  type SnapshotMachineFlags,
+  takeSnapshot,
+} from "./snapshot/mod.ts";
 
 /** Service name for discovery. */
 export const CPU_SERVICE_NAME = "vmesh-cpu";
@@ -56,6 +70,41 @@ export interface VmServiceOptions {
   version?: string;
   /** Builds the hart (default: the interpreter). */
   createHart?: (cfg: HartConfig) => MachineHart;
+  /**
+   * Start from this snapshot (see snapshot/fetch_snapshot.ts): its RAM, hart and device
+   * records are loaded into the new machine before it runs. `machine` must match it.
+   */
+  restore?: FetchedSnapshot;
+}
+
+/** The machine's firmware, kernel and initrd as bytes (read once: snapshots store them). */
+function readImages(
+  m: VmServiceOptions["machine"],
+): { role: string; bytes: Uint8Array }[] {
+  const out: { role: string; bytes: Uint8Array }[] = [];
+  const roles = [["bios", "firmware", m.bios], ["kernel", "kernel", m.kernel], [
+    "initrd",
+    "initrd",
+    m.initrd,
+  ]] as const;
+  for (const [role, what, img] of roles) {
+    if (img === undefined || img === null) continue;
+    if (typeof img !== "string") {
+      out.push({ role, bytes: img });
+      continue;
+    }
+    try {
+      out.push({ role, bytes: Deno.readFileSync(img) });
+    } catch (e) {
+      throw new MachineError(`cannot read ${what} ${img}: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+  return out;
+}
+
+function hartCount(m: VmServiceOptions["machine"]): { harts?: number } {
+  const n = (m as { harts?: number }).harts;
+  return n === undefined ? {} : { harts: n };
 }
 
 /** A hart that can be held: while paused it reports Idle and no pending interrupt. */
@@ -128,6 +177,9 @@ export class VmService {
   #state: number = vmContract.State.CREATED;
   #running?: Promise<number>;
   #boot: { span?: ReturnType<typeof startLifecycleSpan> } = {};
+  #images: { role: string; bytes: Uint8Array }[] = [];
+  #flags!: SnapshotMachineFlags;
+  #snapshotting = false;
 
   private constructor(
     readonly bus: Bus,
@@ -152,6 +204,8 @@ export class VmService {
    * images and a `BusError` when a disk service does not answer.
    */
   static async create(bus: Bus, opts: VmServiceOptions): Promise<VmService> {
+    const images = readImages(opts.machine);
+    const byRole = new Map(images.map((i) => [i.role, i.bytes]));
     const specs: VirtioSlotSpec[] = [];
     const devices: Attached[] = [];
     let slot = 0;
@@ -199,6 +253,9 @@ export class VmService {
     const build = (createHart: (cfg: HartConfig) => MachineHart) =>
       new Machine({
         ...opts.machine,
+        bios: byRole.get("bios") ?? null,
+        kernel: byRole.get("kernel"),
+        initrd: byRole.get("initrd"),
         virtio: specs,
         createHart,
         onConsoleOutput: (bytes) => {
@@ -209,6 +266,21 @@ export class VmService {
       });
     const svc = new VmService(bus, opts, build, bridge, nets, devices);
     svc.#boot = boot;
+    svc.#images = images;
+    svc.#flags = {
+      ramSize: opts.machine.ramSize,
+      engine: opts.machine.engine,
+      append: opts.machine.append,
+      disks: (opts.disks ?? []).map((d) => d.device),
+      nics: (opts.nics ?? []).map((n, i) => ({
+        switch: n.switch,
+        mac: n.mac ?? defaultMac(opts.vm, i),
+      })),
+      rng: opts.rng ?? true,
+      // The hart count of an SMP machine (MachineOptions.harts), so a restore rebuilds as many.
+      ...hartCount(opts.machine),
+    };
+    if (opts.restore) applySnapshot(svc.machine, opts.restore);
     return svc;
   }
 
@@ -239,9 +311,41 @@ export class VmService {
             if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
           }),
         status: () => this.status(),
+        snapshot: (req) => this.snapshot(req.name ?? ""),
       },
     });
     return this.#svc;
+  }
+
+  /**
+   * Stores the VM in the memory service under `name` (empty: `<vm>-<UTC time>`): the guest
+   * is held while its state and pages are copied (one synchronous step between batches),
+   * then runs on while they are stored. A paused VM stays paused.
+   */
+  async snapshot(name: string): Promise<vmContract.SnapshotReply> {
+    const S = vmContract.State;
+    if (this.#state !== S.RUNNING && this.#state !== S.PAUSED) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `cannot snapshot VM ${this.opts.vm}: it is not running or paused`,
+      );
+    }
+    if (this.#snapshotting) {
+      throw new BusError(Status.FAILED_PRECONDITION, `a snapshot of ${this.opts.vm} is under way`);
+    }
+    this.#snapshotting = true;
+    try {
+      const r = await takeSnapshot({
+        bus: this.bus,
+        vm: this.opts.vm,
+        machine: this.machine,
+        flags: this.#flags,
+        images: this.#images,
+      }, name);
+      return { ...r, sentBytes: BigInt(r.sentBytes), vm: this.status() };
+    } finally {
+      this.#snapshotting = false;
+    }
   }
 
   /** A control op as a `vm <op>` span (child of the bus request's server span). */

@@ -55,6 +55,25 @@ export class DirStore implements PageStore {
     return readIfExists(`${this.dir}/manifests/${name}`);
   }
 
+  async listManifests(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(`${this.dir}/manifests`)) {
+      // Temp files of a write in progress end in .tmp and hold a UUID: not manifests yet.
+      if (e.isFile && !e.name.endsWith(".tmp")) names.push(e.name);
+    }
+    return names.sort();
+  }
+
+  async deleteManifest(name: string): Promise<boolean> {
+    try {
+      await Deno.remove(`${this.dir}/manifests/${name}`);
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

@@ -36,3 +36,24 @@ Deno.test("dir store: put/get by hash, dedup, manifests, survives reopen", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("dir store: manifests are listed sorted and deleted by name, pages stay", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await DirStore.open(dir);
+    const page = new Uint8Array(4096).fill(9);
+    const h = await pageHash(page);
+    await store.putPage(h, page);
+    await store.putManifest("b-snap", new Uint8Array([2]));
+    await store.putManifest("a-snap", new Uint8Array([1]));
+    // A write in progress (temp name) is not a manifest yet.
+    await Deno.writeFile(`${dir}/manifests/c-snap.1234.tmp`, new Uint8Array([3]));
+    assert.deepEqual(await store.listManifests(), ["a-snap", "b-snap"]);
+    assert.equal(await store.deleteManifest("a-snap"), true);
+    assert.equal(await store.deleteManifest("a-snap"), false);
+    assert.deepEqual(await store.listManifests(), ["b-snap"]);
+    assert.equal(await store.hasPage(h), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -54,6 +54,18 @@ export class JetStreamStore implements PageStore {
     return (await this.manifests.getBlob(name)) ?? undefined;
   }
 
+  async listManifests(): Promise<string[]> {
+    const list = await this.manifests.list();
+    return list.filter((i) => !i.deleted).map((i) => i.name).sort();
+  }
+
+  async deleteManifest(name: string): Promise<boolean> {
+    const info = await this.manifests.info(name);
+    if (info === null || info.deleted) return false;
+    await this.manifests.delete(name);
+    return true;
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

@@ -79,10 +79,22 @@ export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof
       if (!data) throw new BusError(Status.NOT_FOUND, `no page ${req.hash}`);
       return { status: Status.OK, data };
     },
+    has_pages: async (req) => {
+      for (const h of req.hashes) checkHash(h);
+      const held = await storeIo(
+        "has pages",
+        () => Promise.all(req.hashes.map((h) => store.hasPage(h))),
+      );
+      const missing: number[] = [];
+      held.forEach((has, i) => has || missing.push(i));
+      return { status: Status.OK, missing };
+    },
     put_manifest: async (req) => {
       checkName(req.name);
       if (!req.manifest) throw new BusError(Status.INVALID_ARGUMENT, "manifest missing");
       for (const h of req.manifest.pages) checkHash(h);
+      for (const h of req.manifest.pageIndex ?? []) checkHash(h);
+      for (const img of req.manifest.images ?? []) for (const h of img.pages) checkHash(h);
       const encoded = manifestCodec.encode(req.manifest);
       await storeIo("put manifest", () => store.putManifest(req.name, encoded));
       return { status: Status.OK };
@@ -99,6 +111,16 @@ export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof
       }
       return { status: Status.OK, manifest };
     },
+    list_manifests: async () => {
+      const names = await storeIo("list manifests", () => store.listManifests());
+      return { status: Status.OK, names };
+    },
+    delete_manifest: async (req) => {
+      checkName(req.name);
+      const had = await storeIo("delete manifest", () => store.deleteManifest(req.name));
+      if (!had) throw new BusError(Status.NOT_FOUND, `no manifest ${req.name}`);
+      return { status: Status.OK };
+    },
   };
 }
 
@@ -112,7 +134,10 @@ export interface PageServiceOptions {
   maxRequest?: number;
 }
 
-/** Serves `store` as `vmesh.memory.{put_page,get_page,put_manifest,get_manifest}`. */
+/**
+ * Serves `store` as `vmesh.memory.{put_page,get_page,has_pages,put_manifest,get_manifest,
+ * list_manifests,delete_manifest}`.
+ */
 export function servePages(
   bus: Bus,
   store: PageStore,

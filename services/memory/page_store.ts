@@ -19,6 +19,10 @@ export interface PageStore {
   putManifest(name: string, encoded: Uint8Array): Promise<void>;
   /** The encoded manifest stored under `name`, or undefined. */
   getManifest(name: string): Promise<Uint8Array | undefined>;
+  /** The names of the stored manifests, sorted. */
+  listManifests(): Promise<string[]>;
+  /** Removes the manifest `name`; resolves to false when there was none. Pages stay. */
+  deleteManifest(name: string): Promise<boolean>;
   /** Releases the store. */
   close(): Promise<void>;
 }
