@@ -3,7 +3,16 @@
  * then runs this file; each subcommand lives in its own module with `main(args)`.
  */
 
-const COMMANDS: Record<string, { summary: string; module: string }> = {
+import { SUMMARIES as VM_COMMANDS } from "./vm_commands.ts";
+
+/** A subcommand: its module's `main` gets the arguments (and the name too, when `named`). */
+interface Command {
+  summary: string;
+  module: string;
+  named?: boolean;
+}
+
+const COMMANDS: Record<string, Command> = {
   boot: { summary: "boot the default Linux VM (devices as NATS services)", module: "./boot.ts" },
   run: { summary: "run a bare-metal RISC-V ELF program (HTIF or UART output)", module: "./run.ts" },
   guest: {
@@ -15,6 +24,16 @@ const COMMANDS: Record<string, { summary: string; module: string }> = {
     summary: "run every check and test (fmt, lint, type check, deno test)",
     module: "./test.ts",
   },
+  control: {
+    summary: "run the control service (VM records, placement, REST API, web page)",
+    module: "./control.ts",
+  },
+  agent: { summary: "run this host's agent (announces load, runs VMs)", module: "./agent.ts" },
+  ...Object.fromEntries(
+    Object.entries(VM_COMMANDS).map((
+      [name, summary],
+    ) => [name, { summary, module: "./vm_commands.ts", named: true }]),
+  ),
 };
 
 /** The top-level usage text. */
@@ -70,7 +89,7 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const mod = await import(entry.module) as { main(args: string[]): Promise<number> };
-  return await mod.main(rest);
+  return await mod.main(entry.named ? [cmd, ...rest] : rest);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,510 @@
+/**
+ * The control service: VM records in JetStream (store.ts), hosts from their agents'
+ * announcements (host_table.ts), placement (placement.ts), and the ops of
+ * proto/control.proto on `vmesh.control.<op>`. Every op runs the same methods whether it
+ * comes over the bus or the REST API (rest_api.ts).
+ * @module
+ */
+
+import {
+  type Bus,
+  BusError,
+  type BusSubscription,
+  control,
+  type DeviceService,
+  Status,
+  type StatusCode,
+} from "@vmesh/bus";
+import { HostTable } from "./host_table.ts";
+import { type Candidate, place } from "./placement.ts";
+import { ACTIVE_STATES, vmInfo, type VmRecord, type VmStateName } from "./records.ts";
+import { CasConflict, type ControlEvent, ControlStore, type Versioned } from "./store.ts";
+
+/** How the control service is set up. */
+export interface ControlOptions {
+  /** A host whose agent has not announced for this long is lost (default 5000 ms). */
+  lostTimeoutMs?: number;
+  /** How long an agent may take to start a VM (default 180000 ms). */
+  agentTimeoutMs?: number;
+  /** KV bucket and events stream (defaults in store.ts). */
+  bucket?: string;
+  stream?: string;
+}
+
+/** VM names that would collide with the control plane's own subjects. */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(["control", "host", "net", "memory"]);
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,63}$/;
+
+const fail = (code: StatusCode, message: string): never => {
+  throw new BusError(code, message);
+};
+
+/**
+ * A running control service.
+ *
+ * @example
+ * ```ts
+ * const ctl = await ControlService.start(bus, { lostTimeoutMs: 3000 });
+ * const vm = await ctl.create({ name: "vm1", quota: { harts: 1, ramMib: 128, diskMib: 0 }, boot: { bios: "none", kernel: "prog.elf" } });
+ * ```
+ */
+export class ControlService {
+  readonly hosts: HostTable;
+  readonly #locks = new Map<string, Promise<unknown>>();
+  #placing: Promise<unknown> = Promise.resolve();
+  #lostHosts = new Set<string>();
+  #sub?: BusSubscription;
+  #service?: DeviceService;
+  #sweep?: ReturnType<typeof setInterval>;
+  readonly #agentTimeoutMs: number;
+
+  private constructor(readonly bus: Bus, readonly store: ControlStore, opts: ControlOptions) {
+    this.hosts = new HostTable(opts.lostTimeoutMs ?? 5000);
+    this.#agentTimeoutMs = opts.agentTimeoutMs ?? 180_000;
+  }
+
+  /** Opens the JetStream state, listens to host announcements and serves the bus ops. */
+  static async start(bus: Bus, opts: ControlOptions = {}): Promise<ControlService> {
+    const store = await ControlStore.open(bus.nc, opts);
+    const svc = new ControlService(bus, store, opts);
+    svc.#sub = bus.subscribe(control.hostLoad, control.ALL_HOST_LOADS, (load) => {
+      svc.#onLoad(load).catch((e) => bus.log(`vmesh-control: ${load.host}: ${e.message}`));
+    });
+    svc.#service = await bus.serve({
+      prefix: control.CONTROL_PREFIX,
+      name: "vmesh-control",
+      version: "0.1.0",
+      description: "VM placement and records",
+      ops: control.ops,
+      handlers: {
+        create: (r) => svc.create(r),
+        list: (r) => svc.list(r.labels ?? {}),
+        inspect: (r) => svc.inspect(r.name),
+        stop: (r) => svc.stop(r.name),
+        start: (r) => svc.startVm(r.name),
+        rm: (r) => svc.rm(r.name, r.force ?? false),
+        logs: (r) => svc.logs(r.name),
+        hosts: () => svc.hostList(),
+      },
+    });
+    const every = Math.max(100, Math.min(1000, svc.hosts.lostTimeoutMs / 4));
+    svc.#sweep = setInterval(() => {
+      svc.#sweepLost().catch((e) => bus.log(`vmesh-control: sweep: ${e.message}`));
+    }, every);
+    return svc;
+  }
+
+  /** Runs `fn` after every other op on VM `name` in this process. */
+  async #locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(name) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(fn);
+    this.#locks.set(name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(name) === run) this.#locks.delete(name);
+    }
+  }
+
+  async #event(vm: string, type: string, host?: string, detail?: string): Promise<void> {
+    const e: ControlEvent = { at: Date.now(), vm, type };
+    if (host) e.host = host;
+    if (detail) e.detail = detail;
+    await this.store.event(e).catch((err) => this.bus.log(`vmesh-control: event: ${err.message}`));
+  }
+
+  /** Validates a create request; throws INVALID_ARGUMENT naming the field. */
+  #check(r: control.CreateVm): void {
+    const bad = (m: string) => fail(Status.INVALID_ARGUMENT, m);
+    if (!NAME.test(r.name ?? "")) bad(`name must be 1-64 letters, digits, '-' or '_'`);
+    if (RESERVED_NAMES.has(r.name)) {
+      bad(`name ${r.name} is reserved (${[...RESERVED_NAMES].join(", ")}): pick another`);
+    }
+    const q = r.quota;
+    if (!q || !(q.harts >= 1)) bad("quota needs harts >= 1 (--harts)");
+    if (!(q.ramMib >= 1)) bad("quota needs RAM >= 1 MiB (--memory)");
+    if (!r.boot?.kernel) bad("boot needs a kernel (--kernel PATH)");
+    for (const k of r.antiAffinity ?? []) {
+      if (!LABEL_KEY.test(k)) bad(`anti-affinity key ${JSON.stringify(k)} is not a label key`);
+    }
+    for (const k of Object.keys(r.labels ?? {})) {
+      if (!LABEL_KEY.test(k)) bad(`label key ${JSON.stringify(k)} is not a label key`);
+    }
+  }
+
+  /** Creates, places and starts a VM. */
+  create(r: control.CreateVm): Promise<control.VmInfo> {
+    this.#check(r);
+    return this.#locked(r.name, async () => {
+      const now = Date.now();
+      const rec: VmRecord = {
+        name: r.name,
+        state: "STARTING",
+        host: "",
+        quota: { harts: r.quota.harts, ramMib: r.quota.ramMib, diskMib: r.quota.diskMib ?? 0 },
+        labels: r.labels ?? {},
+        antiAffinity: r.antiAffinity ?? [],
+        boot: {
+          bios: r.boot.bios || "none",
+          kernel: r.boot.kernel,
+          initrd: r.boot.initrd ?? "",
+          append: r.boot.append ?? "",
+          disk: r.boot.disk ?? "",
+        },
+        consoleUrl: "",
+        exitCode: 0,
+        reason: "",
+        createdMs: now,
+        updatedMs: now,
+      };
+      let revision: number;
+      try {
+        // The name is claimed first: of two control services creating it, one wins here.
+        revision = await this.store.createVm(rec);
+      } catch (e) {
+        if (!(e instanceof CasConflict)) throw e;
+        const old = await this.store.getVm(r.name);
+        return fail(
+          Status.FAILED_PRECONDITION,
+          `VM ${r.name} already exists (${old?.value.state.toLowerCase() ?? "?"} on ` +
+            `${old?.value.host || "no host"}): pick another name or ./vmesh rm ${r.name}`,
+        );
+      }
+      await this.#event(r.name, "created");
+      const host = await this.#place(rec);
+      if ("refusal" in host) {
+        await this.store.deleteVm(r.name, revision).catch(() => {});
+        await this.#event(r.name, "refused", undefined, host.refusal);
+        return fail(Status.FAILED_PRECONDITION, host.refusal);
+      }
+      return await this.#run(r.name, host.host);
+    });
+  }
+
+  /** Places `rec` and reserves its quota in the chosen host's ledger. */
+  #place(rec: VmRecord, preferHost?: string): Promise<{ host: string } | { refusal: string }> {
+    // One placement at a time in this process; the ledgers' revisions guard against others.
+    const run = this.#placing.catch(() => {}).then(async () => {
+      for (let attempt = 0;; attempt++) {
+        const entries = this.hosts.all();
+        const ledgers = await Promise.all(entries.map((e) => this.store.ledger(e.load.host)));
+        const candidates: Candidate[] = entries.map((e, i) => ({
+          host: e.load.host,
+          up: this.hosts.isUp(e.load.host),
+          cores: e.load.cores,
+          ramMib: e.load.ramMib,
+          diskMib: e.load.diskMib,
+          cpuUse: e.load.cpuUse,
+          ledger: ledgers[i].value,
+        }));
+        const p = place(candidates, { ...rec, preferHost });
+        if ("refusal" in p) return p;
+        const i = entries.findIndex((e) => e.load.host === p.host);
+        const ledger = ledgers[i].value;
+        ledger.vms[rec.name] = { quota: rec.quota, labels: rec.labels };
+        try {
+          await this.store.putLedger(p.host, ledger, ledgers[i].revision);
+          return { host: p.host };
+        } catch (e) {
+          if (!(e instanceof CasConflict) || attempt >= 20) throw e;
+        }
+      }
+    });
+    this.#placing = run;
+    return run;
+  }
+
+  async #release(host: string, name: string): Promise<void> {
+    if (!host) return;
+    await this.store.mutateLedger(host, (l) => {
+      if (!(name in l.vms)) return undefined;
+      delete l.vms[name];
+      return l;
+    });
+  }
+
+  /** Marks `name` STARTING on `host` (already reserved) and asks the host's agent to start it. */
+  async #run(name: string, host: string): Promise<control.VmInfo> {
+    const placed = await this.store.mutateVm(name, (r) => ({
+      ...r,
+      state: "STARTING",
+      host,
+      reason: "",
+      consoleUrl: "",
+      exitCode: 0,
+    }));
+    if (!placed) return fail(Status.NOT_FOUND, `VM ${name} was removed meanwhile`);
+    await this.#event(name, "placed", host);
+    const r = placed.value;
+    try {
+      const vm = await this.bus.request(
+        { prefix: control.hostPrefix(host) },
+        control.agentOps.start,
+        { name, quota: r.quota, labels: r.labels, boot: r.boot },
+        { timeoutMs: this.#agentTimeoutMs, retries: 0 },
+      );
+      const done = await this.store.mutateVm(name, (x) => ({
+        ...x,
+        state: "RUNNING",
+        consoleUrl: vm.consoleUrl,
+      }));
+      await this.#event(name, "running", host);
+      return vmInfo(done!.value, done!.revision);
+    } catch (e) {
+      const why = `host ${host} could not start it: ${(e as Error).message}`;
+      await this.#release(host, name);
+      await this.store.mutateVm(name, (x) => ({ ...x, state: "FAILED", reason: why }));
+      await this.#event(name, "failed", host, why);
+      return fail(
+        Status.FAILED_PRECONDITION,
+        `VM ${name} placed on ${host}, but ${why} (the record stays FAILED: ` +
+          `./vmesh start ${name} retries, ./vmesh rm ${name} removes it)`,
+      );
+    }
+  }
+
+  async #record(name: string): Promise<Versioned<VmRecord>> {
+    if (!NAME.test(name ?? "")) {
+      fail(Status.INVALID_ARGUMENT, `bad VM name ${JSON.stringify(name)}`);
+    }
+    const cur = await this.store.getVm(name);
+    if (!cur) return fail(Status.NOT_FOUND, `no VM ${name} (./vmesh ls lists them)`);
+    return cur;
+  }
+
+  /** The record of one VM. */
+  async inspect(name: string): Promise<control.VmInfo> {
+    const cur = await this.#record(name);
+    return vmInfo(cur.value, cur.revision);
+  }
+
+  /** Every VM carrying all of `labels`, by name. */
+  list(labels: Record<string, string> = {}): control.VmList {
+    const vms = this.store.vms()
+      .filter((v) => Object.entries(labels).every(([k, x]) => v.value.labels[k] === x))
+      .sort((a, b) => a.value.name < b.value.name ? -1 : 1)
+      .map((v) => vmInfo(v.value, v.revision));
+    return { vms };
+  }
+
+  /** Stops a VM (its record and host stay; `start` runs it again). Idempotent. */
+  stop(name: string): Promise<control.VmInfo> {
+    return this.#locked(name, async () => {
+      const cur = await this.#record(name);
+      const r = cur.value;
+      if (!ACTIVE_STATES.has(r.state) && r.state !== "LOST") return vmInfo(r, cur.revision);
+      let note = "";
+      if (r.host && this.hosts.isUp(r.host)) {
+        await this.bus.request({ prefix: control.hostPrefix(r.host) }, control.agentOps.stop, {
+          name,
+        }, { timeoutMs: 30_000, retries: 1 }).catch((e) => note = `agent: ${e.message}`);
+      } else note = `host ${r.host || "?"} not announcing: marked stopped`;
+      await this.#release(r.host, name);
+      const done = await this.store.mutateVm(
+        name,
+        (x) => ({ ...x, state: "STOPPED", reason: note }),
+      );
+      await this.#event(name, "stopped", r.host, note || undefined);
+      return vmInfo(done!.value, done!.revision);
+    });
+  }
+
+  /** Starts a stopped, exited, failed or lost VM again: on its host if it fits, else placed anew. */
+  startVm(name: string): Promise<control.VmInfo> {
+    return this.#locked(name, async () => {
+      const cur = await this.#record(name);
+      const r = cur.value;
+      if (ACTIVE_STATES.has(r.state)) return vmInfo(r, cur.revision);
+      // Claim the transition: of two control services starting it, one moves it to STARTING.
+      try {
+        await this.store.updateVm(
+          { ...r, state: "STARTING", updatedMs: Date.now() },
+          cur.revision,
+        );
+      } catch (e) {
+        if (e instanceof CasConflict) {
+          return fail(Status.FAILED_PRECONDITION, `VM ${name} changed meanwhile: try again`);
+        }
+        throw e;
+      }
+      const host = await this.#place(r, r.host || undefined);
+      if ("refusal" in host) {
+        await this.store.mutateVm(name, (x) => ({ ...x, state: r.state, reason: host.refusal }));
+        await this.#event(name, "refused", undefined, host.refusal);
+        return fail(Status.FAILED_PRECONDITION, host.refusal);
+      }
+      return await this.#run(name, host.host);
+    });
+  }
+
+  /** Removes a VM and its files on its host; a running one only with `force`. */
+  rm(name: string, force: boolean): Promise<control.VmInfo> {
+    return this.#locked(name, async () => {
+      const cur = await this.#record(name);
+      const r = cur.value;
+      if (ACTIVE_STATES.has(r.state) && !force) {
+        return fail(
+          Status.FAILED_PRECONDITION,
+          `VM ${name} is ${r.state.toLowerCase()} on ${r.host}: ./vmesh stop ${name} first, ` +
+            `or ./vmesh rm -f ${name}`,
+        );
+      }
+      if (r.host && this.hosts.isUp(r.host)) {
+        await this.bus.request({ prefix: control.hostPrefix(r.host) }, control.agentOps.rm, {
+          name,
+        }, { timeoutMs: 30_000, retries: 1 }).catch((e) =>
+          this.bus.log(`vmesh-control: rm ${name} on ${r.host}: ${e.message}`)
+        );
+      }
+      await this.#release(r.host, name);
+      for (let attempt = 0;; attempt++) {
+        const now = await this.store.getVm(name);
+        if (!now) break;
+        try {
+          await this.store.deleteVm(name, now.revision);
+          break;
+        } catch (e) {
+          if (!(e instanceof CasConflict) || attempt >= 20) throw e;
+        }
+      }
+      await this.#event(name, "removed", r.host);
+      return vmInfo(r, cur.revision);
+    });
+  }
+
+  /** The console output of a VM so far, from its host's agent. */
+  async logs(name: string): Promise<control.Logs> {
+    const r = (await this.#record(name)).value;
+    if (!r.host) return fail(Status.FAILED_PRECONDITION, `VM ${name} has no host yet`);
+    if (!this.hosts.isUp(r.host)) {
+      return fail(
+        Status.UNAVAILABLE,
+        `host ${r.host} is not announcing: VM ${name}'s console log is in that agent's --dir`,
+      );
+    }
+    return await this.bus.request({ prefix: control.hostPrefix(r.host) }, control.agentOps.logs, {
+      name,
+    }, { timeoutMs: 10_000 });
+  }
+
+  /** Every host heard from, with its reservations, by name. */
+  async hostList(): Promise<control.HostList> {
+    const entries = this.hosts.all().sort((a, b) => a.load.host < b.load.host ? -1 : 1);
+    const ledgers = await Promise.all(entries.map((e) => this.store.ledger(e.load.host)));
+    const placed = new Map<string, number>();
+    for (const v of this.store.vms()) {
+      if (v.value.host) placed.set(v.value.host, (placed.get(v.value.host) ?? 0) + 1);
+    }
+    return {
+      hosts: entries.map((e, i) => {
+        const reserved = { harts: 0, ramMib: 0, diskMib: 0 };
+        for (const res of Object.values(ledgers[i].value.vms)) {
+          reserved.harts += res.quota.harts;
+          reserved.ramMib += res.quota.ramMib;
+          reserved.diskMib += res.quota.diskMib;
+        }
+        return {
+          host: e.load.host,
+          labels: e.load.labels,
+          cores: e.load.cores,
+          ramMib: e.load.ramMib,
+          diskMib: e.load.diskMib,
+          freeRamMib: e.load.freeRamMib,
+          cpuUse: e.load.cpuUse,
+          reserved,
+          vms: placed.get(e.load.host) ?? 0,
+          up: this.hosts.isUp(e.load.host),
+          lastSeenMs: e.seenMs,
+        };
+      }),
+    };
+  }
+
+  /** The last events (of one VM when `vm` is given), oldest first. */
+  events(vm?: string, max?: number): Promise<ControlEvent[]> {
+    return this.store.events(vm, max);
+  }
+
+  /** Brings records in line with what a host's agent says it runs. */
+  async #onLoad(load: control.HostLoad): Promise<void> {
+    if (this.hosts.announce(load) && this.#lostHosts.delete(load.host)) {
+      await this.#event("_hosts", "host-up", load.host);
+    }
+    const running = new Map(load.vms.map((v) => [v.name, v]));
+    for (const { value: r } of this.store.vms()) {
+      if (r.host !== load.host || this.#locks.has(r.name)) continue;
+      const v = running.get(r.name);
+      // An announcement older than the record's last change says nothing new about it.
+      if (load.atMs <= r.updatedMs) continue;
+      let to: VmStateName | undefined;
+      let why = "";
+      if (r.state === "RUNNING" && !v) {
+        to = "LOST";
+        why = `host ${load.host}'s agent no longer runs it (the agent restarted?)`;
+      } else if (r.state === "RUNNING" && v && !v.running) {
+        to = "EXITED";
+        why = `guest exited with code ${v.exitCode}`;
+      } else if (r.state === "LOST" && v?.running) {
+        to = "RUNNING";
+        why = `host ${load.host} announces it again`;
+      }
+      if (!to) continue;
+      const target = to;
+      await this.#locked(r.name, async () => {
+        const done = await this.store.mutateVm(
+          r.name,
+          (x) =>
+            x.state === r.state && x.host === load.host
+              ? { ...x, state: target, reason: why, exitCode: v?.exitCode ?? x.exitCode }
+              : undefined,
+        );
+        if (done?.value.state !== target) return;
+        if (target === "RUNNING") {
+          await this.store.mutateLedger(load.host, (l) => {
+            l.vms[r.name] = { quota: r.quota, labels: r.labels };
+            return l;
+          });
+        } else await this.#release(load.host, r.name);
+        await this.#event(r.name, target.toLowerCase(), load.host, why);
+      });
+    }
+  }
+
+  /** Marks the VMs of hosts that stopped announcing lost. */
+  async #sweepLost(): Promise<void> {
+    for (const { value: r } of this.store.vms()) {
+      if (!r.host || !ACTIVE_STATES.has(r.state) || !this.hosts.isLost(r.host)) continue;
+      if (this.#locks.has(r.name)) continue;
+      const seen = this.hosts.get(r.host)?.seenMs;
+      const why = `host ${r.host} stopped announcing` +
+        (seen ? ` (last at ${new Date(seen).toISOString()})` : " (never heard since this start)");
+      if (!this.#lostHosts.has(r.host)) {
+        this.#lostHosts.add(r.host);
+        await this.#event("_hosts", "host-lost", r.host, why);
+      }
+      await this.#locked(r.name, async () => {
+        const done = await this.store.mutateVm(
+          r.name,
+          (x) =>
+            ACTIVE_STATES.has(x.state) && x.host === r.host
+              ? { ...x, state: "LOST", reason: why }
+              : undefined,
+        );
+        if (done?.value.state !== "LOST") return;
+        await this.#release(r.host, r.name);
+        await this.#event(r.name, "lost", r.host, why);
+      });
+    }
+  }
+
+  /** Stops serving; the records stay in JetStream. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    this.#sub?.unsubscribe();
+    await this.#service?.stop();
+    await Promise.all([...this.#locks.values()].map((p) => p.catch(() => {})));
+    this.store.close();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * vmesh control service (`NATS_URL=... deno run -A services/control/main.ts --http 8095`):
+ * places VMs on the hosts whose agents announce themselves, keeps their records in
+ * JetStream, and serves the control ops on the bus, a REST API and a web page.
+ * @module
+ */
+
+import { busHealth, connect, ServiceCli, untilSignal, watchLifeline } from "@vmesh/bus";
+import { ControlService } from "./control_service.ts";
+import { controlRestApi } from "./rest_api.ts";
+import { controlWebPage } from "./web_page.ts";
+
+const USAGE = `usage: control/main.ts [options]
+
+Serves vmesh.control.{create,list,inspect,stop,start,rm,logs,hosts} on the bus, keeps VM
+records in the JetStream KV bucket vmesh-control and events in the stream
+VMESH_CONTROL_EVENTS (the server must run with -js), and places VMs on the hosts whose
+agents announce on vmesh.host.<host>.load.
+  --http [HOST:]PORT   REST API (/api/...), web page (/), /healthz, /metrics (default 8095;
+                       0: a free port; off: none)
+  --lost-timeout MS    a host silent this long is lost, and its VMs with it (default 5000)
+  --bucket NAME        KV bucket (default vmesh-control)
+  --stream NAME        events stream (default VMESH_CONTROL_EVENTS)
+  -h, --help           this text
+NATS_URL selects the server.`;
+
+/** Runs the control service until SIGINT/SIGTERM; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  watchLifeline({ name: "vmesh-control" });
+  const cli = new ServiceCli("vmesh-control", USAGE);
+  const flags = cli.parse({
+    http: { type: "string", default: "8095" },
+    "lost-timeout": { type: "string", default: "5000" },
+    bucket: { type: "string" },
+    stream: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, args);
+  if (!flags) return 0;
+  cli.checkHttp(flags.http);
+  const lostTimeoutMs = cli.positiveInt("lost-timeout", flags["lost-timeout"], 5000);
+  const natsUrl = Deno.env.get("NATS_URL") ?? "";
+  if (!natsUrl) cli.fail("NATS_URL is not set: the control service joins the agents' bus", 2);
+  const bus = await connect({ url: natsUrl, name: "vmesh-control" });
+  let ctl: ControlService | undefined;
+  try {
+    ctl = await ControlService.start(bus, {
+      lostTimeoutMs,
+      bucket: flags.bucket,
+      stream: flags.stream,
+    });
+  } catch (e) {
+    await bus.close();
+    cli.fail(
+      `cannot open the JetStream state (is nats-server run with -js?): ${(e as Error).message}`,
+      1,
+    );
+  }
+  if (!ctl) return 1;
+  const http = cli.startHttp(flags.http, {
+    health: busHealth(bus.nc, "vmesh-control"),
+    routes: [{ path: "/api", app: controlRestApi(ctl) }, { path: "/", app: controlWebPage() }],
+  });
+  console.error(
+    `vmesh-control ready: ${ctl.list().vms.length} VM record(s), lost timeout ${lostTimeoutMs} ms` +
+      (http ? `, http ${http.url}` : ""),
+  );
+  const sig = await untilSignal();
+  console.error(`vmesh-control: ${sig}, stopping (the records stay in JetStream)`);
+  await http?.close();
+  await ctl.close();
+  await bus.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,238 @@
+/**
+ * The control plane for real: a nats-server with JetStream, two host agents and the
+ * control service as processes on loopback, VMs as real CPU and console service processes
+ * running a bare-metal guest that prints a line and idles in WFI.
+ */
+import assert from "node:assert/strict";
+import { type Bus, BusError, control, Status } from "@vmesh/bus";
+import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
+
+const GUEST = `
+  .section .text
+  .globl _start
+_start:
+  la t1, msg
+  li t0, 0x10000000
+1: lbu t2, 0(t1)
+  beqz t2, 2f
+  sb t2, 0(t0)
+  addi t1, t1, 1
+  j 1b
+2: wfi
+  j 2b
+  .section .rodata
+msg: .asciz "vmesh idle guest up\\n"
+`;
+
+const LOST_MS = 1500;
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function agent(host: string, dir: string, url: string, extra: string[] = []) {
+  return startService("agent", [
+    "--host",
+    host,
+    "--ram",
+    "1024",
+    "--cores",
+    "4",
+    "--dir",
+    `${dir}/${host}`,
+    "--interval",
+    "300",
+    ...extra,
+  ], url);
+}
+
+function controlService(url: string) {
+  return startService("control", ["--http", "0", "--lost-timeout", String(LOST_MS)], url);
+}
+
+/** The control service's HTTP URL from its ready line. */
+function httpOf(p: ServiceProcess): string {
+  const m = / http (http:\/\/\S+)/.exec(p.ready);
+  assert.ok(m, p.ready);
+  return m[1];
+}
+
+async function cli(
+  url: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, ...args],
+    env: { NATS_URL: url, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  return { code: o.code, out: d.decode(o.stdout), err: d.decode(o.stderr) };
+}
+
+Deno.test({
+  name: "control plane: spread by load, refusals, anti-affinity, lost host, restarted control",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-control-test-" });
+  const tb = await startTestBus();
+  const procs: ServiceProcess[] = [];
+  const started = async (p: Promise<ServiceProcess>) => {
+    const s = await p;
+    procs.push(s);
+    return s;
+  };
+  try {
+    const kernel = await buildBareMetalElf(dir, "idle", GUEST);
+    const url = tb.nats.url;
+    const bus: Bus = tb.bus;
+    const h1 = await started(agent("h1", dir, url, ["--label", "zone=a"]));
+    await started(agent("h2", dir, url, ["--label", "zone=b"]));
+    let ctlProc = await started(controlService(url));
+    const ctl = bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
+      timeoutMs: 120_000,
+      retries: 0,
+    });
+    await until("both hosts up", async () => {
+      const { hosts } = await ctl.call("hosts", {});
+      return hosts.filter((h) => h.up).length === 2 ? true : undefined;
+    });
+    const create = (name: string, ramMib: number, extra: Partial<control.CreateVm> = {}) =>
+      ctl.call("create", {
+        name,
+        quota: { harts: 1, ramMib, diskMib: 0 },
+        boot: { bios: "none", kernel },
+        ...extra,
+      });
+    const hostOf = async (name: string) => (await ctl.call("inspect", { name })).host;
+
+    await t.step("four VMs spread two and two over equal hosts, and their guests run", async () => {
+      const vms = [];
+      for (const n of ["a1", "a2", "a3", "a4"]) vms.push(await create(n, 128));
+      for (const v of vms) assert.equal(v.state, control.VmState.RUNNING);
+      const per = new Map<string, number>();
+      for (const v of vms) per.set(v.host, (per.get(v.host) ?? 0) + 1);
+      assert.deepEqual([...per.entries()].sort(), [["h1", 2], ["h2", 2]]);
+      const { hosts } = await ctl.call("hosts", {});
+      assert.deepEqual(hosts.map((h) => [h.host, h.reserved.ramMib, h.vms]), [
+        ["h1", 256, 2],
+        ["h2", 256, 2],
+      ]);
+      const logs = await until("guest output", async () => {
+        const { text } = await ctl.call("logs", { name: "a1" });
+        return text.includes("vmesh idle guest up") ? text : undefined;
+      });
+      assert.match(logs, /vmesh idle guest up/);
+    });
+
+    await t.step(
+      "a quota beyond every host is refused with the reason, nothing recorded",
+      async () => {
+        await assert.rejects(create("huge", 8192), (e: BusError) => {
+          assert.equal(e.code, Status.FAILED_PRECONDITION);
+          assert.match(e.message, /no host fits huge \(1 harts, 8192 MiB RAM, 0 MiB disk\)/);
+          assert.match(e.message, /h1: 768 of 1024 MiB RAM unreserved, 8192 asked/);
+          return true;
+        });
+        const { vms } = await ctl.call("list", {});
+        assert.ok(!vms.some((v) => v.name === "huge"));
+        // The REST API says the same with a 409.
+        const res = await fetch(`${httpOf(ctlProc)}/api/vms`, {
+          method: "POST",
+          body: JSON.stringify({
+            name: "huge2",
+            quota: { harts: 1, ramMib: 4096, diskMib: 0 },
+            boot: { bios: "none", kernel },
+          }),
+        });
+        assert.equal(res.status, 409);
+        assert.match((await res.json()).error, /no host fits huge2/);
+      },
+    );
+
+    await t.step("anti-affinity: two VMs with app=web land apart, a third is refused", async () => {
+      const web = { labels: { app: "web" }, antiAffinity: ["app"] };
+      const w1 = await create("web1", 64, web);
+      const w2 = await create("web2", 64, web);
+      assert.notEqual(w1.host, w2.host);
+      await assert.rejects(create("web3", 64, web), /anti-affinity: VM web[12] there has app=web/);
+      const sel = await ctl.call("list", { labels: { app: "web" } });
+      assert.deepEqual(sel.vms.map((v) => v.name), ["web1", "web2"]);
+    });
+
+    await t.step("stop, start and a taken name", async () => {
+      const s = await ctl.call("stop", { name: "a1" });
+      assert.equal(s.state, control.VmState.STOPPED);
+      const r = await ctl.call("start", { name: "a1" });
+      assert.equal(r.state, control.VmState.RUNNING);
+      await assert.rejects(create("a1", 64), /VM a1 already exists \(running on h[12]\)/);
+      await assert.rejects(ctl.call("rm", { name: "a1" }), /stop a1 first, or \.\/vmesh rm -f a1/);
+    });
+
+    await t.step("a restarted control service has every record", async () => {
+      const before = (await ctl.call("list", {})).vms.map((v) => [v.name, v.state, v.host]);
+      await ctlProc.stop();
+      procs.splice(procs.indexOf(ctlProc), 1);
+      ctlProc = await started(controlService(url));
+      assert.match(ctlProc.ready, /ready: 6 VM record\(s\)/);
+      const after = (await ctl.call("list", {})).vms.map((v) => [v.name, v.state, v.host]);
+      assert.deepEqual(after, before);
+    });
+
+    await t.step("the CLI lists as JSON and as a table", async () => {
+      const j = await cli(url, "ls", "--output", "json");
+      assert.equal(j.code, 0, j.err);
+      const vms = JSON.parse(j.out) as { name: string; state: string }[];
+      assert.deepEqual(vms.map((v) => v.name), ["a1", "a2", "a3", "a4", "web1", "web2"]);
+      assert.ok(vms.every((v) => v.state === "running"));
+      const h = await cli(url, "hosts");
+      assert.equal(h.code, 0, h.err);
+      assert.match(h.out, /^HOST\s+STATE\s+CORES/);
+      assert.match(h.out, /\nh1\s+up\s+4\s/);
+      const big = await cli(url, "create", "--kernel", kernel, "-m", "2G", "big");
+      assert.equal(big.code, 1);
+      assert.match(big.err, /vmesh create: no host fits big/);
+    });
+
+    await t.step(
+      "an agent killed with SIGKILL: its host and its VMs are reported lost",
+      async () => {
+        const onH1 = (await ctl.call("list", {})).vms.filter((v) => v.host === "h1").map((v) =>
+          v.name
+        );
+        assert.ok(onH1.length >= 2);
+        await h1.stop("SIGKILL");
+        const lost = await until("VMs of h1 lost", async () => {
+          const { vms } = await ctl.call("list", {});
+          const mine = vms.filter((v) => onH1.includes(v.name));
+          return mine.every((v) => v.state === control.VmState.LOST) ? mine : undefined;
+        });
+        for (const v of lost) assert.match(v.reason, /host h1 stopped announcing/);
+        const { vms } = await ctl.call("list", {});
+        for (const v of vms.filter((v) => v.host === "h2")) {
+          assert.equal(v.state, control.VmState.RUNNING, v.name);
+        }
+        const { hosts } = await ctl.call("hosts", {});
+        assert.deepEqual(hosts.map((h) => [h.host, h.up]), [["h1", false], ["h2", true]]);
+        // New VMs go to the host that is left.
+        const n = await create("after", 64);
+        assert.equal(n.host, "h2");
+        assert.equal(await hostOf("after"), "h2");
+      },
+    );
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => {});
+    await tb.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
