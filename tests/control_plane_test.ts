@@ -236,3 +236,66 @@ Deno.test({
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test({
+  name: "control plane: two control services neither double-place nor overcommit a host",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-control-test2-" });
+  const tb = await startTestBus();
+  const procs: ServiceProcess[] = [];
+  try {
+    const kernel = await buildBareMetalElf(dir, "idle", GUEST);
+    const url = tb.nats.url;
+    for (const h of ["h1", "h2"]) procs.push(await agent(h, dir, url));
+    procs.push(await controlService(url), await controlService(url));
+    // Both serve vmesh.control.* in one queue group: NATS hands each request to either.
+    const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
+      timeoutMs: 120_000,
+      retries: 0,
+    });
+    const infos = await until("both control services see both hosts", async () => {
+      const seen = await Promise.all([0, 1, 2, 3].map(() => ctl.call("hosts", {})));
+      return seen.every((s) => s.hosts.filter((h) => h.up).length === 2) ? seen : undefined;
+    });
+    assert.equal(infos.length, 4);
+    const spec = (name: string, ramMib: number): control.CreateVm => ({
+      name,
+      quota: { harts: 1, ramMib, diskMib: 0 },
+      boot: { bios: "none", kernel },
+    });
+    // The same name through both at once: one claims it.
+    const dup = await Promise.allSettled([
+      ctl.call("create", spec("dup", 64)),
+      ctl.call("create", spec("dup", 64)),
+    ]);
+    assert.equal(dup.filter((d) => d.status === "fulfilled").length, 1);
+    const lost = dup.find((d) => d.status === "rejected") as PromiseRejectedResult;
+    assert.match(lost.reason.message, /VM dup already exists/);
+    await ctl.call("rm", { name: "dup", force: true });
+    // Six VMs of 512 MiB where two hosts of 1024 MiB hold four: exactly four are placed.
+    const names = ["p1", "p2", "p3", "p4", "p5", "p6"];
+    const got = await Promise.allSettled(names.map((n) => ctl.call("create", spec(n, 512))));
+    const ok = got.filter((g) => g.status === "fulfilled") as PromiseFulfilledResult<
+      control.VmInfo
+    >[];
+    assert.equal(
+      ok.length,
+      4,
+      JSON.stringify(got.map((g) => g.status === "rejected" ? g.reason.message : g.value.host)),
+    );
+    for (const g of got) {
+      if (g.status === "rejected") assert.match(g.reason.message, /no host fits p[1-6]/);
+    }
+    const { hosts } = await ctl.call("hosts", {});
+    assert.deepEqual(hosts.map((h) => [h.host, h.reserved.ramMib]), [["h1", 1024], ["h2", 1024]]);
+    const per = new Map<string, number>();
+    for (const o of ok) per.set(o.value.host, (per.get(o.value.host) ?? 0) + 1);
+    assert.deepEqual([...per.values()], [2, 2]);
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => {});
+    await tb.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
