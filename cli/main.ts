@@ -20,6 +20,15 @@ const COMMANDS: Record<string, Command> = {
     module: "./guest.ts",
   },
   up: { summary: "run the compose.yaml topology as local processes", module: "./up.ts" },
+  snapshot: {
+    summary: "store a running VM (RAM pages, harts, devices) in the memory service",
+    module: "./snapshot.ts",
+  },
+  restore: { summary: "run a VM from a snapshot (the guest carries on)", module: "./restore.ts" },
+  snapshots: {
+    summary: "list the stored snapshots (size, age); --rm removes one",
+    module: "./snapshots.ts",
+  },
   test: {
     summary: "run every check and test (fmt, lint, type check, deno test)",
     module: "./test.ts",

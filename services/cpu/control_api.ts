@@ -5,11 +5,14 @@
  * - `GET /vm` — state, pc, instructions retired, MIPS, devices (JSON)
  * - `POST /vm/pause`, `POST /vm/resume`, `POST /vm/stop` — the new status, or 409 when
  *   the VM is in a state that does not allow it (e.g. resume a stopped VM)
+ * - `POST /vm/snapshot` (optional JSON body `{"name": "..."}`) — stores the VM in the memory
+ *   service (`vmesh.<vm>.ctl.snapshot`); what was stored, 409 when not running or the name
+ *   is taken, 400 for a bad name, 502 when the memory service fails
  *
  * @module
  */
 import { Hono } from "hono";
-import { type Bus, HttpError, vm as vmContract } from "@vmesh/bus";
+import { type Bus, BusError, HttpError, Status, vm as vmContract } from "@vmesh/bus";
 
 /** What the API needs from the running VM (the CPU service's VmService provides it). */
 export interface VmControl {
@@ -18,6 +21,8 @@ export interface VmControl {
   pause(): void | Promise<void>;
   resume(): void | Promise<void>;
   stop(): void | Promise<void>;
+  /** Stores the VM in the memory service under `name` (empty: a default name). */
+  snapshot?(name: string): Promise<vmContract.SnapshotReply>;
 }
 
 /**
@@ -37,7 +42,24 @@ export function vmControlOverBus(
     pause: () => call("pause"),
     resume: () => call("resume"),
     stop: () => call("stop"),
+    snapshot: (name) =>
+      bus.request({ vm, device: "ctl" }, vmContract.ops.snapshot, { name }, {
+        timeoutMs: 600_000,
+        retries: 0,
+      }),
   };
+}
+
+/** The JSON of `POST /vm/snapshot`. */
+export interface SnapshotJson {
+  name: string;
+  pages: number;
+  zeroPages: number;
+  distinctPages: number;
+  sentPages: number;
+  sentBytes: number;
+  pausedMs: number;
+  totalMs: number;
 }
 
 /** The JSON of `GET /vm`. */
@@ -118,7 +140,47 @@ export function vmControlApi(name: string, vm: VmControl, now = () => performanc
   app.post("/pause", action("pause", [S.RUNNING], [S.PAUSED]));
   app.post("/resume", action("resume", [S.PAUSED], [S.RUNNING]));
   app.post("/stop", action("stop", [S.CREATED, S.RUNNING, S.PAUSED], [S.STOPPED, S.FAILED]));
-  for (const p of ["/pause", "/resume", "/stop"]) {
+  app.post("/snapshot", async (c) => {
+    if (!vm.snapshot) throw new HttpError(501, "this VM does not take snapshots");
+    const text = await c.req.text();
+    let name = "";
+    if (text.trim() !== "") {
+      const body = (() => {
+        try {
+          return JSON.parse(text);
+        } catch {
+          throw new HttpError(400, 'the body must be JSON: {"name": "..."}');
+        }
+      })();
+      if (body?.name !== undefined && typeof body.name !== "string") {
+        throw new HttpError(400, "name must be a string");
+      }
+      name = body?.name ?? "";
+    }
+    try {
+      const r = await vm.snapshot(name);
+      const json: SnapshotJson = {
+        name: r.name,
+        pages: r.pages,
+        zeroPages: r.zeroPages,
+        distinctPages: r.distinctPages,
+        sentPages: r.sentPages,
+        sentBytes: Number(r.sentBytes),
+        pausedMs: round(r.pausedMs),
+        totalMs: round(r.totalMs),
+      };
+      return Response.json(json);
+    } catch (e) {
+      if (!(e instanceof BusError)) throw e;
+      const status = e.code === Status.FAILED_PRECONDITION
+        ? 409
+        : e.code === Status.INVALID_ARGUMENT
+        ? 400
+        : 502;
+      throw new HttpError(status, e.message);
+    }
+  });
+  for (const p of ["/pause", "/resume", "/stop", "/snapshot"]) {
     app.all(p, () => {
       throw new HttpError(405, `method not allowed: POST ${p.slice(1)}`);
     });

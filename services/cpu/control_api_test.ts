@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { controlApp, Registry, serveControlHttp, vm as vmContract } from "@vmesh/bus";
+import {
+  BusError,
+  controlApp,
+  Registry,
+  serveControlHttp,
+  Status,
+  vm as vmContract,
+} from "@vmesh/bus";
 import { stateName, type VmControl, vmControlApi } from "./control_api.ts";
 
 const S = vmContract.State;
@@ -87,4 +94,71 @@ Deno.test("cpu control api: GET /vm status, POST pause/resume/stop, 409/405 on b
     await http.close();
   }
   assert.equal(stateName(99), "UNKNOWN(99)");
+});
+
+Deno.test("cpu control api: POST /vm/snapshot passes the name, maps refusals to 409/400", async () => {
+  const names: string[] = [];
+  const vm = new FakeVm();
+  const withSnapshot: VmControl = {
+    status: () => vm.status(),
+    pause: () => vm.pause(),
+    resume: () => vm.resume(),
+    stop: () => vm.stop(),
+    snapshot: (name) => {
+      names.push(name);
+      if (name === "taken") {
+        return Promise.reject(
+          new BusError(Status.FAILED_PRECONDITION, "a snapshot named taken exists"),
+        );
+      }
+      return Promise.resolve({
+        name: name || "vm1-20261203T000000Z",
+        pages: 65536,
+        zeroPages: 60000,
+        distinctPages: 5000,
+        sentPages: 4000,
+        sentBytes: 16_384_000n,
+        pausedMs: 12.3456,
+        totalMs: 900,
+        vm: vm.status(),
+      });
+    },
+  };
+  const app = controlApp({
+    service: "vmesh-cpu",
+    registry: new Registry(),
+    routes: [{ path: "/vm", app: vmControlApi("vm1", withSnapshot) }],
+  });
+  const http = serveControlHttp(app, { port: 0 });
+  try {
+    const post = async (body?: string) => {
+      const r = await fetch(`${http.url}/vm/snapshot`, { method: "POST", body });
+      return { status: r.status, body: await r.json() };
+    };
+    let r = await post(JSON.stringify({ name: "s1" }));
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, {
+      name: "s1",
+      pages: 65536,
+      zeroPages: 60000,
+      distinctPages: 5000,
+      sentPages: 4000,
+      sentBytes: 16384000,
+      pausedMs: 12.346,
+      totalMs: 900,
+    });
+    r = await post();
+    assert.equal(r.body.name, "vm1-20261203T000000Z");
+    r = await post(JSON.stringify({ name: "taken" }));
+    assert.equal(r.status, 409);
+    assert.match(r.body.error, /exists/);
+    r = await post("{not json");
+    assert.equal(r.status, 400);
+    assert.deepEqual(names, ["s1", "", "taken"]);
+    const get = await fetch(`${http.url}/vm/snapshot`);
+    assert.equal(get.status, 405);
+    await get.body?.cancel();
+  } finally {
+    await http.close();
+  }
 });
