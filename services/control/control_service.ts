@@ -26,9 +26,6 @@ export interface ControlOptions {
   lostTimeoutMs?: number;
   /** How long an agent may take to start a VM (default 180000 ms). */
   agentTimeoutMs?: number;
-  /** KV bucket and events stream (defaults in store.ts). */
-  bucket?: string;
-  stream?: string;
 }
 
 /** VM names that would collide with the control plane's own subjects. */
@@ -67,7 +64,7 @@ export class ControlService {
 
   /** Opens the JetStream state, listens to host announcements and serves the bus ops. */
   static async start(bus: Bus, opts: ControlOptions = {}): Promise<ControlService> {
-    const store = await ControlStore.open(bus.nc, opts);
+    const store = await ControlStore.open(bus.nc);
     const svc = new ControlService(bus, store, opts);
     svc.#sub = bus.subscribe(control.hostLoad, control.ALL_HOST_LOADS, (load) => {
       svc.#onLoad(load).catch((e) => bus.log(`vmesh-control: ${load.host}: ${e.message}`));

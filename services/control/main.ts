@@ -15,12 +15,11 @@ const USAGE = `usage: control/main.ts [options]
 Serves vmesh.control.{create,list,inspect,stop,start,rm,logs,hosts} on the bus, keeps VM
 records in the JetStream KV bucket vmesh-control and events in the stream
 VMESH_CONTROL_EVENTS (the server must run with -js), and places VMs on the hosts whose
-agents announce on vmesh.host.<host>.load.
+agents announce on vmesh.host.<host>.load. One control plane per bus: several control
+services on one bus share the ops and the state.
   --http [HOST:]PORT   REST API (/api/...), web page (/), /healthz, /metrics (default 8095;
                        0: a free port; off: none)
   --lost-timeout MS    a host silent this long is lost, and its VMs with it (default 5000)
-  --bucket NAME        KV bucket (default vmesh-control)
-  --stream NAME        events stream (default VMESH_CONTROL_EVENTS)
   -h, --help           this text
 NATS_URL selects the server.`;
 
@@ -31,8 +30,6 @@ export async function main(args: string[]): Promise<number> {
   const flags = cli.parse({
     http: { type: "string", default: "8095" },
     "lost-timeout": { type: "string", default: "5000" },
-    bucket: { type: "string" },
-    stream: { type: "string" },
     help: { type: "boolean", short: "h" },
   }, args);
   if (!flags) return 0;
@@ -43,11 +40,7 @@ export async function main(args: string[]): Promise<number> {
   const bus = await connect({ url: natsUrl, name: "vmesh-control" });
   let ctl: ControlService | undefined;
   try {
-    ctl = await ControlService.start(bus, {
-      lostTimeoutMs,
-      bucket: flags.bucket,
-      stream: flags.stream,
-    });
+    ctl = await ControlService.start(bus, { lostTimeoutMs });
   } catch (e) {
     await bus.close();
     cli.fail(

@@ -17,9 +17,9 @@ import {
 import type { NatsConnection } from "@vmesh/bus";
 import { type HostLedger, ledgerKey, vmKey, type VmRecord } from "./records.ts";
 
-/** Default KV bucket. */
+/** The KV bucket (one control plane per bus: its ops' subjects are shared too). */
 export const DEFAULT_BUCKET = "vmesh-control";
-/** Default events stream. */
+/** The events stream. */
 export const DEFAULT_STREAM = "VMESH_CONTROL_EVENTS";
 /** Subject prefix of events: `vmesh.control.events.<vm>`. */
 export const EVENTS_PREFIX = "vmesh.control.events";
@@ -72,13 +72,10 @@ export class ControlStore {
   ) {}
 
   /** Opens (creating them if needed) the bucket and the stream, and loads the records. */
-  static async open(
-    nc: NatsConnection,
-    opts: { bucket?: string; stream?: string } = {},
-  ): Promise<ControlStore> {
-    const kv = await new Kvm(nc).create(opts.bucket ?? DEFAULT_BUCKET, { history: 5 });
+  static async open(nc: NatsConnection): Promise<ControlStore> {
+    const kv = await new Kvm(nc).create(DEFAULT_BUCKET, { history: 5 });
     const jsm = await jetstreamManager(nc);
-    const stream = opts.stream ?? DEFAULT_STREAM;
+    const stream = DEFAULT_STREAM;
     try {
       await jsm.streams.info(stream);
     } catch {
