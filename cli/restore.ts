@@ -9,7 +9,6 @@
  */
 import { parseArgs } from "node:util";
 import { BusError, checkToken, memory, MEMORY_PREFIX } from "@vmesh/bus";
-import { ensureDataDisk } from "../guest/mod.ts";
 import { DEFAULT_GATEWAY, DEFAULT_SUBNET } from "./boot.ts";
 import type { ServiceProcess } from "./service_process.ts";
 import { openSnapshotBus, ping, SnapshotCliError, startReady } from "./snapshot_bus.ts";
@@ -19,12 +18,11 @@ export const RESTORE_USAGE = `usage: ./vmesh restore SNAP [--name NEW] [options]
 
 Runs a VM from snapshot SNAP (see ./vmesh snapshots): a new CPU service loads its
 RAM, harts and devices and the guest carries on (its clock continues from the
-snapshot). The snapshot's disks are recorded by name only, not frozen: each is
-served from --drive (in order) or the default data disk, with a fresh
-copy-on-write overlay, unless a disk service already serves it for NEW.
+snapshot). Each disk is served from the snapshot's point of it: a copy of the
+frozen overlay over the same base image (the point itself stays as it is),
+unless a disk service already serves it for NEW.
 
   --name NEW          the restored VM's name (default: the snapshot's VM)
-  --drive PATH        image of the snapshot's next disk (repeatable)
   --console BACKEND   terminal (default), log:PATH or web:[HOST:]PORT (repeatable)
   --engine jit|interp execution engine (default: the snapshot's)
   --store STORE       the memory service's store when none runs on the bus
@@ -45,7 +43,6 @@ export async function main(args: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         name: { type: "string" },
-        drive: { type: "string", multiple: true },
         console: { type: "string", multiple: true },
         engine: { type: "string" },
         store: { type: "string" },
@@ -102,10 +99,7 @@ export async function main(args: string[]): Promise<number> {
       }
       throw e;
     }
-    const flags = JSON.parse(m?.machine || "{}") as {
-      disks?: string[];
-      nics?: { switch: string }[];
-    };
+    const flags = JSON.parse(m?.machine || "{}") as { nics?: { switch: string }[] };
     const vm = values.name ?? m!.vm;
     if ((await ping(sb.bus, "vmesh-cpu")).some((p) => p.metadata?.vm === vm)) {
       throw new SnapshotCliError(`VM ${vm} already runs on this bus: give another --name`);
@@ -131,27 +125,29 @@ export async function main(args: string[]): Promise<number> {
       { stdin: terminal ? "inherit" : "null", stdout: terminal ? "inherit" : "null" },
     );
     const served = await ping(sb.bus, "vmesh-disk");
-    const disks = flags.disks ?? [];
-    for (const [i, device] of disks.entries()) {
-      if (served.some((p) => p.metadata?.vm === vm && p.metadata?.device === device)) {
-        say(`disk ${device}: served on the bus already`);
+    for (const d of m!.disks ?? []) {
+      if (served.some((p) => p.metadata?.vm === vm && p.metadata?.device === d.device)) {
+        say(`disk ${d.device}: served on the bus already`);
         continue;
       }
-      const image = values.drive?.[i] ?? (await ensureDataDisk()).disk;
-      await spawn(`vmesh-disk ${device}`, "disk", [
-        "--vm",
-        vm,
-        "--device",
-        device,
-        "--image",
-        image,
-        "--overlay",
-        `${tmp}/${device}.cow`,
-      ]);
-      say(
-        `disk ${device}: ${image} with a fresh copy-on-write overlay (the snapshot holds no ` +
-          `disk content: writes the guest made before it are not there)`,
-      );
+      if (!d.frozen) throw new SnapshotCliError(`the snapshot holds no point of disk ${d.device}`);
+      const a = ["--vm", vm, "--device", d.device, "--image", d.image];
+      if (d.overlay === d.image) a.push("--read-only");
+      else {
+        // The point stays as it is: the restored VM writes to its own copy.
+        const copy = `${tmp}/${d.device}.${d.backend}`;
+        try {
+          await Deno.copyFile(d.overlay, copy);
+        } catch (e) {
+          throw new SnapshotCliError(
+            `disk ${d.device}: cannot copy its point ${d.overlay}: ${(e as Error).message}`,
+          );
+        }
+        await Deno.chmod(copy, 0o644);
+        a.push("--overlay", copy);
+      }
+      await spawn(`vmesh-disk ${d.device}`, "disk", a);
+      say(`disk ${d.device}: ${d.image} with a copy of the snapshot's point ${d.overlay}`);
     }
     const switches = [...new Set((flags.nics ?? []).map((n) => n.switch))];
     const nets = await ping(sb.bus, "vmesh-net");

@@ -5,17 +5,25 @@
  */
 import { parseArgs } from "node:util";
 import { BusError, checkToken, vm as vmContract } from "@vmesh/bus";
-import { openSnapshotBus, SnapshotCliError } from "./snapshot_bus.ts";
+import { resolve } from "node:path";
+import { DEFAULT_SNAPSHOT_STORE, openSnapshotBus, SnapshotCliError } from "./snapshot_bus.ts";
+
+/** Where disk points go by default. */
+const DEFAULT_DISK_DIR = `${DEFAULT_SNAPSHOT_STORE}/disks`;
 
 /** `./vmesh snapshot --help`. */
-export const SNAPSHOT_USAGE = `usage: ./vmesh snapshot VM [--name NAME] [--store dir:PATH|objects]
+export const SNAPSHOT_USAGE =
+  `usage: ./vmesh snapshot VM [--name NAME] [--disk-dir DIR] [--store STORE]
 
-Stores a snapshot of running VM VM in the memory service: every hart and device
-record, the RAM pages the store lacks (zero pages and pages already stored are
-skipped) and a manifest. The guest is held only while its state is copied, then
-runs on. Disks are recorded by name only: their content is not frozen yet.
+Stores a snapshot of running VM VM: the guest is paused while each disk service
+freezes a point of its disk (a read-only copy of its overlay) and every hart and
+device record and RAM page is copied, then runs on while the RAM pages the memory
+service lacks (zero pages and pages already stored are skipped) and a manifest
+are stored.
 
   --name NAME         snapshot name ([A-Za-z0-9_.-], default VM-<UTC time>)
+  --disk-dir DIR      where the disk services keep the disk points, on their host
+                      (default .vmesh/snapshots/disks)
   --store STORE       the memory service's store when none runs on the bus
                       (default dir:.vmesh/snapshots)
   -h, --help          this text
@@ -34,6 +42,7 @@ export async function main(args: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         name: { type: "string" },
+        "disk-dir": { type: "string" },
         store: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -68,7 +77,7 @@ export async function main(args: string[]): Promise<number> {
     const r = await sb.bus.request(
       { vm, device: "ctl" },
       vmContract.ops.snapshot,
-      { name: values.name ?? "" },
+      { name: values.name ?? "", diskDir: resolve(values["disk-dir"] ?? DEFAULT_DISK_DIR) },
       { timeoutMs: 600_000, retries: 0 },
     );
     const mib = (b: number) => (b / 1048576).toFixed(1);

@@ -2,7 +2,8 @@
  * The snapshot commands as a user runs them, on a real nats-server with `./vmesh boot`'s
  * processes and a real Linux guest: `./vmesh snapshot VM --name N` prints what it stored,
  * `./vmesh snapshots` lists it with VM, RAM, size and age, `./vmesh restore N --name NEW`
- * runs the guest on from it (the counter continues in NEW's console log), and
+ * runs the guest on from it on a copy of the disk point (the counter continues in NEW's
+ * console log), and
  * `./vmesh snapshots --rm N` removes it; a restore of an unknown name is one clear line.
  */
 import assert from "node:assert/strict";
@@ -60,7 +61,10 @@ Deno.test("./vmesh snapshot, snapshots, restore, snapshots --rm", async () => {
     await until("ticks from the booted guest", () => tickNumbers(cap.text).length >= 2);
 
     const before = Math.max(...tickNumbers(cap.text));
-    const snap = await run(["snapshot", "cliA", "--name", "cli-1", ...store], env);
+    const snap = await run(
+      ["snapshot", "cliA", "--name", "cli-1", "--disk-dir", `${dir}/points`, ...store],
+      env,
+    );
     assert.equal(snap.code, 0, snap.stderr);
     assert.match(snap.stdout, /^cli-1: 65536 pages, \d+ zero, \d+ distinct .* guest held \d+ ms/);
     const after = Math.max(...tickNumbers(cap.text));
@@ -95,7 +99,12 @@ Deno.test("./vmesh snapshot, snapshots, restore, snapshots --rm", async () => {
     const r = await restore.output();
     restore = undefined;
     assert.equal(r.code, 143, new TextDecoder().decode(r.stderr));
-    assert.match(new TextDecoder().decode(r.stderr), /VM cliB runs from snapshot cli-1/);
+    const said = new TextDecoder().decode(r.stderr);
+    assert.match(said, /VM cliB runs from snapshot cli-1/);
+    assert.match(
+      said,
+      /disk disk0: .* with a copy of the snapshot's point .*cliA\.disk0\.cli-1\.cow/,
+    );
 
     const rm = await run(["snapshots", "--rm", "cli-1", ...store], env);
     assert.equal(rm.code, 0, rm.stderr);

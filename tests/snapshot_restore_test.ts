@@ -1,9 +1,10 @@
 /**
  * Snapshots of a real Linux guest with every service a process on a real nats-server: a
- * counter loop in the guest is snapshotted into the memory service (a directory store), the
- * source CPU service is killed, and a new CPU service started with `--restore` under a new
- * name carries the loop on (next numbers, the tmpfs file written before the snapshot, uptime
- * not gone back). A missing page, a corrupt or inconsistent manifest and an unknown name each
+ * counter loop in the guest (each tick also written to the disk with fsync) is snapshotted
+ * into the memory service (a directory store) with a frozen point of its disk, the source CPU
+ * service is killed, and a new CPU service started with `--restore` under a new name, on a
+ * copy of the disk point, carries the loop on (next numbers, the tmpfs file written before
+ * the snapshot, uptime not gone back; the disk point holds the tick of the snapshot instant). A missing page, a corrupt or inconsistent manifest and an unknown name each
  * end the restoring CPU service with one clear line, before it serves anything.
  */
 import assert from "node:assert/strict";
@@ -11,7 +12,20 @@ import { type Bus, memory, MEMORY_PREFIX, vm as vmContract } from "@vmesh/bus";
 import { ConsoleCapture } from "../cli/boot_console.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
 import { startService, startTestBus } from "./services_harness.ts";
-import { diskArgs, startGuest } from "./guest_vm.ts";
+import { diskArgs, sha256File, startGuest } from "./guest_vm.ts";
+import { CowOverlay } from "../services/disk/cow_overlay.ts";
+
+/** The "disk N" the guest wrote to sector 1 of its disk, as a COW overlay file holds it. */
+async function diskTick(overlay: string): Promise<number> {
+  const d = await CowOverlay.open(overlay, { readOnly: true });
+  try {
+    const m = /^disk (\d+)\n/.exec(new TextDecoder().decode(await d.read(512, 512)));
+    if (!m) throw new Error(`no disk tick in sector 1 of ${overlay}`);
+    return Number(m[1]);
+  } finally {
+    d.close();
+  }
+}
 
 /** Every "tick N T" line of `text` as [N, uptime T]. */
 function ticks(text: string): [number, number][] {
@@ -23,9 +37,13 @@ function ticks(text: string): [number, number][] {
 const show = (r: vmContract.SnapshotReply) =>
   JSON.stringify({ ...r, sentBytes: String(r.sentBytes), vm: undefined });
 
-async function until(what: string, ok: () => boolean, ms = 180_000): Promise<void> {
+async function until(
+  what: string,
+  ok: () => boolean | Promise<boolean>,
+  ms = 180_000,
+): Promise<void> {
   const end = Date.now() + ms;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -62,6 +80,7 @@ Deno.test("snapshot and restore: a counter in the Linux guest carries on in a ne
     );
     stops.push(() => diskA.stop());
     const loop = "echo before-snap > /tmp/f; i=0; while true; do i=$((i+1)); " +
+      'echo "disk $i" | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null; ' +
       'echo "tick $i $(cat /tmp/f) $(cut -d" " -f1 /proc/uptime)"; sleep 1; done';
     const src = await startGuest(images, url, "snapA", ["disk0"], loop);
     stops.push(() => src.cpu.stop("SIGKILL"));
@@ -71,7 +90,8 @@ Deno.test("snapshot and restore: a counter in the Linux guest carries on in a ne
     const ctl = tb.bus.client({ vm: "snapA", device: "ctl" }, vmContract.ops, {
       timeoutMs: 120_000,
     });
-    const snap = await ctl.call("snapshot", { name: "snapA-1" });
+    const points = `${dir}/points`;
+    const snap = await ctl.call("snapshot", { name: "snapA-1", diskDir: points });
     const after = ticks(src.console.text).at(-1)!;
     assert.equal(snap.name, "snapA-1");
     assert.equal(snap.pages, 65536, "256 MiB of 4 KiB pages");
@@ -84,7 +104,7 @@ Deno.test("snapshot and restore: a counter in the Linux guest carries on in a ne
         `total ${snap.totalMs.toFixed(0)} ms`,
     );
     // A second snapshot sends only the pages that changed; a name in use is refused.
-    const snap2 = await ctl.call("snapshot", { name: "snapA-2" });
+    const snap2 = await ctl.call("snapshot", { name: "snapA-2", diskDir: points });
     assert.ok(snap2.sentPages < snap2.distinctPages / 2, show(snap2));
     console.log(
       `second snapshot: ${snap2.sentPages} of ${snap2.distinctPages} pages sent, ` +
@@ -93,10 +113,29 @@ Deno.test("snapshot and restore: a counter in the Linux guest carries on in a ne
     await assert.rejects(() => ctl.call("snapshot", { name: "snapA-1" }), /exists already/);
     await src.cpu.stop("SIGKILL");
 
-    // Restore under a new name, with its own disk service (the guest never wrote its disk).
+    // The manifest names the disk point: a read-only copy of the overlay at the snapshot.
+    const { manifest: stored } = await tb.bus.request(
+      { prefix: MEMORY_PREFIX },
+      memory.ops.get_manifest,
+      { name: "snapA-1" },
+    );
+    const point = stored!.disks![0];
+    assert.equal(point.device, "disk0");
+    assert.equal(point.frozen, true);
+    assert.equal(point.backend, "cow");
+    assert.equal(point.overlay, `${points}/snapA.disk0.snapA-1.cow`);
+    assert.equal((await Deno.stat(point.overlay)).mode! & 0o222, 0, "the point is read-only");
+    const pointTick = await diskTick(point.overlay);
+    assert.ok(pointTick >= before[0] && pointTick <= after[0], `point tick ${pointTick}`);
+    assert.ok(await diskTick(`${dir}/a.cow`) > pointTick, "the live disk went on without it");
+    const pointSha = await sha256File(point.overlay);
+
+    // Restore under a new name, on its own copy of the disk point.
+    await Deno.copyFile(point.overlay, `${dir}/b.cow`);
+    await Deno.chmod(`${dir}/b.cow`, 0o644);
     const diskB = await startService(
       "disk",
-      diskArgs("snapB", "disk0", images.disk, `${dir}/b.cow`),
+      diskArgs("snapB", "disk0", point.image, `${dir}/b.cow`),
       url,
     );
     stops.push(() => diskB.stop());
@@ -115,6 +154,15 @@ Deno.test("snapshot and restore: a counter in the Linux guest carries on in a ne
     for (let i = 1; i < got.length; i++) assert.equal(got[i][0], got[i - 1][0] + 1);
     assert.ok(got[0][1] >= before[1], `uptime ${got[0][1]} went back from ${before[1]}`);
     assert.ok(got[0][1] < after[1] + 30, `uptime ${got[0][1]} jumped from ${after[1]}`);
+    // The disk point is the disk at the instant of the RAM: the tick being run, or the one before.
+    assert.ok(
+      pointTick === got[0][0] || pointTick === got[0][0] - 1,
+      `disk point at tick ${pointTick}, restored guest at ${got[0][0]}`,
+    );
+    await until("the restored guest writing its disk", async () => {
+      return await diskTick(`${dir}/b.cow`).catch(() => 0) > got[0][0];
+    });
+    assert.equal(await sha256File(point.overlay), pointSha, "the point never changes");
     const status = await tb.bus.request({ vm: "snapB", device: "ctl" }, vmContract.ops.status, {});
     assert.equal(status.state, vmContract.State.RUNNING);
     await restored.stop("SIGKILL");

@@ -61,6 +61,32 @@ export interface DiscardReply {
   status?: number;
 }
 
+/** `vmesh.block.Checkpoint`: a consistent point of the disk for snapshot `name`. */
+export interface Checkpoint {
+  requestId?: string;
+  name: string;
+  /** Directory for the point on the disk service's host (empty: next to the overlay). */
+  dir?: string;
+}
+/** `vmesh.block.CheckpointReply`. */
+export interface CheckpointReply {
+  status?: number;
+  /** "cow", "qcow2" or "raw". */
+  backend: string;
+  image: string;
+  /** The frozen point (a read-only copy of the overlay, or the read-only image). */
+  point: string;
+  bytes: number;
+}
+
+/**
+ * The snapshot op of a disk service, served with {@link ops} by disk services that keep disk
+ * points (apart from `ops`, so block servers without snapshots stay as they are).
+ */
+export const pointOps: { checkpoint: Op<Checkpoint, CheckpointReply> } = {
+  checkpoint: defineOp("checkpoint", "vmesh.block.Checkpoint", "vmesh.block.CheckpointReply"),
+};
+
 /** The ops of a block service. */
 export const ops: {
   info: Op<InfoRequest, Info>;

@@ -48,6 +48,8 @@ export interface SnapshotRequest {
   requestId?: string;
   /** Manifest name; empty: "<vm>-<UTC time>". */
   name?: string;
+  /** Where the disk services keep their points (on their hosts; empty: next to the overlays). */
+  diskDir?: string;
 }
 /** `vmesh.vm.SnapshotReply`: what the snapshot stored and how long the guest was held. */
 export interface SnapshotReply {

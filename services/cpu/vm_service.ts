@@ -9,6 +9,7 @@
 
 import type { Context } from "@opentelemetry/api";
 import {
+  block,
   type Bus,
   BusError,
   type DeviceService,
@@ -31,6 +32,7 @@ import { blkTracer, startLifecycleSpan, withSpan } from "./tracing.ts";
 import {
   applySnapshot,
   type FetchedSnapshot,
+  SnapshotError,
   type SnapshotMachineFlags,
   takeSnapshot,
 } from "./snapshot/mod.ts";
@@ -311,7 +313,7 @@ export class VmService {
             if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
           }),
         status: () => this.status(),
-        snapshot: (req) => this.snapshot(req.name ?? ""),
+        snapshot: (req) => this.snapshot(req.name ?? "", req.diskDir ?? ""),
       },
     });
     return this.#svc;
@@ -319,10 +321,11 @@ export class VmService {
 
   /**
    * Stores the VM in the memory service under `name` (empty: `<vm>-<UTC time>`): the guest
-   * is held while its state and pages are copied (one synchronous step between batches),
-   * then runs on while they are stored. A paused VM stays paused.
+   * is paused while each disk service freezes a point of its disk (in `diskDir` on its host;
+   * empty: next to its overlay) and the harts, devices and RAM are copied, then runs on while
+   * the pages are stored. A paused VM stays paused.
    */
-  async snapshot(name: string): Promise<vmContract.SnapshotReply> {
+  async snapshot(name: string, diskDir = ""): Promise<vmContract.SnapshotReply> {
     const S = vmContract.State;
     if (this.#state !== S.RUNNING && this.#state !== S.PAUSED) {
       throw new BusError(
@@ -334,6 +337,7 @@ export class VmService {
       throw new BusError(Status.FAILED_PRECONDITION, `a snapshot of ${this.opts.vm} is under way`);
     }
     this.#snapshotting = true;
+    const wasRunning = this.#state === S.RUNNING;
     try {
       const r = await takeSnapshot({
         bus: this.bus,
@@ -341,11 +345,38 @@ export class VmService {
         machine: this.machine,
         flags: this.#flags,
         images: this.#images,
+        hold: (held) => {
+          if (wasRunning) this.#setPaused(held);
+        },
+        checkpointDisks: (snap) => this.#checkpointDisks(snap, diskDir),
       }, name);
       return { ...r, sentBytes: BigInt(r.sentBytes), vm: this.status() };
+    } catch (e) {
+      if (e instanceof SnapshotError) throw new BusError(Status.FAILED_PRECONDITION, e.message);
+      throw e;
     } finally {
       this.#snapshotting = false;
     }
+  }
+
+  /** Asks every disk service for a point of its disk (`vmesh.<vm>.<disk>.checkpoint`). */
+  #checkpointDisks(name: string, dir: string) {
+    return Promise.all(this.#flags.disks.map(async (device) => {
+      try {
+        const r = await this.bus.request(
+          { vm: this.opts.vm, device },
+          block.pointOps.checkpoint,
+          { name, dir },
+          { timeoutMs: 600_000, retries: 0 },
+        );
+        return { device, backend: r.backend, image: r.image, overlay: r.point, frozen: true };
+      } catch (e) {
+        if (e instanceof BusError) {
+          throw new SnapshotError(`disk ${device} has no point for the snapshot: ${e.message}`);
+        }
+        throw e;
+      }
+    }));
   }
 
   /** A control op as a `vm <op>` span (child of the bus request's server span). */

@@ -20,6 +20,12 @@ export interface BlockInfo {
 export interface BlockBackend {
   /** Geometry and features. */
   info(): BlockInfo;
+  /**
+   * Runs `fn` once every earlier request is done and written back (as `flush`), with no other
+   * I/O until it settles: a still point of the files, e.g. to copy them for a snapshot.
+   * Absent: the backend cannot be held still.
+   */
+  quiesced?<T>(fn: () => Promise<T>): Promise<T>;
   /** Reads `length` bytes at `offset`; bytes never written read as zero. */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Writes `data` at `offset`; durable after the next `flush` (or at once when `fua`). */

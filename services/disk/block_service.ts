@@ -97,23 +97,33 @@ export interface BlockServiceOptions {
   limits: RequestLimits;
   /** Extra discovery metadata (backend kind, image path). */
   metadata?: Record<string, string>;
+  /** Serves `checkpoint` (`block.pointOps`, disk points for snapshots) with this handler. */
+  checkpoint?: (req: block.Checkpoint) => Promise<block.CheckpointReply>;
 }
 
-/** Serves `backend` as `vmesh.<vm>.<device>.{info,read,write,flush,discard}`. */
+/**
+ * Serves `backend` as `vmesh.<vm>.<device>.{info,read,write,flush,discard}`, and
+ * `checkpoint` when `opts.checkpoint` is given.
+ */
 export function serveBlock(
   bus: Bus,
   backend: BlockBackend,
   opts: BlockServiceOptions,
 ): Promise<DeviceService> {
-  return bus.serve({
+  const common = {
     vm: opts.vm,
     device: opts.device,
     name: SERVICE_NAME,
     version: opts.version,
     description: "vmesh block device backend",
-    ops: block.ops,
-    handlers: blockHandlers(backend, opts.limits),
     maxPayloadBytes: opts.limits.maxTransfer + ENVELOPE_BYTES,
     metadata: opts.metadata,
+  };
+  const handlers = blockHandlers(backend, opts.limits);
+  if (!opts.checkpoint) return bus.serve({ ...common, ops: block.ops, handlers });
+  return bus.serve({
+    ...common,
+    ops: { ...block.ops, ...block.pointOps },
+    handlers: { ...handlers, checkpoint: opts.checkpoint },
   });
 }

@@ -258,6 +258,14 @@ export class CowOverlay implements BlockBackend {
     return this.#queue.run(() => hostIo("flush", () => this.overlay.syncData()));
   }
 
+  /** Runs `fn` after every earlier request, written back, with no I/O meanwhile. */
+  quiesced<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#queue.run(async () => {
+      if (!this.readOnly) await hostIo("flush", () => this.overlay.syncData());
+      return await fn();
+    });
+  }
+
   /** Zeroes a range. */
   discard(offset: number, length: number): Promise<void> {
     this.#checkWritable(offset, length);

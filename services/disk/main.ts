@@ -13,7 +13,9 @@
 
 import { busHealth, connect, ServiceCli, untilSignal, watchLifeline } from "@vmesh/bus";
 import denoJson from "./deno.json" with { type: "json" };
+import { resolve } from "node:path";
 import type { BlockBackend } from "./block_backend.ts";
+import { checkpointHandler } from "./disk_point.ts";
 import { DEFAULT_MAX_TRANSFER, serveBlock, SERVICE_NAME } from "./block_service.ts";
 import { CowOverlay, DEFAULT_CLUSTER_SIZE } from "./cow_overlay.ts";
 import { type ImageFormat, openImage, parseImageFormat, probeFormat } from "./image_open.ts";
@@ -147,6 +149,14 @@ async function main(): Promise<void> {
       device: flags.device,
       version: denoJson.version,
       limits,
+      checkpoint: checkpointHandler({
+        vm: flags.vm,
+        device: flags.device,
+        backend,
+        kind,
+        image: resolve(flags.image),
+        overlay: flags.overlay ? resolve(flags.overlay) : undefined,
+      }),
       metadata: {
         backend: kind,
         image: flags.image,

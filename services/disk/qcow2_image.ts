@@ -258,6 +258,14 @@ export class Qcow2Image implements BlockBackend {
     return this.#queue.run(() => hostIo("flush", () => this.#writeBack()));
   }
 
+  /** Runs `fn` after every earlier request, metadata written back, with no I/O meanwhile. */
+  quiesced<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#queue.run(async () => {
+      if (!this.readOnly) await hostIo("flush", () => this.#writeBack());
+      return await fn();
+    });
+  }
+
   /** Releases a range: it reads back as zeros; whole clusters are freed for reuse. */
   discard(offset: number, length: number): Promise<void> {
     this.#checkWritable(offset, length);

@@ -1,7 +1,9 @@
 /**
- * Taking a snapshot of a running machine: hart and device records and a copy of every
- * non-zero RAM page are taken in one synchronous step on the thread that runs the harts (no
- * instruction retires and no device completion lands meanwhile: one instant of the guest);
+ * Taking a snapshot of a running machine: the guest is held, each disk service freezes a
+ * point of its disk (every write answered so far is in it), then hart and device records and
+ * a copy of every non-zero RAM page are taken in one synchronous step on the thread that runs
+ * the harts (no instruction retires and no device completion lands meanwhile: one instant of
+ * the guest, and requests still in flight are in the virtio records, resubmitted on restore);
  * the guest then runs on while the pages the memory service lacks, the index pages, the
  * machine's images and the manifest are stored.
  * @module
@@ -30,6 +32,10 @@ export interface SnapshotSource {
   flags: SnapshotMachineFlags;
   /** The files the machine was built from. */
   images: { role: string; bytes: Uint8Array }[];
+  /** Holds (true) or releases (false) the guest: no new device requests while held. */
+  hold(held: boolean): void;
+  /** Freezes a point of every disk for snapshot `name` (called with the guest held). */
+  checkpointDisks(name: string): Promise<memory.DiskPoint[]>;
 }
 
 /**
@@ -63,11 +69,17 @@ export async function takeSnapshot(src: SnapshotSource, name?: string): Promise<
   await refuseExisting(src.bus, snapName);
 
   const m = src.machine;
-  // The guest is held from here to the end of this synchronous block.
   const held = performance.now();
-  const state = saveMachine(m);
-  const mtime = m.clock.now();
-  const scan = scanRam(m.mem.ram());
+  src.hold(true);
+  let disks, state, mtime, scan;
+  try {
+    disks = await src.checkpointDisks(snapName);
+    state = saveMachine(m);
+    mtime = m.clock.now();
+    scan = scanRam(m.mem.ram());
+  } finally {
+    src.hold(false);
+  }
   const pausedMs = performance.now() - held;
 
   const pages = new Map(scan.distinct);
@@ -101,13 +113,7 @@ export async function takeSnapshot(src: SnapshotSource, name?: string): Promise<
     mtime,
     createdUnixMs: Date.now(),
     ramPagesStored: scan.distinct.size,
-    disks: src.flags.disks.map((device) => ({
-      device,
-      backend: "",
-      image: "",
-      overlay: "",
-      frozen: false,
-    })),
+    disks,
   };
   await memoryCall(
     src.bus,
