@@ -28,7 +28,8 @@ export async function memoryCall<Req, Res>(
       throw new SnapshotError(
         `no memory service answers on ${MEMORY_PREFIX}.${op.name} (${what}): start one ` +
           `(deno run -A services/memory/main.ts --store dir:PATH), or use ./vmesh snapshot, ` +
-          `which starts one`,
+          `which starts one; on a bus with a login per service, the CPU service's login must ` +
+          `be allowed to publish to ${MEMORY_PREFIX}.* (bus/credentials.ts)`,
       );
     }
     if (e instanceof BusError) throw new SnapshotError(`${what}: ${e.message}`);
