@@ -88,7 +88,8 @@ export function rolePermissions(role: BusRole): Permissions {
       };
     case "console":
       return {
-        publish: [consoleSubject(role.vm, "in")],
+        // Ctrl-A x in the terminal asks the VM to stop.
+        publish: [consoleSubject(role.vm, "in"), `${vmControlPrefix(role.vm)}.stop`],
         subscribe: [
           consoleSubject(role.vm, "out"),
           `${devicePrefix(role.vm, "console")}.*`,
@@ -119,6 +120,8 @@ export function rolePermissions(role: BusRole): Permissions {
       return {
         publish: [
           consoleSubject(role.vm, "out"),
+          // Its --http /vm API goes through its own control ops.
+          `${vmControlPrefix(role.vm)}.*`,
           ...role.disks.map((d) => `${devicePrefix(role.vm, d)}.*`),
           ...role.ports.flatMap((p) => [
             `${switchPrefix(p.switch)}.join`,
