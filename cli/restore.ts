@@ -1,17 +1,15 @@
 /**
  * `./vmesh restore SNAP [--name NEW]`: runs a VM from a snapshot of the memory service. It
  * joins the bus at NATS_URL or starts a private one, starts the memory service when none
- * answers, the console service, a disk service per disk of the snapshot that is not already
- * served for NEW, the switches it lacks, then the CPU service with `--restore SNAP`, which
- * fetches and checks the whole snapshot before it runs anything. The guest carries on where
- * the snapshot left it; `poweroff` in it, Ctrl-A x, or SIGINT/SIGTERM end the run.
+ * answers, then the VM's services (restored_vm.ts). The guest carries on where the snapshot
+ * left it; `poweroff` in it, Ctrl-A x, or SIGINT/SIGTERM end the run.
  * @module
  */
 import { parseArgs } from "node:util";
-import { BusError, checkToken, memory, MEMORY_PREFIX } from "@vmesh/bus";
-import { DEFAULT_GATEWAY, DEFAULT_SUBNET } from "./boot.ts";
+import { checkToken } from "@vmesh/bus";
 import type { ServiceProcess } from "./service_process.ts";
-import { openSnapshotBus, ping, SnapshotCliError, startReady } from "./snapshot_bus.ts";
+import { openSnapshotBus, SnapshotCliError } from "./snapshot_bus.ts";
+import { fetchManifest, startRestoredVm } from "./restored_vm.ts";
 
 /** `./vmesh restore --help`. */
 export const RESTORE_USAGE = `usage: ./vmesh restore SNAP [--name NEW] [options]
@@ -83,88 +81,20 @@ export async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", sigint);
   Deno.addSignalListener("SIGTERM", sigterm);
   try {
-    let m: memory.SnapshotManifest | null;
-    try {
-      ({ manifest: m } = await sb.bus.request(
-        { prefix: MEMORY_PREFIX },
-        memory.ops.get_manifest,
-        { name: snap },
-        { retries: 0 },
-      ));
-    } catch (e) {
-      if (e instanceof BusError) {
-        throw new SnapshotCliError(
-          `${e.message.replace(/^no manifest/, "no snapshot")} (./vmesh snapshots lists them)`,
-        );
-      }
-      throw e;
-    }
-    const flags = JSON.parse(m?.machine || "{}") as { nics?: { switch: string }[] };
-    const vm = values.name ?? m!.vm;
-    if ((await ping(sb.bus, "vmesh-cpu")).some((p) => p.metadata?.vm === vm)) {
-      throw new SnapshotCliError(`VM ${vm} already runs on this bus: give another --name`);
-    }
-    const spawn = async (
-      label: string,
-      service: string,
-      a: string[],
-      io: { stdin?: "inherit" | "null"; stdout?: "inherit" | "null" } = {},
-    ) => {
-      const p = await startReady(label, service, a, sb.url, io);
-      children.push(p);
-      if (values.verbose) say(`started ${label} (pid ${p.pid})`);
-      return p;
-    };
-
-    const consoles = values.console?.length ? values.console : ["terminal"];
-    const terminal = consoles.includes("terminal");
-    const consoleProc = await spawn(
-      "vmesh-console",
-      "console",
-      ["--vm", vm, ...consoles.flatMap((c) => ["--backend", c])],
-      { stdin: terminal ? "inherit" : "null", stdout: terminal ? "inherit" : "null" },
-    );
-    const served = await ping(sb.bus, "vmesh-disk");
-    for (const d of m!.disks ?? []) {
-      if (served.some((p) => p.metadata?.vm === vm && p.metadata?.device === d.device)) {
-        say(`disk ${d.device}: served on the bus already`);
-        continue;
-      }
-      if (!d.frozen) throw new SnapshotCliError(`the snapshot holds no point of disk ${d.device}`);
-      const a = ["--vm", vm, "--device", d.device, "--image", d.image];
-      if (d.overlay === d.image) a.push("--read-only");
-      else {
-        // The point stays as it is: the restored VM writes to its own copy.
-        const copy = `${tmp}/${d.device}.${d.backend}`;
-        try {
-          await Deno.copyFile(d.overlay, copy);
-        } catch (e) {
-          throw new SnapshotCliError(
-            `disk ${d.device}: cannot copy its point ${d.overlay}: ${(e as Error).message}`,
-          );
-        }
-        await Deno.chmod(copy, 0o644);
-        a.push("--overlay", copy);
-      }
-      await spawn(`vmesh-disk ${d.device}`, "disk", a);
-      say(`disk ${d.device}: ${d.image} with a copy of the snapshot's point ${d.overlay}`);
-    }
-    const switches = [...new Set((flags.nics ?? []).map((n) => n.switch))];
-    const nets = await ping(sb.bus, "vmesh-net");
-    for (const sw of switches) {
-      if (nets.some((p) => p.metadata?.switch === sw)) continue;
-      await spawn(`vmesh-net ${sw}`, "net", [
-        "--switch",
-        sw,
-        "--subnet",
-        DEFAULT_SUBNET,
-        "--gateway",
-        DEFAULT_GATEWAY,
-      ]);
-    }
-    const cpuArgs = ["--vm", vm, "--restore", snap];
-    if (values.engine) cpuArgs.push("--engine", values.engine);
-    const cpu = await spawn("vmesh-cpu", "cpu", cpuArgs);
+    const manifest = await fetchManifest(sb, snap);
+    const vm = values.name ?? manifest.vm;
+    const { cpu, console: consoleProc } = await startRestoredVm({
+      sb,
+      snap,
+      manifest,
+      vm,
+      consoles: values.console?.length ? values.console : ["terminal"],
+      runDir: tmp,
+      engine: values.engine,
+      verbose: values.verbose,
+      say,
+      children,
+    });
     say(`VM ${vm} runs from snapshot ${snap}`);
     const code = await Promise.race([
       cpu.exited,

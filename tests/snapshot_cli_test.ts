@@ -3,11 +3,14 @@
  * processes and a real Linux guest: `./vmesh snapshot VM --name N` prints what it stored,
  * `./vmesh snapshots` lists it with VM, RAM, size and age, `./vmesh restore N --name NEW`
  * runs the guest on from it on a copy of the disk point (the counter continues in NEW's
- * console log), and
+ * console log), `./vmesh clone N --count 2` runs two VMs from it, each writing its own disk
+ * copy (one stopped, the other writes on; the point stays as it was), and
  * `./vmesh snapshots --rm N` removes it; a restore of an unknown name is one clear line.
  */
 import assert from "node:assert/strict";
-import { connect, startEmbeddedNats } from "@vmesh/bus";
+import { connect, startEmbeddedNats, vm as vmContract } from "@vmesh/bus";
+import { CowOverlay } from "../services/disk/cow_overlay.ts";
+import { sha256File } from "./guest_vm.ts";
 import { ConsoleCapture } from "../cli/boot_console.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
 
@@ -37,10 +40,21 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 18
   }
 }
 
+/** The "disk N" the guest wrote to sector 1 of its disk, as a COW overlay file holds it. */
+async function diskTick(overlay: string): Promise<number> {
+  const d = await CowOverlay.open(overlay, { readOnly: true });
+  try {
+    const m = /^disk (\d+)\n/.exec(new TextDecoder().decode(await d.read(512, 512)));
+    return m ? Number(m[1]) : 0;
+  } finally {
+    d.close();
+  }
+}
+
 const tickNumbers = (text: string) =>
   [...text.matchAll(/tick (\d+) kept\r?\n/g)].map((m) => Number(m[1]));
 
-Deno.test("./vmesh snapshot, snapshots, restore, snapshots --rm", async () => {
+Deno.test("./vmesh snapshot, snapshots, restore, clone, snapshots --rm", async () => {
   await ensureGuestImages();
   const dir = await Deno.makeTempDir({ prefix: "vmesh-snapshot-cli-" });
   const nats = await startEmbeddedNats();
@@ -56,7 +70,9 @@ Deno.test("./vmesh snapshot, snapshots, restore, snapshots --rm", async () => {
       "--name",
       "cliA",
       "--",
-      'echo kept > /tmp/f; i=0; while true; do i=$((i+1)); echo "tick $i $(cat /tmp/f)"; sleep 1; done',
+      "echo kept > /tmp/f; i=0; while true; do i=$((i+1)); " +
+      'echo "disk $i" | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null; ' +
+      'echo "tick $i $(cat /tmp/f)"; sleep 1; done',
     ], env);
     await until("ticks from the booted guest", () => tickNumbers(cap.text).length >= 2);
 
@@ -68,6 +84,8 @@ Deno.test("./vmesh snapshot, snapshots, restore, snapshots --rm", async () => {
     assert.equal(snap.code, 0, snap.stderr);
     assert.match(snap.stdout, /^cli-1: 65536 pages, \d+ zero, \d+ distinct .* guest held \d+ ms/);
     const after = Math.max(...tickNumbers(cap.text));
+    const pointPath = `${dir}/points/cliA.disk0.cli-1.cow`;
+    const pointSha = await sha256File(pointPath);
 
     const list = await run(["snapshots", ...store], env);
     assert.equal(list.code, 0, list.stderr);
@@ -105,6 +123,44 @@ Deno.test("./vmesh snapshot, snapshots, restore, snapshots --rm", async () => {
       said,
       /disk disk0: .* with a copy of the snapshot's point .*cliA\.disk0\.cli-1\.cow/,
     );
+
+    // Two clones, each on its own copy of the disk point: stopping one leaves the other.
+    const clones = `${dir}/clones`;
+    const clone = vmesh(
+      ["clone", "cli-1", "--count", "2", "--name", "cl", "--run-dir", clones, ...store],
+      env,
+    );
+    try {
+      for (const vm of ["cl1", "cl2"]) {
+        await until(
+          `two ticks from ${vm}`,
+          async () =>
+            tickNumbers(await Deno.readTextFile(`${clones}/${vm}.log`).catch(() => "")).length >= 2,
+        );
+      }
+      const [t1, t2] = [
+        await diskTick(`${clones}/cl1.disk0.cow`),
+        await diskTick(`${clones}/cl2.disk0.cow`),
+      ];
+      assert.ok(t1 > before && t2 > before, `clone disks at ${t1}, ${t2}`);
+      await bus.request({ vm: "cl2", device: "ctl" }, vmContract.ops.stop, {});
+      await new Promise((r) => setTimeout(r, 500));
+      const stopped = await diskTick(`${clones}/cl2.disk0.cow`);
+      await until(
+        "cl1 writing on",
+        async () => await diskTick(`${clones}/cl1.disk0.cow`) > stopped + 2,
+      );
+      assert.equal(
+        await diskTick(`${clones}/cl2.disk0.cow`),
+        stopped,
+        "cl2 sees none of cl1's writes",
+      );
+      assert.equal(await sha256File(pointPath), pointSha, "the point never changes");
+    } finally {
+      clone.kill("SIGTERM");
+      const c = await clone.output();
+      assert.equal(c.code, 143, new TextDecoder().decode(c.stderr));
+    }
 
     const rm = await run(["snapshots", "--rm", "cli-1", ...store], env);
     assert.equal(rm.code, 0, rm.stderr);

@@ -1,0 +1,128 @@
+/**
+ * One VM started from a snapshot, as `./vmesh restore` and `./vmesh clone` start it: its
+ * console service, a disk service per disk over a copy of the snapshot's point of it (the
+ * point itself never changes), the switches it lacks, then the CPU service with
+ * `--restore SNAP`, which fetches and checks the whole snapshot before it runs anything.
+ * @module
+ */
+import { BusError, memory, MEMORY_PREFIX } from "@vmesh/bus";
+import { DEFAULT_GATEWAY, DEFAULT_SUBNET } from "./boot.ts";
+import type { ServiceProcess } from "./service_process.ts";
+import { ping, type SnapshotBus, SnapshotCliError, startReady } from "./snapshot_bus.ts";
+
+/** The manifest of snapshot `snap`; an unknown name is a SnapshotCliError saying so. */
+export async function fetchManifest(
+  sb: SnapshotBus,
+  snap: string,
+): Promise<memory.SnapshotManifest> {
+  try {
+    const { manifest } = await sb.bus.request(
+      { prefix: MEMORY_PREFIX },
+      memory.ops.get_manifest,
+      { name: snap },
+      { retries: 0 },
+    );
+    if (!manifest) throw new SnapshotCliError(`snapshot ${snap} has an empty manifest`);
+    return manifest;
+  } catch (e) {
+    if (e instanceof BusError) {
+      throw new SnapshotCliError(
+        `${e.message.replace(/^no manifest/, "no snapshot")} (./vmesh snapshots lists them)`,
+      );
+    }
+    throw e;
+  }
+}
+
+/** The switches of the snapshot's network ports. */
+export function snapshotSwitches(m: memory.SnapshotManifest): string[] {
+  const flags = JSON.parse(m.machine || "{}") as { nics?: { switch: string }[] };
+  return [...new Set((flags.nics ?? []).map((n) => n.switch))];
+}
+
+/** How to start one VM from a snapshot. */
+export interface RestoredVmOptions {
+  sb: SnapshotBus;
+  snap: string;
+  manifest: memory.SnapshotManifest;
+  /** The new VM's name. */
+  vm: string;
+  /** Console backends (terminal, log:PATH, web:...). */
+  consoles: string[];
+  /** Where the disk copies go. */
+  runDir: string;
+  engine?: string;
+  verbose: boolean;
+  say(line: string): void;
+  /** Every process started is pushed here (so the caller stops them, last first). */
+  children: ServiceProcess[];
+}
+
+/** Starts VM `o.vm` from the snapshot; resolves once its CPU service is ready. */
+export async function startRestoredVm(
+  o: RestoredVmOptions,
+): Promise<{ cpu: ServiceProcess; console: ServiceProcess }> {
+  const { sb, vm } = o;
+  if ((await ping(sb.bus, "vmesh-cpu")).some((p) => p.metadata?.vm === vm)) {
+    throw new SnapshotCliError(`VM ${vm} already runs on this bus: give another --name`);
+  }
+  const spawn = async (
+    label: string,
+    service: string,
+    a: string[],
+    io: { stdin?: "inherit" | "null"; stdout?: "inherit" | "null" } = {},
+  ) => {
+    const p = await startReady(label, service, a, sb.url, io);
+    o.children.push(p);
+    if (o.verbose) o.say(`started ${label} (pid ${p.pid})`);
+    return p;
+  };
+  const terminal = o.consoles.includes("terminal");
+  const consoleProc = await spawn(
+    `vmesh-console ${vm}`,
+    "console",
+    ["--vm", vm, ...o.consoles.flatMap((c) => ["--backend", c])],
+    { stdin: terminal ? "inherit" : "null", stdout: terminal ? "inherit" : "null" },
+  );
+  const served = await ping(sb.bus, "vmesh-disk");
+  for (const d of o.manifest.disks ?? []) {
+    if (served.some((p) => p.metadata?.vm === vm && p.metadata?.device === d.device)) {
+      o.say(`${vm} disk ${d.device}: served on the bus already`);
+      continue;
+    }
+    if (!d.frozen) throw new SnapshotCliError(`the snapshot holds no point of disk ${d.device}`);
+    const a = ["--vm", vm, "--device", d.device, "--image", d.image];
+    if (d.overlay === d.image) a.push("--read-only");
+    else {
+      // The point stays as it is: this VM writes to its own copy.
+      const copy = `${o.runDir}/${vm}.${d.device}.${d.backend}`;
+      try {
+        await Deno.copyFile(d.overlay, copy);
+      } catch (e) {
+        throw new SnapshotCliError(
+          `disk ${d.device}: cannot copy its point ${d.overlay}: ${(e as Error).message}`,
+        );
+      }
+      await Deno.chmod(copy, 0o644);
+      a.push("--overlay", copy);
+    }
+    await spawn(`vmesh-disk ${vm}.${d.device}`, "disk", a);
+    o.say(`${vm} disk ${d.device}: ${d.image} with a copy of the snapshot's point ${d.overlay}`);
+  }
+  const nets = await ping(sb.bus, "vmesh-net");
+  for (const sw of snapshotSwitches(o.manifest)) {
+    if (nets.some((p) => p.metadata?.switch === sw)) continue;
+    await spawn(`vmesh-net ${sw}`, "net", [
+      "--switch",
+      sw,
+      "--subnet",
+      DEFAULT_SUBNET,
+      "--gateway",
+      DEFAULT_GATEWAY,
+    ]);
+  }
+  const cpuArgs = ["--vm", vm, "--restore", o.snap];
+  if (o.engine) cpuArgs.push("--engine", o.engine);
+  const cpu = await spawn(`vmesh-cpu ${vm}`, "cpu", cpuArgs);
+  return { cpu, console: consoleProc };
+}
