@@ -230,6 +230,7 @@ class BootSession {
       })),
       nics: o.nics,
       memory: `${Math.floor(o.memory / 1024)}K`,
+      smp: o.smp,
       engine: o.engine,
       bios: bios ?? "none",
       kernel,

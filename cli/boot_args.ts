@@ -10,6 +10,7 @@ import {
   parseEngineFlag,
   parseMemoryFlag,
   parseNic,
+  parseSmpFlag,
   parseTimeoutSeconds,
   readFlags,
 } from "../services/cpu/cli_flags.ts";
@@ -43,6 +44,8 @@ export interface BootArgs {
   memory: number;
   /** CPU execution engine: "jit" (translator) or "interp". */
   engine: "jit" | "interp";
+  /** Number of harts (`--smp`). */
+  smp: number;
   drives: DriveSpec[];
   /** `--nic switch=NAME[,mac=MAC]` values. */
   nics: NicSpec[];
@@ -80,7 +83,7 @@ Options (QEMU's names):
                            when --kernel is not given; none when it is)
   --append ARGS            kernel command line (default "console=ttyS0")
   -m, --memory SIZE        guest RAM: MiB, or with a G/M suffix (default 256M)
-  --smp N                  number of harts (only 1 is supported)
+  --smp N                  number of harts, 1 to 8 (default 1)
   --engine jit|interp      CPU engine: translate hot guest code to WebAssembly (default),
                            or interpret only
   --drive PATH[,ro][,format=raw|qcow2]
@@ -110,6 +113,7 @@ export function parseBootArgs(args: string[]): BootArgs {
     name: "vm1",
     memory: 256 * 1024 * 1024,
     engine: DEFAULT_ENGINE,
+    smp: 1,
     drives: [],
     nics: [],
     consoles: [],
@@ -152,14 +156,9 @@ export function parseBootArgs(args: string[]): BootArgs {
       case "--engine":
         out.engine = parseEngineFlag(value(), usageError);
         break;
-      case "--smp": {
-        const v = value();
-        if (!/^\d+$/.test(v) || Number(v) < 1) {
-          throw new BootUsageError(`--smp needs a positive number, got '${v}'`);
-        }
-        if (Number(v) > 1) throw new BootUsageError("SMP is not yet supported (use --smp 1)");
+      case "--smp":
+        out.smp = parseSmpFlag(value(), usageError);
         break;
-      }
       case "--drive": {
         const v = value();
         const parts = v.split(",");

@@ -35,6 +35,8 @@ export interface VmSpec {
   nics: NicSpec[];
   /** `--memory` value of the CPU service, e.g. `256M`. */
   memory: string;
+  /** Number of harts (`--smp`), default 1. */
+  smp?: number;
   engine?: string;
   /** Firmware path, or "none" (the kernel runs in M-mode). */
   bios: string;
@@ -126,6 +128,7 @@ export function vmTopology(spec: VmSpec): VmTopology {
       vm,
       "--memory",
       spec.memory,
+      ...(spec.smp && spec.smp > 1 ? ["--smp", String(spec.smp)] : []),
       ...(spec.engine ? ["--engine", spec.engine] : []),
       "--bios",
       spec.bios,

@@ -44,7 +44,8 @@ Deno.test("vmesh boot --help lists the flags", async () => {
 
 Deno.test("vmesh boot: bad flags are one error line and exit code 2", async () => {
   const cases: [string[], RegExp][] = [
-    [["--smp", "2"], /SMP is not yet supported/],
+    [["--smp", "9"], /at most 8 harts/],
+    [["--smp", "0"], /--smp needs a positive number of harts/],
     [["--frobnicate"], /unknown option --frobnicate/],
     [["--memory", "lots"], /bad memory size 'lots'/],
     [["-m", "2G"], /exceeds the supported \d+M/],
@@ -101,7 +102,9 @@ Deno.test("boot arguments: QEMU names, repeatable drives/consoles, batch command
   assert.deepEqual(a.nics, [{ switch: "sw0" }]);
   assert.deepEqual(a.consoles, ["terminal", "log:/tmp/x.log"]);
   assert.equal(a.command, "uname -a");
-  assert.throws(() => parseBootArgs(["--smp", "4"]), BootUsageError);
+  assert.equal(a.smp, 1);
+  assert.equal(parseBootArgs(["--smp", "4"]).smp, 4);
+  assert.throws(() => parseBootArgs(["--smp", "9"]), BootUsageError);
   assert.equal(parseBootArgs(["-m", "512"]).memory, 512 << 20);
   assert.deepEqual(parseBootArgs(["--nic", "switch=lan,mac=52:54:00:aa:bb:0c"]).nics, [
     { switch: "lan", mac: "52:54:00:aa:bb:0c" },

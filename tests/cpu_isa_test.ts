@@ -11,9 +11,10 @@ import { describe, runQemu, runVmesh } from "./riscv/run.ts";
 for (const program of ISA_PROGRAMS) {
   Deno.test(`isa ${program.name}: ${program.covers}`, async (t) => {
     const elf = await buildIsaProgram(program);
+    const smp = program.smp ?? 1;
 
     await t.step("passes under QEMU (the oracle)", async () => {
-      const r = await runQemu(elf, program.board);
+      const r = await runQemu(elf, program.board, 60_000, ["-smp", String(smp)]);
       const what = describe(`qemu -M ${program.board} ${program.name}`, r);
       assert.equal(r.timedOut, false, what);
       assert.equal(r.code, 0, what);
@@ -23,7 +24,14 @@ for (const program of ISA_PROGRAMS) {
     // With the translator and with the interpreter alone: both engines must pass everything.
     for (const engine of ["jit", "interp"]) {
       await t.step(`passes under vmesh --engine ${engine}`, async () => {
-        const r = await runVmesh(elf, 120_000, ["--engine", engine, "--timeout", "100"]);
+        const r = await runVmesh(elf, 120_000, [
+          "--engine",
+          engine,
+          "--smp",
+          String(smp),
+          "--timeout",
+          "100",
+        ]);
         const what = describe(`vmesh run --engine ${engine} ${program.name}`, r);
         assert.equal(r.timedOut, false, what);
         assert.equal(r.code, 0, what);

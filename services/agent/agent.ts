@@ -24,8 +24,8 @@ export interface AgentOptions {
   intervalMs: number;
 }
 
-/** Harts the CPU service can run per VM today (SMP is not there yet). */
-export const MAX_HARTS = 1;
+/** Harts the CPU service can run per VM (its `--smp` limit). */
+export const MAX_HARTS = 8;
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -148,7 +148,7 @@ export class HostAgent {
       return "quota needs harts >= 1, ramMiB >= 1, diskMiB >= 0";
     }
     if (q.harts > MAX_HARTS) {
-      return `harts ${q.harts}: the CPU service runs ${MAX_HARTS} hart per VM (no SMP yet)`;
+      return `harts ${q.harts}: a VM has at most ${MAX_HARTS} harts`;
     }
     const old = this.vms.get(r.name);
     if ((old && !old.exited) || this.#starting.has(r.name)) {

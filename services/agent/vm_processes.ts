@@ -84,6 +84,7 @@ export class VmProcesses {
       drives: boot.disk ? [{ path: boot.disk, overlay: `${dir}/${name}.disk0.cow` }] : [],
       nics: [],
       memory: `${quota.ramMiB}M`,
+      smp: quota.harts,
       bios: boot.bios,
       kernel: boot.kernel,
       initrd: boot.initrd,

@@ -74,6 +74,20 @@ export function parseEngineFlag(
   return v;
 }
 
+/** Harts a machine may have (`--smp`), as `MAX_HARTS` in guest_memory.ts. */
+export const MAX_SMP = 8;
+
+/** Reads an `--smp` value: a number of harts from 1 to {@link MAX_SMP}, else a usage error. */
+export function parseSmpFlag(value: string, usageError: UsageErrorFactory): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw usageError(`--smp needs a positive number of harts, got '${value}'`);
+  }
+  if (Number(value) > MAX_SMP) {
+    throw usageError(`--smp ${value}: at most ${MAX_SMP} harts are supported`);
+  }
+  return Number(value);
+}
+
 /** Reads a `--bios` value: "none" is null (no firmware), anything else a path. */
 export function parseBiosFlag(value: string): string | null {
   return value === "none" ? null : value;

@@ -66,13 +66,15 @@ export class GuestMemory {
   readonly f64: Float64Array;
   readonly view: DataView;
   /**
-   * One byte per 4 KiB page of DRAM: nonzero while translated code made from the page exists
-   * (set by the translator). Writes to such a page by a hart's store path or by DMA report it
+   * One byte per 4 KiB page of DRAM: bit h set while hart h's translator has code made from
+   * the page. Writes to a page with any bit set, by a hart's store path or by DMA, report it
    * through `onCodeWrite`, so stale translations are dropped before the next run.
    */
   readonly codePages: Uint8Array;
   /** Called with the DRAM page index when a write reaches a page marked in `codePages`. */
   onCodeWrite: ((page: number) => void) | undefined = undefined;
+  /** Per hart id: drops that hart's cached store translations of a DRAM page. */
+  readonly #storeEvictors = new Map<number, (page: number) => void>();
 
   /**
    * Makes the shared memory for `ramSize` bytes of DRAM, or wraps `memory` (one made by
@@ -123,6 +125,19 @@ export class GuestMemory {
    */
   kick(id: number): void {
     Atomics.store(this.i32, (this.hartBase(id) + HartLayout.EXIT_REQUEST) >> 2, 1);
+  }
+
+  /** Registers how hart `id` drops its cached store translations of a DRAM page. */
+  addStoreEvictor(id: number, evict: (page: number) => void): void {
+    this.#storeEvictors.set(id, evict);
+  }
+
+  /**
+   * Makes every hart's later stores to DRAM page `page` take the slow path (the page now holds
+   * translated code, and a store from any hart must drop it).
+   */
+  evictStores(page: number): void {
+    for (const evict of this.#storeEvictors.values()) evict(page);
   }
 
   /** True when [paddr, paddr+len) lies inside DRAM. */

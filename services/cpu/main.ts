@@ -10,6 +10,7 @@ import {
   parseBiosFlag,
   parseEngineFlag,
   parseMemoryFlag,
+  parseSmpFlag,
   parseTimeoutSeconds,
   readFlags,
 } from "./cli_flags.ts";
@@ -26,14 +27,16 @@ import { WallClock } from "./machine/clock.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
-Runs PROGRAM on a QEMU-virt-compatible RISC-V machine (RV64GC, one hart).
-Without --bios, PROGRAM is a bare-metal ELF started in M-mode at its entry with
-a0 = hart id and a1 = device tree address; programs using the HTIF tohost/fromhost
-convention end the run with their exit code. With --bios, the firmware is loaded at
-0x80000000 and PROGRAM is the next stage (ELF, or a raw Image at 0x80200000).
+Runs PROGRAM on a QEMU-virt-compatible RISC-V machine (RV64GC, 1 to 8 harts).
+Without --bios, PROGRAM is a bare-metal ELF started in M-mode at its entry (on every
+hart) with a0 = hart id and a1 = device tree address; programs using the HTIF
+tohost/fromhost convention end the run with their exit code. With --bios, the
+firmware is loaded at 0x80000000 and PROGRAM is the next stage (ELF, or a raw Image
+at 0x80200000).
 
 options:
   -m, --memory SIZE        guest RAM: MiB, or with a K/M/G suffix (default 128M)
+  --smp N                  number of harts, 1 to 8 (default 1)
   --bios PATH|none         firmware, e.g. OpenSBI fw_jump.bin (default none)
   --initrd PATH            initial ramdisk
   --append ARGS            kernel command line
@@ -53,6 +56,7 @@ options:
 interface RunArgs {
   program: string;
   ramSize: number;
+  harts: number;
   bios: string | null;
   initrd?: string;
   append?: string;
@@ -69,7 +73,12 @@ class UsageError extends Error {}
 const usageError = (message: string) => new UsageError(message);
 
 function parseArgs(args: string[]): RunArgs | "help" {
-  const out: Partial<RunArgs> = { ramSize: 128 * 1024 * 1024, bios: null, engine: DEFAULT_ENGINE };
+  const out: Partial<RunArgs> = {
+    ramSize: 128 * 1024 * 1024,
+    harts: 1,
+    bios: null,
+    engine: DEFAULT_ENGINE,
+  };
   for (const { arg: a, flag, value } of readFlags(args, usageError)) {
     const positiveInt = (v: string) => {
       if (!/^\d+$/.test(v) || Number(v) <= 0) {
@@ -84,6 +93,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
       case "-m":
       case "--memory":
         out.ramSize = parseMemoryFlag(value(), usageError);
+        break;
+      case "--smp":
+        out.harts = parseSmpFlag(value(), usageError);
         break;
       case "--bios":
         out.bios = parseBiosFlag(value());
@@ -124,6 +136,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
     }
   }
   if (out.program === undefined) throw new UsageError("no PROGRAM given (see vmesh run --help)");
+  if (out.gdb && out.harts! > 1) {
+    throw new UsageError("--gdb debugs one hart: use --smp 1 with it");
+  }
   if (out.waitGdb && !out.gdb) {
     throw new UsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");
   }
@@ -174,6 +189,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     machine = new Machine({
       ramSize: opts.ramSize,
+      harts: opts.harts,
       engine: opts.engine,
       bios: opts.bios,
       kernel: opts.program,

@@ -25,7 +25,7 @@ import {
 import { vmControlApi, vmControlOverBus } from "./control_api.ts";
 import { MachineError } from "./machine/machine.ts";
 import { parseRamSize } from "./memory_size.ts";
-import { DEFAULT_ENGINE, parseEngineFlag, parseNic } from "./cli_flags.ts";
+import { DEFAULT_ENGINE, parseEngineFlag, parseNic, parseSmpFlag } from "./cli_flags.ts";
 import {
   CPU_SERVICE_NAME,
   pcBits,
@@ -42,6 +42,7 @@ const USAGE = `usage: cpu/main.ts --vm NAME [options] [KERNEL]
 Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --vm NAME                VM name (subject token)
   -m, --memory SIZE        guest RAM: MiB or with K/M/G suffix (default 256M)
+  --smp N                  number of harts, 1 to 8 (default 1)
   --bios PATH|none         firmware loaded at 0x80000000 (default none)
   --kernel PATH            kernel (ELF, or raw Image with --bios)
   --initrd PATH            initial ramdisk
@@ -73,6 +74,7 @@ export async function main(args: string[]): Promise<number> {
       options: {
         vm: { type: "string" },
         memory: { type: "string", short: "m", default: "256M" },
+        smp: { type: "string", default: "1" },
         bios: { type: "string" },
         kernel: { type: "string" },
         initrd: { type: "string" },
@@ -95,6 +97,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   let ramSize: number;
+  let harts: number;
   let engine: EngineKind;
   let nics: VmNic[];
   const vmName = flags.vm ?? "";
@@ -102,6 +105,7 @@ export async function main(args: string[]): Promise<number> {
     checkToken("vm", vmName);
     for (const d of flags.disk ?? []) checkToken("disk device", d);
     ramSize = parseRamSize(flags.memory);
+    harts = parseSmpFlag(flags.smp, (m) => new TypeError(m));
     engine = parseEngineFlag(flags.engine, (m) => new TypeError(m));
     nics = (flags.nic ?? []).map(parseNic);
     parseHttpListen(flags.http);
@@ -134,6 +138,7 @@ export async function main(args: string[]): Promise<number> {
         vm: vmName,
         machine: {
           ramSize,
+          harts,
           engine,
           bios: flags.bios === undefined || flags.bios === "none" ? null : flags.bios,
           kernel,

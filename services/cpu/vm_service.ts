@@ -143,6 +143,9 @@ class PausableHart implements MachineHart {
   setReg(i: number, v: bigint): void {
     this.inner.setReg(i, v);
   }
+  clearReservation(): void {
+    this.inner.clearReservation?.();
+  }
 }
 
 /**
@@ -172,7 +175,7 @@ interface Attached {
 export class VmService {
   readonly machine: Machine;
   readonly console: ConsoleBridge;
-  readonly #hart: PausableHart;
+  readonly #harts: PausableHart[] = [];
   readonly #nets: { client: BusNetClient; device: VirtioNet }[];
   readonly #devices: Attached[];
   #svc?: DeviceService;
@@ -191,10 +194,12 @@ export class VmService {
     nets: { client: BusNetClient; device: VirtioNet }[],
     devices: Attached[],
   ) {
-    let hart!: PausableHart;
     const create = opts.createHart ?? ((cfg: HartConfig) => new Hart(cfg));
-    this.machine = machine((cfg) => hart = new PausableHart(create(cfg)));
-    this.#hart = hart;
+    this.machine = machine((cfg) => {
+      const hart = new PausableHart(create(cfg));
+      this.#harts.push(hart);
+      return hart;
+    });
     this.console = consoleBridge;
     this.#nets = nets;
     this.#devices = devices;
@@ -388,7 +393,7 @@ export class VmService {
   }
 
   #setPaused(paused: boolean): void {
-    this.#hart.paused = paused;
+    for (const h of this.#harts) h.paused = paused;
     this.#state = paused ? vmContract.State.PAUSED : vmContract.State.RUNNING;
   }
 

@@ -21,6 +21,8 @@ export interface IsaProgram {
   board: Board;
   /** Exact console output on success. */
   expected: string;
+  /** Harts to run it with (QEMU `-smp`, vmesh `--smp`); default 1. */
+  smp?: number;
 }
 
 /** Every ISA program, in the order the tests run them. */
@@ -101,6 +103,13 @@ export const ISA_PROGRAMS: readonly IsaProgram[] = [
     covers: "Sdtrig: tselect/tdata/tinfo, mcontrol and mcontrol6 execute/load/store triggers",
     board: "spike",
     expected: "PASS\n",
+  },
+  {
+    name: "smp",
+    covers: "4 harts: AMO and LR/SC counters, a ticket lock, message passing, msip IPIs to WFI",
+    board: "virt",
+    expected: "PASS\n",
+    smp: 4,
   },
 ];
 

@@ -126,6 +126,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     };
     super(opts.mem, opts.hartId, bus, opts.clock);
     this.#mmio = mmio;
+    opts.mem.addStoreEvictor(opts.hartId, (page) => this.evictStorePage(page));
     this.wide = createWideArith(opts.mem.memory);
     this.ctab = compressedTable();
     if (opts.engine === "jit") {
@@ -191,6 +192,11 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
         Atomics.load(this.i32, this.exitIdx) !== 0
       ? 1
       : 0;
+  }
+
+  /** Drops the LR reservation (another hart may have stored to its granule meanwhile). */
+  clearReservation(): void {
+    this.resValid = false;
   }
 
   /** Makes a running `run()` return soon (callable from any thread: an Atomics store). */

@@ -11,7 +11,7 @@ export const RISCV_ISA = "rv64imafdc_zicsr_zifencei_sstc";
 
 /** What the generated tree describes. */
 export interface DeviceTreeOptions {
-  /** Number of harts (1 for now). */
+  /** Number of harts. */
   harts: number;
   /** Bytes of DRAM at `DRAM.base`. */
   ramSize: number;
@@ -29,9 +29,11 @@ export interface DeviceTreeOptions {
 
 /** Builds the tree as nodes. */
 export function buildDeviceTree(opts: DeviceTreeOptions): FdtNode {
+  // QEMU numbers phandles from the last hart down: cpu@N-1 is 1, its intc 2, cpu@0 2N-1.
+  const cpuPhandle = (h: number) => 1 + 2 * (opts.harts - 1 - h);
   const ctx: FdtContext = {
     harts: opts.harts,
-    intcPhandle: (h) => 2 + 2 * h,
+    intcPhandle: (h) => cpuPhandle(h) + 1,
     plicPhandle: 1 + 2 * opts.harts,
     testPhandle: 2 + 2 * opts.harts,
   };
@@ -39,7 +41,7 @@ export function buildDeviceTree(opts: DeviceTreeOptions): FdtNode {
   const cores: FdtNode[] = [];
   for (let h = 0; h < opts.harts; h++) {
     cpus.push(node(`cpu@${h}`, [
-      cells("phandle", 1 + 2 * h),
+      cells("phandle", cpuPhandle(h)),
       strings("device_type", "cpu"),
       cells("reg", h),
       strings("status", "okay"),
@@ -54,7 +56,7 @@ export function buildDeviceTree(opts: DeviceTreeOptions): FdtNode {
         cells("phandle", ctx.intcPhandle(h)),
       ]),
     ]));
-    cores.push(node(`core${h}`, [cells("cpu", 1 + 2 * h)]));
+    cores.push(node(`core${h}`, [cells("cpu", cpuPhandle(h))]));
   }
   const soc = node("soc", [
     cells("#address-cells", 2),

@@ -75,56 +75,63 @@ Deno.test("device tree blob is a valid DTB v17 that dtc decodes", async () => {
   }
 });
 
-Deno.test("device tree matches qemu-system-riscv64 -M virt for every node we generate", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await run("qemu-system-riscv64", [
-      "-M",
-      `virt,dumpdtb=${dir}/qemu.dtb`,
-      "-m",
-      "128M",
-      "-nographic",
-      "-bios",
-      "none",
-    ]);
-    await Deno.writeFile(
-      `${dir}/ours.dtb`,
-      deviceTreeBlob({ harts: 1, ramSize: 128 * MiB, regions: VIRT_DEVICES }),
-    );
-    const qemu = await dtbToNodes(`${dir}/qemu.dtb`);
-    const ours = await dtbToNodes(`${dir}/ours.dtb`);
-    // Properties where QEMU 7.2 differs on purpose: its ISA string lists H and bitmanip.
-    const differs = new Set(["/cpus/cpu@0:riscv,isa"]);
-    let compared = 0;
-    for (const [path, props] of ours) {
-      const q = qemu.get(path);
-      assert.ok(q, `QEMU has no node ${path}`);
-      for (const [name, value] of props) {
-        if (differs.has(`${path}:${name}`)) continue;
-        assert.equal(value, q.get(name), `${path} ${name}`);
-        compared++;
+for (const harts of [1, 4]) {
+  Deno.test(`device tree matches qemu-system-riscv64 -M virt -smp ${harts} for every node we generate`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await run("qemu-system-riscv64", [
+        "-M",
+        `virt,dumpdtb=${dir}/qemu.dtb`,
+        "-m",
+        "128M",
+        "-smp",
+        String(harts),
+        "-nographic",
+        "-bios",
+        "none",
+      ]);
+      await Deno.writeFile(
+        `${dir}/ours.dtb`,
+        deviceTreeBlob({ harts, ramSize: 128 * MiB, regions: VIRT_DEVICES }),
+      );
+      const qemu = await dtbToNodes(`${dir}/qemu.dtb`);
+      const ours = await dtbToNodes(`${dir}/ours.dtb`);
+      // Properties where QEMU 7.2 differs on purpose: its ISA string lists H and bitmanip.
+      const differs = new Set(
+        Array.from({ length: harts }, (_, h) => `/cpus/cpu@${h}:riscv,isa`),
+      );
+      let compared = 0;
+      for (const [path, props] of ours) {
+        const q = qemu.get(path);
+        assert.ok(q, `QEMU has no node ${path}`);
+        for (const [name, value] of props) {
+          if (differs.has(`${path}:${name}`)) continue;
+          assert.equal(value, q.get(name), `${path} ${name}`);
+          compared++;
+        }
+        // Every property QEMU puts on the node is present on ours (except rng-seed).
+        for (const name of q.keys()) {
+          if (name === "rng-seed") continue;
+          assert.ok(props.has(name), `${path} lacks ${name}`);
+        }
       }
-      // Every property QEMU puts on the node is present on ours (except rng-seed).
-      for (const name of q.keys()) {
-        if (name === "rng-seed") continue;
-        assert.ok(props.has(name), `${path} lacks ${name}`);
-      }
+      assert.ok(compared > 50, `compared only ${compared} properties`);
+      // The devices QEMU describes that we model are all there.
+      for (
+        const p of [
+          "/soc/clint@2000000",
+          "/soc/plic@c000000",
+          "/soc/serial@10000000",
+          "/soc/test@100000",
+          "/soc/rtc@101000",
+          "/poweroff",
+          "/reboot",
+          ...Array.from({ length: harts }, (_, h) => `/cpus/cpu@${h}/interrupt-controller`),
+          `/cpus/cpu-map/cluster0/core${harts - 1}`,
+        ]
+      ) assert.ok(ours.has(p), p);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    assert.ok(compared > 50, `compared only ${compared} properties`);
-    // The devices QEMU describes that we model are all there.
-    for (
-      const p of [
-        "/soc/clint@2000000",
-        "/soc/plic@c000000",
-        "/soc/serial@10000000",
-        "/soc/test@100000",
-        "/soc/rtc@101000",
-        "/poweroff",
-        "/reboot",
-        "/cpus/cpu@0/interrupt-controller",
-      ]
-    ) assert.ok(ours.has(p), p);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  });
+}

@@ -1,10 +1,11 @@
 /**
- * The QEMU-`virt`-compatible machine around one hart: guest memory, the devices of the memory
+ * The QEMU-`virt`-compatible machine around 1..8 harts: guest memory, the devices of the memory
  * map, the device tree, image loading (firmware, kernel, initrd, bare-metal ELF with HTIF), and
- * the run loop that executes instruction batches and services devices and time between them.
+ * the run loop that executes instruction batches (harts in turn, as QEMU's single-threaded
+ * TCG does) and services devices and time between them.
  */
 import { setImmediate } from "node:timers";
-import { DRAM_BASE, GuestMemory, HartLayout } from "../guest_memory.ts";
+import { DRAM_BASE, GuestMemory, HartLayout, MAX_HARTS } from "../guest_memory.ts";
 import { type ExecutionEngine, StopReason } from "../engine.ts";
 import { InstructionClock, TIMEBASE_HZ, type VmClock, WallClock } from "./clock.ts";
 import type { PhysicalBus } from "./mmio.ts";
@@ -42,6 +43,11 @@ import { type EngineKind, Hart } from "../hart/mod.ts";
 /** The hart as the machine drives it (the hart module's public contract). */
 export interface MachineHart extends ExecutionEngine {
   setReg(i: number, v: bigint): void;
+  /**
+   * Drops the LR reservation (other harts ran since this one did, and may have stored to the
+   * reserved granule: an SC must then fail, which the spec allows at any time).
+   */
+  clearReservation?(): void;
 }
 
 /** What `createHart` is given. */
@@ -63,6 +69,8 @@ export class MachineError extends Error {
 export interface MachineOptions {
   /** Bytes of DRAM (multiple of 4 KiB). */
   ramSize: number;
+  /** Number of harts, 1..8 (QEMU's `-smp`); default 1. */
+  harts?: number;
   /**
    * The guest memory to run in (its size must equal `ramSize`); made here when absent. Give
    * one to share it with other threads or engines, or to restore a snapshot into it.
@@ -82,7 +90,7 @@ export interface MachineOptions {
   clock?: VmClock | "instructions";
   /** Stop after this many instructions (exit code 124, cause "limit"). */
   maxInstructions?: number;
-  /** Instructions per batch between device servicing (default 100000). */
+  /** Instructions per batch between device servicing (default 100000; per hart with SMP). */
   batch?: number;
   /** Execution engine: "jit" translates hot code to WebAssembly, "interp" only interprets. */
   engine?: EngineKind;
@@ -125,6 +133,9 @@ export class Machine {
   readonly rtc: GoldfishRtc;
   readonly test: SifiveTest;
   readonly rom: BootRom;
+  /** The harts, by hart id. */
+  readonly harts: readonly MachineHart[];
+  /** Hart 0 (the boot hart). */
   readonly hart: MachineHart;
   /** The device tree blob and where it was placed. */
   readonly fdt: Uint8Array;
@@ -145,6 +156,8 @@ export class Machine {
   #exitCode: number | undefined;
   #wake: (() => void) | undefined;
   #irqLines: HartIrqLines;
+  /** Harts that returned Idle (WFI) and have no interrupt to take yet. */
+  #idleHarts: boolean[];
   #rebootPending = false;
   /** Device states right after construction, restored on reboot. */
   #resetState: (() => void) | undefined;
@@ -168,19 +181,26 @@ export class Machine {
         throw new MachineError(e instanceof Error ? e.message : String(e));
       }
     }
+    const nHarts = opts.harts ?? 1;
+    if (!Number.isInteger(nHarts) || nHarts < 1 || nHarts > MAX_HARTS) {
+      throw new MachineError(`the machine has 1 to ${MAX_HARTS} harts (got ${nHarts})`);
+    }
+    if (nHarts > 1 && opts.debug) {
+      throw new MachineError("the GDB stub debugs one hart: use 1 hart (--smp 1) with it");
+    }
     const clockOpt = opts.clock ?? new WallClock();
     this.clock = clockOpt === "instructions"
-      ? new InstructionClock(() => this.hart?.instret ?? 0)
+      ? new InstructionClock(() => this.harts ? this.instret : 0)
       : clockOpt;
     this.#irqLines = new HartIrqLines(this.mem);
 
     // Devices, busiest first on the bus.
-    this.plic = new Plic(1, PLIC_NDEV, this.#irqLines);
+    this.plic = new Plic(nHarts, PLIC_NDEV, this.#irqLines);
     this.uart = new Uart16550({
       onTransmit: (b) => this.#out.push(b),
       setIrq: (level) => this.plic.setIrq(UART0.irq!, level),
     });
-    this.clint = new Clint(1, this.clock, this.#irqLines);
+    this.clint = new Clint(nHarts, this.clock, this.#irqLines);
     this.rtc = new GoldfishRtc(this.clock, (level) => this.plic.setIrq(GOLDFISH_RTC.irq!, level));
     this.test = new SifiveTest((req) => this.#finisher(req));
     this.virtio = this.#mountVirtio(opts.virtio ?? []);
@@ -198,7 +218,7 @@ export class Machine {
       ...this.virtio.map((v) => v.region),
     ];
     this.fdt = deviceTreeBlob({
-      harts: 1,
+      harts: nHarts,
       ramSize: opts.ramSize,
       regions: this.regions,
       bootargs: opts.append,
@@ -225,14 +245,20 @@ export class Machine {
     }
 
     const create = opts.createHart ?? ((cfg: HartConfig): MachineHart => new Hart(cfg));
-    this.hart = create({
-      mem: this.mem,
-      hartId: 0,
-      bus: this.bus,
-      clock: this.clock,
-      engine: opts.engine,
+    // Every hart starts in the boot ROM, which passes mhartid in a0 (as QEMU's reset vector).
+    this.harts = Array.from({ length: nHarts }, (_, hartId) => {
+      const h = create({
+        mem: this.mem,
+        hartId,
+        bus: this.bus,
+        clock: this.clock,
+        engine: opts.engine,
+      });
+      h.reset(BOOT_ROM.base);
+      return h;
     });
-    this.hart.reset(BOOT_ROM.base);
+    this.hart = this.harts[0];
+    this.#idleHarts = new Array(nHarts).fill(false);
     const initial = [
       this.clint,
       this.plic,
@@ -251,12 +277,21 @@ export class Machine {
     this.#rebootPending = false;
     this.#loadImages();
     this.mem.writePhys(this.fdtAddr, this.fdt);
-    const base = this.mem.hartBase(0);
-    Atomics.store(this.mem.i32, (base + HartLayout.MIP) >> 2, 0);
+    for (let id = 0; id < this.harts.length; id++) {
+      Atomics.store(this.mem.i32, (this.mem.hartBase(id) + HartLayout.MIP) >> 2, 0);
+    }
     for (const v of this.virtio) v.transport.reset();
     this.#resetState?.();
-    this.hart.reset(BOOT_ROM.base);
-    Atomics.store(this.mem.i32, (base + HartLayout.EXIT_REQUEST) >> 2, 0);
+    for (let id = 0; id < this.harts.length; id++) {
+      this.harts[id].reset(BOOT_ROM.base);
+      this.#idleHarts[id] = false;
+      Atomics.store(this.mem.i32, (this.mem.hartBase(id) + HartLayout.EXIT_REQUEST) >> 2, 0);
+    }
+  }
+
+  /** Asks every hart to leave its run loop soon. */
+  #kickAll(): void {
+    for (const h of this.harts) h.kick();
   }
 
   /** Builds the virtio transports; a device's interrupt also wakes an idle run loop. */
@@ -352,7 +387,7 @@ export class Machine {
     else if (this.#opts.noReboot) this.#stop("reset", 0);
     else {
       this.#rebootPending = true;
-      this.hart.kick();
+      this.#kickAll();
     }
   }
 
@@ -360,7 +395,7 @@ export class Machine {
     if (this.#exitCode !== undefined) return;
     this.stopCause = cause;
     this.#exitCode = code;
-    this.hart.kick();
+    this.#kickAll();
     this.#wake?.();
   }
 
@@ -405,18 +440,15 @@ export class Machine {
     // After an HTIF command the program is likely spinning on fromhost: answer sooner.
     let budget = batch;
     const max = this.#opts.maxInstructions ?? Infinity;
-    const hart = this.hart;
     let lastYield = performance.now();
     while (this.#exitCode === undefined) {
-      const left = max - hart.instret;
+      const left = max - this.instret;
       if (left <= 0) {
         this.#stop("limit", EXIT_STOPPED);
         break;
       }
       this.#service();
-      const debug = this.#opts.debug;
-      const n = Math.min(budget, left);
-      const reason = debug ? await debug.runBatch(n) : hart.run(n);
+      const reason = await this.#runHarts(Math.min(budget, left));
       if (this.#htif) {
         const before = this.#htif.commands;
         const ev = this.#htif.poll();
@@ -435,6 +467,8 @@ export class Machine {
       }
       if (reason === StopReason.Idle) {
         await this.#idle();
+        // Woken harts re-check their WFI loop (WFI may end for any reason, as the spec allows).
+        this.#idleHarts.fill(false);
         lastYield = performance.now();
       } else if (performance.now() - lastYield > 15) {
         // Let I/O callbacks and signal handlers run.
@@ -446,12 +480,42 @@ export class Machine {
     return this.#exitCode!;
   }
 
+  /**
+   * Runs each hart that has work for up to `budget` instructions (all of them in total no more
+   * than `budget` past a limit); Idle when every hart waits in WFI, Halted on a stop request.
+   */
+  async #runHarts(budget: number): Promise<StopReason> {
+    const harts = this.harts;
+    if (harts.length === 1) {
+      const debug = this.#opts.debug;
+      return debug ? await debug.runBatch(budget) : harts[0].run(budget);
+    }
+    const max = this.#opts.maxInstructions ?? Infinity;
+    let ran = false;
+    for (let id = 0; id < harts.length; id++) {
+      const h = harts[id];
+      if (this.#idleHarts[id]) {
+        if (!h.interruptPending()) continue;
+        this.#idleHarts[id] = false;
+      }
+      const left = max - this.instret;
+      if (left <= 0) return StopReason.Budget;
+      h.clearReservation?.();
+      const reason = h.run(Math.min(budget, left));
+      if (reason === StopReason.Halted) return reason;
+      if (reason === StopReason.Idle) this.#idleHarts[id] = true;
+      else ran = true;
+    }
+    return ran ? StopReason.Budget : StopReason.Idle;
+  }
+
   /** Waits (without spinning) until the next timer deadline or an external event. */
   async #idle(): Promise<void> {
     this.#service();
-    if (hartWantsToRun(this.hart)) return;
+    if (this.harts.some(hartWantsToRun)) return;
     const now = this.clock.now();
-    const deadline = Math.min(this.clint.nextDeadline(), this.hart.nextDeadline());
+    let deadline = this.clint.nextDeadline();
+    for (const h of this.harts) deadline = Math.min(deadline, h.nextDeadline());
     if (this.clock.advanceTo) {
       // Virtual time: jump to the deadline instead of sleeping.
       if (deadline > now && Number.isFinite(deadline)) {
@@ -476,9 +540,11 @@ export class Machine {
     });
   }
 
-  /** Instructions retired so far. */
+  /** Instructions retired so far, by all harts. */
   get instret(): number {
-    return this.hart.instret;
+    let n = 0;
+    for (const h of this.harts) n += h.instret;
+    return n;
   }
 }
 

@@ -1,6 +1,8 @@
 /*
  * Bare-metal start-up and trap entry for vmesh ISA tests (M-mode at reset, HTIF exit).
- * _start sets sp/gp, the trap vectors and their stacks, zeroes .bss and calls rt_main.
+ * _start sets sp/gp, the trap vectors and their stacks, zeroes .bss and calls rt_main on
+ * hart 0; every other hart gets its own stacks and calls rt_secondary(hartid) (by default
+ * it parks in WFI).
  */
 #include "frame.h"
 
@@ -8,7 +10,7 @@
   .globl _start
 _start:
   csrr t0, mhartid
-  bnez t0, park
+  bnez t0, secondary
   .option push
   .option norelax
   la gp, __global_pointer$
@@ -37,6 +39,34 @@ _start:
   call rt_main
 park:
   wfi
+  j park
+
+/* Harts 1..7: a 12 KiB stack and a 4 KiB trap stack each in __smp_stacks, then rt_secondary. */
+secondary:
+  li t1, 8
+  bgeu t0, t1, park
+  .option push
+  .option norelax
+  la gp, __global_pointer$
+  .option pop
+  la t1, __smp_stacks
+  slli t2, t0, 14
+  add t1, t1, t2
+  li t2, 0x3000
+  add sp, t1, t2
+  li t2, 0x4000
+  add t2, t1, t2
+  csrw mscratch, t2
+  csrw sscratch, t2
+  la t2, m_trap_entry
+  csrw mtvec, t2
+  la t2, s_trap_entry
+  csrw stvec, t2
+  li t2, (1 << 13)
+  csrs mstatus, t2
+  csrwi fcsr, 0
+  mv a0, t0
+  call rt_secondary
   j park
 
 /* Saves every integer register into a trap frame on the trap stack (swapped in via xscratch). */

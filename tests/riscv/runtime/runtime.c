@@ -12,6 +12,12 @@ void pmp_allow_all(void) {
   csr_write(pmpcfg2, cfg);
 }
 
+/* Harts other than 0 run this (programs that use several harts define their own). */
+__attribute__((weak)) void rt_secondary(u64 hartid) {
+  (void)hartid;
+  for (;;) __asm__ volatile("wfi");
+}
+
 void rt_main(void) {
   pmp_allow_all();
   int r = main();

@@ -8,9 +8,10 @@
  * - Regions chain through the jump cache in the hart's record (virtual pc -> table slot and
  *   mode key); a region only chains to one of its own mode. A full TLB flush empties it, a
  *   flush by address drops the entries of that virtual page.
- * - A page with translations is marked in `GuestMemory.codePages`; its store TLB entries are
- *   evicted, so every store to it (interpreter, translated code, DMA) reaches
- *   `GuestMemory.onCodeWrite`, which drops the page's regions before anything runs again.
+ * - A page with translations is marked in `GuestMemory.codePages` (one bit per hart); every
+ *   hart's store TLB entries for it are evicted, so every store to it (any hart's interpreter
+ *   or translated code, DMA) reaches `GuestMemory.onCodeWrite`, which drops the page's regions
+ *   in every translator before anything runs again.
  *
  * @example
  * ```ts
@@ -46,6 +47,8 @@ import { discoverRegion, type Region } from "./region.ts";
 /** What the translator needs of a hart (the interpreter's record views and MMU state). */
 export interface TranslatedHart {
   readonly mem: GuestMemory;
+  /** The hart's id (its bit in `GuestMemory.codePages`). */
+  readonly hartId: number;
   /** Byte offset of the hart's record. */
   readonly base: number;
   /** The record's TLB words. */
@@ -59,8 +62,6 @@ export interface TranslatedHart {
   /** Working pc and instret of the interpreter. */
   pcv: number;
   instret: number;
-  /** Drops store TLB entries that map DRAM page `page`. */
-  evictStorePage(page: number): void;
   /** Host offset of `va` cached in TLB word set `set`; negative when not a cached DRAM page. */
   tlbLookup(va: number, set: number): number;
   /**
@@ -218,9 +219,12 @@ export class Translator {
   #live = 0;
   readonly #reasonIdx: number;
   readonly #pcIdx: number;
+  /** This hart's bit in `GuestMemory.codePages`. */
+  readonly #codeBit: number;
 
   constructor(hart: TranslatedHart, opts: TranslatorOptions = {}) {
     this.#h = hart;
+    this.#codeBit = 1 << hart.hartId;
     this.#mem = hart.mem;
     this.#i32 = hart.mem.i32;
     this.#u16 = hart.mem.u16;
@@ -353,7 +357,7 @@ export class Translator {
   /** Drops the regions made from DRAM page `page` (it was written). */
   invalidatePage(page: number): void {
     const pcs = this.#pageEntries.get(page);
-    this.#mem.codePages[page] = 0;
+    this.#mem.codePages[page] &= ~this.#codeBit;
     this.#pageGen[page]++;
     if (!pcs) return;
     this.#pageEntries.delete(page);
@@ -367,7 +371,7 @@ export class Translator {
 
   /** Drops every translation (the region cap reached). */
   flushAll(): void {
-    for (const page of this.#pageEntries.keys()) this.#mem.codePages[page] = 0;
+    for (const page of this.#pageEntries.keys()) this.#mem.codePages[page] &= ~this.#codeBit;
     for (const list of this.#entries.values()) for (const e of list) this.#release(e);
     this.#entries.clear();
     this.#pageEntries.clear();
@@ -431,11 +435,10 @@ export class Translator {
     // interpreter, which is always right (a full flush forgets them).
     this.#addEntry(hostPc, entry);
     if (region !== null) {
-      // From now on every store to the page takes the slow path (and invalidates).
-      if (this.#mem.codePages[page] === 0) {
-        this.#mem.codePages[page] = 1;
-        h.evictStorePage(page);
-      }
+      // From now on every hart's store to the page takes the slow path (and invalidates).
+      const marks = this.#mem.codePages;
+      if (marks[page] === 0) this.#mem.evictStores(page);
+      marks[page] |= this.#codeBit;
       const tlb = { load: this.#tlbView(h.loadSet), store: this.#tlbView(h.storeSet) };
       this.#queue.push({ entry, hostPc, region, tlb, gen: this.#pageGen[page] });
     }
