@@ -39,6 +39,10 @@ const COMMANDS: Record<string, Command> = {
     module: "./control.ts",
   },
   agent: { summary: "run this host's agent (announces load, runs VMs)", module: "./agent.ts" },
+  console: {
+    summary: "attach to a VM's serial console (Ctrl-] detaches)",
+    module: "./vm_console.ts",
+  },
   ...Object.fromEntries(
     Object.entries(VM_COMMANDS).map((
       [name, summary],
