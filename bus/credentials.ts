@@ -10,6 +10,7 @@
 import {
   consoleSubject,
   devicePrefix,
+  MEMORY_PREFIX,
   netPortSubject,
   switchPrefix,
   vmControlPrefix,
@@ -22,6 +23,10 @@ export type BusRole =
   | { kind: "console"; vm: string }
   | { kind: "disk"; vm: string; device: string }
   | { kind: "switch"; switch: string }
+  /** A net service running several switches: the union of their switch roles. */
+  | { kind: "net"; switches: string[] }
+  /** The memory (page store) service: its ops, and JetStream for its object store. */
+  | { kind: "memory" }
   | { kind: "cpu"; vm: string; disks: string[]; ports: { switch: string; port: string }[] };
 
 /** Publish/subscribe allow-lists of one user. */
@@ -68,6 +73,10 @@ export function roleUser(role: BusRole): string {
       return `disk-${role.vm}-${role.device}`;
     case "switch":
       return `switch-${role.switch}`;
+    case "net":
+      return `net-${role.switches.join("-")}`;
+    case "memory":
+      return "memory";
     case "cpu":
       return `cpu-${role.vm}`;
   }
@@ -114,6 +123,24 @@ export function rolePermissions(role: BusRole): Permissions {
           ...discovery("vmesh-net"),
           inbox,
         ],
+        allowResponses: true,
+      };
+    case "net": {
+      const each = role.switches.map((sw) => rolePermissions({ kind: "switch", switch: sw }));
+      return {
+        publish: [...new Set(each.flatMap((p) => p.publish))],
+        subscribe: [
+          ...new Set(each.flatMap((p) => p.subscribe.filter((s) => !s.startsWith("_INBOX.")))),
+          inbox,
+        ],
+        allowResponses: true,
+      };
+    }
+    case "memory":
+      return {
+        // JetStream API, acks and flow control, and the object store's own subjects.
+        publish: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$O.>"],
+        subscribe: [`${MEMORY_PREFIX}.*`, ...discovery("vmesh-memory"), inbox],
         allowResponses: true,
       };
     case "cpu":

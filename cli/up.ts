@@ -10,7 +10,16 @@
  */
 
 import { parse as parseYaml } from "yaml";
-import { lifelineSpawnOptions, startEmbeddedNats } from "@vmesh/bus";
+import {
+  BusCredentials,
+  type BusRole,
+  lifelineSpawnOptions,
+  PASSWORD_ENV,
+  startEmbeddedNats,
+  USER_ENV,
+  writeAdminLogin,
+} from "@vmesh/bus";
+import { serviceRole } from "./service_role.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -230,6 +239,11 @@ export type LocalKind =
   | { kind: "deno"; entry: string }
   | { kind: "unsupported"; why: string };
 
+/** The `services/<x>` a compose service is built from (its Dockerfile), if any. */
+function builtService(s: ComposeService): string | undefined {
+  return /^services\/([A-Za-z0-9_-]+)\/Dockerfile$/.exec(s.dockerfile ?? "")?.[1];
+}
+
 /** Maps a compose service to a local way of running it. */
 export function localKind(s: ComposeService, entryOverride?: string): LocalKind {
   if (entryOverride) return { kind: "deno", entry: entryOverride };
@@ -237,8 +251,8 @@ export function localKind(s: ComposeService, entryOverride?: string): LocalKind 
   if (/^(docker\.io\/)?(library\/)?nats(:|$)/.test(image)) return { kind: "nats" };
   if (image.includes("jaeger")) return { kind: "jaeger" };
   if (s.dockerfile === "guest/Dockerfile") return { kind: "guest" };
-  const m = /^services\/([A-Za-z0-9_-]+)\/Dockerfile$/.exec(s.dockerfile ?? "");
-  if (m) return { kind: "deno", entry: `services/${m[1]}/main.ts` };
+  const built = builtService(s);
+  if (built) return { kind: "deno", entry: `services/${built}/main.ts` };
   return { kind: "unsupported", why: `image ${image || s.dockerfile || "?"} has no local runner` };
 }
 
@@ -403,6 +417,8 @@ async function prefixLines(
 class Topology {
   readonly running: Running[] = [];
   stopNats: (() => Promise<void>) | undefined;
+  /** Holds the admin login of the private nats-server; removed on stop. */
+  runDir: string | undefined;
   #stopping?: Promise<void>;
 
   /** Stops the processes in reverse start order (SIGTERM, SIGKILL after 10 s), then nats. */
@@ -428,6 +444,7 @@ class Topology {
         say(`${r.name}: stopped`);
       }
       await this.stopNats?.();
+      if (this.runDir) await Deno.remove(this.runDir, { recursive: true }).catch(() => {});
     })();
     return this.#stopping;
   }
@@ -482,16 +499,34 @@ export async function main(args: string[]): Promise<number> {
     const otlp = Deno.env.get("OTEL_EXPORTER_OTLP_ENDPOINT");
     const controls: string[] = [];
     const running = (r: Running) => r.exited.then((c) => ({ name: r.name, code: c }));
+    // Each service's bus role, from the service it is built from and its command line.
+    const roles = new Map<string, BusRole>();
+    for (const name of order) {
+      const s = services.get(name)!;
+      const built = builtService(s);
+      const role = built && serviceRole(built, o.commands.get(name) ?? s.command, s.environment);
+      if (role) roles.set(name, role);
+    }
+    let creds: BusCredentials | undefined;
+    let adminLogin = "";
     for (const name of order) {
       const s = services.get(name)!;
       const kind = localKind(s, o.entries.get(name));
       if (kind.kind === "nats") {
         if (natsUrl) say(`${name}: using NATS_URL=${natsUrl}`);
         else {
-          const nats = await startEmbeddedNats({ handleSignals: false });
+          // A login per service, allowed only its role's subjects; anonymous clients refused.
+          creds = new BusCredentials();
+          for (const role of roles.values()) creds.add(role);
+          const nats = await startEmbeddedNats({ handleSignals: false, credentials: creds });
           topo.stopNats = () => nats.stop();
           natsUrl = nats.url;
-          say(`${name}: embedded nats-server at ${nats.url} (pid ${nats.pid})`);
+          topo.runDir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
+          adminLogin = await writeAdminLogin(`${topo.runDir}/bus.env`, nats);
+          say(
+            `${name}: embedded nats-server at ${nats.url} (pid ${nats.pid}), a login per service`,
+          );
+          say(`${name}: admin login for tools in ${adminLogin} (0600; load: set -a; . FILE)`);
         }
         continue;
       }
@@ -539,6 +574,12 @@ export async function main(args: string[]): Promise<number> {
       command = localHttp(rewritePaths(command, mounts));
       const env: Record<string, string> = { ...s.environment };
       if (natsUrl) env.NATS_URL = natsUrl;
+      // compose's login is for compose's server (its secrets come from .env): use this one's.
+      delete env[USER_ENV];
+      delete env[PASSWORD_ENV];
+      const role = roles.get(name);
+      if (creds && role) Object.assign(env, creds.env(role));
+      else if (creds) say(`${name}: no bus role for it, so no login: the bus will refuse it`);
       if (otlp) env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp;
       else {
         for (const k of Object.keys(env)) if (k.startsWith("OTEL_")) delete env[k];
@@ -596,7 +637,7 @@ export async function main(args: string[]): Promise<number> {
     const names = topo.running.map((r) => r.name);
     say(
       `running: ${names.join(", ") || "(no processes)"}; NATS_URL=${natsUrl}; ` +
-        `Ctrl-C stops everything`,
+        `${adminLogin ? `admin login ${adminLogin}; ` : ""}Ctrl-C stops everything`,
     );
     const why = await Promise.race([
       interrupt.then((sig) => ({ sig, name: "", code: 0 })),

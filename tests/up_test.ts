@@ -1,7 +1,15 @@
 // `./vmesh up`: the compose.yaml topology as local processes, discovered on the bus,
 // stopped by SIGINT without stray processes; the console implementation swapped by flag.
 import assert from "node:assert/strict";
-import { connect, consoleMsgs, consoleSubject, processGone } from "@vmesh/bus";
+import {
+  connect,
+  consoleMsgs,
+  consoleSubject,
+  PASSWORD_ENV,
+  processGone,
+  readLogin,
+  USER_ENV,
+} from "@vmesh/bus";
 import type { ServiceInfo } from "@nats-io/services";
 import { ensureGuestImages, GUEST_SHELL_MARKER } from "../guest/mod.ts";
 import { ops as consoleOps } from "../services/console/mod.ts";
@@ -25,6 +33,8 @@ interface Up {
   /** Resolves once a line of up's output contains `text`. */
   waitLine(text: string): Promise<string>;
   natsUrl: string;
+  /** The admin login of up's private nats-server (it refuses anonymous clients). */
+  auth: { user: string; pass: string };
   pids: number[];
   exited: Promise<number>;
 }
@@ -59,6 +69,8 @@ async function up(args: string[]): Promise<Up> {
     throw new Error(`vmesh up exited ${first} before running:\n${log.join("\n")}`);
   }
   const natsUrl = /NATS_URL=(\S+);/.exec(first)?.[1] ?? "";
+  const login = await readLogin(/admin login (\S+);/.exec(first)?.[1] ?? "");
+  const auth = { user: login[USER_ENV], pass: login[PASSWORD_ENV] };
   const pids = log.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])));
   const waitLine = (text: string) => {
     const seen = log.find((l) => l.includes(text));
@@ -71,11 +83,11 @@ async function up(args: string[]): Promise<Up> {
       }),
     ]);
   };
-  return { child, log, waitLine, natsUrl, pids, exited };
+  return { child, log, waitLine, natsUrl, auth, pids, exited };
 }
 
-async function requestAll<T>(natsUrl: string, subject: string, count: number): Promise<T[]> {
-  const bus = await connect({ url: natsUrl, name: "up-test", log: () => {} });
+async function requestAll<T>(u: Up, subject: string, count: number): Promise<T[]> {
+  const bus = await connect({ url: u.natsUrl, auth: u.auth, name: "up-test", log: () => {} });
   try {
     const out: T[] = [];
     const replies = await bus.nc.requestMany(subject, new Uint8Array(), {
@@ -96,6 +108,9 @@ async function stopped(u: Up): Promise<void> {
   assert.equal(code, 0, u.log.join("\n"));
   assert.ok(u.log.includes("vmesh up: stopped"), u.log.join("\n"));
   for (const pid of u.pids) assert.ok(processGone(pid), `pid ${pid} still running`);
+  // The admin login went with the server.
+  const login = /admin login (\S+);/.exec(u.log.join("\n"))![1];
+  await assert.rejects(Deno.stat(login), Deno.errors.NotFound);
 }
 
 Deno.test("up: the compose topology runs, every device service answers $SRV.PING, SIGINT stops all", async () => {
@@ -113,15 +128,21 @@ Deno.test("up: the compose topology runs, every device service answers $SRV.PING
     ]);
     try {
       assert.match(u.natsUrl, /^nats:\/\/127\.0\.0\.1:\d+$/);
+      // A login per service: the bus refuses anonymous clients (tests/nats_login_probe.ts).
+      const probe = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", `${ROOT}tests/nats_login_probe.ts`, u.natsUrl],
+        stdout: "piped",
+      }).output();
+      assert.match(new TextDecoder().decode(probe.stdout), /^refused: .*authorization/i);
       assert.ok(u.log.some((l) => /jaeger: skipped/.test(l)), u.log.join("\n"));
       // nats-server plus four services.
       assert.equal(u.pids.length, 5, u.log.join("\n"));
-      const pings = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.PING", 4);
+      const pings = await requestAll<ServiceInfo>(u, "$SRV.PING", 4);
       assert.deepEqual(
         pings.map((p) => p.name).sort(),
         ["vmesh-console", "vmesh-disk", "vmesh-memory", "vmesh-net"],
       );
-      const [console] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-console", 1);
+      const [console] = await requestAll<ServiceInfo>(u, "$SRV.INFO.vmesh-console", 1);
       assert.equal(console.metadata?.sinks, "terminal");
       // Every service's --http control endpoint answers /healthz (up lists the URLs).
       const endpoints = u.log.find((l) => l.startsWith("vmesh up: endpoints: ")) ?? "";
@@ -132,7 +153,7 @@ Deno.test("up: the compose topology runs, every device service answers $SRV.PING
         assert.equal(h.status, 200, name);
         assert.equal((await h.json()).service, `vmesh-${name}`);
       }
-      const [disk] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-disk", 1);
+      const [disk] = await requestAll<ServiceInfo>(u, "$SRV.INFO.vmesh-disk", 1);
       // compose's /images/data.ext4 became the local volume's file.
       assert.equal(disk.metadata?.image, `${dir}/data.ext4`);
       assert.equal(disk.metadata?.overlay, `${dir}/data/disk0.cow`);
@@ -151,10 +172,15 @@ Deno.test("up: --console swaps the console implementation (log file instead of t
     const u = await up(["--only", "console", "--console", `log:${logPath}`]);
     try {
       assert.ok(u.log.some((l) => l.includes(`--backend log:${logPath}`)), u.log.join("\n"));
-      const [info] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-console", 1);
+      const [info] = await requestAll<ServiceInfo>(u, "$SRV.INFO.vmesh-console", 1);
       assert.equal(info.metadata?.sinks, `log:${logPath}`);
       // Guest output published on the bus lands in the log file, not on a terminal.
-      const bus = await connect({ url: u.natsUrl, name: "up-test-guest", log: () => {} });
+      const bus = await connect({
+        url: u.natsUrl,
+        auth: u.auth,
+        name: "up-test-guest",
+        log: () => {},
+      });
       try {
         const text = "hello from the guest\n";
         bus.publish(consoleMsgs.byteBatch, consoleSubject("vm1", "out"), {
@@ -185,7 +211,7 @@ Deno.test("up: --console web:0 runs the web terminal console instead", async () 
       u.log.find((l) => l.startsWith("vmesh up: endpoints: ")) ?? "",
     )?.[1];
     assert.ok(page, u.log.join("\n"));
-    const [info] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-console", 1);
+    const [info] = await requestAll<ServiceInfo>(u, "$SRV.INFO.vmesh-console", 1);
     assert.equal(info.metadata?.sinks, `web:${page}`);
     const html = await (await fetch(page)).text();
     assert.match(html, /<script src="xterm.js"><\/script>/);
@@ -275,7 +301,12 @@ Deno.test("up: the whole topology boots Linux; a command sent to the console run
     try {
       assert.equal(u.pids.length, 6, u.log.join("\n")); // nats + 5 services
       await u.waitLine(GUEST_SHELL_MARKER);
-      const bus = await connect({ url: u.natsUrl, name: "up-test-typist", log: () => {} });
+      const bus = await connect({
+        url: u.natsUrl,
+        auth: u.auth,
+        name: "up-test-typist",
+        log: () => {},
+      });
       try {
         await bus.request({ vm: "vm1", device: "console" }, consoleOps.send, {
           seq: 0,
@@ -310,7 +341,7 @@ Deno.test("up: --set swaps the disk backend (raw image instead of the compose CO
       `disk.command=--vm vm1 --device disk0 --image ${image}`,
     ]);
     try {
-      const [disk] = await requestAll<ServiceInfo>(u.natsUrl, "$SRV.INFO.vmesh-disk", 1);
+      const [disk] = await requestAll<ServiceInfo>(u, "$SRV.INFO.vmesh-disk", 1);
       assert.equal(disk.metadata?.image, image);
       assert.equal(disk.metadata?.overlay, undefined, "raw backend has no overlay");
     } finally {
