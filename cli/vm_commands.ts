@@ -17,6 +17,8 @@ quota and that host's agent starts it. Prints the VM's name and host.
   --harts N, --cpus N        harts (vCPUs) (default 1)
   -m, --memory SIZE          guest RAM: MiB, or with a K/M/G suffix (default 256M)
   --disk-size SIZE           disk space reserved on the host (default 0)
+  --cpu-shares N             CPU weight when the host is busy (default 1024 per hart); the
+                             host caps each VM at its harts' worth of CPU either way
   --kernel PATH              kernel: a bare-metal ELF (with --bios none) or a Linux Image
   --bios PATH|none           firmware, e.g. OpenSBI fw_jump.bin (default none)
   --initrd PATH              initial ramdisk
@@ -137,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
         cpus: { type: "string" },
         memory: { type: "string", short: "m" },
         "disk-size": { type: "string" },
+        "cpu-shares": { type: "string" },
         kernel: { type: "string" },
         bios: { type: "string" },
         initrd: { type: "string" },
@@ -190,12 +193,17 @@ export async function main(argv: string[]): Promise<number> {
         if (!flags.kernel) throw new UsageError("--kernel PATH is required");
         const harts = Number(flags.harts ?? flags.cpus ?? "1");
         if (!Number.isInteger(harts) || harts < 1) throw new UsageError("--harts must be >= 1");
+        const cpuShares = Number(flags["cpu-shares"] ?? "0");
+        if (!Number.isInteger(cpuShares) || cpuShares < 0 || cpuShares > 262144) {
+          throw new UsageError("--cpu-shares must be 2..262144");
+        }
         const vm = await ctl.call("create", {
           name: names[0],
           quota: {
             harts,
             ramMib: parseMib("memory", flags.memory ?? "256M"),
             diskMib: flags["disk-size"] ? parseMib("disk-size", flags["disk-size"]) : 0,
+            cpuShares,
           },
           boot: {
             bios: flags.bios ?? "none",

@@ -128,6 +128,18 @@ Deno.test({
         ["h1", 256, 2],
         ["h2", 256, 2],
       ]);
+      // Each CPU service runs in its VM's cgroup, capped at one core (when the agent is root).
+      if (/cpu-quota=\/sys\/fs\/cgroup\/cpu\//.test(h1.ready)) {
+        for (const v of vms) {
+          const g = `/sys/fs/cgroup/cpu/vmesh/${v.host}/${v.name}`;
+          assert.equal((await Deno.readTextFile(`${g}/cpu.cfs_quota_us`)).trim(), "100000");
+          assert.equal((await Deno.readTextFile(`${g}/cpu.shares`)).trim(), "1024");
+          const pids = (await Deno.readTextFile(`${g}/cgroup.procs`)).trim().split("\n");
+          assert.equal(pids.length, 1, `${v.name}: ${pids}`);
+          const cmd = await Deno.readTextFile(`/proc/${pids[0]}/cmdline`);
+          assert.match(cmd, new RegExp(`services/cpu/main\\.ts\0--vm\0${v.name}\0`));
+        }
+      } else console.error(`cpu quotas not checked: ${h1.ready}`);
       const logs = await until("guest output", async () => {
         const { text } = await ctl.call("logs", { name: "a1" });
         return text.includes("vmesh idle guest up") ? text : undefined;
@@ -168,6 +180,20 @@ Deno.test({
       await assert.rejects(create("web3", 64, web), /anti-affinity: VM web[12] there has app=web/);
       const sel = await ctl.call("list", { labels: { app: "web" } });
       assert.deepEqual(sel.vms.map((v) => v.name), ["web1", "web2"]);
+    });
+
+    await t.step("--cpu-shares reaches the VM's cgroup", async () => {
+      const v = await create("shares", 64, {
+        quota: { harts: 1, ramMib: 64, diskMib: 0, cpuShares: 256 },
+      });
+      assert.equal(v.quota.cpuShares, 256);
+      if (/cpu-quota=\/sys\/fs\/cgroup\/cpu\//.test(h1.ready)) {
+        const g = `/sys/fs/cgroup/cpu/vmesh/${v.host}/shares`;
+        assert.equal((await Deno.readTextFile(`${g}/cpu.shares`)).trim(), "256");
+      }
+      await ctl.call("rm", { name: "shares", force: true });
+      // Its cgroup goes with it.
+      await assert.rejects(Deno.stat(`/sys/fs/cgroup/cpu/vmesh/${v.host}/shares`));
     });
 
     await t.step("stop, start and a taken name", async () => {

@@ -47,6 +47,8 @@ export interface Quota {
   harts: number;
   ramMib: number;
   diskMib: number;
+  /** cgroup cpu.shares; 0 or absent: 1024 per hart. */
+  cpuShares?: number;
 }
 /** `vmesh.control.BootSpec`; empty strings mean "none". */
 export interface BootSpec {

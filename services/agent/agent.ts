@@ -6,6 +6,7 @@
  */
 
 import { type Bus, BusError, control, type DeviceService, Status } from "@vmesh/bus";
+import type { CpuCgroup, CpuCgroups } from "./cpu_cgroup.ts";
 import { CpuUse, machineResources } from "./host_stats.ts";
 import type { HostLoad, HostVm, StartVm } from "./messages.ts";
 import { VmProcesses, VmStartError } from "./vm_processes.ts";
@@ -22,6 +23,8 @@ export interface AgentOptions {
   dir: string;
   natsUrl: string;
   intervalMs: number;
+  /** Where each VM's CPU service gets its CPU cap and weight; absent: not enforced. */
+  cgroups?: CpuCgroups;
 }
 
 /** Harts the CPU service can run per VM (its `--smp` limit). */
@@ -33,7 +36,12 @@ const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export function hostVmWire(v: HostVm): control.HostVm {
   return {
     name: v.name,
-    quota: { harts: v.quota.harts, ramMib: v.quota.ramMiB, diskMib: v.quota.diskMiB },
+    quota: {
+      harts: v.quota.harts,
+      ramMib: v.quota.ramMiB,
+      diskMib: v.quota.diskMiB,
+      cpuShares: v.quota.cpuShares ?? 0,
+    },
     labels: v.labels,
     running: v.state === "running",
     exitCode: v.exitCode ?? 0,
@@ -51,6 +59,7 @@ export function startVmFromWire(r: control.StartVm): StartVm {
       harts: r.quota?.harts ?? 0,
       ramMiB: r.quota?.ramMib ?? 0,
       diskMiB: r.quota?.diskMib ?? 0,
+      ...(r.quota?.cpuShares ? { cpuShares: r.quota.cpuShares } : {}),
     },
     labels: r.labels ?? {},
     boot: {
@@ -75,6 +84,8 @@ export function startVmFromWire(r: control.StartVm): StartVm {
  */
 export class HostAgent {
   readonly vms: Map<string, VmProcesses> = new Map();
+  /** The CPU cgroup of each VM that has one. */
+  readonly cgroups: Map<string, CpuCgroup> = new Map();
   readonly #starting = new Set<string>();
   readonly #cpu = new CpuUse();
   #timer?: ReturnType<typeof setInterval>;
@@ -173,8 +184,12 @@ export class HostAgent {
     try {
       // An exited VM of the same name is replaced (start after the guest powered off).
       this.vms.delete(r.name);
-      const vm = await VmProcesses.start(r, this.o.natsUrl, this.o.dir, () => this.announce());
+      const vm = await VmProcesses.start(r, this.o.natsUrl, this.o.dir, () => {
+        void this.#dropCgroup(r.name);
+        this.announce();
+      });
       this.vms.set(r.name, vm);
+      await this.#limitCpu(r, vm);
       this.announce();
       return hostVmWire(vm.status());
     } catch (e) {
@@ -183,6 +198,29 @@ export class HostAgent {
     } finally {
       this.#starting.delete(r.name);
     }
+  }
+
+  /** Puts the VM's CPU service into its cgroup: `harts` cores at most, weight cpuShares. */
+  async #limitCpu(r: StartVm, vm: VmProcesses): Promise<void> {
+    const cpu = vm.procs.find((p) => p.opts.service === "cpu");
+    if (!this.o.cgroups || !cpu) return;
+    try {
+      const g = await this.o.cgroups.create(r.name, {
+        harts: r.quota.harts,
+        shares: r.quota.cpuShares ?? 1024 * r.quota.harts,
+      });
+      await g.add(cpu.pid);
+      this.cgroups.set(r.name, g);
+    } catch (e) {
+      // The VM runs unlimited rather than not at all: the refusal would lose a started guest.
+      this.bus.log(`vmesh-agent: ${r.name}: no CPU quota: ${(e as Error).message}`);
+    }
+  }
+
+  async #dropCgroup(name: string): Promise<void> {
+    const g = this.cgroups.get(name);
+    this.cgroups.delete(name);
+    await g?.remove();
   }
 
   async #stopVm(name: string): Promise<control.HostVm> {
@@ -198,6 +236,7 @@ export class HostAgent {
       });
     }
     await vm.stop();
+    await this.#dropCgroup(name);
     this.announce();
     return hostVmWire(vm.status());
   }
@@ -221,5 +260,6 @@ export class HostAgent {
     clearInterval(this.#timer);
     await this.#service?.stop();
     await Promise.all([...this.vms.values()].map((v) => v.stop()));
+    await Promise.all([...this.cgroups.keys()].map((n) => this.#dropCgroup(n)));
   }
 }

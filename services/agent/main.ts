@@ -6,6 +6,7 @@
 
 import { connect, ServiceCli, untilSignal, watchLifeline } from "@vmesh/bus";
 import { HostAgent } from "./agent.ts";
+import { CpuCgroups } from "./cpu_cgroup.ts";
 
 const USAGE = `usage: agent/main.ts [options]
 
@@ -18,6 +19,7 @@ vmesh.host.<host>.{start,stop,rm,logs} (VMs as console/disk/cpu service processe
   --disk MIB         disk space for VMs (default 10240)
   --dir PATH         console logs and disk overlays (default a temp dir)
   --interval MS      announcement interval (default 1000)
+  --no-cpu-quota     do not cap each VM's CPU service at its harts (cgroup cpu)
   -h, --help         this text
 NATS_URL selects the server.`;
 
@@ -33,6 +35,7 @@ export async function main(args: string[]): Promise<number> {
     disk: { type: "string", default: "10240" },
     dir: { type: "string" },
     interval: { type: "string", default: "1000" },
+    "no-cpu-quota": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, args);
   if (!flags) return 0;
@@ -56,6 +59,7 @@ export async function main(args: string[]): Promise<number> {
   const dir = (flags.dir as string | undefined) ??
     await Deno.makeTempDir({ prefix: `vmesh-agent-${host}-` });
   await Deno.mkdir(dir, { recursive: true });
+  const cgroups = flags["no-cpu-quota"] ? "off (--no-cpu-quota)" : await CpuCgroups.open(host);
   const bus = await connect({ url: natsUrl, name: `vmesh-agent.${host}` });
   const agent = new HostAgent(bus, {
     host,
@@ -66,12 +70,14 @@ export async function main(args: string[]): Promise<number> {
     dir,
     natsUrl,
     intervalMs: num("interval", flags.interval as string)!,
+    cgroups: typeof cgroups === "string" ? undefined : cgroups,
   });
   await agent.start();
   const l = agent.load();
   console.error(
     `vmesh-agent ready: host=${host} cores=${l.cores} ram=${l.ramMiB}M dir=${dir} ` +
-      `labels=${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",")}`,
+      `labels=${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",")} ` +
+      `cpu-quota=${typeof cgroups === "string" ? cgroups : cgroups.base}`,
   );
   const sig = await untilSignal();
   console.error(`vmesh-agent: ${sig}, stopping ${agent.vms.size} VM(s)`);

@@ -13,6 +13,8 @@ export interface Quota {
   ramMiB: number;
   /** Disk size in MiB reserved on the host (recorded and placed; not enforced at run time). */
   diskMiB: number;
+  /** Relative CPU weight (cgroup cpu.shares); absent: 1024 per hart. */
+  cpuShares?: number;
 }
 
 /** What the agent boots: the files of `./vmesh boot` or of a bare-metal `./vmesh run`. */

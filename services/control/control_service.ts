@@ -140,7 +140,12 @@ export class ControlService {
         name: r.name,
         state: "STARTING",
         host: "",
-        quota: { harts: r.quota.harts, ramMib: r.quota.ramMib, diskMib: r.quota.diskMib ?? 0 },
+        quota: {
+          harts: r.quota.harts,
+          ramMib: r.quota.ramMib,
+          diskMib: r.quota.diskMib ?? 0,
+          cpuShares: r.quota.cpuShares ?? 0,
+        },
         labels: r.labels ?? {},
         antiAffinity: r.antiAffinity ?? [],
         boot: {
