@@ -108,7 +108,9 @@ Deno.test("disk service: Block API over NATS", async (t) => {
         assert.equal(one.version, "0.1.0");
         assert.deepEqual(
           one.endpoints.map((e) => e.subject).sort(),
-          ["discard", "flush", "info", "read", "write"].map((op) => `vmesh.vm1.disk0.${op}`),
+          ["checkpoint", "discard", "flush", "info", "read", "write"].map((op) =>
+            `vmesh.vm1.disk0.${op}`
+          ),
         );
       },
     );

@@ -88,9 +88,19 @@ for (const backend of ["objects", "dir"] as const) {
         vm: "vm1",
         pages: [hashes[0], hashes[1], hashes[0], hashes[2]],
         cpuState: new Uint8Array([1, 2, 3, 4]),
-        devices: [{ device: "uart0", kind: "ns16550", state: new Uint8Array([9, 8]) }],
+        devices: [{ device: "uart0", kind: "ns16550", state: new Uint8Array([9, 8]), version: 1 }],
         pageSize: 4096,
         ramBase: 0x8000_0000,
+        // Every field set, as a decoded manifest has them (proto3 defaults filled in).
+        ramSize: 4 * 4096,
+        pageIndex: [],
+        images: [{ role: "kernel", size: 4097, pages: [hashes[0], hashes[1]] }],
+        machine: '{"ramSize":16384}',
+        mtime: 12345,
+        createdUnixMs: 1_764_720_000_000,
+        ramPagesStored: 3,
+        disks: [{ device: "disk0", backend: "cow", image: "/b", overlay: "/p", frozen: true }],
+        harts: [{ device: "hart0", kind: "rv64-hart", state: new Uint8Array([5]), version: 3 }],
       };
 
       await t.step("snapshot manifest round trip", async () => {
@@ -127,14 +137,20 @@ for (const backend of ["objects", "dir"] as const) {
         },
       );
 
-      await t.step("discovery lists the service with its four endpoints", async () => {
+      await t.step("discovery lists the service with its seven endpoints", async () => {
         const [info] = await discover(tb.bus, "vmesh-memory", 1);
         assert.equal(info.version, "0.1.0");
         assert.deepEqual(
           info.endpoints.map((e) => e.subject).sort(),
-          ["get_manifest", "get_page", "put_manifest", "put_page"].map((op) =>
-            `vmesh.memory.${op}`
-          ),
+          [
+            "delete_manifest",
+            "get_manifest",
+            "get_page",
+            "has_pages",
+            "list_manifests",
+            "put_manifest",
+            "put_page",
+          ].map((op) => `vmesh.memory.${op}`),
         );
       });
 

@@ -79,7 +79,7 @@ export interface VmServiceOptions {
   restore?: FetchedSnapshot;
 }
 
-/** The machine's firmware, kernel and initrd as bytes (read once: snapshots store them). */
+/** The machine's firmware, kernel and initrd as bytes, as a snapshot stores them. */
 function readImages(
   m: VmServiceOptions["machine"],
 ): { role: string; bytes: Uint8Array }[] {
@@ -102,11 +102,6 @@ function readImages(
     }
   }
   return out;
-}
-
-function hartCount(m: VmServiceOptions["machine"]): { harts?: number } {
-  const n = (m as { harts?: number }).harts;
-  return n === undefined ? {} : { harts: n };
 }
 
 /** A hart that can be held: while paused it reports Idle and no pending interrupt. */
@@ -211,8 +206,8 @@ export class VmService {
    * images and a `BusError` when a disk service does not answer.
    */
   static async create(bus: Bus, opts: VmServiceOptions): Promise<VmService> {
+    // What a snapshot stores of the images (the machine reads them itself, naming the files).
     const images = readImages(opts.machine);
-    const byRole = new Map(images.map((i) => [i.role, i.bytes]));
     const specs: VirtioSlotSpec[] = [];
     const devices: Attached[] = [];
     let slot = 0;
@@ -260,9 +255,6 @@ export class VmService {
     const build = (createHart: (cfg: HartConfig) => MachineHart) =>
       new Machine({
         ...opts.machine,
-        bios: byRole.get("bios") ?? null,
-        kernel: byRole.get("kernel"),
-        initrd: byRole.get("initrd"),
         virtio: specs,
         createHart,
         onConsoleOutput: (bytes) => {
@@ -284,8 +276,8 @@ export class VmService {
         mac: n.mac ?? defaultMac(opts.vm, i),
       })),
       rng: opts.rng ?? true,
-      // The hart count of an SMP machine (MachineOptions.harts), so a restore rebuilds as many.
-      ...hartCount(opts.machine),
+      // So a restore rebuilds as many harts.
+      ...(opts.machine.harts === undefined ? {} : { harts: opts.machine.harts }),
     };
     if (opts.restore) applySnapshot(svc.machine, opts.restore);
     return svc;

@@ -31,9 +31,9 @@ function devicesOf(m: Machine): { device: string; kind: string; d: Saveable }[] 
   ];
 }
 
-/** The machine's harts by hart id (`harts` with SMP; the one `hart` of a machine without). */
+/** The machine's harts by hart id. */
 export function hartsOf(m: Machine): readonly MachineHart[] {
-  return (m as { harts?: readonly MachineHart[] }).harts ?? [m.hart];
+  return m.harts;
 }
 
 /** Every hart and device record of `m` (call between run batches: no hart is running). */
