@@ -4,7 +4,7 @@
  * running a bare-metal guest that prints a line and idles in WFI.
  */
 import assert from "node:assert/strict";
-import { type Bus, BusError, control, Status } from "@vmesh/bus";
+import { type Bus, BusError, control, processGone, Status } from "@vmesh/bus";
 import { buildBareMetalElf } from "./bare_metal_elf.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
@@ -237,6 +237,14 @@ Deno.test({
           v.name
         );
         assert.ok(onH1.length >= 2);
+        // The pids of h1's VM processes, from its own announcement.
+        const h1Pids = await new Promise<number[]>((resolve) => {
+          const sub = bus.subscribe(control.hostLoad, control.hostLoadSubject("h1"), (l) => {
+            sub.unsubscribe();
+            resolve(l.vms.flatMap((v) => v.pids));
+          });
+        });
+        assert.ok(h1Pids.length >= 4, `${h1Pids}`);
         await h1.stop("SIGKILL");
         const lost = await until("VMs of h1 lost", async () => {
           const { vms } = await ctl.call("list", {});
@@ -244,6 +252,11 @@ Deno.test({
           return mine.every((v) => v.state === control.VmState.LOST) ? mine : undefined;
         });
         for (const v of lost) assert.match(v.reason, /host h1 stopped announcing/);
+        // Its VM processes held a lifeline to it: they are gone too.
+        await until(
+          "h1's VM processes gone",
+          () => Promise.resolve(h1Pids.every(processGone) || undefined),
+        );
         const { vms } = await ctl.call("list", {});
         for (const v of vms.filter((v) => v.host === "h2")) {
           assert.equal(v.state, control.VmState.RUNNING, v.name);
