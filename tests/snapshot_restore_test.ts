@@ -141,7 +141,12 @@ Deno.test("snapshot and restore: a counter in the Linux guest carries on in a ne
     stops.push(() => diskB.stop());
     const cap = new ConsoleCapture(tb.bus, "snapB");
     stops.push(() => Promise.resolve(cap.close()));
+    const t0 = performance.now();
     const restored = await startService("cpu", ["--vm", "snapB", "--restore", "snapA-1"], url);
+    console.log(
+      `restore: CPU service started, snapshot fetched and checked, serving after ` +
+        `${(performance.now() - t0).toFixed(0)} ms`,
+    );
     stops.push(() => restored.stop("SIGKILL"));
     assert.match(restored.ready, /restored=snapA-1/);
     await until("two ticks on the restored VM", () => ticks(cap.text).length >= 2);
