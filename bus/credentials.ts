@@ -197,17 +197,54 @@ export class BusCredentials {
 
   /** The nats-server `authorization` block (JSON is valid nats-server config syntax). */
   serverConfig(): string {
-    const users = [...this.users.values()].map((u) => ({
+    return authorizationConfig(
+      [...this.users.values()].map((u) => ({ ...u, password: { literal: u.password } })),
+    );
+  }
+}
+
+/** A user of {@link authorizationConfig}: its password, or the env var nats-server reads it from. */
+export interface ConfigUser {
+  user: string;
+  password: { literal: string } | { env: string };
+  permissions: Permissions;
+}
+
+/**
+ * A nats-server `authorization` block. A password given as `{ env: NAME }` is written as the
+ * config variable `$NAME`, which nats-server takes from its environment at start (and refuses
+ * to start without): a config with no secrets in it, as compose.yaml's nats service uses.
+ *
+ * ```ts
+ * authorizationConfig([{ user: "memory", password: { env: "VMESH_PW_MEMORY" },
+ *   permissions: rolePermissions({ kind: "memory" }) }]);
+ * ```
+ */
+export function authorizationConfig(users: ConfigUser[]): string {
+  const vars = new Map<string, string>();
+  const entries = users.map((u) => {
+    let password: string;
+    if ("env" in u.password) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(u.password.env)) {
+        throw new TypeError(`${u.user}: bad password variable ${u.password.env}`);
+      }
+      // A unique placeholder, replaced by the bare variable reference below.
+      password = `\u0000${vars.size}\u0000`;
+      vars.set(JSON.stringify(password), `$${u.password.env}`);
+    } else password = u.password.literal;
+    return {
       user: u.user,
-      password: u.password,
+      password,
       permissions: {
         publish: { allow: u.permissions.publish.length ? u.permissions.publish : ["_NONE_"] },
         subscribe: { allow: u.permissions.subscribe },
         ...(u.permissions.allowResponses ? { allow_responses: true } : {}),
       },
-    }));
-    return `authorization ${JSON.stringify({ users }, null, 2)}\n`;
-  }
+    };
+  });
+  let text = JSON.stringify({ users: entries }, null, 2);
+  for (const [quoted, ref] of vars) text = text.replace(quoted, ref);
+  return `authorization ${text}\n`;
 }
 
 /** The credentials a process connects with, from {@link USER_ENV} / {@link PASSWORD_ENV}. */

@@ -165,9 +165,11 @@ export {
 } from "./lifeline.ts";
 export { makeOwnedTempDir, OWNER_FILE, removeStaleDirs } from "./owned_temp_dir.ts";
 export {
+  authorizationConfig,
   BusCredentials,
   type BusRole,
   type BusUser,
+  type ConfigUser,
   credentialsFromEnv,
   inboxPrefix,
   PASSWORD_ENV,

@@ -15,6 +15,8 @@ import { ensureGuestImages, GUEST_SHELL_MARKER } from "../guest/mod.ts";
 import { OtlpSpanKind, type ReceivedSpan, startOtlpReceiver } from "./otlp_receiver.ts";
 import { forwardTcp } from "./compose_tcp_forward.ts";
 import { skippableName } from "../cli/test_summary.ts";
+import { parseCompose } from "../cli/up.ts";
+import { composeLogins, composeSecrets } from "../containers/bus_auth.ts";
 
 const PROJECT = "vmeshtest";
 /** Host ports compose.yaml publishes for the services this test starts (nats, cpu). */
@@ -113,6 +115,15 @@ Deno.test({
   try {
     const gateway = await project.createNetwork();
     Object.assign(env, { VMESH_BASE_IMAGE: base.image, VMESH_GUEST_IMAGES: images.dir });
+    // The bus logins' passwords, as containers/bus_auth.ts writes them to .env.
+    Object.assign(
+      env,
+      composeSecrets(
+        composeLogins(
+          parseCompose(await Deno.readTextFile(new URL("../compose.yaml", import.meta.url))),
+        ),
+      ),
+    );
     t0 = performance.now();
     await project.run("build");
     console.log(`podman-compose build (nats, guest, 5 services): ${t(t0)}`);
