@@ -1,0 +1,274 @@
+/**
+ * Hosts for real: each host is a network namespace with its own nats-server (a leaf node of
+ * the control service's JetStream server, over a bridge) and its own host agent; the control
+ * service runs in the root namespace. Six VMs spread over two hosts, an agent killed with
+ * SIGKILL has its VMs reported lost, and a host added later takes the new VMs.
+ *
+ * Leaf nodes rather than a routed cluster: nats-server 2.9.10 with JetStream on the control
+ * server only never elected a JetStream meta leader in a routed cluster with servers without
+ * JetStream ("Adjusting JetStream expected peer set size" forever), and JetStream on every host
+ * would put the records on hosts that may die. Needs root and iproute2 (`ip netns`).
+ */
+import assert from "node:assert/strict";
+import { connect, control, processGone } from "@vmesh/bus";
+import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { readLines, servicePath } from "./services_harness.ts";
+
+const GUEST = `
+  .section .text
+  .globl _start
+_start:
+  la t1, msg
+  li t0, 0x10000000
+1: lbu t2, 0(t1)
+  beqz t2, 2f
+  sb t2, 0(t0)
+  addi t1, t1, 1
+  j 1b
+2: wfi
+  j 2b
+  .section .rodata
+msg: .asciz "vmesh idle guest up\\n"
+`;
+
+const TAG = `vc${Deno.pid % 10000}`;
+const NET = `10.201.${Deno.pid % 250}`;
+const PORT = 14222;
+const LEAF_PORT = 17422;
+
+async function run(cmd: string, ...args: string[]): Promise<void> {
+  const o = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  if (!o.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(o.stderr).trim()}`);
+  }
+}
+
+/** A process, with its stderr lines. */
+interface Proc {
+  child: Deno.ChildProcess;
+  log: string[];
+  kill(signal?: Deno.Signal): Promise<void>;
+}
+
+/** Spawns `cmd args` (in namespace `ns` when given) and waits for `ready` in its stderr. */
+async function spawn(
+  ns: string | undefined,
+  cmd: string[],
+  env: Record<string, string>,
+  ready?: (line: string) => boolean,
+): Promise<Proc> {
+  const argv = ns ? ["ip", "netns", "exec", ns, ...cmd] : cmd;
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env: { ...env, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  let onReady = () => {};
+  const isReady = new Promise<void>((r) => onReady = r);
+  const reading = readLines(child.stderr, (l) => {
+    log.push(l);
+    if (ready?.(l)) onReady();
+  });
+  const exited = child.status.then(async (s) => {
+    await reading.catch(() => {});
+    return s.code;
+  });
+  if (ready) {
+    const first = await Promise.race([isReady.then(() => -1), exited]);
+    if (first !== -1) throw new Error(`${argv.join(" ")} exited ${first}:\n${log.join("\n")}`);
+  }
+  return {
+    child,
+    log,
+    async kill(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* gone */ }
+      await exited;
+    },
+  };
+}
+
+async function listening(host: string, port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await Deno.connect({ hostname: host, port })).close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`nothing listens on ${host}:${port}`);
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const isRoot = Deno.uid() === 0;
+
+Deno.test({
+  name: "control plane across network namespaces: spread, a lost host, a host added later",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-control-netns-" });
+  const procs: Proc[] = [];
+  const namespaces: string[] = [];
+  const links: string[] = [];
+  const bridge = `${TAG}-br`;
+  try {
+    const kernel = await buildBareMetalElf(dir, "idle", GUEST);
+    await run("ip", "link", "add", bridge, "type", "bridge");
+    links.push(bridge);
+    await run("ip", "addr", "add", `${NET}.1/24`, "dev", bridge);
+    await run("ip", "link", "set", bridge, "up");
+    const hubUrl = `nats://${NET}.1:${PORT}`;
+    await Deno.writeTextFile(
+      `${dir}/hub.conf`,
+      `listen: "${NET}.1:${PORT}"\nserver_name: hub\njetstream { store_dir: "${dir}/js" }\n` +
+        `leafnodes { listen: "${NET}.1:${LEAF_PORT}" }\n`,
+    );
+    procs.push(await spawn(undefined, ["nats-server", "-c", `${dir}/hub.conf`], {}));
+    await listening(`${NET}.1`, PORT);
+    const control_ = await spawn(
+      undefined,
+      [Deno.execPath(), "run", "-A", "--quiet", servicePath("control"), "--http", "off"],
+      { NATS_URL: hubUrl },
+      (l) => l.includes(" ready: "),
+    );
+    procs.push(control_);
+    const agents = new Map<string, Proc>();
+
+    /** A host: namespace, veth on the bridge, a leaf nats-server, an agent. */
+    const addHost = async (name: string, n: number) => {
+      const ns = `${TAG}-${name}`;
+      const ip = `${NET}.${10 + n}`;
+      await run("ip", "netns", "add", ns);
+      namespaces.push(ns);
+      await run("ip", "link", "add", `${ns}a`, "type", "veth", "peer", "name", `${ns}b`);
+      links.push(`${ns}a`);
+      await run("ip", "link", "set", `${ns}b`, "netns", ns);
+      await run("ip", "link", "set", `${ns}a`, "master", bridge);
+      await run("ip", "link", "set", `${ns}a`, "up");
+      await run("ip", "netns", "exec", ns, "ip", "addr", "add", `${ip}/24`, "dev", `${ns}b`);
+      await run("ip", "netns", "exec", ns, "ip", "link", "set", `${ns}b`, "up");
+      await run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up");
+      await Deno.writeTextFile(
+        `${dir}/${name}.conf`,
+        `listen: "${ip}:${PORT}"\nserver_name: leaf-${name}\n` +
+          `leafnodes { remotes: [ { url: "nats-leaf://${NET}.1:${LEAF_PORT}" } ] }\n`,
+      );
+      procs.push(await spawn(ns, ["nats-server", "-c", `${dir}/${name}.conf`], {}));
+      await listening(ip, PORT);
+      const a = await spawn(
+        ns,
+        [
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--quiet",
+          servicePath("agent"),
+          "--host",
+          name,
+          "--ram",
+          "1024",
+          "--cores",
+          "4",
+          "--dir",
+          `${dir}/${name}`,
+          "--interval",
+          "300",
+        ],
+        { NATS_URL: `nats://${ip}:${PORT}` },
+        (l) => l.includes(" ready: "),
+      );
+      procs.push(a);
+      agents.set(name, a);
+    };
+    await addHost("h1", 1);
+    await addHost("h2", 2);
+
+    // The test's own client is on the hub, as the control service.
+    const bus = await connect({ url: hubUrl, name: "vmesh-test", log: () => {} });
+    try {
+      const ctl = bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
+        timeoutMs: 120_000,
+        retries: 0,
+      });
+      const up = (n: number) =>
+        until(`${n} hosts up`, async () => {
+          const { hosts } = await ctl.call("hosts", {});
+          return hosts.filter((h) => h.up).length === n ? hosts : undefined;
+        });
+      await up(2);
+      const create = (name: string) =>
+        ctl.call("create", {
+          name,
+          quota: { harts: 1, ramMib: 96, diskMib: 0 },
+          boot: { bios: "none", kernel },
+        });
+      const placed: control.VmInfo[] = [];
+      for (let i = 1; i <= 6; i++) placed.push(await create(`v${i}`));
+      const count = (vms: control.VmInfo[], host: string) =>
+        vms.filter((v) => v.host === host).length;
+      assert.equal(count(placed, "h1"), 3);
+      assert.equal(count(placed, "h2"), 3);
+      // The guests run inside the hosts' namespaces; their output crosses the leaf nodes.
+      const text = await until("v1's output", async () => {
+        const { text } = await ctl.call("logs", { name: "v1" });
+        return text.includes("vmesh idle guest up") ? text : undefined;
+      });
+      assert.match(text, /vmesh idle guest up/);
+
+      // Kill h1's agent: its three VMs are reported lost, with their processes gone.
+      const pids = await new Promise<number[]>((resolve) => {
+        const sub = bus.subscribe(control.hostLoad, control.hostLoadSubject("h1"), (l) => {
+          sub.unsubscribe();
+          resolve(l.vms.flatMap((v) => v.pids));
+        });
+      });
+      await agents.get("h1")!.kill("SIGKILL");
+      const lost = await until("h1's VMs lost", async () => {
+        const { vms } = await ctl.call("list", {});
+        const mine = vms.filter((v) => v.host === "h1");
+        return mine.every((v) => v.state === control.VmState.LOST) ? mine : undefined;
+      });
+      assert.equal(lost.length, 3);
+      for (const v of lost) assert.match(v.reason, /host h1 stopped announcing/);
+      await until(
+        "h1's VM processes gone",
+        () => Promise.resolve(pids.every(processGone) || undefined),
+      );
+
+      // A host added now is the least loaded: the next VMs land there until it is level.
+      await addHost("h3", 3);
+      await until("h3 up", async () => {
+        const { hosts } = await ctl.call("hosts", {});
+        return hosts.find((h) => h.host === "h3" && h.up);
+      });
+      const later: control.VmInfo[] = [];
+      for (let i = 7; i <= 9; i++) later.push(await create(`v${i}`));
+      assert.deepEqual(later.map((v) => v.host), ["h3", "h3", "h3"]);
+      const fourth = await create("v10");
+      assert.ok(["h2", "h3"].includes(fourth.host), fourth.host);
+    } finally {
+      await bus.close();
+    }
+  } finally {
+    for (const p of procs.reverse()) await p.kill().catch(() => {});
+    for (const ns of namespaces) await run("ip", "netns", "del", ns).catch(() => {});
+    for (const l of links.reverse()) await run("ip", "link", "del", l).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
