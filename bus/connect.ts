@@ -7,7 +7,7 @@
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { Bus } from "./bus.ts";
 import { type Logger, stderrLogger } from "./core.ts";
-import { credentialsFromEnv, inboxPrefix } from "./credentials.ts";
+import { credentialsFromEnv, inboxPrefix, PASSWORD_ENV, USER_ENV } from "./credentials.ts";
 import { logPermissionErrors } from "./permission_log.ts";
 import { type EmbeddedNats, type EmbeddedNatsOptions, startEmbeddedNats } from "./nats_server.ts";
 
@@ -65,11 +65,11 @@ export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
   const given = opts.url ?? Deno.env.get("NATS_URL");
   const embedded = given ? undefined : await acquireEmbedded(opts.embedded);
   const url = given ?? embedded!.url;
+  const admin = embedded?.credentials?.users.get("admin");
+  const auth = opts.auth ?? credentialsFromEnv() ??
+    (admin ? { user: admin.user, pass: admin.password } : undefined);
   try {
     const servers = url.split(",").map((s) => s.trim().replace(/^nats:\/\//, ""));
-    const admin = embedded?.credentials?.users.get("admin");
-    const auth = opts.auth ?? credentialsFromEnv() ??
-      (admin ? { user: admin.user, pass: admin.password } : undefined);
     // A per-user inbox: the server lets each user read only replies addressed to it.
     const nc = await natsConnect({
       servers,
@@ -87,6 +87,14 @@ export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
     );
   } catch (e) {
     if (embedded) await releaseEmbedded();
+    if (/authorization/i.test(`${(e as Error).message} ${(e as Error).cause ?? ""}`)) {
+      throw new Error(
+        `the bus at ${url} refused ${auth ? `the login ${auth.user}` : "an anonymous client"}: ` +
+          `set ${USER_ENV} and ${PASSWORD_ENV} (./vmesh boot and ./vmesh up write the admin ` +
+          `login to the bus.env they name; load it with: set -a; . FILE)`,
+        { cause: e },
+      );
+    }
     throw e;
   }
 }

@@ -149,6 +149,11 @@ export function rolePermissions(role: BusRole): Permissions {
           consoleSubject(role.vm, "out"),
           // Its --http /vm API goes through its own control ops.
           `${vmControlPrefix(role.vm)}.*`,
+          // Snapshots: its pages and manifests in the memory service (listing and deleting
+          // every VM's snapshots is left to tools).
+          ...["put_page", "get_page", "has_pages", "put_manifest", "get_manifest"].map((op) =>
+            `${MEMORY_PREFIX}.${op}`
+          ),
           ...role.disks.map((d) => `${devicePrefix(role.vm, d)}.*`),
           ...role.ports.flatMap((p) => [
             `${switchPrefix(p.switch)}.join`,

@@ -113,7 +113,10 @@ function environOf(pid: number): Record<string, string> {
   return env;
 }
 
-/** One login attempt in a process of its own (tests/nats_login_probe.ts): its outcome line. */
+/**
+ * One login attempt in a process of its own (tests/nats_login_probe.ts): its outcome line.
+ * `url` may start with `--bus ` (log in through @vmesh/bus's connect()).
+ */
 async function probeLogin(url: string, user?: string, pass?: string): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -121,7 +124,7 @@ async function probeLogin(url: string, user?: string, pass?: string): Promise<st
       "-A",
       "--quiet",
       `${ROOT}tests/nats_login_probe.ts`,
-      url,
+      ...url.split(" "),
       ...(user ? [user, pass!] : []),
     ],
     stdout: "piped",
@@ -219,6 +222,11 @@ Deno.test("vmesh boot credentials: anonymous refused; VM A's CPU login cannot re
     assert.match(await probeLogin(url), /^refused: .*authorization/i);
     assert.match(await probeLogin(url, "cpu-a", "0".repeat(32)), /^refused: .*authorization/i);
     assert.equal(await probeLogin(url, cpuA.user, cpuA.pass), "connected");
+    // A vmesh tool without a login is told where the admin login is.
+    assert.match(
+      await probeLogin(`--bus ${url}`),
+      /refused an anonymous client: set VMESH_NATS_USER and VMESH_NATS_PASSWORD .*bus\.env/,
+    );
 
     // VM B: a second real boot on A's bus (its services log in as the admin, from the file).
     const b = boot(vmArgs("b", elfB), admin);
