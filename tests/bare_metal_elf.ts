@@ -29,3 +29,28 @@ export async function buildBareMetalElf(
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   return `${dir}/${name}.elf`;
 }
+
+/** The guest the control plane tests run: prints {@link IDLE_GUEST_LINE}, then idles in WFI. */
+export const IDLE_GUEST_LINE = "vmesh idle guest up";
+
+const IDLE_GUEST = `
+  .section .text
+  .globl _start
+_start:
+  la t1, msg
+  li t0, 0x10000000
+1: lbu t2, 0(t1)
+  beqz t2, 2f
+  sb t2, 0(t0)
+  addi t1, t1, 1
+  j 1b
+2: wfi
+  j 2b
+  .section .rodata
+msg: .asciz "${IDLE_GUEST_LINE}\\n"
+`;
+
+/** Builds the idle guest into `dir/idle.elf` (an idle hart costs its host no CPU). */
+export function buildIdleGuest(dir: string): Promise<string> {
+  return buildBareMetalElf(dir, "idle", IDLE_GUEST);
+}

@@ -11,25 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { connect, control, processGone } from "@vmesh/bus";
-import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
 import { readLines, servicePath } from "./services_harness.ts";
-
-const GUEST = `
-  .section .text
-  .globl _start
-_start:
-  la t1, msg
-  li t0, 0x10000000
-1: lbu t2, 0(t1)
-  beqz t2, 2f
-  sb t2, 0(t0)
-  addi t1, t1, 1
-  j 1b
-2: wfi
-  j 2b
-  .section .rodata
-msg: .asciz "vmesh idle guest up\\n"
-`;
 
 const TAG = `vc${Deno.pid % 10000}`;
 const NET = `10.201.${Deno.pid % 250}`;
@@ -128,7 +111,7 @@ Deno.test({
   const links: string[] = [];
   const bridge = `${TAG}-br`;
   try {
-    const kernel = await buildBareMetalElf(dir, "idle", GUEST);
+    const kernel = await buildIdleGuest(dir);
     await run("ip", "link", "add", bridge, "type", "bridge");
     links.push(bridge);
     await run("ip", "addr", "add", `${NET}.1/24`, "dev", bridge);
@@ -227,9 +210,9 @@ Deno.test({
       // The guests run inside the hosts' namespaces; their output crosses the leaf nodes.
       const text = await until("v1's output", async () => {
         const { text } = await ctl.call("logs", { name: "v1" });
-        return text.includes("vmesh idle guest up") ? text : undefined;
+        return text.includes(IDLE_GUEST_LINE) ? text : undefined;
       });
-      assert.match(text, /vmesh idle guest up/);
+      assert.match(text, new RegExp(IDLE_GUEST_LINE));
 
       // Kill h1's agent: its three VMs are reported lost, with their processes gone.
       const pids = await new Promise<number[]>((resolve) => {

@@ -5,25 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { type Bus, BusError, control, processGone, Status } from "@vmesh/bus";
-import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
-
-const GUEST = `
-  .section .text
-  .globl _start
-_start:
-  la t1, msg
-  li t0, 0x10000000
-1: lbu t2, 0(t1)
-  beqz t2, 2f
-  sb t2, 0(t0)
-  addi t1, t1, 1
-  j 1b
-2: wfi
-  j 2b
-  .section .rodata
-msg: .asciz "vmesh idle guest up\\n"
-`;
 
 const LOST_MS = 1500;
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -93,7 +76,7 @@ Deno.test({
     return s;
   };
   try {
-    const kernel = await buildBareMetalElf(dir, "idle", GUEST);
+    const kernel = await buildIdleGuest(dir);
     const url = tb.nats.url;
     const bus: Bus = tb.bus;
     const h1 = await started(agent("h1", dir, url, ["--label", "zone=a"]));
@@ -142,9 +125,9 @@ Deno.test({
       } else console.error(`cpu quotas not checked: ${h1.ready}`);
       const logs = await until("guest output", async () => {
         const { text } = await ctl.call("logs", { name: "a1" });
-        return text.includes("vmesh idle guest up") ? text : undefined;
+        return text.includes(IDLE_GUEST_LINE) ? text : undefined;
       });
-      assert.match(logs, /vmesh idle guest up/);
+      assert.match(logs, new RegExp(IDLE_GUEST_LINE));
     });
 
     await t.step(
@@ -285,7 +268,7 @@ Deno.test({
   const tb = await startTestBus();
   const procs: ServiceProcess[] = [];
   try {
-    const kernel = await buildBareMetalElf(dir, "idle", GUEST);
+    const kernel = await buildIdleGuest(dir);
     const url = tb.nats.url;
     for (const h of ["h1", "h2"]) procs.push(await agent(h, dir, url));
     procs.push(await controlService(url), await controlService(url));

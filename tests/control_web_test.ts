@@ -3,72 +3,23 @@
 // web terminal, which shows the guest's output.
 import assert from "node:assert/strict";
 import { control } from "@vmesh/bus";
-import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
-
-/** The part of playwright-core's API this test uses. */
-interface Page {
-  goto(url: string): Promise<unknown>;
-  on(event: "pageerror", fn: (e: Error) => void): void;
-  waitForSelector(selector: string, opts?: { timeout?: number }): Promise<unknown>;
-  textContent(selector: string): Promise<string | null>;
-  getAttribute(selector: string, name: string): Promise<string | null>;
-  waitForFunction<A>(
-    fn: (arg: A) => boolean,
-    arg: A,
-    opts?: { timeout?: number },
-  ): Promise<unknown>;
-}
-interface BrowserContext {
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Chromium {
-  launchPersistentContext(
-    dir: string,
-    opts: { executablePath: string; headless: boolean; args: string[] },
-  ): Promise<BrowserContext>;
-}
-
-// A computed specifier, as in web_terminal_test.ts: playwright's typings pull in @types/node.
-async function loadChromium(): Promise<Chromium> {
-  const name = ["playwright", "core"].join("-");
-  return ((await import(name)) as { chromium: Chromium }).chromium;
-}
-const CHROMIUM = "/usr/bin/chromium";
-
-const GUEST = `
-  .section .text
-  .globl _start
-_start:
-  la t1, msg
-  li t0, 0x10000000
-1: lbu t2, 0(t1)
-  beqz t2, 2f
-  sb t2, 0(t0)
-  addi t1, t1, 1
-  j 1b
-2: wfi
-  j 2b
-  .section .rodata
-msg: .asciz "vmesh idle guest up\\n"
-`;
+import { type BrowserContext, chromiumMissing, launchChromium } from "./headless_chromium.ts";
 
 Deno.test({
   name: "control web page: hosts and VMs in headless Chromium, console button to the guest",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  assert.ok(
-    await Deno.stat(CHROMIUM).then(() => true, () => false),
-    `${CHROMIUM} missing: apt-get install -y chromium (./vmesh installs it)`,
-  );
+  const missing = await chromiumMissing();
+  assert.ok(!missing, missing);
   const dir = await Deno.makeTempDir({ prefix: "vmesh-control-web-" });
   const tb = await startTestBus();
   const procs: ServiceProcess[] = [];
   let browser: BrowserContext | undefined;
   try {
-    const kernel = await buildBareMetalElf(dir, "idle", GUEST);
+    const kernel = await buildIdleGuest(dir);
     procs.push(
       await startService(
         "agent",
@@ -93,11 +44,7 @@ Deno.test({
       boot: { bios: "none", kernel },
       labels: { app: "demo" },
     });
-    browser = await (await loadChromium()).launchPersistentContext(`${dir}/chromium`, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    browser = await launchChromium(`${dir}/chromium`);
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
@@ -125,7 +72,7 @@ Deno.test({
         }
         return false;
       },
-      "vmesh idle guest up",
+      IDLE_GUEST_LINE,
       { timeout: 30_000 },
     );
     // A stopped VM shows as stopped on the next refresh, without a console button.

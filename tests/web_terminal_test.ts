@@ -5,51 +5,9 @@ import assert from "node:assert/strict";
 import { startEmbeddedNats } from "@vmesh/bus";
 import { WebTerminalSink } from "../services/console/web_terminal.ts";
 import { startService } from "./services_harness.ts";
+import { type BrowserContext, chromiumMissing, launchChromium } from "./headless_chromium.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-
-/** The part of playwright-core's API this test uses. */
-interface Page {
-  goto(url: string): Promise<unknown>;
-  on(event: "pageerror", fn: (e: Error) => void): void;
-  evaluate<R>(fn: () => R): Promise<R>;
-  waitForFunction<A>(
-    fn: (arg: A) => boolean,
-    arg: A,
-    opts?: { timeout?: number },
-  ): Promise<unknown>;
-  textContent(selector: string): Promise<string | null>;
-  click(selector: string): Promise<void>;
-  keyboard: { type(text: string): Promise<void>; press(key: string): Promise<void> };
-}
-interface BrowserContext {
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Chromium {
-  launchPersistentContext(
-    dir: string,
-    opts: { executablePath: string; headless: boolean; args: string[] },
-  ): Promise<BrowserContext>;
-}
-
-// Loaded by a computed specifier: playwright's typings pull in @types/node globals, which
-// would change how other files type-check under `deno check .`.
-async function loadChromium(): Promise<Chromium> {
-  const name = ["playwright", "core"].join("-");
-  return ((await import(name)) as { chromium: Chromium }).chromium;
-}
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // A stand-in guest on the console subjects: prints a prompt, echoes keys, and answers
 // each line with "you typed: <line>"; reports the lines it got on stdout.
@@ -99,10 +57,8 @@ async function readLines(
 }
 
 Deno.test("web terminal: a command typed in headless Chromium reaches the guest and its output comes back", async () => {
-  assert.ok(
-    await Deno.stat(CHROMIUM).then(() => true, () => false),
-    `${CHROMIUM} missing: apt-get install -y chromium (./vmesh installs it)`,
-  );
+  const missing = await chromiumMissing();
+  assert.ok(!missing, missing);
   const nats = await startEmbeddedNats();
   // The real console service process with the web backend on a free port.
   const consoleProc = await startService("console", ["--vm", "vmW", "--backend", "web:0"], nats.url)
@@ -133,11 +89,7 @@ Deno.test("web terminal: a command typed in headless Chromium reaches the guest 
   try {
     const first = await Promise.race([ready.then(() => 0), guest.status.then((s) => s.code)]);
     assert.equal(first, 0, "fake guest exited before ready");
-    browser = await (await loadChromium()).launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-    });
+    browser = await launchChromium(userDataDir);
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on("pageerror", (e) => pageErrors.push(e.message));

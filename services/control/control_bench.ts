@@ -14,46 +14,10 @@
  */
 
 import { startEmbeddedNats } from "@vmesh/bus";
+import { buildIdleGuest, IDLE_GUEST_LINE } from "../../tests/bare_metal_elf.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const log = (line: string) => console.log(`control_bench: ${line}`);
-
-const GUEST = `
-  .section .text
-  .globl _start
-_start:
-  la t1, msg
-  li t0, 0x10000000
-1: lbu t2, 0(t1)
-  beqz t2, 2f
-  sb t2, 0(t0)
-  addi t1, t1, 1
-  j 1b
-2: wfi
-  j 2b
-  .section .rodata
-msg: .asciz "vmesh idle guest up\\n"
-`;
-
-async function buildGuest(dir: string): Promise<string> {
-  await Deno.writeTextFile(`${dir}/idle.S`, GUEST);
-  const out = await new Deno.Command("riscv64-unknown-elf-gcc", {
-    args: [
-      "-nostdlib",
-      "-march=rv64gc",
-      "-mabi=lp64d",
-      "-Wl,-N",
-      "-Wl,-Ttext=0x80000000",
-      "-Wl,--no-warn-rwx-segments",
-      "-o",
-      `${dir}/idle.elf`,
-      `${dir}/idle.S`,
-    ],
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return `${dir}/idle.elf`;
-}
 
 /** Spawns a service and waits for its ready line; returns the process and that line. */
 async function service(name: string, args: string[], natsUrl: string) {
@@ -110,7 +74,7 @@ async function qemuBoot8(kernel: string): Promise<number> {
     }).spawn();
     const r = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
-    while (!text.includes("vmesh idle guest up")) {
+    while (!text.includes(IDLE_GUEST_LINE)) {
       const { value, done } = await r.read();
       if (done) throw new Error(`qemu ended: ${text}`);
       text += value;
@@ -129,7 +93,7 @@ async function measure(): Promise<void> {
   const nats = await startEmbeddedNats();
   const procs: Deno.ChildProcess[] = [];
   try {
-    const kernel = await buildGuest(dir);
+    const kernel = await buildIdleGuest(dir);
     const agent = await service("agent", [
       "--host",
       "h1",
@@ -170,7 +134,7 @@ async function measure(): Promise<void> {
       await r.body?.cancel();
       for (;;) {
         const text = await (await fetch(`${api}/vms/b${i}/logs`)).text();
-        if (text.includes("vmesh idle guest up")) return;
+        if (text.includes(IDLE_GUEST_LINE)) return;
         await new Promise((r) => setTimeout(r, 20));
       }
     }));
