@@ -110,6 +110,8 @@ export class KvmMachine {
   readonly #vcpu: number;
   readonly #run: Deno.UnsafePointerView;
   readonly #runPtr: Deno.PointerObject;
+  /** Size of the kvm_run mapping: the struct, then the port I/O data page at 4096. */
+  readonly #runSize: number;
   readonly #ramPtr: Deno.PointerObject;
   /** Guest RAM as the device models see it (a view over the mmap'ed host memory). */
   readonly ram: Uint8Array;
@@ -180,6 +182,7 @@ export class KvmMachine {
       throw new KvmError(`mmap of kvm_run failed: ${errnoText(errno())}`);
     }
     this.#runPtr = runPtr;
+    this.#runSize = runSize;
     this.#run = new Deno.UnsafePointerView(runPtr);
     this.#setCpuid();
     const entry = writeBootLayout(this.ram, bz, opts.cmdline, opts.initrd);
@@ -283,7 +286,9 @@ export class KvmMachine {
   /** Runs the vCPU until the guest resets, fails, or stop() is called. */
   async run(): Promise<KvmExit> {
     const c = this.#c;
-    const runBytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.#runPtr, 4096));
+    const runBytes = new Uint8Array(
+      Deno.UnsafePointerView.getArrayBuffer(this.#runPtr, this.#runSize),
+    );
     const rv = new DataView(runBytes.buffer);
     try {
       while (!this.#stopped) {
