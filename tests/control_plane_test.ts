@@ -188,6 +188,37 @@ Deno.test({
       await assert.rejects(ctl.call("rm", { name: "a1" }), /stop a1 first, or \.\/vmesh rm -f a1/);
     });
 
+    await t.step("a VM a host runs without a record is stopped and removed there", async () => {
+      const agentH2 = bus.client({ prefix: control.hostPrefix("h2") }, control.agentOps, {
+        timeoutMs: 60_000,
+        retries: 0,
+      });
+      // Started behind the control service's back, as an agent start that outlived its timeout.
+      const o = await agentH2.call("start", {
+        name: "orphan",
+        quota: { harts: 1, ramMib: 64, diskMib: 0 },
+        labels: {},
+        boot: { bios: "none", kernel },
+      });
+      assert.ok(o.running);
+      const events = await until("the orphan stopped", async () => {
+        const r = await fetch(`${httpOf(ctlProc)}/api/vms/orphan/events`);
+        const ev = await r.json() as { type: string; detail?: string }[];
+        return ev.some((e) => e.type === "orphan-stopped") ? ev : undefined;
+      });
+      assert.match(events.at(-1)!.detail!, /it ran on h2 without a record/);
+      await until("h2 no longer runs it", async () => {
+        const l = await new Promise<control.HostLoad>((resolve) => {
+          const sub = bus.subscribe(control.hostLoad, control.hostLoadSubject("h2"), (x) => {
+            sub.unsubscribe();
+            resolve(x);
+          });
+        });
+        return l.vms.some((v) => v.name === "orphan") ? undefined : true;
+      });
+      assert.ok(!(await ctl.call("list", {})).vms.some((v) => v.name === "orphan"));
+    });
+
     await t.step("a restarted control service has every record", async () => {
       const before = (await ctl.call("list", {})).vms.map((v) => [v.name, v.state, v.host]);
       await ctlProc.stop();

@@ -435,6 +435,7 @@ export class ControlService {
       await this.#event("_hosts", "host-up", load.host);
     }
     const running = new Map(load.vms.map((v) => [v.name, v]));
+    await this.#stopOrphans(load);
     for (const { value: r } of this.store.vms()) {
       if (r.host !== load.host || this.#locks.has(r.name)) continue;
       const v = running.get(r.name);
@@ -470,6 +471,39 @@ export class ControlService {
           });
         } else await this.#release(load.host, r.name);
         await this.#event(r.name, target.toLowerCase(), load.host, why);
+      });
+    }
+  }
+
+  /**
+   * Stops what a host runs that no record wants there (removed, placed elsewhere, or stopped,
+   * exited or failed, e.g. after an agent start that outlived its timeout), so nothing runs
+   * unaccounted in the ledgers. The bucket, read now, decides, not this service's copy.
+   */
+  async #stopOrphans(load: control.HostLoad): Promise<void> {
+    for (const v of load.vms) {
+      if (!v.running || this.#locks.has(v.name)) continue;
+      const cached = this.store.vms().find((x) => x.value.name === v.name)?.value;
+      const wanted = (r?: VmRecord) =>
+        r && r.host === load.host && (ACTIVE_STATES.has(r.state) || r.state === "LOST");
+      if (wanted(cached)) continue;
+      await this.#locked(v.name, async () => {
+        const fresh = (await this.store.getVm(v.name))?.value;
+        if (wanted(fresh) || (fresh && fresh.updatedMs >= load.atMs)) return;
+        const op = fresh ? control.agentOps.stop : control.agentOps.rm;
+        try {
+          await this.bus.request({ prefix: control.hostPrefix(load.host) }, op, {
+            name: v.name,
+          }, { timeoutMs: 30_000, retries: 1 });
+        } catch (e) {
+          this.bus.log(`vmesh-control: orphan ${v.name} on ${load.host}: ${(e as Error).message}`);
+          return;
+        }
+        const why = fresh
+          ? `it ran on ${load.host} while its record says ${fresh.state.toLowerCase()}` +
+            (fresh.host && fresh.host !== load.host ? ` on ${fresh.host}` : "")
+          : `it ran on ${load.host} without a record`;
+        await this.#event(v.name, "orphan-stopped", load.host, why);
       });
     }
   }
