@@ -19,6 +19,8 @@ quota and that host's agent starts it. Prints the VM's name and host.
   --disk-size SIZE           disk space reserved on the host (default 0)
   --cpu-shares N             CPU weight when the host is busy (default 1024 per hart); the
                              host caps each VM at its harts' worth of CPU either way
+  --image linux              the Linux guest of ./vmesh guest (OpenSBI, kernel, initramfs,
+                             data disk; built once into .vmesh/guest if missing)
   --kernel PATH              kernel: a bare-metal ELF (with --bios none) or a Linux Image
   --bios PATH|none           firmware, e.g. OpenSBI fw_jump.bin (default none)
   --initrd PATH              initial ramdisk
@@ -28,7 +30,8 @@ quota and that host's agent starts it. Prints the VM's name and host.
   --anti-affinity KEY        never on a host running a VM with the same value of label KEY
                              (repeatable)
   -o, --output json          print the VM record as JSON
-Paths are read on the host the VM lands on.`,
+Paths are read on the host the VM lands on (--image linux: this machine's guest cache,
+which is at the same path on every host running this checkout).`,
   ls: `Usage: ./vmesh ls [options]
 
 Lists every VM the control service records (any state).
@@ -141,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
         "disk-size": { type: "string" },
         "cpu-shares": { type: "string" },
         kernel: { type: "string" },
+        image: { type: "string" },
         bios: { type: "string" },
         initrd: { type: "string" },
         append: { type: "string" },
@@ -190,7 +194,35 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case "create": {
         if (names.length !== 1) throw new UsageError("create takes one NAME");
-        if (!flags.kernel) throw new UsageError("--kernel PATH is required");
+        let boot: control.BootSpec;
+        if (flags.image !== undefined) {
+          if (flags.image !== "linux") {
+            throw new UsageError(`--image takes linux, got '${flags.image}'`);
+          }
+          if (flags.kernel || flags.initrd || flags.disk || flags.bios) {
+            throw new UsageError("--image linux sets --bios, --kernel, --initrd and --disk");
+          }
+          // Loaded here only: the other commands need none of the guest build.
+          const { ensureGuestImages } = await import("../guest/mod.ts");
+          const g = await ensureGuestImages();
+          boot = {
+            bios: g.firmware,
+            kernel: g.kernel,
+            initrd: g.initramfs,
+            append: flags.append ?? "console=ttyS0",
+            disk: g.disk,
+          };
+        } else if (!flags.kernel) {
+          throw new UsageError("--kernel PATH or --image linux is required");
+        } else {
+          boot = {
+            bios: flags.bios ?? "none",
+            kernel: flags.kernel,
+            initrd: flags.initrd ?? "",
+            append: flags.append ?? "",
+            disk: flags.disk ?? "",
+          };
+        }
         const harts = Number(flags.harts ?? flags.cpus ?? "1");
         if (!Number.isInteger(harts) || harts < 1) throw new UsageError("--harts must be >= 1");
         const cpuShares = Number(flags["cpu-shares"] ?? "0");
@@ -205,13 +237,7 @@ export async function main(argv: string[]): Promise<number> {
             diskMib: flags["disk-size"] ? parseMib("disk-size", flags["disk-size"]) : 0,
             cpuShares,
           },
-          boot: {
-            bios: flags.bios ?? "none",
-            kernel: flags.kernel,
-            initrd: flags.initrd ?? "",
-            append: flags.append ?? "",
-            disk: flags.disk ?? "",
-          },
+          boot,
           labels: labelsOf(flags.label),
           antiAffinity: flags["anti-affinity"] ?? [],
         });

@@ -1,8 +1,8 @@
 /**
- * A Linux VM through the control plane: the control service places it, the host agent
- * starts its console, disk and CPU service processes (the agent's VM start path end to end),
- * the guest boots to its shell, and `./vmesh console` types a command into it and shows the
- * answer; `./vmesh logs` has the boot log and `rm -f` ends it and its files.
+ * A Linux VM through the control plane: `./vmesh create --image linux`, the control service
+ * places it, the host agent starts its console, disk and CPU service processes (the agent's
+ * VM start path end to end), the guest boots to its shell, and `./vmesh console` types a
+ * command into it and shows the answer after the boot log; `rm -f` ends it and its files.
  */
 import assert from "node:assert/strict";
 import { control } from "@vmesh/bus";
@@ -34,18 +34,41 @@ Deno.test({
       assert.ok(i < 100, "the agent never announced itself");
       await new Promise((r) => setTimeout(r, 100));
     }
-    const vm = await ctl.call("create", {
-      name: "linux1",
-      quota: { harts: 1, ramMib: 256, diskMib: 64 },
-      boot: {
-        bios: images.firmware,
-        kernel: images.kernel,
-        initrd: images.initramfs,
-        append: "console=ttyS0",
-        disk: images.disk,
-      },
+    // Through the CLI: --image linux is the cached guest (OpenSBI, kernel, initramfs, data disk).
+    const made = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        CLI,
+        "create",
+        "--image",
+        "linux",
+        "-m",
+        "256M",
+        "--disk-size",
+        "64M",
+        "-o",
+        "json",
+        "linux1",
+      ],
+      env: { NATS_URL: url, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+    const vm = JSON.parse(new TextDecoder().decode(made.stdout)) as control.VmInfo & {
+      state: string;
+    };
+    assert.equal(vm.state, "running");
+    assert.deepEqual(vm.boot, {
+      bios: images.firmware,
+      kernel: images.kernel,
+      initrd: images.initramfs,
+      append: "console=ttyS0",
+      disk: images.disk,
     });
-    assert.equal(vm.state, control.VmState.RUNNING);
+    assert.deepEqual(vm.quota, { harts: 1, ramMib: 256, diskMib: 64, cpuShares: 0 });
     assert.equal(vm.host, "h1");
     // The data disk is served through a copy-on-write overlay in the agent's dir.
     assert.ok((await Deno.stat(`${dir}/h1/linux1.disk0.cow`)).isFile);
