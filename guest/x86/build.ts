@@ -6,6 +6,7 @@
  */
 import { encodeCpio, gzipArchive, initramfsEntries } from "../initramfs.ts";
 import { defaultCacheDir } from "../build.ts";
+import { extractVmlinux } from "./vmlinux.ts";
 
 /** Debian packages the x86 guest is made from (downloaded with apt-get download, not installed). */
 export const X86_GUEST_PACKAGES = ["linux-image-amd64", "busybox-static"] as const;
@@ -15,6 +16,8 @@ export interface X86GuestImages {
   dir: string;
   /** The bzImage (vmlinuz). */
   kernel: string;
+  /** The ELF vmlinux decompressed from it (boots without the bzImage decompressor). */
+  vmlinux: string;
   initramfs: string;
   /** The kernel package actually used, e.g. linux-image-6.1.0-57-amd64 6.1.192-3. */
   kernelPackage: string;
@@ -69,10 +72,14 @@ export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86G
   const images = {
     dir,
     kernel: `${dir}/vmlinuz`,
+    vmlinux: `${dir}/vmlinux`,
     initramfs: `${dir}/initramfs.cpio.gz`,
     kernelPackage: `${kpkg} ${kver}`,
   };
-  if (await exists(images.initramfs) && await exists(images.kernel)) return images;
+  if (await exists(images.initramfs) && await exists(images.kernel)) {
+    if (!await exists(images.vmlinux)) await writeVmlinux(images);
+    return images;
+  }
   const work = `${dir}.tmp`;
   await Deno.remove(work, { recursive: true }).catch(() => {});
   await Deno.mkdir(`${work}/debs`, { recursive: true });
@@ -102,8 +109,16 @@ export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86G
     `${dir}/config`,
   );
   await Deno.writeFile(images.initramfs, gzipArchive(cpio));
+  await writeVmlinux(images);
   await Deno.remove(work, { recursive: true });
   return images;
+}
+
+/** Decompresses the cached bzImage to the ELF vmlinux (written whole or not at all). */
+async function writeVmlinux(images: X86GuestImages): Promise<void> {
+  const elf = await extractVmlinux(await Deno.readFile(images.kernel));
+  await Deno.writeFile(`${images.vmlinux}.tmp`, elf);
+  await Deno.rename(`${images.vmlinux}.tmp`, images.vmlinux);
 }
 
 if (import.meta.main) {

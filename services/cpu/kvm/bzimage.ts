@@ -27,7 +27,7 @@ export function parseBzImage(image: Uint8Array): BzImage {
   if (v.getUint32(0x202, true) !== 0x53726448) {
     const magic = v.getUint32(0, false);
     const hint = magic === 0x7f454c46
-      ? "an ELF vmlinux (not supported yet: pass the bzImage, e.g. /boot/vmlinuz-*)"
+      ? "an ELF vmlinux (load it with parseVmlinux)"
       : image[0] === 0x1f && image[1] === 0x8b
       ? "a gzip file (decompress it, or pass the bzImage)"
       : v.getUint32(0x38, true) === 0x644d5241

@@ -33,7 +33,8 @@ import {
   PROT_WRITE,
 } from "./libc.ts";
 import { parseBzImage } from "./bzimage.ts";
-import { GDT, LAYOUT, writeBootLayout } from "./x86_boot.ts";
+import { isElf, parseVmlinux } from "./elf_vmlinux.ts";
+import { GDT, type KernelImage, LAYOUT, writeBootLayout } from "./x86_boot.ts";
 
 /** What the machine needs to boot. */
 export interface KvmMachineOptions {
@@ -124,7 +125,10 @@ export class KvmMachine {
   unclaimedPortAccesses = 0;
 
   constructor(private readonly opts: KvmMachineOptions) {
-    const bz = parseBzImage(opts.kernel); // before any KVM resource: a bad image is a plain error
+    // Parsed before any KVM resource: a bad image is a plain error.
+    const kernel: KernelImage = isElf(opts.kernel)
+      ? { format: "elf", elf: parseVmlinux(opts.kernel) }
+      : { format: "bzImage", bz: parseBzImage(opts.kernel) };
     if (opts.memoryBytes < 64 << 20 || opts.memoryBytes > 3 * 2 ** 30) {
       throw new KvmError(`KVM guest memory must be 64 MiB..3 GiB, got ${opts.memoryBytes} bytes`);
     }
@@ -185,7 +189,7 @@ export class KvmMachine {
     this.#runSize = runSize;
     this.#run = new Deno.UnsafePointerView(runPtr);
     this.#setCpuid();
-    const entry = writeBootLayout(this.ram, bz, opts.cmdline, opts.initrd);
+    const entry = writeBootLayout(this.ram, kernel, opts.cmdline, opts.initrd);
     this.#setSregs();
     this.#setFpu();
     const regs = new BigUint64Array(SIZE.regs / 8);

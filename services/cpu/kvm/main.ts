@@ -1,11 +1,13 @@
 /**
  * `deno run -A services/cpu/kvm/main.ts [--kernel F] [--initrd F] [--append S] [-m MiB] [-- CMD]`:
- * boots an x86-64 guest on KVM (default: the cached Debian amd64 guest). With a command after
+ * boots an x86-64 guest on KVM (default: the cached Debian amd64 guest, its ELF vmlinux; --kernel
+ * takes a bzImage or an ELF vmlinux). With a command after
  * `--` it runs in batch mode (the guest /init runs it and resets); otherwise an interactive shell.
  */
 import { parseArgs } from "node:util";
 import { runKvmGuest } from "./run_guest.ts";
 import { ensureX86Guest } from "../../../guest/x86/build.ts";
+import { kvmBackend, PVM_WARNING } from "./host_kvm.ts";
 
 /** The default command line: serial console, i8042 reset for reboot, no PCI probing. */
 export const DEFAULT_KVM_CMDLINE =
@@ -28,7 +30,7 @@ export async function kvmMain(argv: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "usage: vmesh boot --accel kvm [--kernel bzImage] [--initrd F] [--append ARGS] [-m MiB] [-- CMD]",
+      "usage: vmesh boot --accel kvm [--kernel bzImage|vmlinux] [--initrd F] [--append ARGS] [-m MiB] [-- CMD]",
     );
     return 0;
   }
@@ -37,11 +39,12 @@ export async function kvmMain(argv: string[]): Promise<number> {
   let kernelPath = values.kernel, initrdPath = values.initrd;
   if (!kernelPath) {
     const g = await ensureX86Guest();
-    kernelPath = g.kernel;
+    kernelPath = g.vmlinux; // the ELF: no decompressor to run in the guest
     initrdPath ??= g.initramfs;
   }
   let cmdline = values.append ?? DEFAULT_KVM_CMDLINE;
   if (cmd) cmdline += ` vmesh.cmd64=${btoa(String.fromCharCode(...new TextEncoder().encode(cmd)))}`;
+  if (kvmBackend() === "pvm") console.error(PVM_WARNING);
   const started = performance.now();
   const exit = await runKvmGuest({
     kernel: await Deno.readFile(kernelPath),

@@ -1,0 +1,31 @@
+/**
+ * What implements /dev/kvm on this host. Some sandboxes expose KVM through PVM (the kvm_pvm
+ * module: a pagetable-based hypervisor without VT-x/AMD-V), which runs guest user mode natively
+ * but emulates every guest supervisor-mode instruction unless the guest kernel is built for PVM.
+ */
+
+/** "pvm" when the kvm_pvm module provides /dev/kvm, else "hardware" (kvm_intel / kvm_amd). */
+export type KvmBackend = "pvm" | "hardware";
+
+/**
+ * Which KVM backend this host has, from /sys/module.
+ *
+ * @example
+ * ```ts
+ * if (kvmBackend() === "pvm") console.error("guest kernel code will be emulated");
+ * ```
+ */
+export function kvmBackend(sysModule = "/sys/module"): KvmBackend {
+  try {
+    Deno.statSync(`${sysModule}/kvm_pvm`);
+    return "pvm";
+  } catch {
+    return "hardware";
+  }
+}
+
+/** The warning printed before a boot on a PVM host (figures measured, see README). */
+export const PVM_WARNING =
+  "vmesh: this host's /dev/kvm is PVM (kvm_pvm, no VT-x/AMD-V): an unmodified guest kernel's " +
+  "supervisor code runs in KVM's instruction emulator (measured 0.2-0.6 M instructions/s), so " +
+  "Linux takes minutes to reach /init here";
