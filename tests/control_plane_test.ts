@@ -152,6 +152,17 @@ Deno.test({
         });
         assert.equal(res.status, 409);
         assert.match((await res.json()).error, /no host fits huge2/);
+        // A quota that is not a whole number is bad input, 400, naming the flag.
+        const half = await fetch(`${httpOf(ctlProc)}/api/vms`, {
+          method: "POST",
+          body: JSON.stringify({
+            name: "half",
+            quota: { harts: 1.5, ramMib: 64, diskMib: 0 },
+            boot: { bios: "none", kernel },
+          }),
+        });
+        assert.equal(half.status, 400);
+        assert.match((await half.json()).error, /whole number of harts >= 1 \(--harts\)/);
       },
     );
 

@@ -8,7 +8,8 @@ import { type ServiceProcess, startService, startTestBus } from "./services_harn
 import { type BrowserContext, chromiumMissing, launchChromium } from "./headless_chromium.ts";
 
 Deno.test({
-  name: "control web page: hosts and VMs in headless Chromium, console button to the guest",
+  name:
+    "control web page: hosts and VMs in headless Chromium, console button to the guest, traces link",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -27,7 +28,12 @@ Deno.test({
         tb.nats.url,
       ),
     );
-    const ctlProc = await startService("control", ["--http", "0"], tb.nats.url);
+    const ctlProc = await startService("control", [
+      "--http",
+      "0",
+      "--jaeger-ui",
+      "http://127.0.0.1:16686/",
+    ], tb.nats.url);
     procs.push(ctlProc);
     const base = / http (http:\/\/\S+)/.exec(ctlProc.ready)![1];
     const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
@@ -57,7 +63,14 @@ Deno.test({
     assert.equal(await row("td:nth-child(7)"), "app=demo");
     assert.equal(await page.textContent('tr[data-host="h1"] td:nth-child(2)'), "up");
     assert.equal(await page.textContent('tr[data-host="h1"] td:nth-child(6)'), "96");
-    const href = await page.getAttribute('tr[data-vm="w1"] a', "href");
+    const href = await page.getAttribute('tr[data-vm="w1"] td:nth-child(8) a', "href");
+    // The traces link searches the CPU service's spans of this VM in the Jaeger UI.
+    const traces = await page.getAttribute('tr[data-vm="w1"] td:nth-child(10) a', "href");
+    assert.equal(
+      traces,
+      "http://127.0.0.1:16686/search?service=vmesh-cpu&tags=" +
+        encodeURIComponent(JSON.stringify({ "vmesh.vm": "w1" })),
+    );
     assert.equal(href, vm.consoleUrl);
     // The console button's target: the VM's web terminal, with the guest's line in it.
     const term = await browser.newPage();

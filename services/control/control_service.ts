@@ -120,8 +120,16 @@ export class ControlService {
       bad(`name ${r.name} is reserved (${[...RESERVED_NAMES].join(", ")}): pick another`);
     }
     const q = r.quota;
-    if (!q || !(q.harts >= 1)) bad("quota needs harts >= 1 (--harts)");
-    if (!(q.ramMib >= 1)) bad("quota needs RAM >= 1 MiB (--memory)");
+    const whole = (v: unknown, min: number) =>
+      Number.isInteger(v) && (v as number) >= min && (v as number) <= 0xffffffff;
+    if (!q || !whole(q.harts, 1)) bad("quota needs a whole number of harts >= 1 (--harts)");
+    if (!whole(q.ramMib, 1)) bad("quota needs a whole number of MiB of RAM >= 1 (--memory)");
+    if (q.diskMib !== undefined && !whole(q.diskMib, 0)) {
+      bad("quota's disk must be a whole number of MiB (--disk-size)");
+    }
+    if (q.cpuShares !== undefined && q.cpuShares !== 0 && !whole(q.cpuShares, 2)) {
+      bad("cpu shares must be 2..262144 (--cpu-shares)");
+    }
     if (!r.boot?.kernel) bad("boot needs a kernel (--kernel PATH)");
     for (const k of r.antiAffinity ?? []) {
       if (!LABEL_KEY.test(k)) bad(`anti-affinity key ${JSON.stringify(k)} is not a label key`);

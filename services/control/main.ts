@@ -20,6 +20,7 @@ services on one bus share the ops and the state.
   --http [HOST:]PORT   REST API (/api/...), web page (/), /healthz, /metrics (default 8095;
                        0: a free port; off: none)
   --lost-timeout MS    a host silent this long is lost, and its VMs with it (default 5000)
+  --jaeger-ui URL      link each VM on the web page to its traces in this Jaeger UI
   -h, --help           this text
 NATS_URL selects the server.`;
 
@@ -30,6 +31,7 @@ export async function main(args: string[]): Promise<number> {
   const flags = cli.parse({
     http: { type: "string", default: "8095" },
     "lost-timeout": { type: "string", default: "5000" },
+    "jaeger-ui": { type: "string" },
     help: { type: "boolean", short: "h" },
   }, args);
   if (!flags) return 0;
@@ -51,7 +53,10 @@ export async function main(args: string[]): Promise<number> {
   if (!ctl) return 1;
   const http = cli.startHttp(flags.http, {
     health: busHealth(bus.nc, "vmesh-control"),
-    routes: [{ path: "/api", app: controlRestApi(ctl) }, { path: "/", app: controlWebPage() }],
+    routes: [{ path: "/api", app: controlRestApi(ctl) }, {
+      path: "/",
+      app: controlWebPage({ jaegerUi: flags["jaeger-ui"] }),
+    }],
   });
   console.error(
     `vmesh-control ready: ${ctl.list().vms.length} VM record(s), lost timeout ${lostTimeoutMs} ms` +

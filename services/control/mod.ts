@@ -26,5 +26,5 @@ export {
   DEFAULT_STREAM,
 } from "./store.ts";
 export { controlRestApi } from "./rest_api.ts";
-export { controlWebPage } from "./web_page.ts";
+export { controlWebPage, type WebPageOptions } from "./web_page.ts";
 export * from "./records.ts";

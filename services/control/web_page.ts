@@ -1,7 +1,8 @@
 /**
  * The control service's web page (`GET /`): hosts and VMs with state, quota and load,
  * refreshed every 2 s from the REST API, with a console button per running VM (its console
- * service's web terminal).
+ * service's web terminal) and, given a Jaeger UI, a link to each VM's traces there (the CPU
+ * service's spans carry `vmesh.vm`).
  * @module
  */
 
@@ -22,9 +23,10 @@ th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }
 <tbody></tbody></table>
 <h2>VMs</h2>
 <table id="vms"><thead><tr><th>name</th><th>state</th><th>host</th><th>harts</th><th>RAM MiB</th>
-<th>disk MiB</th><th>labels</th><th>console</th><th>reason</th></tr></thead><tbody></tbody></table>
+<th>disk MiB</th><th>labels</th><th>console</th><th>reason</th><th>traces</th></tr></thead><tbody></tbody></table>
 <p id="status"></p>
 <script>
+const JAEGER = __JAEGER__;
 const STATES = ["unspecified", "starting", "running", "stopped", "exited", "lost", "failed"];
 const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; };
 const labels = (l) => Object.entries(l || {}).map(([k, v]) => k + "=" + v).join(",");
@@ -46,8 +48,14 @@ async function refresh() {
       if (st === "running" && x.consoleUrl) {
         const a = document.createElement("a"); a.href = x.consoleUrl; a.target = "_blank"; a.textContent = "console"; con.append(a);
       }
+      const tr_ = document.createElement("td");
+      if (JAEGER) {
+        const a = document.createElement("a");
+        a.href = JAEGER + "/search?service=vmesh-cpu&tags=" + encodeURIComponent(JSON.stringify({ "vmesh.vm": x.name }));
+        a.target = "_blank"; a.textContent = "traces"; tr_.append(a);
+      }
       tr.append(cell(x.name), cell(st, st), cell(x.host), cell(x.quota.harts), cell(x.quota.ramMib), cell(x.quota.diskMib),
-        cell(labels(x.labels)), con, cell(x.reason));
+        cell(labels(x.labels)), con, cell(x.reason), tr_);
       vb.append(tr);
     }
     document.querySelector("#status").textContent = "updated " + new Date().toLocaleTimeString();
@@ -58,6 +66,12 @@ async function refresh() {
 refresh(); setInterval(refresh, 2000);
 </script></body></html>`;
 
+/** Options of {@link controlWebPage}. */
+export interface WebPageOptions {
+  /** Jaeger UI base URL (e.g. http://127.0.0.1:16686); absent: no trace links. */
+  jaegerUi?: string;
+}
+
 /**
  * The sub-app serving the page at `/`.
  *
@@ -66,8 +80,11 @@ refresh(); setInterval(refresh, 2000);
  * controlApp({ service: "vmesh-control", routes: [{ path: "/", app: controlWebPage() }] });
  * ```
  */
-export function controlWebPage(): Hono {
+export function controlWebPage(opts: WebPageOptions = {}): Hono {
+  const jaeger = opts.jaegerUi?.replace(/\/+$/, "");
+  // JSON, with "<" escaped, is a safe script literal.
+  const html = PAGE.replace("__JAEGER__", JSON.stringify(jaeger ?? "").replace(/</g, "\\u003c"));
   const app = new Hono();
-  app.get("/", (c) => c.html(PAGE));
+  app.get("/", (c) => c.html(html));
   return app;
 }
