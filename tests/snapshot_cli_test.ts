@@ -9,47 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { connect, startEmbeddedNats, vm as vmContract } from "@vmesh/bus";
-import { CowOverlay } from "../services/disk/cow_overlay.ts";
 import { sha256File } from "./guest_vm.ts";
+import { diskTick, run, until, vmesh } from "./snapshot_test_support.ts";
 import { ConsoleCapture } from "../cli/boot_console.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
-
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-
-function vmesh(args: string[], env: Record<string, string>): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function run(args: string[], env: Record<string, string>) {
-  const out = await vmesh(args, env).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 180_000) {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The "disk N" the guest wrote to sector 1 of its disk, as a COW overlay file holds it. */
-async function diskTick(overlay: string): Promise<number> {
-  const d = await CowOverlay.open(overlay, { readOnly: true });
-  try {
-    const m = /^disk (\d+)\n/.exec(new TextDecoder().decode(await d.read(512, 512)));
-    return m ? Number(m[1]) : 0;
-  } finally {
-    d.close();
-  }
-}
 
 const tickNumbers = (text: string) =>
   [...text.matchAll(/tick (\d+) kept\r?\n/g)].map((m) => Number(m[1]));

@@ -13,19 +13,7 @@ import { ConsoleCapture } from "../cli/boot_console.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
 import { startService, startTestBus } from "./services_harness.ts";
 import { diskArgs, sha256File, startGuest } from "./guest_vm.ts";
-import { CowOverlay } from "../services/disk/cow_overlay.ts";
-
-/** The "disk N" the guest wrote to sector 1 of its disk, as a COW overlay file holds it. */
-async function diskTick(overlay: string): Promise<number> {
-  const d = await CowOverlay.open(overlay, { readOnly: true });
-  try {
-    const m = /^disk (\d+)\n/.exec(new TextDecoder().decode(await d.read(512, 512)));
-    if (!m) throw new Error(`no disk tick in sector 1 of ${overlay}`);
-    return Number(m[1]);
-  } finally {
-    d.close();
-  }
-}
+import { diskTick, until } from "./snapshot_test_support.ts";
 
 /** Every "tick N T" line of `text` as [N, uptime T]. */
 function ticks(text: string): [number, number][] {
@@ -36,18 +24,6 @@ function ticks(text: string): [number, number][] {
 
 const show = (r: vmContract.SnapshotReply) =>
   JSON.stringify({ ...r, sentBytes: String(r.sentBytes), vm: undefined });
-
-async function until(
-  what: string,
-  ok: () => boolean | Promise<boolean>,
-  ms = 180_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Whether anything answers `$SRV.PING.vmesh-cpu` for VM `vm`. */
 async function cpuServes(bus: Bus, vm: string): Promise<boolean> {
