@@ -149,7 +149,7 @@ class BootSession {
         Math.max(1, o.drives.length)
       } disk(s)${o.nics.length ? `, ${o.nics.length} nic(s)` : ""}, cpu (${
         Math.floor(o.memory / 1048576)
-      } MiB RAM, 1 hart)`,
+      } MiB RAM, ${o.smp} hart${o.smp > 1 ? "s" : ""})`,
     );
     let images: DefaultImages;
     try {

@@ -1,0 +1,189 @@
+/**
+ * SMP benchmark (`deno task bench`, or `deno bench -A services/cpu/smp_bench.ts`), vmesh and
+ * `qemu-system-riscv64` in the same run on the cached guest images:
+ *
+ * 1. boot to the shell prompt with `--smp 1`, `2` and `4` (`vmesh run`, the translator) and
+ *    QEMU with the same `-smp`, VMESH_BENCH_SMP_RUNS (default 2) runs each, median;
+ * 2. scaling: two parallel `md5sum` jobs over 32 MiB of zeros each, timed inside the guest by
+ *    /proc/uptime, with 1 and with 2 harts (`./vmesh boot --smp N`, QEMU `-smp N`):
+ *    time(1 hart) / time(2 harts) for each;
+ * 3. idle: host CPU seconds a 4-hart `vmesh run` uses in 10 s sitting at its prompt.
+ *
+ * The runs happen once at module load, as in cpu_bench.ts; nothing asserts on time.
+ * VMESH_BENCH_SKIP_SMP skips it all.
+ */
+import { fileURLToPath } from "node:url";
+import {
+  ensureGuestImages,
+  GUEST_PROMPT,
+  type GuestImages,
+  qemuArgs,
+  runQemuBatch,
+} from "../../guest/mod.ts";
+import { timeMarkers } from "../../cli/marker_timer.ts";
+
+const VMESH = fileURLToPath(new URL("../../vmesh", import.meta.url));
+const CLI = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
+const RUNS = Number(Deno.env.get("VMESH_BENCH_SMP_RUNS") ?? "2");
+const LIMIT_MS = 300_000;
+const HARTS = [1, 2, 4];
+
+const log = (line: string) => console.log(`smp_bench: ${line}`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function runArgs(images: GuestImages, harts: number): string[] {
+  return [
+    "run",
+    "--smp",
+    String(harts),
+    "-m",
+    "256M",
+    "--bios",
+    images.firmware,
+    "--initrd",
+    images.initramfs,
+    "--append",
+    "console=ttyS0",
+    "--timeout",
+    String(LIMIT_MS / 1000),
+    images.kernel,
+  ];
+}
+
+async function promptMs(cmd: string, args: string[]): Promise<number> {
+  const r = await timeMarkers(cmd, args, { markers: [GUEST_PROMPT], timeoutMs: LIMIT_MS });
+  const t = r.at[GUEST_PROMPT];
+  if (t === undefined) throw new Error(`no prompt (exit ${r.code}): ${r.output.slice(-300)}`);
+  return t;
+}
+
+async function measureBoots(images: GuestImages): Promise<void> {
+  for (const harts of HARTS) {
+    const v: number[] = [], q: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      try {
+        v.push(await promptMs(VMESH, runArgs(images, harts)));
+        q.push(
+          await promptMs("qemu-system-riscv64", qemuArgs(images, { net: false, smp: harts })),
+        );
+      } catch (e) {
+        log(`boot --smp ${harts} failed: ${(e as Error).message}`);
+      }
+    }
+    if (v.length && q.length) {
+      log(
+        `boot to prompt --smp ${harts} (median of ${v.length}): vmesh run ` +
+          `${(median(v) / 1000).toFixed(2)} s, qemu ${(median(q) / 1000).toFixed(2)} s, ` +
+          `vmesh/qemu ${(median(v) / median(q)).toFixed(2)}x`,
+      );
+    }
+  }
+}
+
+/** Two parallel jobs, timed by the guest's /proc/uptime (printed as `SMPWORK start end`). */
+const WORK = "a=$(cut -d' ' -f1 /proc/uptime); " +
+  "for i in 1 2; do (dd if=/dev/zero bs=64k count=512 2>/dev/null | md5sum >/dev/null) & done; " +
+  "wait; b=$(cut -d' ' -f1 /proc/uptime); echo SMPWORK $a $b";
+
+function workSeconds(text: string): number {
+  const m = text.match(/SMPWORK ([\d.]+) ([\d.]+)/);
+  if (!m) throw new Error(`no SMPWORK line in: ${text.slice(-300)}`);
+  return Number(m[2]) - Number(m[1]);
+}
+
+async function vmeshWork(images: GuestImages, harts: number): Promise<number> {
+  const out = await new Deno.Command(VMESH, {
+    args: [
+      "boot",
+      "--smp",
+      String(harts),
+      "--bios",
+      images.firmware,
+      "--kernel",
+      images.kernel,
+      "--initrd",
+      images.initramfs,
+      "--timeout",
+      String(LIMIT_MS / 1000),
+      "--",
+      WORK,
+    ],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  return workSeconds(new TextDecoder().decode(out.stdout));
+}
+
+async function measureScaling(images: GuestImages): Promise<void> {
+  const t = { vmesh: new Map<number, number>(), qemu: new Map<number, number>() };
+  for (const harts of [1, 2]) {
+    try {
+      t.vmesh.set(harts, await vmeshWork(images, harts));
+      const q = await runQemuBatch(images, WORK, { smp: harts, net: false, timeoutMs: LIMIT_MS });
+      t.qemu.set(harts, workSeconds(q.output ?? q.console));
+    } catch (e) {
+      log(`parallel work with ${harts} harts failed: ${(e as Error).message}`);
+    }
+  }
+  for (const [who, m] of Object.entries(t)) {
+    const one = m.get(1), two = m.get(2);
+    if (one === undefined || two === undefined) continue;
+    log(
+      `2 parallel md5sum jobs (32 MiB each), ${who}: 1 hart ${one.toFixed(2)} s, ` +
+        `2 harts ${two.toFixed(2)} s, scaling ${(one / two).toFixed(2)}x`,
+    );
+  }
+}
+
+/** utime + stime of process `pid`, in seconds. */
+function cpuSeconds(pid: number): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+async function measureIdle(images: GuestImages): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, ...runArgs(images, 4)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const dec = new TextDecoder();
+    let text = "";
+    const reader = child.stdout.getReader();
+    while (!text.includes(GUEST_PROMPT)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`ended before the prompt: ${text.slice(-300)}`);
+      text += dec.decode(value, { stream: true });
+    }
+    // Let boot-time work (deferred init, translation) settle before measuring.
+    await new Promise((r) => setTimeout(r, 2000));
+    const drain = (async () => {
+      while (!(await reader.read()).done) { /* discard */ }
+    })();
+    const c0 = cpuSeconds(child.pid), t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 10_000));
+    const used = cpuSeconds(child.pid) - c0, wall = (performance.now() - t0) / 1000;
+    log(
+      `idle 4-hart guest at its prompt: ${used.toFixed(2)} s of host CPU in ${wall.toFixed(1)} s ` +
+        `(${((100 * used) / wall).toFixed(1)} % of one core)`,
+    );
+    child.kill("SIGTERM");
+    await drain.catch(() => {});
+  } catch (e) {
+    log(`idle measurement failed: ${(e as Error).message}`);
+    child.kill("SIGKILL");
+  }
+  await child.status;
+}
+
+if (!Deno.env.get("VMESH_BENCH_SKIP_SMP")) {
+  const images = await ensureGuestImages();
+  await measureBoots(images);
+  await measureScaling(images);
+  await measureIdle(images);
+}
