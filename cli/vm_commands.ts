@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { BusError, connect, control } from "@vmesh/bus";
 import { stateLabel } from "../services/control/records.ts";
+import { diskImageMib } from "../services/agent/disk_size.ts";
 
 const HELP: Record<string, string> = {
   create: `Usage: ./vmesh create [options] NAME
@@ -16,7 +17,8 @@ Creates VM NAME: the control service places it on the least-loaded host that fit
 quota and that host's agent starts it. Prints the VM's name and host.
   --harts N, --cpus N        harts (vCPUs) (default 1)
   -m, --memory SIZE          guest RAM: MiB, or with a K/M/G suffix (default 256M)
-  --disk-size SIZE           disk space reserved on the host (default 0)
+  --disk-size SIZE           disk space reserved on the host (default: the data disk's size,
+                             the most its overlay can grow to; the agent refuses less)
   --cpu-shares N             CPU weight when the host is busy (default 1024 per hart); the
                              host caps each VM at its harts' worth of CPU either way
   --image linux              the Linux guest of ./vmesh guest (OpenSBI, kernel, initramfs,
@@ -122,6 +124,16 @@ function age(ms: number): string {
 /** A VM record as JSON for scripts: the state as its name. */
 function vmJson(v: control.VmInfo): Record<string, unknown> {
   return { ...v, state: stateLabel(v.state) };
+}
+
+/** The guest-visible size of a data disk image in MiB (0: none), for the default --disk-size. */
+async function imageMib(path: string | undefined): Promise<number> {
+  if (!path) return 0;
+  try {
+    return await diskImageMib(path);
+  } catch (e) {
+    throw new UsageError(`--disk ${path}: ${(e as Error).message} (or give --disk-size)`);
+  }
 }
 
 /** Runs `./vmesh <cmd> args`; returns the exit code. */
@@ -234,7 +246,9 @@ export async function main(argv: string[]): Promise<number> {
           quota: {
             harts,
             ramMib: parseMib("memory", flags.memory ?? "256M"),
-            diskMib: flags["disk-size"] ? parseMib("disk-size", flags["disk-size"]) : 0,
+            diskMib: flags["disk-size"]
+              ? parseMib("disk-size", flags["disk-size"])
+              : await imageMib(boot.disk),
             cpuShares,
           },
           boot,

@@ -46,8 +46,6 @@ Deno.test({
         "linux",
         "-m",
         "256M",
-        "--disk-size",
-        "64M",
         "-o",
         "json",
         "linux1",
@@ -68,6 +66,7 @@ Deno.test({
       append: "console=ttyS0",
       disk: images.disk,
     });
+    // The disk quota defaults to the data disk's size (64 MiB), the most its overlay can take.
     assert.deepEqual(vm.quota, { harts: 1, ramMib: 256, diskMib: 64, cpuShares: 0 });
     assert.equal(vm.host, "h1");
     // The data disk is served through a copy-on-write overlay in the agent's dir.

@@ -190,6 +190,20 @@ Deno.test({
       await assert.rejects(Deno.stat(`/sys/fs/cgroup/cpu/vmesh/${v.host}/shares`));
     });
 
+    await t.step("a data disk larger than the disk quota is refused by the agent", async () => {
+      await Deno.writeFile(`${dir}/d8.img`, new Uint8Array(8 << 20));
+      await assert.rejects(
+        create("disky", 64, {
+          quota: { harts: 1, ramMib: 64, diskMib: 4 },
+          boot: { bios: "none", kernel, disk: `${dir}/d8.img` },
+        }),
+        /is 8 MiB, more than the VM's disk quota of 4 MiB: raise --disk-size to 8M/,
+      );
+      const rec = await ctl.call("inspect", { name: "disky" });
+      assert.equal(rec.state, control.VmState.FAILED);
+      await ctl.call("rm", { name: "disky" });
+    });
+
     await t.step("stop, start and a taken name", async () => {
       const s = await ctl.call("stop", { name: "a1" });
       assert.equal(s.state, control.VmState.STOPPED);

@@ -7,6 +7,7 @@
 
 import { type Bus, BusError, control, type DeviceService, Status } from "@vmesh/bus";
 import type { CpuCgroup, CpuCgroups } from "./cpu_cgroup.ts";
+import { diskImageMib } from "./disk_size.ts";
 import { CpuUse, machineResources } from "./host_stats.ts";
 import type { HostLoad, HostVm, StartVm } from "./messages.ts";
 import { VmProcesses, VmStartError } from "./vm_processes.ts";
@@ -180,6 +181,19 @@ export class HostAgent {
   async #startVm(r: StartVm): Promise<control.HostVm> {
     const why = this.refusal(r);
     if (why) throw new BusError(Status.FAILED_PRECONDITION, why);
+    if (r.boot.disk) {
+      const mib = await diskImageMib(r.boot.disk).catch((e) => {
+        throw new BusError(Status.FAILED_PRECONDITION, `cannot read disk image: ${e.message}`);
+      });
+      // The overlay grows at most to the image's size: that is what the disk quota bounds.
+      if (mib > r.quota.diskMiB) {
+        throw new BusError(
+          Status.FAILED_PRECONDITION,
+          `disk image ${r.boot.disk} is ${mib} MiB, more than the VM's disk quota of ` +
+            `${r.quota.diskMiB} MiB: raise --disk-size to ${mib}M`,
+        );
+      }
+    }
     this.#starting.add(r.name);
     try {
       // An exited VM of the same name is replaced (start after the guest powered off).
