@@ -183,7 +183,11 @@ export class ControlService {
         );
       }
       await this.#event(r.name, "created");
-      const host = await this.#place(rec);
+      // A placement that fails (JetStream unreachable) leaves no half-made record behind.
+      const host = await this.#place(rec).catch(async (e) => {
+        await this.store.deleteVm(r.name, revision).catch(() => {});
+        throw e;
+      });
       if ("refusal" in host) {
         await this.store.deleteVm(r.name, revision).catch(() => {});
         await this.#event(r.name, "refused", undefined, host.refusal);
