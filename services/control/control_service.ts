@@ -343,7 +343,10 @@ export class ControlService {
         }
         throw e;
       }
-      const host = await this.#place(r, r.host || undefined);
+      const host = await this.#place(r, r.host || undefined).catch(async (e) => {
+        await this.store.mutateVm(name, (x) => ({ ...x, state: r.state })).catch(() => {});
+        throw e;
+      });
       if ("refusal" in host) {
         await this.store.mutateVm(name, (x) => ({ ...x, state: r.state, reason: host.refusal }));
         await this.#event(name, "refused", undefined, host.refusal);
