@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Bus, BusError, control, processGone, Status } from "@vmesh/bus";
+import { Kvm } from "@nats-io/kv";
 import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
@@ -242,6 +243,32 @@ Deno.test({
         return l.vms.some((v) => v.name === "orphan") ? undefined : true;
       });
       assert.ok(!(await ctl.call("list", {})).vms.some((v) => v.name === "orphan"));
+    });
+
+    await t.step("a start a dead control service left half done is failed", async () => {
+      // As a control service killed between claiming a name and starting it leaves it.
+      const kv = await new Kvm(bus.nc).open("vmesh-control");
+      const stale = {
+        name: "stale",
+        state: "STARTING",
+        host: "",
+        quota: { harts: 1, ramMib: 64, diskMib: 0 },
+        labels: {},
+        antiAffinity: [],
+        boot: { bios: "none", kernel },
+        consoleUrl: "",
+        exitCode: 0,
+        reason: "",
+        createdMs: Date.now() - 3_600_000,
+        updatedMs: Date.now() - 3_600_000,
+      };
+      await kv.create("vm.stale", JSON.stringify(stale));
+      const failed = await until("the stale start failed", async () => {
+        const v = await ctl.call("inspect", { name: "stale" });
+        return v.state === control.VmState.FAILED ? v : undefined;
+      });
+      assert.match(failed.reason, /its start did not finish within \d+ ms/);
+      await ctl.call("rm", { name: "stale" });
     });
 
     await t.step("a restarted control service has every record", async () => {

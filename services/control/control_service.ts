@@ -523,8 +523,34 @@ export class ControlService {
     }
   }
 
+  /**
+   * Fails starts no one finishes: a record STARTING for longer than an agent may take (its
+   * control service died between claiming and starting it), unless this process runs it.
+   */
+  async #sweepStuck(): Promise<void> {
+    const limit = this.#agentTimeoutMs + this.hosts.lostTimeoutMs;
+    for (const { value: r } of this.store.vms()) {
+      if (r.state !== "STARTING" || this.#locks.has(r.name)) continue;
+      if (Date.now() - r.updatedMs <= limit) continue;
+      const why = `its start did not finish within ${limit} ms (its control service stopped?)`;
+      await this.#locked(r.name, async () => {
+        const done = await this.store.mutateVm(
+          r.name,
+          (x) =>
+            x.state === "STARTING" && Date.now() - x.updatedMs > limit
+              ? { ...x, state: "FAILED", reason: why }
+              : undefined,
+        );
+        if (done?.value.state !== "FAILED") return;
+        await this.#release(r.host, r.name);
+        await this.#event(r.name, "failed", r.host || undefined, why);
+      });
+    }
+  }
+
   /** Marks the VMs of hosts that stopped announcing lost. */
   async #sweepLost(): Promise<void> {
+    await this.#sweepStuck();
     for (const { value: r } of this.store.vms()) {
       if (!r.host || !ACTIVE_STATES.has(r.state) || !this.hosts.isLost(r.host)) continue;
       if (this.#locks.has(r.name)) continue;
