@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { checkToken } from "@vmesh/bus";
 import type { ServiceProcess } from "./service_process.ts";
-import { openSnapshotBus, SnapshotCliError } from "./snapshot_bus.ts";
+import { openSnapshotBusOrSay, SnapshotCliError, stopSignals } from "./snapshot_bus.ts";
 import { fetchManifest, snapshotSwitches, startRestoredVm } from "./restored_vm.ts";
 
 /** `./vmesh clone --help`. */
@@ -67,23 +67,16 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const snap = positionals[0];
-  let sb;
-  try {
-    sb = await openSnapshotBus({ command: "clone", store: values.store, privateBus: true, say });
-  } catch (e) {
-    if (e instanceof SnapshotCliError) {
-      say(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const sb = await openSnapshotBusOrSay({
+    command: "clone",
+    store: values.store,
+    privateBus: true,
+    say,
+    fail: say,
+  });
+  if (!sb) return 1;
   const children: ServiceProcess[] = [];
-  let onSignal: (code: number) => void = () => {};
-  const signalled = new Promise<number>((r) => onSignal = r);
-  const sigint = () => onSignal(130);
-  const sigterm = () => onSignal(143);
-  Deno.addSignalListener("SIGINT", sigint);
-  Deno.addSignalListener("SIGTERM", sigterm);
+  const { signalled, remove: removeSignals } = stopSignals();
   try {
     const manifest = await fetchManifest(sb, snap);
     if (snapshotSwitches(manifest).length) {
@@ -129,8 +122,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   } finally {
-    Deno.removeSignalListener("SIGINT", sigint);
-    Deno.removeSignalListener("SIGTERM", sigterm);
+    removeSignals();
     for (const c of children.reverse()) await c.stop();
     await sb.close();
   }

@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { checkToken } from "@vmesh/bus";
 import type { ServiceProcess } from "./service_process.ts";
-import { openSnapshotBus, SnapshotCliError } from "./snapshot_bus.ts";
+import { openSnapshotBusOrSay, SnapshotCliError, stopSignals } from "./snapshot_bus.ts";
 import { fetchManifest, startRestoredVm } from "./restored_vm.ts";
 
 /** `./vmesh restore --help`. */
@@ -62,24 +62,17 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const snap = positionals[0];
-  let sb;
-  try {
-    sb = await openSnapshotBus({ command: "restore", store: values.store, privateBus: true, say });
-  } catch (e) {
-    if (e instanceof SnapshotCliError) {
-      say(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const sb = await openSnapshotBusOrSay({
+    command: "restore",
+    store: values.store,
+    privateBus: true,
+    say,
+    fail: say,
+  });
+  if (!sb) return 1;
   const children: ServiceProcess[] = [];
   const tmp = await Deno.makeTempDir({ prefix: "vmesh-restore-" });
-  let onSignal: (code: number) => void = () => {};
-  const signalled = new Promise<number>((r) => onSignal = r);
-  const sigint = () => onSignal(130);
-  const sigterm = () => onSignal(143);
-  Deno.addSignalListener("SIGINT", sigint);
-  Deno.addSignalListener("SIGTERM", sigterm);
+  const { signalled, remove: removeSignals } = stopSignals();
   try {
     const manifest = await fetchManifest(sb, snap);
     const vm = values.name ?? manifest.vm;
@@ -110,8 +103,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   } finally {
-    Deno.removeSignalListener("SIGINT", sigint);
-    Deno.removeSignalListener("SIGTERM", sigterm);
+    removeSignals();
     for (const c of children.reverse()) await c.stop();
     await sb.close();
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

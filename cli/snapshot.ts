@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { BusError, checkToken, vm as vmContract } from "@vmesh/bus";
 import { resolve } from "node:path";
-import { DEFAULT_SNAPSHOT_STORE, openSnapshotBus, SnapshotCliError } from "./snapshot_bus.ts";
+import { DEFAULT_SNAPSHOT_STORE, openSnapshotBusOrSay } from "./snapshot_bus.ts";
 
 /** Where disk points go by default. */
 const DEFAULT_DISK_DIR = `${DEFAULT_SNAPSHOT_STORE}/disks`;
@@ -58,21 +58,14 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const vm = positionals[0];
-  let sb;
-  try {
-    sb = await openSnapshotBus({
-      command: "snapshot",
-      store: values.store,
-      privateBus: false,
-      say,
-    });
-  } catch (e) {
-    if (e instanceof SnapshotCliError) {
-      say(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const sb = await openSnapshotBusOrSay({
+    command: "snapshot",
+    store: values.store,
+    privateBus: false,
+    say,
+    fail: say,
+  });
+  if (!sb) return 1;
   try {
     const r = await sb.bus.request(
       { vm, device: "ctl" },

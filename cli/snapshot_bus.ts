@@ -145,3 +145,35 @@ export async function openSnapshotBus(o: SnapshotBusOptions): Promise<SnapshotBu
     },
   };
 }
+
+/** {@link openSnapshotBus}, a setup problem said in one line (`o.say`) and undefined returned. */
+export async function openSnapshotBusOrSay(
+  o: SnapshotBusOptions & { fail(line: string): void },
+): Promise<
+  SnapshotBus | undefined
+> {
+  try {
+    return await openSnapshotBus(o);
+  } catch (e) {
+    if (!(e instanceof SnapshotCliError)) throw e;
+    o.fail(e.message);
+    return undefined;
+  }
+}
+
+/** SIGINT and SIGTERM as the exit codes 130 and 143, until `remove()`. */
+export function stopSignals(): { signalled: Promise<number>; remove(): void } {
+  let onSignal: (code: number) => void = () => {};
+  const signalled = new Promise<number>((r) => onSignal = r);
+  const sigint = () => onSignal(130);
+  const sigterm = () => onSignal(143);
+  Deno.addSignalListener("SIGINT", sigint);
+  Deno.addSignalListener("SIGTERM", sigterm);
+  return {
+    signalled,
+    remove() {
+      Deno.removeSignalListener("SIGINT", sigint);
+      Deno.removeSignalListener("SIGTERM", sigterm);
+    },
+  };
+}

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { BusError, memory, MEMORY_PREFIX } from "@vmesh/bus";
-import { openSnapshotBus, SnapshotCliError } from "./snapshot_bus.ts";
+import { openSnapshotBusOrSay } from "./snapshot_bus.ts";
 
 /** `./vmesh snapshots --help`. */
 export const SNAPSHOTS_USAGE = `usage: ./vmesh snapshots [--rm NAME] [--store dir:PATH|objects]
@@ -49,21 +49,14 @@ export async function main(args: string[]): Promise<number> {
     console.log(SNAPSHOTS_USAGE);
     return 0;
   }
-  let sb;
-  try {
-    sb = await openSnapshotBus({
-      command: "snapshots",
-      store: values.store,
-      privateBus: true,
-      say: () => {},
-    });
-  } catch (e) {
-    if (e instanceof SnapshotCliError) {
-      say(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const sb = await openSnapshotBusOrSay({
+    command: "snapshots",
+    store: values.store,
+    privateBus: true,
+    say: () => {},
+    fail: say,
+  });
+  if (!sb) return 1;
   const t = { prefix: MEMORY_PREFIX };
   try {
     if (values.rm !== undefined) {

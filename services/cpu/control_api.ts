@@ -13,6 +13,7 @@
  */
 import { Hono } from "hono";
 import { type Bus, BusError, HttpError, Status, vm as vmContract } from "@vmesh/bus";
+import type { SnapshotResult } from "./snapshot/mod.ts";
 
 /** What the API needs from the running VM (the CPU service's VmService provides it). */
 export interface VmControl {
@@ -50,17 +51,8 @@ export function vmControlOverBus(
   };
 }
 
-/** The JSON of `POST /vm/snapshot`. */
-export interface SnapshotJson {
-  name: string;
-  pages: number;
-  zeroPages: number;
-  distinctPages: number;
-  sentPages: number;
-  sentBytes: number;
-  pausedMs: number;
-  totalMs: number;
-}
+/** The JSON of `POST /vm/snapshot`: what was stored, as `takeSnapshot` reports it. */
+export type SnapshotJson = SnapshotResult;
 
 /** The JSON of `GET /vm`. */
 export interface VmStatusJson {
