@@ -298,9 +298,12 @@ export class KvmMachine {
       while (!this.#stopped) {
         const rc = await c.ioctl_run(this.#vcpu, KVM.RUN, BigInt(0));
         if (rc < 0) {
-          const e = errno();
-          if (e === 4) continue; // EINTR (or immediate_exit): check #stopped
-          throw new KvmError(`KVM_RUN failed: ${errnoText(e)}`);
+          // stop() set immediate_exit: KVM_RUN answers EINTR at once.
+          if (this.#stopped && runBytes[RUN.immediateExit]) continue;
+          // errno belongs to the libffi worker thread that made the call, not to this one.
+          throw new KvmError(
+            "KVM_RUN failed (its errno stays on the FFI worker thread; run it under strace -f -e ioctl to see it)",
+          );
         }
         const reason = rv.getUint32(RUN.exitReason, true);
         const name = EXIT_NAME[reason] ?? `exit ${reason}`;
@@ -324,8 +327,21 @@ export class KvmMachine {
                 rv.getBigUint64(RUN.union, true).toString(16)
               })`,
             );
-          case EXIT.INTERNAL_ERROR:
-            throw new KvmError(`KVM internal error (suberror ${rv.getUint32(RUN.union, true)})`);
+          case EXIT.INTERNAL_ERROR: {
+            // internal.suberror, ndata, data[ndata]: 1 is KVM_INTERNAL_ERROR_EMULATION.
+            const sub = rv.getUint32(RUN.union, true);
+            const nd = Math.min(rv.getUint32(RUN.union + 4, true), 16);
+            const data = Array.from(
+              { length: nd },
+              (_, i) => "0x" + rv.getBigUint64(RUN.union + 8 + 8 * i, true).toString(16),
+            );
+            const what = sub === 1 ? "KVM's instruction emulator failed" : `suberror ${sub}`;
+            throw new KvmError(
+              `KVM internal error: ${what}${
+                nd ? ` (data ${data.join(" ")})` : ""
+              }; ${this.#cpuState()}`,
+            );
+          }
           case EXIT.SYSTEM_EVENT:
             this.#stopped = {
               kind: "reset",
@@ -346,6 +362,26 @@ export class KvmMachine {
       if (!(err instanceof KvmError)) throw err;
       return { kind: "error", message: err.message, rip: this.#rip() };
     }
+  }
+
+  /** rip, rsp and the control registers, for error messages. */
+  #cpuState(): string {
+    const regs = new BigUint64Array(SIZE.regs / 8), sregs = new Uint8Array(SIZE.sregs);
+    const c = this.#c;
+    if (
+      c.ioctl_ptr(this.#vcpu, KVM.GET_REGS, Deno.UnsafePointer.of(regs)) < 0 ||
+      c.ioctl_ptr(this.#vcpu, KVM.GET_SREGS, Deno.UnsafePointer.of(sregs)) < 0
+    ) return "vCPU state unreadable";
+    const sv = new DataView(sregs.buffer);
+    const hex = (x: bigint) => "0x" + x.toString(16);
+    return [
+      `rsp ${hex(regs[REGS.rsp / 8])}`,
+      `rflags ${hex(regs[REGS.rflags / 8])}`,
+      `cs ${hex(BigInt(sv.getUint16(SREGS.cs + 12, true)))}`,
+      ...(["cr0", "cr2", "cr3", "cr4", "efer"] as const).map((r) =>
+        `${r} ${hex(sv.getBigUint64(SREGS[r], true))}`
+      ),
+    ].join(" ");
   }
 
   #rip(): number | undefined {
