@@ -11,6 +11,7 @@ import {
   consoleSubject,
   devicePrefix,
   MEMORY_PREFIX,
+  netPortPrefix,
   netPortSubject,
   switchPrefix,
   vmControlPrefix,
@@ -120,6 +121,8 @@ export function rolePermissions(role: BusRole): Permissions {
         subscribe: [
           `${switchPrefix(role.switch)}.*`,
           `${switchPrefix(role.switch)}.port.*.tx`,
+          `${switchPrefix(role.switch)}.port.*.join`,
+          `${switchPrefix(role.switch)}.port.*.leave`,
           ...discovery("vmesh-net"),
           inbox,
         ],
@@ -155,9 +158,10 @@ export function rolePermissions(role: BusRole): Permissions {
             `${MEMORY_PREFIX}.${op}`
           ),
           ...role.disks.map((d) => `${devicePrefix(role.vm, d)}.*`),
+          // Its own ports only: the join/leave subject names the port (the switch checks it).
           ...role.ports.flatMap((p) => [
-            `${switchPrefix(p.switch)}.join`,
-            `${switchPrefix(p.switch)}.leave`,
+            `${netPortPrefix(p.switch, p.port)}.join`,
+            `${netPortPrefix(p.switch, p.port)}.leave`,
             netPortSubject(p.switch, p.port, "tx"),
           ]),
         ],

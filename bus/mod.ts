@@ -101,6 +101,7 @@ export {
   lastToken,
   MEMORY_PREFIX,
   memorySubject,
+  netPortPrefix,
   netPortSubject,
   switchPrefix,
   vmControlPrefix,
@@ -180,3 +181,4 @@ export {
 } from "./credentials.ts";
 export { logPermissionErrors, PERMISSION_VIOLATION, permissionLine } from "./permission_log.ts";
 export { readLogin, writeAdminLogin } from "./admin_login.ts";
+export { serveSubjectOp, type SubjectOpOptions } from "./subject_op.ts";

@@ -38,11 +38,19 @@ export function switchPrefix(sw: string): string {
 }
 
 /**
+ * Prefix of one switch port's subjects: `vmesh.net.<switch>.port.<port>` (frames `.tx`/`.rx`,
+ * and its own `.join`/`.leave`, which only that port's user may publish to).
+ */
+export function netPortPrefix(sw: string, port: string): string {
+  return `${switchPrefix(sw)}.port.${checkToken("port", port)}`;
+}
+
+/**
  * Frame subject of a switch port: `vmesh.net.<switch>.port.<port>.tx` (port -> switch)
  * or `.rx` (switch -> port).
  */
 export function netPortSubject(sw: string, port: string, direction: "tx" | "rx"): string {
-  return `${switchPrefix(sw)}.port.${checkToken("port", port)}.${direction}`;
+  return `${netPortPrefix(sw, port)}.${direction}`;
 }
 
 /** Prefix of the memory (page store) service: `vmesh.memory`. */

@@ -524,7 +524,7 @@ export async function main(args: string[]): Promise<number> {
           topo.runDir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
           adminLogin = await writeAdminLogin(`${topo.runDir}/bus.env`, nats);
           say(
-            `${name}: embedded nats-server at ${nats.url} (pid ${nats.pid}), a login per service`,
+            `${name}: embedded nats-server at ${nats.url}, a login per service (pid ${nats.pid})`,
           );
           say(`${name}: admin login for tools in ${adminLogin} (0600; load: set -a; . FILE)`);
         }

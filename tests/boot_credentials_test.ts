@@ -13,6 +13,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type Bus,
   connect,
+  net,
   PASSWORD_ENV,
   PERMISSION_VIOLATION,
   processGone,
@@ -297,6 +298,28 @@ Deno.test("vmesh boot credentials: anonymous refused; VM A's CPU login cannot re
       const err = await refused;
       assert.ok(err.includes(subject), `${subject}: ${err}`);
     }
+    // A's CPU login cannot join or leave on B's port, nor on the switch's shared subjects; a
+    // join on its own port's subject naming B's port is refused by the switch.
+    for (
+      const subject of [
+        "vmesh.net.swc.port.b-net0.join",
+        "vmesh.net.swc.port.b-net0.leave",
+        "vmesh.net.swc.join",
+        "vmesh.net.swc.leave",
+      ]
+    ) {
+      const refused = errors.next(/Permissions Violation for Publish/i);
+      nc.publish(subject, new Uint8Array([1]));
+      assert.ok((await refused).includes(subject), subject);
+    }
+    await assert.rejects(
+      stolen.request({ prefix: "vmesh.net.swc.port.a-net0" }, net.ops.join, {
+        switch: "swc",
+        mac: "52:54:00:00:00:66",
+        portId: "b-net0",
+      }),
+      (e: Error & { status?: string }) => e.status === "INVALID_ARGUMENT",
+    );
     // The forged stop never reached B: B's CPU still runs its guest.
     const status = await adminBus.request({ vm: "b", device: "ctl" }, vm.ops.status, {});
     assert.equal(status.state, vm.State.RUNNING);

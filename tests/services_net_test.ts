@@ -3,7 +3,7 @@
  * echo switch returns frames, leave stops delivery, typed errors, discovery.
  */
 import assert from "node:assert/strict";
-import { net, netPortSubject, Status } from "@vmesh/bus";
+import { net, netPortPrefix, netPortSubject, Status } from "@vmesh/bus";
 import type { SwitchStats } from "../services/net/mod.ts";
 import {
   discover,
@@ -185,6 +185,23 @@ Deno.test("net service: ports on a switch exchange frames", async (t) => {
       assert.equal((await rawErrorRequest(tb.bus, "vmesh.net.sw0.join", big)).header, "TOO_LARGE");
       const ok = await sw0.call("join", { switch: "sw0", mac: "52:54:00:00:00:09", portId: "x" });
       assert.equal(ok.mtu, 1500);
+    });
+
+    await t.step("a port's own join/leave subject: only for that port", async () => {
+      const port = tb.bus.client({ prefix: netPortPrefix("sw0", "own") }, net.ops);
+      const r = await port.call("join", { switch: "sw0", mac: "52:54:00:00:00:0a", portId: "own" });
+      assert.equal(r.mtu, 1500);
+      // Another port's id on this port's subject: refused (bus permissions guard the subject).
+      await assert.rejects(
+        port.call("join", { switch: "sw0", mac: "52:54:00:00:00:0b", portId: "other" }),
+        (e: Error & { status?: string }) =>
+          e.status === "INVALID_ARGUMENT" && /port "other" cannot be joined/.test(e.message),
+      );
+      await assert.rejects(
+        port.call("leave", { switch: "sw0", portId: "other" }),
+        (e: Error & { status?: string }) => e.status === "INVALID_ARGUMENT",
+      );
+      assert.equal((await port.call("leave", { switch: "sw0", portId: "own" })).status, Status.OK);
     });
 
     await t.step("discovery lists both switches with join and leave", async () => {

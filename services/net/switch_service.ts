@@ -15,6 +15,7 @@ import {
   type DeviceService,
   net,
   netPortSubject,
+  serveSubjectOp,
   Status,
   switchPrefix,
 } from "@vmesh/bus";
@@ -44,6 +45,7 @@ function invalid(message: string): BusError {
 /** Runs one {@link VirtualSwitch} on the bus. */
 export class SwitchService {
   #sub?: Subscription;
+  #portOps: Subscription[] = [];
   #svc?: DeviceService;
   #aging?: ReturnType<typeof setInterval>;
   readonly #warned = new Set<string>();
@@ -69,28 +71,30 @@ export class SwitchService {
       version: this.opts.version,
       description: "vmesh virtual L2 switch",
       ops: net.ops,
-      handlers: {
-        join: (req) => {
-          this.#checkSwitch(req.switch);
-          const portId = this.#checkPort(req.portId);
-          if (!isMac(req.mac)) {
-            throw invalid(`mac ${JSON.stringify(req.mac)} is not aa:bb:cc:dd:ee:ff`);
-          }
-          this.sw.join(portId, req.mac, this.#sinkFor(portId));
-          this.#warned.delete(portId);
-          return { status: Status.OK, mtu: this.sw.mtu, agingMs: this.sw.agingMs };
-        },
-        leave: (req) => {
-          this.#checkSwitch(req.switch);
-          // Leaving twice (a retry after a restart) is not an error: the port is gone.
-          this.sw.leave(this.#checkPort(req.portId));
-          return { status: Status.OK };
-        },
-      },
+      handlers: { join: (req) => this.#join(req), leave: (req) => this.#leave(req) },
       maxPayloadBytes: MAX_CONTROL_BYTES,
       metadata: { switch: name, mode: this.sw.mode, mtu: String(this.sw.mtu) },
       statsData: () => this.stats(),
     });
+    // Each port's own join/leave subject: bus permissions let a VM publish only to its ports'.
+    const own = { service: SERVICE_NAME, device: name, maxPayloadBytes: MAX_CONTROL_BYTES };
+    const portOf = (subject: string, portId: string) => {
+      // vmesh.net.<switch>.port.<port>.<op>: the port id is the fifth token.
+      const port = subject.split(".")[4];
+      if (port !== portId) {
+        throw invalid(`port ${JSON.stringify(portId)} cannot be joined or left on ${subject}`);
+      }
+    };
+    this.#portOps = [
+      serveSubjectOp(this.bus, `${switchPrefix(name)}.port.*.join`, net.ops.join, (req, ctx) => {
+        portOf(ctx.subject, req.portId);
+        return this.#join(req);
+      }, own),
+      serveSubjectOp(this.bus, `${switchPrefix(name)}.port.*.leave`, net.ops.leave, (req, ctx) => {
+        portOf(ctx.subject, req.portId);
+        return this.#leave(req);
+      }, own),
+    ];
     const every = Math.max(250, Math.min(10_000, this.sw.agingMs / 4));
     this.#aging = setInterval(() => {
       for (const id of this.sw.age()) {
@@ -130,7 +134,26 @@ export class SwitchService {
   async stop(): Promise<void> {
     clearInterval(this.#aging);
     this.#sub?.unsubscribe();
+    for (const s of this.#portOps) s.unsubscribe();
     await this.#svc?.stop();
+  }
+
+  #join(req: net.PortJoin): net.PortJoinReply {
+    this.#checkSwitch(req.switch);
+    const portId = this.#checkPort(req.portId);
+    if (!isMac(req.mac)) {
+      throw invalid(`mac ${JSON.stringify(req.mac)} is not aa:bb:cc:dd:ee:ff`);
+    }
+    this.sw.join(portId, req.mac, this.#sinkFor(portId));
+    this.#warned.delete(portId);
+    return { status: Status.OK, mtu: this.sw.mtu, agingMs: this.sw.agingMs };
+  }
+
+  #leave(req: net.PortLeave): net.PortLeaveReply {
+    this.#checkSwitch(req.switch);
+    // Leaving twice (a retry after a restart) is not an error: the port is gone.
+    this.sw.leave(this.#checkPort(req.portId));
+    return { status: Status.OK };
   }
 
   /**

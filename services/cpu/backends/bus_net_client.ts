@@ -7,7 +7,7 @@
  */
 
 import { ROOT_CONTEXT, trace } from "@opentelemetry/api";
-import { type Bus, type BusSubscription, net, netPortSubject, switchPrefix } from "@vmesh/bus";
+import { type Bus, type BusSubscription, net, netPortPrefix, netPortSubject } from "@vmesh/bus";
 import type { NetBackendClient } from "../virtio/net.ts";
 import { FrameSampler, TRACING_ENABLED } from "../tracing.ts";
 
@@ -45,9 +45,9 @@ export class BusNetClient implements NetBackendClient {
     if (TRACING_ENABLED) this.#sampler = new FrameSampler(opts.switch, opts.port);
   }
 
-  /** The switch's subject prefix. */
+  /** This port's subject prefix: its join/leave go there (only this port's login may). */
   get prefix(): string {
-    return switchPrefix(this.opts.switch);
+    return netPortPrefix(this.opts.switch, this.opts.port);
   }
 
   /**
