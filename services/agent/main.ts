@@ -8,7 +8,7 @@ import { connect, ServiceCli, untilSignal, watchLifeline } from "@vmesh/bus";
 import { HostAgent } from "./agent.ts";
 import { CpuCgroups } from "./cpu_cgroup.ts";
 
-const USAGE = `usage: agent/main.ts [options]
+const USAGE = `usage: ./vmesh agent [options]   (or deno run -A services/agent/main.ts)
 
 Announces this host on vmesh.host.<host>.load every interval and serves
 vmesh.host.<host>.{start,stop,rm,logs} (VMs as console/disk/cpu service processes).

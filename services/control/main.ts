@@ -10,7 +10,7 @@ import { ControlService } from "./control_service.ts";
 import { controlRestApi } from "./rest_api.ts";
 import { controlWebPage } from "./web_page.ts";
 
-const USAGE = `usage: control/main.ts [options]
+const USAGE = `usage: ./vmesh control [options]   (or deno run -A services/control/main.ts)
 
 Serves vmesh.control.{create,list,inspect,stop,start,rm,logs,hosts} on the bus, keeps VM
 records in the JetStream KV bucket vmesh-control and events in the stream
