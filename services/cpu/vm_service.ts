@@ -180,6 +180,9 @@ export class VmService {
   #images: { role: string; bytes: Uint8Array }[] = [];
   #flags!: SnapshotMachineFlags;
   #snapshotting = false;
+  /** A snapshot holds the guest; it was running before (and is to run on after). */
+  #holding = false;
+  #heldRunning = false;
 
   private constructor(
     readonly bus: Bus,
@@ -298,15 +301,19 @@ export class VmService {
       handlers: {
         start: (_req, ctx) =>
           this.#control("start", ctx.context, () => {
+            this.#refuseWhileHeld("start");
             if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
           }),
         stop: (_req, ctx) => this.#control("stop", ctx.context, () => this.machine.stop(0)),
         pause: (_req, ctx) =>
           this.#control("pause", ctx.context, () => {
+            // Paused by a snapshot: stay paused after it.
+            this.#heldRunning = false;
             if (this.#state === vmContract.State.RUNNING) this.#setPaused(true);
           }),
         resume: (_req, ctx) =>
           this.#control("resume", ctx.context, () => {
+            this.#refuseWhileHeld("resume");
             if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
           }),
         status: () => this.status(),
@@ -334,7 +341,6 @@ export class VmService {
       throw new BusError(Status.FAILED_PRECONDITION, `a snapshot of ${this.opts.vm} is under way`);
     }
     this.#snapshotting = true;
-    const wasRunning = this.#state === S.RUNNING;
     try {
       const r = await takeSnapshot({
         bus: this.bus,
@@ -342,9 +348,7 @@ export class VmService {
         machine: this.machine,
         flags: this.#flags,
         images: this.#images,
-        hold: (held) => {
-          if (wasRunning) this.#setPaused(held);
-        },
+        hold: (held) => this.#hold(held),
         checkpointDisks: (snap) => this.#checkpointDisks(snap, diskDir),
       }, name);
       return { ...r, sentBytes: BigInt(r.sentBytes), vm: this.status() };
@@ -353,6 +357,28 @@ export class VmService {
       throw e;
     } finally {
       this.#snapshotting = false;
+    }
+  }
+
+  /** Pauses a running guest for a snapshot (`held`), or lets it run on unless paused meanwhile. */
+  #hold(held: boolean): void {
+    if (held) {
+      this.#holding = true;
+      this.#heldRunning = this.#state === vmContract.State.RUNNING;
+      if (this.#heldRunning) this.#setPaused(true);
+      return;
+    }
+    this.#holding = false;
+    if (this.#heldRunning && this.#state === vmContract.State.PAUSED) this.#setPaused(false);
+    this.#heldRunning = false;
+  }
+
+  #refuseWhileHeld(op: string): void {
+    if (this.#holding) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `a snapshot holds VM ${this.opts.vm} for a moment: ${op} it after the snapshot`,
+      );
     }
   }
 
