@@ -60,6 +60,13 @@ Removes VMs and their files on their host.
   logs: `Usage: ./vmesh logs NAME
 
 Prints VM NAME's console output so far (from its host's agent).`,
+  events: `Usage: ./vmesh events [options] [NAME]
+
+Prints the control plane's last events (of VM NAME when given), oldest first: created,
+placed, running, refused, failed, stopped, exited, lost, removed, orphan-stopped, and the
+hosts' host-lost / host-up (NAME _hosts).
+  -n, --tail N               at most the last N (default 100)
+  -o, --output json          as JSON`,
   hosts: `Usage: ./vmesh hosts [options]
 
 Lists the hosts whose agents announce themselves, with capacity, reservations and load.
@@ -76,6 +83,7 @@ export const SUMMARIES: Record<string, string> = {
   rm: "remove VMs",
   logs: "print a VM's console output",
   hosts: "list the hosts and their load",
+  events: "print the control plane's events (placements, exits, lost hosts)",
 };
 
 class UsageError extends Error {}
@@ -166,6 +174,7 @@ export async function main(argv: string[]): Promise<number> {
         output: { type: "string", short: "o" },
         quiet: { type: "boolean", short: "q" },
         force: { type: "boolean", short: "f" },
+        tail: { type: "string", short: "n" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -305,6 +314,26 @@ export async function main(argv: string[]): Promise<number> {
               `${Math.round(h.cpuUse * 100)}%`,
               String(h.vms),
               fmtLabels(h.labels),
+            ]),
+          ));
+        }
+        break;
+      }
+      case "events": {
+        if (names.length > 1) throw new UsageError("events takes at most one NAME");
+        const max = Number(flags.tail ?? "100");
+        if (!Number.isInteger(max) || max < 1) throw new UsageError("--tail must be >= 1");
+        const { events } = await ctl.call("events", { vm: names[0] ?? "", max });
+        if (json) out(JSON.stringify(events, null, 2));
+        else {
+          out(table(
+            ["TIME", "VM", "EVENT", "HOST", "DETAIL"],
+            events.map((e) => [
+              new Date(e.atMs).toISOString(),
+              e.vm,
+              e.type,
+              e.host || "-",
+              e.detail,
             ]),
           ));
         }

@@ -291,6 +291,10 @@ Deno.test({
       assert.equal(h.code, 0, h.err);
       assert.match(h.out, /^HOST\s+STATE\s+CORES/);
       assert.match(h.out, /\nh1\s+up\s+4\s/);
+      const ev = await cli(url, "events", "a1");
+      assert.equal(ev.code, 0, ev.err);
+      const types = ev.out.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[2]);
+      assert.deepEqual(types, ["created", "placed", "running", "stopped", "placed", "running"]);
       const big = await cli(url, "create", "--kernel", kernel, "-m", "2G", "big");
       assert.equal(big.code, 1);
       assert.match(big.err, /vmesh create: no host fits big/);

@@ -125,6 +125,24 @@ export interface HostInfo {
 export interface HostList {
   hosts: HostInfo[];
 }
+/** `vmesh.control.ListEvents`. */
+export interface ListEvents {
+  requestId?: string;
+  vm?: string;
+  max?: number;
+}
+/** `vmesh.control.Event`: one entry of the events stream. */
+export interface Event {
+  atMs: number;
+  vm: string;
+  type: string;
+  host: string;
+  detail: string;
+}
+/** `vmesh.control.EventList`, oldest first. */
+export interface EventList {
+  events: Event[];
+}
 /** `vmesh.control.StartVm`: the agent's start request. */
 export interface StartVm {
   requestId?: string;
@@ -169,6 +187,7 @@ export const ops: {
   rm: Op<VmRef, VmInfo>;
   logs: Op<VmRef, Logs>;
   hosts: Op<ListHosts, HostList>;
+  events: Op<ListEvents, EventList>;
 } = {
   create: op("create", "CreateVm", "VmInfo"),
   list: op("list", "ListVms", "VmList", false),
@@ -178,6 +197,7 @@ export const ops: {
   rm: op("rm", "VmRef", "VmInfo"),
   logs: op("logs", "VmRef", "Logs", false),
   hosts: op("hosts", "ListHosts", "HostList", false),
+  events: op("events", "ListEvents", "EventList", false),
 };
 
 /** A host agent's ops (prefix {@link hostPrefix}). */

@@ -84,6 +84,15 @@ export class ControlService {
         rm: (r) => svc.rm(r.name, r.force ?? false),
         logs: (r) => svc.logs(r.name),
         hosts: () => svc.hostList(),
+        events: async (r) => ({
+          events: (await svc.events(r.vm || undefined, r.max || undefined)).map((e) => ({
+            atMs: e.at,
+            vm: e.vm,
+            type: e.type,
+            host: e.host ?? "",
+            detail: e.detail ?? "",
+          })),
+        }),
       },
     });
     const every = Math.max(100, Math.min(1000, svc.hosts.lostTimeoutMs / 4));
