@@ -27,6 +27,7 @@ import {
   type GuestImages,
   qemuArgs,
   runQemuBatch,
+  vmeshRunArgs,
 } from "../guest/mod.ts";
 import { type MarkerRun, timeMarkers } from "./marker_timer.ts";
 
@@ -88,22 +89,7 @@ const VMESH_BOOT_ARGS = ["boot", "--timeout", String(BOOT_LIMIT_MS / 1000)];
 
 /** The machines whose boot is timed, by label. */
 function bootCommands(images: GuestImages): [string, string, string[]][] {
-  const run = (engine: string) => [
-    "run",
-    "--engine",
-    engine,
-    "-m",
-    "256M",
-    "--bios",
-    images.firmware,
-    "--initrd",
-    images.initramfs,
-    "--append",
-    "console=ttyS0",
-    "--timeout",
-    String(BOOT_LIMIT_MS / 1000),
-    images.kernel,
-  ];
+  const run = (engine: string) => vmeshRunArgs(images, { engine, timeoutS: BOOT_LIMIT_MS / 1000 });
   return [
     ["vmesh boot", VMESH, VMESH_BOOT_ARGS],
     ["vmesh boot --engine interp", VMESH, [...VMESH_BOOT_ARGS, "--engine", "interp"]],

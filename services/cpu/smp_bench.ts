@@ -20,6 +20,7 @@ import {
   type GuestImages,
   qemuArgs,
   runQemuBatch,
+  vmeshRunArgs,
 } from "../../guest/mod.ts";
 import { timeMarkers } from "../../cli/marker_timer.ts";
 
@@ -35,24 +36,8 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function runArgs(images: GuestImages, harts: number): string[] {
-  return [
-    "run",
-    "--smp",
-    String(harts),
-    "-m",
-    "256M",
-    "--bios",
-    images.firmware,
-    "--initrd",
-    images.initramfs,
-    "--append",
-    "console=ttyS0",
-    "--timeout",
-    String(LIMIT_MS / 1000),
-    images.kernel,
-  ];
-}
+const runArgs = (images: GuestImages, smp: number) =>
+  vmeshRunArgs(images, { smp, timeoutS: LIMIT_MS / 1000 });
 
 async function promptMs(cmd: string, args: string[]): Promise<number> {
   const r = await timeMarkers(cmd, args, { markers: [GUEST_PROMPT], timeoutMs: LIMIT_MS });

@@ -5,8 +5,16 @@
  */
 import assert from "node:assert/strict";
 
-/** Assembles a bare-metal M-mode program linked at 0x80000000. */
-export async function assemble(asm: string): Promise<Uint8Array> {
+/** Where {@link assemble} links the program. */
+export interface AssembleOptions {
+  /** Address of .text (default 0x80000000). */
+  textBase?: string;
+  /** Pack segments without page alignment (`-n`, default true). */
+  packed?: boolean;
+}
+
+/** Assembles a bare-metal M-mode program (linked at 0x80000000 unless told otherwise). */
+export async function assemble(asm: string, o: AssembleOptions = {}): Promise<Uint8Array> {
   const dir = await Deno.makeTempDir({ prefix: "vmesh_machine_" });
   try {
     await Deno.writeTextFile(`${dir}/p.S`, asm);
@@ -15,8 +23,8 @@ export async function assemble(asm: string): Promise<Uint8Array> {
         "-nostdlib",
         "-march=rv64gc",
         "-mabi=lp64d",
-        "-Wl,-Ttext=0x80000000",
-        "-Wl,-n",
+        `-Wl,-Ttext=${o.textBase ?? "0x80000000"}`,
+        ...(o.packed ?? true ? ["-Wl,-n"] : []),
         "-Wl,--no-warn-rwx-segments",
         `${dir}/p.S`,
         "-o",
