@@ -19,6 +19,8 @@ export interface X86GuestImages {
   /** The ELF vmlinux decompressed from it (boots without the bzImage decompressor). */
   vmlinux: string;
   initramfs: string;
+  /** The same initramfs uncompressed: nothing to inflate in the guest kernel. */
+  initramfsCpio: string;
   /** The kernel package actually used, e.g. linux-image-6.1.0-57-amd64 6.1.192-3. */
   kernelPackage: string;
 }
@@ -74,10 +76,12 @@ export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86G
     kernel: `${dir}/vmlinuz`,
     vmlinux: `${dir}/vmlinux`,
     initramfs: `${dir}/initramfs.cpio.gz`,
+    initramfsCpio: `${dir}/initramfs.cpio`,
     kernelPackage: `${kpkg} ${kver}`,
   };
   if (await exists(images.initramfs) && await exists(images.kernel)) {
     if (!await exists(images.vmlinux)) await writeVmlinux(images);
+    if (!await exists(images.initramfsCpio)) await writeCpio(images);
     return images;
   }
   const work = `${dir}.tmp`;
@@ -110,8 +114,20 @@ export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86G
   );
   await Deno.writeFile(images.initramfs, gzipArchive(cpio));
   await writeVmlinux(images);
+  await writeCpio(images);
   await Deno.remove(work, { recursive: true });
   return images;
+}
+
+/** Inflates the cached initramfs to a plain cpio archive (written whole or not at all). */
+async function writeCpio(images: X86GuestImages): Promise<void> {
+  const gz = await Deno.readFile(images.initramfs);
+  const cpio = new Uint8Array(
+    await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip")))
+      .arrayBuffer(),
+  );
+  await Deno.writeFile(`${images.initramfsCpio}.tmp`, cpio);
+  await Deno.rename(`${images.initramfsCpio}.tmp`, images.initramfsCpio);
 }
 
 /** Decompresses the cached bzImage to the ELF vmlinux (written whole or not at all). */

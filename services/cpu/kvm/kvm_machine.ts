@@ -221,7 +221,8 @@ export class KvmMachine {
       const fn = v.getUint32(o, true);
       if (fn === 1) {
         // ecx bit 31: running under a hypervisor; ebx[31:24] initial APIC id 0, one logical CPU.
-        v.setUint32(o + 20, v.getUint32(o + 20, true) | 0x8000_0000, true);
+        // ecx bit 13 (CX16) cleared: PVM's emulator fails on SLUB's lock cmpxchg16b (README).
+        v.setUint32(o + 20, (v.getUint32(o + 20, true) | 0x8000_0000) & ~(1 << 13), true);
         v.setUint32(o + 16, (v.getUint32(o + 16, true) & 0x0000ffff) | (1 << 16), true);
       }
     }
@@ -335,12 +336,16 @@ export class KvmMachine {
               { length: nd },
               (_, i) => "0x" + rv.getBigUint64(RUN.union + 8 + 8 * i, true).toString(16),
             );
-            const what = sub === 1 ? "KVM's instruction emulator failed" : `suberror ${sub}`;
-            throw new KvmError(
-              `KVM internal error: ${what}${
-                nd ? ` (data ${data.join(" ")})` : ""
-              }; ${this.#cpuState()}`,
-            );
+            let what = `suberror ${sub}${nd ? ` (data ${data.join(" ")})` : ""}`;
+            if (sub === 1) {
+              // emulation_failure: flags (bit 0: instruction bytes valid), insn_size, insn_bytes.
+              const hasBytes = nd >= 3 && (rv.getBigUint64(RUN.union + 8, true) & 1n) === 1n;
+              const size = hasBytes ? Math.min(runBytes[RUN.union + 16], 15) : 0;
+              const bytes = [...runBytes.subarray(RUN.union + 17, RUN.union + 17 + size)]
+                .map((b) => b.toString(16).padStart(2, "0")).join(" ");
+              what = `KVM's instruction emulator failed${size ? ` on bytes ${bytes}` : ""}`;
+            }
+            throw new KvmError(`KVM internal error: ${what}; ${this.#cpuState()}`);
           }
           case EXIT.SYSTEM_EVENT:
             this.#stopped = {

@@ -40,7 +40,7 @@ export async function kvmMain(argv: string[]): Promise<number> {
   if (!kernelPath) {
     const g = await ensureX86Guest();
     kernelPath = g.vmlinux; // the ELF: no decompressor to run in the guest
-    initrdPath ??= g.initramfs;
+    initrdPath ??= g.initramfsCpio; // uncompressed: the guest kernel has nothing to inflate
   }
   let cmdline = values.append ?? DEFAULT_KVM_CMDLINE;
   if (cmd) cmdline += ` vmesh.cmd64=${btoa(String.fromCharCode(...new TextEncoder().encode(cmd)))}`;

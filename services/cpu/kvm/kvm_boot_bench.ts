@@ -1,0 +1,84 @@
+/**
+ * KVM boot benchmark (`deno task bench`, or `deno bench -A services/cpu/kvm/kvm_boot_bench.ts`):
+ * the Debian amd64 guest's ELF vmlinux with its initramfs on /dev/kvm, `services/cpu/kvm/main.ts`
+ * against `qemu-system-x86_64 -accel kvm -M microvm` (PVH entry into the same vmlinux) in the
+ * same run: milliseconds from spawn to the kernel's banner ("Linux version", with earlyprintk)
+ * and, with VMESH_BENCH_KVM_INIT=1, to the initramfs's /init ("vmesh-guest: init ready"; on a
+ * PVM host that takes many minutes, so it is off by default). Prints each time and the ratio
+ * vmesh/QEMU; nothing asserts on time. Skipped without /dev/kvm or QEMU; VMESH_BENCH_SKIP_KVM
+ * skips it too.
+ */
+import { fileURLToPath } from "node:url";
+import { ensureX86Guest } from "../../../guest/x86/build.ts";
+import { timeMarkers } from "../../../cli/marker_timer.ts";
+import { kvmBackend } from "./host_kvm.ts";
+
+const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const BANNER = "Linux version", INIT = "vmesh-guest: init ready";
+const TO_INIT = Deno.env.get("VMESH_BENCH_KVM_INIT") === "1";
+const LIMIT_MS = TO_INIT ? 3_600_000 : 300_000;
+const APPEND = "earlyprintk=serial,ttyS0,115200 console=ttyS0 reboot=k panic=-1 pci=off nomodules";
+const log = (line: string) => console.log(`kvm_boot_bench: ${line}`);
+
+async function has(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+async function qemuPath(): Promise<string | undefined> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", "command -v qemu-system-x86_64"],
+    stdout: "piped",
+  }).output();
+  return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+}
+
+async function measure(): Promise<void> {
+  if (Deno.env.get("VMESH_BENCH_SKIP_KVM")) return log("skipped (VMESH_BENCH_SKIP_KVM)");
+  if (!await has("/dev/kvm")) return log("skipped: /dev/kvm is absent");
+  const qemu = await qemuPath();
+  if (!qemu) return log("skipped: qemu-system-x86_64 not found (Debian package qemu-system-x86)");
+  const g = await ensureX86Guest();
+  const markers = TO_INIT ? [BANNER, INIT] : [BANNER];
+  log(`host KVM backend: ${kvmBackend()}; guest ${g.kernelPackage}; markers ${markers.join(", ")}`);
+  const vmesh = await timeMarkers(Deno.execPath(), [
+    "run",
+    "-A",
+    MAIN,
+    "--kernel",
+    g.vmlinux,
+    "--initrd",
+    g.initramfs,
+    "-m",
+    "256",
+    "--append",
+    APPEND,
+    "--",
+    "true",
+  ], { markers, timeoutMs: LIMIT_MS });
+  const ref = await timeMarkers(qemu, [
+    "-accel",
+    "kvm",
+    "-M",
+    "microvm",
+    "-m",
+    "256",
+    "-nographic",
+    "-no-reboot",
+    "-kernel",
+    g.vmlinux,
+    "-initrd",
+    g.initramfs,
+    "-append",
+    APPEND,
+  ], { markers, timeoutMs: LIMIT_MS });
+  for (const m of markers) {
+    const a = vmesh.at[m], b = ref.at[m];
+    const fmt = (t: number | undefined) => t === undefined ? "not reached" : `${t.toFixed(0)} ms`;
+    const ratio = a !== undefined && b !== undefined
+      ? ` ratio vmesh/qemu ${(a / b).toFixed(2)}`
+      : "";
+    log(`"${m}": vmesh kvm ${fmt(a)}, qemu -accel kvm -M microvm ${fmt(b)}${ratio}`);
+  }
+}
+
+await measure();
