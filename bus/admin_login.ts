@@ -7,6 +7,7 @@
  * @module
  */
 import { PASSWORD_ENV, USER_ENV } from "./credentials.ts";
+import { CA_ENV } from "./tls.ts";
 import type { EmbeddedNats } from "./nats_server.ts";
 
 /**
@@ -21,8 +22,8 @@ import type { EmbeddedNats } from "./nats_server.ts";
 export async function writeAdminLogin(path: string, nats: EmbeddedNats): Promise<string> {
   const admin = nats.credentials?.users.get("admin");
   if (!admin) throw new Error("this nats-server admits anyone: it has no admin login to write");
-  const text =
-    `NATS_URL=${nats.url}\n${USER_ENV}=${admin.user}\n${PASSWORD_ENV}=${admin.password}\n`;
+  let text = `NATS_URL=${nats.url}\n${USER_ENV}=${admin.user}\n${PASSWORD_ENV}=${admin.password}\n`;
+  if (nats.tls?.ca) text += `${CA_ENV}=${nats.tls.ca}\n`;
   // createNew: never write the secret into a file someone else made (and may read).
   await Deno.writeTextFile(path, text, { mode: 0o600, createNew: true });
   return path;

@@ -9,6 +9,7 @@ import { Bus } from "./bus.ts";
 import { type Logger, stderrLogger } from "./core.ts";
 import { credentialsFromEnv, inboxPrefix, PASSWORD_ENV, USER_ENV } from "./credentials.ts";
 import { logPermissionErrors } from "./permission_log.ts";
+import { CA_ENV } from "./tls.ts";
 import { type EmbeddedNats, type EmbeddedNatsOptions, startEmbeddedNats } from "./nats_server.ts";
 
 /** Options of {@link connect}. */
@@ -24,6 +25,11 @@ export interface ConnectOptions {
    * server's admin user when this process started it.
    */
   auth?: { user: string; pass: string };
+  /**
+   * Verify the server's TLS certificate against this CA (PEM file); default `$VMESH_NATS_CA`,
+   * or the embedded server's CA when this process started it with TLS.
+   */
+  tlsCa?: string;
   /** Options of the embedded server, when one is started. */
   embedded?: EmbeddedNatsOptions;
 }
@@ -71,9 +77,11 @@ export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
   try {
     const servers = url.split(",").map((s) => s.trim().replace(/^nats:\/\//, ""));
     // A per-user inbox: the server lets each user read only replies addressed to it.
+    const ca = opts.tlsCa ?? Deno.env.get(CA_ENV) ?? embedded?.tls?.ca;
     const nc = await natsConnect({
       servers,
       name: opts.name,
+      ...(ca ? { tls: { caFile: ca } } : {}),
       ...(auth ? { user: auth.user, pass: auth.pass, inboxPrefix: inboxPrefix(auth.user) } : {}),
     });
     // The server's refusals reach the client only as status events: log each one.

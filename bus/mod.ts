@@ -182,3 +182,4 @@ export {
 export { logPermissionErrors, PERMISSION_VIOLATION, permissionLine } from "./permission_log.ts";
 export { readLogin, writeAdminLogin } from "./admin_login.ts";
 export { serveSubjectOp, type SubjectOpOptions } from "./subject_op.ts";
+export { type BusTlsFiles, CA_ENV, makeBusTls } from "./tls.ts";

@@ -26,6 +26,8 @@ export interface EmbeddedNats {
   readonly storeDir: string;
   /** The users it admits (credentials.ts), when started with them; else anyone may connect. */
   readonly credentials?: BusCredentials;
+  /** Its TLS files, when started with them (clients must use TLS). */
+  readonly tls?: { cert: string; key: string; ca?: string };
   /** Stops the server and deletes its store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -49,6 +51,11 @@ export interface EmbeddedNatsOptions {
    * `admin` user); anonymous clients are then refused. Without: no authorization.
    */
   credentials?: BusCredentials;
+  /**
+   * Server certificate and key (tls.ts): the server then requires TLS of every client, which
+   * must verify it against the CA (`connect()` reads `$VMESH_NATS_CA`).
+   */
+  tls?: { cert: string; key: string; ca?: string };
 }
 
 interface Running {
@@ -76,6 +83,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise
     await Deno.writeTextFile(`${dir}/nats.conf`, credentials.serverConfig(), { mode: 0o600 });
     args.unshift("-c", `${dir}/nats.conf`);
   }
+  if (opts.tls) args.push("--tls", "--tlscert", opts.tls.cert, "--tlskey", opts.tls.key);
   if (opts.jetstream ?? true) args.push("-js", "-sd", `${dir}/store`);
   let child: Deno.ChildProcess;
   try {
@@ -106,7 +114,15 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise
     const tail = log.trim().split("\n").slice(-3).join(" | ");
     throw new Error(`nats-server did not start: ${(e as Error).message}${tail ? `: ${tail}` : ""}`);
   }
-  return { url: `nats://127.0.0.1:${port}`, port, pid: r.pid, storeDir: dir, credentials, stop };
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    pid: r.pid,
+    storeDir: dir,
+    credentials,
+    tls: opts.tls,
+    stop,
+  };
 }
 
 /** A NATS URL to use and how to release it. */

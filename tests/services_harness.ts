@@ -58,11 +58,11 @@ export async function startService(
   name: string,
   args: string[],
   natsUrl: string,
-  extra: { stdin?: "piped" | "null"; cwd?: string } = {},
+  extra: { stdin?: "piped" | "null"; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<ServiceProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", servicePath(name), ...args],
-    env: { NATS_URL: natsUrl, NO_COLOR: "1" },
+    env: { NATS_URL: natsUrl, NO_COLOR: "1", ...extra.env },
     stdin: extra.stdin ?? "null",
     stdout: "null",
     stderr: "piped",
