@@ -29,7 +29,7 @@ function agent(host: string, dir: string, url: string, extra: string[] = []) {
     "--ram",
     "1024",
     "--cores",
-    "4",
+    "8",
     "--dir",
     `${dir}/${host}`,
     "--interval",
@@ -191,6 +191,24 @@ Deno.test({
       await assert.rejects(Deno.stat(`/sys/fs/cgroup/cpu/vmesh/${v.host}/shares`));
     });
 
+    await t.step("a VM of two harts: --smp 2, capped at two cores", async () => {
+      const harts = async (host: string) =>
+        (await ctl.call("hosts", {})).hosts.find((h) => h.host === host)!.reserved.harts;
+      const before = { h1: await harts("h1"), h2: await harts("h2") };
+      const v = await create("smp2", 64, { quota: { harts: 2, ramMib: 64, diskMib: 0 } });
+      assert.equal(v.state, control.VmState.RUNNING);
+      assert.equal(await harts(v.host), before[v.host as "h1" | "h2"] + 2);
+      if (/cpu-quota=\/sys\/fs\/cgroup\/cpu\//.test(h1.ready)) {
+        const g = `/sys/fs/cgroup/cpu/vmesh/${v.host}/smp2`;
+        assert.equal((await Deno.readTextFile(`${g}/cpu.cfs_quota_us`)).trim(), "200000");
+        assert.equal((await Deno.readTextFile(`${g}/cpu.shares`)).trim(), "2048");
+        const pid = (await Deno.readTextFile(`${g}/cgroup.procs`)).trim();
+        const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+        assert.equal(argv[argv.indexOf("--smp") + 1], "2", argv.join(" "));
+      }
+      await ctl.call("rm", { name: "smp2", force: true });
+    });
+
     await t.step("a data disk larger than the disk quota is refused by the agent", async () => {
       await Deno.writeFile(`${dir}/d8.img`, new Uint8Array(8 << 20));
       await assert.rejects(
@@ -290,7 +308,7 @@ Deno.test({
       const h = await cli(url, "hosts");
       assert.equal(h.code, 0, h.err);
       assert.match(h.out, /^HOST\s+STATE\s+CORES/);
-      assert.match(h.out, /\nh1\s+up\s+4\s/);
+      assert.match(h.out, /\nh1\s+up\s+8\s/);
       const ev = await cli(url, "events", "a1");
       assert.equal(ev.code, 0, ev.err);
       const types = ev.out.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[2]);

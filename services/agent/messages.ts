@@ -7,7 +7,7 @@
 
 /** Per-VM resources: what placement reserves on a host. */
 export interface Quota {
-  /** Harts (vCPUs). The CPU service runs one hart today: the agent refuses more. */
+  /** Harts (vCPUs): the CPU service's `--smp`, at most {@link MAX_HARTS} of agent.ts. */
   harts: number;
   /** Guest RAM in MiB (the CPU service's --memory: the guest cannot use more). */
   ramMiB: number;
