@@ -275,5 +275,6 @@ export class HostAgent {
     await this.#service?.stop();
     await Promise.all([...this.vms.values()].map((v) => v.stop()));
     await Promise.all([...this.cgroups.keys()].map((n) => this.#dropCgroup(n)));
+    await this.o.cgroups?.close();
   }
 }

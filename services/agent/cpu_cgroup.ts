@@ -100,6 +100,12 @@ export class CpuCgroups {
     return this;
   }
 
+  /** Removes this host's group and `vmesh/` when they are empty (the agent stops). */
+  async close(): Promise<void> {
+    await Deno.remove(this.h.base).catch(() => {});
+    await Deno.remove(this.h.base.slice(0, this.h.base.lastIndexOf("/"))).catch(() => {});
+  }
+
   /** Makes (or resets) VM `vm`'s group: a cap of `harts` cores, weight `shares`. */
   async create(vm: string, q: { harts: number; shares: number }): Promise<CpuCgroup> {
     const path = `${this.h.base}/${vm}`;
