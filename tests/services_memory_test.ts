@@ -137,7 +137,7 @@ for (const backend of ["objects", "dir"] as const) {
         },
       );
 
-      await t.step("discovery lists the service with its eight endpoints", async () => {
+      await t.step("discovery lists the service with its seven endpoints", async () => {
         const [info] = await discover(tb.bus, "vmesh-memory", 1);
         assert.equal(info.version, "0.1.0");
         assert.deepEqual(
@@ -150,7 +150,6 @@ for (const backend of ["objects", "dir"] as const) {
             "list_manifests",
             "put_manifest",
             "put_page",
-            "put_pages",
           ].map((op) => `vmesh.memory.${op}`),
         );
       });

@@ -1,6 +1,6 @@
 /**
  * Memory (page store) contract (proto/memory.proto, package `vmesh.memory`).
- * Served on `vmesh.memory.<op>` for op in put_page, put_pages, get_page, has_pages, put_manifest,
+ * Served on `vmesh.memory.<op>` for op in put_page, get_page, has_pages, put_manifest,
  * get_manifest, list_manifests, delete_manifest.
  *
  * @module
@@ -18,17 +18,6 @@ export interface PutPageReply {
   status?: number;
   /** The store already held the page. */
   existed: boolean;
-}
-/** `vmesh.memory.PutPages`: several pages in one message. */
-export interface PutPages {
-  pages: PutPage[];
-  requestId?: string;
-}
-/** `vmesh.memory.PutPagesReply`. */
-export interface PutPagesReply {
-  status?: number;
-  /** How many of the pages the store did not hold yet. */
-  stored: number;
 }
 /** `vmesh.memory.GetPage`. */
 export interface GetPage {
@@ -146,7 +135,6 @@ export interface DeleteManifestReply {
 /** The ops of the memory service. */
 export const ops: {
   put_page: Op<PutPage, PutPageReply>;
-  put_pages: Op<PutPages, PutPagesReply>;
   get_page: Op<GetPage, GetPageReply>;
   has_pages: Op<HasPages, HasPagesReply>;
   put_manifest: Op<PutManifest, PutManifestReply>;
@@ -156,9 +144,6 @@ export const ops: {
 } = {
   // Content-addressed puts are idempotent by construction.
   put_page: defineOp("put_page", "vmesh.memory.PutPage", "vmesh.memory.PutPageReply", {
-    replay: false,
-  }),
-  put_pages: defineOp("put_pages", "vmesh.memory.PutPages", "vmesh.memory.PutPagesReply", {
     replay: false,
   }),
   get_page: defineOp("get_page", "vmesh.memory.GetPage", "vmesh.memory.GetPageReply", {

@@ -52,32 +52,26 @@ async function storeIo<T>(what: string, op: () => Promise<T>): Promise<T> {
 export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof memory.ops> {
   // Concurrent puts of one page share one store write, so it is stored once.
   const inFlight = new Map<string, Promise<boolean>>();
-  /** Checks and stores one page; resolves to true when the store held it already. */
-  const putOne = async (hash: string, data: Uint8Array): Promise<boolean> => {
-    checkHash(hash);
-    if (data.length === 0) throw new BusError(Status.INVALID_ARGUMENT, "empty page");
-    if (data.length > maxPage) {
-      throw new BusError(Status.TOO_LARGE, `page of ${data.length} bytes exceeds ${maxPage}`);
-    }
-    const actual = await pageHash(data);
-    if (actual !== hash) {
-      throw new BusError(Status.INVALID_ARGUMENT, `hash ${hash} does not match the data`);
-    }
-    let put = inFlight.get(hash);
-    if (!put) {
-      put = storeIo("put page", () => store.putPage(hash, data));
-      inFlight.set(hash, put);
-      put.finally(() => inFlight.delete(hash)).catch(() => {});
-      return await put;
-    }
-    await put;
-    return true;
-  };
   return {
-    put_page: async (req) => ({ status: Status.OK, existed: await putOne(req.hash, req.data) }),
-    put_pages: async (req) => {
-      const existed = await Promise.all(req.pages.map((p) => putOne(p.hash, p.data)));
-      return { status: Status.OK, stored: existed.filter((e) => !e).length };
+    put_page: async (req) => {
+      checkHash(req.hash);
+      if (req.data.length === 0) throw new BusError(Status.INVALID_ARGUMENT, "empty page");
+      if (req.data.length > maxPage) {
+        throw new BusError(Status.TOO_LARGE, `page of ${req.data.length} bytes exceeds ${maxPage}`);
+      }
+      const actual = await pageHash(req.data);
+      if (actual !== req.hash) {
+        throw new BusError(Status.INVALID_ARGUMENT, `hash ${req.hash} does not match the data`);
+      }
+      let put = inFlight.get(req.hash);
+      if (!put) {
+        put = storeIo("put page", () => store.putPage(req.hash, req.data));
+        inFlight.set(req.hash, put);
+        put.finally(() => inFlight.delete(req.hash)).catch(() => {});
+        return { status: Status.OK, existed: await put };
+      }
+      await put;
+      return { status: Status.OK, existed: true };
     },
     get_page: async (req) => {
       checkHash(req.hash);
@@ -141,7 +135,7 @@ export interface PageServiceOptions {
 }
 
 /**
- * Serves `store` as `vmesh.memory.{put_page,put_pages,get_page,has_pages,put_manifest,get_manifest,
+ * Serves `store` as `vmesh.memory.{put_page,get_page,has_pages,put_manifest,get_manifest,
  * list_manifests,delete_manifest}`.
  */
 export function servePages(

@@ -1,7 +1,7 @@
 /**
  * The CPU service's client of the memory service (`vmesh.memory.<op>`): stores pages the
- * store lacks (asked in batches with `has_pages`, sent in `put_pages` batches of up to 768 KiB,
- * a few in flight) and fetches pages, turning bus failures into one-line {@link SnapshotError}s.
+ * store lacks (asked in batches with `has_pages`, sent with bounded concurrency) and fetches
+ * pages, turning bus failures into one-line {@link SnapshotError}s.
  * @module
  */
 import { type Bus, BusError, memory, MEMORY_PREFIX, type Op, Status } from "@vmesh/bus";
@@ -12,10 +12,6 @@ const TARGET = { prefix: MEMORY_PREFIX };
 const WINDOW = 32;
 /** Hashes per `has_pages` request (~260 KB, under NATS' 1 MiB payload). */
 const HAS_BATCH = 4000;
-/** Page bytes per `put_pages` request (under NATS' default 1 MiB payload, with room). */
-const PUT_BATCH_BYTES = 768 * 1024;
-/** `put_pages` requests in flight at once. */
-const PUT_WINDOW = 4;
 const TIMEOUT_MS = 30_000;
 
 /** Runs a memory request; a missing service or a refusal becomes a SnapshotError. */
@@ -41,17 +37,13 @@ export async function memoryCall<Req, Res>(
   }
 }
 
-/** Runs `task(i)` for i in [0, n) with at most `window` at once. */
-async function pool(
-  n: number,
-  task: (i: number) => Promise<void>,
-  window = WINDOW,
-): Promise<void> {
+/** Runs `task(i)` for i in [0, n) with at most {@link WINDOW} at once. */
+async function pool(n: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < n) await task(next++);
   };
-  await Promise.all(Array.from({ length: Math.min(window, n) }, worker));
+  await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, worker));
 }
 
 /** What {@link storePages} sent. */
@@ -76,30 +68,18 @@ export async function storePages(bus: Bus, pages: Map<string, Uint8Array>): Prom
     );
     for (const i of r.missing) missing.push(batch[i]);
   }
-  const batches: memory.PutPage[][] = [];
-  let batch: memory.PutPage[] = [];
-  let batchBytes = 0;
   let bytes = 0;
-  for (const hash of missing) {
+  await pool(missing.length, async (i) => {
+    const hash = missing[i];
     const data = pages.get(hash)!;
-    if (batch.length && batchBytes + data.length > PUT_BATCH_BYTES) {
-      batches.push(batch);
-      batch = [];
-      batchBytes = 0;
-    }
-    batch.push({ hash, data });
-    batchBytes += data.length;
-    bytes += data.length;
-  }
-  if (batch.length) batches.push(batch);
-  await pool(batches.length, async (i) => {
     await memoryCall(
       bus,
-      memory.ops.put_pages,
-      { pages: batches[i] },
-      `storing ${batches[i].length} pages`,
+      memory.ops.put_page,
+      { hash, data },
+      `storing page ${hash}`,
     );
-  }, PUT_WINDOW);
+    bytes += data.length;
+  });
   return { sent: missing.length, bytes };
 }
 
