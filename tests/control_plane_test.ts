@@ -361,8 +361,21 @@ Deno.test({
     for (const p of procs.reverse()) await p.stop().catch(() => {});
     await tb.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await removeEmptyCgroups("h1"); // left by the agent killed with SIGKILL
   }
 });
+
+/** Removes host `host`'s empty VM cpu cgroups and its own (rmdir refuses busy ones). */
+async function removeEmptyCgroups(host: string): Promise<void> {
+  const base = `/sys/fs/cgroup/cpu/vmesh/${host}`;
+  try {
+    for await (const e of Deno.readDir(base)) {
+      if (e.isDirectory) await Deno.remove(`${base}/${e.name}`).catch(() => {});
+    }
+  } catch { /* none there */ }
+  await Deno.remove(base).catch(() => {});
+  await Deno.remove("/sys/fs/cgroup/cpu/vmesh").catch(() => {});
+}
 
 Deno.test({
   name: "control plane: two control services neither double-place nor overcommit a host",
