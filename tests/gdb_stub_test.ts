@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { buildProgram } from "./riscv/build.ts";
+import { buildIsaProgram, ISA_PROGRAMS } from "./riscv/programs.ts";
 import { QEMU, QEMU_CPU, VMESH_CLI } from "./riscv/run.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
 import { skippableName } from "../cli/test_summary.ts";
@@ -188,6 +189,41 @@ Deno.test({
     assert.match(out, /\[Inferior 1 \(Remote target\) killed\]/, what);
     assert.equal(vmOut.code, 0, what);
     assert.equal(vmOut.stdout, "", "killed before main printed anything");
+  },
+});
+
+Deno.test({
+  name: skippableName(
+    "gdb stub: gdb-multiarch sees one thread per hart (--smp 4), stops on a secondary's breakpoint",
+    noGdb,
+  ),
+  ignore: !gdbInstalled,
+  async fn() {
+    const elf = await buildIsaProgram(ISA_PROGRAMS.find((p) => p.name === "smp")!);
+    const vm = await startVmesh(elf, ["-S", "--smp", "4"]);
+    const out = await gdbBatch(elf, vm.port, [
+      "info threads",
+      "break rt_secondary",
+      "continue",
+      "print $a0",
+      "info threads",
+      "thread 1",
+      "print $a0",
+      "delete",
+      "continue",
+    ]);
+    const vmOut = await vm.done;
+    const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+    // Before anything runs, four threads; the first to reach rt_secondary is hart 1.
+    assert.equal([...out.matchAll(/^[ *]\s*\d+\s+Thread \d+/gm)].length, 8, what);
+    assert.match(out, /^\*\s+2\s+Thread 2 \(hart 1\).*rt_secondary/m, what);
+    assert.match(out, /Thread 2 hit Breakpoint 1, 0x[0-9a-f]+ in rt_secondary/, what);
+    assert.match(out, /^\$1 = 1$/m, what); // hart 1's a0: its hart id
+    assert.match(out, /^\$2 = 0$/m, what); // hart 0's
+    assert.match(out, /\[Switching to thread 1 \(Thread 1\)\]/, what);
+    assert.match(out, /\[Inferior 1 \(Remote target\) exited normally\]/, what);
+    assert.equal(vmOut.code, 0, what);
+    assert.equal(vmOut.stdout, "PASS\n", what);
   },
 });
 

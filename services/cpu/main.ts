@@ -136,9 +136,6 @@ function parseArgs(args: string[]): RunArgs | "help" {
     }
   }
   if (out.program === undefined) throw new UsageError("no PROGRAM given (see vmesh run --help)");
-  if (out.gdb && out.harts! > 1) {
-    throw new UsageError("--gdb debugs one hart: use --smp 1 with it");
-  }
   if (out.waitGdb && !out.gdb) {
     throw new UsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");
   }
@@ -198,7 +195,7 @@ export async function main(args: string[]): Promise<number> {
       maxInstructions: opts.maxInstructions,
       noReboot: opts.noReboot,
       onConsoleOutput: (bytes) => writeAll(bytes),
-      debug: opts.gdb ? { runBatch: (n) => gdbStub!.runBatch(n) } : undefined,
+      debug: opts.gdb ? { runBatch: (n, hart) => gdbStub!.runBatch(n, hart) } : undefined,
       clock,
     });
   } catch (e) {
@@ -213,7 +210,7 @@ export async function main(args: string[]): Promise<number> {
   if (opts.gdb) {
     const m = machine;
     gdbStub = new GdbStub({
-      hart: machine.hart as unknown as DebugHart,
+      harts: machine.harts as unknown as DebugHart[],
       mem: machine.mem,
       kill: () => m.stop(0),
       hold: () => clock?.hold(),

@@ -31,7 +31,7 @@ async function nextPacket(conn: Deno.Conn, reader: RspReader): Promise<string> {
 Deno.test("gdb server: one client at a time, acks until QStartNoAckMode, close sends what is queued", async () => {
   const mem = new GuestMemory(1 << 20);
   const hart = new Hart({ mem, hartId: 0, bus: new TestBus(() => {}), clock: new ManualClock() });
-  const target: DebugTarget = { hart, mem, kill: () => {} };
+  const target: DebugTarget = { harts: [hart], mem, kill: () => {} };
   const stub = new GdbStub(target, { waitForClient: true });
   const server = new GdbServer(stub, { hostname: "127.0.0.1", port: 0 });
   const a = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });

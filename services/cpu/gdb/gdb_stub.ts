@@ -1,7 +1,10 @@
 /**
- * The GDB remote-protocol command handler and execution controller of one hart. The machine's
- * run loop calls `runBatch` instead of `hart.run` (see MachineOptions.debug), so this is where
- * the hart is held while gdb has it stopped, single-stepped, or run with breakpoints.
+ * The GDB remote-protocol command handler and execution controller of a machine's harts, one
+ * gdb thread per hart (thread id = hart id + 1), all-stop: when one hart stops, every hart is
+ * held. The machine's run loop calls `runBatch(budget, hart)` instead of `hart.run` (see
+ * MachineOptions.debug), so this is where harts are held while gdb has them stopped, one is
+ * single-stepped (the others stay still, as with gdb's scheduler-locking), or run with
+ * breakpoints.
  *
  * Breakpoints (Z0 software, Z1 hardware) are a pc check before every instruction while any is
  * set, with the hart forced onto its interpreter path: exact under the translator (whose
@@ -49,7 +52,8 @@ export interface DebugMemory {
 
 /** What the stub is attached to. */
 export interface DebugTarget {
-  hart: DebugHart;
+  /** The harts, by hart id (gdb thread id = hart id + 1). */
+  harts: readonly DebugHart[];
   mem: DebugMemory;
   /** gdb's `k`: end the emulator. */
   kill(): void;
@@ -107,8 +111,14 @@ export class GdbStub {
   #breakpoints = new Set<number>();
   /** Watchpoints by "type,addr,len": the physical range watched and gdb's address for it. */
   #watches = new Map<string, Watch>();
-  /** The next instruction runs even if a breakpoint sits on it (the one gdb resumed from). */
-  #resumeOver = false;
+  /** This hart's next instruction runs even if a breakpoint sits on it (gdb resumed from it). */
+  #resumeOver = -1;
+  /** Hart whose registers and memory view `g`, `p`, `m`... use (gdb's `Hg`). */
+  #g = 0;
+  /** Hart a step without a thread steps (gdb's `Hc`), and the one being stepped. */
+  #c = 0;
+  /** Hart that stopped last (its thread is in the stop reply). */
+  #last = 0;
   #exited = false;
   /** Commands that threw inside the handler (answered E01): a bug count, zero when all is well. */
   internalErrors = 0;
@@ -157,31 +167,32 @@ export class GdbStub {
    * Runs the hart for up to `budget` instructions as gdb allows (the machine's batch). Waits
    * while the hart is stopped.
    */
-  async runBatch(budget: number): Promise<StopReason> {
-    const hart = this.#target.hart;
+  async runBatch(budget: number, id = 0): Promise<StopReason> {
+    const hart = this.#target.harts[id];
     while (this.#mode === "stopped") await new Promise<void>((r) => this.#wake = r);
     if (this.#mode === "step") {
-      const access = this.#watches.size ? this.#nextAccess() : null;
-      const reason = this.#stepInstruction();
-      this.#resumeOver = false;
-      this.#setMode("stopped");
-      this.#send?.(this.#stopReply(SIGTRAP, this.#watchHit(access)));
+      if (id !== this.#c) return StopReason.Budget; // the others stay still while one steps
+      const access = this.#watches.size ? this.#nextAccess(id) : null;
+      const reason = this.#stepInstruction(id);
+      this.#resumeOver = -1;
+      this.#stopAt(id);
+      this.#send?.(this.#stopReply(SIGTRAP, this.#watchHit(access, id)));
       return reason === StopReason.Halted ? reason : StopReason.Budget;
     }
     if (this.#breakpoints.size === 0 && this.#watches.size === 0) return hart.run(budget);
-    return this.#exact(() => {
+    return this.#exact(id, () => {
       for (let n = 0; n < budget; n++) {
-        if (!this.#resumeOver && this.#breakpoints.has(hart.pc)) {
-          this.#setMode("stopped");
+        if (this.#resumeOver !== id && this.#breakpoints.has(hart.pc)) {
+          this.#stopAt(id);
           this.#reportStop(SIGTRAP);
           return StopReason.Budget;
         }
-        this.#resumeOver = false;
-        const access = this.#watches.size ? this.#nextAccess() : null;
+        if (this.#resumeOver === id) this.#resumeOver = -1;
+        const access = this.#watches.size ? this.#nextAccess(id) : null;
         const reason = hart.run(1);
-        const hit = this.#watchHit(access);
+        const hit = this.#watchHit(access, id);
         if (hit !== "") {
-          this.#setMode("stopped");
+          this.#stopAt(id);
           this.#send?.(this.#stopReply(SIGTRAP, hit));
           return reason === StopReason.Halted ? reason : StopReason.Budget;
         }
@@ -191,14 +202,20 @@ export class GdbStub {
     });
   }
 
+  /** Hart `id` stopped: every hart is held, and gdb looks at that one. */
+  #stopAt(id: number): void {
+    this.#last = this.#g = this.#c = id;
+    this.#setMode("stopped");
+  }
+
   /**
    * Runs the instruction at pc, with interrupts held off as QEMU's default step does
    * (SSTEP_NOIRQ): mie reads 0 for the step unless the instruction is a CSR access (it might
    * be the one writing mie), and the pending interrupt is taken after the next resume.
    */
-  #stepInstruction(): StopReason {
-    const hart = this.#target.hart;
-    const insn = this.#readMem(hart.pc, 4);
+  #stepInstruction(id: number): StopReason {
+    const hart = this.#target.harts[id];
+    const insn = this.#readMem(hart.pc, 4, id);
     const csrAccess = insn === null || ((insn[0] & 0x7f) === 0x73 && ((insn[1] >> 4) & 7) !== 0);
     let mie = 0n;
     if (!csrAccess) {
@@ -206,26 +223,26 @@ export class GdbStub {
       if (mie !== 0n) hart.writeCsr(Csr.MIE, 0n);
     }
     try {
-      return this.#exact(() => hart.run(1));
+      return this.#exact(id, () => hart.run(1));
     } finally {
       if (mie !== 0n) hart.writeCsr(Csr.MIE, mie);
     }
   }
 
   /** The data access the instruction at pc will make (physical pieces), null for none. */
-  #nextAccess(): PendingAccess | null {
-    const hart = this.#target.hart, pc = hart.pc;
-    const low = this.#readMem(pc, 2);
+  #nextAccess(id: number): PendingAccess | null {
+    const hart = this.#target.harts[id], pc = hart.pc;
+    const low = this.#readMem(pc, 2, id);
     if (!low) return null;
     const compressed = (low[0] & 3) !== 3;
-    const bytes = compressed ? low : this.#readMem(pc, 4);
+    const bytes = compressed ? low : this.#readMem(pc, 4, id);
     if (!bytes) return null;
     const insn = compressed
       ? low[0] | (low[1] << 8)
       : bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24);
     const a = decodeAccess(insn, (i) => hart.getReg(i));
     if (!a) return null;
-    const pieces = this.#physical(Number(BigInt.asIntN(64, a.va)), a.size);
+    const pieces = this.#physical(Number(BigInt.asIntN(64, a.va)), a.size, id);
     if (!pieces) return null; // it will fault: no access
     return { pieces, read: a.read, write: a.write, next: pc + (compressed ? 2 : 4) };
   }
@@ -235,8 +252,8 @@ export class GdbStub {
    * hit, "" when none did. The access counts only if its instruction completed (the pc moved
    * on to the next one: no trap, no interrupt taken in its place).
    */
-  #watchHit(access: PendingAccess | null): string {
-    if (!access || this.#target.hart.pc !== access.next) return "";
+  #watchHit(access: PendingAccess | null, id: number): string {
+    if (!access || this.#target.harts[id].pc !== access.next) return "";
     for (const w of this.#watches.values()) {
       if (w.type === 2 ? !access.write : w.type === 3 ? !access.read : false) continue;
       for (const [pa, n] of access.pieces) {
@@ -249,8 +266,8 @@ export class GdbStub {
   }
 
   /** Runs `fn` with the hart kept on its interpreter (one instruction per `run(1)`). */
-  #exact(fn: () => StopReason): StopReason {
-    const hart = this.#target.hart;
+  #exact(id: number, fn: () => StopReason): StopReason {
+    const hart = this.#target.harts[id];
     if (hart.tlbFillAllowed === undefined) return fn();
     hart.tlbFillAllowed = false;
     try {
@@ -263,7 +280,7 @@ export class GdbStub {
 
   #resume(mode: "continue" | "step"): void {
     this.#setMode(mode);
-    this.#resumeOver = true;
+    this.#resumeOver = this.#last;
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
@@ -282,7 +299,7 @@ export class GdbStub {
   }
 
   #stopReply(signal: number, why = ""): string {
-    return `T${signal.toString(16).padStart(2, "0")}${why}thread:01;`;
+    return `T${signal.toString(16).padStart(2, "0")}${why}thread:${thread(this.#last)};`;
   }
 
   #reply(payload: string): void {
@@ -306,7 +323,7 @@ export class GdbStub {
 
   /** The reply to `p`, or null when the reply comes later (resume commands). */
   #command(p: string): string | null {
-    const hart = this.#target.hart;
+    const hart = this.#target.harts[this.#g];
     switch (p[0]) {
       case "?":
         return this.#stopReply(SIGTRAP);
@@ -361,7 +378,7 @@ export class GdbStub {
         if (p.length > 1) {
           const addr = parseHexAddr(p.slice(1));
           if (addr === null) return "E01";
-          hart.setPc(addr);
+          this.#target.harts[this.#c].setPc(addr);
         }
         this.#resume(p[0] === "s" ? "step" : "continue");
         return null;
@@ -381,10 +398,19 @@ export class GdbStub {
         this.disconnect();
         this.#target.kill();
         return null;
-      case "H": // one thread: any selection of it (or of all) is fine
-        return /^H[gc](-1|[0-9a-fA-F]+)$/.test(p) ? "OK" : "E01";
+      case "H": {
+        // Hg/Hc N: thread N's hart; 0 (any) or -1 (all) keep the current one.
+        const m = /^H([gc])(-1|[0-9a-fA-F]+)$/.exec(p);
+        if (!m) return "E01";
+        if (m[2] === "-1" || parseInt(m[2], 16) === 0) return "OK";
+        const id = this.#hartOf(m[2]);
+        if (id < 0) return "E02";
+        if (m[1] === "g") this.#g = id;
+        else this.#c = id;
+        return "OK";
+      }
       case "T":
-        return /^T0*1$|^T-1$/.test(p) ? "OK" : "E01";
+        return this.#hartOf(p.slice(1)) >= 0 ? "OK" : "E01";
       case "v":
         return this.#vCommand(p);
       case "q":
@@ -398,10 +424,16 @@ export class GdbStub {
   #vCommand(p: string): string | null {
     if (p === "vCont?") return "vCont;c;C;s;S";
     if (p.startsWith("vCont;")) {
-      // Actions apply to thread 1 (the only one) or to all: a step anywhere means step.
-      const actions = p.slice(6).split(";").map((a) => a.split(":")[0][0]);
-      if (actions.some((a) => !"cCsS".includes(a))) return "E01";
-      this.#resume(actions.some((a) => a === "s" || a === "S") ? "step" : "continue");
+      // All-stop: a step action steps its thread (the others stay still), else all continue.
+      const actions = p.slice(6).split(";").map((a) => a.split(":"));
+      if (actions.some(([a]) => !/^[cCsS]/.test(a ?? ""))) return "E01";
+      const step = actions.find(([a]) => a[0] === "s" || a[0] === "S");
+      if (step && step[1] !== undefined && step[1] !== "-1") {
+        const id = this.#hartOf(step[1]);
+        if (id < 0) return "E02";
+        this.#c = id;
+      }
+      this.#resume(step ? "step" : "continue");
       return null;
     }
     if (p === "vMustReplyEmpty") return "";
@@ -428,10 +460,13 @@ export class GdbStub {
       return (off + len >= this.xml.length ? "l" : "m") + chunk;
     }
     if (p === "qAttached" || p.startsWith("qAttached:")) return "1";
-    if (p === "qC") return "QC01";
-    if (p === "qfThreadInfo") return "m01";
+    if (p === "qC") return `QC${thread(this.#g)}`;
+    if (p === "qfThreadInfo") return "m" + this.#target.harts.map((_, id) => thread(id)).join(",");
     if (p === "qsThreadInfo") return "l";
-    if (p.startsWith("qThreadExtraInfo")) return toHex(new TextEncoder().encode("hart 0"));
+    if (p.startsWith("qThreadExtraInfo,")) {
+      const id = this.#hartOf(p.slice(17));
+      return id < 0 ? "E02" : toHex(new TextEncoder().encode(`hart ${id}`));
+    }
     if (p === "qOffsets") return "Text=0;Data=0;Bss=0";
     if (p.startsWith("qSymbol")) return "OK";
     if (p === "QStartNoAckMode") return "OK";
@@ -473,8 +508,15 @@ export class GdbStub {
     return "OK";
   }
 
-  #readMem(addr: number, len: number): Uint8Array | null {
-    const pieces = this.#physical(addr, len);
+  /** Hart id of gdb thread id `hex` (1-based), -1 when there is no such thread. */
+  #hartOf(hex: string): number {
+    if (!/^[0-9a-fA-F]{1,8}$/.test(hex)) return -1;
+    const id = parseInt(hex, 16) - 1;
+    return id >= 0 && id < this.#target.harts.length ? id : -1;
+  }
+
+  #readMem(addr: number, len: number, id = this.#g): Uint8Array | null {
+    const pieces = this.#physical(addr, len, id);
     if (!pieces) return null;
     const out = new Uint8Array(len);
     let off = 0;
@@ -490,8 +532,8 @@ export class GdbStub {
    * memory now (M-mode: physical; else through satp); null when any byte is unmapped or not
    * RAM (device registers are not read: reads there have side effects).
    */
-  #physical(addr: number, len: number): [number, number][] | null {
-    const hart = this.#target.hart, mem = this.#target.mem;
+  #physical(addr: number, len: number, id = this.#g): [number, number][] | null {
+    const hart = this.#target.harts[id], mem = this.#target.mem;
     let satp = 0n;
     if ((hart.priv ?? 3) !== 3) {
       try {
@@ -523,7 +565,7 @@ export class GdbStub {
   }
 
   #readReg(r: RegisterDef): string {
-    const hart = this.#target.hart, s = r.source;
+    const hart = this.#target.harts[this.#g], s = r.source;
     let v: bigint;
     if (s.kind === "x") v = hart.getReg(s.index);
     else if (s.kind === "pc") v = hart.getPc();
@@ -540,13 +582,13 @@ export class GdbStub {
   }
 
   #writeReg(r: RegisterDef, v: bigint): boolean {
-    const hart = this.#target.hart, s = r.source;
+    const hart = this.#target.harts[this.#g], s = r.source;
     if (s.kind === "x") hart.setReg(s.index, v);
     else if (s.kind === "pc") hart.setPc(v);
     else if (s.kind === "f") {
       // The hart has no setter for f registers: they are raw bits in its state record.
       const mem = this.#target.mem;
-      const w = (mem.hartBase(0) + HartLayout.F) / 4 + 2 * s.index;
+      const w = (mem.hartBase(this.#g) + HartLayout.F) / 4 + 2 * s.index;
       mem.i32[w] = Number(BigInt.asIntN(32, v));
       mem.i32[w + 1] = Number(BigInt.asIntN(32, v >> 32n));
     } else if (s.kind === "csr") hart.writeCsr(s.csr, v);
@@ -554,6 +596,9 @@ export class GdbStub {
     return true;
   }
 }
+
+/** gdb's thread id of hart `id`, in hex. */
+const thread = (id: number) => (id + 1).toString(16).padStart(2, "0");
 
 /** A big-endian hex address (as in `c ADDR`), null when malformed. */
 function parseHexAddr(hex: string): bigint | null {

@@ -6,6 +6,9 @@ import { StopReason } from "../engine.ts";
 import { type DebugTarget, GdbStub } from "./gdb_stub.ts";
 import { leHex } from "./rsp_packet.ts";
 import { Csr, HartLayout } from "../hart/mod.ts";
+import { Machine } from "../machine/machine.ts";
+import { assemble as assembleElf, PRELUDE } from "../machine/asm_test_support.ts";
+import { parseElf } from "../machine/elf.ts";
 
 // A hot loop of straight-line blocks: the translator runs it as one region.
 const LOOP = `
@@ -43,7 +46,7 @@ async function hotHart(): Promise<{ hart: Hart; mem: GuestMemory }> {
 function session(hart: Hart, mem: GuestMemory) {
   const replies: string[] = [];
   let kills = 0;
-  const target: DebugTarget = { hart, mem, kill: () => kills++ };
+  const target: DebugTarget = { harts: [hart], mem, kill: () => kills++ };
   const stub = new GdbStub(target, { waitForClient: true });
   const connect = () => stub.connect((p) => replies.push(p));
   connect();
@@ -97,7 +100,7 @@ Deno.test("gdb stub: the target is held exactly while the hart is stopped", asyn
   const { hart, mem } = await hotHart();
   const events: string[] = [];
   const stub = new GdbStub({
-    hart,
+    harts: [hart],
     mem,
     kill: () => {},
     hold: () => events.push("hold"),
@@ -268,3 +271,87 @@ Deno.test("gdb stub: after the guest exits, a new client cannot hold the machine
   assert.ok(!stub.stopped);
   await stub.runBatch(10); // returns instead of waiting
 });
+
+Deno.test("gdb stub: one thread per hart; a breakpoint stops all, a step moves only its thread", async () => {
+  const elf = await assembleElf(
+    PRELUDE + `
+    .option norvc
+    bnez a0, other
+  1:
+    la t0, flag
+    ld t1, 0(t0)
+    beqz t1, 1b
+    exit 0
+  other:
+    .globl target
+  target:
+    li t2, 1
+    la t0, flag
+    sd t2, 0(t0)
+  2:
+    wfi
+    j 2b
+    .data
+    .align 3
+  flag: .dword 0
+  `,
+  );
+  const target = parseElf(elf).symbols.get("target")!;
+  const ref: { stub?: GdbStub } = {};
+  const m = new Machine({
+    ramSize: 16 << 20,
+    harts: 2,
+    kernel: elf,
+    debug: { runBatch: (n, h) => ref.stub!.runBatch(n, h) },
+  });
+  const stub = ref.stub = new GdbStub({
+    harts: m.harts as unknown as Hart[],
+    mem: m.mem,
+    kill: () => m.stop(),
+  }, {
+    waitForClient: true,
+  });
+  const replies: string[] = [];
+  let stopped: (() => void) | undefined;
+  stub.connect((p) => {
+    replies.push(p);
+    if (p.startsWith("T")) stopped?.();
+  });
+  const ask = (p: string) => {
+    replies.length = 0;
+    stub.handlePacket(p);
+    return replies.shift();
+  };
+  const resume = async (p: string) => {
+    const stop = new Promise<void>((r) => stopped = r);
+    replies.length = 0;
+    stub.handlePacket(p);
+    await stop;
+    return replies.at(-1);
+  };
+  const run = m.run();
+  assert.equal(ask("qfThreadInfo"), "m01,02");
+  assert.equal(ask("qThreadExtraInfo,02"), toHexText("hart 1"));
+  assert.equal(ask("T02"), "OK");
+  assert.equal(ask("T03"), "E01");
+  assert.equal(ask(`Z0,${target.toString(16)},4`), "OK");
+  assert.equal(await resume("vCont;c"), "T05thread:02;", "hart 1 hit the breakpoint");
+  assert.equal(ask("qC"), "QC02");
+  assert.equal(ask("pa"), leHex(1n, 8), "a0 of hart 1 is its hart id");
+  assert.equal(ask("p20"), leHex(BigInt(target), 8), "hart 1's pc is on the breakpoint");
+  assert.equal(ask("Hg1"), "OK");
+  assert.equal(ask("pa"), leHex(0n, 8), "a0 of hart 0");
+  const pc0 = ask("p20");
+  assert.equal(ask(`z0,${target.toString(16)},4`), "OK");
+  // Step thread 2: hart 1 moves one instruction, hart 0 stays where it was.
+  assert.equal(await resume("vCont;s:2;c"), "T05thread:02;");
+  assert.equal(ask("p20"), leHex(BigInt(target + 4), 8));
+  assert.equal(ask("Hg1"), "OK");
+  assert.equal(ask("p20"), pc0, "hart 0 did not run during the step");
+  stub.handlePacket("c");
+  assert.equal(await run, 0, "hart 1 stored the flag and hart 0 powered off");
+});
+
+function toHexText(s: string): string {
+  return [...new TextEncoder().encode(s)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

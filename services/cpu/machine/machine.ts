@@ -100,8 +100,11 @@ export interface MachineOptions {
   noReboot?: boolean;
   /** Virtio devices on virtio-mmio slots 0..7 (mapped and listed in ascending slot order). */
   virtio?: VirtioSlotSpec[];
-  /** A debugger that runs each batch in place of `hart.run` (the GDB stub: it may hold the hart). */
-  debug?: { runBatch(budget: number): Promise<StopReason> };
+  /**
+   * A debugger that runs each hart's batch in place of `hart.run` (the GDB stub: it may hold
+   * the harts); `hart` is the hart id.
+   */
+  debug?: { runBatch(budget: number, hart: number): Promise<StopReason> };
 }
 
 /** Why the machine stopped. */
@@ -184,9 +187,6 @@ export class Machine {
     const nHarts = opts.harts ?? 1;
     if (!Number.isInteger(nHarts) || nHarts < 1 || nHarts > MAX_HARTS) {
       throw new MachineError(`the machine has 1 to ${MAX_HARTS} harts (got ${nHarts})`);
-    }
-    if (nHarts > 1 && opts.debug) {
-      throw new MachineError("the GDB stub debugs one hart: use 1 hart (--smp 1) with it");
     }
     const clockOpt = opts.clock ?? new WallClock();
     this.clock = clockOpt === "instructions"
@@ -488,8 +488,9 @@ export class Machine {
     const harts = this.harts;
     if (harts.length === 1) {
       const debug = this.#opts.debug;
-      return debug ? await debug.runBatch(budget) : harts[0].run(budget);
+      return debug ? await debug.runBatch(budget, 0) : harts[0].run(budget);
     }
+    const debug = this.#opts.debug;
     const max = this.#opts.maxInstructions ?? Infinity;
     let ran = false;
     for (let id = 0; id < harts.length; id++) {
@@ -501,7 +502,8 @@ export class Machine {
       const left = max - this.instret;
       if (left <= 0) return StopReason.Budget;
       h.clearReservation?.();
-      const reason = h.run(Math.min(budget, left));
+      const n = Math.min(budget, left);
+      const reason = debug ? await debug.runBatch(n, id) : h.run(n);
       if (reason === StopReason.Halted) return reason;
       if (reason === StopReason.Idle) this.#idleHarts[id] = true;
       else ran = true;
