@@ -34,6 +34,8 @@ import {
 } from "./libc.ts";
 import { parseBzImage } from "./bzimage.ts";
 import { isElf, parseVmlinux } from "./elf_vmlinux.ts";
+import { EMULATOR_HIDDEN_FEATURES, hideFeatures } from "./cpuid_emulator_quirks.ts";
+import { kvmBackend } from "./host_kvm.ts";
 import { GDT, type KernelImage, LAYOUT, writeBootLayout } from "./x86_boot.ts";
 
 /** What the machine needs to boot. */
@@ -45,6 +47,11 @@ export interface KvmMachineOptions {
   memoryBytes: number;
   /** Called with console output bytes. */
   onConsole(bytes: Uint8Array): void;
+  /**
+   * Hide the CPUID features KVM's instruction emulator cannot run (default: on a PVM host,
+   * where guest supervisor code is emulated).
+   */
+  hideFromEmulator?: boolean;
   /** /dev/kvm path (tests). */
   device?: string;
 }
@@ -221,10 +228,12 @@ export class KvmMachine {
       const fn = v.getUint32(o, true);
       if (fn === 1) {
         // ecx bit 31: running under a hypervisor; ebx[31:24] initial APIC id 0, one logical CPU.
-        // ecx bit 13 (CX16) cleared: PVM's emulator fails on SLUB's lock cmpxchg16b (README).
-        v.setUint32(o + 20, (v.getUint32(o + 20, true) | 0x8000_0000) & ~(1 << 13), true);
+        v.setUint32(o + 20, v.getUint32(o + 20, true) | 0x8000_0000, true);
         v.setUint32(o + 16, (v.getUint32(o + 16, true) & 0x0000ffff) | (1 << 16), true);
       }
+    }
+    if (this.opts.hideFromEmulator ?? kvmBackend() === "pvm") {
+      hideFeatures(v, EMULATOR_HIDDEN_FEATURES);
     }
     check(c.ioctl_ptr(this.#vcpu, KVM.SET_CPUID2, Deno.UnsafePointer.of(buf)), "KVM_SET_CPUID2");
   }
