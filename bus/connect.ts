@@ -7,7 +7,13 @@
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { Bus } from "./bus.ts";
 import { type Logger, stderrLogger } from "./core.ts";
-import { credentialsFromEnv, inboxPrefix, PASSWORD_ENV, USER_ENV } from "./credentials.ts";
+import {
+  BusCredentials,
+  credentialsFromEnv,
+  inboxPrefix,
+  PASSWORD_ENV,
+  USER_ENV,
+} from "./credentials.ts";
 import { logPermissionErrors } from "./permission_log.ts";
 import { CA_ENV } from "./tls.ts";
 import { type EmbeddedNats, type EmbeddedNatsOptions, startEmbeddedNats } from "./nats_server.ts";
@@ -21,8 +27,8 @@ export interface ConnectOptions {
   /** Where bus problems are logged, one line each. Default stderr. */
   log?: Logger;
   /**
-   * User and password; default `$VMESH_NATS_USER` / `$VMESH_NATS_PASSWORD`, or the embedded
-   * server's admin user when this process started it.
+   * User and password; default the embedded server's admin user when this process started it,
+   * else `$VMESH_NATS_USER` / `$VMESH_NATS_PASSWORD`.
    */
   auth?: { user: string; pass: string };
   /**
@@ -30,14 +36,21 @@ export interface ConnectOptions {
    * or the embedded server's CA when this process started it with TLS.
    */
   tlsCa?: string;
-  /** Options of the embedded server, when one is started. */
+  /**
+   * Options of the embedded server, when one is started. It refuses anonymous clients unless
+   * `credentials: undefined` is given explicitly.
+   */
   embedded?: EmbeddedNatsOptions;
 }
 
 let shared: { srv: Promise<EmbeddedNats>; users: number } | undefined;
 
 async function acquireEmbedded(opts?: EmbeddedNatsOptions): Promise<EmbeddedNats> {
-  if (!shared) shared = { srv: startEmbeddedNats(opts), users: 0 };
+  // Secure by default: only this process (its admin login) may connect; children need a login
+  // of their own (`bus.embedded.credentials.env(role)`), or pass `credentials: undefined`.
+  if (!shared) {
+    shared = { srv: startEmbeddedNats({ credentials: new BusCredentials(), ...opts }), users: 0 };
+  }
   const s = shared;
   s.users++;
   try {
@@ -72,8 +85,9 @@ export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
   const embedded = given ? undefined : await acquireEmbedded(opts.embedded);
   const url = given ?? embedded!.url;
   const admin = embedded?.credentials?.users.get("admin");
-  const auth = opts.auth ?? credentialsFromEnv() ??
-    (admin ? { user: admin.user, pass: admin.password } : undefined);
+  // A server this process started: its own admin login, not one meant for another server.
+  const auth = opts.auth ?? (admin ? { user: admin.user, pass: admin.password } : undefined) ??
+    credentialsFromEnv();
   try {
     const servers = url.split(",").map((s) => s.trim().replace(/^nats:\/\//, ""));
     // A per-user inbox: the server lets each user read only replies addressed to it.

@@ -69,6 +69,27 @@ Deno.test("embedded nats: stopped when the process dies of an uncaught error", a
   assertCleanedUp(r);
 });
 
+Deno.test("embedded nats: secure by default, anonymous clients refused, the process is admin", async () => {
+  const p = ServiceProcess.start(CHILD, { MODE: "wait", VMESH_NATS_USER: "someone-else" });
+  try {
+    const started = await p.waitFor((e) => e.event === "started");
+    // The child's own connection got in (as admin, not as the login meant for another bus).
+    const probe = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        new URL("./nats_login_probe.ts", import.meta.url).pathname,
+        started.url as string,
+      ],
+      stdout: "piped",
+    }).output();
+    assert.match(new TextDecoder().decode(probe.stdout), /^refused: .*authorization/i);
+  } finally {
+    await p.stop("SIGTERM");
+  }
+});
+
 Deno.test("embedded nats: connections in one process share one server", async () => {
   const saved = Deno.env.get("NATS_URL");
   Deno.env.delete("NATS_URL");
