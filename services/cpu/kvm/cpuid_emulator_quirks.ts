@@ -3,7 +3,9 @@
  * emulator (a PVM host, see README.md): instructions the emulator cannot execute, which Linux
  * uses only when CPUID offers them. A "seen" entry failed here (KVM_EXIT_INTERNAL_ERROR with its
  * bytes); a "preemptive" one is hidden before a boot reached it, as an instruction the emulator
- * is not known to handle.
+ * is not known to handle. The PVM host measured here honours only some of these clears (a guest
+ * reading CPUID saw CX16 gone but XSAVE, AVX, RDRAND and every leaf 7 bit still set), so
+ * host_kvm.ts's PVM_KERNEL_ARGS tell the kernel too.
  */
 
 /** One CPUID bit to clear. */

@@ -29,3 +29,12 @@ export const PVM_WARNING =
   "vmesh: this host's /dev/kvm is PVM (kvm_pvm, no VT-x/AMD-V): an unmodified guest kernel's " +
   "supervisor code runs in KVM's instruction emulator (measured 0.2-0.6 M instructions/s), so " +
   "Linux takes minutes to reach /init here";
+
+/**
+ * Kernel parameters that keep Linux off instructions KVM's emulator fails on, for a PVM host:
+ * this PVM ignores the guest CPUID's XSAVE (leaf 1) and leaf 7 bits given with KVM_SET_CPUID2
+ * (measured with a guest reading CPUID), so the kernel is told instead. XSAVE's xrstor64 was seen
+ * failing; the others (FSGSBASE, SMAP, PKU, INVPCID; RDRAND/RDSEED as clearcpuid bits 158,306)
+ * are preemptive.
+ */
+export const PVM_KERNEL_ARGS = "noxsave nofsgsbase nosmap nopku noinvpcid clearcpuid=158,306";

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { runKvmGuest } from "./run_guest.ts";
 import { ensureX86Guest } from "../../../guest/x86/build.ts";
-import { kvmBackend, PVM_WARNING } from "./host_kvm.ts";
+import { kvmBackend, PVM_KERNEL_ARGS, PVM_WARNING } from "./host_kvm.ts";
 
 /** The default command line: serial console, i8042 reset for reboot, no PCI probing. */
 export const DEFAULT_KVM_CMDLINE =
@@ -44,7 +44,10 @@ export async function kvmMain(argv: string[]): Promise<number> {
   }
   let cmdline = values.append ?? DEFAULT_KVM_CMDLINE;
   if (cmd) cmdline += ` vmesh.cmd64=${btoa(String.fromCharCode(...new TextEncoder().encode(cmd)))}`;
-  if (kvmBackend() === "pvm") console.error(PVM_WARNING);
+  if (kvmBackend() === "pvm") {
+    console.error(PVM_WARNING);
+    cmdline += ` ${PVM_KERNEL_ARGS}`;
+  }
   const started = performance.now();
   const exit = await runKvmGuest({
     kernel: await Deno.readFile(kernelPath),
