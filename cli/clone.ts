@@ -4,10 +4,10 @@
  * sharing the snapshot's stored pages. Runs until SIGINT/SIGTERM or until every clone stops.
  * @module
  */
-import { parseArgs } from "node:util";
 import { checkToken } from "@vmesh/bus";
 import type { ServiceProcess } from "./service_process.ts";
-import { openSnapshotBusOrSay, SnapshotCliError, stopSignals } from "./snapshot_bus.ts";
+import { checkEngine, parseCommandArgs } from "./command_args.ts";
+import { SnapshotCliError, withSnapshotBus } from "./snapshot_bus.ts";
 import { fetchManifest, snapshotSwitches, startRestoredVm } from "./restored_vm.ts";
 
 /** `./vmesh clone --help`. */
@@ -34,98 +34,74 @@ const say = (l: string) => console.error(`vmesh clone: ${l}`);
 
 /** Runs `./vmesh clone`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let values, positionals, count: number;
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        count: { type: "string" },
-        name: { type: "string" },
-        "run-dir": { type: "string" },
-        engine: { type: "string" },
-        store: { type: "string" },
-        verbose: { type: "boolean", short: "v", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-    if (values.help) {
-      console.log(CLONE_USAGE);
-      return 0;
-    }
-    if (positionals.length !== 1) throw new Error("give exactly one snapshot name");
-    count = Number(values.count);
-    if (!/^\d+$/.test(values.count ?? "") || count < 1 || count > 16) {
-      throw new Error(`--count must be 1 to 16, got '${values.count ?? ""}'`);
-    }
-    if (values.name !== undefined) checkToken("vm", `${values.name}1`);
-    if (values.engine !== undefined && !["jit", "interp"].includes(values.engine)) {
-      throw new Error(`--engine must be jit or interp, got '${values.engine}'`);
-    }
-  } catch (e) {
-    console.error(`vmesh clone: ${(e as Error).message} (see ./vmesh clone --help)`);
-    return 2;
-  }
-  const snap = positionals[0];
-  const sb = await openSnapshotBusOrSay({
+  const parsed = parseCommandArgs({
     command: "clone",
-    store: values.store,
-    privateBus: true,
-    say,
-    fail: say,
+    usage: CLONE_USAGE,
+    args,
+    options: {
+      count: { type: "string" },
+      name: { type: "string" },
+      "run-dir": { type: "string" },
+      engine: { type: "string" },
+      store: { type: "string" },
+      verbose: { type: "boolean", short: "v", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    check({ values, positionals }) {
+      if (positionals.length !== 1) throw new Error("give exactly one snapshot name");
+      const count = Number(values.count);
+      if (!/^\d+$/.test(values.count ?? "") || count < 1 || count > 16) {
+        throw new Error(`--count must be 1 to 16, got '${values.count ?? ""}'`);
+      }
+      if (values.name !== undefined) checkToken("vm", `${values.name}1`);
+      checkEngine(values.engine);
+    },
   });
-  if (!sb) return 1;
-  const children: ServiceProcess[] = [];
-  const { signalled, remove: removeSignals } = stopSignals();
-  try {
-    const manifest = await fetchManifest(sb, snap);
-    if (snapshotSwitches(manifest).length) {
-      throw new SnapshotCliError(
-        `snapshot ${snap} has network ports: clones would share its MAC address (not supported yet)`,
-      );
-    }
-    const runDir = values["run-dir"] ??
-      await Deno.makeTempDir({
-        dir: await Deno.mkdir(CLONES_DIR, { recursive: true }).then(() => CLONES_DIR),
-        prefix: `${snap}-`,
-      });
-    await Deno.mkdir(runDir, { recursive: true });
-    const prefix = values.name ?? `${manifest.vm}-clone`;
-    const cpus: ServiceProcess[] = [];
-    for (let i = 1; i <= count; i++) {
-      const vm = `${prefix}${i}`;
-      const log = `${runDir}/${vm}.log`;
-      const { cpu } = await startRestoredVm({
-        sb,
-        snap,
-        manifest,
-        vm,
-        consoles: [`log:${log}`],
-        runDir,
-        engine: values.engine,
-        verbose: values.verbose,
-        say,
-        children,
-      });
-      cpus.push(cpu);
-      say(`${vm} runs from snapshot ${snap}: console ${log}`);
-    }
-    say(`${count} clone(s) running; Ctrl-C stops them (logs and disks stay in ${runDir})`);
-    return await Promise.race([
-      Promise.all(cpus.map((c) => c.exited)).then((codes) => codes.find((c) => c !== 0) ?? 0),
-      signalled,
-    ]);
-  } catch (e) {
-    if (e instanceof SnapshotCliError) {
-      say(e.message);
-      return 1;
-    }
-    throw e;
-  } finally {
-    removeSignals();
-    for (const c of children.reverse()) await c.stop();
-    await sb.close();
-  }
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals: [snap] } = parsed;
+  const count = Number(values.count);
+  return await withSnapshotBus(
+    { command: "clone", store: values.store, say },
+    async ({ sb, children, signalled }) => {
+      const manifest = await fetchManifest(sb, snap);
+      if (snapshotSwitches(manifest).length) {
+        throw new SnapshotCliError(
+          `snapshot ${snap} has network ports: clones would share its MAC address (not supported yet)`,
+        );
+      }
+      const runDir = values["run-dir"] ??
+        await Deno.makeTempDir({
+          dir: await Deno.mkdir(CLONES_DIR, { recursive: true }).then(() => CLONES_DIR),
+          prefix: `${snap}-`,
+        });
+      await Deno.mkdir(runDir, { recursive: true });
+      const prefix = values.name ?? `${manifest.vm}-clone`;
+      const cpus: ServiceProcess[] = [];
+      for (let i = 1; i <= count; i++) {
+        const vm = `${prefix}${i}`;
+        const log = `${runDir}/${vm}.log`;
+        const { cpu } = await startRestoredVm({
+          sb,
+          snap,
+          manifest,
+          vm,
+          consoles: [`log:${log}`],
+          runDir,
+          engine: values.engine,
+          verbose: values.verbose,
+          say,
+          children,
+        });
+        cpus.push(cpu);
+        say(`${vm} runs from snapshot ${snap}: console ${log}`);
+      }
+      say(`${count} clone(s) running; Ctrl-C stops them (logs and disks stay in ${runDir})`);
+      return await Promise.race([
+        Promise.all(cpus.map((c) => c.exited)).then((codes) => codes.find((c) => c !== 0) ?? 0),
+        signalled,
+      ]);
+    },
+  );
 }
 
 /** Where clone runs keep their logs and disks by default. */

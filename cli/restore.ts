@@ -5,10 +5,9 @@
  * left it; `poweroff` in it, Ctrl-A x, or SIGINT/SIGTERM end the run.
  * @module
  */
-import { parseArgs } from "node:util";
 import { checkToken } from "@vmesh/bus";
-import type { ServiceProcess } from "./service_process.ts";
-import { openSnapshotBusOrSay, SnapshotCliError, stopSignals } from "./snapshot_bus.ts";
+import { checkEngine, parseCommandArgs } from "./command_args.ts";
+import { withSnapshotBus } from "./snapshot_bus.ts";
 import { fetchManifest, startRestoredVm } from "./restored_vm.ts";
 
 /** `./vmesh restore --help`. */
@@ -34,78 +33,58 @@ const say = (l: string) => console.error(`vmesh restore: ${l}`);
 
 /** Runs `./vmesh restore`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        name: { type: "string" },
-        console: { type: "string", multiple: true },
-        engine: { type: "string" },
-        store: { type: "string" },
-        verbose: { type: "boolean", short: "v", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-    if (values.help) {
-      console.log(RESTORE_USAGE);
-      return 0;
-    }
-    if (positionals.length !== 1) throw new Error("give exactly one snapshot name");
-    if (values.name !== undefined) checkToken("vm", values.name);
-    if (values.engine !== undefined && !["jit", "interp"].includes(values.engine)) {
-      throw new Error(`--engine must be jit or interp, got '${values.engine}'`);
-    }
-  } catch (e) {
-    console.error(`vmesh restore: ${(e as Error).message} (see ./vmesh restore --help)`);
-    return 2;
-  }
-  const snap = positionals[0];
-  const sb = await openSnapshotBusOrSay({
+  const parsed = parseCommandArgs({
     command: "restore",
-    store: values.store,
-    privateBus: true,
-    say,
-    fail: say,
+    usage: RESTORE_USAGE,
+    args,
+    options: {
+      name: { type: "string" },
+      console: { type: "string", multiple: true },
+      engine: { type: "string" },
+      store: { type: "string" },
+      verbose: { type: "boolean", short: "v", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    check({ values, positionals }) {
+      if (positionals.length !== 1) throw new Error("give exactly one snapshot name");
+      if (values.name !== undefined) checkToken("vm", values.name);
+      checkEngine(values.engine);
+    },
   });
-  if (!sb) return 1;
-  const children: ServiceProcess[] = [];
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals: [snap] } = parsed;
   const tmp = await Deno.makeTempDir({ prefix: "vmesh-restore-" });
-  const { signalled, remove: removeSignals } = stopSignals();
   try {
-    const manifest = await fetchManifest(sb, snap);
-    const vm = values.name ?? manifest.vm;
-    const { cpu, console: consoleProc } = await startRestoredVm({
-      sb,
-      snap,
-      manifest,
-      vm,
-      consoles: values.console?.length ? values.console : ["terminal"],
-      runDir: tmp,
-      engine: values.engine,
-      verbose: values.verbose,
-      say,
-      children,
-    });
-    say(`VM ${vm} runs from snapshot ${snap}`);
-    const code = await Promise.race([
-      cpu.exited,
-      consoleProc.exited.then(() => 0),
-      signalled,
-    ]);
-    if (code !== 0 && cpu.done) { for (const l of cpu.tail.slice(-10)) say(`[vmesh-cpu] ${l}`); }
-    return code;
-  } catch (e) {
-    if (e instanceof SnapshotCliError) {
-      say(e.message);
-      return 1;
-    }
-    throw e;
+    return await withSnapshotBus(
+      { command: "restore", store: values.store, say },
+      async ({ sb, children, signalled }) => {
+        const manifest = await fetchManifest(sb, snap);
+        const vm = values.name ?? manifest.vm;
+        const { cpu, console: consoleProc } = await startRestoredVm({
+          sb,
+          snap,
+          manifest,
+          vm,
+          consoles: values.console?.length ? values.console : ["terminal"],
+          runDir: tmp,
+          engine: values.engine,
+          verbose: values.verbose,
+          say,
+          children,
+        });
+        say(`VM ${vm} runs from snapshot ${snap}`);
+        const code = await Promise.race([
+          cpu.exited,
+          consoleProc.exited.then(() => 0),
+          signalled,
+        ]);
+        if (code !== 0 && cpu.done) {
+          for (const l of cpu.tail.slice(-10)) say(`[vmesh-cpu] ${l}`);
+        }
+        return code;
+      },
+    );
   } finally {
-    removeSignals();
-    for (const c of children.reverse()) await c.stop();
-    await sb.close();
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }

@@ -3,9 +3,9 @@
  * the VM in the memory service, and prints what was stored and how long the guest was held.
  * @module
  */
-import { parseArgs } from "node:util";
 import { BusError, checkToken, vm as vmContract } from "@vmesh/bus";
 import { resolve } from "node:path";
+import { parseCommandArgs } from "./command_args.ts";
 import { DEFAULT_SNAPSHOT_STORE, openSnapshotBusOrSay } from "./snapshot_bus.ts";
 
 /** Where disk points go by default. */
@@ -35,28 +35,23 @@ const say = (l: string) => console.error(`vmesh snapshot: ${l}`);
 
 /** Runs `./vmesh snapshot`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        name: { type: "string" },
-        "disk-dir": { type: "string" },
-        store: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-    if (values.help) {
-      console.log(SNAPSHOT_USAGE);
-      return 0;
-    }
-    if (positionals.length !== 1) throw new Error("give exactly one VM name");
-    checkToken("vm", positionals[0]);
-  } catch (e) {
-    console.error(`vmesh snapshot: ${(e as Error).message} (see ./vmesh snapshot --help)`);
-    return 2;
-  }
+  const parsed = parseCommandArgs({
+    command: "snapshot",
+    usage: SNAPSHOT_USAGE,
+    args,
+    options: {
+      name: { type: "string" },
+      "disk-dir": { type: "string" },
+      store: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    check({ positionals }) {
+      if (positionals.length !== 1) throw new Error("give exactly one VM name");
+      checkToken("vm", positionals[0]);
+    },
+  });
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
   const vm = positionals[0];
   const sb = await openSnapshotBusOrSay({
     command: "snapshot",

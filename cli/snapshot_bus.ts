@@ -177,3 +177,53 @@ export function stopSignals(): { signalled: Promise<number>; remove(): void } {
     },
   };
 }
+
+/** What {@link withSnapshotBus} hands its body. */
+export interface SnapshotRun {
+  sb: SnapshotBus;
+  /** Processes the body starts; stopped last-first when it ends. */
+  children: ServiceProcess[];
+  /** Resolves with 130/143 on SIGINT/SIGTERM. */
+  signalled: Promise<number>;
+}
+
+/**
+ * Runs `body` on a private (or NATS_URL's) bus with a memory service, as `./vmesh restore` and
+ * `clone` do: a setup problem or a {@link SnapshotCliError} is one line and exit code 1; the
+ * children, signal listeners and bus go whatever happens.
+ * @example
+ * ```ts
+ * const code = await withSnapshotBus(
+ *   { command: "restore", say: console.error },
+ *   async ({ sb }) => (await ping(sb.bus, "vmesh-memory")).length ? 0 : 1,
+ * );
+ * ```
+ */
+export async function withSnapshotBus(
+  o: { command: string; store?: string; say(line: string): void },
+  body: (run: SnapshotRun) => Promise<number>,
+): Promise<number> {
+  const sb = await openSnapshotBusOrSay({
+    command: o.command,
+    store: o.store,
+    privateBus: true,
+    say: o.say,
+    fail: o.say,
+  });
+  if (!sb) return 1;
+  const children: ServiceProcess[] = [];
+  const { signalled, remove: removeSignals } = stopSignals();
+  try {
+    return await body({ sb, children, signalled });
+  } catch (e) {
+    if (e instanceof SnapshotCliError) {
+      o.say(e.message);
+      return 1;
+    }
+    throw e;
+  } finally {
+    removeSignals();
+    for (const c of children.reverse()) await c.stop();
+    await sb.close();
+  }
+}
