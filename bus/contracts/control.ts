@@ -50,12 +50,17 @@ export interface Quota {
   /** cgroup cpu.shares; 0 or absent: 1024 per hart. */
   cpuShares?: number;
 }
-/** `vmesh.control.BootSpec`; empty strings mean "none". */
+/**
+ * `vmesh.control.BootSpec`, what the agent boots: the files of `./vmesh boot` or of a
+ * bare-metal `./vmesh run`; empty strings mean "none".
+ */
 export interface BootSpec {
+  /** Firmware path, or "none" to start the kernel in M-mode (a bare-metal ELF). */
   bios: string;
   kernel: string;
   initrd?: string;
   append?: string;
+  /** Data disk image, served by a disk service with a copy-on-write overlay. */
   disk?: string;
 }
 /** `vmesh.control.VmInfo`. */
@@ -107,8 +112,8 @@ export interface Logs {
 export interface ListHosts {
   requestId?: string;
 }
-/** `vmesh.control.HostInfo`. */
-export interface HostInfo {
+/** What {@link HostInfo} and {@link HostLoad} both say of a host: capacity and load. */
+export interface HostCapacity {
   host: string;
   labels: Record<string, string>;
   cores: number;
@@ -116,6 +121,9 @@ export interface HostInfo {
   diskMib: number;
   freeRamMib: number;
   cpuUse: number;
+}
+/** `vmesh.control.HostInfo`. */
+export interface HostInfo extends HostCapacity {
   reserved: Quota;
   vms: number;
   up: boolean;
@@ -162,14 +170,7 @@ export interface HostVm {
   pids: number[];
 }
 /** `vmesh.control.HostLoad`: a host agent's announcement. */
-export interface HostLoad {
-  host: string;
-  labels: Record<string, string>;
-  cores: number;
-  ramMib: number;
-  diskMib: number;
-  freeRamMib: number;
-  cpuUse: number;
+export interface HostLoad extends HostCapacity {
   vms: HostVm[];
   atMs: number;
 }

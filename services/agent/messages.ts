@@ -4,6 +4,7 @@
  * `control.HostVm`, `control.HostLoad`); agent.ts converts at the edge.
  * @module
  */
+import type { control } from "@vmesh/bus";
 
 /** Per-VM resources: what placement reserves on a host. */
 export interface Quota {
@@ -17,16 +18,8 @@ export interface Quota {
   cpuShares?: number;
 }
 
-/** What the agent boots: the files of `./vmesh boot` or of a bare-metal `./vmesh run`. */
-export interface BootSpec {
-  /** Firmware path, or "none" to start the kernel in M-mode (a bare-metal ELF). */
-  bios: string;
-  kernel: string;
-  initrd?: string;
-  append?: string;
-  /** Data disk image, served by a disk service with a copy-on-write overlay. */
-  disk?: string;
-}
+/** What the agent boots: the wire `control.BootSpec`, its empty strings dropped (agent.ts). */
+export type BootSpec = control.BootSpec;
 
 /** One VM as its host agent sees it. */
 export interface HostVm {
