@@ -21,31 +21,13 @@ import {
   USER_ENV,
   vm,
 } from "@vmesh/bus";
-import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { buildBareMetalElf, uartGuest } from "./bare_metal_elf.ts";
 import { readLines } from "./services_harness.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}cli/main.ts`;
 /** Generous guard against a hang on a loaded machine; the boots take a few seconds. */
 const WAIT_MS = 120_000;
-
-/** M-mode program: prints `marker` on the UART, then waits for interrupts forever. */
-const IDLE_GUEST = (marker: string) => `
-  .section .text
-  .globl _start
-_start:
-  li t0, 0x10000000
-  la t1, msg
-1: lbu t2, 0(t1)
-  beqz t2, 2f
-  sb t2, 0(t0)
-  addi t1, t1, 1
-  j 1b
-2: wfi
-  j 2b
-  .section .rodata
-msg: .asciz "${marker}\\n"
-`;
 
 /** A running process whose stderr lines are kept and can be waited for. */
 interface Watched {
@@ -169,8 +151,8 @@ Deno.test("vmesh boot credentials: anonymous refused; VM A's CPU login cannot re
   const procs: Watched[] = [];
   const conns: Bus[] = [];
   try {
-    const elfA = await buildBareMetalElf(dir, "a", IDLE_GUEST("guest A up"));
-    const elfB = await buildBareMetalElf(dir, "b", IDLE_GUEST("guest B up"));
+    const elfA = await buildBareMetalElf(dir, "a", uartGuest("guest A up", "wfi"));
+    const elfB = await buildBareMetalElf(dir, "b", uartGuest("guest B up", "wfi"));
     await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
     await Deno.writeFile(`${dir}/b.img`, new Uint8Array(1 << 20));
     const vmArgs = (name: string, elf: string) => [

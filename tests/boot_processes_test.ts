@@ -6,30 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { processGone } from "@vmesh/bus";
-import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { buildBareMetalElf, uartGuest } from "./bare_metal_elf.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-
-/** M-mode program: prints `text` on the UART, then powers off (or spins forever). */
-function guestSource(text: string, poweroff: boolean): string {
-  return `
-  .section .text
-  .globl _start
-_start:
-  li t0, 0x10000000
-  la t1, msg
-1: lbu t2, 0(t1)
-  beqz t2, 2f
-  sb t2, 0(t0)
-  addi t1, t1, 1
-  j 1b
-2:
-${poweroff ? "  li t0, 0x100000\n  li t1, 0x5555\n  sw t1, 0(t0)\n" : ""}
-3: j 3b
-  .section .rodata
-msg: .asciz "${text}\\n"
-`;
-}
 
 /** Process ids the launcher reported with --verbose ("started X (pid N)"). */
 function startedPids(stderr: string): Map<string, number> {
@@ -60,7 +39,7 @@ Deno.test("vmesh boot: guest output, poweroff -> exit 0, every service stopped",
     const elf = await buildBareMetalElf(
       dir,
       "hello",
-      guestSource("hello from a vmesh guest", true),
+      uartGuest("hello from a vmesh guest", "poweroff"),
     );
     await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
     await Deno.writeFile(`${dir}/b.img`, new Uint8Array(1 << 20));
@@ -100,7 +79,7 @@ Deno.test("vmesh boot: guest output, poweroff -> exit 0, every service stopped",
 Deno.test("vmesh boot: SIGINT stops every service (exit 130)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-boot-test-" });
   try {
-    const elf = await buildBareMetalElf(dir, "spin", guestSource("spinning", false));
+    const elf = await buildBareMetalElf(dir, "spin", uartGuest("spinning", "spin"));
     await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
     const child = vmeshBoot(
       ["--kernel", elf, "--drive", `${dir}/a.img`, "--console", `log:${dir}/console.log`],

@@ -8,29 +8,12 @@
 import assert from "node:assert/strict";
 import { processGone, startEmbeddedNats } from "@vmesh/bus";
 import { ensureGuestImages } from "../guest/mod.ts";
-import { buildBareMetalElf } from "./bare_metal_elf.ts";
+import { buildBareMetalElf, uartGuest } from "./bare_metal_elf.ts";
 import { imageArgs } from "./vmesh_boot.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 /** How long the processes may take to go: "within a second or two" (issue 14). */
 const GONE_WITHIN_MS = 3000;
-
-/** M-mode program: prints `marker` on the UART, then spins forever (as a panicked guest). */
-const SPIN_GUEST = (marker: string) => `
-  .section .text
-  .globl _start
-_start:
-  li t0, 0x10000000
-  la t1, msg
-1: lbu t2, 0(t1)
-  beqz t2, 2f
-  sb t2, 0(t0)
-  addi t1, t1, 1
-  j 1b
-2: j 2b
-  .section .rodata
-msg: .asciz "${marker}\\n"
-`;
 
 /** A launcher under test: the process to kill, and what it started. */
 interface Launched {
@@ -195,7 +178,7 @@ async function spinningBoot(
   terminal: Terminal,
   env: Record<string, string> = {},
 ): Promise<Launched> {
-  const elf = await buildBareMetalElf(dir, "spin", SPIN_GUEST(marker));
+  const elf = await buildBareMetalElf(dir, "spin", uartGuest(marker, "spin"));
   await Deno.writeFile(`${dir}/disk.img`, new Uint8Array(1 << 20));
   const consoleLog = `${dir}/console.log`;
   return await launch(
