@@ -5,7 +5,12 @@ import assert from "node:assert/strict";
 import { control } from "@vmesh/bus";
 import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
-import { type BrowserContext, chromiumMissing, launchChromium } from "./headless_chromium.ts";
+import {
+  type BrowserContext,
+  chromiumMissing,
+  launchChromium,
+  terminalShows,
+} from "./headless_chromium.ts";
 
 Deno.test({
   name:
@@ -75,19 +80,7 @@ Deno.test({
     // The console button's target: the VM's web terminal, with the guest's line in it.
     const term = await browser.newPage();
     await term.goto(href!);
-    await term.waitForFunction(
-      (t) => {
-        // deno-lint-ignore no-explicit-any
-        const b = (globalThis as any).vmeshTerm?.buffer.active;
-        if (!b) return false;
-        for (let i = 0; i < b.length; i++) {
-          if (b.getLine(i).translateToString(true).includes(t)) return true;
-        }
-        return false;
-      },
-      IDLE_GUEST_LINE,
-      { timeout: 30_000 },
-    );
+    await terminalShows(term, IDLE_GUEST_LINE, 30_000);
     // A stopped VM shows as stopped on the next refresh, without a console button.
     await ctl.call("stop", { name: "w1" });
     await page.waitForFunction(

@@ -76,3 +76,30 @@ export async function launchChromium(userDataDir: string): Promise<BrowserContex
     args: CHROMIUM_FLAGS,
   });
 }
+
+/**
+ * Waits until the console's web terminal in `page` (xterm.js, `globalThis.vmeshTerm`) has a
+ * line containing `text`.
+ *
+ * @example
+ * ```ts
+ * const page = await (await launchChromium(dir)).newPage();
+ * await page.goto(consoleUrl);
+ * await terminalShows(page, "login:", 30_000);
+ * ```
+ */
+export function terminalShows(page: Page, text: string, timeoutMs: number): Promise<unknown> {
+  return page.waitForFunction(
+    (t) => {
+      // deno-lint-ignore no-explicit-any
+      const b = (globalThis as any).vmeshTerm?.buffer.active;
+      if (!b) return false;
+      for (let i = 0; i < b.length; i++) {
+        if (b.getLine(i).translateToString(true).includes(t)) return true;
+      }
+      return false;
+    },
+    text,
+    { timeout: timeoutMs },
+  );
+}

@@ -5,7 +5,12 @@ import assert from "node:assert/strict";
 import { startEmbeddedNats } from "@vmesh/bus";
 import { WebTerminalSink } from "../services/console/web_terminal.ts";
 import { startService } from "./services_harness.ts";
-import { type BrowserContext, chromiumMissing, launchChromium } from "./headless_chromium.ts";
+import {
+  type BrowserContext,
+  chromiumMissing,
+  launchChromium,
+  terminalShows,
+} from "./headless_chromium.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -103,20 +108,7 @@ Deno.test("web terminal: a command typed in headless Chromium reaches the guest 
         for (let i = 0; i < b.length; i++) rows.push(b.getLine(i).translateToString(true));
         return rows.join("\n");
       });
-    const shows = (text: string) =>
-      page.waitForFunction(
-        (t) => {
-          // deno-lint-ignore no-explicit-any
-          const b = (globalThis as any).vmeshTerm?.buffer.active;
-          if (!b) return false;
-          for (let i = 0; i < b.length; i++) {
-            if (b.getLine(i).translateToString(true).includes(t)) return true;
-          }
-          return false;
-        },
-        text,
-        { timeout: 60_000 },
-      );
+    const shows = (text: string) => terminalShows(page, text, 60_000);
     // Output from before the page opened is replayed from the scrollback.
     await shows("vmesh fake guest");
     assert.equal(await page.textContent("#status"), "connected");
