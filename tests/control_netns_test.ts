@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { connect, control, processGone } from "@vmesh/bus";
 import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
-import { readLines, servicePath } from "./services_harness.ts";
+import { readLines, servicePath, waitFor } from "./services_harness.ts";
 
 const TAG = `vc${Deno.pid % 10000}`;
 const NET = `10.201.${Deno.pid % 250}`;
@@ -85,16 +85,6 @@ async function listening(host: string, port: number): Promise<void> {
     }
   }
   throw new Error(`nothing listens on ${host}:${port}`);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const isRoot = Deno.uid() === 0;
@@ -190,7 +180,7 @@ Deno.test({
         retries: 0,
       });
       const up = (n: number) =>
-        until(`${n} hosts up`, async () => {
+        waitFor(`${n} hosts up`, async () => {
           const { hosts } = await ctl.call("hosts", {});
           return hosts.filter((h) => h.up).length === n ? hosts : undefined;
         });
@@ -208,7 +198,7 @@ Deno.test({
       assert.equal(count(placed, "h1"), 3);
       assert.equal(count(placed, "h2"), 3);
       // The guests run inside the hosts' namespaces; their output crosses the leaf nodes.
-      const text = await until("v1's output", async () => {
+      const text = await waitFor("v1's output", async () => {
         const { text } = await ctl.call("logs", { name: "v1" });
         return text.includes(IDLE_GUEST_LINE) ? text : undefined;
       });
@@ -222,21 +212,21 @@ Deno.test({
         });
       });
       await agents.get("h1")!.kill("SIGKILL");
-      const lost = await until("h1's VMs lost", async () => {
+      const lost = await waitFor("h1's VMs lost", async () => {
         const { vms } = await ctl.call("list", {});
         const mine = vms.filter((v) => v.host === "h1");
         return mine.every((v) => v.state === control.VmState.LOST) ? mine : undefined;
       });
       assert.equal(lost.length, 3);
       for (const v of lost) assert.match(v.reason, /host h1 stopped announcing/);
-      await until(
+      await waitFor(
         "h1's VM processes gone",
         () => Promise.resolve(pids.every(processGone) || undefined),
       );
 
       // A host added now is the least loaded: the next VMs land there until it is level.
       await addHost("h3", 3);
-      await until("h3 up", async () => {
+      await waitFor("h3 up", async () => {
         const { hosts } = await ctl.call("hosts", {});
         return hosts.find((h) => h.host === "h3" && h.up);
       });

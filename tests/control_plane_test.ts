@@ -7,20 +7,10 @@ import assert from "node:assert/strict";
 import { type Bus, BusError, control, processGone, Status } from "@vmesh/bus";
 import { Kvm } from "@nats-io/kv";
 import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
-import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
+import { type ServiceProcess, startService, startTestBus, waitFor } from "./services_harness.ts";
 
 const LOST_MS = 1500;
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function agent(host: string, dir: string, url: string, extra: string[] = []) {
   return startService("agent", [
@@ -87,7 +77,7 @@ Deno.test({
       timeoutMs: 120_000,
       retries: 0,
     });
-    await until("both hosts up", async () => {
+    await waitFor("both hosts up", async () => {
       const { hosts } = await ctl.call("hosts", {});
       return hosts.filter((h) => h.up).length === 2 ? true : undefined;
     });
@@ -124,7 +114,7 @@ Deno.test({
           assert.match(cmd, new RegExp(`services/cpu/main\\.ts\0--vm\0${v.name}\0`));
         }
       } else console.error(`cpu quotas not checked: ${h1.ready}`);
-      const logs = await until("guest output", async () => {
+      const logs = await waitFor("guest output", async () => {
         const { text } = await ctl.call("logs", { name: "a1" });
         return text.includes(IDLE_GUEST_LINE) ? text : undefined;
       });
@@ -143,25 +133,20 @@ Deno.test({
         const { vms } = await ctl.call("list", {});
         assert.ok(!vms.some((v) => v.name === "huge"));
         // The REST API says the same with a 409.
-        const res = await fetch(`${httpOf(ctlProc)}/api/vms`, {
-          method: "POST",
-          body: JSON.stringify({
-            name: "huge2",
-            quota: { harts: 1, ramMib: 4096, diskMib: 0 },
-            boot: { bios: "none", kernel },
-          }),
-        });
+        const postVm = (name: string, harts: number, ramMib: number) =>
+          fetch(`${httpOf(ctlProc)}/api/vms`, {
+            method: "POST",
+            body: JSON.stringify({
+              name,
+              quota: { harts, ramMib, diskMib: 0 },
+              boot: { bios: "none", kernel },
+            }),
+          });
+        const res = await postVm("huge2", 1, 4096);
         assert.equal(res.status, 409);
         assert.match((await res.json()).error, /no host fits huge2/);
         // A quota that is not a whole number is bad input, 400, naming the flag.
-        const half = await fetch(`${httpOf(ctlProc)}/api/vms`, {
-          method: "POST",
-          body: JSON.stringify({
-            name: "half",
-            quota: { harts: 1.5, ramMib: 64, diskMib: 0 },
-            boot: { bios: "none", kernel },
-          }),
-        });
+        const half = await postVm("half", 1.5, 64);
         assert.equal(half.status, 400);
         assert.match((await half.json()).error, /whole number of harts >= 1 \(--harts\)/);
       },
@@ -245,13 +230,13 @@ Deno.test({
         boot: { bios: "none", kernel },
       });
       assert.ok(o.running);
-      const events = await until("the orphan stopped", async () => {
+      const events = await waitFor("the orphan stopped", async () => {
         const r = await fetch(`${httpOf(ctlProc)}/api/vms/orphan/events`);
         const ev = await r.json() as { type: string; detail?: string }[];
         return ev.some((e) => e.type === "orphan-stopped") ? ev : undefined;
       });
       assert.match(events.at(-1)!.detail!, /it ran on h2 without a record/);
-      await until("h2 no longer runs it", async () => {
+      await waitFor("h2 no longer runs it", async () => {
         const l = await new Promise<control.HostLoad>((resolve) => {
           const sub = bus.subscribe(control.hostLoad, control.hostLoadSubject("h2"), (x) => {
             sub.unsubscribe();
@@ -281,7 +266,7 @@ Deno.test({
         updatedMs: Date.now() - 3_600_000,
       };
       await kv.create("vm.stale", JSON.stringify(stale));
-      const failed = await until("the stale start failed", async () => {
+      const failed = await waitFor("the stale start failed", async () => {
         const v = await ctl.call("inspect", { name: "stale" });
         return v.state === control.VmState.FAILED ? v : undefined;
       });
@@ -334,14 +319,14 @@ Deno.test({
         });
         assert.ok(h1Pids.length >= 4, `${h1Pids}`);
         await h1.stop("SIGKILL");
-        const lost = await until("VMs of h1 lost", async () => {
+        const lost = await waitFor("VMs of h1 lost", async () => {
           const { vms } = await ctl.call("list", {});
           const mine = vms.filter((v) => onH1.includes(v.name));
           return mine.every((v) => v.state === control.VmState.LOST) ? mine : undefined;
         });
         for (const v of lost) assert.match(v.reason, /host h1 stopped announcing/);
         // Its VM processes held a lifeline to it: they are gone too.
-        await until(
+        await waitFor(
           "h1's VM processes gone",
           () => Promise.resolve(h1Pids.every(processGone) || undefined),
         );
@@ -395,7 +380,7 @@ Deno.test({
       timeoutMs: 120_000,
       retries: 0,
     });
-    const infos = await until("both control services see both hosts", async () => {
+    const infos = await waitFor("both control services see both hosts", async () => {
       const seen = await Promise.all([0, 1, 2, 3].map(() => ctl.call("hosts", {})));
       return seen.every((s) => s.hosts.filter((h) => h.up).length === 2) ? seen : undefined;
     });

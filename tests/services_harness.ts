@@ -103,6 +103,31 @@ export async function startService(
   };
 }
 
+/**
+ * Polls `fn` every 100 ms until it gives a value other than undefined; rejects naming `what`
+ * after `ms`.
+ * @example
+ * ```ts
+ * const hosts = await waitFor("a host up", async () => {
+ *   const { hosts } = await ctl.call("hosts", {});
+ *   return hosts.length ? hosts : undefined;
+ * });
+ * ```
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  ms = 20_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A nats-server with JetStream plus a bus connection to it, for one test file. */
 export interface TestBus {
   readonly nats: EmbeddedNats;
