@@ -6,9 +6,9 @@
  * @module
  */
 import { BusError, memory, MEMORY_PREFIX } from "@vmesh/bus";
-import { DEFAULT_GATEWAY, DEFAULT_SUBNET } from "./boot.ts";
 import type { ServiceProcess } from "./service_process.ts";
 import { ping, type SnapshotBus, SnapshotCliError, startReady } from "./snapshot_bus.ts";
+import { switchArgs } from "./vm_topology.ts";
 
 /** The manifest of snapshot `snap`; an unknown name is a SnapshotCliError saying so. */
 export async function fetchManifest(
@@ -112,14 +112,7 @@ export async function startRestoredVm(
   const nets = await ping(sb.bus, "vmesh-net");
   for (const sw of snapshotSwitches(o.manifest)) {
     if (nets.some((p) => p.metadata?.switch === sw)) continue;
-    await spawn(`vmesh-net ${sw}`, "net", [
-      "--switch",
-      sw,
-      "--subnet",
-      DEFAULT_SUBNET,
-      "--gateway",
-      DEFAULT_GATEWAY,
-    ]);
+    await spawn(`vmesh-net ${sw}`, "net", switchArgs(sw));
   }
   const cpuArgs = ["--vm", vm, "--restore", o.snap];
   if (o.engine) cpuArgs.push("--engine", o.engine);

@@ -74,6 +74,18 @@ export interface VmTopology {
   launcher: BusRole;
 }
 
+/**
+ * The net service's flags for switch `sw` as a launcher starts it: QEMU user networking's
+ * addresses, so `udhcpc` in the guest just works.
+ * @example
+ * ```ts
+ * switchArgs("lan"); // ["--switch", "lan", "--subnet", "10.0.2.0/24", "--gateway", "10.0.2.2"]
+ * ```
+ */
+export function switchArgs(sw: string): string[] {
+  return ["--switch", sw, "--subnet", DEFAULT_SUBNET, "--gateway", DEFAULT_GATEWAY];
+}
+
 /** The switch port the CPU service opens for its `i`-th nic (services/cpu/vm_service.ts). */
 export function nicPort(vm: string, i: number): string {
   return `${vm}-net${i}`;
@@ -114,8 +126,7 @@ export function vmTopology(spec: VmSpec): VmTopology {
   const switches = [...new Set(spec.nics.map((n) => n.switch))].map((sw): ServiceLaunch => ({
     label: `vmesh-net ${sw}`,
     service: "net",
-    // QEMU user networking's addresses, so `udhcpc` in the guest just works.
-    args: ["--switch", sw, "--subnet", DEFAULT_SUBNET, "--gateway", DEFAULT_GATEWAY],
+    args: switchArgs(sw),
     role: { kind: "switch", switch: sw },
     registration: { name: "vmesh-net", key: "switch", value: sw },
   }));
