@@ -8,7 +8,13 @@ import { checkToken } from "@vmesh/bus";
 import type { ServiceProcess } from "./service_process.ts";
 import { checkEngine, parseCommandArgs } from "./command_args.ts";
 import { SnapshotCliError, withSnapshotBus } from "./snapshot_bus.ts";
-import { fetchManifest, snapshotSwitches, startRestoredVm } from "./restored_vm.ts";
+import {
+  fetchManifest,
+  RESTORED_VM_FLAGS,
+  RESTORED_VM_FLAGS_USAGE,
+  snapshotSwitches,
+  startRestoredVm,
+} from "./restored_vm.ts";
 
 /** `./vmesh clone --help`. */
 export const CLONE_USAGE = `usage: ./vmesh clone SNAP --count N [--name PREFIX] [options]
@@ -22,13 +28,7 @@ network ports are refused: their guests would keep the snapshot's MAC address.
   --name PREFIX       clone names: PREFIX1, PREFIX2, ...
   --run-dir DIR       console logs and disk copies (default: a new directory under
                       .vmesh/clones, kept after the run)
-  --engine jit|interp execution engine (default: the snapshot's)
-  --store STORE       the memory service's store when none runs on the bus
-                      (default dir:.vmesh/snapshots)
-  -v, --verbose       show every service's start
-  -h, --help          this text
-
-Environment: NATS_URL selects the bus (unset: a private nats-server).`;
+${RESTORED_VM_FLAGS_USAGE}`;
 
 const say = (l: string) => console.error(`vmesh clone: ${l}`);
 
@@ -42,10 +42,7 @@ export async function main(args: string[]): Promise<number> {
       count: { type: "string" },
       name: { type: "string" },
       "run-dir": { type: "string" },
-      engine: { type: "string" },
-      store: { type: "string" },
-      verbose: { type: "boolean", short: "v", default: false },
-      help: { type: "boolean", short: "h", default: false },
+      ...RESTORED_VM_FLAGS,
     },
     check({ values, positionals }) {
       if (positionals.length !== 1) throw new Error("give exactly one snapshot name");

@@ -8,7 +8,12 @@
 import { checkToken } from "@vmesh/bus";
 import { checkEngine, parseCommandArgs } from "./command_args.ts";
 import { withSnapshotBus } from "./snapshot_bus.ts";
-import { fetchManifest, startRestoredVm } from "./restored_vm.ts";
+import {
+  fetchManifest,
+  RESTORED_VM_FLAGS,
+  RESTORED_VM_FLAGS_USAGE,
+  startRestoredVm,
+} from "./restored_vm.ts";
 
 /** `./vmesh restore --help`. */
 export const RESTORE_USAGE = `usage: ./vmesh restore SNAP [--name NEW] [options]
@@ -21,13 +26,7 @@ unless a disk service already serves it for NEW.
 
   --name NEW          the restored VM's name (default: the snapshot's VM)
   --console BACKEND   terminal (default), log:PATH or web:[HOST:]PORT (repeatable)
-  --engine jit|interp execution engine (default: the snapshot's)
-  --store STORE       the memory service's store when none runs on the bus
-                      (default dir:.vmesh/snapshots)
-  -v, --verbose       show every service's log lines
-  -h, --help          this text
-
-Environment: NATS_URL selects the bus (unset: a private nats-server).`;
+${RESTORED_VM_FLAGS_USAGE}`;
 
 const say = (l: string) => console.error(`vmesh restore: ${l}`);
 
@@ -40,10 +39,7 @@ export async function main(args: string[]): Promise<number> {
     options: {
       name: { type: "string" },
       console: { type: "string", multiple: true },
-      engine: { type: "string" },
-      store: { type: "string" },
-      verbose: { type: "boolean", short: "v", default: false },
-      help: { type: "boolean", short: "h", default: false },
+      ...RESTORED_VM_FLAGS,
     },
     check({ values, positionals }) {
       if (positionals.length !== 1) throw new Error("give exactly one snapshot name");

@@ -10,6 +10,29 @@ import type { ServiceProcess } from "./service_process.ts";
 import { ping, type SnapshotBus, SnapshotCliError, startReady } from "./snapshot_bus.ts";
 import { switchArgs } from "./vm_topology.ts";
 
+/** The flags `./vmesh restore` and `clone` share (parseArgs options). */
+export const RESTORED_VM_FLAGS: {
+  engine: { type: "string" };
+  store: { type: "string" };
+  verbose: { type: "boolean"; short: "v"; default: false };
+  help: { type: "boolean"; short: "h"; default: false };
+} = {
+  engine: { type: "string" },
+  store: { type: "string" },
+  verbose: { type: "boolean", short: "v", default: false },
+  help: { type: "boolean", short: "h", default: false },
+};
+
+/** The usage text's lines for {@link RESTORED_VM_FLAGS}, and the environment it reads. */
+export const RESTORED_VM_FLAGS_USAGE: string =
+  `  --engine jit|interp execution engine (default: the snapshot's)
+  --store STORE       the memory service's store when none runs on the bus
+                      (default dir:.vmesh/snapshots)
+  -v, --verbose       show every service's start
+  -h, --help          this text
+
+Environment: NATS_URL selects the bus (unset: a private nats-server).`;
+
 /** The manifest of snapshot `snap`; an unknown name is a SnapshotCliError saying so. */
 export async function fetchManifest(
   sb: SnapshotBus,
