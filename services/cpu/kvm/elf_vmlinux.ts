@@ -40,6 +40,11 @@ export function isElf(image: Uint8Array): boolean {
  */
 export function parseVmlinux(image: Uint8Array): ElfVmlinux {
   if (!isElf(image)) throw new Error("not an ELF file (no \\x7fELF magic)");
+  if (image.length < 64) {
+    throw new Error(
+      `ELF vmlinux truncated: ${image.length} bytes, shorter than its 64-byte header`,
+    );
+  }
   const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
   if (image[4] !== 2 || image[5] !== 1) {
     throw new Error("ELF vmlinux is not 64-bit little-endian: pass an x86-64 kernel");
