@@ -195,6 +195,7 @@ async function fuzzTarget(
   }
   tally.seconds = (performance.now() - t0) / 1000;
   state.seconds[target.name] = (state.seconds[target.name] ?? 0) + tally.seconds;
+  saveState();
   return tally;
 }
 
