@@ -60,7 +60,14 @@ export class ByteReader {
   }
 }
 
-/** Builds an input from choices, mirroring {@link ByteReader}. */
+/**
+ * Builds an input from choices, mirroring {@link ByteReader}.
+ *
+ * @example
+ * ```ts
+ * new ByteWriter().u8(3).u16(0x1234).finish(); // Uint8Array [3, 0x34, 0x12]
+ * ```
+ */
 export class ByteWriter {
   #out: number[] = [];
 
@@ -95,6 +102,11 @@ export class ByteWriter {
 /**
  * Mutates a copy of `template` the way byte fuzzers do: flips, interesting values, splices,
  * truncation and growth; `hot` lists offsets (header fields) hit more often.
+ *
+ * @example
+ * ```ts
+ * const next = mutate(template, new Prng(1), [16, 18]);
+ * ```
  */
 export function mutate(
   template: Uint8Array,

@@ -9,7 +9,14 @@ import { mutate } from "./bytes.ts";
 import type { Prng } from "./prng.ts";
 import { expecting, type FuzzTarget, InvariantError, type Outcome } from "./target.ts";
 
-/** A minimal bzImage: setup header at 0x1f1 (protocol 2.15, 64-bit entry), one setup sector. */
+/**
+ * A minimal bzImage: setup header at 0x1f1 (protocol 2.15, 64-bit entry), one setup sector.
+ *
+ * @example
+ * ```ts
+ * parseBzImage(bzImageTemplate()).protocol; // 0x20f
+ * ```
+ */
 export function bzImageTemplate(): Uint8Array {
   const b = new Uint8Array(0x800);
   const v = new DataView(b.buffer);
@@ -24,7 +31,14 @@ export function bzImageTemplate(): Uint8Array {
   return b;
 }
 
-/** A minimal x86-64 ELF vmlinux with one PT_LOAD segment. */
+/**
+ * A minimal x86-64 ELF vmlinux with one PT_LOAD segment.
+ *
+ * @example
+ * ```ts
+ * parseVmlinux(vmlinuxTemplate()).entry; // 0x1000000
+ * ```
+ */
 export function vmlinuxTemplate(): Uint8Array {
   const b = new Uint8Array(0x200);
   const v = new DataView(b.buffer);

@@ -7,7 +7,14 @@ import { VirtioRng } from "../services/cpu/virtio/rng.ts";
 /** Bytes of the in-memory disk behind virtio-blk. */
 export const DISK_BYTES = 64 * 512;
 
-/** An in-memory block backend (the device model is real; only its storage is a buffer). */
+/**
+ * An in-memory block backend (the device model is real; only its storage is a buffer).
+ *
+ * @example
+ * ```ts
+ * const blk = new VirtioBlk(memoryDisk(), { sizeBytes: DISK_BYTES, readOnly: false, discard: true });
+ * ```
+ */
 export function memoryDisk(): BlockBackendClient {
   const disk = new Uint8Array(DISK_BYTES);
   const inRange = (o: number, n: number) => {

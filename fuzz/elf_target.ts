@@ -5,7 +5,14 @@ import { mutate } from "./bytes.ts";
 import type { Prng } from "./prng.ts";
 import { expecting, type FuzzTarget, InvariantError, type Outcome } from "./target.ts";
 
-/** A small valid ELF64 RISC-V executable: one PT_LOAD segment, a symtab and a strtab. */
+/**
+ * A small valid ELF64 RISC-V executable: one PT_LOAD segment, a symtab and a strtab.
+ *
+ * @example
+ * ```ts
+ * parseElf(riscvElfTemplate()).symbols.get("tohost"); // 0x80001000
+ * ```
+ */
 export function riscvElfTemplate(): Uint8Array {
   const b = new Uint8Array(0x220);
   const v = new DataView(b.buffer);

@@ -34,7 +34,14 @@ export const TARGETS: readonly FuzzTarget[] = [
   virtqueueTarget,
 ];
 
-/** The target called `name`; throws listing the names when there is none. */
+/**
+ * The target called `name`; throws listing the names when there is none.
+ *
+ * @example
+ * ```ts
+ * const t = targetNamed("mmio");
+ * ```
+ */
 export function targetNamed(name: string): FuzzTarget {
   const t = TARGETS.find((t) => t.name === name);
   if (!t) {

@@ -3,7 +3,14 @@
  * (seed, target, input index) names one input forever and a run can resume or replay it.
  */
 
-/** Mixes 32-bit words into one well-spread 32-bit seed (never 0: xorshift's fixed point). */
+/**
+ * Mixes 32-bit words into one well-spread 32-bit seed (never 0: xorshift's fixed point).
+ *
+ * @example
+ * ```ts
+ * const seed = mixSeed(1, hashName("elf"), 42); // input 42 of target elf under seed 1
+ * ```
+ */
 export function mixSeed(...words: number[]): number {
   let h = 0x9e3779b9;
   for (const w of words) {
@@ -15,7 +22,14 @@ export function mixSeed(...words: number[]): number {
   return (h >>> 0) || 1;
 }
 
-/** A 32-bit hash of a string (FNV-1a), for mixing a target's name into its seeds. */
+/**
+ * A 32-bit hash of a string (FNV-1a), for mixing a target's name into its seeds.
+ *
+ * @example
+ * ```ts
+ * hashName("gdb"); // the same number on every run
+ * ```
+ */
 export function hashName(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);

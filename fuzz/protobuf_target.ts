@@ -11,7 +11,14 @@ import { ByteReader, ByteWriter, mutate } from "./bytes.ts";
 import type { Prng } from "./prng.ts";
 import { type FuzzTarget, InvariantError, type Outcome } from "./target.ts";
 
-/** Every message type under `ns`, nested ones included, in a stable order. */
+/**
+ * Every message type under `ns`, nested ones included, in a stable order.
+ *
+ * @example
+ * ```ts
+ * messageTypes().map((t) => t.fullName); // [".vmesh.block.Discard", ...]
+ * ```
+ */
 export function messageTypes(ns: protobuf.NamespaceBase = contracts()): protobuf.Type[] {
   const out: protobuf.Type[] = [];
   const walk = (n: protobuf.NamespaceBase) => {

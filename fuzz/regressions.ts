@@ -34,7 +34,14 @@ export async function saveRegression(
   return bin.pathname;
 }
 
-/** Every kept case of `target`: its path and bytes, sorted by name. */
+/**
+ * Every kept case of `target`: its path and bytes, sorted by name.
+ *
+ * @example
+ * ```ts
+ * for (const { path, input } of listRegressions("bzimage")) console.log(path, input.length);
+ * ```
+ */
 export function listRegressions(
   target: string,
   dir: URL = REGRESSIONS_DIR,

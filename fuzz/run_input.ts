@@ -2,7 +2,15 @@
 import { hashName, mixSeed, Prng } from "./prng.ts";
 import type { FuzzTarget, Outcome } from "./target.ts";
 
-/** Input number `index` of `target` under `seed`: the same bytes on every run and machine. */
+/**
+ * Input number `index` of `target` under `seed`: the same bytes on every run and machine.
+ *
+ * @example
+ * ```ts
+ * import { elfTarget } from "./elf_target.ts";
+ * const input = inputAt(elfTarget, 1, 217); // what `deno task fuzz --seed 1` tried 218th
+ * ```
+ */
 export function inputAt(target: FuzzTarget, seed: number, index: number): Uint8Array {
   return target.generate(
     new Prng(mixSeed(seed, hashName(target.name), index, Math.floor(index / 2 ** 32))),
@@ -14,7 +22,14 @@ export type Result =
   | { ok: true; outcome: Outcome }
   | { ok: false; kind: "exception" | "hang"; error: string };
 
-/** The error's name, message and stack, for a regression's `.txt`. */
+/**
+ * The error's name, message and stack, for a regression's `.txt`.
+ *
+ * @example
+ * ```ts
+ * describe(new RangeError("x")); // "RangeError: x\n    at ..."
+ * ```
+ */
 export function describe(e: unknown): string {
   if (e instanceof Error) return e.stack ?? `${e.name}: ${e.message}`;
   return `non-Error thrown: ${String(e)}`;

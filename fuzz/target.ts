@@ -33,6 +33,11 @@ export type ErrorClass = abstract new (...args: any[]) => Error;
 /**
  * Runs `fn`; an error that `expected` accepts (a class list: instances of them; or a test)
  * becomes "rejected", anything else propagates as a finding. Synchronous when `fn` is.
+ *
+ * @example
+ * ```ts
+ * expecting([ElfError], () => parseElf(bytes)); // "accepted" or "rejected"
+ * ```
  */
 export function expecting(
   expected: readonly ErrorClass[] | ((e: unknown) => boolean),
