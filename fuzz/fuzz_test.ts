@@ -30,9 +30,12 @@ for (const target of TARGETS) {
     assert.ok(seen.accepted > 0, `${target.name}: no input was accepted (${JSON.stringify(seen)})`);
   });
 
-  Deno.test(`fuzz regressions: every kept ${target.name} input now passes`, async () => {
+  // Registered only where cases exist: a replay of nothing would assert nothing.
+  const cases = listRegressions(target.name);
+  if (cases.length === 0) continue;
+  Deno.test(`fuzz regressions: the ${cases.length} kept ${target.name} input(s) pass`, async () => {
     await target.init?.();
-    for (const { path, input } of listRegressions(target.name)) {
+    for (const { path, input } of cases) {
       const r = await runInput(target, input, 5000);
       assert.ok(r.ok, `${path}: ${r.ok ? "" : `${r.kind}: ${r.error}`}`);
     }
