@@ -40,6 +40,8 @@ export const KVM = {
   SET_SREGS: IOW(0x84, SIZE.sregs),
   SET_FPU: IOW(0x8d, SIZE.fpu),
   SET_CPUID2: IOW(0x90, 8),
+  GET_VCPU_EVENTS: IOR(0x9f, 64),
+  SET_VCPU_EVENTS: IOW(0xa0, 64),
 } as const;
 
 /** The KVM API version this engine speaks (the only stable one since Linux 2.6.22). */

@@ -353,6 +353,11 @@ export class KvmMachine {
               const bytes = [...runBytes.subarray(RUN.union + 17, RUN.union + 17 + size)]
                 .map((b) => b.toString(16).padStart(2, "0")).join(" ");
               what = `KVM's instruction emulator failed${size ? ` on bytes ${bytes}` : ""}`;
+              const insn = runBytes.slice(RUN.union + 17, RUN.union + 17 + size);
+              if (size >= 8 && insn[0] === 0xcc && this.#int3Steps < 16 && this.#injectInt3(insn)) {
+                this.#int3Steps++;
+                break;
+              }
             }
             throw new KvmError(`KVM internal error: ${what}; ${this.#cpuState()}`);
           }
@@ -376,6 +381,42 @@ export class KvmMachine {
       if (!(err instanceof KvmError)) throw err;
       return { kind: "error", message: err.message, rip: this.#rip() };
     }
+  }
+
+  #int3Steps = 0;
+
+  /**
+   * Delivers the #BP of an INT3 the emulator refused: finds the instruction's bytes near the
+   * rip KVM_GET_REGS reports (PVM reports a nearby page-aligned rip), sets rip past the int3 and
+   * injects vector 3 as the CPU would. Kernel text only (virtual = physical + 0xffffffff80000000).
+   */
+  #injectInt3(insn: Uint8Array): boolean {
+    const c = this.#c;
+    const regs = new BigUint64Array(SIZE.regs / 8);
+    if (c.ioctl_ptr(this.#vcpu, KVM.GET_REGS, Deno.UnsafePointer.of(regs)) < 0) return false;
+    const rip = regs[REGS.rip / 8];
+    const KTEXT = 0xffffffff80000000n;
+    if (rip < KTEXT) return false;
+    const phys = Number(rip - KTEXT);
+    const from = Math.max(0, phys - 0x2000),
+      to = Math.min(this.ram.length - insn.length, phys + 0x2000);
+    const hits: number[] = [];
+    for (let a = from; a < to; a++) {
+      if (this.ram[a] !== 0xcc) continue;
+      let ok = true;
+      for (let i = 1; i < insn.length && ok; i++) ok = this.ram[a + i] === insn[i];
+      if (ok) hits.push(a);
+    }
+    if (hits.length !== 1) return false;
+    regs[REGS.rip / 8] = BigInt(hits[0] + 1) + KTEXT;
+    if (c.ioctl_ptr(this.#vcpu, KVM.SET_REGS, Deno.UnsafePointer.of(regs)) < 0) return false;
+    const ev = new Uint8Array(64);
+    if (c.ioctl_ptr(this.#vcpu, KVM.GET_VCPU_EVENTS, Deno.UnsafePointer.of(ev)) < 0) return false;
+    ev[0] = 1; // exception.injected
+    ev[1] = 3; // #BP
+    ev[2] = 0; // no error code
+    ev[3] = 0;
+    return c.ioctl_ptr(this.#vcpu, KVM.SET_VCPU_EVENTS, Deno.UnsafePointer.of(ev)) >= 0;
   }
 
   /** rip, rsp and the control registers, for error messages. */
