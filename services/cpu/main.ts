@@ -24,6 +24,7 @@ import {
   parseGdbAddress,
 } from "./gdb/mod.ts";
 import { WallClock } from "./machine/clock.ts";
+import { imagesDigest, ReplayError, RunRecorder, RunReplayer } from "./replay/run_log.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -49,6 +50,12 @@ options:
                            listens on all interfaces
   -s                       shorthand for --gdb tcp::1234
   -S, --wait-gdb           do not start the hart until gdb connects and continues
+  --record FILE            record the run for --replay: console input with the step it
+                           arrived at, and checkpoints (a hash of RAM and every hart and
+                           device); runs on instruction-count time with the interpreter
+  --replay FILE            replay a recording with the same PROGRAM and flags: its input,
+                           not the terminal's; stops at the first checkpoint that differs
+  --checkpoint-every N     instructions between checkpoints when recording (default 10000000)
   -h, --help               this text
 `;
 
@@ -66,6 +73,9 @@ interface RunArgs {
   engine: EngineKind;
   gdb?: GdbAddress;
   waitGdb?: boolean;
+  record?: string;
+  replay?: string;
+  checkpointEvery: number;
 }
 
 /** A command-line problem, reported as one line. */
@@ -78,7 +88,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
     harts: 1,
     bios: null,
     engine: DEFAULT_ENGINE,
+    checkpointEvery: 10_000_000,
   };
+  let engineGiven = false;
   for (const { arg: a, flag, value } of readFlags(args, usageError)) {
     const positiveInt = (v: string) => {
       if (!/^\d+$/.test(v) || Number(v) <= 0) {
@@ -105,6 +117,16 @@ function parseArgs(args: string[]): RunArgs | "help" {
         break;
       case "--engine":
         out.engine = parseEngineFlag(value(), usageError);
+        engineGiven = true;
+        break;
+      case "--record":
+        out.record = value();
+        break;
+      case "--replay":
+        out.replay = value();
+        break;
+      case "--checkpoint-every":
+        out.checkpointEvery = positiveInt(value());
         break;
       case "--initrd":
         out.initrd = value();
@@ -136,6 +158,16 @@ function parseArgs(args: string[]): RunArgs | "help" {
     }
   }
   if (out.program === undefined) throw new UsageError("no PROGRAM given (see vmesh run --help)");
+  if (out.record !== undefined || out.replay !== undefined) {
+    if (out.record !== undefined && out.replay !== undefined) {
+      throw new UsageError("--record and --replay exclude each other");
+    }
+    if (out.gdb) throw new UsageError("--record/--replay cannot be combined with --gdb yet");
+    if (engineGiven && out.engine === "jit") {
+      throw new UsageError("--record/--replay run the interpreter (--engine interp)");
+    }
+    out.engine = "interp";
+  }
   if (out.waitGdb && !out.gdb) {
     throw new UsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");
   }
@@ -183,6 +215,16 @@ export async function main(args: string[]): Promise<number> {
   let gdbStub: GdbStub | undefined;
   // Under gdb, guest time stands still while the hart is held (as QEMU's virtual clock).
   const clock = opts.gdb ? new HeldClock(new WallClock()) : undefined;
+  let journal: RunRecorder | RunReplayer | undefined;
+  try {
+    journal = await openJournal(opts);
+  } catch (e) {
+    if (e instanceof ReplayError || e instanceof UsageError) {
+      console.error(`vmesh run: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
   try {
     machine = new Machine({
       ramSize: opts.ramSize,
@@ -196,7 +238,9 @@ export async function main(args: string[]): Promise<number> {
       noReboot: opts.noReboot,
       onConsoleOutput: (bytes) => writeAll(bytes),
       debug: opts.gdb ? { runBatch: (n, hart) => gdbStub!.runBatch(n, hart) } : undefined,
-      clock,
+      clock: journal ? "instructions" : clock,
+      journal,
+      rtcEpochNs: journal?.header.rtcEpochNs,
     });
   } catch (e) {
     if (e instanceof MachineError) {
@@ -253,6 +297,21 @@ export async function main(args: string[]): Promise<number> {
     input.close();
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
+  if (journal instanceof RunReplayer) {
+    if (journal.divergence !== undefined) {
+      console.error(`vmesh run: replay of ${opts.replay} ${journal.divergence}`);
+      return 1;
+    }
+    console.error(
+      `vmesh run: replay of ${opts.replay} matched ${journal.checkpoints} checkpoints ` +
+        `(${machine.instret} instructions, ${secs} s)`,
+    );
+  } else if (journal) {
+    console.error(
+      `vmesh run: recorded ${opts.record}: ${journal.checkpoints} checkpoints, ` +
+        `${machine.instret} instructions`,
+    );
+  }
   if (machine.stopCause === "limit") {
     console.error(`vmesh run: stopped after ${machine.instret} instructions (limit)`);
   } else if (machine.stopCause === "stopped") {
@@ -261,6 +320,35 @@ export async function main(args: string[]): Promise<number> {
     console.error("vmesh run: guest requested a reset; stopping");
   }
   return code;
+}
+
+/** The recorder or replayer `--record`/`--replay` ask for (images hashed, flags compared). */
+async function openJournal(o: RunArgs): Promise<RunRecorder | RunReplayer | undefined> {
+  if (o.record === undefined && o.replay === undefined) return undefined;
+  const parts: Uint8Array[] = [];
+  for (const [path, what] of [[o.program, "program"], [o.bios, "firmware"], [o.initrd, "initrd"]]) {
+    if (path == null) continue;
+    try {
+      parts.push(await Deno.readFile(path));
+    } catch (e) {
+      throw new UsageError(`${what} ${path}: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+  const flags = {
+    vmesh: "run-log" as const,
+    version: 1 as const,
+    images: await imagesDigest(parts),
+    ramSize: o.ramSize,
+    harts: o.harts,
+    append: o.append,
+    checkpointEvery: o.checkpointEvery,
+  };
+  if (o.replay !== undefined) return await RunReplayer.open(o.replay, flags);
+  try {
+    return await RunRecorder.create(o.record!, { ...flags, rtcEpochNs: Date.now() * 1e6 });
+  } catch (e) {
+    throw new UsageError(`cannot write ${o.record}: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 function writeAll(bytes: Uint8Array): void {

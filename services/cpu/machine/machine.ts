@@ -98,6 +98,10 @@ export interface MachineOptions {
   createHart?: (cfg: HartConfig) => MachineHart;
   /** Stop (cause "reset") instead of rebooting when the guest asks for a reset (QEMU -no-reboot). */
   noReboot?: boolean;
+  /** Nanoseconds since the Unix epoch the RTC reads at mtime 0 (default: the host's time now). */
+  rtcEpochNs?: number;
+  /** Records or replays the run (needs `clock: "instructions"` and the interpreter). */
+  journal?: RunJournal;
   /** Virtio devices on virtio-mmio slots 0..7 (mapped and listed in ascending slot order). */
   virtio?: VirtioSlotSpec[];
   /**
@@ -105,6 +109,25 @@ export interface MachineOptions {
    * the harts); `hart` is the hart id.
    */
   debug?: { runBatch(budget: number, hart: number): Promise<StopReason> };
+}
+
+/**
+ * A record or replay of a run (services/cpu/replay): the run loop tells it each step, console
+ * input reaches the UART only at the top of a step, and a replay supplies that input itself.
+ */
+export interface RunJournal {
+  /** True when replaying: console input from outside is ignored. */
+  readonly replaying: boolean;
+  /**
+   * Top of run-loop step `step` (a counter every run shares given the same inputs). A replay
+   * returns the bytes the UART took at this step in the recording, or "stop" where the
+   * recorded run was stopped (or where it diverged); a record returns undefined.
+   */
+  step(step: number, m: Machine): Promise<Uint8Array | "stop" | undefined>;
+  /** Record: the UART took `bytes` at step `step`. */
+  fed(step: number, bytes: Uint8Array): void;
+  /** The run ended at step `step` with exit code `code`. */
+  end(step: number, m: Machine, code: number): Promise<void>;
 }
 
 /** Why the machine stopped. */
@@ -188,6 +211,11 @@ export class Machine {
     if (!Number.isInteger(nHarts) || nHarts < 1 || nHarts > MAX_HARTS) {
       throw new MachineError(`the machine has 1 to ${MAX_HARTS} harts (got ${nHarts})`);
     }
+    if (opts.journal && (opts.clock !== "instructions" || opts.engine === "jit" || opts.debug)) {
+      throw new MachineError(
+        "record/replay needs instruction-count time and the interpreter, without the GDB stub",
+      );
+    }
     const clockOpt = opts.clock ?? new WallClock();
     this.clock = clockOpt === "instructions"
       ? new InstructionClock(() => this.harts ? this.instret : 0)
@@ -201,7 +229,11 @@ export class Machine {
       setIrq: (level) => this.plic.setIrq(UART0.irq!, level),
     });
     this.clint = new Clint(nHarts, this.clock, this.#irqLines);
-    this.rtc = new GoldfishRtc(this.clock, (level) => this.plic.setIrq(GOLDFISH_RTC.irq!, level));
+    this.rtc = new GoldfishRtc(
+      this.clock,
+      (level) => this.plic.setIrq(GOLDFISH_RTC.irq!, level),
+      opts.rtcEpochNs,
+    );
     this.test = new SifiveTest((req) => this.#finisher(req));
     this.virtio = this.#mountVirtio(opts.virtio ?? []);
 
@@ -406,19 +438,24 @@ export class Machine {
 
   /** Queues console input for the UART (delivered as the guest drains its FIFO). */
   sendInput(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
+    const journal = this.#opts.journal;
+    if (bytes.length === 0 || journal?.replaying) return;
     this.#input.push(bytes.slice());
-    this.#feedInput();
+    if (!journal) this.#feedInput();
     this.#wake?.();
   }
 
-  #feedInput(): void {
+  /** Moves queued input into the UART FIFO; returns the bytes it took. */
+  #feedInput(): Uint8Array {
+    const took: number[] = [];
     while (this.#input.length && this.uart.rxSpace > 0) {
       const head = this.#input[0];
       const n = this.uart.receive(head);
+      took.push(...head.subarray(0, n));
       if (n === head.length) this.#input.shift();
       else this.#input[0] = head.subarray(n);
     }
+    return new Uint8Array(took);
   }
 
   #flush(): void {
@@ -431,7 +468,26 @@ export class Machine {
   #service(): void {
     this.clint.tick();
     this.rtc.tick();
-    if (this.#input.length) this.#feedInput();
+    // Journaled runs take input only at the top of a step, where a replay can put it again.
+    if (this.#input.length && !this.#opts.journal) this.#feedInput();
+  }
+
+  /** A journaled run's top of step: input fed (or replayed) and checkpoints; false to stop. */
+  async #journalStep(journal: RunJournal, step: number): Promise<boolean> {
+    const r = await journal.step(step, this);
+    if (r === "stop") return false;
+    if (r !== undefined) {
+      const n = this.uart.receive(r);
+      if (n !== r.length) {
+        throw new MachineError(
+          `replay diverged at step ${step}: the UART took ${n} of ${r.length} bytes`,
+        );
+      }
+    } else if (!journal.replaying && this.#input.length) {
+      const took = this.#feedInput();
+      if (took.length) journal.fed(step, took);
+    }
+    return true;
   }
 
   /** Runs until poweroff, HTIF exit, a limit or `stop()`; resolves with the exit code. */
@@ -441,7 +497,13 @@ export class Machine {
     let budget = batch;
     const max = this.#opts.maxInstructions ?? Infinity;
     let lastYield = performance.now();
+    const journal = this.#opts.journal;
+    let step = 0;
     while (this.#exitCode === undefined) {
+      if (journal && !(await this.#journalStep(journal, step++))) {
+        this.#stop("stopped", EXIT_STOPPED);
+        break;
+      }
       const left = max - this.instret;
       if (left <= 0) {
         this.#stop("limit", EXIT_STOPPED);
@@ -469,14 +531,16 @@ export class Machine {
         await this.#idle();
         // Woken harts re-check their WFI loop (WFI may end for any reason, as the spec allows).
         this.#idleHarts.fill(false);
-        lastYield = performance.now();
-      } else if (performance.now() - lastYield > 15) {
+      }
+      // An idle machine on virtual time skips ahead without sleeping: it must yield too.
+      if (performance.now() - lastYield > 15) {
         // Let I/O callbacks and signal handlers run.
         await new Promise<void>((r) => setImmediate(r));
         lastYield = performance.now();
       }
     }
     this.#flush();
+    await journal?.end(step, this, this.#exitCode!);
     return this.#exitCode!;
   }
 

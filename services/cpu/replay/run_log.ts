@@ -1,0 +1,239 @@
+/**
+ * Deterministic record and replay of a `vmesh run`: the machine runs on instruction-count time
+ * with the interpreter and a fixed RTC epoch, so the only input from outside is the console.
+ * The recorder writes, as JSON lines, a header (the program's SHA-256 and the machine flags),
+ * every chunk of console input with the run-loop step at which the UART took it, checkpoints
+ * (a hash of RAM, every hart record and every device record) every `checkpointEvery`
+ * instructions, and the end. The replayer feeds the same input at the same steps, ignores the
+ * terminal, and compares every checkpoint: the first mismatch stops the run and says where.
+ *
+ * @example
+ * ```ts
+ * // const rec = await RunRecorder.create("boot.log", header);
+ * // new Machine({ ...flags, clock: "instructions", engine: "interp", journal: rec });
+ * // const rep = await RunReplayer.open("boot.log", header);   // same flags, same program
+ * ```
+ * @module
+ */
+import type { Machine, RunJournal } from "../machine/machine.ts";
+import { saveMachine } from "../snapshot/machine_state.ts";
+
+/** The flags a recording was made with; a replay must be given the same. */
+export interface RunLogHeader {
+  vmesh: "run-log";
+  version: 1;
+  /** SHA-256 (hex) of the program, firmware and initrd bytes, in that order. */
+  images: string;
+  ramSize: number;
+  harts: number;
+  append?: string;
+  /** The RTC's epoch at mtime 0, in ns. */
+  rtcEpochNs: number;
+  /** Instructions between checkpoints. */
+  checkpointEvery: number;
+}
+
+type Entry =
+  | { s: number; in: string }
+  | { s: number; i: number; h: string }
+  | { s: number; end: number; i: number };
+
+/** A log that cannot be replayed here, or a replay that went another way than the recording. */
+export class ReplayError extends Error {
+  override name = "ReplayError";
+}
+
+/** SHA-256 hex of the concatenation of `parts`. */
+export async function imagesDigest(parts: Uint8Array[]): Promise<string> {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) all.set(p, (off += p.length) - p.length);
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A 64-bit (two 32-bit lanes) hash of RAM, every hart record and every device record. */
+export function machineHash(m: Machine): string {
+  const ram = m.mem.ram();
+  const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
+  let a = 0x811c9dc5 | 0, b = 0x01000193 | 0;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    a = Math.imul(a ^ w, 0x01000193);
+    b = Math.imul(b ^ w ^ i, 0x5bd1e995);
+  }
+  const { harts, devices } = saveMachine(m);
+  for (const r of [...harts, ...devices]) {
+    for (const byte of r.state) {
+      a = Math.imul(a ^ byte, 0x01000193);
+      b = Math.imul(b ^ byte, 0x5bd1e995);
+    }
+  }
+  const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
+  return `${hex(a)}${hex(b)}:${m.instret}`;
+}
+
+const toB64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+const fromB64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
+/** Writes a recording as the run goes (a crash leaves every line written so far). */
+export class RunRecorder implements RunJournal {
+  readonly replaying = false;
+  readonly header: RunLogHeader;
+  #file: Deno.FsFile;
+  #next: number;
+  #every: number;
+  readonly #enc = new TextEncoder();
+  /** Checkpoints written. */
+  checkpoints = 0;
+
+  private constructor(file: Deno.FsFile, header: RunLogHeader) {
+    this.header = header;
+    this.#file = file;
+    this.#every = header.checkpointEvery;
+    this.#next = header.checkpointEvery;
+    this.#line(header);
+  }
+
+  /** Creates (or truncates) `path` and writes the header. */
+  static async create(path: string, header: RunLogHeader): Promise<RunRecorder> {
+    const file = await Deno.open(path, { write: true, create: true, truncate: true });
+    return new RunRecorder(file, header);
+  }
+
+  #line(x: unknown): void {
+    const bytes = this.#enc.encode(JSON.stringify(x) + "\n");
+    let off = 0;
+    while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
+  }
+
+  step(step: number, m: Machine): Promise<undefined> {
+    if (m.instret >= this.#next) {
+      this.#line({ s: step, i: m.instret, h: machineHash(m) });
+      this.checkpoints++;
+      this.#next = m.instret + this.#every;
+    }
+    return Promise.resolve(undefined);
+  }
+
+  fed(step: number, bytes: Uint8Array): void {
+    this.#line({ s: step, in: toB64(bytes) });
+  }
+
+  end(step: number, m: Machine, code: number): Promise<void> {
+    // A stop from outside lands inside a batch, where a replay cannot follow: no final hash.
+    if (m.stopCause !== "stopped") this.#line({ s: step, i: m.instret, h: machineHash(m) });
+    this.#line({ s: step, end: code, i: m.instret });
+    this.#file.close();
+    return Promise.resolve();
+  }
+}
+
+/** Replays a recording; `divergence` says where it went another way, if it did. */
+export class RunReplayer implements RunJournal {
+  readonly replaying = true;
+  readonly header: RunLogHeader;
+  #entries: Entry[];
+  #at = 0;
+  /** Why the replay stopped early (a checkpoint or the end differed), undefined when it matched. */
+  divergence: string | undefined;
+  /** Checkpoints compared (all matched unless `divergence` is set). */
+  checkpoints = 0;
+  /** The recorded run's exit code and instruction count. */
+  readonly recordedEnd: { code: number; instret: number } | undefined;
+
+  private constructor(header: RunLogHeader, entries: Entry[]) {
+    this.header = header;
+    this.#entries = entries;
+    const end = entries.find((e): e is Extract<Entry, { end: number }> => "end" in e);
+    this.recordedEnd = end ? { code: end.end, instret: end.i } : undefined;
+  }
+
+  /** Reads `path` and checks it was recorded with `expected` (images and flags). */
+  static async open(
+    path: string,
+    expected: Omit<RunLogHeader, "rtcEpochNs">,
+  ): Promise<RunReplayer> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      throw new ReplayError(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+    }
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
+    let header: RunLogHeader;
+    const entries: Entry[] = [];
+    try {
+      header = JSON.parse(lines[0] ?? "null");
+      for (const l of lines.slice(1)) entries.push(JSON.parse(l));
+    } catch {
+      throw new ReplayError(`${path}: not a vmesh run log (a line is not JSON)`);
+    }
+    if (header?.vmesh !== "run-log" || header.version !== 1) {
+      throw new ReplayError(`${path}: not a vmesh run log of version 1`);
+    }
+    for (const k of ["images", "ramSize", "harts", "append", "checkpointEvery"] as const) {
+      if (header[k] !== expected[k]) {
+        throw new ReplayError(
+          `${path} was recorded with ${k} ${JSON.stringify(header[k])}, not ${
+            JSON.stringify(expected[k])
+          }: give the same program, images and flags`,
+        );
+      }
+    }
+    if (entries.some((e) => typeof e?.s !== "number")) {
+      throw new ReplayError(`${path}: an entry has no step`);
+    }
+    return new RunReplayer(header, entries);
+  }
+
+  step(step: number, m: Machine): Promise<Uint8Array | "stop" | undefined> {
+    let input: Uint8Array | undefined;
+    while (this.#at < this.#entries.length && this.#entries[this.#at].s <= step) {
+      const e = this.#entries[this.#at++];
+      if ("in" in e) input = input ? concat(input, fromB64(e.in)) : fromB64(e.in);
+      else if ("h" in e) {
+        this.checkpoints++;
+        const h = machineHash(m);
+        if (h !== e.h) {
+          this.divergence = `diverged at step ${step}: recorded ${e.h}, replayed ${h} ` +
+            `(hash:instructions)`;
+          return Promise.resolve("stop");
+        }
+      } else if ("end" in e) {
+        // The recording ended here without the guest ending it (stop, limit, Ctrl-C).
+        return Promise.resolve("stop");
+      }
+    }
+    return Promise.resolve(input);
+  }
+
+  fed(): void {}
+
+  end(_step: number, m: Machine, code: number): Promise<void> {
+    if (this.divergence !== undefined) return Promise.resolve();
+    const rest = this.#entries.slice(this.#at);
+    const final = rest.find((e): e is Extract<Entry, { h: string }> => "h" in e);
+    const rec = this.recordedEnd;
+    if (final) {
+      // The guest ended the recorded run: the replay must end the same way, in the same state.
+      this.checkpoints++;
+      const h = machineHash(m);
+      if (h !== final.h || rec?.code !== code) {
+        this.divergence = `ended with code ${code} in state ${h}; the recording with code ` +
+          `${rec?.code} in state ${final.h} (hash:instructions)`;
+      }
+    } else if (rest.some((e) => "in" in e)) {
+      this.divergence = `ended with code ${code} after ${m.instret} instructions, before ` +
+        `the recording's remaining input`;
+    }
+    return Promise.resolve();
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
