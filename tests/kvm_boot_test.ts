@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { KvmMachine } from "../services/cpu/kvm/mod.ts";
-import { tripleFaultGuest, uartHelloGuest } from "./kvm_micro_guest.ts";
+import { int3Guest, tripleFaultGuest, uartHelloGuest } from "./kvm_micro_guest.ts";
 
 const kvmMissing = !(await Deno.stat("/dev/kvm").then(() => true, () => false));
 const ignore = kvmMissing;
@@ -70,5 +70,21 @@ Deno.test({
     const gz = new Uint8Array(4096);
     gz.set([0x1f, 0x8b]);
     assert.throws(() => machine(gz), /gzip/);
+  },
+});
+
+Deno.test({
+  name: "kvm: int3 reaches the guest's #BP handler, which returns past it (stepped over on PVM)",
+  ignore,
+  async fn() {
+    let out = "";
+    const vm = machine(int3Guest(), (b) => out += new TextDecoder().decode(b));
+    try {
+      const exit = await vm.run();
+      assert.equal(exit.kind, "reset", exit.message);
+      assert.equal(out, "BA");
+    } finally {
+      vm.close();
+    }
   },
 });

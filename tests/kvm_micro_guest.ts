@@ -4,10 +4,20 @@
  * through the same boot path as Linux in milliseconds.
  */
 
-/** Wraps 64-bit machine code as a minimal bzImage (protocol 2.15, XLF_KERNEL_64). */
-export function microBzImage(code: number[]): Uint8Array {
+/** Guest-physical address of the micro-guest's first instruction (1 MiB + 0x200). */
+export const MICRO_ENTRY = 0x100200;
+
+/**
+ * Wraps 64-bit machine code as a minimal bzImage (protocol 2.15, XLF_KERNEL_64); `data` places
+ * more bytes at offsets from the entry (guest-physical MICRO_ENTRY + offset).
+ */
+export function microBzImage(
+  code: number[],
+  data: { offset: number; bytes: number[] }[] = [],
+): Uint8Array {
   const setupSects = 1, entry = (setupSects + 1) * 512 + 0x200;
-  const img = new Uint8Array(entry + code.length);
+  const end = Math.max(code.length, ...data.map((d) => d.offset + d.bytes.length));
+  const img = new Uint8Array(entry + end);
   const v = new DataView(img.buffer);
   img[0x1f1] = setupSects;
   img[0x201] = 0x6a; // the jump at 0x200 skips the header up to 0x26c
@@ -16,6 +26,7 @@ export function microBzImage(code: number[]): Uint8Array {
   v.setUint32(0x22c, 0x7fffffff, true); // initrd_addr_max
   v.setUint16(0x236, 1, true); // xloadflags: XLF_KERNEL_64
   img.set(code, entry);
+  for (const d of data) img.set(d.bytes, entry + d.offset);
   return img;
 }
 
@@ -71,4 +82,54 @@ export function uartHelloGuest(text: string): Uint8Array {
 /** Executes ud2 with the boot IDT empty: #UD, then #DF, then a triple fault. */
 export function tripleFaultGuest(): Uint8Array {
   return microBzImage([0x0f, 0x0b]);
+}
+
+/**
+ * Loads an IDT whose vector 3 handler prints "B" and returns (iretq), executes int3, then prints
+ * "A" and resets: "BA" on the console means the #BP was delivered and returned past the int3.
+ */
+export function int3Guest(): Uint8Array {
+  const idt = MICRO_ENTRY + 0xe00, idtr = MICRO_ENTRY + 0xf00, handler = MICRO_ENTRY + 0x200;
+  const le32 = (x: number) => [x & 0xff, (x >> 8) & 0xff, (x >> 16) & 0xff, (x >>> 24) & 0xff];
+  const gate = [
+    handler & 0xff,
+    (handler >> 8) & 0xff,
+    0x08,
+    0,
+    0,
+    0x8e,
+    ...le32(handler >>> 16).slice(0, 2),
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+  ];
+  return microBzImage([
+    0x0f,
+    0x01,
+    0x1c,
+    0x25,
+    ...le32(idtr), // lidt [idtr]
+    0xcc, //                                  int3
+    0x66,
+    0xba,
+    0xf8,
+    0x03,
+    0xb0,
+    0x41,
+    0xee, // print "A"
+    0xb0,
+    0xfe,
+    0xe6,
+    0x64,
+    0xf4, //          i8042 reset
+  ], [
+    { offset: 0x200, bytes: [0x66, 0xba, 0xf8, 0x03, 0xb0, 0x42, 0xee, 0x48, 0xcf] }, // "B"; iretq
+    { offset: idt - MICRO_ENTRY + 3 * 16, bytes: gate },
+    { offset: idtr - MICRO_ENTRY, bytes: [0xff, 0x0f, ...le32(idt), 0, 0, 0, 0] },
+  ]);
 }

@@ -388,7 +388,8 @@ export class KvmMachine {
   /**
    * Delivers the #BP of an INT3 the emulator refused: finds the instruction's bytes near the
    * rip KVM_GET_REGS reports (PVM reports a nearby page-aligned rip), sets rip past the int3 and
-   * injects vector 3 as the CPU would. Kernel text only (virtual = physical + 0xffffffff80000000).
+   * injects vector 3 as the CPU would. Kernel text (virtual = physical + 0xffffffff80000000) or
+   * identity-mapped memory only.
    */
   #injectInt3(insn: Uint8Array): boolean {
     const c = this.#c;
@@ -396,8 +397,10 @@ export class KvmMachine {
     if (c.ioctl_ptr(this.#vcpu, KVM.GET_REGS, Deno.UnsafePointer.of(regs)) < 0) return false;
     const rip = regs[REGS.rip / 8];
     const KTEXT = 0xffffffff80000000n;
-    if (rip < KTEXT) return false;
-    const phys = Number(rip - KTEXT);
+    // Kernel text (virtual = physical + KTEXT) or identity-mapped low memory.
+    const base = rip >= KTEXT ? KTEXT : 0n;
+    if (rip - base >= BigInt(this.ram.length)) return false;
+    const phys = Number(rip - base);
     const from = Math.max(0, phys - 0x2000),
       to = Math.min(this.ram.length - insn.length, phys + 0x2000);
     const hits: number[] = [];
@@ -408,7 +411,7 @@ export class KvmMachine {
       if (ok) hits.push(a);
     }
     if (hits.length !== 1) return false;
-    regs[REGS.rip / 8] = BigInt(hits[0] + 1) + KTEXT;
+    regs[REGS.rip / 8] = BigInt(hits[0] + 1) + base;
     if (c.ioctl_ptr(this.#vcpu, KVM.SET_REGS, Deno.UnsafePointer.of(regs)) < 0) return false;
     const ev = new Uint8Array(64);
     if (c.ioctl_ptr(this.#vcpu, KVM.GET_VCPU_EVENTS, Deno.UnsafePointer.of(ev)) < 0) return false;
