@@ -34,7 +34,7 @@ export const PVM_WARNING =
  * Kernel parameters that keep Linux off instructions KVM's emulator fails on, for a PVM host:
  * this PVM ignores the guest CPUID's XSAVE (leaf 1) and leaf 7 bits given with KVM_SET_CPUID2
  * (measured with a guest reading CPUID), so the kernel is told instead. Seen failing: xrstor64
- * (XSAVE) and clac (SMAP, clearcpuid bit 308: 6.1 has no nosmap); preemptive: FSGSBASE, PKU,
- * INVPCID, RDRAND/RDSEED (clearcpuid bits 158, 306).
+ * (XSAVE), clac (SMAP, clearcpuid bit 308: 6.1 has no nosmap), popcnt (POPCNT, bit 151);
+ * preemptive: FSGSBASE, PKU, INVPCID, RDRAND/RDSEED (clearcpuid bits 158, 306).
  */
-export const PVM_KERNEL_ARGS = "noxsave nofsgsbase nopku noinvpcid clearcpuid=158,306,308";
+export const PVM_KERNEL_ARGS = "noxsave nofsgsbase nopku noinvpcid clearcpuid=151,158,306,308";
