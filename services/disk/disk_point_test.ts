@@ -5,7 +5,7 @@
  * own point.
  */
 import assert from "node:assert/strict";
-import { BusError, Status } from "@vmesh/bus";
+import { type BusError, Status } from "@vmesh/bus";
 import { CowOverlay } from "./cow_overlay.ts";
 import { RawFile } from "./raw_file.ts";
 import { checkpointHandler } from "./disk_point.ts";
