@@ -6,6 +6,7 @@
 
 /** Reads `buf.length` bytes at `offset`; bytes past end of file are left as zero. */
 export async function readAt(file: Deno.FsFile, offset: number, buf: Uint8Array): Promise<void> {
+  if (buf.length === 0) return; // nothing to read: no seek (an offset past the FS's limit is EINVAL)
   await file.seek(offset, Deno.SeekMode.Start);
   let done = 0;
   while (done < buf.length) {
