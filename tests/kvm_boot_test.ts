@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { KvmMachine } from "../services/cpu/kvm/mod.ts";
-import { int3Guest, tripleFaultGuest, uartHelloGuest } from "./kvm_micro_guest.ts";
+import { fwaitGuest, int3Guest, tripleFaultGuest, uartHelloGuest } from "./kvm_micro_guest.ts";
 
 const kvmMissing = !(await Deno.stat("/dev/kvm").then(() => true, () => false));
 const ignore = kvmMissing;
@@ -83,6 +83,22 @@ Deno.test({
       const exit = await vm.run();
       assert.equal(exit.kind, "reset", exit.message);
       assert.equal(out, "BA");
+    } finally {
+      vm.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kvm: fwait runs (stepped over on PVM, whose emulator refuses it)",
+  ignore,
+  async fn() {
+    let out = "";
+    const vm = machine(fwaitGuest(), (b) => out += new TextDecoder().decode(b));
+    try {
+      const exit = await vm.run();
+      assert.equal(exit.kind, "reset", exit.message);
+      assert.equal(out, "A");
     } finally {
       vm.close();
     }

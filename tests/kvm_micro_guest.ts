@@ -133,3 +133,22 @@ export function int3Guest(): Uint8Array {
     { offset: idtr - MICRO_ENTRY, bytes: [0xff, 0x0f, ...le32(idt), 0, 0, 0, 0] },
   ]);
 }
+
+/** fwait, then "A" and a reset (KVM's emulator refuses fwait: it is stepped over on PVM). */
+export function fwaitGuest(): Uint8Array {
+  return microBzImage([
+    0x9b,
+    0x66,
+    0xba,
+    0xf8,
+    0x03,
+    0xb0,
+    0x41,
+    0xee,
+    0xb0,
+    0xfe,
+    0xe6,
+    0x64,
+    0xf4,
+  ]);
+}

@@ -354,8 +354,14 @@ export class KvmMachine {
                 .map((b) => b.toString(16).padStart(2, "0")).join(" ");
               what = `KVM's instruction emulator failed${size ? ` on bytes ${bytes}` : ""}`;
               const insn = runBytes.slice(RUN.union + 17, RUN.union + 17 + size);
-              if (size >= 8 && insn[0] === 0xcc && this.#int3Steps < 16 && this.#injectInt3(insn)) {
-                this.#int3Steps++;
+              // int3: deliver #BP; fwait: nothing to wait for (no x87 exception is ever left
+              // pending with FXSAVE and masked exceptions), so step over it.
+              const op = insn[0];
+              if (
+                size >= 8 && (op === 0xcc || op === 0x9b) && this.#steps < 4096 &&
+                this.#stepOver(insn, op === 0xcc ? 3 : undefined)
+              ) {
+                this.#steps++;
                 break;
               }
             }
@@ -383,15 +389,16 @@ export class KvmMachine {
     }
   }
 
-  #int3Steps = 0;
+  /** Instructions stepped over for the emulator (#stepOver). */
+  #steps = 0;
 
   /**
-   * Delivers the #BP of an INT3 the emulator refused: finds the instruction's bytes near the
-   * rip KVM_GET_REGS reports (PVM reports a nearby page-aligned rip), sets rip past the int3 and
-   * injects vector 3 as the CPU would. Kernel text (virtual = physical + 0xffffffff80000000) or
-   * identity-mapped memory only.
+   * Steps over a one-byte instruction the emulator refused (int3, fwait): finds its bytes near
+   * the rip KVM_GET_REGS reports (PVM reports a nearby page-aligned rip), sets rip past it and,
+   * for int3, injects `vector` (#BP) as the CPU would. Kernel text (virtual = physical +
+   * 0xffffffff80000000) or identity-mapped memory only.
    */
-  #injectInt3(insn: Uint8Array): boolean {
+  #stepOver(insn: Uint8Array, vector: number | undefined): boolean {
     const c = this.#c;
     const regs = new BigUint64Array(SIZE.regs / 8);
     if (c.ioctl_ptr(this.#vcpu, KVM.GET_REGS, Deno.UnsafePointer.of(regs)) < 0) return false;
@@ -405,7 +412,7 @@ export class KvmMachine {
       to = Math.min(this.ram.length - insn.length, phys + 0x2000);
     const hits: number[] = [];
     for (let a = from; a < to; a++) {
-      if (this.ram[a] !== 0xcc) continue;
+      if (this.ram[a] !== insn[0]) continue;
       let ok = true;
       for (let i = 1; i < insn.length && ok; i++) ok = this.ram[a + i] === insn[i];
       if (ok) hits.push(a);
@@ -413,10 +420,11 @@ export class KvmMachine {
     if (hits.length !== 1) return false;
     regs[REGS.rip / 8] = BigInt(hits[0] + 1) + base;
     if (c.ioctl_ptr(this.#vcpu, KVM.SET_REGS, Deno.UnsafePointer.of(regs)) < 0) return false;
+    if (vector === undefined) return true;
     const ev = new Uint8Array(64);
     if (c.ioctl_ptr(this.#vcpu, KVM.GET_VCPU_EVENTS, Deno.UnsafePointer.of(ev)) < 0) return false;
     ev[0] = 1; // exception.injected
-    ev[1] = 3; // #BP
+    ev[1] = vector;
     ev[2] = 0; // no error code
     ev[3] = 0;
     return c.ioctl_ptr(this.#vcpu, KVM.SET_VCPU_EVENTS, Deno.UnsafePointer.of(ev)) >= 0;
