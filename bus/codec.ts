@@ -9,6 +9,12 @@
 import protobuf from "protobufjs";
 import { DecodeError, EncodeError } from "./status.ts";
 
+// proto3 string fields must be valid UTF-8: protobufjs's own reader would turn bad bytes into
+// lone surrogates (found by the fuzzer), so it reads strings strictly; a bad one is a DecodeError.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+protobuf.util.utf8.read = (buffer: Uint8Array, start: number, end: number): string =>
+  strictUtf8.decode(buffer.subarray(start, end));
+
 /** Encodes and decodes one message type. Decode/encode failures are typed errors. */
 export interface Codec<T> {
   /** Fully qualified protobuf name, e.g. `vmesh.block.Read`. */

@@ -89,6 +89,16 @@ Deno.test("codec: 64-bit fields of VmStatus keep all bits as bigint", () => {
   assert.equal(back.state, vm.State.RUNNING);
 });
 
+Deno.test("codec: a string field that is not UTF-8 is a DecodeError (proto3)", () => {
+  // vmesh.block.Flush field 1 (request_id), length 2: 0xc3 0x28 is an invalid UTF-8 sequence.
+  const c = block.ops.flush.request;
+  assert.throws(() => c.decode(new Uint8Array([0x0a, 0x02, 0xc3, 0x28])), DecodeError);
+  assert.equal(
+    (c.decode(new Uint8Array([0x0a, 0x02, 0xc3, 0xa9])) as { requestId: string }).requestId,
+    "é",
+  );
+});
+
 Deno.test("codec: malformed bytes raise a typed DecodeError", () => {
   const c = block.ops.read.request;
   for (const bad of [[0x10, 0xff, 0xff], [0x0a, 0x05, 0x41], [0xff, 0xff, 0xff, 0xff, 0xff]]) {

@@ -161,9 +161,6 @@ export const protobufTarget: FuzzTarget = {
         throw e;
       }
       const back = codec.decode(again);
-      // Known and reported, not fixed here: protobufjs decodes a string field holding invalid
-      // UTF-8 (which proto3 says to refuse) into lone surrogates that re-encode as U+FFFD.
-      if (!wellFormed(msg)) continue;
       if (!isDeepStrictEqual(normalise(back), normalise(msg))) {
         throw new InvariantError(
           `${codec.typeName}: decode(encode(m)) differs from m: ${show(msg)} vs ${show(back)}`,
@@ -173,15 +170,6 @@ export const protobufTarget: FuzzTarget = {
     return outcome;
   },
 };
-
-/** True when every string in `v` is well-formed UTF-16 (it came from valid UTF-8). */
-function wellFormed(v: unknown): boolean {
-  if (typeof v === "string") return v.isWellFormed();
-  if (v instanceof Uint8Array) return true;
-  if (Array.isArray(v)) return v.every(wellFormed);
-  if (v !== null && typeof v === "object") return Object.values(v).every(wellFormed);
-  return true;
-}
 
 /** Bytes fields as plain arrays (views into different buffers compare by content). */
 function normalise(v: unknown): unknown {
