@@ -11,12 +11,18 @@ export interface VmeshRunOptions {
   engine?: string;
   /** `--smp` (default 1). */
   smp?: number;
-  /** `--timeout` in seconds. */
-  timeoutS: number;
+  /** `--timeout` in seconds (none when absent). */
+  timeoutS?: number;
+  /** RAM (`-m`), default 256M. */
+  memory?: string;
+  /** Extra kernel command line after `console=ttyS0`. */
+  append?: string;
+  /** More `vmesh run` flags (before the kernel), e.g. `["--record", "run.log"]`. */
+  extra?: string[];
 }
 
 /**
- * argv after `./vmesh` for booting the images with 256 MiB of RAM and `console=ttyS0`.
+ * argv after `./vmesh` for booting the images (256 MiB of RAM and `console=ttyS0` by default).
  *
  * @example
  * ```ts
@@ -29,15 +35,15 @@ export function vmeshRunArgs(images: GuestImages, o: VmeshRunOptions): string[] 
     ...(o.engine ? ["--engine", o.engine] : []),
     ...(o.smp ? ["--smp", String(o.smp)] : []),
     "-m",
-    "256M",
+    o.memory ?? "256M",
     "--bios",
     images.firmware,
     "--initrd",
     images.initramfs,
     "--append",
-    "console=ttyS0",
-    "--timeout",
-    String(o.timeoutS),
+    `console=ttyS0${o.append ? " " + o.append : ""}`,
+    ...(o.timeoutS !== undefined ? ["--timeout", String(o.timeoutS)] : []),
+    ...(o.extra ?? []),
     images.kernel,
   ];
 }

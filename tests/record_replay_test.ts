@@ -5,25 +5,8 @@
  * a replay with other flags is refused before anything runs.
  */
 import assert from "node:assert/strict";
-import { ensureGuestImages, GUEST_PROMPT, type GuestImages } from "../guest/mod.ts";
+import { ensureGuestImages, GUEST_PROMPT, type GuestImages, vmeshRunArgs } from "../guest/mod.ts";
 import { VMESH_CLI } from "./riscv/run.ts";
-
-/** `vmesh run` flags booting the guest images (without the command). */
-function flags(images: GuestImages, mem = "256M"): string[] {
-  return [
-    "-m",
-    mem,
-    "--bios",
-    images.firmware,
-    "--initrd",
-    images.initramfs,
-    "--append",
-    "console=ttyS0",
-    "--timeout",
-    "300",
-    images.kernel,
-  ];
-}
 
 interface Run {
   code: number;
@@ -34,7 +17,13 @@ interface Run {
 /** Runs `vmesh ARGS`; when `typeAtPrompt` is given, types it once the prompt shows. */
 async function vmesh(extra: string[], images: GuestImages, typeAtPrompt?: string, mem?: string) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", VMESH_CLI, "run", ...extra, ...flags(images, mem)],
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      VMESH_CLI,
+      ...vmeshRunArgs(images, { memory: mem, timeoutS: 300, extra }),
+    ],
     env: { NO_COLOR: "1" },
     stdin: "piped",
     stdout: "piped",

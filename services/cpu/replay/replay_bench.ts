@@ -10,11 +10,16 @@
  * VMESH_BENCH_SKIP_REPLAY skips it.
  */
 import { fileURLToPath } from "node:url";
-import { batchCmdlineParam, ensureGuestImages, type GuestImages } from "../../../guest/mod.ts";
+import {
+  batchCmdlineParam,
+  ensureGuestImages,
+  type GuestImages,
+  qemuArgs,
+  vmeshRunArgs,
+} from "../../../guest/mod.ts";
 
 const VMESH = fileURLToPath(new URL("../../../vmesh", import.meta.url));
 const log = (line: string) => console.log(`replay_bench: ${line}`);
-const APPEND = `console=ttyS0 ${batchCmdlineParam("poweroff -f")}`;
 
 async function timed(cmd: string, args: string[]): Promise<number> {
   const t0 = performance.now();
@@ -29,43 +34,11 @@ async function timed(cmd: string, args: string[]): Promise<number> {
   return ms;
 }
 
-function vmeshArgs(images: GuestImages, extra: string[]): string[] {
-  return [
-    "run",
-    "--engine",
-    "interp",
-    "-m",
-    "256M",
-    "--bios",
-    images.firmware,
-    "--initrd",
-    images.initramfs,
-    "--append",
-    APPEND,
-    ...extra,
-    images.kernel,
-  ];
-}
-
-function qemuArgs(images: GuestImages, rr: string[]): string[] {
-  return [
-    "-M",
-    "virt",
-    "-m",
-    "256M",
-    "-nographic",
-    "-no-reboot",
-    "-bios",
-    images.firmware,
-    "-kernel",
-    images.kernel,
-    "-initrd",
-    images.initramfs,
-    "-append",
-    APPEND,
-    ...rr,
-  ];
-}
+const POWEROFF = batchCmdlineParam("poweroff -f");
+const vmeshArgs = (images: GuestImages, extra: string[]) =>
+  vmeshRunArgs(images, { engine: "interp", append: POWEROFF, extra });
+const qemu = (images: GuestImages, rr: string[]) =>
+  qemuArgs(images, { append: POWEROFF, disk: false, net: false, extra: rr });
 
 async function measure(): Promise<void> {
   const images = await ensureGuestImages();
@@ -80,9 +53,9 @@ async function measure(): Promise<void> {
     };
     const icount = (mode: string) => ["-icount", `shift=auto,rr=${mode},rrfile=${qlog}`];
     const q = {
-      plain: await timed("qemu-system-riscv64", qemuArgs(images, [])),
-      record: await timed("qemu-system-riscv64", qemuArgs(images, icount("record"))),
-      replay: await timed("qemu-system-riscv64", qemuArgs(images, icount("replay"))),
+      plain: await timed("qemu-system-riscv64", qemu(images, [])),
+      record: await timed("qemu-system-riscv64", qemu(images, icount("record"))),
+      replay: await timed("qemu-system-riscv64", qemu(images, icount("replay"))),
       bytes: (await Deno.stat(qlog)).size,
     };
     for (const [who, r] of [["vmesh run --engine interp", v], ["qemu", q]] as const) {
