@@ -33,4 +33,4 @@ export {
 export { PATTERN_BYTES, patternSectorHeader } from "./data_disk.ts";
 export { qemuArgs, type QemuBatchResult, type QemuOptions, runQemuBatch } from "./qemu_oracle.ts";
 export { StepError } from "./step_runner.ts";
-export { vmeshRunArgs, type VmeshRunOptions } from "./vmesh_run_args.ts";
+export { imageArgs, vmeshRunArgs, type VmeshRunOptions } from "./vmesh_run_args.ts";

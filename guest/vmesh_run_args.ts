@@ -47,3 +47,15 @@ export function vmeshRunArgs(images: GuestImages, o: VmeshRunOptions): string[] 
     images.kernel,
   ];
 }
+
+/**
+ * The `--bios/--kernel/--initrd` flags naming the images, for `./vmesh boot` and the CPU service.
+ *
+ * @example
+ * ```ts
+ * // ["boot", ...imageArgs(images), "--", "uname -a"]
+ * ```
+ */
+export function imageArgs(images: GuestImages): string[] {
+  return ["--bios", images.firmware, "--kernel", images.kernel, "--initrd", images.initramfs];
+}

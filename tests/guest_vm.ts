@@ -11,6 +11,7 @@ import {
   batchCmdlineParam,
   type BatchOutput,
   type GuestImages,
+  imageArgs,
   parseBatchOutput,
 } from "../guest/mod.ts";
 import { type ServiceProcess, startService } from "./services_harness.ts";
@@ -76,12 +77,7 @@ export async function startGuest(
       vm,
       "--memory",
       "262144K",
-      "--bios",
-      images.firmware,
-      "--kernel",
-      images.kernel,
-      "--initrd",
-      images.initramfs,
+      ...imageArgs(images),
       "--append",
       `console=ttyS0 ${batchCmdlineParam(command)}`,
       ...disks.flatMap((d) => ["--disk", d]),

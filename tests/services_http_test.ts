@@ -3,7 +3,7 @@
 // REST API pauses, resumes and stops a booting Linux guest.
 import assert from "node:assert/strict";
 import { block } from "@vmesh/bus";
-import { ensureGuestImages } from "../guest/mod.ts";
+import { ensureGuestImages, imageArgs } from "../guest/mod.ts";
 import { ops as consoleOps } from "../services/console/mod.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
@@ -94,12 +94,7 @@ Deno.test("cpu --http: GET /vm reports a running Linux guest; pause, resume and 
     const cpu = await startService("cpu", [
       "--vm",
       "vmR",
-      "--bios",
-      images.firmware,
-      "--kernel",
-      images.kernel,
-      "--initrd",
-      images.initramfs,
+      ...imageArgs(images),
       "--append",
       "console=ttyS0",
       "--http",

@@ -15,10 +15,8 @@ export interface BootResult {
   stderr: string;
 }
 
-/** The `--bios/--kernel/--initrd` flags naming the cached guest images. */
-export function imageArgs(images: GuestImages): string[] {
-  return ["--bios", images.firmware, "--kernel", images.kernel, "--initrd", images.initramfs];
-}
+/** The `--bios/--kernel/--initrd` flags naming the cached guest images (from guest/). */
+export { imageArgs } from "../guest/mod.ts";
 
 /** Runs `vmesh boot --timeout 600 ARGS -- COMMAND` with `env` added to NO_COLOR=1. */
 export async function bootBatch(
