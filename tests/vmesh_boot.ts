@@ -2,7 +2,6 @@
  * `./vmesh boot ARGS -- COMMAND` as a child process (batch mode) for guest-level tests:
  * the guest's output comes back on stdout, the launcher's progress on stderr.
  */
-import type { GuestImages } from "../guest/mod.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 /** Generous: an interpreter on a loaded 2-core machine; a run normally takes ~5–10 s. */
