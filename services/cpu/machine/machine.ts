@@ -123,11 +123,11 @@ export interface RunJournal {
    * returns the bytes the UART took at this step in the recording, or "stop" where the
    * recorded run was stopped (or where it diverged); a record returns undefined.
    */
-  step(step: number, m: Machine): Promise<Uint8Array | "stop" | undefined>;
+  step(step: number, m: Machine): Uint8Array | "stop" | undefined;
   /** Record: the UART took `bytes` at step `step`. */
   fed(step: number, bytes: Uint8Array): void;
   /** The run ended at step `step` with exit code `code`. */
-  end(step: number, m: Machine, code: number): Promise<void>;
+  end(step: number, m: Machine, code: number): void;
 }
 
 /** Why the machine stopped. */
@@ -473,8 +473,8 @@ export class Machine {
   }
 
   /** A journaled run's top of step: input fed (or replayed) and checkpoints; false to stop. */
-  async #journalStep(journal: RunJournal, step: number): Promise<boolean> {
-    const r = await journal.step(step, this);
+  #journalStep(journal: RunJournal, step: number): boolean {
+    const r = journal.step(step, this);
     if (r === "stop") return false;
     if (r !== undefined) {
       const n = this.uart.receive(r);
@@ -500,7 +500,7 @@ export class Machine {
     const journal = this.#opts.journal;
     let step = 0;
     while (this.#exitCode === undefined) {
-      if (journal && !(await this.#journalStep(journal, step++))) {
+      if (journal && !this.#journalStep(journal, step++)) {
         this.#stop("stopped", EXIT_STOPPED);
         break;
       }
@@ -540,7 +540,7 @@ export class Machine {
       }
     }
     this.#flush();
-    await journal?.end(step, this, this.#exitCode!);
+    journal?.end(step, this, this.#exitCode!);
     return this.#exitCode!;
   }
 
@@ -549,12 +549,8 @@ export class Machine {
    * than `budget` past a limit); Idle when every hart waits in WFI, Halted on a stop request.
    */
   async #runHarts(budget: number): Promise<StopReason> {
-    const harts = this.harts;
-    if (harts.length === 1) {
-      const debug = this.#opts.debug;
-      return debug ? await debug.runBatch(budget, 0) : harts[0].run(budget);
-    }
-    const debug = this.#opts.debug;
+    const harts = this.harts, debug = this.#opts.debug;
+    if (harts.length === 1) return debug ? await debug.runBatch(budget, 0) : harts[0].run(budget);
     const max = this.#opts.maxInstructions ?? Infinity;
     let ran = false;
     for (let id = 0; id < harts.length; id++) {

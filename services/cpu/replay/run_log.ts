@@ -107,25 +107,24 @@ export class RunRecorder implements RunJournal {
     while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
   }
 
-  step(step: number, m: Machine): Promise<undefined> {
+  step(step: number, m: Machine): undefined {
     if (m.instret >= this.#next) {
       this.#line({ s: step, i: m.instret, h: machineHash(m) });
       this.checkpoints++;
       this.#next = m.instret + this.#every;
     }
-    return Promise.resolve(undefined);
+    return undefined;
   }
 
   fed(step: number, bytes: Uint8Array): void {
     this.#line({ s: step, in: toB64(bytes) });
   }
 
-  end(step: number, m: Machine, code: number): Promise<void> {
+  end(step: number, m: Machine, code: number): void {
     // A stop from outside lands inside a batch, where a replay cannot follow: no final hash.
     if (m.stopCause !== "stopped") this.#line({ s: step, i: m.instret, h: machineHash(m) });
     this.#line({ s: step, end: code, i: m.instret });
     this.#file.close();
-    return Promise.resolve();
   }
 }
 
@@ -187,7 +186,7 @@ export class RunReplayer implements RunJournal {
     return new RunReplayer(header, entries);
   }
 
-  step(step: number, m: Machine): Promise<Uint8Array | "stop" | undefined> {
+  step(step: number, m: Machine): Uint8Array | "stop" | undefined {
     let input: Uint8Array | undefined;
     while (this.#at < this.#entries.length && this.#entries[this.#at].s <= step) {
       const e = this.#entries[this.#at++];
@@ -198,20 +197,20 @@ export class RunReplayer implements RunJournal {
         if (h !== e.h) {
           this.divergence = `diverged at step ${step}: recorded ${e.h}, replayed ${h} ` +
             `(hash:instructions)`;
-          return Promise.resolve("stop");
+          return "stop";
         }
       } else if ("end" in e) {
         // The recording ended here without the guest ending it (stop, limit, Ctrl-C).
-        return Promise.resolve("stop");
+        return "stop";
       }
     }
-    return Promise.resolve(input);
+    return input;
   }
 
   fed(): void {}
 
-  end(_step: number, m: Machine, code: number): Promise<void> {
-    if (this.divergence !== undefined) return Promise.resolve();
+  end(_step: number, m: Machine, code: number): void {
+    if (this.divergence !== undefined) return;
     const rest = this.#entries.slice(this.#at);
     const final = rest.find((e): e is Extract<Entry, { h: string }> => "h" in e);
     const rec = this.recordedEnd;
@@ -227,7 +226,6 @@ export class RunReplayer implements RunJournal {
       this.divergence = `ended with code ${code} after ${m.instret} instructions, before ` +
         `the recording's remaining input`;
     }
-    return Promise.resolve();
   }
 }
 
