@@ -23,6 +23,9 @@ quota and that host's agent starts it. Prints the VM's name and host.
                              host caps each VM at its harts' worth of CPU either way
   --image linux              the Linux guest of ./vmesh guest (OpenSBI, kernel, initramfs,
                              data disk; built once into .vmesh/guest if missing)
+  --from-snapshot SNAP       restore snapshot SNAP (./vmesh snapshots): the guest carries on
+                             from it, with its harts and RAM (--harts/--memory may only
+                             repeat them); its disks are copies of the snapshot's points
   --kernel PATH              kernel: a bare-metal ELF (with --bios none) or a Linux Image
   --bios PATH|none           firmware, e.g. OpenSBI fw_jump.bin (default none)
   --initrd PATH              initial ramdisk
@@ -165,6 +168,7 @@ export async function main(argv: string[]): Promise<number> {
         "cpu-shares": { type: "string" },
         kernel: { type: "string" },
         image: { type: "string" },
+        "from-snapshot": { type: "string" },
         bios: { type: "string" },
         initrd: { type: "string" },
         append: { type: "string" },
@@ -216,7 +220,13 @@ export async function main(argv: string[]): Promise<number> {
       case "create": {
         if (names.length !== 1) throw new UsageError("create takes one NAME");
         let boot: control.BootSpec;
-        if (flags.image !== undefined) {
+        const snap = flags["from-snapshot"];
+        if (snap !== undefined) {
+          if (flags.image || flags.kernel || flags.initrd || flags.disk || flags.bios) {
+            throw new UsageError("--from-snapshot restores its own firmware, kernel and disks");
+          }
+          boot = { bios: "", kernel: "", snapshot: snap };
+        } else if (flags.image !== undefined) {
           if (flags.image !== "linux") {
             throw new UsageError(`--image takes linux, got '${flags.image}'`);
           }
@@ -244,8 +254,11 @@ export async function main(argv: string[]): Promise<number> {
             disk: flags.disk ?? "",
           };
         }
-        const harts = Number(flags.harts ?? flags.cpus ?? "1");
-        if (!Number.isInteger(harts) || harts < 1) throw new UsageError("--harts must be >= 1");
+        // From a snapshot, 0 means "the snapshot's" (the control service fills them in).
+        const harts = Number(flags.harts ?? flags.cpus ?? (snap ? "0" : "1"));
+        if (!Number.isInteger(harts) || harts < (snap ? 0 : 1)) {
+          throw new UsageError("--harts must be >= 1");
+        }
         const cpuShares = Number(flags["cpu-shares"] ?? "0");
         if (!Number.isInteger(cpuShares) || cpuShares < 0 || cpuShares > 262144) {
           throw new UsageError("--cpu-shares must be 2..262144");
@@ -254,7 +267,7 @@ export async function main(argv: string[]): Promise<number> {
           name: names[0],
           quota: {
             harts,
-            ramMib: parseMib("memory", flags.memory ?? "256M"),
+            ramMib: flags.memory || !snap ? parseMib("memory", flags.memory ?? "256M") : 0,
             diskMib: flags["disk-size"]
               ? parseMib("disk-size", flags["disk-size"])
               : await imageMib(boot.disk),

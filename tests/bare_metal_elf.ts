@@ -72,3 +72,71 @@ export const IDLE_GUEST_LINE = "vmesh idle guest up";
 export function buildIdleGuest(dir: string): Promise<string> {
   return buildBareMetalElf(dir, "idle", uartGuest(IDLE_GUEST_LINE, "wfi"));
 }
+
+/** The first line of the {@link buildTickGuest} guest; a restored one never prints it again. */
+export const TICK_GUEST_LINE = "vmesh tick guest up";
+
+/**
+ * M-mode program source: prints {@link TICK_GUEST_LINE}, then `tick XXXX` (a hex counter) every
+ * `ms` milliseconds of mtime (10 MHz), sleeping in WFI on the CLINT timer meanwhile. A snapshot
+ * restored carries the counter on; a cold boot starts again at 0000.
+ */
+export function tickGuest(ms: number): string {
+  return `
+  .section .text
+  .globl _start
+_start:
+  li s0, 0x10000000
+  la a0, banner
+  call puts
+  li s1, 0
+  li s2, 0x0200bff8
+  li s3, 0x02004000
+  li t0, 0x80
+  csrs mie, t0
+loop:
+  ld t0, 0(s2)
+  li t1, ${ms * 10_000}
+  add t0, t0, t1
+  sd t0, 0(s3)
+1: wfi
+  ld t1, 0(s2)
+  bltu t1, t0, 1b
+  la a0, tick
+  call puts
+  li t3, 12
+2: srl t4, s1, t3
+  andi t4, t4, 15
+  la t5, hex
+  add t5, t5, t4
+  lbu t4, 0(t5)
+  sb t4, 0(s0)
+  addi t3, t3, -4
+  bgez t3, 2b
+  li t4, 10
+  sb t4, 0(s0)
+  addi s1, s1, 1
+  j loop
+puts:
+  lbu t1, 0(a0)
+  beqz t1, 3f
+  sb t1, 0(s0)
+  addi a0, a0, 1
+  j puts
+3: ret
+  .section .rodata
+banner: .asciz "${TICK_GUEST_LINE}\\n"
+tick: .asciz "tick "
+hex: .ascii "0123456789abcdef"
+`;
+}
+
+/** Builds the tick guest into `dir/tick.elf` (a tick every `ms` ms, idle in WFI between). */
+export function buildTickGuest(dir: string, ms = 200): Promise<string> {
+  return buildBareMetalElf(dir, "tick", tickGuest(ms));
+}
+
+/** The tick numbers in console text, in order. */
+export function ticks(text: string): number[] {
+  return [...text.matchAll(/tick ([0-9a-f]{4})/g)].map((m) => parseInt(m[1], 16));
+}

@@ -1,8 +1,10 @@
 /**
  * Hosts for real: each host is a network namespace with its own nats-server (a leaf node of
  * the control service's JetStream server, over a bridge) and its own host agent; the control
- * service runs in the root namespace. Six VMs spread over two hosts, an agent killed with
- * SIGKILL has its VMs reported lost, and a host added later takes the new VMs.
+ * service and the memory service (snapshots) run in the root namespace. Six VMs spread over
+ * two hosts; one is snapshotted and a VM created from that snapshot carries on its guest; an
+ * agent killed with SIGKILL has its VMs reported lost, and those with a snapshot are recreated
+ * from it on the other host (the guest's counter goes on); a host added later takes new VMs.
  *
  * Leaf nodes rather than a routed cluster: nats-server 2.9.10 with JetStream on the control
  * server only never elected a JetStream meta leader in a routed cluster with servers without
@@ -11,7 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { connect, control, processGone } from "@vmesh/bus";
-import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
+import { buildTickGuest, TICK_GUEST_LINE, ticks } from "./bare_metal_elf.ts";
 import { readLines, servicePath, waitFor } from "./services_harness.ts";
 
 const TAG = `vc${Deno.pid % 10000}`;
@@ -88,9 +90,11 @@ async function listening(host: string, port: number): Promise<void> {
 }
 
 const isRoot = Deno.uid() === 0;
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 
 Deno.test({
-  name: "control plane across network namespaces: spread, a lost host, a host added later",
+  name:
+    "control plane across network namespaces: spread, create from a snapshot, a lost host's VMs recreated from snapshots, a host added later",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -101,7 +105,7 @@ Deno.test({
   const links: string[] = [];
   const bridge = `${TAG}-br`;
   try {
-    const kernel = await buildIdleGuest(dir);
+    const kernel = await buildTickGuest(dir, 200);
     await run("ip", "link", "add", bridge, "type", "bridge");
     links.push(bridge);
     await run("ip", "addr", "add", `${NET}.1/24`, "dev", bridge);
@@ -121,6 +125,15 @@ Deno.test({
       (l) => l.includes(" ready: "),
     );
     procs.push(control_);
+    // Snapshots live in the memory service on the hub's JetStream: any host can restore them.
+    procs.push(
+      await spawn(
+        undefined,
+        [Deno.execPath(), "run", "-A", "--quiet", servicePath("memory"), "--store", "objects"],
+        { NATS_URL: hubUrl },
+        (l) => l.includes(" ready: "),
+      ),
+    );
     const agents = new Map<string, Proc>();
 
     /** A host: namespace, veth on the bridge, a leaf nats-server, an agent. */
@@ -157,7 +170,7 @@ Deno.test({
           "--ram",
           "1024",
           "--cores",
-          "4",
+          "8",
           "--dir",
           `${dir}/${name}`,
           "--interval",
@@ -198,11 +211,57 @@ Deno.test({
       assert.equal(count(placed, "h1"), 3);
       assert.equal(count(placed, "h2"), 3);
       // The guests run inside the hosts' namespaces; their output crosses the leaf nodes.
-      const text = await waitFor("v1's output", async () => {
-        const { text } = await ctl.call("logs", { name: "v1" });
-        return text.includes(IDLE_GUEST_LINE) ? text : undefined;
-      });
-      assert.match(text, new RegExp(IDLE_GUEST_LINE));
+      const tickedPast = (name: string, n: number) =>
+        waitFor(`${name} past tick ${n}`, async () => {
+          const { text } = await ctl.call("logs", { name });
+          return ticks(text).some((t) => t >= n) ? text : undefined;
+        });
+      const victim = placed.find((v) => v.host === "h1")!.name;
+      assert.match(await tickedPast(victim, 3), new RegExp(TICK_GUEST_LINE));
+
+      // A snapshot of it (./vmesh snapshot through the hub), and a VM created from it.
+      const snap = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", CLI, "snapshot", victim, "--name", "snap1"],
+        env: { NATS_URL: hubUrl, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(snap.code, 0, new TextDecoder().decode(snap.stderr));
+      const atSnap = Math.max(...ticks((await ctl.call("logs", { name: victim })).text));
+      const made = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          CLI,
+          "create",
+          "--from-snapshot",
+          "snap1",
+          "-o",
+          "json",
+          "c1",
+        ],
+        env: { NATS_URL: hubUrl, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+      const c1 = JSON.parse(new TextDecoder().decode(made.stdout));
+      assert.equal(c1.state, "running");
+      assert.equal(c1.boot.snapshot, "snap1");
+      assert.deepEqual([c1.quota.harts, c1.quota.ramMib], [1, 96], "the snapshot's machine");
+      // The clone carries on from the snapshot's counter: no banner, no tick 0 again.
+      const cText = await tickedPast("c1", atSnap + 2);
+      assert.doesNotMatch(cText, new RegExp(TICK_GUEST_LINE));
+      assert.ok(ticks(cText)[0] >= atSnap - 1, `c1 starts at ${ticks(cText)[0]}, snap ${atSnap}`);
+      const refused = await ctl.call("create", {
+        name: "c2",
+        quota: { harts: 1, ramMib: 512, diskMib: 0 },
+        boot: { bios: "", kernel: "", snapshot: "snap1" },
+      }).catch((e) => e);
+      assert.match(`${refused.message}`, /snapshot snap1 is a machine of 1 harts and 96 MiB/);
+      const onH1 = (await ctl.call("list", {})).vms.filter((v) => v.host === "h1");
+      const withSnap = onH1.filter((v) => v.name === victim || v.name === "c1").map((v) => v.name);
 
       // Kill h1's agent: its three VMs are reported lost, with their processes gone.
       const pids = await new Promise<number[]>((resolve) => {
@@ -212,13 +271,28 @@ Deno.test({
         });
       });
       await agents.get("h1")!.kill("SIGKILL");
-      const lost = await waitFor("h1's VMs lost", async () => {
+      // Those with a snapshot come back on h2 from it; the others stay lost.
+      const lost = await waitFor("h1's VMs lost or recreated", async () => {
         const { vms } = await ctl.call("list", {});
         const mine = vms.filter((v) => v.host === "h1");
-        return mine.every((v) => v.state === control.VmState.LOST) ? mine : undefined;
+        const back = vms.filter((v) => withSnap.includes(v.name));
+        return mine.every((v) => v.state === control.VmState.LOST) &&
+            back.every((v) => v.host === "h2" && v.state === control.VmState.RUNNING)
+          ? mine
+          : undefined;
       });
-      assert.equal(lost.length, 3);
+      assert.equal(lost.length, onH1.length - withSnap.length);
       for (const v of lost) assert.match(v.reason, /host h1 stopped announcing/);
+      const back = await ctl.call("inspect", { name: victim });
+      assert.equal(back.boot.snapshot, "snap1");
+      assert.match(back.reason, /recreated from snapshot snap1 \(host h1 lost\)/);
+      const vText = await tickedPast(victim, atSnap + 2);
+      assert.doesNotMatch(vText, new RegExp(TICK_GUEST_LINE), "restored, not booted again");
+      const { events } = await ctl.call("events", { vm: victim });
+      assert.deepEqual(
+        events.map((e) => e.type).filter((t) => ["lost", "recreating", "recreated"].includes(t)),
+        ["lost", "recreating", "recreated"],
+      );
       await waitFor(
         "h1's VM processes gone",
         () => Promise.resolve(pids.every(processGone) || undefined),

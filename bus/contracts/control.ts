@@ -62,6 +62,8 @@ export interface BootSpec {
   append?: string;
   /** Data disk image, served by a disk service with a copy-on-write overlay. */
   disk?: string;
+  /** A memory-service snapshot to restore (the CPU service's `--restore`); the files are unused. */
+  snapshot?: string;
 }
 /** `vmesh.control.VmInfo`. */
 export interface VmInfo {

@@ -5,7 +5,15 @@
  * @module
  */
 
-import { type Bus, BusError, control, type DeviceService, Status } from "@vmesh/bus";
+import {
+  type Bus,
+  BusError,
+  control,
+  type DeviceService,
+  memory,
+  MEMORY_PREFIX,
+  Status,
+} from "@vmesh/bus";
 import type { CpuCgroup, CpuCgroups } from "./cpu_cgroup.ts";
 import { diskImageMib } from "./disk_size.ts";
 import { CpuUse, machineResources } from "./host_stats.ts";
@@ -69,6 +77,7 @@ export function startVmFromWire(r: control.StartVm): StartVm {
       ...(b.initrd ? { initrd: b.initrd } : {}),
       ...(b.append ? { append: b.append } : {}),
       ...(b.disk ? { disk: b.disk } : {}),
+      ...(b.snapshot ? { snapshot: b.snapshot } : {}),
     },
   };
 }
@@ -174,7 +183,9 @@ export class HostAgent {
     if (used + q.ramMiB > load.ramMiB) {
       return `host ${this.o.host} has ${load.ramMiB - used} MiB unreserved, ${q.ramMiB} asked`;
     }
-    if (!r.boot.kernel || !r.boot.bios) return "boot needs kernel and bios (or bios none)";
+    if (!r.boot.snapshot && (!r.boot.kernel || !r.boot.bios)) {
+      return "boot needs kernel and bios (or bios none), or a snapshot";
+    }
     return undefined;
   }
 
@@ -194,6 +205,7 @@ export class HostAgent {
         );
       }
     }
+    const snapshot = r.boot.snapshot ? await this.#manifest(r) : undefined;
     this.#starting.add(r.name);
     try {
       // An exited VM of the same name is replaced (start after the guest powered off).
@@ -201,7 +213,7 @@ export class HostAgent {
       const vm = await VmProcesses.start(r, this.o.natsUrl, this.o.dir, () => {
         void this.#dropCgroup(r.name);
         this.announce();
-      });
+      }, snapshot);
       this.vms.set(r.name, vm);
       await this.#limitCpu(r, vm);
       this.announce();
@@ -212,6 +224,36 @@ export class HostAgent {
     } finally {
       this.#starting.delete(r.name);
     }
+  }
+
+  /** The manifest of the snapshot `r` restores, checked against its RAM quota. */
+  async #manifest(r: StartVm): Promise<memory.SnapshotManifest> {
+    const snap = r.boot.snapshot!;
+    let m: memory.SnapshotManifest | null;
+    try {
+      ({ manifest: m } = await this.bus.request(
+        { prefix: MEMORY_PREFIX },
+        memory.ops.get_manifest,
+        {
+          name: snap,
+        },
+        { timeoutMs: 30_000, retries: 1 },
+      ));
+    } catch (e) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `snapshot ${snap}: ${(e as Error).message} (./vmesh snapshots lists them)`,
+      );
+    }
+    if (!m) throw new BusError(Status.FAILED_PRECONDITION, `snapshot ${snap} has no manifest`);
+    const ramMiB = Math.ceil((m.ramSize ?? 0) / (1 << 20));
+    if (ramMiB > r.quota.ramMiB) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `snapshot ${snap} has ${ramMiB} MiB of RAM, more than the VM's quota of ${r.quota.ramMiB} MiB`,
+      );
+    }
+    return m;
   }
 
   /** Puts the VM's CPU service into its cgroup: `harts` cores at most, weight cpuShares. */

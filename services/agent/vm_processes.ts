@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { memory } from "@vmesh/bus";
 import { ServiceProcess } from "../../cli/service_process.ts";
 import { type ServiceLaunch, vmTopology } from "../../cli/vm_topology.ts";
 import type { HostVm, StartVm } from "./messages.ts";
@@ -45,10 +46,11 @@ export class VmProcesses {
     natsUrl: string,
     dir: string,
     onExit: (vm: VmProcesses) => void,
+    snapshot?: memory.SnapshotManifest,
   ): Promise<VmProcesses> {
     const vm = new VmProcesses(spec, `${dir}/${spec.name}.console.log`);
     try {
-      await vm.#start(natsUrl, dir, onExit);
+      await vm.#start(natsUrl, dir, onExit, snapshot);
     } catch (e) {
       await vm.stop();
       throw e instanceof VmStartError ? e : new VmStartError((e as Error).message);
@@ -76,9 +78,14 @@ export class VmProcesses {
     return { p, isReady };
   }
 
-  async #start(natsUrl: string, dir: string, onExit: (vm: VmProcesses) => void): Promise<void> {
+  async #start(
+    natsUrl: string,
+    dir: string,
+    onExit: (vm: VmProcesses) => void,
+    snapshot?: memory.SnapshotManifest,
+  ): Promise<void> {
     const { name, quota, boot } = this.spec;
-    const topology = vmTopology({
+    let topology = vmTopology({
       name,
       consoles: [`log:${this.logPath}`, "web:127.0.0.1:0"],
       drives: boot.disk ? [{ path: boot.disk, overlay: `${dir}/${name}.disk0.cow` }] : [],
@@ -90,6 +97,9 @@ export class VmProcesses {
       initrd: boot.initrd,
       append: boot.append,
     });
+    if (boot.snapshot && snapshot) {
+      topology = { ...topology, ...await restoredLaunches(name, boot.snapshot, snapshot, dir) };
+    }
     const waits: Promise<void>[] = [];
     for (const launch of [topology.console, ...topology.disks]) {
       const s = this.#spawn(launch, natsUrl);
@@ -139,4 +149,50 @@ export class VmProcesses {
       return "";
     }
   }
+}
+
+/**
+ * The disk and CPU launches of a VM restored from snapshot `snap` (as `./vmesh restore` makes
+ * them, cli/restored_vm.ts): each disk over a copy of its point in `dir` (the point stays as it
+ * is), then the CPU service with `--restore`, which fetches and checks the whole snapshot first.
+ */
+async function restoredLaunches(
+  vm: string,
+  snap: string,
+  m: memory.SnapshotManifest,
+  dir: string,
+): Promise<{ disks: ServiceLaunch[]; cpu: ServiceLaunch }> {
+  const disks: ServiceLaunch[] = [];
+  for (const d of m.disks ?? []) {
+    if (!d.frozen) throw new VmStartError(`snapshot ${snap} holds no point of disk ${d.device}`);
+    const args = ["--vm", vm, "--device", d.device, "--image", d.image];
+    if (d.overlay === d.image) args.push("--read-only");
+    else {
+      const copy = `${dir}/${vm}.${d.device}.${d.backend}`;
+      try {
+        await Deno.copyFile(d.overlay, copy);
+      } catch (e) {
+        throw new VmStartError(
+          `disk ${d.device}: cannot copy the snapshot's point ${d.overlay} on this host: ` +
+            `${(e as Error).message}`,
+        );
+      }
+      args.push("--overlay", copy);
+    }
+    disks.push({
+      label: `vmesh-disk ${d.device}`,
+      service: "disk",
+      args,
+      role: { kind: "disk", vm, device: d.device },
+      registration: { name: "vmesh-disk", key: "device", value: d.device },
+    });
+  }
+  const cpu: ServiceLaunch = {
+    label: "vmesh-cpu",
+    service: "cpu",
+    args: ["--vm", vm, "--restore", snap],
+    role: { kind: "cpu", vm, disks: disks.map((d) => d.args[3]), ports: [] },
+    registration: { name: "vmesh-cpu", key: "vm", value: vm },
+  };
+  return { disks, cpu };
 }

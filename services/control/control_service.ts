@@ -12,11 +12,13 @@ import {
   type BusSubscription,
   control,
   type DeviceService,
+  memory,
+  MEMORY_PREFIX,
   Status,
   type StatusCode,
 } from "@vmesh/bus";
-import { HostTable } from "./host_table.ts";
-import { type Candidate, place } from "./placement.ts";
+import { type HostEntry, HostTable } from "./host_table.ts";
+import { type Candidate, misfit, place } from "./placement.ts";
 import { ACTIVE_STATES, vmInfo, type VmRecord, type VmStateName } from "./records.ts";
 import { CasConflict, type ControlEvent, ControlStore, type Versioned } from "./store.ts";
 
@@ -139,7 +141,9 @@ export class ControlService {
     if (q.cpuShares !== undefined && q.cpuShares !== 0 && !whole(q.cpuShares, 2)) {
       bad("cpu shares must be 2..262144 (--cpu-shares)");
     }
-    if (!r.boot?.kernel) bad("boot needs a kernel (--kernel PATH)");
+    if (!r.boot?.kernel && !r.boot?.snapshot) {
+      bad("boot needs a kernel (--kernel PATH) or a snapshot (--from-snapshot SNAP)");
+    }
     for (const k of r.antiAffinity ?? []) {
       if (!LABEL_KEY.test(k)) bad(`anti-affinity key ${JSON.stringify(k)} is not a label key`);
     }
@@ -148,10 +152,88 @@ export class ControlService {
     }
   }
 
+  /**
+   * A create from a snapshot takes the snapshot's harts and RAM as its quota (a restored
+   * machine keeps its shape); a quota given that differs is refused, naming the snapshot's.
+   */
+  async #fromSnapshot(r: control.CreateVm): Promise<control.CreateVm> {
+    const snap = r.boot?.snapshot;
+    if (!snap) return r;
+    const m = await this.#manifest(snap);
+    if (!m) {
+      return fail(
+        Status.NOT_FOUND,
+        `no snapshot ${snap} in the memory service (./vmesh snapshots)`,
+      );
+    }
+    const ramMib = Math.ceil((m.ramSize ?? 0) / (1 << 20));
+    const harts = (JSON.parse(m.machine || "{}") as { harts?: number }).harts ?? 1;
+    const q = r.quota ?? { harts: 0, ramMib: 0, diskMib: 0 };
+    if ((q.ramMib && q.ramMib !== ramMib) || (q.harts && q.harts !== harts)) {
+      fail(
+        Status.INVALID_ARGUMENT,
+        `snapshot ${snap} is a machine of ${harts} harts and ${ramMib} MiB RAM: ` +
+          `leave out --harts/--memory or give those`,
+      );
+    }
+    return {
+      ...r,
+      quota: { ...q, harts, ramMib },
+      boot: { ...r.boot, snapshot: snap },
+    };
+  }
+
+  /** The manifest of snapshot `snap`, or undefined when the memory service has none. */
+  async #manifest(snap: string): Promise<memory.SnapshotManifest | undefined> {
+    try {
+      const { manifest } = await this.bus.request(
+        { prefix: MEMORY_PREFIX },
+        memory.ops.get_manifest,
+        { name: snap },
+        { timeoutMs: 10_000, retries: 1 },
+      );
+      return manifest ?? undefined;
+    } catch (e) {
+      if (e instanceof BusError && e.code === Status.NOT_FOUND) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * The last snapshot of VM `r` (this incarnation's: taken since its record was created), or
+   * the snapshot it was created from; undefined when there is none or no memory service.
+   */
+  async #lastSnapshot(r: VmRecord): Promise<string | undefined> {
+    let names: string[];
+    try {
+      ({ names } = await this.bus.request(
+        { prefix: MEMORY_PREFIX },
+        memory.ops.list_manifests,
+        {},
+        {
+          timeoutMs: 10_000,
+          retries: 1,
+        },
+      ));
+    } catch (e) {
+      this.bus.log(`vmesh-control: ${r.name}: no snapshot list: ${(e as Error).message}`);
+      return r.boot.snapshot || undefined;
+    }
+    let best: { name: string; at: number } | undefined;
+    for (const name of names) {
+      const m = await this.#manifest(name).catch(() => undefined);
+      const at = m?.createdUnixMs ?? 0;
+      if (m?.vm !== r.name || at < r.createdMs) continue;
+      if (!best || at > best.at) best = { name, at };
+    }
+    return best?.name ?? (r.boot.snapshot || undefined);
+  }
+
   /** Creates, places and starts a VM. */
-  create(r: control.CreateVm): Promise<control.VmInfo> {
+  async create(req: control.CreateVm): Promise<control.VmInfo> {
+    const r = await this.#fromSnapshot(req);
     this.#check(r);
-    return this.#locked(r.name, async () => {
+    return await this.#locked(r.name, async () => {
       const now = Date.now();
       const rec: VmRecord = {
         name: r.name,
@@ -171,6 +253,7 @@ export class ControlService {
           initrd: r.boot.initrd ?? "",
           append: r.boot.append ?? "",
           disk: r.boot.disk ?? "",
+          snapshot: r.boot.snapshot ?? "",
         },
         consoleUrl: "",
         exitCode: 0,
@@ -210,7 +293,7 @@ export class ControlService {
   #place(rec: VmRecord, preferHost?: string): Promise<{ host: string } | { refusal: string }> {
     // One placement at a time in this process; the ledgers' revisions guard against others.
     const run = this.#placing.catch(() => {}).then(async () => {
-      for (let attempt = 0;; attempt++) {
+      for (let conflicts = 0;;) {
         const entries = this.hosts.all();
         const ledgers = await Promise.all(entries.map((e) => this.store.ledger(e.load.host)));
         const candidates: Candidate[] = entries.map((e, i) => ({
@@ -223,7 +306,16 @@ export class ControlService {
           ledger: ledgers[i].value,
         }));
         const p = place(candidates, { ...rec, preferHost });
-        if ("refusal" in p) return p;
+        if ("refusal" in p) {
+          // Just started: hosts not yet heard from would be refused unheard. Every up host
+          // announces within the lost timeout, so wait that long before refusing.
+          const young = this.hosts.startedMs + this.hosts.lostTimeoutMs - Date.now();
+          if (young > 0) {
+            await new Promise((res) => setTimeout(res, Math.min(young, 200)));
+            continue;
+          }
+          return p;
+        }
         const i = entries.findIndex((e) => e.load.host === p.host);
         const ledger = ledgers[i].value;
         ledger.vms[rec.name] = { quota: rec.quota, labels: rec.labels };
@@ -231,7 +323,7 @@ export class ControlService {
           await this.store.putLedger(p.host, ledger, ledgers[i].revision);
           return { host: p.host };
         } catch (e) {
-          if (!(e instanceof CasConflict) || attempt >= 20) throw e;
+          if (!(e instanceof CasConflict) || ++conflicts > 20) throw e;
         }
       }
     });
@@ -249,12 +341,12 @@ export class ControlService {
   }
 
   /** Marks `name` STARTING on `host` (already reserved) and asks the host's agent to start it. */
-  async #run(name: string, host: string): Promise<control.VmInfo> {
+  async #run(name: string, host: string, reason = ""): Promise<control.VmInfo> {
     const placed = await this.store.mutateVm(name, (r) => ({
       ...r,
       state: "STARTING",
       host,
-      reason: "",
+      reason,
       consoleUrl: "",
       exitCode: 0,
     }));
@@ -480,6 +572,16 @@ export class ControlService {
       if (!to) continue;
       const target = to;
       await this.#locked(r.name, async () => {
+        // A lost VM back on its host takes its room again only if the room is still free:
+        // placements since the host came back may have taken it (no double placement).
+        if (target === "RUNNING" && !(await this.#reserveBack(load.host, r))) {
+          await this.#stopThere(
+            load.host,
+            r.name,
+            `it came back on ${load.host}, whose room placements had taken meanwhile`,
+          );
+          return;
+        }
         const done = await this.store.mutateVm(
           r.name,
           (x) =>
@@ -487,16 +589,55 @@ export class ControlService {
               ? { ...x, state: target, reason: why, exitCode: v?.exitCode ?? x.exitCode }
               : undefined,
         );
-        if (done?.value.state !== target) return;
-        if (target === "RUNNING") {
-          await this.store.mutateLedger(load.host, (l) => {
-            l.vms[r.name] = { quota: r.quota, labels: r.labels };
-            return l;
-          });
-        } else await this.#release(load.host, r.name);
+        if (!done) return;
+        if (!done.written) {
+          // Another control service moved it first; keep a reservation only if it is still here.
+          const here = done.value.host === load.host && ACTIVE_STATES.has(done.value.state);
+          if (target === "RUNNING" && !here) await this.#release(load.host, r.name);
+          return;
+        }
+        if (target !== "RUNNING") await this.#release(load.host, r.name);
         await this.#event(r.name, target.toLowerCase(), load.host, why);
       });
     }
+  }
+
+  /**
+   * Reserves `r`'s quota on `host` again (compare-and-set, with the placement fit check);
+   * false when it no longer fits there.
+   */
+  async #reserveBack(host: string, r: VmRecord): Promise<boolean> {
+    const entry: HostEntry | undefined = this.hosts.get(host);
+    if (!entry) return false;
+    let fits = true;
+    await this.store.mutateLedger(host, (l) => {
+      fits = !misfit({
+        host,
+        up: true,
+        cores: entry.load.cores,
+        ramMib: entry.load.ramMib,
+        diskMib: entry.load.diskMib,
+        cpuUse: entry.load.cpuUse,
+        ledger: l,
+      }, { ...r, preferHost: undefined });
+      if (!fits) return undefined;
+      l.vms[r.name] = { quota: r.quota, labels: r.labels };
+      return l;
+    });
+    return fits;
+  }
+
+  /** Stops VM `name` on `host`'s agent (it runs there unaccounted), with an event. */
+  async #stopThere(host: string, name: string, why: string): Promise<void> {
+    try {
+      await this.bus.request({ prefix: control.hostPrefix(host) }, control.agentOps.stop, {
+        name,
+      }, { timeoutMs: 30_000, retries: 1 });
+    } catch (e) {
+      this.bus.log(`vmesh-control: stop ${name} on ${host}: ${(e as Error).message}`);
+      return;
+    }
+    await this.#event(name, "orphan-stopped", host, why);
   }
 
   /**
@@ -550,7 +691,7 @@ export class ControlService {
               ? { ...x, state: "FAILED", reason: why }
               : undefined,
         );
-        if (done?.value.state !== "FAILED") return;
+        if (!done?.written) return;
         await this.#release(r.host, r.name);
         await this.#event(r.name, "failed", r.host || undefined, why);
       });
@@ -578,11 +719,48 @@ export class ControlService {
               ? { ...x, state: "LOST", reason: why }
               : undefined,
         );
-        if (done?.value.state !== "LOST") return;
+        if (!done?.written) return;
         await this.#release(r.host, r.name);
         await this.#event(r.name, "lost", r.host, why);
+        // The recreation runs on: other lost VMs need not wait for its agent start.
+        this.#recreate(done.value).catch((e) =>
+          this.bus.log(`vmesh-control: recreate ${r.name}: ${(e as Error).message}`)
+        );
       });
     }
+  }
+
+  /**
+   * Recreates a VM lost with its host from its last snapshot, on another host that fits
+   * (the lost host is down, so placement skips it). Of several control services, the one
+   * whose compare-and-set moves the record from LOST to STARTING does it. Without a
+   * snapshot, or when no host fits, the VM stays lost (with the reason).
+   */
+  async #recreate(lost: VmRecord): Promise<void> {
+    const snap = await this.#lastSnapshot(lost);
+    if (!snap) return;
+    await this.#locked(lost.name, async () => {
+      const why = `recreated from snapshot ${snap} (host ${lost.host} lost)`;
+      const claimed = await this.store.mutateVm(
+        lost.name,
+        (x) =>
+          x.state === "LOST" && x.host === lost.host && x.updatedMs === lost.updatedMs
+            ? { ...x, state: "STARTING", boot: { ...x.boot, snapshot: snap }, reason: why }
+            : undefined,
+      );
+      if (!claimed?.written) return;
+      const rec = claimed.value;
+      await this.#event(rec.name, "recreating", undefined, `from snapshot ${snap}`);
+      const host = await this.#place(rec).catch((e) => ({ refusal: (e as Error).message }));
+      if ("refusal" in host) {
+        const reason = `lost with host ${lost.host}; not recreated from ${snap}: ${host.refusal}`;
+        await this.store.mutateVm(rec.name, (x) => ({ ...x, state: "LOST", reason }));
+        await this.#event(rec.name, "refused", undefined, reason);
+        return;
+      }
+      const info = await this.#run(rec.name, host.host, why).catch(() => undefined);
+      if (info) await this.#event(rec.name, "recreated", host.host, why);
+    });
   }
 
   /** Stops serving; the records stay in JetStream. */

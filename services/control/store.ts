@@ -167,19 +167,25 @@ export class ControlStore {
   /**
    * Reads the record, applies `fn` (undefined: leave it) and writes it back with
    * compare-and-set, retrying on conflicts; resolves with the result (undefined: no record).
+   * `written` says whether this call wrote it: a transition another control service made
+   * first reads as the same state, and only the writer may act on it (release, recreate).
    */
   async mutateVm(
     name: string,
     fn: (r: VmRecord) => VmRecord | undefined,
-  ): Promise<Versioned<VmRecord> | undefined> {
+  ): Promise<(Versioned<VmRecord> & { written: boolean }) | undefined> {
     for (let attempt = 0;; attempt++) {
       const cur = await this.getVm(name);
       if (!cur) return undefined;
       const next = fn(structuredClone(cur.value));
-      if (!next) return cur;
+      if (!next) return { ...cur, written: false };
       next.updatedMs = Date.now();
       try {
-        return { value: next, revision: await this.updateVm(next, cur.revision) };
+        return {
+          value: next,
+          revision: await this.updateVm(next, cur.revision),
+          written: true,
+        };
       } catch (e) {
         if (!(e instanceof CasConflict) || attempt >= 20) throw e;
       }
