@@ -28,7 +28,14 @@ export type BusRole =
   | { kind: "net"; switches: string[] }
   /** The memory (page store) service: its ops, and JetStream for its object store. */
   | { kind: "memory" }
-  | { kind: "cpu"; vm: string; disks: string[]; ports: { switch: string; port: string }[] };
+  | { kind: "cpu"; vm: string; disks: string[]; ports: { switch: string; port: string }[] }
+  /** The control service (services/control): its ops, the hosts' agents, its JetStream state. */
+  | { kind: "control" }
+  /**
+   * A host agent (services/agent): its own host's subjects, plus those of the VMs it starts,
+   * which connect with its login (any VM name: per-VM logins would need minting).
+   */
+  | { kind: "agent"; host: string };
 
 /** Publish/subscribe allow-lists of one user. */
 export interface Permissions {
@@ -80,8 +87,18 @@ export function roleUser(role: BusRole): string {
       return "memory";
     case "cpu":
       return `cpu-${role.vm}`;
+    case "control":
+      return "control";
+    case "agent":
+      return `agent-${role.host}`;
   }
 }
+
+/** Disk devices an agent's VMs may have (NATS wildcards match whole tokens only). */
+const AGENT_DISKS = ["disk0", "disk1", "disk2", "disk3", "disk4", "disk5", "disk6", "disk7"];
+
+/** Snapshot ops of the memory service a CPU service uses (listing/deleting left to tools). */
+const CPU_MEMORY_OPS = ["put_page", "get_page", "has_pages", "put_manifest", "get_manifest"];
 
 /** The permissions of a role, from the subject scheme. */
 export function rolePermissions(role: BusRole): Permissions {
@@ -152,6 +169,8 @@ export function rolePermissions(role: BusRole): Permissions {
           consoleSubject(role.vm, "out"),
           // Its --http /vm API goes through its own control ops.
           `${vmControlPrefix(role.vm)}.*`,
+          // Live migration: the source drives the incoming CPU service of the same VM.
+          `${devicePrefix(role.vm, "incoming")}.*`,
           // Snapshots: its pages and manifests in the memory service (listing and deleting
           // every VM's snapshots is left to tools).
           ...["put_page", "get_page", "has_pages", "put_manifest", "get_manifest"].map((op) =>
@@ -168,12 +187,50 @@ export function rolePermissions(role: BusRole): Permissions {
         subscribe: [
           consoleSubject(role.vm, "in"),
           `${vmControlPrefix(role.vm)}.*`,
+          `${devicePrefix(role.vm, "incoming")}.*`,
           ...role.ports.map((p) => netPortSubject(p.switch, p.port, "rx")),
           ...discovery("vmesh-cpu"),
           inbox,
         ],
         allowResponses: true,
       };
+    case "control":
+      return {
+        publish: [
+          // Its agents' ops (not their load announcements: it must not speak for a host).
+          ...["start", "stop", "rm", "logs"].map((op) => `vmesh.host.*.${op}`),
+          // The KV bucket vmesh-control and the events stream, through the JetStream API.
+          "$JS.API.>",
+          "$JS.ACK.>",
+          "$JS.FC.>",
+          "$KV.vmesh-control.>",
+          "vmesh.control.events.>",
+          // A snapshot's shape (create --from-snapshot) and a VM's last snapshot (recreation).
+          `${MEMORY_PREFIX}.get_manifest`,
+          `${MEMORY_PREFIX}.list_manifests`,
+        ],
+        subscribe: ["vmesh.control.*", "vmesh.host.*.load", ...discovery("vmesh-control"), inbox],
+        allowResponses: true,
+      };
+    case "agent": {
+      const host = `vmesh.host.${role.host}`;
+      // Its VMs' services (console, disks, CPU) with the VM name as a wildcard.
+      const vmDevices = ["console", "ctl", ...AGENT_DISKS].map((d) => `vmesh.*.${d}.*`);
+      return {
+        publish: [
+          `${host}.load`,
+          ...vmDevices,
+          ...CPU_MEMORY_OPS.map((op) => `${MEMORY_PREFIX}.${op}`),
+        ],
+        subscribe: [
+          `${host}.*`,
+          ...vmDevices,
+          ...["vmesh-agent", "vmesh-console", "vmesh-disk", "vmesh-cpu"].flatMap(discovery),
+          inbox,
+        ],
+        allowResponses: true,
+      };
+    }
   }
 }
 

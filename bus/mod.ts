@@ -124,6 +124,7 @@ export * as net from "./contracts/net.ts";
 export * as memory from "./contracts/memory.ts";
 export * as vm from "./contracts/vm.ts";
 export * as control from "./contracts/control.ts";
+export * as migration from "./contracts/migration.ts";
 export {
   collectProcessMetrics,
   Counter,

@@ -1,7 +1,7 @@
 /**
  * VM control contract (proto/vm.proto, package `vmesh.vm`). Served by the CPU
- * service on `vmesh.<vm>.ctl.<op>`; every op but `snapshot` replies with the resulting
- * status (`snapshot` replies with a {@link SnapshotReply}).
+ * service on `vmesh.<vm>.ctl.<op>`; every op but `snapshot` and `migrate` replies with the
+ * resulting status (they reply with a {@link SnapshotReply} / {@link MigrateReply}).
  *
  * @module
  */
@@ -67,6 +67,32 @@ export interface SnapshotReply {
   vm: VmStatus | null;
 }
 
+/** `vmesh.vm.MigrateRequest`: move the CPU service to the `--incoming` one on host `to`. */
+export interface MigrateRequest {
+  requestId?: string;
+  to: string;
+  /** Downtime to aim at, ms (0: 30). */
+  maxDowntimeMs?: number;
+  /** Pre-copy rounds at most (0: 30). */
+  maxRounds?: number;
+  /** Also check a SHA-256 of the whole RAM on the target. */
+  verify?: boolean;
+}
+/** `vmesh.vm.MigrateReply`: rounds, pages and bytes sent, downtime and total time. */
+export interface MigrateReply {
+  host: string;
+  rounds: number;
+  sentPages: number;
+  sentBytes: bigint;
+  finalPages: number;
+  downtimeMs: number;
+  totalMs: number;
+  vm: VmStatus | null;
+  /** Source paused to the target's run loop started, ms. */
+  resumeMs: number;
+  roundPages: number[];
+}
+
 /** The control ops of a VM. */
 export const ops: {
   start: Op<Control, VmStatus>;
@@ -75,6 +101,7 @@ export const ops: {
   resume: Op<Control, VmStatus>;
   status: Op<Control, VmStatus>;
   snapshot: Op<SnapshotRequest, SnapshotReply>;
+  migrate: Op<MigrateRequest, MigrateReply>;
 } = {
   start: control("start"),
   stop: control("stop"),
@@ -83,6 +110,10 @@ export const ops: {
   status: control("status"),
   // A retried request id must not store the VM twice.
   snapshot: defineOp("snapshot", "vmesh.vm.SnapshotRequest", "vmesh.vm.SnapshotReply", {
+    bigintReply: true,
+  }),
+  // Never twice for one request id (the VM has moved).
+  migrate: defineOp("migrate", "vmesh.vm.MigrateRequest", "vmesh.vm.MigrateReply", {
     bigintReply: true,
   }),
 };

@@ -75,6 +75,16 @@ export class GuestMemory {
   onCodeWrite: ((page: number) => void) | undefined = undefined;
   /** Per hart id: drops that hart's cached store translations of a DRAM page. */
   readonly #storeEvictors = new Map<number, (page: number) => void>();
+  /**
+   * Live migration's dirty log: one byte per 4 KiB page of DRAM, set to 1 by every write that
+   * reaches the slow store path (`codeWrite`) or DMA (`noteWrite`) while `dirtyLog` is on.
+   * Whoever clears it must also drop every hart's store TLB entries (see
+   * `snapshot/dirty_log.ts`), so the next store to each page takes the slow path again (the
+   * trick of QEMU's TLB_NOTDIRTY).
+   */
+  readonly dirtyPages: Uint8Array;
+  /** True while writes are logged in `dirtyPages`. */
+  dirtyLog = false;
 
   /**
    * Makes the shared memory for `ramSize` bytes of DRAM, or wraps `memory` (one made by
@@ -109,6 +119,7 @@ export class GuestMemory {
     this.f64 = new Float64Array(buf);
     this.view = new DataView(buf);
     this.codePages = new Uint8Array(ramSize / 4096);
+    this.dirtyPages = new Uint8Array(ramSize / 4096);
   }
 
   /** Byte offset of hart `id`'s state record. */
@@ -147,18 +158,22 @@ export class GuestMemory {
 
   /**
    * Reports a write to the DRAM page holding `paddr` (inside DRAM) when it has translated
-   * code; returns whether it had.
+   * code; returns whether it had. Logs the page as dirty while `dirtyLog` is on.
    */
   codeWrite(paddr: number): boolean {
     const page = (paddr - DRAM_BASE) / 4096 | 0;
+    if (this.dirtyLog) this.dirtyPages[page] = 1;
     if (this.codePages[page] === 0) return false;
     this.onCodeWrite?.(page);
     return true;
   }
 
-  /** Reports a device (DMA) or loader write of [paddr, paddr+len) to the code-page tracker. */
+  /**
+   * Reports a device (DMA) or loader write of [paddr, paddr+len) to the code-page tracker
+   * (and the dirty log).
+   */
   noteWrite(paddr: number, len: number): void {
-    if (!this.onCodeWrite || len <= 0) return;
+    if ((!this.onCodeWrite && !this.dirtyLog) || len <= 0) return;
     const first = Math.floor((paddr - DRAM_BASE) / 4096);
     const last = Math.floor((paddr - DRAM_BASE + len - 1) / 4096);
     for (let p = Math.max(first, 0); p <= last && p < this.codePages.length; p++) {

@@ -35,6 +35,7 @@ import {
 } from "./vm_service.ts";
 import { conflictingRestoreFlag, restoreOptions, SnapshotError } from "./snapshot/mod.ts";
 import type { EngineKind } from "./hart/mod.ts";
+import { IncomingClock } from "./migration/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 const USAGE = `usage: cpu/main.ts --vm NAME [options] [KERNEL]
@@ -55,6 +56,10 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --http [HOST:]PORT       control endpoint: /healthz, /metrics, /vm REST API (0: a free port)
   --restore SNAP           start from snapshot SNAP of the memory service (vmesh.memory.*):
                            RAM, harts, devices, images, disks and nics come from it
+  --incoming               wait for a live migration of VM NAME (QEMU's -incoming): give the
+                           source's machine flags; serves vmesh.NAME.incoming.* until the
+                           source (vmesh migrate NAME --to HOST) hands the VM over
+  --host NAME              this host's name for --incoming (default: the hostname)
   -h, --help               this text`;
 
 function fail(message: string, code = 2): never {
@@ -86,6 +91,8 @@ export async function main(args: string[]): Promise<number> {
         "block-deadline": { type: "string" },
         http: { type: "string" },
         restore: { type: "string" },
+        incoming: { type: "boolean", default: false },
+        host: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -118,6 +125,16 @@ export async function main(args: string[]): Promise<number> {
   if (deadline !== undefined && !(deadline > 0)) fail("--block-deadline must be positive");
 
   const restoreFrom = flags.restore;
+  const host = flags.host ?? Deno.hostname();
+  if (flags.incoming) {
+    if (restoreFrom !== undefined) fail("--incoming and --restore exclude each other");
+    try {
+      checkToken("host", host);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
+  const incomingClock = flags.incoming ? new IncomingClock() : undefined;
   if (restoreFrom !== undefined) {
     const clash = conflictingRestoreFlag(args) ?? (positionals.length ? positionals[0] : undefined);
     if (clash) fail(`--restore takes the machine from the snapshot: drop ${clash}`);
@@ -144,6 +161,7 @@ export async function main(args: string[]): Promise<number> {
           kernel,
           initrd: flags.initrd,
           append: flags.append,
+          ...(incomingClock ? { clock: incomingClock } : {}),
         },
         disks: (flags.disk ?? []).map((device) => ({ device })),
         nics,
@@ -158,7 +176,21 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof MachineError || e instanceof BusError) fail(e.message, 1);
     throw e;
   }
-  const svc = await vm.serve();
+  let svc;
+  if (incomingClock) {
+    const inc = await vm.incoming(host, incomingClock);
+    console.error(`${CPU_SERVICE_NAME} incoming: ${inc.svc.prefix} host=${host}`);
+    try {
+      await inc.done;
+    } catch (e) {
+      await inc.svc.stop();
+      await vm.close();
+      await bus.close();
+      fail((e as Error).message, 1);
+    }
+    await inc.svc.stop();
+    svc = vm.controlService!;
+  } else svc = await vm.serve();
   const stopOn = (sig: Deno.Signal, code: number) => {
     const h = () => vm.machine.stop(code);
     Deno.addSignalListener(sig, h);
@@ -184,9 +216,9 @@ export async function main(args: string[]): Promise<number> {
     `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${
       Math.floor(vm.machine.mem.ramSize / 1048576)
     }M ` +
-      `${restoreFrom === undefined ? "" : `restored=${restoreFrom} `}devices=${
-        vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")
-      }`,
+      `${restoreFrom === undefined ? "" : `restored=${restoreFrom} `}${
+        incomingClock ? "migrated-in " : ""
+      }devices=${vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")}`,
   );
   const t0 = performance.now();
   let code: number;
@@ -209,7 +241,11 @@ export async function main(args: string[]): Promise<number> {
     limit: "instruction limit reached",
     stopped: "stopped on request",
   }[m.stopCause ?? "stopped"];
-  const what = crashed ? "emulator error" : why;
+  const what = crashed
+    ? "emulator error"
+    : vm.migratedTo !== undefined
+    ? `migrated to host ${vm.migratedTo}`
+    : why;
   console.error(
     `${CPU_SERVICE_NAME}: ${what} after ${secs} s, ${m.instret} instructions, ` +
       `pc=0x${pcBits(m.hart.pc).toString(16)}`,

@@ -2,9 +2,10 @@
  * The CPU service on the bus: one `virt` machine whose virtio devices reach their backends
  * over NATS (one virtio-blk per disk service, virtio-net on a switch port, virtio-rng
  * local), whose UART talks to the console service, and which serves the VM control
- * contract (`vmesh.<vm>.ctl.{start,stop,pause,resume,status,snapshot}`). The run loop never
- * waits on the bus: requests go out asynchronously and completions raise interrupts. Made
- * with `restore`, the machine starts from a snapshot fetched from the memory service.
+ * contract (`vmesh.<vm>.ctl.{start,stop,pause,resume,status,snapshot,migrate}`). The run loop
+ * never waits on the bus: requests go out asynchronously and completions raise interrupts. Made
+ * with `restore`, the machine starts from a snapshot fetched from the memory service; with
+ * `incoming`, it waits for a live migration (migration/).
  */
 
 import type { Context } from "@opentelemetry/api";
@@ -36,6 +37,14 @@ import {
   type SnapshotMachineFlags,
   takeSnapshot,
 } from "./snapshot/mod.ts";
+import {
+  type Incoming,
+  type IncomingClock,
+  migrateOut,
+  type MigrateResult,
+  serveIncoming,
+} from "./migration/mod.ts";
+import { createHash } from "node:crypto";
 
 /** Service name for discovery. */
 export const CPU_SERVICE_NAME = "vmesh-cpu";
@@ -79,6 +88,9 @@ export interface VmServiceOptions {
   restore?: FetchedSnapshot;
 }
 
+/** Of {@link VmService.migrate}: the migration's figures. */
+export type MigrateReplyFigures = MigrateResult;
+
 /** The machine's firmware, kernel and initrd as bytes, as a snapshot stores them. */
 function readImages(
   m: VmServiceOptions["machine"],
@@ -107,9 +119,27 @@ function readImages(
 /** A hart that can be held: while paused it reports Idle and no pending interrupt. */
 class PausableHart implements MachineHart {
   paused = false;
+  /** Called once at the next batch that runs (a migration's first guest instruction here). */
+  onRun: (() => void) | undefined = undefined;
   constructor(readonly inner: MachineHart) {}
   run(budget: number): StopReason {
-    return this.paused ? StopReason.Idle : this.inner.run(budget);
+    if (this.paused) return StopReason.Idle;
+    if (this.onRun) {
+      const f = this.onRun;
+      this.onRun = undefined;
+      f();
+    }
+    return this.inner.run(budget);
+  }
+  /** Drops the hart's cached translations (the dirty log's per-round reset). */
+  flushTlb(): void {
+    const h = this.inner as Partial<{ flushTlb(): void }>;
+    if (typeof h.flushTlb !== "function") {
+      throw new MachineError(
+        "this engine cannot log dirty pages: live migration needs jit or interp",
+      );
+    }
+    h.flushTlb();
   }
   get instret(): number {
     return this.inner.instret;
@@ -180,6 +210,11 @@ export class VmService {
   #images: { role: string; bytes: Uint8Array }[] = [];
   #flags!: SnapshotMachineFlags;
   #snapshotting = false;
+  #migrating = false;
+  /** Set once the VM moved to that host (this service then stops without leaving its ports). */
+  migratedTo: string | undefined = undefined;
+  /** Its switch ports are joined (not before `serve`, nor once handed to a migration target). */
+  #ioAttached = false;
   /** A snapshot holds the guest; it was running before (and is to run on after). */
   #holding = false;
   #heldRunning = false;
@@ -288,8 +323,22 @@ export class VmService {
 
   /** Joins the switches, listens for console input and serves the control contract. */
   async serve(): Promise<DeviceService> {
+    await this.#attachIo();
+    return await this.#serveControl();
+  }
+
+  /** The control contract's service (after `serve`). */
+  get controlService(): DeviceService | undefined {
+    return this.#svc;
+  }
+
+  async #attachIo(): Promise<void> {
     this.console.listen((bytes) => this.machine.sendInput(bytes));
+    this.#ioAttached = true;
     for (const n of this.#nets) await n.client.start((f) => n.device.receive(f));
+  }
+
+  async #serveControl(): Promise<DeviceService> {
     this.#svc = await this.bus.serve({
       prefix: vmControlPrefix(this.opts.vm),
       vm: this.opts.vm,
@@ -318,9 +367,129 @@ export class VmService {
           }),
         status: () => this.status(),
         snapshot: (req) => this.snapshot(req.name ?? "", req.diskDir ?? ""),
+        migrate: async (req) => {
+          const r = await this.migrate(req.to, {
+            maxDowntimeMs: req.maxDowntimeMs || 30,
+            maxRounds: req.maxRounds || 30,
+            verify: req.verify ?? false,
+          });
+          return {
+            host: r.host,
+            rounds: r.rounds,
+            sentPages: r.sentPages,
+            sentBytes: BigInt(r.sentBytes),
+            finalPages: r.finalPages,
+            downtimeMs: r.downtimeMs,
+            resumeMs: r.resumeMs,
+            totalMs: r.totalMs,
+            roundPages: r.roundPages,
+            vm: this.status(),
+          };
+        },
       },
     });
     return this.#svc;
+  }
+
+  /** SHA-256 (hex) of the images the machine was built from, in role order. */
+  #imagesDigest(): string {
+    const h = createHash("sha256");
+    for (const i of this.#images) h.update(i.role).update(i.bytes);
+    return h.digest("hex");
+  }
+
+  /**
+   * Live-migrates the VM to the CPU service waiting with `--incoming` on host `to`
+   * (migration/migrate_source.ts); once the target runs, this service stops (exit 0). On
+   * failure the guest runs on here.
+   */
+  async migrate(
+    to: string,
+    o: { maxDowntimeMs: number; maxRounds: number; verify: boolean },
+  ): Promise<MigrateResult> {
+    if (this.#state !== vmContract.State.RUNNING) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `cannot migrate VM ${this.opts.vm}: it is not running (resume it first)`,
+      );
+    }
+    if (this.#migrating || this.#snapshotting) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `a snapshot or migration of ${this.opts.vm} is under way`,
+      );
+    }
+    this.#migrating = true;
+    try {
+      const r = await migrateOut({
+        bus: this.bus,
+        vm: this.opts.vm,
+        machine: this.machine,
+        harts: this.#harts,
+        machineFlags: JSON.stringify(this.#flags),
+        imagesDigest: this.#imagesDigest(),
+        pause: () => {
+          this.#holding = true;
+          this.#setPaused(true);
+          return performance.timeOrigin + performance.now();
+        },
+        resume: () => {
+          this.#holding = false;
+          this.#setPaused(false);
+        },
+        detach: async () => {
+          const svc = this.#svc;
+          this.#svc = undefined;
+          await svc?.stop();
+          for (const n of this.#nets) n.client.detach();
+          this.#ioAttached = false;
+          await this.console.close();
+          return this.console.seq;
+        },
+        reattach: async () => {
+          await this.#attachIo();
+          await this.#serveControl();
+        },
+      }, { to, ...o });
+      this.migratedTo = r.host;
+      // After the reply has gone out: the guest runs on the target now.
+      setTimeout(() => this.machine.stop(0), 20);
+      return r;
+    } finally {
+      this.#migrating = false;
+    }
+  }
+
+  /**
+   * Waits for a live migration into this (not yet running) service on host `host`: serves
+   * `vmesh.<vm>.incoming.*`; once the source's state is loaded the service takes over the VM's
+   * console, switch ports and control subject and runs. `clock` must be the machine's clock.
+   */
+  incoming(host: string, clock: IncomingClock): Promise<Incoming> {
+    return serveIncoming({
+      bus: this.bus,
+      vm: this.opts.vm,
+      host,
+      machine: this.machine,
+      clock,
+      machineFlags: JSON.stringify(this.#flags),
+      imagesDigest: this.#imagesDigest(),
+      takeOver: async (consoleSeq) => {
+        this.console.seq = consoleSeq;
+        const first = new Promise<number>((ok) => {
+          const at = () => ok(performance.timeOrigin + performance.now());
+          for (const h of this.#harts) h.onRun = at;
+          // A guest asleep in WFI runs no instruction until its next interrupt: cap the wait.
+          setTimeout(at, 1000);
+        });
+        const resumed = performance.timeOrigin + performance.now();
+        void this.run();
+        await this.serve();
+        const t = await first;
+        for (const h of this.#harts) h.onRun = undefined;
+        return { resumed, first: t };
+      },
+    });
   }
 
   /**
@@ -449,10 +618,13 @@ export class VmService {
     return this.#running;
   }
 
-  /** Publishes the last console output, leaves the switches, stops serving. */
+  /**
+   * Publishes the last console output, leaves the switches it joined (not after a migration:
+   * the target has the ports now), stops serving.
+   */
   async close(): Promise<void> {
     await this.console.close();
-    for (const n of this.#nets) await n.client.close();
+    if (this.#ioAttached) { for (const n of this.#nets) await n.client.close(); }
     await this.#svc?.stop();
   }
 }

@@ -99,6 +99,16 @@ export class BusNetClient implements NetBackendClient {
     }
   }
 
+  /**
+   * Stops receiving and re-joining without leaving the switch (a live migration hands the port
+   * to the target CPU service, which joins it again); `start` undoes it.
+   */
+  detach(): void {
+    clearInterval(this.#timer);
+    this.#sub?.unsubscribe();
+    this.#sub = undefined;
+  }
+
   /** Leaves the switch (best effort) and stops receiving. */
   async close(): Promise<void> {
     clearInterval(this.#timer);

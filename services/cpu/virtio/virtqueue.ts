@@ -244,7 +244,7 @@ export class Virtqueue {
     if (avail === this.lastAvail) {
       if (!this.eventIdx) return false;
       // Ask to be notified at the next chain, then look again in case the driver raced us.
-      Atomics.store(u16, (this.usedOff + 4 + 8 * this.size) >> 1, this.lastAvail);
+      this.#setAvailEvent(this.lastAvail);
       avail = Atomics.load(u16, (this.availOff + 2) >> 1);
       if (avail === this.lastAvail) return false;
     }
@@ -253,18 +253,21 @@ export class Virtqueue {
     }
     const head = u16[(this.availOff + 4 + 2 * (this.lastAvail % this.size)) >> 1];
     this.lastAvail = (this.lastAvail + 1) & 0xffff;
-    if (this.eventIdx) {
-      Atomics.store(u16, (this.usedOff + 4 + 8 * this.size) >> 1, this.lastAvail);
-    }
+    if (this.eventIdx) this.#setAvailEvent(this.lastAvail);
     return this.walk(head, chain);
+  }
+
+  /** Writes the used ring's avail_event (a DMA write: the dirty log must see it). */
+  #setAvailEvent(v: number): void {
+    const at = this.usedOff + 4 + 8 * this.size;
+    Atomics.store(this.mem.u16, at >> 1, v);
+    if (this.mem.dirtyLog) this.mem.noteWrite(this.deviceAddr + 4 + 8 * this.size, 2);
   }
 
   /** Gives the last popped chain back to the available ring (e.g. a too-small rx buffer). */
   unpop(): void {
     this.lastAvail = (this.lastAvail - 1) & 0xffff;
-    if (this.eventIdx && this.usable) {
-      Atomics.store(this.mem.u16, (this.usedOff + 4 + 8 * this.size) >> 1, this.lastAvail);
-    }
+    if (this.eventIdx && this.usable) this.#setAvailEvent(this.lastAvail);
   }
 
   /**

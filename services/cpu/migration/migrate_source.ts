@@ -1,0 +1,197 @@
+/**
+ * The source side of live migration (`vmesh.<vm>.ctl.migrate`): pre-copy while the guest
+ * runs — every non-zero page first, then rounds of the pages written meanwhile (the dirty log)
+ * — until what is left would go in `maxDowntimeMs` at the rate measured so far (or after
+ * `maxRounds`); then the guest is paused, the source lets go of its control subject, switch
+ * ports and console input, and in one synchronous step the last dirty pages and every hart and
+ * device record are taken and sent. The target answers after its first batch of guest
+ * instructions; the source then stops. If anything fails before that answer, the target is
+ * told to abort and the source takes its devices back and runs on: nothing is lost.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { type Bus, BusError, migration, type Op, Status } from "@vmesh/bus";
+import type { Machine } from "../machine/machine.ts";
+import { saveMachine } from "../snapshot/machine_state.ts";
+import { DirtyLog, type TlbFlushable } from "./dirty_log.ts";
+import { encodePages, nonZeroPages, PAGE_SIZE } from "./page_batch.ts";
+
+/** Pages per `pages` request (768 KiB: under NATS's default 1 MiB max_payload). */
+const BATCH_PAGES = 192;
+/** `pages` requests in flight. */
+const WINDOW = 4;
+
+/** What the source side needs of the VM service. */
+export interface MigrationSource {
+  bus: Bus;
+  vm: string;
+  machine: Machine;
+  /** The harts (their TLBs are flushed at each round of the dirty log). */
+  harts: readonly TlbFlushable[];
+  /** The machine's flags as JSON (compared by the target). */
+  machineFlags: string;
+  /** SHA-256 (hex) of firmware, kernel and initrd (compared by the target). */
+  imagesDigest: string;
+  /** Pauses the harts (between batches); returns the wall time (Unix ms) of the pause. */
+  pause(): number;
+  /** Lets the harts run again. */
+  resume(): void;
+  /**
+   * Stops serving the control subject, leaves the switch ports' rx without a `leave` (the
+   * target takes the same ports), stops console input and publishes the console output so
+   * far; returns the console stream's next position.
+   */
+  detach(): Promise<number>;
+  /** Undoes `detach` (the migration failed). */
+  reattach(): Promise<void>;
+}
+
+/** Options of one migration. */
+export interface MigrateOptions {
+  /** The target's host (its `--host`). */
+  to: string;
+  /** Downtime to aim at, ms. */
+  maxDowntimeMs: number;
+  /** Pre-copy rounds at most. */
+  maxRounds: number;
+  /** Send a SHA-256 of the whole RAM for the target to check. */
+  verify: boolean;
+}
+
+/** What one migration did. */
+export interface MigrateResult {
+  host: string;
+  rounds: number;
+  sentPages: number;
+  sentBytes: number;
+  finalPages: number;
+  /** Source paused (after its harts' last batch) -> the target's first batch began, ms. */
+  downtimeMs: number;
+  /** Source paused -> the target's run loop started with the loaded state, ms. */
+  resumeMs: number;
+  /** Of the downtime, the source's part: pause to the finish request sent, ms. */
+  captureMs: number;
+  totalMs: number;
+  /** Pages sent by round (round 0: every non-zero page). */
+  roundPages: number[];
+}
+
+/** Migrates `src`'s machine to the incoming CPU service on host `opts.to`. */
+export async function migrateOut(
+  src: MigrationSource,
+  opts: MigrateOptions,
+): Promise<MigrateResult> {
+  const t0 = performance.now();
+  const target = { vm: src.vm, device: migration.INCOMING_DEVICE };
+  const call = <Q, R>(op: Op<Q, R>, req: Q, ms: number): Promise<R> =>
+    src.bus.request(target, op, req, { timeoutMs: ms, retries: 0 });
+  let hello: migration.HelloReply;
+  try {
+    hello = await call(migration.ops.hello, {
+      machine: src.machineFlags,
+      imagesDigest: src.imagesDigest,
+      host: opts.to,
+    }, 10_000);
+  } catch (e) {
+    if (e instanceof BusError && /no service|no responders|timeout/i.test(e.message)) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `no incoming CPU service for VM ${src.vm} answers on vmesh.${src.vm}.incoming: start ` +
+          `one on host ${opts.to} with the VM's flags and --incoming --host ${opts.to}`,
+      );
+    }
+    throw e;
+  }
+
+  const m = src.machine;
+  const ram = m.mem.ram();
+  const log = new DirtyLog(m.mem, src.harts);
+  let sentPages = 0, sentBytes = 0;
+  const roundPages: number[] = [];
+  /** Sends `pages` (their content as it is when each batch is made), WINDOW in flight. */
+  const sendRound = async (pages: number[], round: number) => {
+    const inflight = new Set<Promise<unknown>>();
+    let failed: unknown;
+    for (let i = 0; i < pages.length && failed === undefined; i += BATCH_PAGES) {
+      const { batch, bytes } = encodePages(ram, pages.slice(i, i + BATCH_PAGES), round);
+      sentBytes += bytes;
+      const p = call(migration.ops.pages, batch, 30_000).catch((e) => failed ??= e)
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+      if (inflight.size >= WINDOW) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    if (failed !== undefined) throw failed;
+    sentPages += pages.length;
+    roundPages.push(pages.length);
+  };
+
+  let pausedAt = 0, detached = false, finishSentAt = 0;
+  let finalPages = 0;
+  try {
+    // Log first, then read: a page written after it is read is sent again next round.
+    log.start();
+    let pages = nonZeroPages(ram);
+    let bytesPerMs = 0;
+    for (let round = 0;; round++) {
+      const r0 = performance.now();
+      await sendRound(pages, round);
+      const took = performance.now() - r0;
+      if (pages.length > 0) bytesPerMs = pages.length * PAGE_SIZE / Math.max(took, 0.1);
+      const left = log.count();
+      const fits = left * PAGE_SIZE <= bytesPerMs * opts.maxDowntimeMs / 2;
+      if (fits || round + 1 >= opts.maxRounds) break;
+      pages = log.take();
+    }
+
+    pausedAt = src.pause();
+    const consoleSeq = await src.detach();
+    detached = true;
+    // One synchronous step: no instruction retires and no DMA lands meanwhile.
+    const last = log.take();
+    log.stop();
+    finalPages = last.length;
+    const { batch, bytes } = encodePages(ram, last, roundPages.length);
+    const state = saveMachine(m);
+    const mtime = m.clock.now();
+    const ramSha256 = opts.verify ? sha256Of(ram) : new Uint8Array();
+    sentBytes += bytes;
+    sentPages += last.length;
+    finishSentAt = Date.now();
+    const done = await call(migration.ops.finish, {
+      pages: batch,
+      harts: state.harts,
+      devices: state.devices,
+      mtime,
+      pausedAtUnixMs: pausedAt,
+      ramSha256,
+      consoleSeq,
+    }, 30_000);
+    return {
+      host: hello.host,
+      rounds: roundPages.length,
+      sentPages,
+      sentBytes,
+      finalPages,
+      downtimeMs: done.firstInstructionUnixMs - pausedAt,
+      resumeMs: done.resumedUnixMs - pausedAt,
+      captureMs: finishSentAt - pausedAt,
+      totalMs: performance.now() - t0,
+      roundPages,
+    };
+  } catch (e) {
+    log.stop();
+    await call(migration.ops.abort, { reason: String((e as Error).message ?? e) }, 2000)
+      .catch(() => {});
+    if (detached) await src.reattach();
+    if (pausedAt) src.resume();
+    throw e;
+  }
+}
+
+/** SHA-256 of RAM (copied in slices: node's hash takes no shared memory). */
+function sha256Of(ram: Uint8Array): Uint8Array {
+  const h = createHash("sha256");
+  for (let o = 0; o < ram.length; o += 1 << 24) h.update(ram.slice(o, o + (1 << 24)));
+  return new Uint8Array(h.digest());
+}

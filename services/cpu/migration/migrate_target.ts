@@ -1,0 +1,138 @@
+/**
+ * The target side of live migration: a CPU service started with `--incoming` (QEMU's
+ * `-incoming`) and the VM's own flags builds its machine and connects to the VM's disk services
+ * ahead, then serves `vmesh.<vm>.incoming.{hello,pages,finish,abort}`. `hello` checks that the
+ * source's machine is this one (flags but the engine, and the images) and clears RAM; `pages`
+ * writes pages; `finish` writes the last ones, loads every hart and device record (virtio
+ * transports resubmit the block requests that were in flight), restarts the clock at the
+ * source's `mtime`, takes over the VM's devices and runs, answering after the first batch.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { type Bus, BusError, type DeviceService, migration, Status } from "@vmesh/bus";
+import type { Machine } from "../machine/machine.ts";
+import { loadMachine } from "../snapshot/machine_state.ts";
+import { SnapshotError } from "../snapshot/snapshot_error.ts";
+import type { IncomingClock } from "./incoming_clock.ts";
+import { applyPages } from "./page_batch.ts";
+
+/** What the target side needs of the VM service. */
+export interface MigrationTarget {
+  bus: Bus;
+  vm: string;
+  /** This host's name (`--host`). */
+  host: string;
+  machine: Machine;
+  clock: IncomingClock;
+  machineFlags: string;
+  imagesDigest: string;
+  /**
+   * Takes over the VM (console output continues at `consoleSeq`), starts the guest and
+   * resolves with the wall times (Unix ms) its run loop started and its first batch began.
+   */
+  takeOver(consoleSeq: number): Promise<{ resumed: number; first: number }>;
+}
+
+/** How a migration into this service ended. */
+export interface Incoming {
+  /** The incoming ops' service (stop it once done). */
+  svc: DeviceService;
+  /** Resolves once the guest runs here; rejects when the source aborts. */
+  done: Promise<void>;
+}
+
+/** Serves the incoming ops of `t`. */
+export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
+  let phase: "waiting" | "receiving" | "finishing" | "running" = "waiting";
+  let settle!: { ok: () => void; fail: (e: Error) => void };
+  const done = new Promise<void>((ok, fail) => settle = { ok, fail });
+  const ram = t.machine.mem.ram();
+  const refuse = (msg: string) => new BusError(Status.FAILED_PRECONDITION, msg);
+  const pages = (b: migration.PageBatch | null) => {
+    if (!b) return 0;
+    try {
+      return applyPages(ram, b);
+    } catch (e) {
+      throw new BusError(Status.INVALID_ARGUMENT, `bad page batch: ${(e as Error).message}`);
+    }
+  };
+  const svc = await t.bus.serve({
+    vm: t.vm,
+    device: migration.INCOMING_DEVICE,
+    name: "vmesh-cpu-incoming",
+    version: "0.1.0",
+    description: "vmesh CPU service waiting for a live migration",
+    ops: migration.ops,
+    handlers: {
+      hello: (req) => {
+        if (phase !== "waiting" && phase !== "receiving") throw refuse(`migration is ${phase}`);
+        if (req.host !== t.host) {
+          throw refuse(
+            `this incoming CPU service of ${t.vm} is on host ${t.host}, not ${req.host}`,
+          );
+        }
+        const diff = flagsDiffer(req.machine, t.machineFlags);
+        if (diff) throw refuse(`the source's machine differs from this one: ${diff}`);
+        if (req.imagesDigest !== t.imagesDigest) {
+          throw refuse("the source was built from other firmware, kernel or initrd files");
+        }
+        ram.fill(0);
+        t.machine.mem.noteWrite(0x8000_0000, ram.length);
+        phase = "receiving";
+        return { host: t.host };
+      },
+      pages: (req) => {
+        if (phase !== "receiving") throw refuse(`pages while the migration is ${phase}`);
+        return { pages: pages(req) };
+      },
+      finish: async (req) => {
+        if (phase !== "receiving") throw refuse(`finish while the migration is ${phase}`);
+        const t0 = performance.now();
+        pages(req.pages);
+        if (req.ramSha256.length) {
+          const h = createHash("sha256");
+          for (let o = 0; o < ram.length; o += 1 << 24) h.update(ram.slice(o, o + (1 << 24)));
+          const got = new Uint8Array(h.digest());
+          if (got.some((b, i) => b !== req.ramSha256[i])) {
+            throw refuse(
+              "the RAM received differs from the source's (SHA-256): a write was missed",
+            );
+          }
+        }
+        // Pages written by hand: translations made from the old contents are dropped.
+        t.machine.mem.noteWrite(0x8000_0000, ram.length);
+        try {
+          loadMachine(t.machine, req.harts, req.devices);
+        } catch (e) {
+          if (e instanceof SnapshotError) throw refuse(e.message);
+          throw e;
+        }
+        t.clock.resumeAt(req.mtime);
+        phase = "finishing";
+        const loadMs = performance.now() - t0;
+        const at = await t.takeOver(req.consoleSeq);
+        phase = "running";
+        settle.ok();
+        return { firstInstructionUnixMs: at.first, resumedUnixMs: at.resumed, loadMs };
+      },
+      abort: (req) => {
+        if (phase === "finishing" || phase === "running") return {};
+        settle.fail(new Error(`the source aborted the migration: ${req.reason}`));
+        return {};
+      },
+    },
+  });
+  return { svc, done };
+}
+
+/** Names the first machine flag that differs (the engine may), or undefined. */
+function flagsDiffer(a: string, b: string): string | undefined {
+  const pa = JSON.parse(a) as Record<string, unknown>;
+  const pb = JSON.parse(b) as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(pa), ...Object.keys(pb)])) {
+    if (k === "engine") continue;
+    const va = JSON.stringify(pa[k]), vb = JSON.stringify(pb[k]);
+    if (va !== vb) return `${k} is ${va} there, ${vb} here`;
+  }
+  return undefined;
+}
