@@ -91,6 +91,9 @@ export interface MigrateReply {
   /** Source paused to the target's run loop started, ms. */
   resumeMs: number;
   roundPages: number[];
+  /** Source pause to finish sent, and the target's load, ms. */
+  captureMs: number;
+  targetLoadMs: number;
 }
 
 /** The control ops of a VM. */

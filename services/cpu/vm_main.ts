@@ -179,7 +179,7 @@ export async function main(args: string[]): Promise<number> {
   let svc;
   if (incomingClock) {
     const inc = await vm.incoming(host, incomingClock);
-    console.error(`${CPU_SERVICE_NAME} incoming: ${inc.svc.prefix} host=${host}`);
+    console.error(`${CPU_SERVICE_NAME} incoming ready: ${inc.svc.prefix} host=${host}`);
     try {
       await inc.done;
     } catch (e) {

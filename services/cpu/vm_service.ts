@@ -383,6 +383,8 @@ export class VmService {
             resumeMs: r.resumeMs,
             totalMs: r.totalMs,
             roundPages: r.roundPages,
+            captureMs: r.captureMs,
+            targetLoadMs: r.targetLoadMs,
             vm: this.status(),
           };
         },

@@ -71,6 +71,8 @@ export interface MigrateResult {
   resumeMs: number;
   /** Of the downtime, the source's part: pause to the finish request sent, ms. */
   captureMs: number;
+  /** Of the downtime, the target's writing the last pages and loading the records, ms. */
+  targetLoadMs: number;
   totalMs: number;
   /** Pages sent by round (round 0: every non-zero page). */
   roundPages: number[];
@@ -157,7 +159,7 @@ export async function migrateOut(
     const ramSha256 = opts.verify ? sha256Of(ram) : new Uint8Array();
     sentBytes += bytes;
     sentPages += last.length;
-    finishSentAt = Date.now();
+    finishSentAt = performance.timeOrigin + performance.now();
     const done = await call(migration.ops.finish, {
       pages: batch,
       harts: state.harts,
@@ -176,6 +178,7 @@ export async function migrateOut(
       downtimeMs: done.firstInstructionUnixMs - pausedAt,
       resumeMs: done.resumedUnixMs - pausedAt,
       captureMs: finishSentAt - pausedAt,
+      targetLoadMs: done.loadMs,
       totalMs: performance.now() - t0,
       roundPages,
     };

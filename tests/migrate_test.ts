@@ -1,0 +1,149 @@
+/**
+ * Live migration of a real Linux guest between two CPU service processes on one nats-server:
+ * the guest counts on its console and writes each tick to its disk with fsync; a second CPU
+ * service started with `--incoming --host h2` and the same flags takes the VM over through
+ * `vmesh.<vm>.ctl.migrate` (RAM checked by SHA-256 on the target), the source exits, and the
+ * counter, the console stream and the disk writes go on with no tick lost or repeated. A
+ * migration to a host with no incoming service, or to the wrong host, is refused and the guest
+ * runs on where it was.
+ */
+import assert from "node:assert/strict";
+import { vm as vmContract } from "@vmesh/bus";
+import { ConsoleCapture } from "../cli/boot_console.ts";
+import { batchCmdlineParam, ensureGuestImages, imageArgs } from "../guest/mod.ts";
+import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
+import { diskArgs } from "./guest_vm.ts";
+import { diskTick, until } from "./snapshot_test_support.ts";
+
+/** The tick numbers on the console, in order. */
+export function ticks(text: string): number[] {
+  return [...text.matchAll(/tick (\d+)\r?\n/g)].map((m) => Number(m[1]));
+}
+
+/** The guest's loop: a tick a fifth of a second, each also written to sector 1 with fsync. */
+export const LOOP = "i=0; while true; do i=$((i+1)); " +
+  'echo "disk $i" | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null; ' +
+  'echo "tick $i"; sleep 0.2; done';
+
+/** The CPU service arguments of the test VM (source and target alike). */
+export function cpuArgs(images: Awaited<ReturnType<typeof ensureGuestImages>>, vm: string) {
+  return [
+    "--vm",
+    vm,
+    "--memory",
+    "256M",
+    ...imageArgs(images),
+    "--append",
+    `console=ttyS0 ${batchCmdlineParam(LOOP)}`,
+    "--disk",
+    "disk0",
+  ];
+}
+
+/** A migration's figures in one line. */
+export function show(r: vmContract.MigrateReply): string {
+  return `${r.rounds} rounds [${r.roundPages}], ${r.sentPages} pages, ${r.sentBytes} bytes, ` +
+    `${r.finalPages} pages paused, downtime ${r.downtimeMs.toFixed(1)} ms (resume ` +
+    `${r.resumeMs.toFixed(1)}: capture ${r.captureMs.toFixed(1)}, target load ` +
+    `${r.targetLoadMs.toFixed(1)}), total ${r.totalMs.toFixed(0)} ms`;
+}
+
+/** Asserts `t` counts 1, 2, 3, ... with nothing missing or repeated. */
+export function assertConsecutive(t: number[]): void {
+  t.forEach((n, i) => assert.equal(n, i + 1, `tick ${i + 1} is ${n}: ${t.join(" ")}`));
+}
+
+Deno.test("live migration: a Linux guest moves to another CPU service and counts on", async () => {
+  const images = await ensureGuestImages();
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-migrate-" });
+  const tb = await startTestBus();
+  const url = tb.nats.url;
+  const procs: ServiceProcess[] = [];
+  const cap = new ConsoleCapture(tb.bus, "mig");
+  try {
+    const disk = await startService(
+      "disk",
+      diskArgs("mig", "disk0", images.disk, `${dir}/a.cow`),
+      url,
+    );
+    procs.push(disk);
+    const con = await startService("console", [
+      "--vm",
+      "mig",
+      "--backend",
+      `log:${dir}/console.log`,
+    ], url);
+    procs.push(con);
+    const src = await startService("cpu", cpuArgs(images, "mig"), url);
+    procs.push(src);
+    await until("three ticks on the source", () => ticks(cap.text).length >= 3, 120_000);
+    const ctl = tb.bus.client({ vm: "mig", device: "ctl" }, vmContract.ops, { timeoutMs: 60_000 });
+
+    // No incoming service: refused, the guest runs on here.
+    await assert.rejects(() => ctl.call("migrate", { to: "h2" }), /no incoming CPU service/);
+    const tgt = await startService(
+      "cpu",
+      [...cpuArgs(images, "mig"), "--incoming", "--host", "h2"],
+      url,
+    );
+    procs.push(tgt);
+    assert.match(tgt.ready, /incoming ready: vmesh\.mig\.incoming host=h2/);
+    await assert.rejects(() => ctl.call("migrate", { to: "h3" }), /on host h2, not h3/);
+    const n0 = ticks(cap.text).length;
+    await until("the source to count on", () => ticks(cap.text).length >= n0 + 2, 30_000);
+
+    const before = ticks(cap.text).at(-1)!;
+    const r = await ctl.call("migrate", { to: "h2", verify: true });
+    console.log(`migration with the RAM check: ${show(r)}`);
+    assert.equal(r.host, "h2");
+    assert.ok(r.rounds >= 1 && r.sentPages > 1000, JSON.stringify({ ...r, sentBytes: 0, vm: 0 }));
+    assert.equal(await src.exited, 0, "the source exits once the target runs");
+    assert.ok(src.log.some((l) => /migrated to host h2/.test(l)), src.log.join("\n"));
+    assert.ok(tgt.log.some((l) => /vmesh-cpu ready: .*migrated-in/.test(l)), tgt.log.join("\n"));
+
+    // The counter goes on from the target: nothing lost, nothing twice.
+    await until(
+      "five more ticks on the target",
+      () => (ticks(cap.text).at(-1) ?? 0) >= before + 5,
+      60_000,
+    );
+    assertConsecutive(ticks(cap.text));
+    // And back to a third CPU service, without the RAM check (the downtime as it is).
+    const back = await startService(
+      "cpu",
+      [...cpuArgs(images, "mig"), "--incoming", "--host", "h1"],
+      url,
+    );
+    procs.push(back);
+    const mid = ticks(cap.text).at(-1)!;
+    const r2 = await ctl.call("migrate", { to: "h1" });
+    console.log(`migration back: ${show(r2)}`);
+    assert.equal(await tgt.exited, 0);
+    await until(
+      "three more ticks after the second migration",
+      () => (ticks(cap.text).at(-1) ?? 0) >= mid + 3,
+      60_000,
+    );
+    assertConsecutive(ticks(cap.text));
+    const st = await ctl.call("status", {});
+    assert.equal(st.state, vmContract.State.RUNNING);
+    assert.ok(
+      st.devices.find((d) => d.device === "disk0")?.connected,
+      "the target reaches the disk",
+    );
+    // The disk writes go on too (the overlay has the target's ticks).
+    const t = ticks(cap.text).at(-1)!;
+    await until(
+      "the disk to hold a tick of the target",
+      async () => await diskTick(`${dir}/a.cow`) > before + 1,
+      30_000,
+    );
+    assert.ok(await diskTick(`${dir}/a.cow`) <= t + 2);
+    assert.ok(!con.log.some((l) => /lost \d+ bytes/.test(l)), con.log.join("\n"));
+  } finally {
+    cap.close();
+    for (const p of procs.reverse()) await p.stop("SIGKILL");
+    await tb.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
