@@ -25,6 +25,7 @@ import {
 } from "./gdb/mod.ts";
 import { WallClock } from "./machine/clock.ts";
 import { imagesDigest, ReplayError, RunRecorder, RunReplayer } from "./replay/run_log.ts";
+import { TimeTravel } from "./replay/time_travel.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -54,8 +55,13 @@ options:
                            arrived at, and checkpoints (a hash of RAM and every hart and
                            device); runs on instruction-count time with the interpreter
   --replay FILE            replay a recording with the same PROGRAM and flags: its input,
-                           not the terminal's; stops at the first checkpoint that differs
-  --checkpoint-every N     instructions between checkpoints when recording (default 10000000)
+                           not the terminal's; stops at the first checkpoint that differs;
+                           with --gdb, gdb can also run it backwards (reverse-stepi,
+                           reverse-continue)
+  --snapshot-every N       with --replay and --gdb: instructions between the in-memory
+                           snapshots reverse execution starts from (default 1M, or RAM/16)
+  --checkpoint-every N     instructions between checkpoints when recording (default
+                           10000000; a replay takes its checkpoints from the log)
   -h, --help               this text
 `;
 
@@ -76,6 +82,7 @@ interface RunArgs {
   record?: string;
   replay?: string;
   checkpointEvery: number;
+  snapshotEvery?: number;
 }
 
 /** A command-line problem, reported as one line. */
@@ -128,6 +135,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
       case "--checkpoint-every":
         out.checkpointEvery = positiveInt(value());
         break;
+      case "--snapshot-every":
+        out.snapshotEvery = positiveInt(value());
+        break;
       case "--initrd":
         out.initrd = value();
         break;
@@ -162,11 +172,18 @@ function parseArgs(args: string[]): RunArgs | "help" {
     if (out.record !== undefined && out.replay !== undefined) {
       throw new UsageError("--record and --replay exclude each other");
     }
-    if (out.gdb) throw new UsageError("--record/--replay cannot be combined with --gdb yet");
+    if (out.gdb && out.record !== undefined) {
+      throw new UsageError(
+        "--record cannot be combined with --gdb (record, then --replay with --gdb)",
+      );
+    }
     if (engineGiven && out.engine === "jit") {
       throw new UsageError("--record/--replay run the interpreter (--engine interp)");
     }
     out.engine = "interp";
+  }
+  if (out.snapshotEvery !== undefined && (out.replay === undefined || !out.gdb)) {
+    throw new UsageError("--snapshot-every is for reverse execution: give --replay FILE and --gdb");
   }
   if (out.waitGdb && !out.gdb) {
     throw new UsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");
@@ -215,9 +232,27 @@ export async function main(args: string[]): Promise<number> {
   let gdbStub: GdbStub | undefined;
   // Under gdb, guest time stands still while the hart is held (as QEMU's virtual clock).
   const clock = opts.gdb ? new HeldClock(new WallClock()) : undefined;
-  let journal: RunRecorder | RunReplayer | undefined;
+  let journal: RunRecorder | RunReplayer | TimeTravel | undefined;
+  // Each image is read once: hashed for the log and loaded from the same bytes.
+  let images: {
+    program: Uint8Array | string;
+    bios: Uint8Array | string | null;
+    initrd?: Uint8Array | string;
+  } = {
+    program: opts.program,
+    bios: opts.bios,
+    initrd: opts.initrd,
+  };
   try {
-    journal = await openJournal(opts);
+    if (opts.record !== undefined || opts.replay !== undefined) images = await readImages(opts);
+    journal = await openJournal(opts, images as Images);
+    if (journal instanceof RunReplayer && opts.gdb) {
+      journal = new TimeTravel(journal, {
+        harts: opts.harts,
+        ramSize: opts.ramSize,
+        snapshotEvery: opts.snapshotEvery,
+      });
+    }
   } catch (e) {
     if (e instanceof ReplayError || e instanceof UsageError) {
       console.error(`vmesh run: ${e.message}`);
@@ -230,13 +265,15 @@ export async function main(args: string[]): Promise<number> {
       ramSize: opts.ramSize,
       harts: opts.harts,
       engine: opts.engine,
-      bios: opts.bios,
-      kernel: opts.program,
-      initrd: opts.initrd,
+      bios: images.bios,
+      kernel: images.program,
+      initrd: images.initrd,
       append: opts.append,
       maxInstructions: opts.maxInstructions,
       noReboot: opts.noReboot,
-      onConsoleOutput: (bytes) => writeAll(bytes),
+      onConsoleOutput: journal instanceof TimeTravel
+        ? (bytes) => (journal as TimeTravel).output(bytes, writeAll)
+        : (bytes) => writeAll(bytes),
       debug: opts.gdb ? { runBatch: (n, hart) => gdbStub!.runBatch(n, hart) } : undefined,
       clock: journal ? "instructions" : clock,
       journal,
@@ -259,7 +296,10 @@ export async function main(args: string[]): Promise<number> {
       kill: () => m.stop(0),
       hold: () => clock?.hold(),
       release: () => clock?.release(),
-    }, { waitForClient: opts.waitGdb });
+    }, {
+      waitForClient: opts.waitGdb,
+      reverse: journal instanceof TimeTravel ? journal : undefined,
+    });
     try {
       gdbServer = new GdbServer(gdbStub, opts.gdb);
     } catch (e) {
@@ -297,16 +337,20 @@ export async function main(args: string[]): Promise<number> {
     input.close();
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
-  if (journal instanceof RunReplayer) {
-    if (journal.divergence !== undefined) {
-      console.error(`vmesh run: replay of ${opts.replay} ${journal.divergence}`);
+  const replayer = journal instanceof TimeTravel ? journal.replayer : journal;
+  if (replayer instanceof RunReplayer) {
+    if (replayer.divergence !== undefined) {
+      console.error(`vmesh run: replay of ${opts.replay} ${replayer.divergence}`);
       return 1;
     }
+    const travels = journal instanceof TimeTravel
+      ? `, ${journal.travels} travels back, ${journal.snapshots.length} snapshots`
+      : "";
     console.error(
-      `vmesh run: replay of ${opts.replay} matched ${journal.checkpoints} checkpoints ` +
-        `(${machine.instret} instructions, ${secs} s)`,
+      `vmesh run: replay of ${opts.replay} matched ${replayer.checkpoints} checkpoints ` +
+        `(${machine.instret} instructions, ${secs} s${travels})`,
     );
-  } else if (journal) {
+  } else if (journal instanceof RunRecorder) {
     console.error(
       `vmesh run: recorded ${opts.record}: ${journal.checkpoints} checkpoints, ` +
         `${machine.instret} instructions`,
@@ -322,18 +366,35 @@ export async function main(args: string[]): Promise<number> {
   return code;
 }
 
-/** The recorder or replayer `--record`/`--replay` ask for (images hashed, flags compared). */
-async function openJournal(o: RunArgs): Promise<RunRecorder | RunReplayer | undefined> {
-  if (o.record === undefined && o.replay === undefined) return undefined;
-  const parts: Uint8Array[] = [];
-  for (const [path, what] of [[o.program, "program"], [o.bios, "firmware"], [o.initrd, "initrd"]]) {
-    if (path == null) continue;
+/** The program and images as bytes (a journaled run hashes the very bytes it loads). */
+interface Images {
+  program: Uint8Array;
+  bios: Uint8Array | null;
+  initrd?: Uint8Array;
+}
+
+async function readImages(o: RunArgs): Promise<Images> {
+  const read = async (path: string, what: string) => {
     try {
-      parts.push(await Deno.readFile(path));
+      return await Deno.readFile(path);
     } catch (e) {
       throw new UsageError(`${what} ${path}: ${e instanceof Error ? e.message : e}`);
     }
-  }
+  };
+  return {
+    program: await read(o.program, "program"),
+    bios: o.bios == null ? null : await read(o.bios, "firmware"),
+    initrd: o.initrd === undefined ? undefined : await read(o.initrd, "initrd"),
+  };
+}
+
+/** The recorder or replayer `--record`/`--replay` ask for (images hashed, flags compared). */
+async function openJournal(
+  o: RunArgs,
+  images: Images,
+): Promise<RunRecorder | RunReplayer | undefined> {
+  if (o.record === undefined && o.replay === undefined) return undefined;
+  const parts = [images.program, images.bios, images.initrd].filter((p) => p != null);
   const flags = {
     vmesh: "run-log" as const,
     version: 1 as const,

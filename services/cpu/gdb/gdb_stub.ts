@@ -32,7 +32,10 @@ export interface DebugHart {
   getFReg(i: number): bigint;
   readCsr(n: number): bigint;
   writeCsr(n: number, v: bigint): void;
-  run(budget: number): StopReason;
+  /** Runs; with `resume`, on from where the last run stopped as if the two were one call. */
+  run(budget: number, resume?: boolean): StopReason;
+  /** Budget units the last `run()` used (one per instruction attempted). */
+  readonly ran?: number;
   readonly pc: number;
   readonly priv?: number;
   /** The hart's TLB-fill switch: false keeps it on the interpreter path (exact steps). */
@@ -63,7 +66,33 @@ export interface DebugTarget {
   release?(): void;
 }
 
-type Mode = "stopped" | "continue" | "step";
+/** What a replay tells the stub before a hart's next unit: go on, stop (arrived), or drop the batch. */
+export type ReverseVerdict = "run" | "stop" | "begin" | "rewind";
+
+/**
+ * A deterministic replay the stub can run backwards (services/cpu/replay's TimeTravel). The
+ * stub then never changes how a batch runs: it splits a hart's batch into resumed runs
+ * (`run(n, true)`), so interrupts come where they came in the recording.
+ */
+export interface ReverseControl {
+  /** A reverse command asked for an earlier point: the current batch is dropped. */
+  readonly rewinding: boolean;
+  /**
+   * Before hart `id`'s next unit at `pc` while travelling: "run" on, "stop" (arrived),
+   * "begin" (arrived at the start of the recording), "rewind" (drop the batch).
+   */
+  before(id: number, pc: number): ReverseVerdict;
+  /** How many units hart `id` may run now (at most `want`, at least 1). */
+  limit(id: number, want: number): number;
+  /** Hart `id` used `n` units. */
+  ran(id: number, n: number): void;
+  /** reverse-stepi of hart `id`; false when it is at the start of the recording. */
+  reverseStep(id: number): boolean;
+  /** reverse-continue: to the last breakpoint hit before now, or to the start. */
+  reverseContinue(breakpoints: ReadonlySet<number>): void;
+}
+
+type Mode = "stopped" | "continue" | "step" | "travel";
 
 /** A watchpoint: type 2 write, 3 read, 4 access (gdb's Z numbering). */
 interface Watch {
@@ -120,11 +149,20 @@ export class GdbStub {
   /** Hart that stopped last (its thread is in the stop reply). */
   #last = 0;
   #exited = false;
+  /** Set when debugging a replay: reverse execution, batches kept as recorded. */
+  #reverse: ReverseControl | undefined;
+  /** Replay: the hart whose step (or watchpoint hit) is done; it stops before its next unit. */
+  #doneHart = -1;
+  #doneWhy = "";
   /** Commands that threw inside the handler (answered E01): a bug count, zero when all is well. */
   internalErrors = 0;
 
-  constructor(target: DebugTarget, opts: { waitForClient?: boolean } = {}) {
+  constructor(
+    target: DebugTarget,
+    opts: { waitForClient?: boolean; reverse?: ReverseControl } = {},
+  ) {
     this.#target = target;
+    this.#reverse = opts.reverse;
     this.#mode = "continue";
     if (opts.waitForClient) this.#setMode("stopped");
   }
@@ -168,6 +206,7 @@ export class GdbStub {
    * while the hart is stopped.
    */
   async runBatch(budget: number, id = 0): Promise<StopReason> {
+    if (this.#reverse) return await this.#replayBatch(budget, id, this.#reverse);
     const hart = this.#target.harts[id];
     while (this.#mode === "stopped") await new Promise<void>((r) => this.#wake = r);
     if (this.#mode === "step") {
@@ -200,6 +239,62 @@ export class GdbStub {
       }
       return StopReason.Budget;
     });
+  }
+
+  /**
+   * A replay's batch: the same `budget` units as in the recording, in resumed runs, stopping
+   * between two of them for gdb (breakpoint, step done, travel arrived). A step or watchpoint
+   * hit on the batch's last unit stops before the hart's next unit, in its next batch.
+   */
+  async #replayBatch(budget: number, id: number, rc: ReverseControl): Promise<StopReason> {
+    const hart = this.#target.harts[id];
+    let used = 0;
+    while (used < budget) {
+      if (rc.rewinding) return StopReason.Budget;
+      if (this.#mode === "travel") {
+        const v = rc.before(id, hart.pc);
+        if (v === "rewind") return StopReason.Budget;
+        if (v !== "run") {
+          this.#resumeOver = -1;
+          this.#stopAt(id);
+          this.#send?.(this.#stopReply(SIGTRAP, v === "begin" ? "replaylog:begin;" : ""));
+        }
+      } else if (this.#mode !== "stopped") {
+        if (this.#doneHart === id) {
+          this.#doneHart = -1;
+          this.#stopAt(id);
+          this.#send?.(this.#stopReply(SIGTRAP, this.#doneWhy));
+        } else if (
+          this.#mode === "continue" && this.#resumeOver !== id && this.#breakpoints.has(hart.pc)
+        ) {
+          this.#stopAt(id);
+          this.#reportStop(SIGTRAP);
+        }
+      }
+      while (this.#mode === "stopped") await new Promise<void>((r) => this.#wake = r);
+      if (rc.rewinding) return StopReason.Budget;
+      const stepping = this.#mode === "step" && id === this.#c;
+      const watching = this.#mode !== "travel" && this.#watches.size > 0;
+      let k = budget - used;
+      if (this.#mode === "travel") k = rc.limit(id, k);
+      else if (stepping || watching || (this.#mode === "continue" && this.#breakpoints.size)) {
+        k = 1;
+      }
+      const access = watching ? this.#nextAccess(id) : null;
+      const reason = hart.run(k, used > 0);
+      const n = hart.ran ?? k;
+      rc.ran(id, n);
+      used += n;
+      if (this.#resumeOver === id) this.#resumeOver = -1;
+      const hit = this.#watchHit(access, id);
+      if (stepping || hit !== "") {
+        this.#doneHart = id;
+        this.#doneWhy = hit;
+      }
+      if (reason !== StopReason.Budget) return reason;
+      if (n === 0) return StopReason.Budget;
+    }
+    return StopReason.Budget;
   }
 
   /** Hart `id` stopped: every hart is held, and gdb looks at that one. */
@@ -278,9 +373,10 @@ export class GdbStub {
     }
   }
 
-  #resume(mode: "continue" | "step"): void {
+  #resume(mode: "continue" | "step" | "travel"): void {
     this.#setMode(mode);
-    this.#resumeOver = this.#last;
+    this.#doneHart = -1;
+    this.#resumeOver = mode === "travel" ? -1 : this.#last;
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
@@ -390,6 +486,18 @@ export class GdbStub {
       case "Z":
       case "z":
         return this.#breakpoint(p);
+      case "b": {
+        // bs / bc: reverse-stepi / reverse-continue (a replay only).
+        const rc = this.#reverse;
+        if (!rc || (p !== "bs" && p !== "bc")) return "";
+        if (p === "bs" && !rc.reverseStep(this.#c)) {
+          this.#last = this.#c;
+          return this.#stopReply(SIGTRAP, "replaylog:begin;");
+        }
+        if (p === "bc") rc.reverseContinue(this.#breakpoints);
+        this.#resume("travel");
+        return null;
+      }
       case "D":
         this.#reply("OK");
         this.disconnect();
@@ -449,7 +557,7 @@ export class GdbStub {
   #query(p: string): string {
     if (p.startsWith("qSupported")) {
       return `PacketSize=${PACKET_SIZE.toString(16)};qXfer:features:read+;vContSupported+;` +
-        "QStartNoAckMode+";
+        "QStartNoAckMode+" + (this.#reverse ? ";ReverseStep+;ReverseContinue+" : "");
     }
     if (p.startsWith("qXfer:features:read:")) {
       const m = /^qXfer:features:read:([^:]+):([0-9a-fA-F]+),([0-9a-fA-F]+)$/.exec(p);

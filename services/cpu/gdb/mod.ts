@@ -13,7 +13,14 @@
  * await server.close();
  * ```
  */
-export { type DebugHart, type DebugMemory, type DebugTarget, GdbStub } from "./gdb_stub.ts";
+export {
+  type DebugHart,
+  type DebugMemory,
+  type DebugTarget,
+  GdbStub,
+  type ReverseControl,
+  type ReverseVerdict,
+} from "./gdb_stub.ts";
 export { type GdbAddress, GdbServer, parseGdbAddress } from "./gdb_server.ts";
 export { debugTranslate } from "./debug_mmu.ts";
 export { HeldClock } from "./held_clock.ts";

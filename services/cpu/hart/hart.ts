@@ -257,18 +257,36 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     return this.sstcEnabled() ? this.stimecmp() : Infinity;
   }
 
-  /** Executes up to `budget` instructions. */
-  run(budget: number): StopReason {
+  /** Budget units the last `run()` used: one per instruction attempted (trapped ones too). */
+  ran = 0;
+  /** The last `exec` stopped only at its limit (no trap, CSR write, MMIO access or WFI). */
+  private execFull = false;
+  /** Units left in the interrupt-check chunk the last `run()` stopped inside (0: at a check). */
+  #chunkLeft = 0;
+
+  /**
+   * Executes up to `budget` instructions. With `resume`, the run goes on where the last one
+   * stopped as if the two were one call: no interrupt check unless the last one ended at a
+   * check point, and the same chunk boundaries (exact on the interpreter). A debugger that
+   * stops a deterministic replay inside a batch splits it this way without changing when
+   * interrupts are taken.
+   */
+  run(budget: number, resume = false): StopReason {
     const i32 = this.i32;
     let left = budget;
     let reason = StopReason.Budget;
+    let check = !resume || this.#chunkLeft <= 0;
     while (left > 0) {
       if (Atomics.load(i32, this.exitIdx) !== 0) {
         reason = StopReason.Halted;
         break;
       }
-      const irq = this.pendingInterrupt(left !== budget);
-      if (irq >= 0) this.takeTrap(irq, true, 0);
+      if (check) {
+        const irq = this.pendingInterrupt(left !== budget || resume);
+        if (irq >= 0) this.takeTrap(irq, true, 0);
+        this.#chunkLeft = CHUNK;
+      }
+      check = true;
       const jit = this.translator;
       if (jit !== undefined) {
         // Translated code where there is some; else the interpreter up to the next jump,
@@ -285,8 +303,11 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           if (!jit.slowExit || left <= 0) continue;
         }
       }
-      const done = this.exec(left < CHUNK ? left : CHUNK);
+      const lim = left < this.#chunkLeft ? left : this.#chunkLeft;
+      const done = this.exec(lim);
       left -= done > 0 ? done : 1;
+      // Stopped by the budget inside a chunk: a resumed run finishes that chunk first.
+      this.#chunkLeft = this.execFull && lim < this.#chunkLeft ? this.#chunkLeft - lim : 0;
       if (this.idle) {
         this.idle = false;
         reason = StopReason.Idle;
@@ -296,6 +317,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     if (reason === StopReason.Budget && Atomics.load(i32, this.exitIdx) !== 0) {
       reason = StopReason.Halted;
     }
+    this.ran = budget - left;
     // Regions that became hot in this run start compiling now (async: while devices run).
     this.translator?.compileQueued();
     this.flushCounters();
@@ -364,7 +386,12 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     /** Bits of an illegal instruction (the trap's tval). */
     let illBits = 0;
     let exc = -1, excTval = 0, ill = false;
-    loop: while (n < lim) {
+    let full = false;
+    loop: while (true) {
+      if (n >= lim) {
+        full = true;
+        break;
+      }
       n++;
       let raw: number;
       // Fetch: the current page is cached in locals (fast case: a whole 32-bit parcel fits),
@@ -668,6 +695,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
               break loop;
             }
             this.pcv = pc;
+            this.instret = ib + n - 1; // mtime as devices see it: exact, wherever exec began
             const st = this.loadInsn(ahi * TWO32 + (alo >>> 0), f3, rd);
             if (st === 2) {
               exc = this.excCause;
@@ -721,6 +749,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             continue;
           }
           this.pcv = pc;
+          this.instret = ib + n - 1; // mtime as devices see it: exact, wherever exec began
           const st = this.storeSlow(ahi * TWO32 + (alo >>> 0), 1 << f3, vlo, r[rs2i + 1]);
           if (st === 2) {
             exc = this.excCause;
@@ -914,6 +943,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
         }
         case 11: { // AMO
           this.pcv = pc;
+          this.instret = ib + n - 1; // mtime as devices see it: exact, wherever exec began
           if (!execAmo(this, insn, rd, rs1i, rs2i)) {
             n--;
             pc = this.pcv;
@@ -930,6 +960,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
         case 19:
         case 20: {
           this.pcv = pc;
+          this.instret = ib + n - 1; // mtime as devices see it: exact, wherever exec began
           if (!execFp(this, insn, raw, ilen, rd, rs1i)) {
             n--;
             pc = this.pcv;
@@ -945,6 +976,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
       }
     }
     attempted = n;
+    this.execFull = full;
     if (ill) {
       n--;
       exc = Cause.ILLEGAL;

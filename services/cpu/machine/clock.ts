@@ -28,16 +28,16 @@ export class WallClock implements VmClock {
 
 /** Deterministic time driven by retired instructions (`ticksPerInstruction` ticks each). */
 export class InstructionClock implements VmClock {
-  /** Ticks skipped while the machine was idle. */
-  #skipped = 0;
+  /** Ticks skipped while the machine was idle (part of a saved run: see `Machine.saveLoop`). */
+  skipped = 0;
   constructor(private readonly instret: () => number, private readonly ticksPerInstruction = 0.1) {}
   /** Current `mtime` derived from retired instructions. */
   now(): number {
-    return Math.floor(this.instret() * this.ticksPerInstruction) + this.#skipped;
+    return Math.floor(this.instret() * this.ticksPerInstruction) + this.skipped;
   }
   /** Skips forward to `ticks` (no-op when already there). */
   advanceTo(ticks: number): void {
     const now = this.now();
-    if (ticks > now) this.#skipped += Math.ceil(ticks - now);
+    if (ticks > now) this.skipped += Math.ceil(ticks - now);
   }
 }

@@ -128,6 +128,21 @@ export interface RunJournal {
   fed(step: number, bytes: Uint8Array): void;
   /** The run ended at step `step` with exit code `code`. */
   end(step: number, m: Machine, code: number): void;
+  /**
+   * True when the journal is about to put the machine back to an earlier step (a debugger's
+   * reverse step on a replay): the current step is dropped, output and all, and the next
+   * `step()` call restores the machine (`loadLoop` and the rest) before it goes on.
+   */
+  readonly rewinding?: boolean;
+}
+
+/** The run loop's own state at the top of a step (saved and restored with a machine's records). */
+export interface RunLoopState {
+  step: number;
+  budget: number;
+  idleHarts: boolean[];
+  /** Instruction-count time skipped while idle (instruction-count time only). */
+  skipped: number;
 }
 
 /** Why the machine stopped. */
@@ -187,6 +202,10 @@ export class Machine {
   #rebootPending = false;
   /** Device states right after construction, restored on reboot. */
   #resetState: (() => void) | undefined;
+  /** Run-loop step (journaled runs: input and checkpoints are placed by it). */
+  #step = 0;
+  /** Instructions per hart in the next batch. */
+  #budget = 0;
 
   constructor(opts: MachineOptions) {
     this.#opts = opts;
@@ -211,9 +230,12 @@ export class Machine {
     if (!Number.isInteger(nHarts) || nHarts < 1 || nHarts > MAX_HARTS) {
       throw new MachineError(`the machine has 1 to ${MAX_HARTS} harts (got ${nHarts})`);
     }
-    if (opts.journal && (opts.clock !== "instructions" || opts.engine === "jit" || opts.debug)) {
+    const j = opts.journal;
+    if (
+      j && (opts.clock !== "instructions" || opts.engine === "jit" || (opts.debug && !j.replaying))
+    ) {
       throw new MachineError(
-        "record/replay needs instruction-count time and the interpreter, without the GDB stub",
+        "record/replay needs instruction-count time and the interpreter; the GDB stub a replay",
       );
     }
     const clockOpt = opts.clock ?? new WallClock();
@@ -472,9 +494,31 @@ export class Machine {
     if (this.#input.length && !this.#opts.journal) this.#feedInput();
   }
 
+  /** The run loop's state; valid at the top of a step (inside `RunJournal.step`). */
+  saveLoop(): RunLoopState {
+    const c = this.clock;
+    return {
+      step: this.#step,
+      budget: this.#budget,
+      idleHarts: [...this.#idleHarts],
+      skipped: c instanceof InstructionClock ? c.skipped : 0,
+    };
+  }
+
+  /** Puts the run loop back to `s` (with the harts, devices and RAM of that same instant). */
+  loadLoop(s: RunLoopState): void {
+    this.#step = s.step;
+    this.#budget = s.budget;
+    this.#idleHarts = [...s.idleHarts];
+    if (this.clock instanceof InstructionClock) this.clock.skipped = s.skipped;
+    this.#out = [];
+  }
+
   /** A journaled run's top of step: input fed (or replayed) and checkpoints; false to stop. */
-  #journalStep(journal: RunJournal, step: number): boolean {
-    const r = journal.step(step, this);
+  #journalStep(journal: RunJournal): boolean {
+    const r = journal.step(this.#step, this);
+    // The journal may have rewound the machine to an earlier step: take the step from it.
+    const step = this.#step++;
     if (r === "stop") return false;
     if (r !== undefined) {
       const n = this.uart.receive(r);
@@ -494,13 +538,13 @@ export class Machine {
   async run(): Promise<number> {
     const batch = this.#opts.batch ?? 100_000;
     // After an HTIF command the program is likely spinning on fromhost: answer sooner.
-    let budget = batch;
+    this.#budget = batch;
     const max = this.#opts.maxInstructions ?? Infinity;
     let lastYield = performance.now();
     const journal = this.#opts.journal;
-    let step = 0;
+    this.#step = 0;
     while (this.#exitCode === undefined) {
-      if (journal && !this.#journalStep(journal, step++)) {
+      if (journal && !this.#journalStep(journal)) {
         this.#stop("stopped", EXIT_STOPPED);
         break;
       }
@@ -510,11 +554,17 @@ export class Machine {
         break;
       }
       this.#service();
-      const reason = await this.#runHarts(Math.min(budget, left));
+      const reason = await this.#runHarts(Math.min(this.#budget, left));
+      if (journal?.rewinding) {
+        this.#out = [];
+        continue;
+      }
       if (this.#htif) {
         const before = this.#htif.commands;
         const ev = this.#htif.poll();
-        budget = this.#htif.commands !== before ? HTIF_BATCH : Math.min(batch, budget * 2);
+        this.#budget = this.#htif.commands !== before
+          ? HTIF_BATCH
+          : Math.min(batch, this.#budget * 2);
         if (ev) this.#stop("htif", ev.exit);
       }
       this.#flush();
@@ -540,7 +590,7 @@ export class Machine {
       }
     }
     this.#flush();
-    journal?.end(step, this, this.#exitCode!);
+    journal?.end(this.#step, this, this.#exitCode!);
     return this.#exitCode!;
   }
 

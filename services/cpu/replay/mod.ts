@@ -16,3 +16,4 @@ export {
   RunRecorder,
   RunReplayer,
 } from "./run_log.ts";
+export { TimeTravel, type TimeTravelOptions } from "./time_travel.ts";

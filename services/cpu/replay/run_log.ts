@@ -151,7 +151,7 @@ export class RunReplayer implements RunJournal {
   /** Reads `path` and checks it was recorded with `expected` (images and flags). */
   static async open(
     path: string,
-    expected: Omit<RunLogHeader, "rtcEpochNs">,
+    expected: Omit<RunLogHeader, "rtcEpochNs" | "checkpointEvery">,
   ): Promise<RunReplayer> {
     let text: string;
     try {
@@ -171,7 +171,8 @@ export class RunReplayer implements RunJournal {
     if (header?.vmesh !== "run-log" || header.version !== 1) {
       throw new ReplayError(`${path}: not a vmesh run log of version 1`);
     }
-    for (const k of ["images", "ramSize", "harts", "append", "checkpointEvery"] as const) {
+    // Not checkpointEvery: the replay takes its checkpoints from the log.
+    for (const k of ["images", "ramSize", "harts", "append"] as const) {
       if (header[k] !== expected[k]) {
         throw new ReplayError(
           `${path} was recorded with ${k} ${JSON.stringify(header[k])}, not ${
@@ -208,6 +209,17 @@ export class RunReplayer implements RunJournal {
   }
 
   fed(): void {}
+
+  /** Where the replay is in the log (for a rewind to the top of this step). */
+  savePoint(): { at: number; checkpoints: number } {
+    return { at: this.#at, checkpoints: this.checkpoints };
+  }
+
+  /** Goes back to a point `savePoint` gave (the machine is put back to the same step). */
+  loadPoint(p: { at: number; checkpoints: number }): void {
+    this.#at = p.at;
+    this.checkpoints = p.checkpoints;
+  }
 
   end(_step: number, m: Machine, code: number): void {
     if (this.divergence !== undefined) return;

@@ -1,0 +1,254 @@
+/**
+ * Reverse execution on a replay (`vmesh run --replay FILE --gdb ...`): snapshots of the whole
+ * machine (every hart and device record, the run loop's state, RAM as pages shared with the
+ * previous snapshot when unchanged) at the top of a run-loop step every `snapshotEvery`
+ * instructions, and travel back by restoring the latest snapshot before the wanted point and
+ * replaying forward to it. The replay is deterministic, so the point reached is the one the
+ * run passed through: the same registers, memory and devices.
+ *
+ * A point is "hart H has used U budget units and its next one is due" (a unit is one
+ * instruction, or one attempt that trapped: what one `stepi` runs). The GDB stub drives the
+ * harts and tells this journal each hart's units; `reverseStep` goes to the point one unit
+ * back, `reverseContinue` scans backwards segment by segment (replaying each, one unit at a
+ * time, noting breakpoint hits) for the last hit before now.
+ *
+ * @example
+ * ```ts
+ * // const tt = new TimeTravel(await RunReplayer.open(path, flags), { harts: 1, ramSize });
+ * // const stub = new GdbStub(target, { reverse: tt });
+ * // new Machine({ ..., journal: tt, debug: stub, clock: "instructions", engine: "interp" });
+ * ```
+ * @module
+ */
+import type { Machine, RunJournal, RunLoopState } from "../machine/machine.ts";
+import type { ReverseControl, ReverseVerdict } from "../gdb/gdb_stub.ts";
+import { loadMachine, saveMachine } from "../snapshot/machine_state.ts";
+import type { RunReplayer } from "./run_log.ts";
+
+const PAGE = 4096;
+
+/** A snapshot at the top of a step. */
+interface Snapshot {
+  loop: RunLoopState;
+  point: { at: number; checkpoints: number };
+  records: ReturnType<typeof saveMachine>;
+  /** RAM, one array per 4 KiB page (shared with the previous snapshot where unchanged). */
+  pages: Uint8Array[];
+  units: number[];
+  /** Sum of `units`: the global position. */
+  g: number;
+  /** Console bytes the run had written by then. */
+  out: number;
+}
+
+/** Where a travel ends: hart `hart` with `units` used, before its next unit. */
+interface Point {
+  hart: number;
+  units: number;
+}
+
+type Travel =
+  | { kind: "goto"; to: Point; begin: boolean }
+  | {
+    kind: "scan";
+    /** Snapshot the segment starts at; it ends at global position `end`. */
+    from: number;
+    end: number;
+    breakpoints: ReadonlySet<number>;
+    /** The last breakpoint hit seen in the segment. */
+    last: Point | undefined;
+  };
+
+/** Options of {@link TimeTravel}. */
+export interface TimeTravelOptions {
+  harts: number;
+  /** Instructions (all harts) between snapshots (default: 1M, more for large RAM). */
+  snapshotEvery?: number;
+  ramSize: number;
+}
+
+/** The replay journal with reverse execution for the GDB stub. */
+export class TimeTravel implements RunJournal, ReverseControl {
+  readonly replaying = true;
+  readonly header: RunReplayer["header"];
+  /** Budget units each hart has used since the start of the replay. */
+  units: number[];
+  /** Snapshots taken, in step order. */
+  readonly snapshots: Snapshot[] = [];
+  /** Travels done (reverse steps and scans), for tests and figures. */
+  travels = 0;
+  readonly #inner: RunReplayer;
+  readonly #every: number;
+  /** Requested, applied at the top of the next step. */
+  #pending: { snap: number; travel: Travel } | undefined;
+  /** Underway since that restore, until the point is reached. */
+  #travel: Travel | undefined;
+  #out = 0;
+  #printed = 0;
+
+  constructor(inner: RunReplayer, opts: TimeTravelOptions) {
+    this.#inner = inner;
+    this.header = inner.header;
+    this.units = new Array(opts.harts).fill(0);
+    this.#every = opts.snapshotEvery ?? Math.max(1_000_000, Math.floor(opts.ramSize / 16));
+  }
+
+  /** The replay this wraps (its divergence and checkpoint count). */
+  get replayer(): RunReplayer {
+    return this.#inner;
+  }
+
+  get rewinding(): boolean {
+    return this.#pending !== undefined;
+  }
+
+  #g(): number {
+    let g = 0;
+    for (const u of this.units) g += u;
+    return g;
+  }
+
+  step(step: number, m: Machine): Uint8Array | "stop" | undefined {
+    if (this.#pending) {
+      const { snap, travel } = this.#pending;
+      this.#pending = undefined;
+      this.#restore(m, this.snapshots[snap]);
+      this.#travel = travel;
+      this.travels++;
+      step = this.snapshots[snap].loop.step;
+    } else {
+      const last = this.snapshots.at(-1);
+      if (!last || (step > last.loop.step && this.#g() - last.g >= this.#every)) {
+        this.snapshots.push(this.#take(m, last));
+      }
+    }
+    return this.#inner.step(step, m);
+  }
+
+  fed(): void {}
+
+  end(step: number, m: Machine, code: number): void {
+    this.#inner.end(step, m, code);
+  }
+
+  /**
+   * Console output of the run, to be written by `write`: what a rewound run writes again
+   * (up to the furthest point it had reached) is not written twice.
+   */
+  output(bytes: Uint8Array, write: (b: Uint8Array) => void): void {
+    const from = this.#out;
+    this.#out += bytes.length;
+    if (this.#out <= this.#printed) return;
+    write(bytes.subarray(Math.max(0, this.#printed - from)));
+    this.#printed = this.#out;
+  }
+
+  before(id: number, pc: number): ReverseVerdict {
+    const t = this.#travel;
+    if (!t) return "run";
+    if (t.kind === "goto") {
+      if (id !== t.to.hart || this.units[id] !== t.to.units) return "run";
+      this.#travel = undefined;
+      return t.begin ? "begin" : "stop";
+    }
+    if (this.#g() >= t.end) {
+      // The segment is done: go to its last hit, else scan the one before it.
+      if (t.last) this.#goto(t.last, false);
+      else if (t.from > 0) {
+        this.#request(t.from - 1, { ...t, from: t.from - 1, end: this.snapshots[t.from].g });
+      } else this.#goto({ hart: 0, units: 0 }, true);
+      return "rewind";
+    }
+    if (t.breakpoints.has(pc)) t.last = { hart: id, units: this.units[id] };
+    return "run";
+  }
+
+  limit(id: number, want: number): number {
+    const t = this.#travel;
+    if (!t) return want;
+    if (t.kind === "goto") {
+      return id === t.to.hart ? Math.max(1, Math.min(want, t.to.units - this.units[id])) : want;
+    }
+    return 1; // unit by unit: a breakpoint check before each
+  }
+
+  ran(id: number, n: number): void {
+    this.units[id] += n;
+  }
+
+  reverseStep(id: number): boolean {
+    if (this.units[id] === 0) return false;
+    this.#goto({ hart: id, units: this.units[id] - 1 }, false);
+    return true;
+  }
+
+  reverseContinue(breakpoints: ReadonlySet<number>): void {
+    const g = this.#g();
+    let from = this.snapshots.length - 1;
+    while (from > 0 && this.snapshots[from].g >= g) from--;
+    this.#request(from, {
+      kind: "scan",
+      from,
+      end: g,
+      breakpoints: new Set(breakpoints),
+      last: undefined,
+    });
+  }
+
+  #goto(to: Point, begin: boolean): void {
+    let i = this.snapshots.length - 1;
+    while (i > 0 && this.snapshots[i].units[to.hart] > to.units) i--;
+    this.#request(i, { kind: "goto", to, begin });
+  }
+
+  #request(snap: number, travel: Travel): void {
+    this.#travel = undefined;
+    this.#pending = { snap, travel };
+  }
+
+  #take(m: Machine, prev: Snapshot | undefined): Snapshot {
+    const ram = m.mem.ram();
+    const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
+    const pages: Uint8Array[] = new Array(ram.length / PAGE);
+    const zero = new Uint8Array(PAGE);
+    for (let p = 0; p < pages.length; p++) {
+      const w0 = p * (PAGE >> 2);
+      const old = prev?.pages[p];
+      const oldWords = old && new Int32Array(old.buffer, old.byteOffset, PAGE >> 2);
+      let same = true;
+      for (let i = 0; i < PAGE >> 2; i++) {
+        if (words[w0 + i] !== (oldWords ? oldWords[i] : 0)) {
+          same = false;
+          break;
+        }
+      }
+      pages[p] = same ? old ?? zero : ram.slice(p * PAGE, (p + 1) * PAGE);
+    }
+    return {
+      loop: m.saveLoop(),
+      point: this.#inner.savePoint(),
+      records: saveMachine(m),
+      pages,
+      units: [...this.units],
+      g: this.#g(),
+      out: this.#out,
+    };
+  }
+
+  #restore(m: Machine, s: Snapshot): void {
+    const ram = m.mem.ram();
+    for (let p = 0; p < s.pages.length; p++) ram.set(s.pages[p], p * PAGE);
+    loadMachine(m, s.records.harts, s.records.devices);
+    m.loadLoop(s.loop);
+    this.#inner.loadPoint(s.point);
+    this.units = [...s.units];
+    this.#out = s.out;
+  }
+
+  /** Bytes of RAM the snapshots hold (pages shared between snapshots counted once). */
+  snapshotBytes(): number {
+    const seen = new Set<Uint8Array>();
+    for (const s of this.snapshots) for (const p of s.pages) seen.add(p);
+    return seen.size * PAGE;
+  }
+}
