@@ -49,6 +49,11 @@ export function serviceRole(
     }
     case "memory":
       return { kind: "memory" };
+    case "control":
+      return { kind: "control" };
+    case "agent":
+      // The agent's own default is the machine's hostname (services/agent/main.ts).
+      return { kind: "agent", host: last("host") ?? Deno.hostname() };
     case "cpu":
       return {
         kind: "cpu",

@@ -36,6 +36,12 @@ Deno.test("service role: compose.yaml's services", async () => {
     disks: ["disk0"],
     ports: [{ switch: "default", port: "vm1-net0" }],
   });
+  // The control plane ./vmesh up adds (cli/up.ts withControlPlane).
+  assert.deepEqual(serviceRole("control", ["--http", "0"]), { kind: "control" });
+  assert.deepEqual(serviceRole("agent", ["--host", "h1", "--dir", "/x"]), {
+    kind: "agent",
+    host: "h1",
+  });
 });
 
 Deno.test("service role: defaults, = forms, several switches, unknown services", () => {
@@ -51,5 +57,5 @@ Deno.test("service role: defaults, = forms, several switches, unknown services",
   assert.deepEqual(p.publish, ["vmesh.net.a.port.*.rx", "vmesh.net.b.port.*.rx"]);
   assert.ok(p.subscribe.includes("vmesh.net.b.port.*.tx"));
   assert.ok(p.subscribe.includes("_INBOX.net-a-b.>"));
-  assert.equal(serviceRole("agent", []), undefined);
+  assert.equal(serviceRole("jaeger", []), undefined);
 });

@@ -5,7 +5,8 @@
  * built from `services/<x>/Dockerfile` → `deno run -A services/<x>/main.ts <command>` with
  * the compose environment. Started in `depends_on` order (each waits for the previous
  * ones to say ` ready: `), stopped in reverse on Ctrl-C, SIGTERM, a service exit or an
- * error.
+ * error. Unless `--no-control`, the control plane runs too: a control service and this
+ * host's agent (services/control, services/agent), so `./vmesh create` works beside it.
  * @module
  */
 
@@ -20,6 +21,7 @@ import {
   writeAdminLogin,
 } from "@vmesh/bus";
 import { serviceRole } from "./service_role.ts";
+import { publishUpLogin, UP_LOGIN } from "./up_login.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -31,7 +33,10 @@ nats-server (or $NATS_URL), jaeger → skipped (traces go to $OTEL_EXPORTER_OTLP
 when set), guest → the cached guest images (built once, see ./vmesh guest), and each
 services/<x>/Dockerfile service → deno run -A services/<x>/main.ts <its command>.
 Services start in depends_on order and stop in reverse on Ctrl-C / SIGTERM, or when one
-of them exits (e.g. Ctrl-A x in the terminal console).
+of them exits (e.g. Ctrl-A x in the terminal console). The control plane runs too: a
+control service and a host agent for this machine (services "control" and "agent"), so
+./vmesh create, ls, console ... work from another terminal (they find the bus in
+${UP_LOGIN.replace(/^.*\/\.vmesh\//, ".vmesh/")} while up runs).
 
 Options:
   --file PATH              compose file (default compose.yaml in the repository)
@@ -46,6 +51,7 @@ Options:
   --volume VOL=DIR         use DIR for the named volume VOL (e.g. guest-images=/tmp/img;
                            the guest build is skipped when all its volumes are given)
   --ready-timeout SECONDS  how long a service may take to say ready (default 300)
+  --no-control             no control service and host agent
   -h, --help               this text
 
 Examples:
@@ -267,6 +273,8 @@ export interface UpOptions {
   env: Map<string, Record<string, string>>;
   volumes: Map<string, string>;
   readyTimeoutMs: number;
+  /** Run the control service and a host agent (default). */
+  control: boolean;
 }
 
 /** Parses the command line of `vmesh up`; "help" for -h. */
@@ -280,6 +288,7 @@ export function parseUpArgs(args: string[]): UpOptions | "help" {
     env: new Map(),
     volumes: new Map(),
     readyTimeoutMs: 300_000,
+    control: true,
   };
   const list = (v: string) => v.split(",").map((x) => x.trim()).filter(Boolean);
   for (let i = 0; i < args.length; i++) {
@@ -328,6 +337,9 @@ export function parseUpArgs(args: string[]): UpOptions | "help" {
         o.volumes.set(vol, dir);
         break;
       }
+      case "--no-control":
+        o.control = false;
+        break;
       case "--ready-timeout": {
         const v = value();
         if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) {
@@ -341,6 +353,35 @@ export function parseUpArgs(args: string[]): UpOptions | "help" {
     }
   }
   return o;
+}
+
+/**
+ * Adds the control plane to a compose topology that lacks it: `control` (the control
+ * service) and `agent` (this machine's host agent, named after its hostname), as if compose
+ * built them from services/<x>/Dockerfile, after every other service.
+ */
+export function withControlPlane(
+  services: Map<string, ComposeService>,
+  agentDir: string,
+): Map<string, ComposeService> {
+  const out = new Map(services);
+  const host = Deno.hostname().replace(/[^A-Za-z0-9_-]/g, "-") || "host";
+  const bus = services.has("nats") ? ["nats"] : [];
+  const local = (name: string, command: string[], dependsOn: string[]): ComposeService => ({
+    name,
+    dockerfile: `services/${name}/Dockerfile`,
+    command,
+    environment: {},
+    dependsOn,
+    volumes: [],
+    interactive: false,
+    ports: new Map(),
+  });
+  if (!out.has("control")) out.set("control", local("control", ["--http", "0"], bus));
+  if (!out.has("agent")) {
+    out.set("agent", local("agent", ["--host", host, "--dir", agentDir], ["control"]));
+  }
+  return out;
 }
 
 /** Replaces every `--backend X` / `--backend=X` of a console command with `--backend spec`. */
@@ -419,6 +460,8 @@ class Topology {
   stopNats: (() => Promise<void>) | undefined;
   /** Holds the admin login of the private nats-server; removed on stop. */
   runDir: string | undefined;
+  /** Removes the login copy of {@link publishUpLogin}. */
+  unpublish: (() => Promise<void>) | undefined;
   #stopping?: Promise<void>;
 
   /** Stops the processes in reverse start order (SIGTERM, SIGKILL after 10 s), then nats. */
@@ -443,6 +486,7 @@ class Topology {
         clearTimeout(timer);
         say(`${r.name}: stopped`);
       }
+      await this.unpublish?.();
       await this.stopNats?.();
       if (this.runDir) await Deno.remove(this.runDir, { recursive: true }).catch(() => {});
     })();
@@ -468,6 +512,7 @@ export async function main(args: string[]): Promise<number> {
       throw new UpError(`cannot read ${opts.file}: ${(e as Error).message}`);
     }
     services = parseCompose(text);
+    if (opts.control) services = withControlPlane(services, `${ROOT}.vmesh/agent`);
     for (const n of [...opts.entries.keys(), ...opts.commands.keys(), ...opts.env.keys()]) {
       if (!services.has(n)) throw new UpError(`no service ${n} in ${opts.file}`);
     }
@@ -523,6 +568,8 @@ export async function main(args: string[]): Promise<number> {
           natsUrl = nats.url;
           topo.runDir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
           adminLogin = await writeAdminLogin(`${topo.runDir}/bus.env`, nats);
+          // The commands beside it (./vmesh create, ls, ...) find the bus there.
+          topo.unpublish = await publishUpLogin(adminLogin);
           say(
             `${name}: embedded nats-server at ${nats.url}, a login per service (pid ${nats.pid})`,
           );

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { BusError, connect, control } from "@vmesh/bus";
 import { stateLabel } from "../services/control/records.ts";
 import { diskImageMib } from "../services/agent/disk_size.ts";
+import { useUpLogin } from "./up_login.ts";
 
 const HELP: Record<string, string> = {
   create: `Usage: ./vmesh create [options] NAME
@@ -195,11 +196,13 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`vmesh ${cmd}: --output takes json, got '${flags.output}'`);
     return 2;
   }
+  // Beside a running ./vmesh up, its bus (and admin login) is the default.
+  await useUpLogin();
   const natsUrl = Deno.env.get("NATS_URL");
   if (!natsUrl) {
     console.error(
-      `vmesh ${cmd}: NATS_URL is not set: point it at the bus of the control service ` +
-        `(./vmesh control and ./vmesh agent run on it)`,
+      `vmesh ${cmd}: NATS_URL is not set and no ./vmesh up runs here: start ./vmesh up, or ` +
+        `point NATS_URL at the bus of the control service (./vmesh control and ./vmesh agent)`,
     );
     return 2;
   }

@@ -7,6 +7,7 @@
  */
 
 import { BusError, connect, consoleMsgs, consoleSubject, control } from "@vmesh/bus";
+import { useUpLogin } from "./up_login.ts";
 
 const USAGE = `Usage: ./vmesh console NAME
 
@@ -26,9 +27,13 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const name = args[0];
+  await useUpLogin();
   const natsUrl = Deno.env.get("NATS_URL");
   if (!natsUrl) {
-    console.error("vmesh console: NATS_URL is not set: point it at the control service's bus");
+    console.error(
+      "vmesh console: NATS_URL is not set and no ./vmesh up runs here: point it at the " +
+        "control service's bus",
+    );
     return 2;
   }
   const bus = await connect({ url: natsUrl, name: `vmesh-cli-console-${name}`, log: () => {} });

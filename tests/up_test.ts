@@ -24,6 +24,7 @@ import {
   withConsoleBackend,
 } from "../cli/up.ts";
 import { readLines } from "./services_harness.ts";
+import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -135,19 +136,29 @@ Deno.test("up: the compose topology runs, every device service answers $SRV.PING
       }).output();
       assert.match(new TextDecoder().decode(probe.stdout), /^refused: .*authorization/i);
       assert.ok(u.log.some((l) => /jaeger: skipped/.test(l)), u.log.join("\n"));
-      // nats-server plus four services.
-      assert.equal(u.pids.length, 5, u.log.join("\n"));
-      const pings = await requestAll<ServiceInfo>(u, "$SRV.PING", 4);
+      // nats-server plus four device services, the control service and the host agent.
+      assert.equal(u.pids.length, 7, u.log.join("\n"));
+      const pings = await requestAll<ServiceInfo>(u, "$SRV.PING", 6);
       assert.deepEqual(
         pings.map((p) => p.name).sort(),
-        ["vmesh-console", "vmesh-disk", "vmesh-memory", "vmesh-net"],
+        [
+          "vmesh-agent",
+          "vmesh-console",
+          "vmesh-control",
+          "vmesh-disk",
+          "vmesh-memory",
+          "vmesh-net",
+        ],
       );
       const [console] = await requestAll<ServiceInfo>(u, "$SRV.INFO.vmesh-console", 1);
       assert.equal(console.metadata?.sinks, "terminal");
       // Every service's --http control endpoint answers /healthz (up lists the URLs).
       const endpoints = u.log.find((l) => l.startsWith("vmesh up: endpoints: ")) ?? "";
       const urls = [...endpoints.matchAll(/(\w+) (http:\/\/\S+?)(,|$)/g)];
-      assert.deepEqual(urls.map((m) => m[1]).sort(), ["console", "disk", "memory", "net"]);
+      assert.deepEqual(
+        urls.map((m) => m[1]).sort(),
+        ["console", "control", "disk", "memory", "net"],
+      );
       for (const [, name, url] of urls) {
         const h = await fetch(`${url}/healthz`);
         assert.equal(h.status, 200, name);
@@ -347,6 +358,64 @@ Deno.test("up: --set swaps the disk backend (raw image instead of the compose CO
     } finally {
       await stopped(u);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("up: ./vmesh create works right after ./vmesh up (control service and agent on the secured bus)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
+  try {
+    await Deno.writeFile(`${dir}/data.ext4`, new Uint8Array(1 << 20));
+    const kernel = await buildIdleGuest(dir);
+    const u = await up([
+      "--skip",
+      "cpu",
+      "--volume",
+      `guest-images=${dir}`,
+      "--volume",
+      `disk-data=${dir}/data`,
+    ]);
+    try {
+      // Every process has a login of its own role: none was left without one.
+      assert.ok(!u.log.some((l) => /no bus role for it/.test(l)), u.log.join("\n"));
+      // The commands find up's bus by themselves (.vmesh/up/bus.env), as docker finds dockerd.
+      const vmesh = async (...args: string[]) => {
+        const env = Deno.env.toObject();
+        delete env.NATS_URL;
+        delete env[USER_ENV];
+        delete env[PASSWORD_ENV];
+        const o = await new Deno.Command(`${ROOT}vmesh`, {
+          args,
+          env: { ...env, NO_COLOR: "1" },
+          clearEnv: true,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const d = new TextDecoder();
+        return { code: o.code, out: d.decode(o.stdout), err: d.decode(o.stderr) };
+      };
+      const made = await vmesh("create", "--kernel", kernel, "-m", "64M", "-o", "json", "upvm");
+      assert.equal(made.code, 0, made.err);
+      const vm = JSON.parse(made.out);
+      assert.equal(vm.state, "running");
+      // The guest's output went from the agent's VM processes through the console service.
+      let logs = "";
+      for (let i = 0; i < 100 && !logs.includes(IDLE_GUEST_LINE); i++) {
+        logs = (await vmesh("logs", "upvm")).out;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(logs, new RegExp(IDLE_GUEST_LINE));
+      const hosts = await vmesh("hosts", "-o", "json");
+      assert.equal(JSON.parse(hosts.out)[0].vms, 1, hosts.out);
+      const rm = await vmesh("rm", "-f", "upvm");
+      assert.equal(rm.code, 0, rm.err);
+      // No permission violation in the logs of up's services (control and agent among them).
+      assert.ok(!u.log.some((l) => /[Pp]ermissions? [Vv]iolation/.test(l)), u.log.join("\n"));
+    } finally {
+      await stopped(u);
+    }
+    await assert.rejects(Deno.stat(`${ROOT}.vmesh/up/bus.env`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
