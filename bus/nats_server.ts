@@ -28,6 +28,8 @@ export interface EmbeddedNats {
   readonly credentials?: BusCredentials;
   /** Its TLS files, when started with them (clients must use TLS). */
   readonly tls?: { cert: string; key: string; ca?: string };
+  /** Resolves when the process is gone (stopped, or died: a supervisor can start another). */
+  readonly exited: Promise<Deno.CommandStatus>;
   /** Stops the server and deletes its store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -38,6 +40,8 @@ export interface EmbeddedNatsOptions {
   jetstream?: boolean;
   /** Path of the nats-server binary. Default `$NATS_SERVER_BIN` or `nats-server`. */
   binary?: string;
+  /** Loopback port to listen on (a restarted server keeps its clients' URL). Default: a free one. */
+  port?: number;
   /** How long to wait for the server to accept connections. Default 15000 ms. */
   startTimeoutMs?: number;
   /**
@@ -74,7 +78,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise
   const binary = opts.binary ?? Deno.env.get("NATS_SERVER_BIN") ?? "nats-server";
   // Owned: the next start removes the dirs a SIGKILLed owner left behind.
   const dir = await makeOwnedTempDir("vmesh-nats-");
-  const port = freePort();
+  const port = opts.port ?? freePort();
   const credentials = opts.credentials;
   const args = ["-a", "127.0.0.1", "-p", String(port), "-l", `${dir}/nats.log`];
   if (credentials) {
@@ -121,6 +125,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions = {}): Promise
     storeDir: dir,
     credentials,
     tls: opts.tls,
+    exited: child.status,
     stop,
   };
 }

@@ -6,6 +6,8 @@
  * console service alone owns the terminal). `poweroff` in the guest ends the run with 0,
  * Ctrl-A x (console service) stops the VM, SIGINT/SIGTERM or a failing service stop every
  * child. With `-- COMMAND` it runs one guest command (the guest's batch mode) instead.
+ * Once the VM runs, a disk or net service or the private nats-server that dies is started
+ * again (`--restart`, service_supervisor.ts); the CPU's bus clients retry until it is back.
  */
 
 import {
@@ -34,6 +36,7 @@ import {
 } from "./boot_args.ts";
 import { ConsoleCapture } from "./boot_console.ts";
 import { ServiceProcess } from "./service_process.ts";
+import { type Supervisable, SupervisedService } from "./service_supervisor.ts";
 import { type Registration, type ServiceLaunch, vmTopology } from "./vm_topology.ts";
 
 export { DEFAULT_GATEWAY, DEFAULT_SUBNET } from "./vm_topology.ts";
@@ -129,6 +132,8 @@ interface Outcome {
 /** One boot: the processes it started and how to stop them. */
 class BootSession {
   readonly #children: ServiceProcess[] = [];
+  /** Device services and the private nats-server, restarted when they die. */
+  readonly #supervised: SupervisedService<Supervisable>[] = [];
   #nats?: EmbeddedNats;
   #creds?: BusCredentials;
   #bus?: Bus;
@@ -299,6 +304,12 @@ class BootSession {
     ]);
     if (ready) return this.#report(ready, capture);
     say(`services registered: ${expected.map((e) => `${e.name}(${e.value})`).join(", ")}`);
+    // From here on a device service that dies is restarted (before, it is a failed start).
+    const devices = this.#children.filter((c) => c !== consoleProc);
+    if (o.restart.mode === "on-failure") {
+      devices.forEach((p, i) => this.#supervise(p, [...topology.disks, ...switches][i]));
+      this.#superviseNats();
+    }
 
     // CPU.
     say(
@@ -306,8 +317,13 @@ class BootSession {
         initrd ? `, initrd ${initrd}` : ""
       }`,
     );
-    const cpu = this.#spawn(topology.cpu, { show: (l) => !l.includes(" ready: ") });
-    const others = this.#children.filter((c) => c !== cpu && c !== consoleProc);
+    const cpuLaunch = o.blockDeadlineMs === undefined ? topology.cpu : {
+      ...topology.cpu,
+      args: [...topology.cpu.args, "--block-deadline", String(o.blockDeadlineMs)],
+    };
+    const cpu = this.#spawn(cpuLaunch, { show: (l) => !l.includes(" ready: ") });
+    // Without supervision (--restart no) a device service that exits ends the VM, as before.
+    const others = o.restart.mode === "no" ? devices : [];
     const timer = o.timeout === undefined ? undefined : setTimeout(
       () => this.#interrupt({ why: "timeout", code: 124 }),
       o.timeout * 1000,
@@ -385,6 +401,54 @@ class BootSession {
     return result.status;
   }
 
+  /** Restarts `first` (a running device service of `launch`) with its command line when it dies. */
+  #supervise(first: ServiceProcess, launch: ServiceLaunch): void {
+    this.#supervised.push(
+      new SupervisedService<Supervisable>(
+        first.label,
+        first,
+        () => this.#spawn(launch, {}),
+        this.o.restart,
+        say,
+      ),
+    );
+  }
+
+  /** Restarts the private nats-server on its port and config when it dies: clients reconnect. */
+  #superviseNats(): void {
+    const server = this.#nats;
+    if (!server) return;
+    const watch = (n: EmbeddedNats): Supervisable => {
+      let signal: Deno.Signal | null = null;
+      const exited = n.exited.then((s) => (signal = s.signal, s.code));
+      return {
+        pid: n.pid,
+        exited,
+        get signal() {
+          return signal;
+        },
+      };
+    };
+    this.#supervised.push(
+      new SupervisedService<Supervisable>(
+        "nats-server",
+        watch(server),
+        async () => {
+          const old = this.#nats!;
+          await old.stop(); // gone already: this removes its store dir
+          this.#nats = await startEmbeddedNats({
+            handleSignals: false,
+            credentials: this.#creds,
+            port: old.port,
+          });
+          return watch(this.#nats);
+        },
+        this.o.restart,
+        (line) => say(`bus: ${line}`),
+      ),
+    );
+  }
+
   /** Resolves with an Outcome when the first of `procs` exits. */
   #firstExit(procs: ServiceProcess[]): Promise<Outcome> {
     return Promise.race(
@@ -435,6 +499,7 @@ class BootSession {
   /** Stops every child (SIGTERM, then SIGKILL), the bus and the private nats-server. */
   async #shutdown(): Promise<void> {
     this.#closing = true;
+    for (const s of this.#supervised) s.stopSupervising();
     await Promise.all(this.#children.map((c) => c.stop()));
     await this.#bus?.close().catch(() => {});
     await this.#nats?.stop().catch(() => {});

@@ -14,6 +14,7 @@ import {
   parseTimeoutSeconds,
   readFlags,
 } from "../services/cpu/cli_flags.ts";
+import { DEFAULT_RESTART, parseRestartFlag, type RestartPolicy } from "./restart_policy.ts";
 
 /** A command-line problem (exit code 2). */
 export class BootUsageError extends Error {
@@ -56,6 +57,10 @@ export interface BootArgs {
   timeout?: number;
   /** Show the services' own log lines and process ids. */
   verbose: boolean;
+  /** Which dead device services (disks, switches, the private nats-server) are restarted. */
+  restart: RestartPolicy;
+  /** The CPU's deadline for one block request across its retries, in ms (its default: 60 s). */
+  blockDeadlineMs?: number;
   /** Batch mode: the guest command after `--`. */
   command?: string;
   help: boolean;
@@ -100,6 +105,12 @@ Options (QEMU's names):
                            console backends (repeatable; default terminal)
   --name NAME              VM name on the bus (default vm1)
   --timeout SECONDS        stop the VM after SECONDS
+  --restart no|on-failure[:N]
+                           restart a disk or net service, or the private nats-server,
+                           that dies (default on-failure:10: at most N restarts in any
+                           60 s, then it stays down); no: a service that exits stops the VM
+  --block-deadline SECONDS how long the guest's disk requests wait for a disk service
+                           that is away before they fail with an I/O error (default 60)
   -v, --verbose            show the services' log lines and process ids
   -h, --help               this text
 
@@ -119,6 +130,7 @@ export function parseBootArgs(args: string[]): BootArgs {
     consoles: [],
     diskBackend: "raw",
     verbose: false,
+    restart: DEFAULT_RESTART,
     help: false,
   };
   for (const { arg: a, flag, value, rest } of readFlags(args, usageError)) {
@@ -211,6 +223,22 @@ export function parseBootArgs(args: string[]): BootArgs {
       case "--timeout":
         out.timeout = parseTimeoutSeconds(value(), usageError);
         break;
+      case "--restart":
+        try {
+          out.restart = parseRestartFlag(value());
+        } catch (e) {
+          throw new BootUsageError((e as Error).message);
+        }
+        break;
+      case "--block-deadline": {
+        const v = value();
+        const s = Number(v);
+        if (!(s > 0 && s <= 86400)) {
+          throw new BootUsageError(`--block-deadline ${v}: want seconds, more than 0`);
+        }
+        out.blockDeadlineMs = Math.round(s * 1000);
+        break;
+      }
       default:
         throw new BootUsageError(
           a.startsWith("-") ? `unknown option ${a}` : `unexpected argument ${a} (a guest ` +

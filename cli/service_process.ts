@@ -38,6 +38,8 @@ export class ServiceProcess {
   readonly tail: string[] = [];
   /** Resolves with the exit code once the process is gone and its stderr read. */
   readonly exited: Promise<number>;
+  /** The signal that ended it (e.g. "SIGKILL"), null if it exited by itself or still runs. */
+  signal: Deno.Signal | null = null;
   #child: Deno.ChildProcess;
   #done = false;
 
@@ -64,6 +66,7 @@ export class ServiceProcess {
     const reading = this.#readStderr();
     this.exited = this.#child.status.then(async (s) => {
       this.#done = true;
+      this.signal = s.signal;
       if (lifeline.stdin === "piped") await this.#child.stdin.close().catch(() => {});
       await reading;
       return s.code;

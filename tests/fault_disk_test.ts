@@ -1,0 +1,161 @@
+/**
+ * Disk faults with a real Linux guest under `./vmesh boot`: the disk service is SIGKILLed
+ * again and again while two guest writers fsync file after file. The launcher restarts it
+ * (--restart), the CPU's block client resubmits what was in flight under the same request
+ * ids, and the guest sees no I/O error; a second boot on the same image then finds every
+ * file the guest saw completed with its checksum, and `e2fsck -fn` finds the image clean.
+ * And a disk service that stays down past --block-deadline: the guest gets a clean I/O
+ * error (the writer's dd fails, the kernel logs it) and the run ends, no hang.
+ */
+import assert from "node:assert/strict";
+import { ensureGuestImages } from "../guest/mod.ts";
+import {
+  completedWrites,
+  e2fsck,
+  GUEST_IO_ERROR,
+  track,
+  watchBoot,
+  type WatchedBoot,
+} from "./fault_harness.ts";
+
+/** A writer: `w NAME N` writes N files of 64 KiB with fsync, printing `ok FILE MD5` for each. */
+const WRITER = "w() { i=0; while [ $i -lt $2 ]; do i=$((i+1)); f=/mnt/w/$1$i; " +
+  "dd if=/dev/urandom of=$f bs=16k count=4 conv=fsync 2>/dev/null || { echo FAIL $1$i; return 1; }; " +
+  "echo ok $1$i $(md5sum < $f | cut -c1-32); done; }";
+
+/** Kills the disk service this many times. */
+const KILLS = 5;
+
+Deno.test("fault: disk service SIGKILLed 5 times under fsync'd writes: nothing lost, no I/O error", async () => {
+  const images = await ensureGuestImages();
+  const boots: WatchedBoot[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-fault-disk-" });
+  try {
+    const disk = `${dir}/disk.ext4`;
+    await Deno.copyFile(images.disk, disk);
+    const boot = track(
+      boots,
+      watchBoot(
+        dir,
+        ["--timeout", "400", "--name", "fd1", "--drive", disk],
+        `mount /dev/vda /mnt && mkdir -p /mnt/w && ${WRITER}; w a 160 & pa=$!; w b 160; rb=$?; ` +
+          `wait $pa; echo writers-done $? $rb`,
+      ),
+    );
+    let pid = Number((await boot.waitStderr(/started vmesh-disk disk0 \(pid (\d+)\)/))[1]);
+    const pids = [pid];
+    for (let k = 0; k < KILLS; k++) {
+      // Some writes done since the last restart, then kill it while the next ones are in flight.
+      const before = completedWrites(boot.console()).size;
+      await boot.waitUntil(
+        `${before + 8} completed writes`,
+        (c) => completedWrites(c).size >= before + 8,
+      );
+      const seen = boot.stderr.length;
+      Deno.kill(pid, "SIGKILL");
+      pid = Number((await boot.waitStderr(/restarted vmesh-disk disk0 \(pid (\d+)\)/, seen))[1]);
+      assert.ok(!pids.includes(pid), "a new disk service process");
+      pids.push(pid);
+    }
+    const r = await boot.done;
+    const console = boot.console();
+    assert.equal(r.code, 0, `launcher exit ${r.code}\n${boot.stderr.slice(-30).join("\n")}`);
+    assert.ok(r.output !== null, `the command finished\n${console.slice(-3000)}`);
+    assert.match(r.output!, /writers-done 0 0/, r.output!);
+    assert.doesNotMatch(console, /^FAIL /m);
+    assert.doesNotMatch(console, GUEST_IO_ERROR);
+    const restarts = boot.stderr.filter((l) =>
+      /vmesh-disk disk0 was killed \(SIGKILL\); restarting/.test(l)
+    );
+    assert.equal(restarts.length, KILLS, "one restart log line per kill");
+    const written = completedWrites(console);
+    assert.equal(written.size, 320, "every write completed");
+
+    // Second boot on the same image: the journal replays, every completed file reads back.
+    const check = track(
+      boots,
+      watchBoot(
+        dir,
+        ["--timeout", "300", "--name", "fd2", "--drive", disk],
+        "mount /dev/vda /mnt && for f in /mnt/w/*; do echo ok ${f##*/} $(md5sum < $f | cut -c1-32); done; " +
+          "umount /mnt && echo unmounted",
+      ),
+    );
+    const c = await check.done;
+    assert.equal(c.code, 0, check.stderr.slice(-20).join("\n"));
+    assert.match(c.output ?? "", /unmounted/, (c.output ?? check.console()).slice(-800));
+    const after = completedWrites(check.console());
+    let lost = 0;
+    for (const [file, sum] of written) if (after.get(file) !== sum) lost++;
+    assert.equal(lost, 0, `${lost} of ${written.size} completed writes lost or changed`);
+    const fsck = await e2fsck(disk);
+    assert.equal(fsck.code, 0, fsck.out);
+  } finally {
+    for (const b of boots) b.kill();
+    await Promise.all(boots.map((b) => b.done));
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fault: disk service down past --block-deadline: a clean I/O error in the guest, no hang", async () => {
+  const images = await ensureGuestImages();
+  const boots: WatchedBoot[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-fault-disk-down-" });
+  try {
+    const disk = `${dir}/disk.ext4`;
+    await Deno.copyFile(images.disk, disk);
+    // One restart a minute: the second kill leaves the disk service down.
+    const boot = track(
+      boots,
+      watchBoot(
+        dir,
+        [
+          "--timeout",
+          "300",
+          "--name",
+          "fd3",
+          "--drive",
+          disk,
+          "--restart",
+          "on-failure:1",
+          "--block-deadline",
+          "3",
+        ],
+        `mount /dev/vda /mnt && mkdir -p /mnt/w && ${WRITER}; w a 100000; echo writer-ended $?`,
+      ),
+    );
+    let pid = Number((await boot.waitStderr(/started vmesh-disk disk0 \(pid (\d+)\)/))[1]);
+    await boot.waitConsole(/^ok a5 /m);
+    let seen = boot.stderr.length;
+    Deno.kill(pid, "SIGKILL");
+    pid = Number((await boot.waitStderr(/restarted vmesh-disk disk0 \(pid (\d+)\)/, seen))[1]);
+    const n = completedWrites(boot.console()).size;
+    await boot.waitConsole(new RegExp(`^ok a${n + 5} `, "m"));
+    seen = boot.stderr.length;
+    Deno.kill(pid, "SIGKILL");
+    await boot.waitStderr(
+      /vmesh-disk disk0 was killed \(SIGKILL\); not restarted: 1 restarts/,
+      seen,
+    );
+    const downAt = Date.now();
+    const failed = await boot.waitConsole(/^FAIL (a\d+)/m);
+    const failedAfterMs = Date.now() - downAt;
+    const r = await boot.done;
+    const console = boot.console();
+    assert.notEqual(r.code, 124, "the run ended before its --timeout");
+    assert.ok(r.output !== null, `the command finished\n${console.slice(-3000)}`);
+    assert.match(r.output!, /writer-ended 1/);
+    assert.match(console, /I\/O error/, "the kernel saw an I/O error");
+    // The failed write is the first one after the service went down for good.
+    const last = completedWrites(console).size;
+    assert.equal(failed[1], `a${last + 1}`);
+    assert.ok(
+      failedAfterMs >= 2000,
+      `the write failed ${failedAfterMs} ms after the disk went down`,
+    );
+  } finally {
+    for (const b of boots) b.kill();
+    await Promise.all(boots.map((b) => b.done));
+    await Deno.remove(dir, { recursive: true });
+  }
+});
