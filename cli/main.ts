@@ -25,6 +25,10 @@ const COMMANDS: Record<string, Command> = {
     module: "./snapshot.ts",
   },
   restore: { summary: "run a VM from a snapshot (the guest carries on)", module: "./restore.ts" },
+  migrate: {
+    summary: "move a running VM's CPU service to another host, live (pre-copy)",
+    module: "./migrate.ts",
+  },
   clone: { summary: "run N VMs from one snapshot, each with its own disks", module: "./clone.ts" },
   snapshots: {
     summary: "list the stored snapshots (size, age); --rm removes one",

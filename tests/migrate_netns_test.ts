@@ -1,0 +1,259 @@
+/**
+ * Live migration between hosts for real: each host is a network namespace with its own
+ * nats-server, the two joined into one NATS cluster (routes). The switch, the console services
+ * and a peer VM run on host h1; VM `mig` streams numbered lines over TCP (busybox nc) to the
+ * peer, which checks every number arrives once and in order. `./vmesh migrate mig --to h2`
+ * (the CLI, on h2's server) moves mig's CPU service to the CPU service waiting with
+ * `--incoming` in h2; the device services stay on h1, the switch port is re-joined from h2, and
+ * the TCP stream goes on with no number lost or repeated. Needs root and `ip netns`.
+ */
+import assert from "node:assert/strict";
+import { connect } from "@vmesh/bus";
+import { ConsoleCapture } from "../cli/boot_console.ts";
+import { batchCmdlineParam, ensureGuestImages, imageArgs } from "../guest/mod.ts";
+import { readLines, servicePath } from "./services_harness.ts";
+import { dhcpCmd, expectedAddresses } from "./net_vm_harness.ts";
+import { until } from "./snapshot_test_support.ts";
+
+const TAG = `vm${Deno.pid % 10000}`;
+const NET = `10.203.${Deno.pid % 250}`;
+const PORT = 14222;
+const ROUTE_PORT = 16222;
+const SUBNET = "10.81.0";
+const MACS = { mig: "52:54:00:81:00:0a", peer: "52:54:00:81:00:0b" };
+
+async function sh(cmd: string, ...args: string[]): Promise<void> {
+  const o = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  if (!o.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(o.stderr).trim()}`);
+  }
+}
+
+/** A process in a namespace, with its stderr lines. */
+interface Proc {
+  log: string[];
+  exited: Promise<number>;
+  kill(signal?: Deno.Signal): Promise<number>;
+}
+
+/** Spawns `cmd` in namespace `ns` and waits for a stderr line matching `ready` (if given). */
+async function spawnIn(
+  ns: string | undefined,
+  cmd: string[],
+  env: Record<string, string>,
+  ready?: RegExp,
+): Promise<Proc> {
+  const argv = ns ? ["ip", "netns", "exec", ns, ...cmd] : cmd;
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env: { ...env, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  let onReady = () => {};
+  const isReady = new Promise<void>((r) => onReady = r);
+  const reading = readLines(child.stderr, (l) => {
+    log.push(l);
+    if (ready?.test(l)) onReady();
+  });
+  const exited = child.status.then(async (s) => {
+    await reading.catch(() => {});
+    return s.code;
+  });
+  if (ready) {
+    const first = await Promise.race([isReady.then(() => -1), exited]);
+    if (first !== -1) throw new Error(`${argv.join(" ")} exited ${first}:\n${log.join("\n")}`);
+  }
+  return {
+    log,
+    exited,
+    kill(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* gone */ }
+      return exited;
+    },
+  };
+}
+
+const deno = (entry: string, ...args: string[]) => [
+  Deno.execPath(),
+  "run",
+  "-A",
+  "--quiet",
+  entry,
+  ...args,
+];
+
+Deno.test({
+  name: "live migration across network namespaces: a TCP stream to a peer VM goes on",
+  ignore: Deno.uid() !== 0,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const images = await ensureGuestImages();
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-migrate-netns-" });
+  const procs: Proc[] = [];
+  const namespaces: string[] = [];
+  const bridge = `${TAG}-br`;
+  let bridgeMade = false;
+  const caps: ConsoleCapture[] = [];
+  let bus: Awaited<ReturnType<typeof connect>> | undefined;
+  try {
+    await sh("ip", "link", "add", bridge, "type", "bridge");
+    bridgeMade = true;
+    await sh("ip", "addr", "add", `${NET}.1/24`, "dev", bridge);
+    await sh("ip", "link", "set", bridge, "up");
+    const hosts = ["h1", "h2"];
+    const ipOf = (h: string) => `${NET}.${10 + hosts.indexOf(h) + 1}`;
+    const urlOf = (h: string) => `nats://${ipOf(h)}:${PORT}`;
+    for (const h of hosts) {
+      const ns = `${TAG}-${h}`;
+      await sh("ip", "netns", "add", ns);
+      namespaces.push(ns);
+      await sh("ip", "link", "add", `${ns}a`, "type", "veth", "peer", "name", `${ns}b`);
+      await sh("ip", "link", "set", `${ns}b`, "netns", ns);
+      await sh("ip", "link", "set", `${ns}a`, "master", bridge);
+      await sh("ip", "link", "set", `${ns}a`, "up");
+      await sh("ip", "netns", "exec", ns, "ip", "addr", "add", `${ipOf(h)}/24`, "dev", `${ns}b`);
+      await sh("ip", "netns", "exec", ns, "ip", "link", "set", `${ns}b`, "up");
+      await sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up");
+      const others = hosts.filter((o) => o !== h).map((o) =>
+        `"nats-route://${ipOf(o)}:${ROUTE_PORT}"`
+      );
+      await Deno.writeTextFile(
+        `${dir}/${h}.conf`,
+        `listen: "${ipOf(h)}:${PORT}"\nserver_name: ${h}\n` +
+          `cluster { name: vmesh\n listen: "${ipOf(h)}:${ROUTE_PORT}"\n routes: [${others}] }\n`,
+      );
+      procs.push(
+        await spawnIn(ns, ["nats-server", "-c", `${dir}/${h}.conf`], {}, /Server is ready/),
+      );
+    }
+    const ns = (h: string) => `${TAG}-${h}`;
+    // The cluster is up once a message published on h1 reaches a subscriber on h2.
+    bus = await connect({ url: urlOf("h1"), name: "vmesh-test", log: () => {} });
+    const far = await connect({ url: urlOf("h2"), name: "vmesh-test-h2", log: () => {} });
+    try {
+      let seen = false;
+      const sub = far.nc.subscribe("probe.route", {
+        callback: () => {
+          seen = true;
+        },
+      });
+      await far.nc.flush();
+      await until("the route between h1 and h2", () => {
+        bus!.nc.publish("probe.route");
+        return seen;
+      }, 20_000);
+      sub.unsubscribe();
+    } finally {
+      await far.close();
+    }
+
+    const addrs = expectedAddresses(SUBNET, [MACS.mig, MACS.peer]);
+    const peerIp = addrs.get(MACS.peer)!;
+    const h1 = { NATS_URL: urlOf("h1") };
+    procs.push(
+      await spawnIn(
+        ns("h1"),
+        deno(
+          servicePath("net"),
+          "--switch",
+          "lan",
+          "--subnet",
+          `${SUBNET}.0/24`,
+          "--gateway",
+          `${SUBNET}.1`,
+        ),
+        h1,
+        / ready: /,
+      ),
+    );
+    for (const vm of ["mig", "peer"]) {
+      procs.push(
+        await spawnIn(
+          ns("h1"),
+          deno(servicePath("console"), "--vm", vm, "--backend", `log:${dir}/${vm}.log`),
+          h1,
+          / ready: /,
+        ),
+      );
+    }
+    const peerCon = new ConsoleCapture(bus, "peer");
+    const migCon = new ConsoleCapture(bus, "mig");
+    caps.push(peerCon, migCon);
+    // The peer checks that each number is the one after the last, and says so every 10.
+    const recv = `${dhcpCmd(MACS.peer)} && nc -l -p 5000 </dev/null | awk '{ if ($1 != n + 1) ` +
+      `print "GAP after " n " got " $1; n = $1; if (n % 10 == 0) print "got " n; fflush() }'`;
+    // mig sends a number every 20 ms, retrying until the peer listens.
+    const send = `${dhcpCmd(MACS.mig)} && until { i=0; while true; do i=$((i+1)); echo $i; ` +
+      `if [ $((i % 50)) = 0 ]; then echo "sent $i" >&2; fi; sleep 0.02; done; } | ` +
+      `nc ${peerIp} 5000; do sleep 1; done`;
+    const vmArgs = (vm: "mig" | "peer", cmd: string) => [
+      "--vm",
+      vm,
+      "--memory",
+      "256M",
+      ...imageArgs(images),
+      "--append",
+      `console=ttyS0 ${batchCmdlineParam(cmd)}`,
+      "--nic",
+      `switch=lan,mac=${MACS[vm]}`,
+    ];
+    const cpu = servicePath("cpu");
+    procs.push(await spawnIn(ns("h1"), deno(cpu, ...vmArgs("peer", recv)), h1, / ready: /));
+    const src = await spawnIn(ns("h1"), deno(cpu, ...vmArgs("mig", send)), h1, / ready: /);
+    procs.push(src);
+    const got = () => [...peerCon.text.matchAll(/got (\d+)/g)].map((m) => Number(m[1])).at(-1) ?? 0;
+    await until("the stream to reach the peer", () => got() >= 100, 180_000);
+
+    const tgt = await spawnIn(
+      ns("h2"),
+      deno(cpu, ...vmArgs("mig", send), "--incoming", "--host", "h2"),
+      { NATS_URL: urlOf("h2") },
+      /incoming ready: /,
+    );
+    procs.push(tgt);
+    const at = got();
+    const cli = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        new URL("../cli/main.ts", import.meta.url).pathname,
+        "migrate",
+        "mig",
+        "--to",
+        "h2",
+      ],
+      env: { NATS_URL: urlOf("h2"), NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(cli.stdout), err = new TextDecoder().decode(cli.stderr);
+    console.log(`./vmesh migrate mig --to h2 (namespaces, routed cluster): ${out.trim()}`);
+    assert.equal(cli.code, 0, `${out}\n${err}\n${src.log.join("\n")}\n${tgt.log.join("\n")}`);
+    assert.match(out, /mig moved to h2: \d+ rounds/);
+    assert.equal(await src.exited, 0, src.log.join("\n"));
+    assert.ok(src.log.some((l) => /migrated to host h2/.test(l)));
+
+    // The stream goes on from h2: more numbers, none missing or repeated.
+    await until("the stream to go on after the migration", () => got() >= at + 300, 60_000);
+    assert.ok(!/GAP/.test(peerCon.text), peerCon.text.slice(-2000));
+    assert.ok(
+      migCon.text.includes(`sent ${Math.ceil((at + 200) / 50) * 50}`),
+      "mig's console goes on",
+    );
+    assert.ok(tgt.log.some((l) => /vmesh-cpu ready: .*migrated-in/.test(l)), tgt.log.join("\n"));
+  } finally {
+    for (const c of caps) c.close();
+    await bus?.close().catch(() => {});
+    for (const p of procs.reverse()) await p.kill("SIGKILL");
+    for (const n of namespaces) await sh("ip", "netns", "del", n).catch(() => {});
+    if (bridgeMade) await sh("ip", "link", "del", bridge).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
