@@ -23,8 +23,8 @@ export interface WatchedBoot {
   waitUntil(what: string, test: (console: string) => boolean, timeoutMs?: number): Promise<void>;
   /** The launcher's exit code, its stdout and the parsed batch output (null: unfinished). */
   readonly done: Promise<{ code: number; stdout: string; output: string | null; rc: number }>;
-  /** SIGKILLs the launcher (its children follow through their lifelines). */
-  kill(): void;
+  /** SIGKILLs the launcher (its children follow through their lifelines), or sends `signal`. */
+  kill(signal?: Deno.Signal): void;
 }
 
 /** How long a wait may take before the test fails (generous: a loaded 2-core machine). */
@@ -135,9 +135,9 @@ export function watchBoot(
     waitUntil: (what, test, timeoutMs = WAIT_MS) =>
       poll(() => test(consoleText()) ? true : null, timeoutMs, what, context).then(() => {}),
     done,
-    kill: () => {
+    kill: (signal = "SIGKILL") => {
       try {
-        child.kill("SIGKILL");
+        child.kill(signal);
       } catch { /* gone */ }
     },
   };
