@@ -316,15 +316,20 @@ export class ControlService {
           }
           return p;
         }
-        const i = entries.findIndex((e) => e.load.host === p.host);
-        const ledger = ledgers[i].value;
-        ledger.vms[rec.name] = { quota: rec.quota, labels: rec.labels };
-        try {
-          await this.store.putLedger(p.host, ledger, ledgers[i].revision);
-          return { host: p.host };
-        } catch (e) {
-          if (!(e instanceof CasConflict) || ++conflicts > 20) throw e;
-        }
+        // The reservation is a compare-and-set of the chosen host's ledger that checks the fit
+        // again on the ledger it writes over: a change since the read above (a release here,
+        // another control service's placement) never makes it overcommit the host.
+        const chosen = candidates.find((c) => c.host === p.host)!;
+        let fits = false;
+        await this.store.mutateLedger(p.host, (l) => {
+          fits = !misfit({ ...chosen, ledger: l }, { ...rec, preferHost });
+          if (!fits) return undefined;
+          l.vms[rec.name] = { quota: rec.quota, labels: rec.labels };
+          return l;
+        });
+        if (fits) return { host: p.host };
+        // The room went meanwhile: place again on fresh reads.
+        if (++conflicts > 50) throw new Error(`placing ${rec.name}: the ledgers keep changing`);
       }
     });
     this.#placing = run;

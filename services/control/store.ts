@@ -62,6 +62,7 @@ function isConflict(e: unknown): boolean {
  */
 export class ControlStore {
   readonly #vms = new Map<string, Versioned<VmRecord | undefined>>();
+  readonly #ledgerChains = new Map<string, Promise<void>>();
   #watching?: AsyncIterable<unknown> & { stop(): void };
 
   private constructor(
@@ -211,18 +212,32 @@ export class ControlStore {
     }
   }
 
-  /** Applies `fn` to a host's ledger with compare-and-set, retrying on conflicts. */
-  async mutateLedger(host: string, fn: (l: HostLedger) => HostLedger | undefined): Promise<void> {
-    for (let attempt = 0;; attempt++) {
-      const cur = await this.ledger(host);
-      const next = fn(cur.value);
-      if (!next) return;
-      try {
-        return await this.putLedger(host, next, cur.revision);
-      } catch (e) {
-        if (!(e instanceof CasConflict) || attempt >= 20) throw e;
+  /**
+   * Applies `fn` to a host's ledger with compare-and-set, retrying on conflicts. Within this
+   * process the changes of one host's ledger run one at a time (100 concurrent releases on
+   * one host exhausted the retries otherwise, measured by control_bench), so conflicts come
+   * only from other control services; retries back off with jitter.
+   */
+  mutateLedger(host: string, fn: (l: HostLedger) => HostLedger | undefined): Promise<void> {
+    const prev = this.#ledgerChains.get(host) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(async () => {
+      for (let attempt = 0;; attempt++) {
+        const cur = await this.ledger(host);
+        const next = fn(cur.value);
+        if (!next) return;
+        try {
+          return await this.putLedger(host, next, cur.revision);
+        } catch (e) {
+          if (!(e instanceof CasConflict) || attempt >= 50) throw e;
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+        }
       }
-    }
+    });
+    this.#ledgerChains.set(host, run);
+    run.finally(() => {
+      if (this.#ledgerChains.get(host) === run) this.#ledgerChains.delete(host);
+    }).catch(() => {});
+    return run;
   }
 
   /** Hosts that have a ledger. */
