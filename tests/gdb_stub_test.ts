@@ -7,81 +7,16 @@
 import assert from "node:assert/strict";
 import { buildProgram } from "./riscv/build.ts";
 import { buildIsaProgram, ISA_PROGRAMS } from "./riscv/programs.ts";
-import { QEMU, QEMU_CPU, VMESH_CLI } from "./riscv/run.ts";
+import { QEMU, QEMU_CPU } from "./riscv/run.ts";
 import { ensureGuestImages } from "../guest/mod.ts";
 import { skippableName } from "../cli/test_summary.ts";
 import { parseElf } from "../services/cpu/machine/elf.ts";
 import { encodePacket, leHex, RspReader } from "../services/cpu/gdb/rsp_packet.ts";
+import { GDB, gdbBatch, gdbInstalled, startVmesh } from "./gdb_session.ts";
 
 const TARGET_SOURCE = new URL("../services/cpu/gdb/testdata/gdb_target.c", import.meta.url)
   .pathname;
-const GDB = "gdb-multiarch";
-
-const gdbInstalled: boolean = await new Deno.Command("sh", { args: ["-c", `command -v ${GDB}`] })
-  .output()
-  .then((o) => o.success, () => false);
 const noGdb = gdbInstalled ? undefined : `${GDB} not installed (apt-get install gdb-multiarch)`;
-
-/** A `vmesh run --gdb` process and the port its stub listens on. */
-interface Vmesh {
-  port: number;
-  /** Exit code, stdout and stderr once it ends (killed after the test's deadline). */
-  done: Promise<{ code: number; stdout: string; stderr: string }>;
-}
-
-async function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", VMESH_CLI, "run", "--gdb", "tcp:127.0.0.1:0", ...extra, elf],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const kill = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  const stdout = new Response(child.stdout).text();
-  // Read stderr until the stub names its port, then keep collecting the rest.
-  const reader = child.stderr.getReader();
-  let stderr = "";
-  let port = 0;
-  while (port === 0) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stderr += new TextDecoder().decode(value);
-    const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(stderr);
-    if (m) port = Number(m[1]);
-  }
-  const rest = (async () => {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      stderr += new TextDecoder().decode(value);
-    }
-  })();
-  const done = (async () => {
-    const status = await child.status;
-    clearTimeout(kill);
-    await rest;
-    return { code: status.code, stdout: await stdout, stderr };
-  })();
-  if (port === 0) throw new Error(`vmesh did not start its gdb stub:\n${stderr}`);
-  return { port, done };
-}
-
-async function gdbBatch(elf: string | null, port: number, commands: string[]): Promise<string> {
-  const args = [
-    "-nx",
-    "-batch",
-    "-ex",
-    "set architecture riscv:rv64",
-    "-ex",
-    `target remote 127.0.0.1:${port}`,
-  ];
-  for (const c of commands) args.push("-ex", c);
-  if (elf) args.push(elf);
-  const out = await new Deno.Command(GDB, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-}
 
 const buildTarget = () => buildProgram(TARGET_SOURCE, { flags: ["-g"] });
 

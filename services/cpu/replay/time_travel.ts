@@ -24,6 +24,7 @@ import type { Machine, RunJournal, RunLoopState } from "../machine/machine.ts";
 import type { ReverseControl, ReverseVerdict } from "../gdb/gdb_stub.ts";
 import { loadMachine, saveMachine } from "../snapshot/machine_state.ts";
 import type { RunReplayer } from "./run_log.ts";
+import { HartLayout } from "../guest_memory.ts";
 
 const PAGE = 4096;
 
@@ -239,6 +240,12 @@ export class TimeTravel implements RunJournal, ReverseControl {
     const ram = m.mem.ram();
     for (let p = 0; p < s.pages.length; p++) ram.set(s.pages[p], p * PAGE);
     loadMachine(m, s.records.harts, s.records.devices);
+    // Loading the CLINT re-drives MTIP from the time now, which the run itself does only at
+    // its next tick: the mip words go back to the instant's own (a checkpoint hashes them).
+    s.records.harts.forEach((h, id) => {
+      const mip = new DataView(h.state.buffer, h.state.byteOffset).getInt32(HartLayout.MIP, true);
+      Atomics.store(m.mem.i32, (m.mem.hartBase(id) + HartLayout.MIP) >> 2, mip);
+    });
     m.loadLoop(s.loop);
     this.#inner.loadPoint(s.point);
     this.units = [...s.units];

@@ -15,20 +15,28 @@
 
 volatile u64 hits;
 volatile u64 ticks;
-/* Where each timer interrupt found the loop (the interrupted pc). */
+/* Where the last timer interrupt found the loop (the interrupted pc). */
 volatile u64 last_epc;
+
+/* Each timer interrupt passes here with the pc it interrupted (a place for a breakpoint). */
+void __attribute__((noinline)) timer_seen(u64 epc) { last_epc = epc; }
 
 static int on_timer(struct trap_frame *f, u64 cause, u64 tval) {
   (void)tval;
   if (cause != (CAUSE_INTERRUPT | IRQ_M_TIMER)) return 0;
-  last_epc = f->epc;
+  timer_seen(f->epc);
   hits += 1000;
   ticks++;
   *CLINT_MTIMECMP = *CLINT_MTIME + PERIOD;
   return 1;
 }
 
-void __attribute__((noinline)) bump(void) { hits = hits + 1; }
+/* hits = hits + 1 as a plain load, add and store, with labels between them. */
+void bump(void);
+__asm__(".text\n.globl bump\nbump:\n"
+        "  la a4, hits\n  ld a5, 0(a4)\n"
+        ".globl bump_add\nbump_add:\n  addi a5, a5, 1\n"
+        ".globl bump_store\nbump_store:\n  sd a5, 0(a4)\n  ret\n");
 
 void __attribute__((noinline)) race_lost(u64 got, u64 want) {
   htif_puts("race lost: hits ");
