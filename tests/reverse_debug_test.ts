@@ -13,6 +13,7 @@ import { VMESH_CLI } from "./riscv/run.ts";
 import { skippableName } from "../cli/test_summary.ts";
 import { parseElf } from "../services/cpu/machine/elf.ts";
 import { GDB, gdbBatch, gdbInstalled, startVmesh } from "./gdb_session.ts";
+import { ensureGuestImages, vmeshRunArgs } from "../guest/mod.ts";
 
 const SOURCE = new URL("../services/cpu/replay/testdata/timer_race.c", import.meta.url).pathname;
 const noGdb = gdbInstalled ? undefined : `${GDB} not installed (apt-get install gdb-multiarch)`;
@@ -41,12 +42,12 @@ async function record(elf: string, log: string) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** The registers `info registers pc ra sp a4 a5` printed, in order of appearance. */
+/** The registers `info registers pc ...` printed, one map per command, in order. */
 function registerDumps(out: string): Map<string, string>[] {
   const dumps: Map<string, string>[] = [];
   let cur: Map<string, string> | undefined;
   for (const line of out.split("\n")) {
-    const m = /^(pc|ra|sp|a4|a5)\s+(0x[0-9a-f]+)/.exec(line);
+    const m = /^(pc|ra|sp|a[0-7]|t0)\s+(0x[0-9a-f]+)/.exec(line);
     if (!m) continue;
     if (m[1] === "pc") dumps.push(cur = new Map());
     cur?.set(m[1], m[2]);
@@ -146,6 +147,92 @@ Deno.test({
       assert.ok(Number(m[2]) >= 3 && Number(m[3]) >= 5, what);
       // The console shows the run once, though parts of it ran several times.
       assert.equal(vmOut.stdout, failed.stdout, what);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: skippableName(
+    "reverse execution on the Linux kernel: break, step, reverse-stepi and reverse-continue",
+    noGdb,
+  ),
+  ignore: !gdbInstalled,
+  async fn() {
+    const images = await ensureGuestImages();
+    const dir = await Deno.makeTempDir({ prefix: "vmesh-linux-rr-" });
+    try {
+      // The first 20M instructions of a boot: OpenSBI, the kernel's entry and early setup.
+      const log = `${dir}/boot.log`;
+      const run = (extra: string[]) => vmeshRunArgs(images, { extra }).slice(1, -1);
+      const rec = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          VMESH_CLI,
+          ...vmeshRunArgs(images, {
+            extra: [
+              "--max-instructions",
+              "20000000",
+              "--checkpoint-every",
+              "2000000",
+              "--record",
+              log,
+            ],
+          }),
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const recErr = new TextDecoder().decode(rec.stderr);
+      assert.equal(rec.code, 124, recErr);
+      const checkpoints = Number(/(\d+) checkpoints/.exec(recErr)![1]);
+      const vm = await startVmesh(images.kernel, ["-S", ...run(["--replay", log])]);
+      const regs = "info registers pc ra sp a0 a1 t0";
+      const out = await gdbBatch(null, vm.port, [
+        "break *0x80200000", // the kernel's entry (_start), from OpenSBI
+        "continue",
+        regs,
+        "break *0x80200040",
+        "continue",
+        regs,
+        "stepi",
+        "stepi",
+        regs,
+        "reverse-stepi",
+        regs,
+        "reverse-stepi",
+        regs,
+        "reverse-continue",
+        regs,
+        "delete",
+        "continue",
+      ]);
+      const vmOut = await vm.done;
+      const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+      const d = registerDumps(out).map((m) => [...m]);
+      assert.equal(d.length, 6, what);
+      const [entry, at40, stepped, back1, back2, again] = d;
+      assert.equal(entry[0][1], "0x80200000", what);
+      assert.equal(at40[0][1], "0x80200040", what);
+      assert.notDeepEqual(stepped, at40, what);
+      assert.notDeepEqual(back1, stepped, `one reverse-stepi moved back: ${what}`);
+      assert.notDeepEqual(back1, at40, what);
+      assert.deepEqual(back2, at40, `two reverse-stepi undo two stepi: ${what}`);
+      assert.match(
+        out,
+        /Breakpoint 1, 0x0000000080200000 in \?\? \(\)[^]*Breakpoint 1, 0x0+80200000/,
+        what,
+      );
+      assert.deepEqual(again, entry, `reverse-continue back at the entry, as it was: ${what}`);
+      // To the recording's end (its instruction limit): every checkpoint and the end state.
+      assert.match(out, /exited with code 0174\]/, what);
+      const m = /matched (\d+) checkpoints/.exec(vmOut.stderr);
+      assert.ok(m, what);
+      assert.equal(Number(m[1]), checkpoints + 1, what);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -269,7 +269,8 @@ export async function main(args: string[]): Promise<number> {
       kernel: images.program,
       initrd: images.initrd,
       append: opts.append,
-      maxInstructions: opts.maxInstructions,
+      // A replay stops where the recording's limit stopped it, unless told to stop sooner.
+      maxInstructions: opts.maxInstructions ?? journal?.header.maxInstructions,
       noReboot: opts.noReboot,
       onConsoleOutput: journal instanceof TimeTravel
         ? (bytes) => (journal as TimeTravel).output(bytes, writeAll)
@@ -406,7 +407,11 @@ async function openJournal(
   };
   if (o.replay !== undefined) return await RunReplayer.open(o.replay, flags);
   try {
-    return await RunRecorder.create(o.record!, { ...flags, rtcEpochNs: Date.now() * 1e6 });
+    return await RunRecorder.create(o.record!, {
+      ...flags,
+      rtcEpochNs: Date.now() * 1e6,
+      maxInstructions: o.maxInstructions,
+    });
   } catch (e) {
     throw new UsageError(`cannot write ${o.record}: ${e instanceof Error ? e.message : e}`);
   }

@@ -31,6 +31,8 @@ export interface RunLogHeader {
   rtcEpochNs: number;
   /** Instructions between checkpoints. */
   checkpointEvery: number;
+  /** The recording's `--max-instructions` (its last batch was cut there: a replay cuts it too). */
+  maxInstructions?: number;
 }
 
 type Entry =
@@ -151,7 +153,7 @@ export class RunReplayer implements RunJournal {
   /** Reads `path` and checks it was recorded with `expected` (images and flags). */
   static async open(
     path: string,
-    expected: Omit<RunLogHeader, "rtcEpochNs" | "checkpointEvery">,
+    expected: Omit<RunLogHeader, "rtcEpochNs" | "checkpointEvery" | "maxInstructions">,
   ): Promise<RunReplayer> {
     let text: string;
     try {
