@@ -15,6 +15,7 @@ import {
   i64Of,
   loOf,
   TLB_EMPTY,
+  TLB_MMIO,
   TLB_ENTRY_WORDS,
   TLB_SETS,
   TLB_SIZE,
@@ -91,7 +92,7 @@ export abstract class HartMmu extends HartRecordViews {
     for (let mode = 0; mode < 4; mode++) {
       const set = (mode * 3 + 1) * TLB_SET_WORDS;
       for (let e = set; e < set + TLB_SET_WORDS; e += TLB_ENTRY_WORDS) {
-        if (tlb[e + 2] === host && (tlb[e] & 1) === 0) tlb.fill(TLB_EMPTY, e, e + 4);
+        if (tlb[e + 2] === host && (tlb[e] & TLB_MMIO) === 0) tlb.fill(TLB_EMPTY, e, e + 4);
       }
     }
   }
@@ -122,7 +123,7 @@ export abstract class HartMmu extends HartRecordViews {
     const idx = (vlo >>> 10) & TLB_INDEX_MASK;
     for (let s = 0; s < TLB_SETS; s++) {
       const e = s * TLB_SET_WORDS + idx;
-      if (tlb[e + 1] === vhi && (tlb[e] & ~1) === page) tlb.fill(TLB_EMPTY, e, e + 4);
+      if (tlb[e + 1] === vhi && (tlb[e] & ~TLB_MMIO) === page) tlb.fill(TLB_EMPTY, e, e + 4);
     }
     this.onTlbFlush?.(va);
   }
@@ -185,7 +186,7 @@ export abstract class HartMmu extends HartRecordViews {
       return host;
     }
     if (cacheable && access !== 2) {
-      tlb[idx] = loOf(vpage) | 1;
+      tlb[idx] = loOf(vpage) | TLB_MMIO;
       tlb[idx + 1] = hiOf(vpage);
       tlb[idx + 2] = loOf(ppage);
       tlb[idx + 3] = hiOf(ppage);
@@ -204,7 +205,7 @@ export abstract class HartMmu extends HartRecordViews {
     const tlb = this.tlb;
     if (tlb[e + 1] === hiOf(va)) {
       if (tlb[e] === page) return tlb[e + 2] + (vlo & 0xfff);
-      if (tlb[e] === (page | 1)) {
+      if (tlb[e] === (page | TLB_MMIO)) {
         this.mmioPa = i64Of(tlb[e + 2], tlb[e + 3]) + (vlo & 0xfff);
         return -1;
       }

@@ -153,8 +153,14 @@ export const TLB_SETS = 12;
 export const TLB_ENTRY_BYTES = 16;
 /** Int32 words per TLB entry. */
 export const TLB_ENTRY_WORDS = TLB_ENTRY_BYTES >> 2;
-/** Word of an empty TLB entry (matches neither a DRAM nor an MMIO tag). */
-export const TLB_EMPTY = 2;
+/**
+ * Tag bit of an MMIO page's TLB entry (a DRAM page's tag is the bare virtual page). Flag bits
+ * sit above bit 2 so that a tag compare with the access's alignment bits kept
+ * (`va & (~0xfff | (size - 1))`, as translated code does) never matches a flagged entry.
+ */
+export const TLB_MMIO = 0x800;
+/** Word of an empty TLB entry (matches neither a DRAM nor an MMIO tag, nor an access). */
+export const TLB_EMPTY = 0x400;
 /**
  * The translator's words after the TLB: an i32 a translated region writes its exit reason
  * into, then the jump cache (virtual pc -> table slot and mode key of a region, 16 bytes per

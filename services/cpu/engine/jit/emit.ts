@@ -158,6 +158,12 @@ export class RegionModuleBuilder {
 
   readonly #step: number;
 
+  /**
+   * Per added region, by block index: whether its function may be entered there (blocks
+   * inside a loop's body are reached only through the loop's header).
+   */
+  readonly enterable: boolean[][] = [];
+
   /** With `step`, untranslatable instructions and slow accesses call the interpreter. */
   constructor(layout: JitLayout, memoryPages: number, opts: { step?: boolean } = {}) {
     this.#layout = layout;
@@ -179,15 +185,16 @@ export class RegionModuleBuilder {
    * jump cache); returns its index among the module's exports.
    */
   add(region: Region, tlb: RegionTlb, mode = 0): number {
-    const body = new RegionEmitter(
+    const emitter = new RegionEmitter(
       region,
       this.#layout,
       tlb,
       this.#helpers,
       this.#regionType,
       this.#step,
-    ).emit(mode);
-    const fn = this.#m.addFunction(this.#regionType, body);
+    );
+    const fn = this.#m.addFunction(this.#regionType, emitter.emit(mode));
+    this.enterable.push(emitter.enterable);
     this.#m.exportFunction(`r${this.#count}`, fn);
     return this.#count++;
   }
@@ -304,6 +311,11 @@ class RegionEmitter {
   readonly #h: Helpers;
   /** Local index of each guest register the region uses (x0 never has one). */
   readonly #reg = new Int32Array(32).fill(-1);
+  /**
+   * Registers some translated instruction writes: only these are stored back (a register
+   * the region only reads, or that only helpers write, is current in the record already).
+   */
+  readonly #written = new Uint8Array(32);
   readonly #n: number;
   readonly #blk: number;
   readonly #pc: number;
@@ -313,8 +325,12 @@ class RegionEmitter {
   readonly #ti: number;
   readonly #t64: number;
   readonly #blockIndex = new Map<number, number>();
-  /** Block being emitted and the control depth inside its code (ifs opened). */
-  #cur = 0;
+  /** Emission order, loops and labels of the region's blocks. */
+  readonly #plan: RegionPlan;
+  /** The open wasm control constructs. */
+  readonly #ctl = new ControlStack();
+  /** Position (in emission order) of the block being emitted; `if`s open inside its code. */
+  #p = 0;
   #depth = 0;
 
   constructor(
@@ -337,10 +353,11 @@ class RegionEmitter {
         for (const r of usedRegisters(d.insn)) {
           if (r !== 0 && this.#reg[r] < 0) this.#reg[r] = f.local(I64);
         }
+        if (d.kind === Kind.Inline && writesRd(d.insn)) this.#written[(d.insn >>> 7) & 31] = 1;
       }
     }
     this.#n = 1; // the `retired` parameter counts on
-    this.#blk = 2; // the `block` parameter: any block start is an entry
+    this.#blk = 2; // the `block` parameter: the entry block (one the plan can enter)
     this.#pc = f.local(I64);
     this.#reason = f.local(I32);
     this.#va = f.local(I64);
@@ -348,22 +365,59 @@ class RegionEmitter {
     this.#ti = f.local(I32);
     this.#t64 = f.local(I64);
     region.blocks.forEach((b, i) => this.#blockIndex.set(b.start, i));
+    this.#plan = planRegion(region, this.#blockIndex);
   }
 
   emit(mode: number): FunctionBody {
     const f = this.#f, L = this.#layout;
     this.#reload();
-    const blocks = this.#region.blocks, nb = blocks.length;
-    f.block().loop();
-    for (let i = 0; i < nb; i++) f.block();
-    f.localGet(this.#blk).brTable(blocks.map((_, i) => i), nb + 1);
-    for (let i = 0; i < nb; i++) {
-      f.end(); // closes the label of block i: its code follows
-      this.#cur = i;
-      this.#depth = 0;
-      this.#block(blocks[i].insns);
+    const plan = this.#plan;
+    const blocks = this.#region.blocks, n = plan.order.length;
+    f.block();
+    this.#ctl.push(CTL_EXIT, -1);
+    // Function-scope labels, the last target outermost; then a `block` whose end is the
+    // fallback of the entry dispatch (a block that cannot be entered: leave at the record's pc).
+    for (let p = n - 1; p >= 0; p--) {
+      if (plan.scope[p] === -1 && plan.labeled[p]) this.#openLabel(plan.order[p]);
     }
-    f.end().end(); // loop, exit block
+    f.block();
+    this.#ctl.push(CTL_IF, -1);
+    const table = blocks.map((_, b) => {
+      const k = this.#ctl.find(CTL_LABEL, b);
+      return k < 0 ? 0 : this.#ctl.depthOf(k);
+    });
+    f.localGet(this.#blk).brTable(table, 0);
+    this.#close();
+    f.i32Const(0).mem(Op.I64_LOAD, 3, L.pc);
+    this.#exitDynamic(ExitReason.Continue);
+    for (let p = 0; p < n; p++) {
+      const b = plan.order[p];
+      if (this.#ctl.topIs(CTL_LABEL, b)) {
+        f.end();
+        this.#ctl.pop();
+      }
+      const loop = plan.loopAt[p];
+      if (loop >= 0) {
+        f.loop();
+        this.#ctl.push(CTL_LOOP, b);
+        for (let q = plan.loopEnd[loop]; q > p; q--) {
+          if (plan.scope[q] === loop && plan.labeled[q]) this.#openLabel(plan.order[q]);
+        }
+      }
+      this.#p = p;
+      this.#depth = 0;
+      this.#block(blocks[b].insns);
+      // Loops whose last block this was, innermost first.
+      while (
+        this.#ctl.topKind() === CTL_LOOP &&
+        plan.loopEnd[plan.loopAt[plan.pos[this.#ctl.topId()]]] === p
+      ) {
+        f.end();
+        this.#ctl.pop();
+      }
+    }
+    f.end(); // the exit block
+    this.#ctl.pop();
     this.#writeBack();
     f.i32Const(0).localGet(this.#pc).mem(Op.I64_STORE, 3, L.pc);
     f.localGet(this.#reason).if();
@@ -391,23 +445,28 @@ class RegionEmitter {
     return f;
   }
 
-  // --- control ------------------------------------------------------------------------
-
-  get #loopDepth(): number {
-    return this.#region.blocks.length - 1 - this.#cur + this.#depth;
+  /** Which of the region's blocks the function can be entered at (see {@link planRegion}). */
+  get enterable(): boolean[] {
+    const plan = this.#plan;
+    return this.#region.blocks.map((_, b) => plan.scope[plan.pos[b]] === -1);
   }
 
-  get #exitDepth(): number {
-    return this.#loopDepth + 1;
+  // --- control ------------------------------------------------------------------------
+
+  #openLabel(block: number): void {
+    this.#f.block();
+    this.#ctl.push(CTL_LABEL, block);
   }
 
   #open(type?: number): void {
     this.#f.if(type);
+    this.#ctl.push(CTL_IF, -1);
     this.#depth++;
   }
 
   #close(): void {
     this.#f.end();
+    this.#ctl.pop();
     this.#depth--;
   }
 
@@ -421,7 +480,7 @@ class RegionEmitter {
     const f = this.#f;
     f.localSet(this.#pc);
     if (reason !== ExitReason.Continue) f.i32Const(reason).localSet(this.#reason);
-    f.br(this.#exitDepth);
+    f.br(this.#ctl.depthOf(0));
   }
 
   #exitTo(pc: number, reason: ExitReason): void {
@@ -429,21 +488,31 @@ class RegionEmitter {
     this.#exitDynamic(reason);
   }
 
-  /** Continues at guest `pc`: a block of this region, or an exit. */
+  /**
+   * Continues at guest `pc`: a block of this region (a forward `br` to the label that ends
+   * where its code starts, or a back-edge to its loop), or an exit when the structure has no
+   * label for it (an edge into the middle of a loop) or it is outside the region.
+   */
   #goto(pc: number, fallthrough: boolean): void {
     const j = this.#blockIndex.get(pc);
     if (j === undefined) return this.#exitTo(pc, ExitReason.Continue);
-    if (fallthrough && j === this.#cur + 1 && this.#depth === 0) return;
+    const pj = this.#plan.pos[j];
+    if (fallthrough && pj === this.#p + 1 && this.#depth === 0) return;
     const f = this.#f;
-    if (j <= this.#cur) {
-      // A back-edge: return when the budget is spent or another thread asks.
-      f.localGet(this.#n).localGet(0).op(Op.I32_GE_S);
-      f.i32Const(0).mem(Op.I32_LOAD, 2, this.#layout.exitRequest).op(Op.I32_OR);
-      this.#open();
-      this.#exitTo(pc, ExitReason.Continue);
-      this.#close();
+    if (pj > this.#p) {
+      const k = this.#ctl.find(CTL_LABEL, j);
+      if (k < 0) return this.#exitTo(pc, ExitReason.Continue);
+      return void f.br(this.#ctl.depthOf(k));
     }
-    f.i32Const(j).localSet(this.#blk).br(this.#loopDepth);
+    const k = this.#ctl.find(CTL_LOOP, j);
+    if (k < 0) return this.#exitTo(pc, ExitReason.Continue);
+    // A back-edge: return when the budget is spent or another thread asks.
+    f.localGet(this.#n).localGet(0).op(Op.I32_GE_S);
+    f.i32Const(0).mem(Op.I32_LOAD, 2, this.#layout.exitRequest).op(Op.I32_OR);
+    this.#open();
+    this.#exitTo(pc, ExitReason.Continue);
+    this.#close();
+    f.br(this.#ctl.depthOf(k));
   }
 
   #block(insns: GuestInsn[]): void {
@@ -519,7 +588,7 @@ class RegionEmitter {
   }
 
   #writeBackReg(r: number): void {
-    if (r !== 0 && this.#reg[r] >= 0) {
+    if (r !== 0 && this.#written[r]) {
       this.#f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, this.#layout.x + 8 * r);
     }
   }
@@ -533,7 +602,7 @@ class RegionEmitter {
   #writeBack(): void {
     const f = this.#f, x = this.#layout.x;
     for (let r = 1; r < 32; r++) {
-      if (this.#reg[r] >= 0) f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, x + 8 * r);
+      if (this.#written[r]) f.i32Const(0).localGet(this.#reg[r]).mem(Op.I64_STORE, 3, x + 8 * r);
     }
   }
 
@@ -705,8 +774,9 @@ class RegionEmitter {
       f.localGet(this.#ti).mem(Op.I64_LOAD32_U, 2, set.tagHi).i64Const(32, 0).op(Op.I64_SHL);
       f.op(Op.I64_OR);
     }
-    f.localGet(this.#va).i64Const(~0xfff, -1).op(Op.I64_AND).op(Op.I64_NE);
-    if (size > 1) f.localGet(this.#valo).i32Const(size - 1).op(Op.I32_AND).op(Op.I32_OR);
+    // One compare checks the page and the alignment: tags have zero alignment bits (and
+    // their flag bits above them, see TLB_MMIO), so a misaligned access never matches.
+    f.localGet(this.#va).i64Const(~0xfff | (size - 1), -1).op(Op.I64_AND).op(Op.I64_NE);
     // A miss leaves the region (a few bytes here, rare at run time) rather than calling the
     // interpreter inline: wasm size is what compile time, the main cost, grows with.
     this.#open();
@@ -742,6 +812,177 @@ class RegionEmitter {
       this.#rs(rs2);
       this.#f.mem([Op.I64_STORE8, Op.I64_STORE16, Op.I64_STORE32, Op.I64_STORE][f3], f3, 0);
     });
+  }
+}
+
+const CTL_EXIT = 0, CTL_LABEL = 1, CTL_LOOP = 2, CTL_IF = 3;
+
+/** The wasm control constructs open at a point of emission, outermost first. */
+class ControlStack {
+  readonly #kind: number[] = [];
+  readonly #id: number[] = [];
+
+  push(kind: number, id: number): void {
+    this.#kind.push(kind);
+    this.#id.push(id);
+  }
+
+  pop(): void {
+    this.#kind.pop();
+    this.#id.pop();
+  }
+
+  topIs(kind: number, id: number): boolean {
+    const t = this.#kind.length - 1;
+    return t >= 0 && this.#kind[t] === kind && this.#id[t] === id;
+  }
+
+  topKind(): number {
+    return this.#kind.at(-1) ?? -1;
+  }
+
+  topId(): number {
+    return this.#id.at(-1) ?? -1;
+  }
+
+  /** Stack index of the innermost construct of `kind` for `id`, or -1. */
+  find(kind: number, id: number): number {
+    for (let k = this.#kind.length - 1; k >= 0; k--) {
+      if (this.#kind[k] === kind && this.#id[k] === id) return k;
+    }
+    return -1;
+  }
+
+  /** The `br` depth of stack index `k` from the innermost construct. */
+  depthOf(k: number): number {
+    return this.#kind.length - 1 - k;
+  }
+}
+
+/**
+ * How a region's blocks become structured wasm: an emission order (reverse postorder from the
+ * entry, so forward edges go forward and every loop header precedes its body), loops as
+ * position intervals [header, last back-edge source] (extended until properly nested), and
+ * which blocks get a forward label. A forward edge is a direct `br` when its target's
+ * innermost loop also holds the source; an edge into the middle of a loop from outside it
+ * leaves the region instead, and so only blocks outside every loop body can be entered.
+ */
+export interface RegionPlan {
+  /** Block indexes in emission order. */
+  order: number[];
+  /** Position of each block index in `order`. */
+  pos: number[];
+  /** Loop whose header is at each position, or -1. */
+  loopAt: number[];
+  /** Last position of each loop (by loop id = its header position's entry in `loopAt`). */
+  loopEnd: number[];
+  /** Innermost loop whose body (after the header) holds each position, or -1 (function). */
+  scope: number[];
+  /** Positions that are targets of a structured forward edge or function-scope entries. */
+  labeled: boolean[];
+}
+
+/** Plans the structure of `region` (see {@link RegionPlan}). */
+export function planRegion(region: Region, index: Map<number, number>): RegionPlan {
+  const blocks = region.blocks, nb = blocks.length;
+  const succ: number[][] = blocks.map((b) => {
+    const d = b.insns[b.insns.length - 1];
+    const out: number[] = [];
+    const add = (pc: number) => {
+      const j = index.get(pc);
+      if (j !== undefined) out.push(j);
+    };
+    const flow = flowOf(d.insn, d.kind);
+    if (flow === Flow.Next) add(d.pc + d.len);
+    else if (flow === Flow.Branch) {
+      add(d.pc + d.len);
+      add(branchTarget(d.pc, d.insn));
+    } else if (flow === Flow.Jump) add(jalTarget(d.pc, d.insn));
+    return out;
+  });
+  // Reverse postorder by an iterative depth-first walk from block 0 (the entry). Successors
+  // are visited in reverse so that the fall-through successor tends to come right after.
+  const post: number[] = [], seen = new Uint8Array(nb);
+  const stack: number[] = [0], next: number[] = [0];
+  seen[0] = 1;
+  while (stack.length > 0) {
+    const b = stack[stack.length - 1], i = next[next.length - 1];
+    const s = succ[b];
+    if (i < s.length) {
+      next[next.length - 1]++;
+      const c = s[s.length - 1 - i];
+      if (!seen[c]) {
+        seen[c] = 1;
+        stack.push(c);
+        next.push(0);
+      }
+    } else {
+      post.push(b);
+      stack.pop();
+      next.pop();
+    }
+  }
+  // Blocks only reachable through edges the walk does not follow (none today) go last.
+  for (let b = 0; b < nb; b++) if (!seen[b]) post.unshift(b);
+  const order = post.reverse();
+  const pos = new Array<number>(nb);
+  order.forEach((b, p) => pos[b] = p);
+  // Loops: every retreating edge u -> v (pos[v] <= pos[u]) makes v a header, ending at u.
+  const end = new Array<number>(nb).fill(-1);
+  for (let b = 0; b < nb; b++) {
+    for (const c of succ[b]) if (pos[c] <= pos[b]) end[pos[c]] = Math.max(end[pos[c]], pos[b]);
+  }
+  // Proper nesting: a loop starting inside another and ending after it extends the outer one.
+  const open: number[] = [];
+  for (let p = 0; p < nb; p++) {
+    while (open.length > 0 && end[open[open.length - 1]] < p) open.pop();
+    if (end[p] < 0) continue;
+    for (const q of open) if (end[q] < end[p]) end[q] = end[p];
+    open.push(p);
+  }
+  const loopAt = new Array<number>(nb).fill(-1), loopEnd: number[] = [];
+  const scope = new Array<number>(nb).fill(-1);
+  const stackL: number[] = [];
+  for (let p = 0; p < nb; p++) {
+    while (stackL.length > 0 && loopEnd[stackL[stackL.length - 1]] < p) stackL.pop();
+    scope[p] = stackL.length > 0 ? stackL[stackL.length - 1] : -1;
+    if (end[p] >= 0) {
+      loopAt[p] = loopEnd.length;
+      loopEnd.push(end[p]);
+      stackL.push(loopAt[p]);
+    }
+  }
+  const loopStart: number[] = [];
+  loopAt.forEach((l, p) => {
+    if (l >= 0) loopStart[l] = p;
+  });
+  // A forward edge is structured when the target's scope is the function or holds the source.
+  const labeled = scope.map((s) => s === -1);
+  for (let b = 0; b < nb; b++) {
+    for (const c of succ[b]) {
+      const pc = pos[c], s = scope[pc];
+      if (pc <= pos[b]) continue;
+      if (s === -1 || (loopStart[s] <= pos[b] && pos[b] <= loopEnd[s])) labeled[pc] = true;
+    }
+  }
+  return { order, pos, loopAt, loopEnd, scope, labeled };
+}
+
+/** True when the translated form of `insn` writes its rd field's x register. */
+function writesRd(insn: number): boolean {
+  switch ((insn >>> 2) & 31) {
+    case 0:
+    case 4:
+    case 5:
+    case 6:
+    case 12:
+    case 13:
+    case 14:
+    case 25:
+    case 27:
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { DRAM_BASE, type GuestMemory, HartLayout, RAM_OFFSET } from "../../guest_memory.ts";
 import { compressedTable } from "../../hart/rvc.ts";
+import { TLB_EMPTY } from "../../hart/state.ts";
 import type { TestMachine } from "../../hart/test_support.ts";
 import {
   ExitReason,
@@ -84,7 +85,7 @@ export class RegionRunner {
     const i32 = mem.i32;
     // Empty jump cache entries hold an odd pc, which no instruction has.
     i32.fill(1, this.#jcBase >> 2, (this.#jcBase + JUMP_CACHE_ENTRIES * 16) >> 2);
-    i32.fill(2, tlbBase >> 2, (tlbBase + TLB_ENTRIES * ENTRY) >> 2);
+    i32.fill(TLB_EMPTY, tlbBase >> 2, (tlbBase + TLB_ENTRIES * ENTRY) >> 2);
     for (let p = 0; p < pages; p++) {
       const va = DRAM_BASE + p * 4096;
       const e = (tlbBase + ((va / 4096) & (TLB_ENTRIES - 1)) * ENTRY) >> 2;

@@ -116,6 +116,8 @@ export interface TranslatorStats {
   modules: number;
   /** Regions dropped before install because their page was written meanwhile. */
   staleInstalls: number;
+  /** Regions compiled synchronously because the hart kept coming back while they compiled. */
+  syncCompiles: number;
 }
 
 interface Entry {
@@ -130,6 +132,9 @@ interface Entry {
   block: number;
   /** The entry that owns the region's table slot (this one, or the region's entry). */
   owner: boolean;
+  /** While pending: the region's compile job, and how often the hart came back for it. */
+  job?: Queued;
+  waits?: number;
 }
 
 /** A discovered region waiting for its module. */
@@ -158,6 +163,12 @@ export function modeKey(fetchSet: number, loadSet: number, storeSet: number): nu
  * is close to the boot's best, and hot loops cross it within microseconds.
  */
 export const DEFAULT_THRESHOLD = 1000;
+
+/**
+ * Returns to a still-compiling entry (each after another `threshold` hits) before it is
+ * compiled synchronously on its own.
+ */
+const SYNC_AFTER_WAITS = 2;
 /** Hot counters (a hash of the virtual pc; collisions only make code hot sooner). */
 export const HOT_ENTRIES = 1 << 16;
 
@@ -182,6 +193,7 @@ export class Translator {
     flushes: 0,
     modules: 0,
     staleInstalls: 0,
+    syncCompiles: 0,
   };
   /** True when the last `enter` left at an access that needs the interpreter. */
   slowExit = false;
@@ -288,10 +300,17 @@ export class Translator {
       }
       e = this.#discover(pc, hostPc, mode);
     }
+    if (e.fn === null && e.pending && e.job !== undefined) {
+      // Still compiling: an entry the hart keeps coming back to is compiled right now (a hot
+      // loop should not wait for the event loop); the others wait for their batch.
+      e.waits = (e.waits ?? 0) + 1;
+      if (e.waits >= SYNC_AFTER_WAITS) this.#compileNow(e.job);
+    }
     const fn = e.fn;
     if (fn === null) {
-      // Not translatable (or still compiling): count again before the next try.
-      if (!e.pending) this.hotCounts[hotIndex(plo)] = 0;
+      // Not translatable (or still compiling): count again before the next try. An install
+      // puts the entry in the jump cache, which stops the interpreter there at once.
+      this.hotCounts[hotIndex(plo)] = 0;
       return 0;
     }
     const i32 = this.#i32;
@@ -440,7 +459,8 @@ export class Translator {
       if (marks[page] === 0) this.#mem.evictStores(page);
       marks[page] |= this.#codeBit;
       const tlb = { load: this.#tlbView(h.loadSet), store: this.#tlbView(h.storeSet) };
-      this.#queue.push({ entry, hostPc, region, tlb, gen: this.#pageGen[page] });
+      entry.job = { entry, hostPc, region, tlb, gen: this.#pageGen[page] };
+      this.#queue.push(entry.job);
     }
     this.stats.compileMs += performance.now() - t0;
     if (!this.#async || this.#queue.length >= this.#batch) this.compileQueued();
@@ -455,6 +475,18 @@ export class Translator {
     const queue = this.#queue;
     if (queue.length === 0) return;
     this.#queue = [];
+    this.#compile(queue, this.#async);
+  }
+
+  /** Compiles `job` alone, synchronously (its batch, if already compiling, is then stale). */
+  #compileNow(job: Queued): void {
+    const i = this.#queue.indexOf(job);
+    if (i >= 0) this.#queue.splice(i, 1);
+    this.stats.syncCompiles++;
+    this.#compile([job], false);
+  }
+
+  #compile(queue: Queued[], async: boolean): void {
     const t0 = performance.now();
     const b = new RegionModuleBuilder(this.#layout, this.#mem.memory.buffer.byteLength / 65536, {
       step: true,
@@ -477,6 +509,7 @@ export class Translator {
           return;
         }
         e.pending = false;
+        e.job = undefined;
         e.fn = inst.exports[`r${i}`] as RegionFn;
         e.slot = this.#freeSlots.pop() ?? this.#nextSlot++;
         if (e.slot >= this.#table.length) this.#table.grow(this.#table.length);
@@ -485,19 +518,20 @@ export class Translator {
         this.#live++;
         this.stats.regions++;
         this.stats.regionInsns += q.region.insnCount;
-        // Every block start of the region is an entry too: no second region for them.
-        const delta = q.hostPc - e.vpc;
-        q.region.blocks.forEach((b, block) => {
-          if (block === 0) return;
-          const hostPc = b.start + delta;
-          const old = this.#find(hostPc, b.start, e.mode);
+        // Every block start the function can be entered at is an entry too (no second
+        // region for them).
+        const delta = q.hostPc - e.vpc, enterable = b.enterable[i];
+        q.region.blocks.forEach((blk, block) => {
+          if (block === 0 || !enterable[block]) return;
+          const hostPc = blk.start + delta;
+          const old = this.#find(hostPc, blk.start, e.mode);
           if (old !== undefined && (old.fn !== null || old.pending)) return;
-          this.#addEntry(hostPc, { ...e, vpc: b.start, block, owner: false });
+          this.#addEntry(hostPc, { ...e, vpc: blk.start, block, owner: false });
         });
       });
       this.stats.compileMs += performance.now() - t1;
     };
-    if (this.#async) {
+    if (async) {
       WebAssembly.compile(bytes).then(install, (err) => {
         // A module the emitter made that V8 refuses is a translator bug: say so, keep running.
         console.error(`vmesh: translator: a module failed to compile: ${err}`);
