@@ -241,6 +241,8 @@ class BootSession {
       kernel,
       initrd,
       append,
+      gdb: o.gdb,
+      waitGdb: o.waitGdb,
     });
 
     const givenUrl = Deno.env.get("NATS_URL");

@@ -15,6 +15,7 @@ import {
   readFlags,
 } from "../services/cpu/cli_flags.ts";
 import { DEFAULT_RESTART, parseRestartFlag, type RestartPolicy } from "./restart_policy.ts";
+import { parseGdbAddress } from "../services/cpu/gdb/gdb_server.ts";
 
 /** A command-line problem (exit code 2). */
 export class BootUsageError extends Error {
@@ -61,6 +62,10 @@ export interface BootArgs {
   restart: RestartPolicy;
   /** The CPU's deadline for one block request across its retries, in ms (its default: 60 s). */
   blockDeadlineMs?: number;
+  /** `--gdb tcp:HOST:PORT`: the CPU service serves the GDB remote protocol there. */
+  gdb?: string;
+  /** `-S`: the harts wait for gdb. */
+  waitGdb?: boolean;
   /** Batch mode: the guest command after `--`. */
   command?: string;
   help: boolean;
@@ -109,6 +114,9 @@ Options (QEMU's names):
                            restart a disk or net service, or the private nats-server,
                            that dies (default on-failure:10: at most N restarts in any
                            60 s, then it stays down); no: a service that exits stops the VM
+  --gdb tcp:HOST:PORT      the CPU service serves the GDB remote protocol there (QEMU's
+                           -gdb; port 0: a free one, printed); -s is --gdb tcp::1234
+  -S, --wait-gdb           do not start the harts until gdb connects and continues
   --block-deadline SECONDS how long the guest's disk requests wait for a disk service
                            that is away before they fail with an I/O error (default 60)
   -v, --verbose            show the services' log lines and process ids
@@ -223,6 +231,18 @@ export function parseBootArgs(args: string[]): BootArgs {
       case "--timeout":
         out.timeout = parseTimeoutSeconds(value(), usageError);
         break;
+      case "--gdb":
+      case "-s": {
+        const v = flag === "-s" ? "tcp::1234" : value();
+        const addr = parseGdbAddress(v);
+        if (typeof addr === "string") throw new BootUsageError(addr);
+        out.gdb = v;
+        break;
+      }
+      case "-S":
+      case "--wait-gdb":
+        out.waitGdb = true;
+        break;
       case "--restart":
         try {
           out.restart = parseRestartFlag(value());
@@ -245,6 +265,9 @@ export function parseBootArgs(args: string[]): BootArgs {
             `command goes after --)`,
         );
     }
+  }
+  if (out.waitGdb && !out.gdb) {
+    throw new BootUsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");
   }
   return out;
 }

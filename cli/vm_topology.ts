@@ -43,6 +43,9 @@ export interface VmSpec {
   kernel: string;
   initrd?: string;
   append?: string;
+  /** The CPU service's `--gdb` address, and whether its harts wait for gdb (`--wait-gdb`). */
+  gdb?: string;
+  waitGdb?: boolean;
 }
 
 /** How a service answers `$SRV.PING`: its name and one metadata key with its value. */
@@ -149,6 +152,8 @@ export function vmTopology(spec: VmSpec): VmTopology {
       ...(spec.initrd ? ["--initrd", spec.initrd] : []),
       ...deviceNames.flatMap((d) => ["--disk", d]),
       ...spec.nics.flatMap((n) => ["--nic", formatNic(n)]),
+      ...(spec.gdb ? ["--gdb", spec.gdb] : []),
+      ...(spec.waitGdb ? ["--wait-gdb"] : []),
     ],
     role: {
       kind: "cpu",

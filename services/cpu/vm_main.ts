@@ -37,6 +37,8 @@ import { conflictingRestoreFlag, restoreOptions, SnapshotError } from "./snapsho
 import type { EngineKind } from "./hart/mod.ts";
 import { IncomingClock } from "./migration/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
+import { MachineDebugger } from "./gdb/machine_debugger.ts";
+import { type GdbAddress, parseGdbAddress } from "./gdb/gdb_server.ts";
 
 const USAGE = `usage: cpu/main.ts --vm NAME [options] [KERNEL]
 
@@ -60,6 +62,9 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
                            source's machine flags; serves vmesh.NAME.incoming.* until the
                            source (vmesh migrate NAME --to HOST) hands the VM over
   --host NAME              this host's name for --incoming (default: the hostname)
+  --gdb tcp:HOST:PORT      serve the GDB remote protocol there (QEMU's -gdb; port 0: a free
+                           one, printed as "gdb stub on tcp:HOST:PORT")
+  -S, --wait-gdb           do not start the harts until gdb connects and continues
   -h, --help               this text`;
 
 function fail(message: string, code = 2): never {
@@ -93,6 +98,8 @@ export async function main(args: string[]): Promise<number> {
         restore: { type: "string" },
         incoming: { type: "boolean", default: false },
         host: { type: "string" },
+        gdb: { type: "string" },
+        "wait-gdb": { type: "boolean", short: "S", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -124,6 +131,15 @@ export async function main(args: string[]): Promise<number> {
   const deadline = flags["block-deadline"] ? Number(flags["block-deadline"]) : undefined;
   if (deadline !== undefined && !(deadline > 0)) fail("--block-deadline must be positive");
 
+  let gdbAddr: GdbAddress | undefined;
+  if (flags.gdb !== undefined) {
+    const a = parseGdbAddress(flags.gdb);
+    if (typeof a === "string") fail(a);
+    if (flags.incoming) fail("--gdb and --incoming exclude each other (attach gdb after it)");
+    gdbAddr = a;
+  } else if (flags["wait-gdb"]) fail("-S/--wait-gdb needs --gdb tcp:HOST:PORT to wait for");
+  // Under gdb, guest time stands still while the harts are held (as QEMU's virtual clock).
+  const dbg = gdbAddr ? new MachineDebugger({ waitForClient: flags["wait-gdb"] }) : undefined;
   const restoreFrom = flags.restore;
   const host = flags.host ?? Deno.hostname();
   if (flags.incoming) {
@@ -151,7 +167,7 @@ export async function main(args: string[]): Promise<number> {
       });
     vm = await VmService.create(
       bus,
-      restored ?? {
+      restored ? { ...restored, machine: { ...restored.machine, debug: dbg?.hook } } : {
         vm: vmName,
         machine: {
           ramSize,
@@ -162,6 +178,7 @@ export async function main(args: string[]): Promise<number> {
           initrd: flags.initrd,
           append: flags.append,
           ...(incomingClock ? { clock: incomingClock } : {}),
+          ...(dbg ? { clock: dbg.clock, debug: dbg.hook } : {}),
         },
         disks: (flags.disk ?? []).map((device) => ({ device })),
         nics,
@@ -191,8 +208,28 @@ export async function main(args: string[]): Promise<number> {
     await inc.svc.stop();
     svc = vm.controlService!;
   } else svc = await vm.serve();
+  if (dbg && gdbAddr) {
+    try {
+      const at = dbg.attach(vm.machine, gdbAddr);
+      console.error(
+        `${CPU_SERVICE_NAME}: gdb stub on tcp:${at.hostname}:${at.port}` +
+          (flags["wait-gdb"] ? ", waiting for gdb" : ""),
+      );
+    } catch (e) {
+      await vm.close();
+      await bus.close();
+      fail(
+        `cannot listen for gdb on ${gdbAddr.hostname}:${gdbAddr.port}: ${(e as Error).message} ` +
+          "(choose another port, or tcp:HOST:0 for a free one)",
+        1,
+      );
+    }
+  }
   const stopOn = (sig: Deno.Signal, code: number) => {
-    const h = () => vm.machine.stop(code);
+    const h = () => {
+      vm.machine.stop(code);
+      dbg?.targetExited(code);
+    };
     Deno.addSignalListener(sig, h);
     return () => Deno.removeSignalListener(sig, h);
   };
@@ -231,6 +268,7 @@ export async function main(args: string[]): Promise<number> {
     crashed = true;
   }
   for (const u of unhook) u();
+  await dbg?.close(code);
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
   const m = vm.machine;
   const why = {
