@@ -205,6 +205,8 @@ export function rolePermissions(role: BusRole): Permissions {
           "$JS.FC.>",
           "$KV.vmesh-control.>",
           "vmesh.control.events.>",
+          // Rebalancing: a VM's CPU service asked to live-migrate.
+          "vmesh.*.ctl.migrate",
           // A snapshot's shape (create --from-snapshot) and a VM's last snapshot (recreation).
           `${MEMORY_PREFIX}.get_manifest`,
           `${MEMORY_PREFIX}.list_manifests`,

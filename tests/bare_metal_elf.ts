@@ -78,10 +78,11 @@ export const TICK_GUEST_LINE = "vmesh tick guest up";
 
 /**
  * M-mode program source: prints {@link TICK_GUEST_LINE}, then `tick XXXX` (a hex counter) every
- * `ms` milliseconds of mtime (10 MHz), sleeping in WFI on the CLINT timer meanwhile. A snapshot
- * restored carries the counter on; a cold boot starts again at 0000.
+ * `ms` milliseconds of mtime (10 MHz), sleeping in WFI on the CLINT timer meanwhile (`busy`:
+ * polling mtime instead, a guest that keeps its core busy). A snapshot restored carries the
+ * counter on; a cold boot starts again at 0000.
  */
-export function tickGuest(ms: number): string {
+export function tickGuest(ms: number, busy = false): string {
   return `
   .section .text
   .globl _start
@@ -99,7 +100,7 @@ loop:
   li t1, ${ms * 10_000}
   add t0, t0, t1
   sd t0, 0(s3)
-1: wfi
+1: ${busy ? "nop" : "wfi"}
   ld t1, 0(s2)
   bltu t1, t0, 1b
   la a0, tick
@@ -132,8 +133,8 @@ hex: .ascii "0123456789abcdef"
 }
 
 /** Builds the tick guest into `dir/tick.elf` (a tick every `ms` ms, idle in WFI between). */
-export function buildTickGuest(dir: string, ms = 200): Promise<string> {
-  return buildBareMetalElf(dir, "tick", tickGuest(ms));
+export function buildTickGuest(dir: string, ms = 200, busy = false): Promise<string> {
+  return buildBareMetalElf(dir, busy ? "busytick" : "tick", tickGuest(ms, busy));
 }
 
 /** The tick numbers in console text, in order. */

@@ -65,6 +65,7 @@ Deno.test({
       initrd: images.initramfs,
       append: "console=ttyS0",
       disk: images.disk,
+      snapshot: "",
     });
     // The disk quota defaults to the data disk's size (64 MiB), the most its overlay can take.
     assert.deepEqual(vm.quota, { harts: 1, ramMib: 256, diskMib: 64, cpuShares: 0 });

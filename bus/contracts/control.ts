@@ -81,6 +81,8 @@ export interface VmInfo {
   createdMs: number;
   updatedMs: number;
   revision: number;
+  /** Where its console and disk services run when not on `host` (after a live migration). */
+  deviceHost?: string;
 }
 /** `vmesh.control.CreateVm`. */
 export interface CreateVm {
@@ -170,6 +172,10 @@ export interface HostVm {
   exitCode: number;
   consoleUrl: string;
   pids: number[];
+  /** Its CPU moved there by live migration; its device services still run on this host. */
+  migratedTo?: string;
+  /** CPU use of its CPU process over the last interval, in cores. */
+  cpuUse?: number;
 }
 /** `vmesh.control.HostLoad`: a host agent's announcement. */
 export interface HostLoad extends HostCapacity {
@@ -206,11 +212,14 @@ export const ops: {
 /** A host agent's ops (prefix {@link hostPrefix}). */
 export const agentOps: {
   start: Op<StartVm, HostVm>;
+  /** Starts only the VM's CPU service, with `--incoming`: the target of a live migration. */
+  incoming: Op<StartVm, HostVm>;
   stop: Op<VmRef, HostVm>;
   rm: Op<VmRef, HostVm>;
   logs: Op<VmRef, Logs>;
 } = {
   start: op("start", "StartVm", "HostVm"),
+  incoming: op("incoming", "StartVm", "HostVm"),
   stop: op("stop", "VmRef", "HostVm"),
   rm: op("rm", "VmRef", "HostVm"),
   logs: op("logs", "VmRef", "Logs", false),

@@ -16,7 +16,7 @@ import {
 } from "@vmesh/bus";
 import type { CpuCgroup, CpuCgroups } from "./cpu_cgroup.ts";
 import { diskImageMib } from "./disk_size.ts";
-import { CpuUse, machineResources } from "./host_stats.ts";
+import { CpuUse, machineResources, ProcessCpuUse } from "./host_stats.ts";
 import type { HostLoad, HostVm, StartVm } from "./messages.ts";
 import { VmProcesses, VmStartError } from "./vm_processes.ts";
 
@@ -56,6 +56,8 @@ export function hostVmWire(v: HostVm): control.HostVm {
     exitCode: v.exitCode ?? 0,
     consoleUrl: v.consoleUrl ?? "",
     pids: v.pids,
+    migratedTo: v.migratedTo ?? "",
+    cpuUse: v.cpuUse ?? 0,
   };
 }
 
@@ -98,6 +100,7 @@ export class HostAgent {
   readonly cgroups: Map<string, CpuCgroup> = new Map();
   readonly #starting = new Set<string>();
   readonly #cpu = new CpuUse();
+  readonly #vmCpu = new ProcessCpuUse();
   #timer?: ReturnType<typeof setInterval>;
   #service?: DeviceService;
 
@@ -114,7 +117,10 @@ export class HostAgent {
       diskMiB: this.o.diskMiB,
       freeRamMiB: m.freeRamMiB,
       cpuUse: this.#cpu.sample(),
-      vms: [...this.vms.values()].map((v) => v.status()),
+      vms: [...this.vms.values()].map((v) => {
+        const pid = v.cpuPid;
+        return { ...v.status(), cpuUse: pid ? this.#vmCpu.sample(pid) : 0 };
+      }),
       at: Date.now(),
     };
   }
@@ -146,6 +152,7 @@ export class HostAgent {
       ops: control.agentOps,
       handlers: {
         start: (r) => this.#startVm(startVmFromWire(r)),
+        incoming: (r) => this.#startVm(startVmFromWire(r), true),
         stop: (r) => this.#stopVm(r.name),
         rm: (r) => this.#rmVm(r.name),
         logs: async (r) => {
@@ -172,7 +179,8 @@ export class HostAgent {
       return `harts ${q.harts}: a VM has at most ${MAX_HARTS} harts`;
     }
     const old = this.vms.get(r.name);
-    if ((old && !old.exited) || this.#starting.has(r.name)) {
+    // A VM migrated out still has its device services here (until stop or rm).
+    if ((old && (!old.exited || old.migratedTo)) || this.#starting.has(r.name)) {
       return `VM ${r.name} already runs on host ${this.o.host}`;
     }
     const load = this.load();
@@ -189,9 +197,16 @@ export class HostAgent {
     return undefined;
   }
 
-  async #startVm(r: StartVm): Promise<control.HostVm> {
+  async #startVm(r: StartVm, incoming = false): Promise<control.HostVm> {
     const why = this.refusal(r);
     if (why) throw new BusError(Status.FAILED_PRECONDITION, why);
+    if (incoming && r.boot.snapshot) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `VM ${r.name} runs from snapshot ${r.boot.snapshot}: an incoming CPU service needs ` +
+          `the VM's own flags and files`,
+      );
+    }
     if (r.boot.disk) {
       const mib = await diskImageMib(r.boot.disk).catch((e) => {
         throw new BusError(Status.FAILED_PRECONDITION, `cannot read disk image: ${e.message}`);
@@ -205,15 +220,18 @@ export class HostAgent {
         );
       }
     }
-    const snapshot = r.boot.snapshot ? await this.#manifest(r) : undefined;
+    const snapshot = r.boot.snapshot && !incoming ? await this.#manifest(r) : undefined;
     this.#starting.add(r.name);
     try {
       // An exited VM of the same name is replaced (start after the guest powered off).
       this.vms.delete(r.name);
-      const vm = await VmProcesses.start(r, this.o.natsUrl, this.o.dir, () => {
+      const exited = () => {
         void this.#dropCgroup(r.name);
         this.announce();
-      }, snapshot);
+      };
+      const vm = incoming
+        ? await VmProcesses.startIncoming(r, this.o.natsUrl, this.o.dir, this.o.host, exited)
+        : await VmProcesses.start(r, this.o.natsUrl, this.o.dir, exited, snapshot);
       this.vms.set(r.name, vm);
       await this.#limitCpu(r, vm);
       this.announce();
@@ -293,8 +311,11 @@ export class HostAgent {
     }
     await vm.stop();
     await this.#dropCgroup(name);
+    // Stopped for good: a VM migrated out has no device services left here either.
+    const status = vm.status();
+    if (vm.migratedTo) this.vms.delete(name);
     this.announce();
-    return hostVmWire(vm.status());
+    return hostVmWire(status);
   }
 
   async #rmVm(name: string): Promise<control.HostVm> {

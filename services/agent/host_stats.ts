@@ -38,3 +38,36 @@ export function machineResources(): { cores: number; ramMiB: number; freeRamMiB:
     freeRamMiB: Math.floor(mem.available / 1048576),
   };
 }
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** utime + stime of process `pid` in seconds, or undefined when it is gone. */
+function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces) start after its ')'.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Measures the CPU use of single processes (in cores) between successive calls. */
+export class ProcessCpuUse {
+  #last = new Map<number, { cpu: number; at: number }>();
+  /** Cores used by `pid` since the previous call for it (0 on the first). */
+  sample(pid: number): number {
+    const cpu = processCpuSeconds(pid);
+    const at = performance.now();
+    const prev = this.#last.get(pid);
+    if (cpu === undefined) {
+      this.#last.delete(pid);
+      return 0;
+    }
+    this.#last.set(pid, { cpu, at });
+    if (!prev || at <= prev.at) return 0;
+    return Math.max(0, (cpu - prev.cpu) / ((at - prev.at) / 1000));
+  }
+}

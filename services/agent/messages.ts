@@ -26,8 +26,14 @@ export interface HostVm {
   name: string;
   quota: Quota;
   labels: Record<string, string>;
-  /** running, or exited (the CPU process ended; exitCode says how). */
-  state: "running" | "exited";
+  /**
+   * running, or exited (the CPU process ended; exitCode says how), or migrated (its CPU
+   * moved to host `migratedTo` by live migration; its device services run on here).
+   */
+  state: "running" | "exited" | "migrated";
+  migratedTo?: string;
+  /** CPU use of its CPU process over the last announcement interval, in cores. */
+  cpuUse?: number;
   exitCode?: number;
   /** The VM's web terminal (console service web backend). */
   consoleUrl?: string;

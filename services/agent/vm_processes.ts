@@ -36,6 +36,8 @@ export class VmProcesses {
   readonly procs: ServiceProcess[] = [];
   consoleUrl?: string;
   exitCode?: number;
+  /** The host its CPU moved to by live migration (its CPU process said so, then exited). */
+  migratedTo?: string;
   #cpu?: ServiceProcess;
 
   private constructor(readonly spec: StartVm, readonly logPath: string) {}
@@ -58,6 +60,37 @@ export class VmProcesses {
     return vm;
   }
 
+  /**
+   * Starts only the CPU service of `spec`, with `--incoming --host HOST`: the target of a live
+   * migration, whose console and disk services stay on the source host (services/cpu/migration).
+   */
+  static async startIncoming(
+    spec: StartVm,
+    natsUrl: string,
+    dir: string,
+    host: string,
+    onExit: (vm: VmProcesses) => void,
+  ): Promise<VmProcesses> {
+    const vm = new VmProcesses(spec, `${dir}/${spec.name}.console.log`);
+    try {
+      const cpu = vm.#topology(dir).cpu;
+      await vm.#startCpu(
+        { ...cpu, args: [...cpu.args, "--incoming", "--host", host] },
+        natsUrl,
+        onExit,
+      );
+    } catch (e) {
+      await vm.stop();
+      throw e instanceof VmStartError ? e : new VmStartError((e as Error).message);
+    }
+    return vm;
+  }
+
+  /** The pid of its CPU process while it runs. */
+  get cpuPid(): number | undefined {
+    return this.#cpu && !this.#cpu.done ? this.#cpu.pid : undefined;
+  }
+
   #spawn(launch: ServiceLaunch, natsUrl: string) {
     let ready: () => void = () => {};
     const isReady = new Promise<void>((r) => ready = r);
@@ -72,6 +105,8 @@ export class VmProcesses {
         if (line.includes(" ready: ")) ready();
         const web = / web terminal: (https?:\/\/\S+)/.exec(line);
         if (web) this.consoleUrl = web[1];
+        const moved = launch.service === "cpu" && / migrated to host (\S+) after /.exec(line);
+        if (moved) this.migratedTo = moved[1];
       },
     });
     this.procs.push(p);
@@ -84,8 +119,24 @@ export class VmProcesses {
     onExit: (vm: VmProcesses) => void,
     snapshot?: memory.SnapshotManifest,
   ): Promise<void> {
+    const { name, boot } = this.spec;
+    let topology = this.#topology(dir);
+    if (boot.snapshot && snapshot) {
+      topology = { ...topology, ...await restoredLaunches(name, boot.snapshot, snapshot, dir) };
+    }
+    const waits: Promise<void>[] = [];
+    for (const launch of [topology.console, ...topology.disks]) {
+      const s = this.#spawn(launch, natsUrl);
+      waits.push(readyOrExit(s.p, s.isReady, 60_000));
+    }
+    await Promise.all(waits);
+    await this.#startCpu(topology.cpu, natsUrl, onExit);
+  }
+
+  /** The processes `./vmesh boot` would start for this VM (cli/vm_topology.ts). */
+  #topology(dir: string) {
     const { name, quota, boot } = this.spec;
-    let topology = vmTopology({
+    return vmTopology({
       name,
       consoles: [`log:${this.logPath}`, "web:127.0.0.1:0"],
       drives: boot.disk ? [{ path: boot.disk, overlay: `${dir}/${name}.disk0.cow` }] : [],
@@ -97,22 +148,23 @@ export class VmProcesses {
       initrd: boot.initrd,
       append: boot.append,
     });
-    if (boot.snapshot && snapshot) {
-      topology = { ...topology, ...await restoredLaunches(name, boot.snapshot, snapshot, dir) };
-    }
-    const waits: Promise<void>[] = [];
-    for (const launch of [topology.console, ...topology.disks]) {
-      const s = this.#spawn(launch, natsUrl);
-      waits.push(readyOrExit(s.p, s.isReady, 60_000));
-    }
-    await Promise.all(waits);
-    const cpu = this.#spawn(topology.cpu, natsUrl);
+  }
+
+  async #startCpu(
+    launch: ServiceLaunch,
+    natsUrl: string,
+    onExit: (vm: VmProcesses) => void,
+  ): Promise<void> {
+    const cpu = this.#spawn(launch, natsUrl);
     this.#cpu = cpu.p;
     await readyOrExit(cpu.p, cpu.isReady, 120_000);
     cpu.p.exited.then(async (code) => {
       this.exitCode = code;
-      // The guest is gone: its device services have nothing left to serve.
-      await Promise.all(this.procs.filter((p) => p !== cpu.p).map((p) => p.stop()));
+      // The guest is gone, so are its device services' clients; not so when only the CPU
+      // moved (live migration): the guest runs on elsewhere, through these same services.
+      if (!this.migratedTo) {
+        await Promise.all(this.procs.filter((p) => p !== cpu.p).map((p) => p.stop()));
+      }
       onExit(this);
     });
   }
@@ -128,7 +180,8 @@ export class VmProcesses {
       name: this.spec.name,
       quota: this.spec.quota,
       labels: this.spec.labels,
-      state: this.exited ? "exited" : "running",
+      state: this.migratedTo ? "migrated" : this.exited ? "exited" : "running",
+      ...(this.migratedTo ? { migratedTo: this.migratedTo } : {}),
       exitCode: this.exitCode,
       consoleUrl: this.consoleUrl,
       pids: this.procs.filter((p) => !p.done).map((p) => p.pid),

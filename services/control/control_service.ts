@@ -16,11 +16,21 @@ import {
   MEMORY_PREFIX,
   Status,
   type StatusCode,
+  vm as vmOps,
+  vmControlPrefix,
 } from "@vmesh/bus";
 import { type HostEntry, HostTable } from "./host_table.ts";
 import { type Candidate, misfit, place } from "./placement.ts";
 import { ACTIVE_STATES, vmInfo, type VmRecord, type VmStateName } from "./records.ts";
 import { CasConflict, type ControlEvent, ControlStore, type Versioned } from "./store.ts";
+import {
+  hostLoad,
+  type LoadedHost,
+  type Move,
+  pickMove,
+  REBALANCE_DEFAULTS,
+  type RebalanceOptions,
+} from "./rebalance.ts";
 
 /** How the control service is set up. */
 export interface ControlOptions {
@@ -28,6 +38,8 @@ export interface ControlOptions {
   lostTimeoutMs?: number;
   /** How long an agent may take to start a VM (default 180000 ms). */
   agentTimeoutMs?: number;
+  /** Live-migrate VMs off hosts that stay overloaded (rebalance.ts); absent: off. */
+  rebalance?: Partial<RebalanceOptions>;
 }
 
 /** VM names that would collide with the control plane's own subjects. */
@@ -58,10 +70,18 @@ export class ControlService {
   #service?: DeviceService;
   #sweep?: ReturnType<typeof setInterval>;
   readonly #agentTimeoutMs: number;
+  readonly #rebalance?: RebalanceOptions;
+  /** Since when each host has been overloaded without a break. */
+  readonly #overSince = new Map<string, number>();
+  /** Hosts a VM is being moved off now. */
+  readonly #moving = new Set<string>();
+  /** When each VM was last moved (cool-down). */
+  readonly #movedAt = new Map<string, number>();
 
   private constructor(readonly bus: Bus, readonly store: ControlStore, opts: ControlOptions) {
     this.hosts = new HostTable(opts.lostTimeoutMs ?? 5000);
     this.#agentTimeoutMs = opts.agentTimeoutMs ?? 180_000;
+    if (opts.rebalance) this.#rebalance = { ...REBALANCE_DEFAULTS, ...opts.rebalance };
   }
 
   /** Opens the JetStream state, listens to host announcements and serves the bus ops. */
@@ -354,6 +374,8 @@ export class ControlService {
       reason,
       consoleUrl: "",
       exitCode: 0,
+      deviceHost: "",
+      migratingTo: "",
     }));
     if (!placed) return fail(Status.NOT_FOUND, `VM ${name} was removed meanwhile`);
     await this.#event(name, "placed", host);
@@ -421,6 +443,7 @@ export class ControlService {
           name,
         }, { timeoutMs: 30_000, retries: 1 }).catch((e) => note = `agent: ${e.message}`);
       } else note = `host ${r.host || "?"} not announcing: marked stopped`;
+      await this.#onDeviceHost(r, control.agentOps.stop);
       await this.#release(r.host, name);
       const done = await this.store.mutateVm(
         name,
@@ -481,6 +504,7 @@ export class ControlService {
           this.bus.log(`vmesh-control: rm ${name} on ${r.host}: ${e.message}`)
         );
       }
+      await this.#onDeviceHost(r, control.agentOps.rm);
       await this.#release(r.host, name);
       for (let attempt = 0;; attempt++) {
         const now = await this.store.getVm(name);
@@ -497,17 +521,31 @@ export class ControlService {
     });
   }
 
-  /** The console output of a VM so far, from its host's agent. */
+  /**
+   * Stops or removes (`op`) the device services a live-migrated VM left on its first host,
+   * where its CPU no longer runs.
+   */
+  async #onDeviceHost(r: VmRecord, op: typeof control.agentOps.stop): Promise<void> {
+    const dh = r.deviceHost;
+    if (!dh || dh === r.host || !this.hosts.isUp(dh)) return;
+    await this.bus.request({ prefix: control.hostPrefix(dh) }, op, { name: r.name }, {
+      timeoutMs: 30_000,
+      retries: 1,
+    }).catch((e) => this.bus.log(`vmesh-control: ${r.name}'s devices on ${dh}: ${e.message}`));
+  }
+
+  /** The console output of a VM so far, from the agent of the host of its console service. */
   async logs(name: string): Promise<control.Logs> {
     const r = (await this.#record(name)).value;
     if (!r.host) return fail(Status.FAILED_PRECONDITION, `VM ${name} has no host yet`);
-    if (!this.hosts.isUp(r.host)) {
+    const host = r.deviceHost || r.host;
+    if (!this.hosts.isUp(host)) {
       return fail(
         Status.UNAVAILABLE,
-        `host ${r.host} is not announcing: VM ${name}'s console log is in that agent's --dir`,
+        `host ${host} is not announcing: VM ${name}'s console log is in that agent's --dir`,
       );
     }
-    return await this.bus.request({ prefix: control.hostPrefix(r.host) }, control.agentOps.logs, {
+    return await this.bus.request({ prefix: control.hostPrefix(host) }, control.agentOps.logs, {
       name,
     }, { timeoutMs: 10_000 });
   }
@@ -562,6 +600,8 @@ export class ControlService {
       const v = running.get(r.name);
       // An announcement older than the record's last change says nothing new about it.
       if (load.atMs <= r.updatedMs) continue;
+      // Its CPU moved on (live migration): what is left here are its device services.
+      if (v?.migratedTo) continue;
       let to: VmStateName | undefined;
       let why = "";
       if (r.state === "RUNNING" && !v) {
@@ -602,6 +642,7 @@ export class ControlService {
           return;
         }
         if (target !== "RUNNING") await this.#release(load.host, r.name);
+        if (target === "EXITED") await this.#onDeviceHost(done.value, control.agentOps.stop);
         await this.#event(r.name, target.toLowerCase(), load.host, why);
       });
     }
@@ -655,7 +696,8 @@ export class ControlService {
       if (!v.running || this.#locks.has(v.name)) continue;
       const cached = this.store.vms().find((x) => x.value.name === v.name)?.value;
       const wanted = (r?: VmRecord) =>
-        r && r.host === load.host && (ACTIVE_STATES.has(r.state) || r.state === "LOST");
+        r && (r.migratingTo === load.host ||
+          r.host === load.host && (ACTIVE_STATES.has(r.state) || r.state === "LOST"));
       if (wanted(cached)) continue;
       await this.#locked(v.name, async () => {
         const fresh = (await this.store.getVm(v.name))?.value;
@@ -706,6 +748,7 @@ export class ControlService {
   /** Marks the VMs of hosts that stopped announcing lost. */
   async #sweepLost(): Promise<void> {
     await this.#sweepStuck();
+    this.#rebalanceTick();
     for (const { value: r } of this.store.vms()) {
       if (!r.host || !ACTIVE_STATES.has(r.state) || !this.hosts.isLost(r.host)) continue;
       if (this.#locks.has(r.name)) continue;
@@ -765,6 +808,106 @@ export class ControlService {
       }
       const info = await this.#run(rec.name, host.host, why).catch(() => undefined);
       if (info) await this.#event(rec.name, "recreated", host.host, why);
+    });
+  }
+
+  /**
+   * Times each host's overload (rebalance.ts) and starts one move off a host that stayed
+   * overloaded for the policy's time (one at a time per host).
+   */
+  #rebalanceTick(): void {
+    const o = this.#rebalance;
+    if (!o) return;
+    const now = Date.now();
+    const hosts: LoadedHost[] = this.hosts.all().map((e) => ({
+      host: e.load.host,
+      up: this.hosts.isUp(e.load.host),
+      cores: e.load.cores,
+      ramMib: e.load.ramMib,
+      diskMib: e.load.diskMib,
+      cpuUse: e.load.cpuUse,
+      ledger: { vms: {} },
+      vmCpu: Object.fromEntries(
+        e.load.vms.filter((v) => v.running).map((v) => [v.name, v.cpuUse ?? 0]),
+      ),
+    }));
+    for (const h of hosts) {
+      if (!h.up || hostLoad(h) < o.cpuThreshold) {
+        this.#overSince.delete(h.host);
+        continue;
+      }
+      const since = this.#overSince.get(h.host) ?? now;
+      this.#overSince.set(h.host, since);
+      if (now - since < o.afterMs || this.#moving.has(h.host)) continue;
+      this.#moving.add(h.host);
+      this.#moveOff(hosts, h.host, now).catch((e) =>
+        this.bus.log(`vmesh-control: rebalance ${h.host}: ${(e as Error).message}`)
+      ).finally(() => {
+        this.#moving.delete(h.host);
+        // The host gets a fresh period to show whether it is still overloaded.
+        this.#overSince.delete(h.host);
+      });
+    }
+  }
+
+  /** Picks a VM to move off `from` (ledgers read now) and live-migrates it. */
+  async #moveOff(hosts: LoadedHost[], from: string, now: number): Promise<void> {
+    const ledgers = await Promise.all(hosts.map((h) => this.store.ledger(h.host)));
+    hosts.forEach((h, i) => h.ledger = ledgers[i].value);
+    const o = this.#rebalance!;
+    const m = pickMove(hosts, from, this.store.vms().map((v) => v.value), this.#movedAt, now, o);
+    if (m) await this.#migrate(m);
+  }
+
+  /**
+   * Live-migrates a VM (services/cpu/migration): reserves it on the target (the fit-checked
+   * compare-and-set), has the target's agent start an incoming CPU service, asks the VM's CPU
+   * service to migrate there, then records the new host (the console and disk services stay on
+   * the first host: `deviceHost`) and releases the source. A failure leaves it where it was.
+   */
+  async #migrate(m: Move): Promise<void> {
+    await this.#locked(m.vm, async () => {
+      const cur = await this.store.getVm(m.vm);
+      if (cur?.value.state !== "RUNNING" || cur.value.host !== m.from) return;
+      const r = cur.value;
+      if (!(await this.#reserveBack(m.to, r))) return;
+      const why = `host ${m.from}'s VMs used ${(m.load * 100).toFixed(0)}% of its cores`;
+      await this.store.mutateVm(m.vm, (x) => ({ ...x, migratingTo: m.to }));
+      await this.#event(m.vm, "migrating", m.to, `from ${m.from}: ${why}`);
+      try {
+        await this.bus.request({ prefix: control.hostPrefix(m.to) }, control.agentOps.incoming, {
+          name: r.name,
+          quota: r.quota,
+          labels: r.labels,
+          boot: r.boot,
+        }, { timeoutMs: this.#agentTimeoutMs, retries: 0 });
+        const reply = await this.bus.request(
+          { prefix: vmControlPrefix(m.vm) },
+          vmOps.ops.migrate,
+          { to: m.to },
+          { timeoutMs: 120_000, retries: 0 },
+        );
+        const reason = `live-migrated from ${m.from} (${why}; downtime ${reply.downtimeMs} ms)`;
+        await this.store.mutateVm(m.vm, (x) => ({
+          ...x,
+          host: m.to,
+          deviceHost: x.deviceHost || m.from,
+          migratingTo: "",
+          reason,
+        }));
+        await this.#release(m.from, m.vm);
+        this.#movedAt.set(m.vm, Date.now());
+        await this.#event(m.vm, "migrated", m.to, reason);
+      } catch (e) {
+        const reason = `live migration to ${m.to} failed: ${(e as Error).message}`;
+        await this.bus.request({ prefix: control.hostPrefix(m.to) }, control.agentOps.stop, {
+          name: m.vm,
+        }, { timeoutMs: 30_000, retries: 1 }).catch(() => {});
+        await this.#release(m.to, m.vm);
+        await this.store.mutateVm(m.vm, (x) => ({ ...x, migratingTo: "", reason }));
+        this.#movedAt.set(m.vm, Date.now());
+        await this.#event(m.vm, "migrate-failed", m.to, reason);
+      }
     });
   }
 

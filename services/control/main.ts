@@ -21,6 +21,11 @@ services on one bus share the ops and the state.
                        0: a free port; off: none)
   --lost-timeout MS    a host silent this long is lost, and its VMs with it (default 5000)
   --jaeger-ui URL      link each VM on the web page to its traces in this Jaeger UI
+  --rebalance          live-migrate a VM off a host whose VMs use --rebalance-cpu of its
+                       cores or more for --rebalance-after (policy in the README; off
+                       unless given)
+  --rebalance-cpu F    the overload share of a host's cores (default 0.9)
+  --rebalance-after MS how long a host stays overloaded before a move (default 30000)
   -h, --help           this text
 NATS_URL selects the server.`;
 
@@ -32,17 +37,26 @@ export async function main(args: string[]): Promise<number> {
     http: { type: "string", default: "8095" },
     "lost-timeout": { type: "string", default: "5000" },
     "jaeger-ui": { type: "string" },
+    rebalance: { type: "boolean" },
+    "rebalance-cpu": { type: "string", default: "0.9" },
+    "rebalance-after": { type: "string", default: "30000" },
     help: { type: "boolean", short: "h" },
   }, args);
   if (!flags) return 0;
   cli.checkHttp(flags.http);
   const lostTimeoutMs = cli.positiveInt("lost-timeout", flags["lost-timeout"], 5000);
+  const cpuThreshold = Number(flags["rebalance-cpu"]);
+  if (!(cpuThreshold > 0 && cpuThreshold <= 1)) cli.fail("--rebalance-cpu must be in (0, 1]", 2);
+  const afterMs = cli.positiveInt("rebalance-after", flags["rebalance-after"], 30000);
   const natsUrl = Deno.env.get("NATS_URL") ?? "";
   if (!natsUrl) cli.fail("NATS_URL is not set: the control service joins the agents' bus", 2);
   const bus = await connect({ url: natsUrl, name: "vmesh-control" });
   let ctl: ControlService | undefined;
   try {
-    ctl = await ControlService.start(bus, { lostTimeoutMs });
+    ctl = await ControlService.start(bus, {
+      lostTimeoutMs,
+      ...(flags.rebalance ? { rebalance: { cpuThreshold, afterMs } } : {}),
+    });
   } catch (e) {
     await bus.close();
     cli.fail(
@@ -60,6 +74,7 @@ export async function main(args: string[]): Promise<number> {
   });
   console.error(
     `vmesh-control ready: ${ctl.list().vms.length} VM record(s), lost timeout ${lostTimeoutMs} ms` +
+      (flags.rebalance ? `, rebalance at ${cpuThreshold} for ${afterMs} ms` : "") +
       (http ? `, http ${http.url}` : ""),
   );
   const sig = await untilSignal();

@@ -34,6 +34,10 @@ export interface VmRecord {
   reason: string;
   createdMs: number;
   updatedMs: number;
+  /** Where its console and disk services run, when not on `host` (it was live-migrated). */
+  deviceHost?: string;
+  /** The host a live migration in progress moves it to (its incoming CPU is no orphan). */
+  migratingTo?: string;
 }
 
 /** What one VM reserves on a host, as its ledger keeps it. */
@@ -73,6 +77,7 @@ export function vmInfo(r: VmRecord, revision: number): control.VmInfo {
     createdMs: r.createdMs,
     updatedMs: r.updatedMs,
     revision,
+    deviceHost: r.deviceHost ?? "",
   };
 }
 
