@@ -67,8 +67,9 @@ Prints VM NAME's console output so far (from its host's agent).`,
   events: `Usage: ./vmesh events [options] [NAME]
 
 Prints the control plane's last events (of VM NAME when given), oldest first: created,
-placed, running, refused, failed, stopped, exited, lost, removed, orphan-stopped, and the
-hosts' host-lost / host-up (NAME _hosts).
+placed, running, refused, failed, stopped, exited, lost, removed, orphan-stopped,
+recreating / recreated (from a snapshot, after a lost host), migrating / migrated /
+migrate-failed (rebalancing), and the hosts' host-lost / host-up (NAME _hosts).
   -n, --tail N               at most the last N (default 100)
   -o, --output json          as JSON`,
   hosts: `Usage: ./vmesh hosts [options]

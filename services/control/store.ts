@@ -28,7 +28,10 @@ export const EVENTS_PREFIX = "vmesh.control.events";
 export interface ControlEvent {
   at: number;
   vm: string;
-  /** created, placed, running, refused, failed, stopped, exited, lost, removed, orphan-stopped, host-lost, host-up. */
+  /**
+   * created, placed, running, refused, failed, stopped, exited, lost, removed, orphan-stopped,
+   * recreating, recreated, migrating, migrated, migrate-failed, host-lost, host-up.
+   */
   type: string;
   host?: string;
   detail?: string;
