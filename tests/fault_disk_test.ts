@@ -163,6 +163,7 @@ Deno.test("fault: disk service down past --block-deadline: a clean I/O error in 
       failedAfterMs >= 2000,
       `the write failed ${failedAfterMs} ms after the disk went down`,
     );
+    console.log(`disk down for good: the guest's write failed ${failedAfterMs} ms later`);
   } finally {
     for (const b of boots) b.kill();
     await Promise.all(boots.map((b) => b.done));
