@@ -534,6 +534,12 @@ export class Machine {
     return true;
   }
 
+  /**
+   * Longest run of batches, ms, before I/O callbacks get a turn (a live migration shortens it:
+   * its socket writes progress only in those turns).
+   */
+  yieldMs = 15;
+
   /** Runs until poweroff, HTIF exit, a limit or `stop()`; resolves with the exit code. */
   async run(): Promise<number> {
     const batch = this.#opts.batch ?? 100_000;
@@ -583,7 +589,7 @@ export class Machine {
         this.#idleHarts.fill(false);
       }
       // An idle machine on virtual time skips ahead without sleeping: it must yield too.
-      if (performance.now() - lastYield > 15) {
+      if (performance.now() - lastYield > this.yieldMs) {
         // Let I/O callbacks and signal handlers run.
         await new Promise<void>((r) => setImmediate(r));
         lastYield = performance.now();

@@ -14,12 +14,14 @@ import { type Bus, BusError, migration, type Op, Status } from "@vmesh/bus";
 import type { Machine } from "../machine/machine.ts";
 import { saveMachine } from "../snapshot/machine_state.ts";
 import { DirtyLog, type TlbFlushable } from "./dirty_log.ts";
-import { encodePages, nonZeroPages, PAGE_SIZE } from "./page_batch.ts";
+import { encodePages, nonZeroPagesAsync, PAGE_SIZE } from "./page_batch.ts";
 
 /** Pages per `pages` request (768 KiB: under NATS's default 1 MiB max_payload). */
 const BATCH_PAGES = 192;
 /** `pages` requests in flight. */
-const WINDOW = 4;
+const WINDOW = 8;
+/** VMESH_MIGRATE_DEBUG=1: each round's pages and time on stderr. */
+const DEBUG = Deno.env.get("VMESH_MIGRATE_DEBUG") === "1";
 
 /** What the source side needs of the VM service. */
 export interface MigrationSource {
@@ -87,6 +89,11 @@ export async function migrateOut(
   const target = { vm: src.vm, device: migration.INCOMING_DEVICE };
   const call = <Q, R>(op: Op<Q, R>, req: Q, ms: number): Promise<R> =>
     src.bus.request(target, op, req, { timeoutMs: ms, retries: 0 });
+  const m = src.machine;
+  // The pages go out only while the run loop yields (socket writes, replies): after every
+  // batch, or a busy guest dirties pages as fast as they are sent (measured in migrate_bench).
+  const yieldMs = m.yieldMs;
+  m.yieldMs = 0;
   let hello: migration.HelloReply;
   try {
     hello = await call(migration.ops.hello, {
@@ -95,6 +102,7 @@ export async function migrateOut(
       host: opts.to,
     }, 10_000);
   } catch (e) {
+    m.yieldMs = yieldMs;
     if (e instanceof BusError && /no service|no responders|timeout/i.test(e.message)) {
       throw new BusError(
         Status.FAILED_PRECONDITION,
@@ -105,17 +113,21 @@ export async function migrateOut(
     throw e;
   }
 
-  const m = src.machine;
   const ram = m.mem.ram();
   const log = new DirtyLog(m.mem, src.harts);
   let sentPages = 0, sentBytes = 0;
   const roundPages: number[] = [];
-  /** Sends `pages` (their content as it is when each batch is made), WINDOW in flight. */
-  const sendRound = async (pages: number[], round: number) => {
+  /**
+   * Sends `pages` (each batch's content as it is when the batch is made, or `made` batches
+   * copied before), WINDOW in flight.
+   */
+  const sendRound = async (pages: number[], round: number, made?: migration.PageBatch[]) => {
     const inflight = new Set<Promise<unknown>>();
     let failed: unknown;
     for (let i = 0; i < pages.length && failed === undefined; i += BATCH_PAGES) {
-      const { batch, bytes } = encodePages(ram, pages.slice(i, i + BATCH_PAGES), round);
+      const { batch, bytes } = made
+        ? { batch: made[i / BATCH_PAGES], bytes: 0 }
+        : encodePages(ram, pages.slice(i, i + BATCH_PAGES), round);
       sentBytes += bytes;
       const p = call(migration.ops.pages, batch, 30_000).catch((e) => failed ??= e)
         .finally(() => inflight.delete(p));
@@ -133,12 +145,22 @@ export async function migrateOut(
   try {
     // Log first, then read: a page written after it is read is sent again next round.
     log.start();
-    let pages = nonZeroPages(ram);
+    const s0 = performance.now();
+    // Pages written after their slice was read are in the log: sent next round.
+    let pages = await nonZeroPagesAsync(ram);
+    if (DEBUG) {
+      console.error(
+        `migrate: hello ${(s0 - t0).toFixed(1)} ms, scan ${(performance.now() - s0).toFixed(1)} ms`,
+      );
+    }
     let bytesPerMs = 0;
     for (let round = 0;; round++) {
       const r0 = performance.now();
       await sendRound(pages, round);
       const took = performance.now() - r0;
+      if (DEBUG) {
+        console.error(`migrate: round ${round}: ${pages.length} pages in ${took.toFixed(1)} ms`);
+      }
       if (pages.length > 0) bytesPerMs = pages.length * PAGE_SIZE / Math.max(took, 0.1);
       const left = log.count();
       const fits = left * PAGE_SIZE <= bytesPerMs * opts.maxDowntimeMs / 2;
@@ -149,17 +171,36 @@ export async function migrateOut(
     pausedAt = src.pause();
     const consoleSeq = await src.detach();
     detached = true;
-    // One synchronous step: no instruction retires and no DMA lands meanwhile.
+    const detachedAt = performance.timeOrigin + performance.now();
+    // One synchronous step: no instruction retires and no DMA lands meanwhile. Every page is
+    // copied in it; the batches that do not fit the finish message go first.
     const last = log.take();
     log.stop();
     finalPages = last.length;
-    const { batch, bytes } = encodePages(ram, last, roundPages.length);
+    const made: migration.PageBatch[] = [];
+    for (let i = 0; i < last.length || i === 0; i += BATCH_PAGES) {
+      const { batch, bytes } = encodePages(ram, last.slice(i, i + BATCH_PAGES), roundPages.length);
+      made.push(batch);
+      sentBytes += bytes;
+    }
     const state = saveMachine(m);
     const mtime = m.clock.now();
     const ramSha256 = opts.verify ? sha256Of(ram) : new Uint8Array();
-    sentBytes += bytes;
+    const batch = made.pop()!;
+    if (made.length) {
+      const before = sentPages;
+      await sendRound(last.slice(0, made.length * BATCH_PAGES), roundPages.length, made);
+      roundPages.pop(); // counted with the final pages
+      sentPages = before;
+    }
     sentPages += last.length;
     finishSentAt = performance.timeOrigin + performance.now();
+    if (DEBUG) {
+      console.error(
+        `migrate: paused: hand-over ${(detachedAt - pausedAt).toFixed(1)} ms, capture and ` +
+          `${made.length} extra batches ${(finishSentAt - detachedAt).toFixed(1)} ms`,
+      );
+    }
     const done = await call(migration.ops.finish, {
       pages: batch,
       harts: state.harts,
@@ -169,6 +210,7 @@ export async function migrateOut(
       ramSha256,
       consoleSeq,
     }, 30_000);
+    m.yieldMs = yieldMs;
     return {
       host: hello.host,
       rounds: roundPages.length,
@@ -183,6 +225,7 @@ export async function migrateOut(
       roundPages,
     };
   } catch (e) {
+    m.yieldMs = yieldMs;
     log.stop();
     await call(migration.ops.abort, { reason: String((e as Error).message ?? e) }, 2000)
       .catch(() => {});

@@ -14,7 +14,10 @@ import type { Machine } from "../machine/machine.ts";
 import { loadMachine } from "../snapshot/machine_state.ts";
 import { SnapshotError } from "../snapshot/snapshot_error.ts";
 import type { IncomingClock } from "./incoming_clock.ts";
-import { applyPages } from "./page_batch.ts";
+import { applyPages, nonZeroPages, PAGE_SIZE } from "./page_batch.ts";
+
+/** VMESH_MIGRATE_DEBUG=1: timings on stderr. */
+const DEBUG = Deno.env.get("VMESH_MIGRATE_DEBUG") === "1";
 
 /** What the target side needs of the VM service. */
 export interface MigrationTarget {
@@ -47,6 +50,13 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
   let settle!: { ok: () => void; fail: (e: Error) => void };
   const done = new Promise<void>((ok, fail) => settle = { ok, fail });
   const ram = t.machine.mem.ram();
+  // RAM as the source's round 0 expects it: all zero. Only the pages the machine loaded its
+  // images into are written (all of RAM would fault every page in and keep it resident), and
+  // before serving, so a migration does not wait for it (the scan faults pages in: 0.3-0.6 s).
+  const h0 = performance.now();
+  for (const p of nonZeroPages(ram)) ram.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  t.machine.mem.noteWrite(0x8000_0000, ram.length);
+  if (DEBUG) console.error(`migrate: RAM cleared in ${(performance.now() - h0).toFixed(1)} ms`);
   const refuse = (msg: string) => new BusError(Status.FAILED_PRECONDITION, msg);
   const pages = (b: migration.PageBatch | null) => {
     if (!b) return 0;
@@ -65,7 +75,7 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
     ops: migration.ops,
     handlers: {
       hello: (req) => {
-        if (phase !== "waiting" && phase !== "receiving") throw refuse(`migration is ${phase}`);
+        if (phase !== "waiting") throw refuse(`migration is ${phase}: start a new --incoming`);
         if (req.host !== t.host) {
           throw refuse(
             `this incoming CPU service of ${t.vm} is on host ${t.host}, not ${req.host}`,
@@ -76,8 +86,6 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
         if (req.imagesDigest !== t.imagesDigest) {
           throw refuse("the source was built from other firmware, kernel or initrd files");
         }
-        ram.fill(0);
-        t.machine.mem.noteWrite(0x8000_0000, ram.length);
         phase = "receiving";
         return { host: t.host };
       },
