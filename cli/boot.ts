@@ -163,8 +163,9 @@ class BootSession {
       say(`cannot build the guest images: ${(e as Error).message}`);
       return 1;
     }
-    const sigint = () => this.#interrupt({ why: "signal", code: 130 });
-    const sigterm = () => this.#interrupt({ why: "signal", code: 143 });
+    // A signal (Ctrl-C reaches the children too) ends supervision before they exit.
+    const sigint = () => (this.#endSupervision(), this.#interrupt({ why: "signal", code: 130 }));
+    const sigterm = () => (this.#endSupervision(), this.#interrupt({ why: "signal", code: 143 }));
     Deno.addSignalListener("SIGINT", sigint);
     Deno.addSignalListener("SIGTERM", sigterm);
     globalThis.addEventListener("unload", this.#onUnload);
@@ -345,6 +346,7 @@ class BootSession {
     } finally {
       clearTimeout(timer);
     }
+    this.#endSupervision(); // the VM is ending: what exits now is not restarted
     if (outcome.why === "timeout") {
       say(`timeout: stopping the VM after ${o.timeout} s`);
     }
@@ -401,6 +403,11 @@ class BootSession {
     while (done < out.length) done += Deno.stdout.writeSync(out.subarray(done));
     if (result.status !== 0) say(`the command exited with status ${result.status}`);
     return result.status;
+  }
+
+  /** From now on no service is restarted. */
+  #endSupervision(): void {
+    for (const s of this.#supervised) s.stopSupervising();
   }
 
   /** Restarts `first` (a running device service of `launch`) with its command line when it dies. */
@@ -501,7 +508,7 @@ class BootSession {
   /** Stops every child (SIGTERM, then SIGKILL), the bus and the private nats-server. */
   async #shutdown(): Promise<void> {
     this.#closing = true;
-    for (const s of this.#supervised) s.stopSupervising();
+    this.#endSupervision();
     await Promise.all(this.#children.map((c) => c.stop()));
     await this.#bus?.close().catch(() => {});
     await this.#nats?.stop().catch(() => {});

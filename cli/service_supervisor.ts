@@ -17,6 +17,9 @@ export interface Supervisable {
   readonly signal: Deno.Signal | null;
 }
 
+/** How long an exit waits before it counts as a death (the launcher may be stopping). */
+const SETTLE_MS = 50;
+
 /** Pause before restart n in a burst (systemd's RestartSec=100ms, doubled up to 1.6 s). */
 function backoffMs(recent: number): number {
   return Math.min(1600, 100 * 2 ** Math.max(0, recent - 1));
@@ -65,6 +68,8 @@ export class SupervisedService<P extends Supervisable> {
     for (;;) {
       const p = this.#current;
       const code = await p.exited;
+      // A launcher that is stopping may learn it a moment after its children do (Ctrl-C).
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
       if (this.#stopping) return p;
       const how = p.signal ? `was killed (${p.signal})` : `exited with code ${code}`;
       if (!this.#budget.take(code, Date.now())) {
