@@ -46,6 +46,8 @@ export interface ControlOptions {
 export const RESERVED_NAMES: ReadonlySet<string> = new Set(["control", "host", "net", "memory"]);
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** A lost VM whose recreation found no snapshot or no host is tried again after this long. */
+const RECREATE_RETRY_MS = 10_000;
 const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,63}$/;
 
 const fail = (code: StatusCode, message: string): never => {
@@ -77,6 +79,8 @@ export class ControlService {
   readonly #moving = new Set<string>();
   /** When each VM was last moved (cool-down). */
   readonly #movedAt = new Map<string, number>();
+  /** When the recreation of each lost VM was last tried. */
+  readonly #recreateTried = new Map<string, number>();
 
   private constructor(readonly bus: Bus, readonly store: ControlStore, opts: ControlOptions) {
     this.hosts = new HostTable(opts.lostTimeoutMs ?? 5000);
@@ -186,8 +190,9 @@ export class ControlService {
         `no snapshot ${snap} in the memory service (./vmesh snapshots)`,
       );
     }
-    const ramMib = Math.ceil((m.ramSize ?? 0) / (1 << 20));
-    const harts = (JSON.parse(m.machine || "{}") as { harts?: number }).harts ?? 1;
+    const flags = JSON.parse(m.machine || "{}") as { harts?: number; ramSize?: number };
+    const ramMib = Math.ceil((m.ramSize || flags.ramSize || 0) / (1 << 20));
+    const harts = flags.harts ?? 1;
     const q = r.quota ?? { harts: 0, ramMib: 0, diskMib: 0 };
     if ((q.ramMib && q.ramMib !== ramMib) || (q.harts && q.harts !== harts)) {
       fail(
@@ -236,7 +241,10 @@ export class ControlService {
         },
       ));
     } catch (e) {
-      this.bus.log(`vmesh-control: ${r.name}: no snapshot list: ${(e as Error).message}`);
+      // No memory service on this bus is no news: it has no snapshots either.
+      if (!(e instanceof BusError && e.code === Status.UNAVAILABLE)) {
+        this.bus.log(`vmesh-control: ${r.name}: no snapshot list: ${(e as Error).message}`);
+      }
       return r.boot.snapshot || undefined;
     }
     let best: { name: string; at: number } | undefined;
@@ -771,11 +779,24 @@ export class ControlService {
         await this.#release(r.host, r.name);
         await this.#event(r.name, "lost", r.host, why);
         // The recreation runs on: other lost VMs need not wait for its agent start.
-        this.#recreate(done.value).catch((e) =>
-          this.bus.log(`vmesh-control: recreate ${r.name}: ${(e as Error).message}`)
-        );
+        this.#tryRecreate(done.value);
       });
     }
+    // Lost VMs not recreated yet (no host fitted, or this service started since) try again.
+    for (const { value: r } of this.store.vms()) {
+      if (r.state !== "LOST" || !r.host || !this.hosts.isLost(r.host)) continue;
+      if (this.#locks.has(r.name)) continue;
+      if (Date.now() - (this.#recreateTried.get(r.name) ?? 0) < RECREATE_RETRY_MS) continue;
+      this.#tryRecreate(r);
+    }
+  }
+
+  /** Starts {@link ControlService.#recreate} of `r` in the background, noting the attempt. */
+  #tryRecreate(r: VmRecord): void {
+    this.#recreateTried.set(r.name, Date.now());
+    this.#recreate(r).catch((e) =>
+      this.bus.log(`vmesh-control: recreate ${r.name}: ${(e as Error).message}`)
+    );
   }
 
   /**
