@@ -20,8 +20,13 @@ export function ticks(text: string): number[] {
   return [...text.matchAll(/tick (\d+)\r?\n/g)].map((m) => Number(m[1]));
 }
 
-/** The guest's loop: a tick a fifth of a second, each also written to sector 1 with fsync. */
-export const LOOP = "i=0; while true; do i=$((i+1)); " +
+/**
+ * The guest's loop: a tick a fifth of a second, each also written to sector 1 with fsync, and
+ * in the background a writer rewriting 4 MiB of tmpfs with random data (pages dirtied all
+ * along, by the translator's and interpreter's stores and by page-cache copies).
+ */
+export const LOOP = "(while true; do dd if=/dev/urandom of=/tmp/x bs=64k count=64 2>/dev/null; " +
+  "done) & i=0; while true; do i=$((i+1)); " +
   'echo "disk $i" | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null; ' +
   'echo "tick $i"; sleep 0.2; done';
 
@@ -77,10 +82,40 @@ Deno.test("live migration: a Linux guest moves to another CPU service and counts
     const src = await startService("cpu", cpuArgs(images, "mig"), url);
     procs.push(src);
     await until("three ticks on the source", () => ticks(cap.text).length >= 3, 120_000);
-    const ctl = tb.bus.client({ vm: "mig", device: "ctl" }, vmContract.ops, { timeoutMs: 60_000 });
+    const ctl = tb.bus.client({ vm: "mig", device: "ctl" }, vmContract.ops, {
+      timeoutMs: 60_000,
+      retries: 0,
+    });
 
     // No incoming service: refused, the guest runs on here.
     await assert.rejects(() => ctl.call("migrate", { to: "h2" }), /no incoming CPU service/);
+    // Another machine (RAM size) is refused before anything is sent.
+    const other = await startService(
+      "cpu",
+      [...cpuArgs(images, "mig"), "--memory", "128M", "--incoming", "--host", "h4"],
+      url,
+    );
+    procs.push(other);
+    await assert.rejects(
+      () => ctl.call("migrate", { to: "h4" }),
+      /machine differs from this one: ramSize/,
+    );
+    await other.stop("SIGKILL");
+    // A target that dies during the pre-copy: the migration fails, the guest runs on here.
+    const doomed = await startService(
+      "cpu",
+      [...cpuArgs(images, "mig"), "--incoming", "--host", "h5"],
+      url,
+      { env: { VMESH_MIGRATE_DEBUG: "1" } },
+    );
+    procs.push(doomed);
+    const failing = ctl.call("migrate", { to: "h5" });
+    await until("the first pages at h5", () => doomed.log.some((l) => /pages of round 0/.test(l)));
+    await doomed.stop("SIGKILL");
+    await assert.rejects(() => failing, (e: Error) => {
+      console.log(`migration to a target killed at its first pages: ${e.message}`);
+      return /failed, the VM runs on here/.test(e.message);
+    });
     const tgt = await startService(
       "cpu",
       [...cpuArgs(images, "mig"), "--incoming", "--host", "h2"],
@@ -99,7 +134,10 @@ Deno.test("live migration: a Linux guest moves to another CPU service and counts
     assert.ok(r.rounds >= 1 && r.sentPages > 1000, JSON.stringify({ ...r, sentBytes: 0, vm: 0 }));
     assert.equal(await src.exited, 0, "the source exits once the target runs");
     assert.ok(src.log.some((l) => /migrated to host h2/.test(l)), src.log.join("\n"));
-    assert.ok(tgt.log.some((l) => /vmesh-cpu ready: .*migrated-in/.test(l)), tgt.log.join("\n"));
+    await until(
+      "the target's ready line",
+      () => tgt.log.some((l) => /ready: .*migrated-in/.test(l)),
+    );
 
     // The counter goes on from the target: nothing lost, nothing twice.
     await until(

@@ -233,9 +233,13 @@ async function measure(): Promise<void> {
         const q = await qemuMigration(images, c);
         log(`${c} 256 MiB guest: vmesh ${show(v)}`);
         log(`${c} 256 MiB guest: qemu  ${show(q)}`);
+        // QEMU reports whole milliseconds: 0 for a downtime under 1 ms.
+        const down = q.downtimeMs > 0
+          ? `${(v.downtimeMs / q.downtimeMs).toFixed(2)}x`
+          : "n/a (QEMU reported 0 ms)";
         log(
-          `${c}: vmesh/qemu downtime ${(v.downtimeMs / q.downtimeMs).toFixed(2)}x, total ` +
-            `${(v.totalMs / q.totalMs).toFixed(2)}x, bytes ${(v.bytes / q.bytes).toFixed(2)}x`,
+          `${c}: vmesh/qemu downtime ${down}, total ${(v.totalMs / q.totalMs).toFixed(2)}x, ` +
+            `bytes ${(v.bytes / q.bytes).toFixed(2)}x`,
         );
       } catch (e) {
         log(`${c} failed: ${(e as Error).stack ?? e}`);

@@ -231,7 +231,13 @@ export async function migrateOut(
       .catch(() => {});
     if (detached) await src.reattach();
     if (pausedAt) src.resume();
-    throw e;
+    // Not a retryable status: a second try must be asked for (and needs a new --incoming).
+    throw new BusError(
+      Status.FAILED_PRECONDITION,
+      `migration of ${src.vm} to ${opts.to} failed, the VM runs on here: ${
+        (e as Error).message
+      } (start a new --incoming target to try again)`,
+    );
   }
 }
 

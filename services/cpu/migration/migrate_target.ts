@@ -47,6 +47,7 @@ export interface Incoming {
 /** Serves the incoming ops of `t`. */
 export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
   let phase: "waiting" | "receiving" | "finishing" | "running" = "waiting";
+  let round = -1;
   let settle!: { ok: () => void; fail: (e: Error) => void };
   const done = new Promise<void>((ok, fail) => settle = { ok, fail });
   const ram = t.machine.mem.ram();
@@ -91,6 +92,9 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
       },
       pages: (req) => {
         if (phase !== "receiving") throw refuse(`pages while the migration is ${phase}`);
+        if (DEBUG && req.round !== round) {
+          console.error(`migrate: pages of round ${round = req.round}`);
+        }
         return { pages: pages(req) };
       },
       finish: async (req) => {
