@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { BusError, connect, control } from "@vmesh/bus";
 import { stateLabel } from "../services/control/records.ts";
 import { diskImageMib } from "../services/agent/disk_size.ts";
-import { useUpLogin } from "./up_login.ts";
+import { UP_LOGIN, useUpLogin } from "./up_login.ts";
 
 const HELP: Record<string, string> = {
   create: `Usage: ./vmesh create [options] NAME
@@ -198,7 +198,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   // Beside a running ./vmesh up, its bus (and admin login) is the default.
-  await useUpLogin();
+  const fromUp = await useUpLogin();
   const natsUrl = Deno.env.get("NATS_URL");
   if (!natsUrl) {
     console.error(
@@ -211,7 +211,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     bus = await connect({ url: natsUrl, name: `vmesh-cli-${cmd}`, log: () => {} });
   } catch (e) {
-    console.error(`vmesh ${cmd}: cannot reach NATS at ${natsUrl}: ${(e as Error).message}`);
+    console.error(
+      `vmesh ${cmd}: cannot reach NATS at ${natsUrl}: ${(e as Error).message}` +
+        (fromUp ? ` (from ${UP_LOGIN}: if that ./vmesh up is gone, remove the file)` : ""),
+    );
     return 1;
   }
   const ctl = bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {

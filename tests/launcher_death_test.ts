@@ -322,6 +322,9 @@ Deno.test("vmesh up SIGKILLed: its nats-server and every service it started exit
       "disk",
       "memory",
       "net",
+      // The control plane up runs beside the compose services.
+      "control",
+      "agent",
     ]);
     console.log(`vmesh up SIGKILLed; gone after: ${timings(gone)}`);
   } finally {

@@ -310,7 +310,8 @@ Deno.test("up: the whole topology boots Linux; a command sent to the console run
       `disk-data=${dir}`,
     ]);
     try {
-      assert.equal(u.pids.length, 6, u.log.join("\n")); // nats + 5 services
+      // nats + 5 services + the control service and host agent.
+      assert.equal(u.pids.length, 8, u.log.join("\n"));
       await u.waitLine(GUEST_SHELL_MARKER);
       const bus = await connect({
         url: u.natsUrl,
