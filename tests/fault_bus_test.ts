@@ -1,9 +1,10 @@
 /**
  * The bus itself fails: `./vmesh boot`'s private nats-server is SIGKILLed twice while the
  * guest writes and fsyncs. The launcher starts it again on the same port with the same
- * logins; the CPU, console and disk services reconnect on their own (their subscriptions and
- * `$SRV` registrations come back), the guest keeps running, its I/O resumes, and what it
- * wrote reads back from the disk (page cache dropped) and `e2fsck -fn` finds the image clean.
+ * logins; the CPU, console, disk and net services reconnect on their own (their subscriptions
+ * and `$SRV` registrations come back), the guest keeps running, its I/O resumes, what it wrote
+ * reads back from the disk (page cache dropped), `e2fsck -fn` finds the image clean, and the
+ * gateway behind the switch answers the guest's ping after the restarts.
  */
 import assert from "node:assert/strict";
 import { ensureGuestImages } from "../guest/mod.ts";
@@ -31,8 +32,10 @@ Deno.test("fault: nats-server SIGKILLed twice mid-run: every service reconnects,
       boots,
       watchBoot(
         dir,
-        ["--timeout", "300", "--name", "fb1", "--drive", disk],
-        `mount /dev/vda /mnt && mkdir -p /mnt/w && ${WRITER}; w a 120; echo writer-done $?; ` +
+        ["--timeout", "300", "--name", "fb1", "--drive", disk, "--nic", `switch=fb${Deno.pid}`],
+        `udhcpc -i eth0 -q -n -t 10 -T 2 >/dev/null 2>&1; ` +
+          `mount /dev/vda /mnt && mkdir -p /mnt/w && ${WRITER}; w a 120; echo writer-done $?; ` +
+          "ping -c 3 -W 2 10.0.2.2; " +
           "sync; echo 3 > /proc/sys/vm/drop_caches; " +
           "for f in /mnt/w/*; do echo re ${f##*/} $(md5sum < $f | cut -c1-32); done; " +
           "umount /mnt && echo unmounted",
@@ -58,6 +61,8 @@ Deno.test("fault: nats-server SIGKILLed twice mid-run: every service reconnects,
     assert.ok(r.output !== null, `the command finished\n${text.slice(-3000)}`);
     assert.match(r.output!, /writer-done 0/);
     assert.match(r.output!, /unmounted/);
+    // The switch and the CPU's port came back too: the gateway answers after the restarts.
+    assert.match(r.output!, /3 packets transmitted, 3 packets received/);
     assert.doesNotMatch(text, /^FAIL /m);
     assert.doesNotMatch(text, GUEST_IO_ERROR);
     assert.equal(
