@@ -5,14 +5,15 @@
  * (`return_call_indirect` through a table shared by all modules), so control stays in wasm
  * until the budget runs out, a slow path is needed, or another thread asks the hart to stop.
  *
- * Inside a function, the guest registers the region uses live in i64 locals (loaded at entry,
- * written back at the one exit), and the region's basic blocks sit in a `loop` with a
- * `br_table` dispatcher, so guest loops stay wasm loops; a block that falls through to the
- * next one in emission order costs nothing. Back-edges check the budget and the hart's exit
- * request word. Loads and stores take an inline TLB fast path (tag compare and host offset in
- * the shared memory, the TLB set fixed at translation time); a miss, a misaligned access or
- * MMIO leaves the region *before* the access with exit reason {@link ExitReason.Slow}, so the
- * interpreter performs it with exact trap semantics.
+ * Inside a function, the guest registers the region uses live in i64 locals (loaded at entry;
+ * those it writes are stored back at the one exit), and the region's blocks are structured
+ * wasm (see {@link planRegion}): guest loops are wasm `loop`s, forward edges are direct `br`s,
+ * and a block that falls through to the next one in emission order costs nothing; only the
+ * entry dispatches on the block index. Back-edges check the budget; chaining also checks the
+ * hart's exit request word. Loads and stores take an inline TLB fast path (tag compare and
+ * host offset in the shared memory, the TLB set fixed at translation time); a miss, a
+ * misaligned access or MMIO leaves the region *before* the access with exit reason
+ * {@link ExitReason.Slow}, so the interpreter performs it with exact trap semantics.
  *
  * @example
  * ```ts
@@ -42,7 +43,7 @@ export interface JitLayout {
   x: number;
   /** The 8-byte pc, written at every exit. */
   pc: number;
-  /** An i32: nonzero makes translated code return at its next back-edge. */
+  /** An i32: nonzero makes translated code return instead of chaining to the next region. */
   exitRequest: number;
   /** An i32 the region writes its {@link ExitReason} into. */
   exitReason: number;
@@ -506,9 +507,9 @@ class RegionEmitter {
     }
     const k = this.#ctl.find(CTL_LOOP, j);
     if (k < 0) return this.#exitTo(pc, ExitReason.Continue);
-    // A back-edge: return when the budget is spent or another thread asks.
+    // A back-edge: return when the budget is spent (at most a chunk of the hart's run loop,
+    // so a kick from another thread waits no longer; chaining checks the request word).
     f.localGet(this.#n).localGet(0).op(Op.I32_GE_S);
-    f.i32Const(0).mem(Op.I32_LOAD, 2, this.#layout.exitRequest).op(Op.I32_OR);
     this.#open();
     this.#exitTo(pc, ExitReason.Continue);
     this.#close();
