@@ -198,7 +198,7 @@ export function rolePermissions(role: BusRole): Permissions {
       return {
         publish: [
           // Its agents' ops (not their load announcements: it must not speak for a host).
-          ...["start", "stop", "rm", "logs"].map((op) => `vmesh.host.*.${op}`),
+          ...["start", "incoming", "stop", "rm", "logs"].map((op) => `vmesh.host.*.${op}`),
           // The KV bucket vmesh-control and the events stream, through the JetStream API.
           "$JS.API.>",
           "$JS.ACK.>",
