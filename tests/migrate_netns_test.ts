@@ -78,6 +78,7 @@ async function spawnIn(
   };
 }
 
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 const deno = (entry: string, ...args: string[]) => [
   Deno.execPath(),
   "run",
@@ -207,8 +208,35 @@ Deno.test({
     procs.push(await spawnIn(ns("h1"), deno(cpu, ...vmArgs("peer", recv)), h1, / ready: /));
     const src = await spawnIn(ns("h1"), deno(cpu, ...vmArgs("mig", send)), h1, / ready: /);
     procs.push(src);
+    /** `./vmesh migrate mig --to h2`, run against h2's server. */
+    const migrateCli = async () => {
+      const o = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", CLI, "migrate", "mig", "--to", "h2"],
+        env: { NATS_URL: urlOf("h2"), NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
+    };
     const got = () => [...peerCon.text.matchAll(/got (\d+)/g)].map((m) => Number(m[1])).at(-1) ?? 0;
     await until("the stream to reach the peer", () => got() >= 100, 180_000);
+
+    // A target that refuses the last step: the source, already paused and detached from its
+    // switch port, control subject and console, takes them back and the stream goes on.
+    const refusing = await spawnIn(
+      ns("h2"),
+      deno(cpu, ...vmArgs("mig", send), "--incoming", "--host", "h2"),
+      { NATS_URL: urlOf("h2"), VMESH_MIGRATE_REFUSE_FINISH: "1" },
+      /incoming ready: /,
+    );
+    procs.push(refusing);
+    const failed = await migrateCli();
+    assert.equal(failed.code, 1, failed.out);
+    assert.match(failed.err, /failed, the VM runs on here: .*finish refused/);
+    assert.equal(await refusing.exited, 1, "the refusing target exits after the abort");
+    const back = got();
+    await until("the stream to go on at the source", () => got() >= back + 50, 60_000);
 
     const tgt = await spawnIn(
       ns("h2"),
@@ -218,33 +246,18 @@ Deno.test({
     );
     procs.push(tgt);
     const at = got();
-    const cli = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        new URL("../cli/main.ts", import.meta.url).pathname,
-        "migrate",
-        "mig",
-        "--to",
-        "h2",
-      ],
-      env: { NATS_URL: urlOf("h2"), NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const out = new TextDecoder().decode(cli.stdout), err = new TextDecoder().decode(cli.stderr);
+    const { code, out, err } = await migrateCli();
     console.log(`./vmesh migrate mig --to h2 (namespaces, routed cluster): ${out.trim()}`);
-    assert.equal(cli.code, 0, `${out}\n${err}\n${src.log.join("\n")}\n${tgt.log.join("\n")}`);
+    assert.equal(code, 0, `${out}\n${err}\n${src.log.join("\n")}\n${tgt.log.join("\n")}`);
     assert.match(out, /mig moved to h2: \d+ rounds/);
     assert.equal(await src.exited, 0, src.log.join("\n"));
     assert.ok(src.log.some((l) => /migrated to host h2/.test(l)));
 
     // The stream goes on from h2: more numbers, none missing or repeated.
-    await until("the stream to go on after the migration", () => got() >= at + 300, 60_000);
+    await until("the stream to go on after the migration", () => got() >= at + 150, 60_000);
     assert.ok(!/GAP/.test(peerCon.text), peerCon.text.slice(-2000));
     assert.ok(
-      migCon.text.includes(`sent ${Math.ceil((at + 200) / 50) * 50}`),
+      migCon.text.includes(`sent ${Math.ceil((at + 100) / 50) * 50}`),
       "mig's console goes on",
     );
     assert.ok(tgt.log.some((l) => /vmesh-cpu ready: .*migrated-in/.test(l)), tgt.log.join("\n"));

@@ -18,6 +18,8 @@ import { applyPages, nonZeroPages, PAGE_SIZE } from "./page_batch.ts";
 
 /** VMESH_MIGRATE_DEBUG=1: timings on stderr. */
 const DEBUG = Deno.env.get("VMESH_MIGRATE_DEBUG") === "1";
+/** Fault injection for tests: refuse `finish`, so the source must take its VM back. */
+const REFUSE_FINISH = Deno.env.get("VMESH_MIGRATE_REFUSE_FINISH") === "1";
 
 /** What the target side needs of the VM service. */
 export interface MigrationTarget {
@@ -99,6 +101,7 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
       },
       finish: async (req) => {
         if (phase !== "receiving") throw refuse(`finish while the migration is ${phase}`);
+        if (REFUSE_FINISH) throw refuse("finish refused (VMESH_MIGRATE_REFUSE_FINISH=1)");
         const t0 = performance.now();
         pages(req.pages);
         if (req.ramSha256.length) {
