@@ -216,8 +216,9 @@ export function rolePermissions(role: BusRole): Permissions {
       };
     case "agent": {
       const host = `vmesh.host.${role.host}`;
-      // Its VMs' services (console, disks, CPU) with the VM name as a wildcard.
-      const vmDevices = ["console", "ctl", ...AGENT_DISKS].map((d) => `vmesh.*.${d}.*`);
+      // Its VMs' services (console, disks, CPU; a live migration's incoming CPU) with the VM
+      // name as a wildcard.
+      const vmDevices = ["console", "ctl", "incoming", ...AGENT_DISKS].map((d) => `vmesh.*.${d}.*`);
       return {
         publish: [
           `${host}.load`,

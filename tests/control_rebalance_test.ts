@@ -1,29 +1,38 @@
 /**
  * Rebalancing by live migration for real (services/control/rebalance.ts): a nats-server with
- * JetStream, two host agents and the control service (`--rebalance`) as processes on loopback.
+ * JetStream, two host agents and the control service (`--rebalance`) as processes on loopback,
+ * each with its own login (roles agent and control of bus/credentials.ts; anonymous refused), so
+ * the move also shows those roles allow what a migration does.
  * A guest that keeps its core busy runs alone on a one-core host; once a second host joins, the
  * control service sees the first host stay overloaded and live-migrates the VM there: the CPU
  * service moves, the console service stays, and the guest's tick counter goes on without a
  * restart.
  */
 import assert from "node:assert/strict";
-import { control } from "@vmesh/bus";
+import { BusCredentials, connect, control, startEmbeddedNats } from "@vmesh/bus";
 import { buildTickGuest, TICK_GUEST_LINE, ticks } from "./bare_metal_elf.ts";
-import { type ServiceProcess, startService, startTestBus, waitFor } from "./services_harness.ts";
+import { type ServiceProcess, startService, waitFor } from "./services_harness.ts";
+
+const creds = new BusCredentials();
 
 function agent(host: string, cores: number, dir: string, url: string) {
-  return startService("agent", [
-    "--host",
-    host,
-    "--ram",
-    "1024",
-    "--cores",
-    String(cores),
-    "--dir",
-    `${dir}/${host}`,
-    "--interval",
-    "300",
-  ], url);
+  return startService(
+    "agent",
+    [
+      "--host",
+      host,
+      "--ram",
+      "1024",
+      "--cores",
+      String(cores),
+      "--dir",
+      `${dir}/${host}`,
+      "--interval",
+      "300",
+    ],
+    url,
+    { env: creds.env({ kind: "agent", host }) },
+  );
 }
 
 Deno.test({
@@ -33,25 +42,40 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-control-rebalance-" });
-  const tb = await startTestBus();
+  for (const host of ["h1", "h2"]) creds.add({ kind: "agent", host });
+  creds.add({ kind: "control" });
+  const nats = await startEmbeddedNats({ credentials: creds });
+  const admin = nats.credentials!.users.get("admin")!;
+  const bus = await connect({
+    url: nats.url,
+    name: "vmesh-test",
+    auth: { user: admin.user, pass: admin.password },
+    log: () => {},
+  });
+  const tb = { bus };
   const procs: ServiceProcess[] = [];
   try {
     const kernel = await buildTickGuest(dir, 100, true);
-    const url = tb.nats.url;
+    const url = nats.url;
     procs.push(await agent("h1", 1, dir, url));
     // Overloaded: its VMs use 30% of its cores or more, for 1.5 s.
     procs.push(
-      await startService("control", [
-        "--http",
-        "0",
-        "--lost-timeout",
-        "1500",
-        "--rebalance",
-        "--rebalance-cpu",
-        "0.3",
-        "--rebalance-after",
-        "1500",
-      ], url),
+      await startService(
+        "control",
+        [
+          "--http",
+          "0",
+          "--lost-timeout",
+          "1500",
+          "--rebalance",
+          "--rebalance-cpu",
+          "0.3",
+          "--rebalance-after",
+          "1500",
+        ],
+        url,
+        { env: creds.env({ kind: "control" }) },
+      ),
     );
     const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
       timeoutMs: 120_000,
@@ -111,9 +135,17 @@ Deno.test({
       const [a, b] = await Promise.all([load("h1"), load("h2")]);
       return [...a.vms, ...b.vms].some((v) => v.name === "hot") ? undefined : true;
     });
+    // The agents' and the control service's logins were refused nothing (a connection logs
+    // each permission violation); their VMs' services, on the agents' logins, did all of the
+    // above, which a refused subject would have stopped.
+    const refused = procs.flatMap((p) => p.log).filter((l) =>
+      /[Pp]ermissions? [Vv]iolation/.test(l)
+    );
+    assert.deepEqual(refused, []);
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => {});
-    await tb.close();
+    await bus.close();
+    await nats.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
