@@ -15,8 +15,8 @@ import {
   i64Of,
   loOf,
   TLB_EMPTY,
-  TLB_MMIO,
   TLB_ENTRY_WORDS,
+  TLB_MMIO,
   TLB_SETS,
   TLB_SIZE,
 } from "./state.ts";

@@ -53,6 +53,11 @@ export interface Region {
   blocks: BasicBlock[];
   /** Instructions in all blocks. */
   insnCount: number;
+  /**
+   * The pcs right after the region's calls (JAL/JALR that link) inside its page: where a
+   * return (`jalr x0, 0(ra)`) in the region most likely goes, so it can branch there directly.
+   */
+  returnSites?: number[];
 }
 
 /** How an instruction ends (or does not end) a basic block. */
@@ -184,6 +189,7 @@ export function discoverRegion(
   const page = pageOf(entry);
   const decoded = new Map<number, GuestInsn>();
   const leaders = new Set<number>([entry]);
+  const calls = new Set<number>();
   const work = [entry];
   const decode = (pc: number): GuestInsn | null => {
     const off = pc - page;
@@ -225,6 +231,15 @@ export function discoverRegion(
         pc += d.len;
         continue;
       }
+      // A call: its return site belongs to the region too (returns land there).
+      const next = pc + d.len;
+      if ((flow === Flow.Jump || flow === Flow.Indirect) && ((d.insn >>> 7) & 31) !== 0) {
+        if (pageOf(next) === page) {
+          leaders.add(next);
+          calls.add(next);
+          work.push(next);
+        }
+      }
       break;
     }
   }
@@ -248,5 +263,6 @@ export function discoverRegion(
     insnCount += insns.length;
     blocks.push({ start, insns });
   }
-  return { entry, blocks, insnCount };
+  const returnSites = [...calls].filter((pc) => decoded.has(pc)).sort((a, b) => a - b);
+  return { entry, blocks, insnCount, returnSites };
 }
