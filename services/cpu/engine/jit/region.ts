@@ -54,8 +54,8 @@ export interface Region {
   /** Instructions in all blocks. */
   insnCount: number;
   /**
-   * The pcs right after the region's calls (JAL/JALR that link) inside its page: where a
-   * return (`jalr x0, 0(ra)`) in the region most likely goes, so it can branch there directly.
+   * The pcs right after the region's calls into its own page (JAL that links): where a return
+   * (`jalr x0, 0(ra)`) in the region most likely goes, so it can branch there directly.
    */
   returnSites?: number[];
 }
@@ -231,10 +231,11 @@ export function discoverRegion(
         pc += d.len;
         continue;
       }
-      // A call: its return site belongs to the region too (returns land there).
+      // A call into this page: its return site belongs to the region too (the callee's
+      // return, in the region as well, lands there).
       const next = pc + d.len;
-      if ((flow === Flow.Jump || flow === Flow.Indirect) && ((d.insn >>> 7) & 31) !== 0) {
-        if (pageOf(next) === page) {
+      if (flow === Flow.Jump && ((d.insn >>> 7) & 31) !== 0) {
+        if (pageOf(next) === page && pageOf(jalTarget(pc, d.insn)) === page) {
           leaders.add(next);
           calls.add(next);
           work.push(next);
