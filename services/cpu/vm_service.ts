@@ -45,6 +45,7 @@ import {
   serveIncoming,
 } from "./migration/mod.ts";
 import { createHash } from "node:crypto";
+import type { DeviceIo } from "./replay/device_log.ts";
 
 /** Service name for discovery. */
 export const CPU_SERVICE_NAME = "vmesh-cpu";
@@ -86,6 +87,8 @@ export interface VmServiceOptions {
    * records are loaded into the new machine before it runs. `machine` must match it.
    */
   restore?: FetchedSnapshot;
+  /** The devices' seams for a recorded run (replay/device_log.ts): block, frames in, entropy. */
+  io?: DeviceIo;
 }
 
 /** Of {@link VmService.migrate}: the migration's figures. */
@@ -251,7 +254,7 @@ export class VmService {
     let slot = 0;
     for (const d of opts.disks ?? []) {
       const client = new BusBlockClient(bus, { vm: opts.vm, device: d.device, ...opts.block });
-      const blk = await VirtioBlk.open(client, {
+      const blk = await VirtioBlk.open(opts.io?.block(d.device, client) ?? client, {
         serial: d.device,
         tracer: blkTracer(opts.vm, d.device),
       });
@@ -278,7 +281,10 @@ export class VmService {
       });
     });
     if (opts.rng ?? true) {
-      specs.push({ slot: slot++, device: new VirtioRng() });
+      specs.push({
+        slot: slot++,
+        device: new VirtioRng(opts.io ? { entropy: opts.io.entropy } : {}),
+      });
       devices.push({ device: "rng0", kind: "virtio-rng", subject: "", connected: () => true });
     }
     const bridge = new ConsoleBridge(bus, { vm: opts.vm });
@@ -335,7 +341,10 @@ export class VmService {
   async #attachIo(): Promise<void> {
     this.console.listen((bytes) => this.machine.sendInput(bytes));
     this.#ioAttached = true;
-    for (const n of this.#nets) await n.client.start((f) => n.device.receive(f));
+    for (const [i, n] of this.#nets.entries()) {
+      const deliver = (f: Uint8Array) => n.device.receive(f);
+      await n.client.start(this.opts.io?.receive(i, deliver) ?? deliver);
+    }
   }
 
   async #serveControl(): Promise<DeviceService> {
@@ -442,10 +451,10 @@ export class VmService {
         detach: async () => {
           const svc = this.#svc;
           this.#svc = undefined;
-          await svc?.stop();
           for (const n of this.#nets) n.client.detach();
           this.#ioAttached = false;
-          await this.console.close();
+          // Both wait on the server: at once, as they are part of the downtime.
+          await Promise.all([svc?.stop(), this.console.close()]);
           return this.console.seq;
         },
         reattach: async () => {

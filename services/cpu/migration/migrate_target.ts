@@ -103,6 +103,10 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
         if (phase !== "receiving") throw refuse(`finish while the migration is ${phase}`);
         if (REFUSE_FINISH) throw refuse("finish refused (VMESH_MIGRATE_REFUSE_FINISH=1)");
         const t0 = performance.now();
+        if (DEBUG) {
+          const since = performance.timeOrigin + t0 - req.pausedAtUnixMs;
+          console.error(`migrate: finish arrived ${since.toFixed(1)} ms after the source's pause`);
+        }
         pages(req.pages);
         if (req.ramSha256.length) {
           const h = createHash("sha256");
@@ -126,6 +130,12 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
         phase = "finishing";
         const loadMs = performance.now() - t0;
         const at = await t.takeOver(req.consoleSeq);
+        if (DEBUG) {
+          console.error(
+            `migrate: resumed ${(at.resumed - req.pausedAtUnixMs).toFixed(1)} ms, first batch ` +
+              `${(at.first - req.pausedAtUnixMs).toFixed(1)} ms after the source's pause`,
+          );
+        }
         phase = "running";
         settle.ok();
         return { firstInstructionUnixMs: at.first, resumedUnixMs: at.resumed, loadMs };
