@@ -43,6 +43,9 @@ export interface ConnectOptions {
   embedded?: EmbeddedNatsOptions;
 }
 
+/** Pause between reconnect attempts to a lost server. */
+const RECONNECT_WAIT_MS = 500;
+
 let shared: { srv: Promise<EmbeddedNats>; users: number } | undefined;
 
 async function acquireEmbedded(opts?: EmbeddedNatsOptions): Promise<EmbeddedNats> {
@@ -95,6 +98,10 @@ export async function connect(opts: ConnectOptions = {}): Promise<Bus> {
     const nc = await natsConnect({
       servers,
       name: opts.name,
+      // nats.js' 20 s of reconnecting (10 x 2 s), tried every 500 ms: a restarted server
+      // (a launcher's supervision) is found again within half a second.
+      reconnectTimeWait: RECONNECT_WAIT_MS,
+      maxReconnectAttempts: 20_000 / RECONNECT_WAIT_MS,
       ...(ca ? { tls: { caFile: ca } } : {}),
       ...(auth ? { user: auth.user, pass: auth.pass, inboxPrefix: inboxPrefix(auth.user) } : {}),
     });
