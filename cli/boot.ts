@@ -35,6 +35,7 @@ import {
   parseBootArgs,
 } from "./boot_args.ts";
 import { ConsoleCapture } from "./boot_console.ts";
+import { bootReplay } from "./boot_replay.ts";
 import { ServiceProcess } from "./service_process.ts";
 import { type Supervisable, SupervisedService } from "./service_supervisor.ts";
 import { type Registration, type ServiceLaunch, vmTopology } from "./vm_topology.ts";
@@ -225,6 +226,7 @@ class BootSession {
     const initrd = o.initrd ?? images.initramfs;
     let append = o.append ?? "console=ttyS0";
     if (batch) append += ` ${batchCmdlineParam(o.command!)}`;
+    if (o.replay !== undefined) return await bootReplay(o, { bios, kernel, initrd, append });
     const topology = vmTopology({
       name: o.name,
       consoles,
@@ -244,6 +246,8 @@ class BootSession {
       append,
       gdb: o.gdb,
       waitGdb: o.waitGdb,
+      record: o.record,
+      checkpointEvery: o.checkpointEvery,
     });
 
     const givenUrl = Deno.env.get("NATS_URL");

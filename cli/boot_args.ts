@@ -66,6 +66,12 @@ export interface BootArgs {
   gdb?: string;
   /** `-S`: the harts wait for gdb. */
   waitGdb?: boolean;
+  /** `--record FILE`: the CPU service records the run (services/cpu/replay/device_log.ts). */
+  record?: string;
+  /** `--replay FILE`: replay a recording here, without services. */
+  replay?: string;
+  /** Instructions between checkpoints of a recording. */
+  checkpointEvery?: number;
   /** Batch mode: the guest command after `--`. */
   command?: string;
   help: boolean;
@@ -117,6 +123,14 @@ Options (QEMU's names):
   --gdb tcp:HOST:PORT      the CPU service serves the GDB remote protocol there (QEMU's
                            -gdb; port 0: a free one, printed); -s is --gdb tcp::1234
   -S, --wait-gdb           do not start the harts until gdb connects and continues
+  --record FILE            record the run: console input, block replies and received frames
+                           with the instruction step they reached the guest at, checkpoints
+                           (hash of RAM, harts, devices); instruction-count time, the
+                           interpreter, a seeded virtio-rng
+  --replay FILE            replay a recording with the same flags (and -- COMMAND) in this
+                           process without any service; stops at the first checkpoint that
+                           differs
+  --checkpoint-every N     instructions between checkpoints when recording (default 10000000)
   --block-deadline SECONDS how long the guest's disk requests wait for a disk service
                            that is away before they fail with an I/O error (default 60)
   -v, --verbose            show the services' log lines and process ids
@@ -243,6 +257,20 @@ export function parseBootArgs(args: string[]): BootArgs {
       case "--wait-gdb":
         out.waitGdb = true;
         break;
+      case "--record":
+        out.record = value();
+        break;
+      case "--replay":
+        out.replay = value();
+        break;
+      case "--checkpoint-every": {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) <= 0) {
+          throw new BootUsageError(`--checkpoint-every needs a positive integer, got '${v}'`);
+        }
+        out.checkpointEvery = Number(v);
+        break;
+      }
       case "--restart":
         try {
           out.restart = parseRestartFlag(value());
@@ -265,6 +293,12 @@ export function parseBootArgs(args: string[]): BootArgs {
             `command goes after --)`,
         );
     }
+  }
+  if (out.record !== undefined && out.replay !== undefined) {
+    throw new BootUsageError("--record and --replay exclude each other");
+  }
+  if (out.replay !== undefined && out.gdb) {
+    throw new BootUsageError("--gdb on a boot replay is not there yet (vmesh run --replay has it)");
   }
   if (out.waitGdb && !out.gdb) {
     throw new BootUsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");

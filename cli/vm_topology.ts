@@ -46,6 +46,9 @@ export interface VmSpec {
   /** The CPU service's `--gdb` address, and whether its harts wait for gdb (`--wait-gdb`). */
   gdb?: string;
   waitGdb?: boolean;
+  /** The CPU service records the run there (`--record`), checkpoints every N instructions. */
+  record?: string;
+  checkpointEvery?: number;
 }
 
 /** How a service answers `$SRV.PING`: its name and one metadata key with its value. */
@@ -154,6 +157,8 @@ export function vmTopology(spec: VmSpec): VmTopology {
       ...spec.nics.flatMap((n) => ["--nic", formatNic(n)]),
       ...(spec.gdb ? ["--gdb", spec.gdb] : []),
       ...(spec.waitGdb ? ["--wait-gdb"] : []),
+      ...(spec.record ? ["--record", spec.record] : []),
+      ...(spec.checkpointEvery ? ["--checkpoint-every", String(spec.checkpointEvery)] : []),
     ],
     role: {
       kind: "cpu",

@@ -28,6 +28,7 @@ import { parseRamSize } from "./memory_size.ts";
 import { DEFAULT_ENGINE, parseEngineFlag, parseNic, parseSmpFlag } from "./cli_flags.ts";
 import {
   CPU_SERVICE_NAME,
+  defaultMac,
   pcBits,
   type VmNic,
   VmService,
@@ -39,6 +40,8 @@ import { IncomingClock } from "./migration/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 import { MachineDebugger } from "./gdb/machine_debugger.ts";
 import { type GdbAddress, parseGdbAddress } from "./gdb/gdb_server.ts";
+import { imagesDigest, RunRecorder } from "./replay/run_log.ts";
+import { DeviceRecorder } from "./replay/device_log.ts";
 
 const USAGE = `usage: cpu/main.ts --vm NAME [options] [KERNEL]
 
@@ -65,6 +68,11 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --gdb tcp:HOST:PORT      serve the GDB remote protocol there (QEMU's -gdb; port 0: a free
                            one, printed as "gdb stub on tcp:HOST:PORT")
   -S, --wait-gdb           do not start the harts until gdb connects and continues
+  --record FILE            record the run for \`vmesh boot --replay\`: console input, block
+                           replies and received frames with the step they were applied at,
+                           and checkpoints; runs on instruction-count time with the
+                           interpreter, the virtio-rng seeded from the log
+  --checkpoint-every N     instructions between checkpoints when recording (default 10000000)
   -h, --help               this text`;
 
 function fail(message: string, code = 2): never {
@@ -99,6 +107,8 @@ export async function main(args: string[]): Promise<number> {
         incoming: { type: "boolean", default: false },
         host: { type: "string" },
         gdb: { type: "string" },
+        record: { type: "string" },
+        "checkpoint-every": { type: "string", default: "10000000" },
         "wait-gdb": { type: "boolean", short: "S", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -141,6 +151,55 @@ export async function main(args: string[]): Promise<number> {
   // Under gdb, guest time stands still while the harts are held (as QEMU's virtual clock).
   const dbg = gdbAddr ? new MachineDebugger({ waitForClient: flags["wait-gdb"] }) : undefined;
   const restoreFrom = flags.restore;
+  let recorder: DeviceRecorder | undefined;
+  const rtcEpochNs = Date.now() * 1e6;
+  let recorded: { bios: Uint8Array | null; kernel?: Uint8Array; initrd?: Uint8Array } | undefined;
+  if (flags.record !== undefined) {
+    if (restoreFrom !== undefined || flags.incoming || gdbAddr) {
+      fail("--record starts a fresh machine: drop --restore, --incoming and --gdb");
+    }
+    const every = Number(flags["checkpoint-every"]);
+    if (!Number.isInteger(every) || every <= 0) fail("--checkpoint-every needs a positive integer");
+    // Each image is read once: hashed for the log and loaded from the same bytes.
+    const read = (path: string | undefined, what: string) => {
+      if (path === undefined) return undefined;
+      try {
+        return Deno.readFileSync(path);
+      } catch (e) {
+        fail(`cannot read ${what} ${path}: ${(e as Error).message}`, 1);
+      }
+    };
+    recorded = {
+      bios: flags.bios === undefined || flags.bios === "none"
+        ? null
+        : read(flags.bios, "firmware")!,
+      kernel: read(kernel, "kernel"),
+      initrd: read(flags.initrd, "initrd"),
+    };
+    const parts = [recorded.kernel, recorded.bios, recorded.initrd].filter((p) => p != null);
+    try {
+      recorder = new DeviceRecorder(
+        await RunRecorder.create(flags.record, {
+          vmesh: "run-log",
+          version: 1,
+          images: await imagesDigest(parts),
+          ramSize,
+          harts,
+          append: flags.append,
+          rtcEpochNs,
+          checkpointEvery: every,
+          devices: {
+            disks: flags.disk ?? [],
+            nics: nics.map((n, i) => n.mac ?? defaultMac(vmName, i)),
+            rng: !flags["no-rng"],
+            seed: crypto.getRandomValues(new Uint32Array(1))[0],
+          },
+        }),
+      );
+    } catch (e) {
+      fail(`cannot write ${flags.record}: ${(e as Error).message}`, 1);
+    }
+  }
   const host = flags.host ?? Deno.hostname();
   if (flags.incoming) {
     if (restoreFrom !== undefined) fail("--incoming and --restore exclude each other");
@@ -179,7 +238,18 @@ export async function main(args: string[]): Promise<number> {
           append: flags.append,
           ...(incomingClock ? { clock: incomingClock } : {}),
           ...(dbg ? { clock: dbg.clock, debug: dbg.hook } : {}),
+          // Recorded: deterministic time, the interpreter, the very bytes hashed.
+          ...(recorder && recorded
+            ? {
+              ...recorded,
+              clock: "instructions" as const,
+              engine: "interp" as const,
+              journal: recorder,
+              rtcEpochNs,
+            }
+            : {}),
         },
+        io: recorder,
         disks: (flags.disk ?? []).map((device) => ({ device })),
         nics,
         rng: !flags["no-rng"],
@@ -269,6 +339,12 @@ export async function main(args: string[]): Promise<number> {
   }
   for (const u of unhook) u();
   await dbg?.close(code);
+  if (recorder) {
+    console.error(
+      `${CPU_SERVICE_NAME}: recorded ${flags.record}: ${recorder.checkpoints} checkpoints, ` +
+        `${vm.machine.instret} instructions`,
+    );
+  }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
   const m = vm.machine;
   const why = {

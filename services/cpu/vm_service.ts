@@ -270,7 +270,11 @@ export class VmService {
     (opts.nics ?? []).forEach((n, i) => {
       const mac = n.mac ?? defaultMac(opts.vm, i);
       const client = new BusNetClient(bus, { switch: n.switch, port: `${opts.vm}-net${i}`, mac });
-      const device = new VirtioNet(client, { mac });
+      const io = opts.io;
+      const device = new VirtioNet(
+        io ? { send: (f: Uint8Array) => (io.sent(i), client.send(f)) } : client,
+        { mac },
+      );
       nets.push({ client, device });
       specs.push({ slot: slot++, device });
       devices.push({

@@ -134,6 +134,12 @@ export interface RunJournal {
    * `step()` call restores the machine (`loadLoop` and the rest) before it goes on.
    */
   readonly rewinding?: boolean;
+  /**
+   * Asked when every hart waits at step `step`: true keeps guest time from jumping to the
+   * next deadline (a recording while devices owe replies, so the guest does not time out on
+   * real latency; a replay where the recording held it).
+   */
+  holdTime?(step: number): boolean;
 }
 
 /** The run loop's own state at the top of a step (saved and restored with a machine's records). */
@@ -635,11 +641,14 @@ export class Machine {
     let deadline = this.clint.nextDeadline();
     for (const h of this.harts) deadline = Math.min(deadline, h.nextDeadline());
     if (this.clock.advanceTo) {
-      // Virtual time: jump to the deadline instead of sleeping.
-      if (deadline > now && Number.isFinite(deadline)) {
+      // Virtual time: jump to the deadline instead of sleeping (unless a recording holds it).
+      const journal = this.#opts.journal;
+      if (deadline > now && Number.isFinite(deadline) && !journal?.holdTime?.(this.#step)) {
         this.clock.advanceTo(deadline);
         return;
       }
+      // A replay waits for nothing: what comes from outside is in its log.
+      if (journal?.replaying) return;
     }
     const MAX_SLEEP_MS = 10;
     const ms = deadline > now

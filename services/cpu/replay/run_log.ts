@@ -33,12 +33,33 @@ export interface RunLogHeader {
   checkpointEvery: number;
   /** The recording's `--max-instructions` (its last batch was cut there: a replay cuts it too). */
   maxInstructions?: number;
+  /** A `vmesh boot` recording: its virtio devices, in slot order (see device_log.ts). */
+  devices?: RecordedDevices;
 }
+
+/** The virtio devices of a recorded `vmesh boot` (disks, then nics, then the rng). */
+export interface RecordedDevices {
+  /** Disk device names (the guest sees each as its serial). */
+  disks: string[];
+  /** MAC addresses of the nics. */
+  nics: string[];
+  rng: boolean;
+  /** Seed of the virtio-rng's entropy (a recorded run's entropy is a function of it). */
+  seed: number;
+}
+
+/** What a device did at a step (device_log.ts): a block request's completion, a frame in. */
+export type DeviceEntry =
+  | { s: number; blk: string; q: number; ok: boolean; d?: string }
+  | { s: number; net: number; f: string }
+  | { s: number; info: string; v: { sizeBytes: number; readOnly: boolean; discard: boolean } }
+  | { s: number; hold: 1 };
 
 type Entry =
   | { s: number; in: string }
   | { s: number; i: number; h: string }
-  | { s: number; end: number; i: number };
+  | { s: number; end: number; i: number }
+  | DeviceEntry;
 
 /** A log that cannot be replayed here, or a replay that went another way than the recording. */
 export class ReplayError extends Error {
@@ -75,8 +96,17 @@ export function machineHash(m: Machine): string {
   return `${hex(a)}${hex(b)}:${m.instret}`;
 }
 
-const toB64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
-const fromB64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+/** Base64 of `bytes` (in slices: a spread of a large array would overflow the stack). */
+export function toB64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
+/** The bytes of base64 `s`. */
+export const fromB64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 /** Writes a recording as the run goes (a crash leaves every line written so far). */
 export class RunRecorder implements RunJournal {
@@ -122,6 +152,11 @@ export class RunRecorder implements RunJournal {
     this.#line({ s: step, in: toB64(bytes) });
   }
 
+  /** Logs what a device did (device_log.ts). */
+  device(e: DeviceEntry): void {
+    this.#line(e);
+  }
+
   end(step: number, m: Machine, code: number): void {
     // A stop from outside lands inside a batch, where a replay cannot follow: no final hash.
     if (m.stopCause !== "stopped") this.#line({ s: step, i: m.instret, h: machineHash(m) });
@@ -142,6 +177,8 @@ export class RunReplayer implements RunJournal {
   checkpoints = 0;
   /** The recorded run's exit code and instruction count. */
   readonly recordedEnd: { code: number; instret: number } | undefined;
+  /** Receives the device entries of each step, in log order (device_log.ts). */
+  onDevice: ((e: DeviceEntry) => void) | undefined;
 
   private constructor(header: RunLogHeader, entries: Entry[]) {
     this.header = header;
@@ -194,6 +231,8 @@ export class RunReplayer implements RunJournal {
     while (this.#at < this.#entries.length && this.#entries[this.#at].s <= step) {
       const e = this.#entries[this.#at++];
       if ("in" in e) input = input ? concat(input, fromB64(e.in)) : fromB64(e.in);
+      else if ("blk" in e || "net" in e) this.onDevice?.(e);
+      else if ("info" in e || "hold" in e) continue;
       else if ("h" in e) {
         this.checkpoints++;
         const h = machineHash(m);
@@ -211,6 +250,18 @@ export class RunReplayer implements RunJournal {
   }
 
   fed(): void {}
+
+  /** Steps at which the recording held guest time while idle (device_log.ts). */
+  holdSteps(): Set<number> {
+    return new Set(this.#entries.filter((e) => "hold" in e).map((e) => e.s));
+  }
+
+  /** The block device infos a `vmesh boot` recording logged, by device. */
+  blockInfos(): Map<string, { sizeBytes: number; readOnly: boolean; discard: boolean }> {
+    const out = new Map<string, { sizeBytes: number; readOnly: boolean; discard: boolean }>();
+    for (const e of this.#entries) if ("info" in e) out.set(e.info, e.v);
+    return out;
+  }
 
   /** Where the replay is in the log (for a rewind to the top of this step). */
   savePoint(): { at: number; checkpoints: number } {
