@@ -118,7 +118,7 @@ Deno.test("live migration: a Linux guest moves to another CPU service and counts
     });
     const tgt = await startService(
       "cpu",
-      [...cpuArgs(images, "mig"), "--incoming", "--host", "h2"],
+      [...cpuArgs(images, "mig"), "--incoming", "--host", "h2", "--http", "0"],
       url,
     );
     procs.push(tgt);
@@ -154,8 +154,17 @@ Deno.test("live migration: a Linux guest moves to another CPU service and counts
     );
     procs.push(back);
     const mid = ticks(cap.text).at(-1)!;
-    const r2 = await ctl.call("migrate", { to: "h1" });
-    console.log(`migration back: ${show(r2)}`);
+    // Through the REST API of the CPU service now running the VM (its --http came up with it).
+    await until("h2's http line", () => tgt.log.some((l) => /vmesh-cpu http: /.test(l)));
+    const api = /vmesh-cpu http: (\S+)/.exec(tgt.log.find((l) => /vmesh-cpu http: /.test(l))!)![1];
+    const res = await fetch(`${api}/vm/migrate`, {
+      method: "POST",
+      body: JSON.stringify({ to: "h1" }),
+    });
+    const r2 = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(r2));
+    assert.equal(r2.host, "h1");
+    console.log(`migration back (POST /vm/migrate): ${JSON.stringify(r2)}`);
     assert.equal(await tgt.exited, 0);
     await until(
       "three more ticks after the second migration",

@@ -8,6 +8,10 @@
  * - `POST /vm/snapshot` (optional JSON body `{"name": "..."}`) — stores the VM in the memory
  *   service (`vmesh.<vm>.ctl.snapshot`); what was stored, 409 when not running or the name
  *   is taken, 400 for a bad name, 502 when the memory service fails
+ * - `POST /vm/migrate` (JSON body `{"to": HOST, "maxDowntimeMs"?, "maxRounds"?, "verify"?}`) —
+ *   live-migrates the VM to the CPU service waiting with `--incoming --host HOST`
+ *   (`vmesh.<vm>.ctl.migrate`); rounds, pages, bytes, downtime and total time, 409 when refused
+ *   or failed (the VM then runs on here), 400 for a bad body
  *
  * @module
  */
@@ -24,6 +28,8 @@ export interface VmControl {
   stop(): void | Promise<void>;
   /** Stores the VM in the memory service under `name` (empty: a default name). */
   snapshot?(name: string): Promise<vmContract.SnapshotReply>;
+  /** Live-migrates the VM (see services/cpu/migration/). */
+  migrate?(req: vmContract.MigrateRequest): Promise<vmContract.MigrateReply>;
 }
 
 /**
@@ -48,7 +54,27 @@ export function vmControlOverBus(
         timeoutMs: 600_000,
         retries: 0,
       }),
+    migrate: (req) =>
+      bus.request({ vm, device: "ctl" }, vmContract.ops.migrate, req, {
+        timeoutMs: 600_000,
+        retries: 0,
+      }),
   };
+}
+
+/** The JSON of `POST /vm/migrate`: the migration's figures (`vmesh.vm.MigrateReply`). */
+export interface MigrateJson {
+  host: string;
+  rounds: number;
+  roundPages: number[];
+  sentPages: number;
+  sentBytes: number;
+  finalPages: number;
+  downtimeMs: number;
+  resumeMs: number;
+  captureMs: number;
+  targetLoadMs: number;
+  totalMs: number;
 }
 
 /** The JSON of `POST /vm/snapshot`: what was stored, as `takeSnapshot` reports it. */
@@ -163,21 +189,68 @@ export function vmControlApi(name: string, vm: VmControl, now = () => performanc
       };
       return Response.json(json);
     } catch (e) {
-      if (!(e instanceof BusError)) throw e;
-      const status = e.code === Status.FAILED_PRECONDITION
-        ? 409
-        : e.code === Status.INVALID_ARGUMENT
-        ? 400
-        : 502;
-      throw new HttpError(status, e.message);
+      throw httpErrorOf(e);
     }
   });
-  for (const p of ["/pause", "/resume", "/stop", "/snapshot"]) {
+  app.post("/migrate", async (c) => {
+    if (!vm.migrate) throw new HttpError(501, "this VM does not migrate");
+    const body = await (async () => {
+      try {
+        return JSON.parse(await c.req.text());
+      } catch {
+        throw new HttpError(400, 'the body must be JSON: {"to": "HOST"}');
+      }
+    })();
+    if (typeof body?.to !== "string" || body.to === "") {
+      throw new HttpError(400, "to must name the target's host");
+    }
+    for (const k of ["maxDowntimeMs", "maxRounds"]) {
+      if (body[k] !== undefined && !(typeof body[k] === "number" && body[k] > 0)) {
+        throw new HttpError(400, `${k} must be a positive number`);
+      }
+    }
+    try {
+      const r = await vm.migrate({
+        to: body.to,
+        maxDowntimeMs: body.maxDowntimeMs ?? 0,
+        maxRounds: body.maxRounds ?? 0,
+        verify: body.verify === true,
+      });
+      const json: MigrateJson = {
+        host: r.host,
+        rounds: r.rounds,
+        roundPages: r.roundPages,
+        sentPages: r.sentPages,
+        sentBytes: Number(r.sentBytes),
+        finalPages: r.finalPages,
+        downtimeMs: round(r.downtimeMs),
+        resumeMs: round(r.resumeMs),
+        captureMs: round(r.captureMs),
+        targetLoadMs: round(r.targetLoadMs),
+        totalMs: round(r.totalMs),
+      };
+      return Response.json(json);
+    } catch (e) {
+      throw httpErrorOf(e);
+    }
+  });
+  for (const p of ["/pause", "/resume", "/stop", "/snapshot", "/migrate"]) {
     app.all(p, () => {
       throw new HttpError(405, `method not allowed: POST ${p.slice(1)}`);
     });
   }
   return app;
+}
+
+/** A refusal as 409, a bad argument as 400, other bus failures as 502. */
+function httpErrorOf(e: unknown): unknown {
+  if (!(e instanceof BusError)) return e;
+  const status = e.code === Status.FAILED_PRECONDITION
+    ? 409
+    : e.code === Status.INVALID_ARGUMENT
+    ? 400
+    : 502;
+  return new HttpError(status, e.message);
 }
 
 function round(x: number): number {

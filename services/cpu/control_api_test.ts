@@ -162,3 +162,78 @@ Deno.test("cpu control api: POST /vm/snapshot passes the name, maps refusals to 
     await http.close();
   }
 });
+
+Deno.test("cpu control api: POST /vm/migrate passes the request, maps refusals to 409/400", async () => {
+  const reqs: vmContract.MigrateRequest[] = [];
+  const vm = new FakeVm();
+  const withMigrate: VmControl = {
+    status: () => vm.status(),
+    pause: () => vm.pause(),
+    resume: () => vm.resume(),
+    stop: () => vm.stop(),
+    migrate: (req) => {
+      reqs.push(req);
+      if (req.to === "nowhere") {
+        return Promise.reject(
+          new BusError(Status.FAILED_PRECONDITION, "no incoming CPU service for VM vm1"),
+        );
+      }
+      return Promise.resolve({
+        host: req.to,
+        rounds: 2,
+        roundPages: [2900, 120],
+        sentPages: 3040,
+        sentBytes: 12_451_840n,
+        finalPages: 20,
+        downtimeMs: 9.87654,
+        resumeMs: 9.5,
+        captureMs: 2.5,
+        targetLoadMs: 1.25,
+        totalMs: 400,
+        vm: vm.status(),
+      });
+    },
+  };
+  const app = controlApp({
+    service: "vmesh-cpu",
+    registry: new Registry(),
+    routes: [{ path: "/vm", app: vmControlApi("vm1", withMigrate) }],
+  });
+  const http = serveControlHttp(app, { port: 0 });
+  try {
+    const post = async (body?: string) => {
+      const r = await fetch(`${http.url}/vm/migrate`, { method: "POST", body });
+      return { status: r.status, body: await r.json() };
+    };
+    let r = await post(JSON.stringify({ to: "h2", maxDowntimeMs: 20, verify: true }));
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, {
+      host: "h2",
+      rounds: 2,
+      roundPages: [2900, 120],
+      sentPages: 3040,
+      sentBytes: 12451840,
+      finalPages: 20,
+      downtimeMs: 9.877,
+      resumeMs: 9.5,
+      captureMs: 2.5,
+      targetLoadMs: 1.25,
+      totalMs: 400,
+    });
+    r = await post(JSON.stringify({ to: "nowhere" }));
+    assert.equal(r.status, 409);
+    assert.match(r.body.error, /no incoming/);
+    assert.equal((await post("{}")).status, 400);
+    assert.equal((await post(JSON.stringify({ to: "h2", maxRounds: -1 }))).status, 400);
+    assert.equal((await post("nope")).status, 400);
+    assert.deepEqual(reqs, [
+      { to: "h2", maxDowntimeMs: 20, maxRounds: 0, verify: true },
+      { to: "nowhere", maxDowntimeMs: 0, maxRounds: 0, verify: false },
+    ]);
+    const get = await fetch(`${http.url}/vm/migrate`);
+    assert.equal(get.status, 405);
+    await get.body?.cancel();
+  } finally {
+    await http.close();
+  }
+});
