@@ -39,6 +39,9 @@ at 0x80200000).
 options:
   -m, --memory SIZE        guest RAM: MiB, or with a K/M/G suffix (default 128M)
   --smp N                  number of harts, 1 to 8 (default 1)
+  --smp-threads            experimental: run each hart in its own thread (a Worker)
+                           instead of all in turn on one; interpreter only (--engine
+                           interp), no --gdb, --record/--replay, --max-instructions
   --bios PATH|none         firmware, e.g. OpenSBI fw_jump.bin (default none)
   --initrd PATH            initial ramdisk
   --append ARGS            kernel command line
@@ -83,6 +86,7 @@ interface RunArgs {
   replay?: string;
   checkpointEvery: number;
   snapshotEvery?: number;
+  threads?: boolean;
 }
 
 /** A command-line problem, reported as one line. */
@@ -115,6 +119,9 @@ function parseArgs(args: string[]): RunArgs | "help" {
         break;
       case "--smp":
         out.harts = parseSmpFlag(value(), usageError);
+        break;
+      case "--smp-threads":
+        out.threads = true;
         break;
       case "--bios":
         out.bios = parseBiosFlag(value());
@@ -179,6 +186,18 @@ function parseArgs(args: string[]): RunArgs | "help" {
     }
     if (engineGiven && out.engine === "jit") {
       throw new UsageError("--record/--replay run the interpreter (--engine interp)");
+    }
+    out.engine = "interp";
+  }
+  if (out.threads) {
+    if (engineGiven && out.engine === "jit") {
+      throw new UsageError("--smp-threads runs the interpreter for now (--engine interp)");
+    }
+    if (out.gdb || out.record !== undefined || out.replay !== undefined) {
+      throw new UsageError("--smp-threads cannot be combined with --gdb, --record or --replay");
+    }
+    if (out.maxInstructions !== undefined) {
+      throw new UsageError("--smp-threads cannot be combined with --max-instructions");
     }
     out.engine = "interp";
   }
@@ -279,6 +298,7 @@ export async function main(args: string[]): Promise<number> {
       clock: journal ? "instructions" : clock,
       journal,
       rtcEpochNs: journal?.header.rtcEpochNs,
+      threads: opts.threads,
     });
   } catch (e) {
     if (e instanceof MachineError) {
@@ -356,6 +376,14 @@ export async function main(args: string[]): Promise<number> {
       `vmesh run: recorded ${opts.record}: ${journal.checkpoints} checkpoints, ` +
         `${machine.instret} instructions`,
     );
+  }
+  if (machine.threadStats && Deno.env.get("VMESH_SMP_STATS")) {
+    for (const t of machine.threadStats) {
+      console.error(
+        `vmesh run: hart ${t.hartId} thread: ${t.instret} instructions, ${t.mmio} MMIO ` +
+          `through the mailbox, ${t.sleeps} WFI sleeps`,
+      );
+    }
   }
   if (machine.stopCause === "limit") {
     console.error(`vmesh run: stopped after ${machine.instret} instructions (limit)`);

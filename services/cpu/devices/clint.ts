@@ -7,6 +7,7 @@
 import { Irq, type MmioDevice, type Stateful } from "../machine/mmio.ts";
 import type { VmClock } from "../machine/clock.ts";
 import type { HartIrqLines } from "../machine/hart_irq.ts";
+import { MAX_HARTS } from "../guest_memory.ts";
 
 const MSIP_BASE = 0x0;
 const MTIMECMP_BASE = 0x4000;
@@ -24,22 +25,45 @@ export interface ClintState {
   latchedHigh?: number;
 }
 
-/** The core-local interruptor. */
+/** Int32 words of the shared state: msip per hart, then mtimecmp [lo, hi] per hart. */
+const MSIP_WORD = 0, CMP_WORD = MAX_HARTS;
+/** Byte offset of the mtime offset (a float64) in the shared state. */
+const OFFSET_BYTE = (CMP_WORD + 2 * MAX_HARTS) * 4;
+/** Bytes of the CLINT state shared between threads (`Clint.shared`). */
+export const CLINT_SHARED_BYTES = OFFSET_BYTE + 8;
+
+/**
+ * The core-local interruptor. Its registers live in a SharedArrayBuffer (`shared`), so hart
+ * Workers build their own Clint over the same buffer and operate it with Atomics, without a
+ * round trip to the main thread.
+ */
 export class Clint implements MmioDevice, Stateful<ClintState> {
   readonly name = "clint";
-  #msip: number[];
-  #cmp: [number, number][];
-  #offset = 0;
+  /** msip, mtimecmp and the mtime offset, shared by every thread's Clint over it. */
+  readonly shared: SharedArrayBuffer;
+  readonly #w: Int32Array;
+  readonly #f: Float64Array;
+  /** Per thread: a 64-bit mtime read is two 32-bit reads by one hart. */
   #latchedHigh = -1;
 
+  /** Makes the CLINT; with `shared` (another Clint's `shared`) it operates that state. */
   constructor(
     private readonly harts: number,
     private readonly clock: VmClock,
     private readonly lines: HartIrqLines,
+    shared?: SharedArrayBuffer,
   ) {
-    this.#msip = new Array(harts).fill(0);
-    this.#cmp = Array.from({ length: harts }, () => [0, 0] as [number, number]);
-    this.tick();
+    this.shared = shared ?? new SharedArrayBuffer(CLINT_SHARED_BYTES);
+    this.#w = new Int32Array(this.shared, 0, OFFSET_BYTE / 4);
+    this.#f = new Float64Array(this.shared, OFFSET_BYTE, 1);
+    if (!shared) this.tick();
+  }
+
+  get #offset(): number {
+    return this.#f[0];
+  }
+  set #offset(v: number) {
+    this.#f[0] = v;
   }
 
   /** Current `mtime` in ticks. */
@@ -49,8 +73,8 @@ export class Clint implements MmioDevice, Stateful<ClintState> {
 
   /** Hart `hart`'s mtimecmp as a double (exact below 2^53, ordered beyond). */
   mtimecmp(hart: number): number {
-    const [lo, hi] = this.#cmp[hart];
-    return hi * TWO32 + lo;
+    const w = this.#w, i = CMP_WORD + 2 * hart;
+    return (Atomics.load(w, i + 1) >>> 0) * TWO32 + (Atomics.load(w, i) >>> 0);
   }
 
   /** Earliest mtimecmp across harts, in clock ticks (the next timer deadline). */
@@ -60,21 +84,31 @@ export class Clint implements MmioDevice, Stateful<ClintState> {
     return min;
   }
 
+  /** Hart `hart`'s next mtimecmp deadline in clock ticks. */
+  deadline(hart: number): number {
+    return this.mtimecmp(hart) - this.#offset;
+  }
+
   /** Recomputes every hart's MTIP level against the clock (call between instruction batches). */
   tick(): void {
     const now = this.mtime();
     for (let h = 0; h < this.harts; h++) this.lines.set(h, Irq.MTIP, now >= this.mtimecmp(h));
   }
 
+  /** Recomputes hart `hart`'s MTIP level (its Worker does, between batches). */
+  tickHart(hart: number): void {
+    this.lines.set(hart, Irq.MTIP, this.mtime() >= this.mtimecmp(hart));
+  }
+
   read(offset: number, size: 1 | 2 | 4): number {
     if (size !== 4) return 0;
     if (offset < MTIMECMP_BASE) {
       const h = (offset - MSIP_BASE) >> 2;
-      return h < this.harts ? this.#msip[h] : 0;
+      return h < this.harts ? Atomics.load(this.#w, MSIP_WORD + h) : 0;
     }
     if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + this.harts * 8) {
       const rel = offset - MTIMECMP_BASE;
-      return this.#cmp[rel >> 3][(rel >> 2) & 1] >>> 0;
+      return Atomics.load(this.#w, CMP_WORD + (rel >> 2)) >>> 0;
     }
     if (offset === MTIME) {
       // Latch the high half so a 64-bit read (low then high) is consistent across a carry.
@@ -97,14 +131,14 @@ export class Clint implements MmioDevice, Stateful<ClintState> {
     if (offset < MTIMECMP_BASE) {
       const h = (offset - MSIP_BASE) >> 2;
       if (h >= this.harts) return;
-      this.#msip[h] = value & 1;
+      Atomics.store(this.#w, MSIP_WORD + h, value & 1);
       this.lines.set(h, Irq.MSIP, (value & 1) === 1);
       return;
     }
     if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + this.harts * 8) {
       const rel = offset - MTIMECMP_BASE;
       const h = rel >> 3;
-      this.#cmp[h][(rel >> 2) & 1] = value >>> 0;
+      Atomics.store(this.#w, CMP_WORD + (rel >> 2), value | 0);
       this.lines.set(h, Irq.MTIP, this.mtime() >= this.mtimecmp(h));
       return;
     }
@@ -120,19 +154,25 @@ export class Clint implements MmioDevice, Stateful<ClintState> {
 
   save(): ClintState {
     return {
-      msip: [...this.#msip],
-      mtimecmp: this.#cmp.map(([lo, hi]) => [lo, hi]),
+      msip: Array.from({ length: this.harts }, (_, h) => Atomics.load(this.#w, MSIP_WORD + h)),
+      mtimecmp: Array.from({ length: this.harts }, (_, h): [number, number] => [
+        Atomics.load(this.#w, CMP_WORD + 2 * h) >>> 0,
+        Atomics.load(this.#w, CMP_WORD + 2 * h + 1) >>> 0,
+      ]),
       mtimeOffset: this.#offset,
       latchedHigh: this.#latchedHigh,
     };
   }
 
   load(s: ClintState): void {
-    this.#msip = [...s.msip];
-    this.#cmp = s.mtimecmp.map(([lo, hi]) => [lo, hi]);
+    for (let h = 0; h < this.harts; h++) {
+      Atomics.store(this.#w, MSIP_WORD + h, s.msip[h] & 1);
+      Atomics.store(this.#w, CMP_WORD + 2 * h, s.mtimecmp[h][0] | 0);
+      Atomics.store(this.#w, CMP_WORD + 2 * h + 1, s.mtimecmp[h][1] | 0);
+    }
     this.#offset = s.mtimeOffset;
     this.#latchedHigh = s.latchedHigh ?? -1;
-    for (let h = 0; h < this.harts; h++) this.lines.set(h, Irq.MSIP, this.#msip[h] === 1);
+    for (let h = 0; h < this.harts; h++) this.lines.set(h, Irq.MSIP, s.msip[h] === 1);
     this.tick();
   }
 }

@@ -923,7 +923,10 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             // Nothing for the translator to do: every write to a page with translated code
             // (stores, DMA) already dropped that code, and the jump cache only names live code.
             if (this.onFenceI) this.onFenceI();
-          } else if (f3 !== 0) {
+          } else if (f3 === 0) {
+            // Harts on other threads: a sequentially consistent access orders this thread's.
+            if (this.sharedAtomics) Atomics.add(r, this.exitIdx, 0);
+          } else {
             illBits = ilen === 2 ? raw & 0xffff : insn;
             ill = true;
             break loop;

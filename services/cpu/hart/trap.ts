@@ -27,6 +27,19 @@ const IRQ_ORDER = [11, 3, 7, 9, 1, 5];
 export abstract class HartTraps extends HartCsrFile {
   /** Traps taken so far (the translator's helper tells a trap from a plain step by it). */
   traps = 0;
+  /**
+   * True when harts on other threads share this memory (`--smp-threads`): LR/SC and AMOs on
+   * DRAM then use Atomics (exec_amo.ts), and FENCE is a real barrier.
+   */
+  sharedAtomics = false;
+  /** The value LR read (lo/hi words): an SC with `sharedAtomics` compare-exchanges it. */
+  resLo = 0;
+  resHi = 0;
+  #big64: BigInt64Array | undefined;
+  /** A 64-bit view of the whole memory (for 64-bit Atomics on DRAM). */
+  big64(): BigInt64Array {
+    return this.#big64 ??= new BigInt64Array(this.i32.buffer);
+  }
   /** Raises illegal-instruction with the instruction bits as tval; returns false. */
   illegal(raw: number, ilen: number): boolean {
     return this.trapNow(Cause.ILLEGAL, ilen === 2 ? raw & 0xffff : raw >>> 0);

@@ -17,8 +17,10 @@ export class HartIrqLines {
   /** Drives `bits` of hart `hart`'s mip to `level`. */
   set(hart: number, bits: number, level: boolean): void {
     const index = (this.#mem.hartBase(hart) + HartLayout.MIP) >> 2;
-    if (level) Atomics.or(this.#i32, index, bits);
-    else Atomics.and(this.#i32, index, ~bits);
+    if (level) {
+      // A hart Worker sleeping in WFI waits on this word: wake it when a bit comes up.
+      if ((Atomics.or(this.#i32, index, bits) & bits) !== bits) Atomics.notify(this.#i32, index);
+    } else Atomics.and(this.#i32, index, ~bits);
   }
 
   /** Current mip word of hart `hart`. */

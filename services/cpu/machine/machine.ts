@@ -39,6 +39,9 @@ import {
   type VirtioSlotSpec,
 } from "../virtio/slot.ts";
 import { type EngineKind, Hart } from "../hart/mod.ts";
+import { SAVED_BYTES, STATE_VERSION } from "../hart/state.ts";
+import { EpochClock } from "../smp/epoch_clock.ts";
+import { HartThreads, type HartWorkerDone } from "../smp/hart_threads.ts";
 
 /** The hart as the machine drives it (the hart module's public contract). */
 export interface MachineHart extends ExecutionEngine {
@@ -109,6 +112,12 @@ export interface MachineOptions {
    * the harts); `hart` is the hart id.
    */
   debug?: { runBatch(budget: number, hart: number): Promise<StopReason> };
+  /**
+   * Experimental (`--smp-threads`): each hart runs in its own Worker over the shared memory
+   * (services/cpu/smp); the interpreter only, on the shared wall clock, without a journal,
+   * debugger, instruction limit or guest reboot.
+   */
+  threads?: boolean;
 }
 
 /**
@@ -244,7 +253,17 @@ export class Machine {
         "record/replay needs instruction-count time and the interpreter; the GDB stub a replay",
       );
     }
-    const clockOpt = opts.clock ?? new WallClock();
+    if (
+      opts.threads &&
+      (j || opts.debug || opts.engine === "jit" || opts.maxInstructions !== undefined ||
+        (opts.clock !== undefined && !(opts.clock instanceof EpochClock)))
+    ) {
+      throw new MachineError(
+        "hart threads (--smp-threads) run the interpreter (--engine interp) on the wall clock, " +
+          "without --record/--replay, --gdb or --max-instructions",
+      );
+    }
+    const clockOpt = opts.clock ?? (opts.threads ? new EpochClock() : new WallClock());
     this.clock = clockOpt === "instructions"
       ? new InstructionClock(() => this.harts ? this.instret : 0)
       : clockOpt;
@@ -548,6 +567,7 @@ export class Machine {
 
   /** Runs until poweroff, HTIF exit, a limit or `stop()`; resolves with the exit code. */
   async run(): Promise<number> {
+    if (this.#opts.threads) return await this.#runThreaded();
     const batch = this.#opts.batch ?? 100_000;
     // After an HTIF command the program is likely spinning on fromhost: answer sooner.
     this.#budget = batch;
@@ -605,6 +625,54 @@ export class Machine {
     journal?.end(this.#step, this, this.#exitCode!);
     return this.#exitCode!;
   }
+
+  /**
+   * `run()` with a Worker per hart: this thread serves their MMIO (the mailbox), devices, time
+   * and console until the machine stops; then the harts' records are loaded back into `harts`.
+   */
+  async #runThreaded(): Promise<number> {
+    const threads = new HartThreads({
+      harts: this.harts.length,
+      ramSize: this.mem.ramSize,
+      memory: this.mem.memory,
+      engine: "interp",
+      epochMs: (this.clock as EpochClock).epochMs,
+      clintShared: this.clint.shared,
+      clintBase: CLINT.base,
+      clintSize: CLINT.size,
+      mapped: this.bus.ranges(),
+      batch: this.#opts.batch ?? 50_000,
+    }, this.mem);
+    threads.start(this.harts.map((h) => h.save()));
+    this.#wake = () => threads.mailbox.ring();
+    while (this.#exitCode === undefined) {
+      const seen = threads.mailbox.doorbell();
+      threads.serve(this.bus);
+      this.#service();
+      const ev = this.#htif?.poll();
+      if (ev) this.#stop("htif", ev.exit);
+      this.#flush();
+      // A guest reset is not carried out with hart threads yet: stop as -no-reboot does.
+      if (this.#rebootPending) this.#stop("reset", 0);
+      if (this.#exitCode !== undefined) break;
+      await threads.mailbox.waitRing(seen, 2);
+    }
+    const done = await threads.stop(this.bus, (h) => this.mem.kick(h));
+    this.#wake = undefined;
+    this.#flush();
+    for (const d of done) {
+      if (d.error) throw new MachineError(`hart ${d.hartId}'s thread failed: ${d.error}`);
+      const base = this.mem.hartBase(d.hartId);
+      const bytes = this.mem.u8.slice(base, base + SAVED_BYTES);
+      new DataView(bytes.buffer).setInt32(HartLayout.EXIT_REQUEST, 0, true);
+      this.harts[d.hartId].load({ kind: "rv64-hart", version: STATE_VERSION, bytes });
+    }
+    this.threadStats = done;
+    return this.#exitCode!;
+  }
+
+  /** After a run with `threads`: each hart thread's report (instructions, MMIO, sleeps). */
+  threadStats: HartWorkerDone[] | undefined;
 
   /**
    * Runs each hart that has work for up to `budget` instructions (all of them in total no more

@@ -31,6 +31,11 @@ export class MmioBus implements PhysicalBus {
     this.#maps = this.#maps.filter((m) => m.device !== device);
   }
 
+  /** [base, end) of every mapping, in bus order. */
+  ranges(): [number, number][] {
+    return this.#maps.map((m) => [m.base, m.end]);
+  }
+
   /** The device at `paddr` and the offset into it, if any. */
   find(paddr: number): { device: MmioDevice; offset: number } | undefined {
     for (const m of this.#maps) {

@@ -6,8 +6,13 @@
  */
 #include "test.h"
 
+/* Overridable (-DNHARTS=2 -DITERS=...): tests/smp_threads_test.ts runs 2 and 4 harts. */
+#ifndef NHARTS
 #define NHARTS 4
+#endif
+#ifndef ITERS
 #define ITERS 3000
+#endif
 #define LOCK_ITERS 300
 #define CLINT_MSIP(h) ((volatile u32 *)(0x2000000ul + 4 * (h)))
 #define MIP_MSIP (1ull << 3)
