@@ -443,15 +443,12 @@ export class VmService {
         harts: this.#harts,
         machineFlags: JSON.stringify(this.#flags),
         imagesDigest: this.#imagesDigest(),
+        // As a snapshot holds it: a VM paused meanwhile by a user stays paused after a failure.
         pause: () => {
-          this.#holding = true;
-          this.#setPaused(true);
+          this.#hold(true);
           return performance.timeOrigin + performance.now();
         },
-        resume: () => {
-          this.#holding = false;
-          this.#setPaused(false);
-        },
+        resume: () => this.#hold(false),
         detach: async () => {
           const svc = this.#svc;
           this.#svc = undefined;
@@ -559,9 +556,10 @@ export class VmService {
 
   #refuseWhileHeld(op: string): void {
     if (this.#holding) {
+      const what = this.#migrating ? "migration" : "snapshot";
       throw new BusError(
         Status.FAILED_PRECONDITION,
-        `a snapshot holds VM ${this.opts.vm} for a moment: ${op} it after the snapshot`,
+        `a ${what} holds VM ${this.opts.vm} for a moment: ${op} it after the ${what}`,
       );
     }
   }
