@@ -10,7 +10,11 @@
  * script against both (`vmesh run --replay LOG --gdb`, QEMU's `rr=replay,rrsnapshot=init` with
  * `-gdb`): break at the kernel entry and 0x80200040, two stepi, then the time of two
  * reverse-stepi and of a reverse-continue back to the entry (QEMU is given 60 s for them). The
- * runs happen once at module load; nothing asserts on time. VMESH_BENCH_SKIP_REPLAY skips it.
+ * And `./vmesh boot` with a disk and a nic running a disk and network workload: plain
+ * (`--engine interp`), `--record LOG`, `--replay LOG` (in-process, no services), against QEMU
+ * with the same devices plain, `rr=record` and `rr=replay` (blkreplay drive, filter-replay on
+ * the netdev, a fresh overlay of the data disk each run). The runs happen once at module load;
+ * nothing asserts on time. VMESH_BENCH_SKIP_REPLAY skips it.
  */
 import { fileURLToPath } from "node:url";
 import {
@@ -75,6 +79,7 @@ async function measure(): Promise<void> {
         `${(v.replay / q.replay).toFixed(2)}x, log size ${(v.bytes / q.bytes).toFixed(3)}x`,
     );
     await reverseFigures(images, dir, vlog);
+    await bootFigures(images, dir);
   } catch (e) {
     log(`failed: ${(e as Error).message}`);
   } finally {
@@ -174,6 +179,100 @@ async function reverseFigures(images: GuestImages, dir: string, vlog: string): P
       `vmesh/qemu ${ratio(v.back2, qm.back2)}, ${ratio(v.backToEntry, qm.backToEntry)}`,
   );
   if (v.back2 === undefined || v.backToEntry === undefined) log(`vmesh gdb session: ${vOut}`);
+}
+
+const WORKLOAD = "dd if=/dev/vda bs=64k count=16 2>/dev/null | md5sum | cut -c1-12; " +
+  "dd if=/dev/urandom of=/dev/vda bs=4k count=64 seek=2048 conv=fsync 2>/dev/null; " +
+  "dd if=/dev/vda bs=4k count=64 skip=2048 2>/dev/null | md5sum | cut -c1-12; " +
+  "udhcpc -i eth0 -q -n -t 10 -T 2 >/dev/null 2>&1; ping -c 3 -W 2 10.0.2.2 | grep -c bytes.from";
+
+/** Runs a command to its end; its wall time in ms and what it printed. */
+async function run(cmd: string, args: string[]): Promise<{ ms: number; out: string }> {
+  const t0 = performance.now();
+  const o = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const out = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
+  if (o.code !== 0) throw new Error(`${cmd} exited ${o.code}: ${out.slice(-400)}`);
+  return { ms: performance.now() - t0, out };
+}
+
+async function bootFigures(images: GuestImages, dir: string): Promise<void> {
+  const vlog = `${dir}/boot.log`;
+  const boot = (extra: string[]) => [
+    "boot",
+    "--engine",
+    "interp",
+    "--nic",
+    "switch=rrbench",
+    ...extra,
+    "--",
+    WORKLOAD,
+  ];
+  const v = {
+    plain: (await run(VMESH, boot([]))).ms,
+    record: (await run(VMESH, boot(["--record", vlog]))).ms,
+    replay: (await run(VMESH, boot(["--replay", vlog]))).ms,
+    bytes: (await Deno.stat(vlog)).size,
+  };
+  const overlay = `${dir}/d.qcow2`, qlog = `${dir}/boot.rr`;
+  const qemuBoot = async (rr: string | undefined) => {
+    await Deno.remove(overlay).catch(() => {});
+    await run("qemu-img", ["create", "-f", "qcow2", "-b", images.disk, "-F", "raw", overlay]);
+    const devices = rr === undefined
+      ? [
+        "-drive",
+        `file=${overlay},if=none,id=d0`,
+        "-device",
+        "virtio-blk-device,drive=d0",
+        "-netdev",
+        "user,id=n0",
+        "-device",
+        "virtio-net-device,netdev=n0",
+      ]
+      : [
+        "-drive",
+        `file=${overlay},if=none,id=img-direct`,
+        "-drive",
+        "driver=blkreplay,if=none,image=img-direct,id=img-blkreplay",
+        "-device",
+        "virtio-blk-device,drive=img-blkreplay",
+        "-netdev",
+        "user,id=n0",
+        "-device",
+        "virtio-net-device,netdev=n0",
+        "-object",
+        "filter-replay,id=replay,netdev=n0",
+        "-icount",
+        `shift=auto,rr=${rr},rrfile=${qlog}`,
+      ];
+    const args = qemuArgs(images, {
+      append: `${batchCmdlineParam(WORKLOAD + "; poweroff -f")}`,
+      disk: false,
+      net: false,
+      extra: devices,
+    });
+    const r = await run("qemu-system-riscv64", args);
+    if (!r.out.includes("reboot: Power down")) throw new Error(`qemu: ${r.out.slice(-300)}`);
+    return r.ms;
+  };
+  const q = {
+    plain: await qemuBoot(undefined),
+    record: await qemuBoot("record"),
+    replay: await qemuBoot("replay"),
+    bytes: (await Deno.stat(qlog)).size,
+  };
+  for (const [who, r] of [["vmesh boot --engine interp (disk+nic)", v], ["qemu", q]] as const) {
+    log(
+      `${who}: boot+workload ${(r.plain / 1000).toFixed(2)} s, recorded ` +
+        `${(r.record / 1000).toFixed(2)} s (${(r.record / r.plain).toFixed(2)}x), replayed ` +
+        `${(r.replay / 1000).toFixed(2)} s (${(r.replay / r.plain).toFixed(2)}x), log ` +
+        `${r.bytes} bytes (${(r.bytes / (r.record / 1000) / 1024).toFixed(1)} KiB per second)`,
+    );
+  }
+  log(
+    `boot vmesh/qemu: record ${(v.record / q.record).toFixed(2)}x, replay ` +
+      `${(v.replay / q.replay).toFixed(2)}x, log size ${(v.bytes / q.bytes).toFixed(2)}x`,
+  );
 }
 
 if (Deno.env.get("VMESH_BENCH_SKIP_REPLAY") === undefined) await measure();
