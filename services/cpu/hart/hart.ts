@@ -380,6 +380,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     const hotLimit = jit !== undefined ? jit.threshold : 0;
     const jc = jit !== undefined ? jit.jumpCacheIndex : 0;
     const mode = modeKey(fetchSet, ldSet, stSet);
+    // Harts on other threads: 64-bit loads and stores as one 8-byte access (never torn).
+    const whole64 = this.sharedAtomics, f64 = this.mem.f64;
     let pc = this.pcv;
     let fpBase = NaN, fpOff = 0;
     let n = 0, attempted = 0;
@@ -675,6 +677,12 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
                 hi = lo >> 31;
                 break;
               case 3:
+                if (whole64) {
+                  // A bit copy (Float64Array keeps NaN payloads): registers are 8-aligned.
+                  if (rd !== 0) f64[(xb + (rd << 1)) >> 1] = f64[h >> 3];
+                  pc += ilen;
+                  continue;
+                }
                 lo = r[h >> 2];
                 hi = r[(h >> 2) + 1];
                 break;
@@ -742,8 +750,11 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
                 r[h >> 2] = vlo;
                 break;
               default:
-                r[h >> 2] = vlo;
-                r[(h >> 2) + 1] = r[rs2i + 1];
+                if (whole64) f64[h >> 3] = f64[rs2i >> 1];
+                else {
+                  r[h >> 2] = vlo;
+                  r[(h >> 2) + 1] = r[rs2i + 1];
+                }
             }
             pc += ilen;
             continue;
