@@ -19,7 +19,7 @@ const SOURCE = new URL("../services/cpu/replay/testdata/timer_race.c", import.me
 const noGdb = gdbInstalled ? undefined : `${GDB} not installed (apt-get install gdb-multiarch)`;
 
 /** `vmesh run -m 16M --record LOG ELF` (checkpoints every 100k instructions). */
-async function record(elf: string, log: string) {
+async function record(elf: string, log: string, extra: string[] = []) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -33,6 +33,7 @@ async function record(elf: string, log: string) {
       "100000",
       "--record",
       log,
+      ...extra,
       elf,
     ],
     env: { NO_COLOR: "1" },
@@ -147,6 +148,50 @@ Deno.test({
       assert.ok(Number(m[2]) >= 3 && Number(m[3]) >= 5, what);
       // The console shows the run once, though parts of it ran several times.
       assert.equal(vmOut.stdout, failed.stdout, what);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: skippableName(
+    "reverse execution with two harts: reverse-stepi of the selected thread",
+    noGdb,
+  ),
+  ignore: !gdbInstalled,
+  async fn() {
+    const elf = await buildProgram(SOURCE, { flags: ["-g"] });
+    const secondary = parseElf(await Deno.readFile(elf)).symbols.get("rt_secondary")!;
+    const dir = await Deno.makeTempDir({ prefix: "vmesh-race-smp-" });
+    try {
+      const log = `${dir}/smp.log`;
+      const r = await record(elf, log, ["--smp", "2"]);
+      assert.ok(r.code === 0 || r.code === 1, r.stderr);
+      const vm = await startVmesh(elf, ["-S", "-m", "16M", "--smp", "2", "--replay", log]);
+      const out = await gdbBatch(elf, vm.port, [
+        "break timer_seen", // the first timer interrupt: hart 1 is in its wfi loop by then
+        "continue",
+        "delete",
+        "thread 2",
+        "info registers pc",
+        "reverse-stepi",
+        "info registers pc",
+        "kill",
+      ]);
+      const vmOut = await vm.done;
+      const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+      const pcs = [...out.matchAll(/^pc\s+(0x[0-9a-f]+)/gm)].map((m) => Number(m[1]));
+      assert.equal(pcs.length, 2, what);
+      // Hart 1 sits in rt_secondary's wfi loop; one unit back is the instruction before it.
+      assert.ok(pcs[0] > secondary && pcs[0] <= secondary + 8, what);
+      assert.ok(pcs[1] >= secondary && pcs[1] < pcs[0], `hart 1 went back: ${what}`);
+      assert.match(out, /\* 2\s+Thread 2 \(hart 1\)|Switching to thread 2/, what);
+      assert.match(
+        vmOut.stderr,
+        /matched \d+ checkpoints .*stopped before the recording's end/,
+        what,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -369,7 +369,8 @@ export async function main(args: string[]): Promise<number> {
       : "";
     console.error(
       `vmesh run: replay of ${opts.replay} matched ${replayer.checkpoints} checkpoints ` +
-        `(${machine.instret} instructions, ${secs} s${travels})`,
+        `(${machine.instret} instructions, ${secs} s${travels})` +
+        (replayer.stoppedEarly ? "; stopped before the recording's end" : ""),
     );
   } else if (journal instanceof RunRecorder) {
     console.error(

@@ -146,6 +146,8 @@ export class GdbStub {
   #g = 0;
   /** Hart a step without a thread steps (gdb's `Hc`), and the one being stepped. */
   #c = 0;
+  /** The last `Hc` named no thread: a reverse step goes back on the thread gdb looks at. */
+  #cAny = false;
   /** Hart that stopped last (its thread is in the stop reply). */
   #last = 0;
   #exited = false;
@@ -490,8 +492,9 @@ export class GdbStub {
         // bs / bc: reverse-stepi / reverse-continue (a replay only).
         const rc = this.#reverse;
         if (!rc || (p !== "bs" && p !== "bc")) return "";
-        if (p === "bs" && !rc.reverseStep(this.#c)) {
-          this.#last = this.#c;
+        const id = this.#cAny ? this.#g : this.#c;
+        if (p === "bs" && !rc.reverseStep(id)) {
+          this.#last = id;
           return this.#stopReply(SIGTRAP, "replaylog:begin;");
         }
         if (p === "bc") rc.reverseContinue(this.#breakpoints);
@@ -510,11 +513,17 @@ export class GdbStub {
         // Hg/Hc N: thread N's hart; 0 (any) or -1 (all) keep the current one.
         const m = /^H([gc])(-1|[0-9a-fA-F]+)$/.exec(p);
         if (!m) return "E01";
-        if (m[2] === "-1" || parseInt(m[2], 16) === 0) return "OK";
+        if (m[2] === "-1" || parseInt(m[2], 16) === 0) {
+          if (m[1] === "c") this.#cAny = true;
+          return "OK";
+        }
         const id = this.#hartOf(m[2]);
         if (id < 0) return "E02";
         if (m[1] === "g") this.#g = id;
-        else this.#c = id;
+        else {
+          this.#c = id;
+          this.#cAny = false;
+        }
         return "OK";
       }
       case "T":

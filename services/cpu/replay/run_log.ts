@@ -175,6 +175,9 @@ export class RunReplayer implements RunJournal {
   divergence: string | undefined;
   /** Checkpoints compared (all matched unless `divergence` is set). */
   checkpoints = 0;
+  /** The replay was stopped from outside (gdb's kill, a signal) before the recording's end. */
+  stoppedEarly = false;
+  #reachedEnd = false;
   /** The recorded run's exit code and instruction count. */
   readonly recordedEnd: { code: number; instret: number } | undefined;
   /** Receives the device entries of each step, in log order (device_log.ts). */
@@ -243,6 +246,7 @@ export class RunReplayer implements RunJournal {
         }
       } else if ("end" in e) {
         // The recording ended here without the guest ending it (stop, limit, Ctrl-C).
+        this.#reachedEnd = true;
         return "stop";
       }
     }
@@ -276,6 +280,10 @@ export class RunReplayer implements RunJournal {
 
   end(_step: number, m: Machine, code: number): void {
     if (this.divergence !== undefined) return;
+    if (m.stopCause === "stopped" && !this.#reachedEnd) {
+      this.stoppedEarly = true; // nothing to compare the end with
+      return;
+    }
     const rest = this.#entries.slice(this.#at);
     const final = rest.find((e): e is Extract<Entry, { h: string }> => "h" in e);
     const rec = this.recordedEnd;
