@@ -246,22 +246,39 @@ export class CowOverlay implements BlockBackend {
     return this.#queue.run(() => hostIo("read", () => this.#read(offset, length)));
   }
 
-  /** Writes `data` at `offset`; with `fua`, durable before it resolves. */
+  /**
+   * Writes `data` at `offset`; with `fua`, durable before it resolves. A write that fills new
+   * clusters resolves once their bits are on disk (after the data was synced): the bits of
+   * every write queued meanwhile go out with one sync (`#commit`).
+   */
   write(offset: number, data: Uint8Array, fua = false): Promise<void> {
     this.#checkWritable(offset, data.length);
-    return this.#queue.run(() => hostIo("write", () => this.#write(offset, data, fua)));
+    return this.#afterWrite(
+      this.#queue.run(() => hostIo("write", () => this.#write(offset, data))),
+      fua,
+    );
   }
 
   /** fsyncs the written file before it resolves. */
   flush(): Promise<void> {
     if (this.readOnly) return Promise.resolve();
-    return this.#queue.run(() => hostIo("flush", () => this.overlay.syncData()));
+    return this.#queue.run(() =>
+      hostIo("flush", async () => {
+        await this.#writeBits();
+        await this.overlay.syncData();
+      })
+    );
   }
 
   /** Runs `fn` after every earlier request, written back, with no I/O meanwhile. */
   quiesced<T>(fn: () => Promise<T>): Promise<T> {
     return this.#queue.run(async () => {
-      if (!this.readOnly) await hostIo("flush", () => this.overlay.syncData());
+      if (!this.readOnly) {
+        await hostIo("flush", async () => {
+          await this.#writeBits();
+          await this.overlay.syncData();
+        });
+      }
       return await fn();
     });
   }
@@ -270,15 +287,67 @@ export class CowOverlay implements BlockBackend {
   discard(offset: number, length: number): Promise<void> {
     this.#checkWritable(offset, length);
     // A discarded range must not fall through to the base, so it becomes overlay zeros.
-    return this.#queue.run(() =>
-      hostIo("discard", async () => {
-        const chunk = new Uint8Array(Math.min(length, this.header.clusterSize * 16));
-        for (let done = 0; done < length; done += chunk.length) {
-          const n = Math.min(chunk.length, length - done);
-          await this.#write(offset + done, chunk.subarray(0, n), false);
-        }
-      })
+    return this.#afterWrite(
+      this.#queue.run(() =>
+        hostIo("discard", async () => {
+          const chunk = new Uint8Array(Math.min(length, this.header.clusterSize * 16));
+          let fresh = false;
+          for (let done = 0; done < length; done += chunk.length) {
+            const n = Math.min(chunk.length, length - done);
+            if (await this.#write(offset + done, chunk.subarray(0, n))) fresh = true;
+          }
+          return fresh;
+        })
+      ),
+      false,
     );
+  }
+
+  /** Clusters whose data is written and whose bit is set in memory, not yet on disk. */
+  readonly #pending = new Set<number>();
+  /** The commit queued and not started yet, which a write that filled clusters joins. */
+  #nextCommit: Promise<void> | undefined;
+
+  /** Waits for a queued data write, then for its clusters' commit, then (fua) a sync. */
+  async #afterWrite(written: Promise<boolean>, fua: boolean): Promise<void> {
+    const fresh = await written;
+    if (fresh) await this.#commit();
+    if (fua) await this.#queue.run(() => hostIo("flush", () => this.overlay.syncData()));
+  }
+
+  /** Joins the next commit of pending bits (one sync for every write queued before it). */
+  #commit(): Promise<void> {
+    if (!this.#nextCommit) {
+      this.#nextCommit = this.#queue.run(() => {
+        this.#nextCommit = undefined;
+        return hostIo("write", () => this.#writeBits());
+      });
+    }
+    return this.#nextCommit;
+  }
+
+  /** Data before bitmap, so after a host crash a set bit never points at missing data. */
+  async #writeBits(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const bits = [...this.#pending];
+    this.#pending.clear();
+    try {
+      await this.overlay.syncData();
+      let first = Infinity, last = -1;
+      for (const c of bits) {
+        first = Math.min(first, c >> 3);
+        last = Math.max(last, c >> 3);
+      }
+      await writeAt(
+        this.overlay,
+        this.header.bitmapOffset + first,
+        this.bitmap.subarray(first, last + 1),
+      );
+    } catch (err) {
+      // Tried again by the next commit or flush; the in-memory bits stay set.
+      for (const c of bits) this.#pending.add(c);
+      throw err;
+    }
   }
 
   /** Closes the files. */
@@ -309,9 +378,15 @@ export class CowOverlay implements BlockBackend {
     return out;
   }
 
-  async #write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+  /**
+   * Writes the data; a cluster written for the first time (the rest copied up from the base)
+   * gets its bit in memory and joins `#pending`. True when the write touched a cluster whose
+   * bit is not on disk yet (it must wait for the commit).
+   */
+  async #write(offset: number, data: Uint8Array): Promise<boolean> {
     const cs = this.header.clusterSize;
     const fresh: number[] = [];
+    let uncommitted = false;
     let pos = 0;
     while (pos < data.length) {
       const at = offset + pos;
@@ -321,6 +396,8 @@ export class CowOverlay implements BlockBackend {
       const piece = data.subarray(pos, pos + n);
       if (this.allocated(c)) {
         await writeAt(this.overlay, this.header.dataOffset + at, piece);
+        // Its bit is not on disk yet: this write, too, completes with that commit.
+        if (this.#pending.has(c)) uncommitted = true;
       } else {
         // First write to this cluster: copy the rest of it up from the base.
         let cluster = piece;
@@ -334,19 +411,11 @@ export class CowOverlay implements BlockBackend {
       }
       pos += n;
     }
-    if (fresh.length > 0) {
-      // Data before bitmap, so after a host crash a set bit never points at missing data.
-      await this.overlay.syncData();
-      for (const c of fresh) this.bitmap[c >> 3] |= 1 << (c & 7);
-      const first = fresh[0] >> 3;
-      const last = fresh[fresh.length - 1] >> 3;
-      await writeAt(
-        this.overlay,
-        this.header.bitmapOffset + first,
-        this.bitmap.subarray(first, last + 1),
-      );
+    for (const c of fresh) {
+      this.bitmap[c >> 3] |= 1 << (c & 7);
+      this.#pending.add(c);
     }
-    if (fua) await this.overlay.syncData();
+    return fresh.length > 0 || uncommitted;
   }
 
   #checkBounds(offset: number, length: number): void {

@@ -106,3 +106,37 @@ Deno.test("cow overlay: broken files and a changed base are refused with a clear
     await assert.rejects(CowOverlay.open(`${dir}/a.cow`), /overlay was made over 8192/);
   });
 });
+
+Deno.test("cow overlay: concurrent allocating writes share one sync; a resolved write is on disk", async () => {
+  await withDir(async (dir) => {
+    const base = pattern(64 * CLUSTER, 7);
+    await Deno.writeFile(`${dir}/base.img`, base);
+    await CowOverlay.create(`${dir}/a.cow`, `${dir}/base.img`, { clusterSize: CLUSTER });
+    const disk = await CowOverlay.open(`${dir}/a.cow`);
+    const file = disk.overlay;
+    const sync = file.syncData.bind(file);
+    let syncs = 0;
+    file.syncData = () => {
+      syncs++;
+      return sync();
+    };
+    // 16 writes to fresh clusters, all queued at once (as a guest's writeback sends them).
+    const writes = Array.from({ length: 16 }, (_, i) => pattern(CLUSTER, 100 + i));
+    const rewrite = pattern(512, 1);
+    await Promise.all([
+      ...writes.map((w, i) => disk.write(i * 2 * CLUSTER, w)),
+      // A write into a cluster whose bit is not on disk yet waits for that commit too.
+      disk.write(0, rewrite),
+    ]);
+    assert.ok(syncs >= 1 && syncs <= 2, `${syncs} syncs for 17 writes`);
+    // No flush: what a process killed now leaves behind must hold every resolved write.
+    const again = await CowOverlay.open(`${dir}/a.cow`);
+    const expected = base.slice();
+    writes.forEach((w, i) => expected.set(w, i * 2 * CLUSTER));
+    expected.set(rewrite, 0);
+    assert.deepEqual(await again.read(0, base.length), expected);
+    assert.equal(again.allocatedClusters(), 16);
+    again.close();
+    disk.close();
+  });
+});
