@@ -1,27 +1,60 @@
 /**
- * virtio-blk throughput against QEMU (`deno bench -A services/disk/virtio_blk_bench.ts`, part
- * of `deno task bench`): the cached guest images boot under `./vmesh boot` (disk service over
- * NATS, copy-on-write overlay) and under `qemu-system-riscv64 -M virt` (snapshot=on), and the
- * guest runs, in one batch command, a cold sequential `dd` read of 64 MiB from /dev/vda and a
- * sequential `dd` write of 64 MiB to it (conv=fsync, so the time includes the flush). MiB/s
- * come from busybox dd's own report; the ratio vmesh/QEMU is printed. The runs happen once at
- * module load (Deno.bench repeats its functions); nothing asserts on time.
- * VMESH_BENCH_SKIP_BLK=1 skips it. Missing: 4 KiB random reads at QD1/QD32 (needs a guest
- * program; busybox has no fio).
+ * virtio-blk throughput and small-I/O rates against QEMU (`deno bench -A
+ * services/disk/virtio_blk_bench.ts`, part of `deno task bench`). Everything below runs under
+ * `./vmesh boot` (disk service over NATS) and under `qemu-system-riscv64 -M virt` in the same
+ * run, and the ratio vmesh/QEMU is printed per row:
+ *
+ * 1. Sequential, on the cached data disk (vmesh: copy-on-write overlay; QEMU: snapshot=on), one
+ *    guest batch command: a cold buffered `dd` read of 64 MiB from /dev/vda (page cache dropped),
+ *    the same read again from the guest's page cache (no disk I/O: what the guest's own CPU
+ *    allows, the ceiling of the cold read), a read with `iflag=direct` (1 MiB requests, no page
+ *    cache: the device path itself), a buffered write of 64 MiB with `conv=fsync`, and a write
+ *    with `oflag=direct`. MiB/s from busybox dd's own report. vmesh runs twice, with the block
+ *    client's read-ahead (the default) and with `VMESH_READ_AHEAD_BYTES=0`.
+ * 2. Random: `bench/blk_randread.c` (built here with the Debian cross compiler
+ *    riscv64-linux-gnu-gcc, static) on an ext4 image of its own made with `mke2fs -d`, attached
+ *    read-only (`./vmesh boot --drive IMG,ro`; QEMU `snapshot=on`); the guest mounts it and runs
+ *    4 KiB O_DIRECT random reads over the whole device at queue depth 1 and 32 (one thread per
+ *    request in flight) for VMESH_BENCH_RAND_SECONDS (default 3) each. IOPS as the program
+ *    reports them.
+ *
+ * The runs happen once at module load (Deno.bench repeats its functions); nothing asserts on
+ * time. VMESH_BENCH_SKIP_BLK=1 skips it all.
  * @module
  */
 
 import { fileURLToPath } from "node:url";
-import { ensureGuestImages, runQemuBatch } from "../../guest/mod.ts";
+import { ensureGuestImages, type GuestImages, runQemuBatch } from "../../guest/mod.ts";
 import { timeMarkers } from "../../cli/marker_timer.ts";
 
 const VMESH = fileURLToPath(new URL("../../vmesh", import.meta.url));
+const RANDREAD_C = fileURLToPath(new URL("./bench/blk_randread.c", import.meta.url));
 const LIMIT_MS = 600_000;
+const RAND_SECONDS = Number(Deno.env.get("VMESH_BENCH_RAND_SECONDS") ?? "3");
 
-/** Guest command: read then write 64 MiB, each tagged so the report is parsed by label. */
-export const BLK_COMMAND = "echo 3 > /proc/sys/vm/drop_caches; echo phase=read; " +
-  "dd if=/dev/vda of=/dev/null bs=1M count=64; echo phase=write; " +
-  "dd if=/dev/zero of=/dev/vda bs=1M count=64 conv=fsync";
+/** Guest command: each dd tagged so the report is parsed by label. */
+export const BLK_COMMAND = [
+  "echo 3 > /proc/sys/vm/drop_caches",
+  "echo phase=read",
+  "dd if=/dev/vda of=/dev/null bs=1M count=64",
+  "echo phase=cached",
+  "dd if=/dev/vda of=/dev/null bs=1M count=64",
+  "echo phase=direct_read",
+  "dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direct",
+  "echo phase=write",
+  "dd if=/dev/zero of=/dev/vda bs=1M count=64 conv=fsync",
+  "echo phase=direct_write",
+  "dd if=/dev/zero of=/dev/vda bs=1M count=64 oflag=direct",
+].join("; ");
+
+/** The sequential rows, in print order, with what each measures. */
+const PHASES: [string, string][] = [
+  ["read", "sequential read, cold (buffered)"],
+  ["cached", "the same from the guest page cache"],
+  ["direct_read", "sequential read, O_DIRECT 1 MiB"],
+  ["write", "sequential write + fsync (buffered)"],
+  ["direct_write", "sequential write, O_DIRECT 1 MiB"],
+];
 
 /** MiB/s of each phase's busybox dd report ("N bytes (..) copied, S seconds"). */
 export function parsePhases(text: string): Map<string, number> {
@@ -34,36 +67,141 @@ export function parsePhases(text: string): Map<string, number> {
   return out;
 }
 
+/** IOPS by queue depth from the lines of blk_randread ("randread qd=Q ios=N ... iops=I"). */
+export function parseRandread(text: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/randread qd=(\d+) ios=(\d+) seconds=([\d.]+) iops=(\d+)/g)) {
+    out.set(Number(m[1]), Number(m[4]));
+  }
+  return out;
+}
+
 function log(line: string): void {
   console.log(`virtio_blk_bench: ${line}`);
 }
 
-async function measure(): Promise<void> {
-  const images = await ensureGuestImages();
-  let vm = new Map<string, number>(), qemu = new Map<string, number>();
+/** Runs `command` in the guest under `./vmesh boot`; the console text. */
+async function vmeshBatch(
+  command: string,
+  extra: string[] = [],
+  env?: Record<string, string>,
+): Promise<string> {
+  const r = await timeMarkers(
+    VMESH,
+    ["boot", ...extra, "--timeout", String(LIMIT_MS / 1000 - 20), "--", command],
+    { markers: [], timeoutMs: LIMIT_MS, waitForExit: true, env },
+  );
+  return r.stdout + r.output;
+}
+
+/** Builds blk_randread and an ext4 image holding it; undefined (and why) when it cannot. */
+async function randreadImage(dir: string): Promise<string | undefined> {
+  const root = `${dir}/root`;
+  await Deno.mkdir(root);
+  const run = async (cmd: string, args: string[]) => {
+    const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    if (!r.success) throw new Error(`${cmd}: ${new TextDecoder().decode(r.stderr).trim()}`);
+  };
   try {
-    const r = await timeMarkers(
-      VMESH,
-      ["boot", "--timeout", String(LIMIT_MS / 1000 - 20), "--", BLK_COMMAND],
-      { markers: [], timeoutMs: LIMIT_MS, waitForExit: true },
-    );
-    vm = parsePhases(r.stdout + r.output);
-    if (vm.size === 0) log(`vmesh: no dd report: ${(r.stdout + r.output).slice(-800)}`);
+    await run("riscv64-linux-gnu-gcc", [
+      "-O2",
+      "-static",
+      "-pthread",
+      "-o",
+      `${root}/randread`,
+      RANDREAD_C,
+    ]);
+    await run("mke2fs", ["-q", "-F", "-t", "ext4", "-d", root, `${dir}/rand.img`, "64M"]);
+    return `${dir}/rand.img`;
   } catch (e) {
-    log(`vmesh failed: ${(e as Error).message}`);
+    log(`no random-read image (apt-get install gcc-riscv64-linux-gnu e2fsprogs): ${e}`);
+    return undefined;
   }
+}
+
+const RAND_COMMAND = `mkdir -p /m && mount -o ro /dev/vda /m && ` +
+  `/m/randread /dev/vda 1 ${RAND_SECONDS} && /m/randread /dev/vda 32 ${RAND_SECONDS}`;
+
+async function measureSequential(images: GuestImages): Promise<void> {
+  const runs: [string, Map<string, number>][] = [];
+  for (
+    const [label, env] of [
+      ["vmesh", undefined],
+      ["vmesh, read-ahead off", { VMESH_READ_AHEAD_BYTES: "0" }],
+    ] as const
+  ) {
+    try {
+      const text = await vmeshBatch(BLK_COMMAND, [], env);
+      const m = parsePhases(text);
+      if (m.size === 0) log(`${label}: no dd report: ${text.slice(-800)}`);
+      runs.push([label, m]);
+    } catch (e) {
+      log(`${label} failed: ${(e as Error).message}`);
+    }
+  }
+  let qemu = new Map<string, number>();
   try {
     const r = await runQemuBatch(images, BLK_COMMAND, { net: false, timeoutMs: 180_000 });
     qemu = parsePhases(r.output ?? r.console);
   } catch (e) {
     log(`qemu failed: ${(e as Error).message}`);
   }
-  for (const phase of ["read", "write"]) {
-    const v = vm.get(phase), q = qemu.get(phase);
-    const f = (x?: number) => x === undefined ? "n/a" : `${x.toFixed(1)} MiB/s`;
-    const ratio = v !== undefined && q !== undefined ? ` = ${(v / q).toFixed(2)}x QEMU` : "";
-    log(`dd 64 MiB sequential ${phase}: vmesh ${f(v)}, qemu ${f(q)}${ratio}`);
+  const f = (x?: number) => x === undefined ? "n/a" : `${x.toFixed(1)} MiB/s`;
+  for (const [phase, what] of PHASES) {
+    const q = qemu.get(phase);
+    const cells = runs.map(([label, m]) => {
+      const v = m.get(phase);
+      const ratio = v !== undefined && q ? ` (${(v / q).toFixed(2)}x)` : "";
+      return `${label} ${f(v)}${ratio}`;
+    });
+    log(`dd 64 MiB ${what}: ${cells.join(", ")}, qemu ${f(q)}`);
   }
+}
+
+async function measureRandom(images: GuestImages): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-blk-bench-" });
+  try {
+    const img = await randreadImage(dir);
+    if (!img) return;
+    let vm = new Map<number, number>(), qemu = new Map<number, number>();
+    try {
+      const text = await vmeshBatch(RAND_COMMAND, ["--drive", `${img},ro`]);
+      vm = parseRandread(text);
+      if (vm.size === 0) log(`vmesh: no randread report: ${text.slice(-800)}`);
+    } catch (e) {
+      log(`vmesh randread failed: ${(e as Error).message}`);
+    }
+    try {
+      const r = await runQemuBatch(images, RAND_COMMAND, {
+        net: false,
+        disk: false,
+        timeoutMs: 180_000,
+        extra: [
+          "-drive",
+          `file=${img},if=none,format=raw,id=d0,snapshot=on`,
+          "-device",
+          "virtio-blk-device,drive=d0",
+        ],
+      });
+      qemu = parseRandread(r.output ?? r.console);
+    } catch (e) {
+      log(`qemu randread failed: ${(e as Error).message}`);
+    }
+    for (const qd of [1, 32]) {
+      const v = vm.get(qd), q = qemu.get(qd);
+      const f = (x?: number) => x === undefined ? "n/a" : `${x} IOPS`;
+      const ratio = v !== undefined && q ? ` = ${(v / q).toFixed(2)}x QEMU` : "";
+      log(`4 KiB random read O_DIRECT, QD${qd}: vmesh ${f(v)}, qemu ${f(q)}${ratio}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function measure(): Promise<void> {
+  const images = await ensureGuestImages();
+  await measureSequential(images);
+  await measureRandom(images);
 }
 
 if (!Deno.env.get("VMESH_BENCH_SKIP_BLK")) await measure();
