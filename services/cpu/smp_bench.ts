@@ -7,6 +7,11 @@
  * 2. scaling: two parallel `md5sum` jobs over 32 MiB of zeros each, timed inside the guest by
  *    /proc/uptime, with 1 and with 2 harts (`./vmesh boot --smp N`, QEMU `-smp N`):
  *    time(1 hart) / time(2 harts) for each;
+ * 2b. the same scaling with `vmesh run --smp-threads` (a Worker per hart, the interpreter), the
+ *    command typed at the prompt, against the harts-in-turn interpreter (`--engine interp`);
+ * 2c. MMIO cost per access (`bench/mmio.c`, timed by the guest's time CSR): UART loads and
+ *    stores (the main thread's device: a mailbox round trip with `--smp-threads`) and CLINT
+ *    mtime loads (served in the hart's thread), harts in turn vs `--smp-threads` vs QEMU;
  * 3. idle: host CPU seconds a 4-hart `vmesh run` and `qemu -smp 4` use in 10 s sitting at
  *    the prompt (the guest still programs a timer every few ms while idle, so neither is zero).
  *
@@ -24,6 +29,8 @@ import {
   vmeshRunArgs,
 } from "../../guest/mod.ts";
 import { timeMarkers } from "../../cli/marker_timer.ts";
+import { buildProgram } from "../../tests/riscv/build.ts";
+import { runQemu, runVmesh } from "../../tests/riscv/run.ts";
 
 const VMESH = fileURLToPath(new URL("../../vmesh", import.meta.url));
 const CLI = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
@@ -120,6 +127,107 @@ async function measureScaling(images: GuestImages): Promise<void> {
   }
 }
 
+/** `WORK` typed at the prompt of `vmesh run` (with `extra` flags); its SMPWORK seconds. */
+async function vmeshRunWork(images: GuestImages, harts: number, extra: string[]): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, ...runArgs(images, harts), ...extra],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const dec = new TextDecoder(), enc = new TextEncoder();
+  let text = "";
+  const reader = child.stdout.getReader();
+  const writer = child.stdin.getWriter();
+  try {
+    let typed = false;
+    while (!/SMPWORK [\d.]+ [\d.]+/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`ended before the work: ${text.slice(-300)}`);
+      text += dec.decode(value, { stream: true });
+      if (!typed && text.includes(GUEST_PROMPT)) {
+        typed = true;
+        await writer.write(enc.encode(WORK + "; poweroff -f\n"));
+      }
+    }
+    return workSeconds(text);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await child.stderr.cancel();
+  }
+}
+
+async function measureThreadScaling(images: GuestImages): Promise<void> {
+  const modes: [string, string[]][] = [
+    ["vmesh run --engine interp (harts in turn)", ["--engine", "interp"]],
+    ["vmesh run --smp-threads (a Worker per hart)", ["--smp-threads"]],
+  ];
+  const q = new Map<number, number>();
+  for (const harts of [1, 2]) {
+    try {
+      const r = await runQemuBatch(images, WORK, { smp: harts, net: false, timeoutMs: LIMIT_MS });
+      q.set(harts, workSeconds(r.output ?? r.console));
+    } catch (e) {
+      log(`qemu parallel work with ${harts} harts failed: ${(e as Error).message}`);
+    }
+  }
+  for (const [name, extra] of modes) {
+    const t = new Map<number, number>();
+    for (const harts of [1, 2]) {
+      try {
+        t.set(harts, await vmeshRunWork(images, harts, extra));
+      } catch (e) {
+        log(`${name}, ${harts} harts, failed: ${(e as Error).message}`);
+      }
+    }
+    const one = t.get(1), two = t.get(2);
+    if (one === undefined || two === undefined) continue;
+    log(
+      `2 parallel md5sum jobs (32 MiB each), ${name}: 1 hart ${one.toFixed(2)} s, ` +
+        `2 harts ${two.toFixed(2)} s, scaling ${(one / two).toFixed(2)}x`,
+    );
+  }
+  const q1 = q.get(1), q2 = q.get(2);
+  if (q1 !== undefined && q2 !== undefined) {
+    log(
+      `2 parallel md5sum jobs (32 MiB each), qemu (same run): 1 hart ${q1.toFixed(2)} s, ` +
+        `2 harts ${q2.toFixed(2)} s, scaling ${(q1 / q2).toFixed(2)}x`,
+    );
+  }
+}
+
+/** `mmio <what> <ps>` lines of bench/mmio.c's output, as ns per access. */
+function mmioNs(out: string): Map<string, number> {
+  return new Map([...out.matchAll(/^mmio (\S+) (\d+)/gm)].map((m) => [m[1], Number(m[2]) / 1000]));
+}
+
+async function measureMmio(): Promise<void> {
+  const src = fileURLToPath(new URL("./bench/mmio.c", import.meta.url));
+  const elf = await buildProgram(src, { flags: ["-DVMESH_VIRT"] });
+  const rows: [string, Map<string, number>][] = [];
+  for (
+    const [name, extra] of [
+      ["vmesh run --engine interp", ["--engine", "interp"]],
+      ["vmesh run --smp-threads", ["--smp-threads"]],
+      ["vmesh run --engine jit", ["--engine", "jit"]],
+    ] as [string, string[]][]
+  ) {
+    const r = await runVmesh(elf, 120_000, extra);
+    rows.push([name, mmioNs(r.stdout)]);
+  }
+  rows.push(["qemu", mmioNs((await runQemu(elf, "virt")).stdout)]);
+  for (const [name, ns] of rows) {
+    const f = (k: string) => `${k} ${(ns.get(k) ?? NaN).toFixed(2)}`;
+    log(
+      `MMIO ns per access, ${name}: ${["uart-load", "uart-store", "clint-load"].map(f).join(", ")}`,
+    );
+  }
+}
+
 /** utime + stime of process `pid`, in seconds. */
 function cpuSeconds(pid: number): number {
   const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
@@ -181,7 +289,13 @@ async function measureIdle(images: GuestImages): Promise<void> {
 
 if (!Deno.env.get("VMESH_BENCH_SKIP_SMP")) {
   const images = await ensureGuestImages();
-  await measureBoots(images);
-  await measureScaling(images);
-  await measureIdle(images);
+  // VMESH_BENCH_SMP_ONLY=threads: only --smp-threads scaling and MMIO; =mmio: only MMIO.
+  const only = Deno.env.get("VMESH_BENCH_SMP_ONLY");
+  if (only !== "threads" && only !== "mmio") {
+    await measureBoots(images);
+    await measureScaling(images);
+  }
+  if (only !== "mmio") await measureThreadScaling(images);
+  await measureMmio();
+  if (only !== "threads" && only !== "mmio") await measureIdle(images);
 }
