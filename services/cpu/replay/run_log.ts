@@ -57,7 +57,7 @@ export type DeviceEntry =
 
 type Entry =
   | { s: number; in: string }
-  | { s: number; i: number; h: string }
+  | { s: number; i: number; h: string; p?: Record<string, string> }
   | { s: number; end: number; i: number }
   | DeviceEntry;
 
@@ -75,8 +75,13 @@ export async function imagesDigest(parts: Uint8Array[]): Promise<string> {
   return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A 64-bit (two 32-bit lanes) hash of RAM, every hart record and every device record. */
-export function machineHash(m: Machine): string {
+/**
+ * A 64-bit (two 32-bit lanes) hash of RAM, every hart record and every device record; with
+ * `parts`, also a 32-bit hash of each of them by name ("ram", "hart0", "uart0", ...), so a
+ * mismatch can say what differed.
+ */
+export function machineHash(m: Machine, parts?: Record<string, string>): string {
+  const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
   const ram = m.mem.ram();
   const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
   let a = 0x811c9dc5 | 0, b = 0x01000193 | 0;
@@ -85,15 +90,25 @@ export function machineHash(m: Machine): string {
     a = Math.imul(a ^ w, 0x01000193);
     b = Math.imul(b ^ w ^ i, 0x5bd1e995);
   }
+  if (parts) parts.ram = hex(b);
   const { harts, devices } = saveMachine(m);
   for (const r of [...harts, ...devices]) {
+    let c = 0x811c9dc5 | 0;
     for (const byte of r.state) {
       a = Math.imul(a ^ byte, 0x01000193);
       b = Math.imul(b ^ byte, 0x5bd1e995);
+      c = Math.imul(c ^ byte, 0x01000193);
     }
+    if (parts) parts[r.device] = hex(c);
   }
-  const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
   return `${hex(a)}${hex(b)}:${m.instret}`;
+}
+
+/** The names of the parts whose hashes differ ("ram", "hart0", ...), or "" when unknown. */
+function differing(recorded: Record<string, string> | undefined, now: Record<string, string>) {
+  if (!recorded) return "";
+  const names = Object.keys(now).filter((k) => recorded[k] !== now[k]);
+  return names.length ? `; differs in ${names.join(", ")}` : "";
 }
 
 /** Base64 of `bytes` (in slices: a spread of a large array would overflow the stack). */
@@ -141,7 +156,8 @@ export class RunRecorder implements RunJournal {
 
   step(step: number, m: Machine): undefined {
     if (m.instret >= this.#next) {
-      this.#line({ s: step, i: m.instret, h: machineHash(m) });
+      const p: Record<string, string> = {};
+      this.#line({ s: step, i: m.instret, h: machineHash(m, p), p });
       this.checkpoints++;
       this.#next = m.instret + this.#every;
     }
@@ -159,7 +175,10 @@ export class RunRecorder implements RunJournal {
 
   end(step: number, m: Machine, code: number): void {
     // A stop from outside lands inside a batch, where a replay cannot follow: no final hash.
-    if (m.stopCause !== "stopped") this.#line({ s: step, i: m.instret, h: machineHash(m) });
+    if (m.stopCause !== "stopped") {
+      const p: Record<string, string> = {};
+      this.#line({ s: step, i: m.instret, h: machineHash(m, p), p });
+    }
     this.#line({ s: step, end: code, i: m.instret });
     this.#file.close();
   }
@@ -238,10 +257,11 @@ export class RunReplayer implements RunJournal {
       else if ("info" in e || "hold" in e) continue;
       else if ("h" in e) {
         this.checkpoints++;
-        const h = machineHash(m);
+        const p: Record<string, string> = {};
+        const h = machineHash(m, p);
         if (h !== e.h) {
           this.divergence = `diverged at step ${step}: recorded ${e.h}, replayed ${h} ` +
-            `(hash:instructions)`;
+            `(hash:instructions)${differing(e.p, p)}`;
           return "stop";
         }
       } else if ("end" in e) {
@@ -290,10 +310,11 @@ export class RunReplayer implements RunJournal {
     if (final) {
       // The guest ended the recorded run: the replay must end the same way, in the same state.
       this.checkpoints++;
-      const h = machineHash(m);
+      const p: Record<string, string> = {};
+      const h = machineHash(m, p);
       if (h !== final.h || rec?.code !== code) {
         this.divergence = `ended with code ${code} in state ${h}; the recording with code ` +
-          `${rec?.code} in state ${final.h} (hash:instructions)`;
+          `${rec?.code} in state ${final.h} (hash:instructions)${differing(final.p, p)}`;
       }
     } else if (rest.some((e) => "in" in e)) {
       this.divergence = `ended with code ${code} after ${m.instret} instructions, before ` +
