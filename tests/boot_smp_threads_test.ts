@@ -1,5 +1,6 @@
 /**
- * Linux on `vmesh run --smp 2 --smp-threads` (a Worker per hart, the interpreter): the kernel
+ * Linux on `vmesh run --smp 2 --smp-threads` (a Worker per hart), under the translator and the
+ * interpreter: the kernel
  * brings up both harts (OpenSBI HSM), `nproc` and /proc/cpuinfo say 2, two parallel checksum
  * jobs give the right sums, both harts ran tasks (their /proc/stat lines), and each hart's thread
  * retired instructions and took MMIO through the mailbox.
@@ -15,51 +16,57 @@ const COMMAND = "nproc; grep -c ^processor /proc/cpuinfo; " +
   "for i in 1 2; do (dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum > /tmp/s$i) & done; " +
   "wait; cat /tmp/s1 /tmp/s2; grep '^cpu[0-9]' /proc/stat; poweroff -f\n";
 
-Deno.test("vmesh run --smp 2 --smp-threads: Linux runs on 2 hart threads", async () => {
-  const images = await ensureGuestImages();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      VMESH_CLI,
-      ...vmeshRunArgs(images, { smp: 2, timeoutS: 240, extra: ["--smp-threads"] }),
-    ],
-    env: { NO_COLOR: "1", VMESH_SMP_STATS: "1" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const dec = new TextDecoder();
-  let stdout = "";
-  let typed = false;
-  const writer = child.stdin.getWriter();
-  for await (const chunk of child.stdout) {
-    stdout += dec.decode(chunk, { stream: true });
-    if (!typed && stdout.includes(GUEST_PROMPT)) {
-      typed = true;
-      await writer.write(new TextEncoder().encode(COMMAND));
-      await writer.close();
+for (const engine of ["jit", "interp"]) {
+  Deno.test(`vmesh run --smp 2 --smp-threads --engine ${engine}: Linux on 2 hart threads`, async () => {
+    const images = await ensureGuestImages();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        VMESH_CLI,
+        ...vmeshRunArgs(images, {
+          smp: 2,
+          timeoutS: 240,
+          extra: ["--smp-threads", "--engine", engine],
+        }),
+      ],
+      env: { NO_COLOR: "1", VMESH_SMP_STATS: "1" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const dec = new TextDecoder();
+    let stdout = "";
+    let typed = false;
+    const writer = child.stdin.getWriter();
+    for await (const chunk of child.stdout) {
+      stdout += dec.decode(chunk, { stream: true });
+      if (!typed && stdout.includes(GUEST_PROMPT)) {
+        typed = true;
+        await writer.write(new TextEncoder().encode(COMMAND));
+        await writer.close();
+      }
     }
-  }
-  const { code } = await child.status;
-  const err = await stderr;
-  assert.equal(code, 0, `${stdout.slice(-2000)}\n${err}`);
-  const lines = stdout.split("\n").map((l) => l.trim());
-  const at = lines.indexOf("2");
-  assert.ok(at >= 0 && lines[at + 1] === "2", `nproc and cpuinfo: ${stdout.slice(-2000)}`);
-  const sums = lines.filter((l) => /^[0-9a-f]{32}\s+-$/.test(l));
-  assert.deepEqual(sums.map((l) => l.split(/\s+/)[0]), Array(2).fill(ZEROS_4M_MD5), stdout);
-  const cpus = lines.filter((l) => /^cpu\d /.test(l));
-  assert.equal(cpus.length, 2, stdout);
-  for (const c of cpus) {
-    const [, user, , system] = c.split(/\s+/).map(Number);
-    assert.ok(user + system > 0, `${c}: this hart never ran a task`);
-  }
-  const threads = [...err.matchAll(/hart (\d) thread: (\d+) instructions, (\d+) MMIO/g)];
-  assert.equal(threads.length, 2, err);
-  for (const [, id, instret, mmio] of threads) {
-    assert.ok(Number(instret) > 1e6 && Number(mmio) > 0, `hart ${id}: ${err}`);
-  }
-});
+    const { code } = await child.status;
+    const err = await stderr;
+    assert.equal(code, 0, `${stdout.slice(-2000)}\n${err}`);
+    const lines = stdout.split("\n").map((l) => l.trim());
+    const at = lines.indexOf("2");
+    assert.ok(at >= 0 && lines[at + 1] === "2", `nproc and cpuinfo: ${stdout.slice(-2000)}`);
+    const sums = lines.filter((l) => /^[0-9a-f]{32}\s+-$/.test(l));
+    assert.deepEqual(sums.map((l) => l.split(/\s+/)[0]), Array(2).fill(ZEROS_4M_MD5), stdout);
+    const cpus = lines.filter((l) => /^cpu\d /.test(l));
+    assert.equal(cpus.length, 2, stdout);
+    for (const c of cpus) {
+      const [, user, , system] = c.split(/\s+/).map(Number);
+      assert.ok(user + system > 0, `${c}: this hart never ran a task`);
+    }
+    const threads = [...err.matchAll(/hart (\d) thread: (\d+) instructions, (\d+) MMIO/g)];
+    assert.equal(threads.length, 2, err);
+    for (const [, id, instret, mmio] of threads) {
+      assert.ok(Number(instret) > 1e6 && Number(mmio) > 0, `hart ${id}: ${err}`);
+    }
+  });
+}

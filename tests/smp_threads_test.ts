@@ -9,8 +9,8 @@ import { buildProgram } from "./riscv/build.ts";
 import { boardFlags } from "./riscv/programs.ts";
 import { describe, runVmesh } from "./riscv/run.ts";
 
-for (const harts of [2, 4]) {
-  Deno.test(`smp threads: isa smp.c on ${harts} harts, one Worker each`, async () => {
+for (const [harts, engine] of [[2, "jit"], [4, "jit"], [2, "interp"], [4, "interp"]]) {
+  Deno.test(`smp threads: isa smp.c on ${harts} harts, one Worker each, ${engine}`, async () => {
     const elf = await buildProgram("isa/smp.c", {
       flags: [...boardFlags("virt"), `-DNHARTS=${harts}`, "-DITERS=20000"],
     });
@@ -19,6 +19,8 @@ for (const harts of [2, 4]) {
       "--smp",
       String(harts),
       "--smp-threads",
+      "--engine",
+      String(engine),
       "--timeout",
       "100",
     ]);
@@ -36,9 +38,9 @@ for (const harts of [2, 4]) {
   });
 }
 
-Deno.test("smp threads: refused with the translator, gdb or a record", async () => {
+Deno.test("smp threads: refused with gdb, a record or an instruction limit", async () => {
   const elf = await buildProgram("isa/smp.c", { flags: boardFlags("virt") });
-  for (const extra of [["--engine", "jit"], ["--gdb", "tcp::0"], ["--record", "/dev/null"]]) {
+  for (const extra of [["--max-instructions", "1000"], ["--gdb", "tcp::0"], ["--record", "/x"]]) {
     const r = await runVmesh(elf, 60_000, ["--smp", "4", "--smp-threads", ...extra]);
     assert.equal(r.code, 2, describe(`--smp-threads ${extra.join(" ")}`, r));
     assert.match(r.stderr, /--smp-threads/);

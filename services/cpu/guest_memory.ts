@@ -73,6 +73,11 @@ export class GuestMemory {
   readonly codePages: Uint8Array;
   /** Called with the DRAM page index when a write reaches a page marked in `codePages`. */
   onCodeWrite: ((page: number) => void) | undefined = undefined;
+  /**
+   * Called by `evictStores` too: harts on other threads (`--smp-threads`) have their store
+   * TLBs there, out of this thread's reach.
+   */
+  onEvictStores: ((page: number) => void) | undefined = undefined;
   /** Per hart id: drops that hart's cached store translations of a DRAM page. */
   readonly #storeEvictors = new Map<number, (page: number) => void>();
   /**
@@ -88,9 +93,10 @@ export class GuestMemory {
 
   /**
    * Makes the shared memory for `ramSize` bytes of DRAM, or wraps `memory` (one made by
-   * another GuestMemory, e.g. received by a Worker) when given.
+   * another GuestMemory, e.g. received by a Worker) when given, with that GuestMemory's
+   * `codePages.buffer` as `codePages`.
    */
-  constructor(ramSize: number, memory?: WebAssembly.Memory) {
+  constructor(ramSize: number, memory?: WebAssembly.Memory, codePages?: SharedArrayBuffer) {
     if (!Number.isInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0) {
       throw new RangeError(`RAM size must be a positive multiple of 4 KiB, got ${ramSize}`);
     }
@@ -118,7 +124,8 @@ export class GuestMemory {
     this.u32 = new Uint32Array(buf);
     this.f64 = new Float64Array(buf);
     this.view = new DataView(buf);
-    this.codePages = new Uint8Array(ramSize / 4096);
+    // Shared, so harts in Workers see each other's marks.
+    this.codePages = new Uint8Array(codePages ?? new SharedArrayBuffer(ramSize / 4096));
     this.dirtyPages = new Uint8Array(ramSize / 4096);
   }
 
@@ -149,6 +156,7 @@ export class GuestMemory {
    */
   evictStores(page: number): void {
     for (const evict of this.#storeEvictors.values()) evict(page);
+    this.onEvictStores?.(page);
   }
 
   /** True when [paddr, paddr+len) lies inside DRAM. */

@@ -40,8 +40,8 @@ options:
   -m, --memory SIZE        guest RAM: MiB, or with a K/M/G suffix (default 128M)
   --smp N                  number of harts, 1 to 8 (default 1)
   --smp-threads            experimental: run each hart in its own thread (a Worker)
-                           instead of all in turn on one; interpreter only (--engine
-                           interp), no --gdb, --record/--replay, --max-instructions
+                           instead of all in turn on one; no --gdb, --record/--replay,
+                           --max-instructions
   --bios PATH|none         firmware, e.g. OpenSBI fw_jump.bin (default none)
   --initrd PATH            initial ramdisk
   --append ARGS            kernel command line
@@ -190,16 +190,12 @@ function parseArgs(args: string[]): RunArgs | "help" {
     out.engine = "interp";
   }
   if (out.threads) {
-    if (engineGiven && out.engine === "jit") {
-      throw new UsageError("--smp-threads runs the interpreter for now (--engine interp)");
-    }
     if (out.gdb || out.record !== undefined || out.replay !== undefined) {
       throw new UsageError("--smp-threads cannot be combined with --gdb, --record or --replay");
     }
     if (out.maxInstructions !== undefined) {
       throw new UsageError("--smp-threads cannot be combined with --max-instructions");
     }
-    out.engine = "interp";
   }
   if (out.snapshotEvery !== undefined && (out.replay === undefined || !out.gdb)) {
     throw new UsageError("--snapshot-every is for reverse execution: give --replay FILE and --gdb");

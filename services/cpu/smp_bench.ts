@@ -127,8 +127,15 @@ async function measureScaling(images: GuestImages): Promise<void> {
   }
 }
 
-/** `WORK` typed at the prompt of `vmesh run` (with `extra` flags); its SMPWORK seconds. */
-async function vmeshRunWork(images: GuestImages, harts: number, extra: string[]): Promise<number> {
+/**
+ * `WORK` typed at the prompt of `vmesh run` (with `extra` flags): its SMPWORK seconds and the
+ * host CPU seconds the process used meanwhile (every hart thread included).
+ */
+async function vmeshRunWork(
+  images: GuestImages,
+  harts: number,
+  extra: string[],
+): Promise<{ s: number; cpu: number }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", CLI, ...runArgs(images, harts), ...extra],
     stdin: "piped",
@@ -141,17 +148,18 @@ async function vmeshRunWork(images: GuestImages, harts: number, extra: string[])
   const reader = child.stdout.getReader();
   const writer = child.stdin.getWriter();
   try {
-    let typed = false;
+    let typed = false, cpu0 = 0;
     while (!/SMPWORK [\d.]+ [\d.]+/.test(text)) {
       const { value, done } = await reader.read();
       if (done) throw new Error(`ended before the work: ${text.slice(-300)}`);
       text += dec.decode(value, { stream: true });
       if (!typed && text.includes(GUEST_PROMPT)) {
         typed = true;
+        cpu0 = cpuSeconds(child.pid);
         await writer.write(enc.encode(WORK + "; poweroff -f\n"));
       }
     }
-    return workSeconds(text);
+    return { s: workSeconds(text), cpu: cpuSeconds(child.pid) - cpu0 };
   } finally {
     try {
       child.kill("SIGKILL");
@@ -163,8 +171,9 @@ async function vmeshRunWork(images: GuestImages, harts: number, extra: string[])
 
 async function measureThreadScaling(images: GuestImages): Promise<void> {
   const modes: [string, string[]][] = [
-    ["vmesh run --engine interp (harts in turn)", ["--engine", "interp"]],
-    ["vmesh run --smp-threads (a Worker per hart)", ["--smp-threads"]],
+    ["vmesh run --engine jit (harts in turn)", ["--engine", "jit"]],
+    ["vmesh run --smp-threads --engine jit", ["--smp-threads", "--engine", "jit"]],
+    ["vmesh run --smp-threads --engine interp", ["--smp-threads", "--engine", "interp"]],
   ];
   const q = new Map<number, number>();
   for (const harts of [1, 2]) {
@@ -176,7 +185,7 @@ async function measureThreadScaling(images: GuestImages): Promise<void> {
     }
   }
   for (const [name, extra] of modes) {
-    const t = new Map<number, number>();
+    const t = new Map<number, { s: number; cpu: number }>();
     for (const harts of [1, 2]) {
       try {
         t.set(harts, await vmeshRunWork(images, harts, extra));
@@ -186,9 +195,11 @@ async function measureThreadScaling(images: GuestImages): Promise<void> {
     }
     const one = t.get(1), two = t.get(2);
     if (one === undefined || two === undefined) continue;
+    const f = (r: { s: number; cpu: number }) =>
+      `${r.s.toFixed(2)} s (host CPU ${r.cpu.toFixed(2)} s)`;
     log(
-      `2 parallel md5sum jobs (32 MiB each), ${name}: 1 hart ${one.toFixed(2)} s, ` +
-        `2 harts ${two.toFixed(2)} s, scaling ${(one / two).toFixed(2)}x`,
+      `2 parallel md5sum jobs (32 MiB each), ${name}: 1 hart ${f(one)}, ` +
+        `2 harts ${f(two)}, scaling ${(one.s / two.s).toFixed(2)}x`,
     );
   }
   const q1 = q.get(1), q2 = q.get(2);

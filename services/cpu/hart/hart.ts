@@ -59,6 +59,8 @@ export interface HartOptions {
   engine?: EngineKind;
   /** Tuning of the translator (engine "jit"). */
   translator?: TranslatorOptions;
+  /** Harts on other threads share the memory (a hart Worker): see `sharedAtomics`. */
+  sharedAtomics?: boolean;
 }
 
 /** Execution engines a hart offers. */
@@ -129,6 +131,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     opts.mem.addStoreEvictor(opts.hartId, (page) => this.evictStorePage(page));
     this.wide = createWideArith(opts.mem.memory);
     this.ctab = compressedTable();
+    this.sharedAtomics = opts.sharedAtomics ?? false;
     if (opts.engine === "jit") {
       const t = new Translator(this, opts.translator);
       this.translator = t;

@@ -42,6 +42,7 @@ import { type EngineKind, Hart } from "../hart/mod.ts";
 import { SAVED_BYTES, STATE_VERSION } from "../hart/state.ts";
 import { EpochClock } from "../smp/epoch_clock.ts";
 import { HartThreads, type HartWorkerDone } from "../smp/hart_threads.ts";
+import { CodeSync } from "../smp/code_sync.ts";
 
 /** The hart as the machine drives it (the hart module's public contract). */
 export interface MachineHart extends ExecutionEngine {
@@ -114,8 +115,8 @@ export interface MachineOptions {
   debug?: { runBatch(budget: number, hart: number): Promise<StopReason> };
   /**
    * Experimental (`--smp-threads`): each hart runs in its own Worker over the shared memory
-   * (services/cpu/smp); the interpreter only, on the shared wall clock, without a journal,
-   * debugger, instruction limit or guest reboot.
+   * (services/cpu/smp), on the shared wall clock, without a journal, debugger, instruction
+   * limit or guest reboot.
    */
   threads?: boolean;
 }
@@ -255,11 +256,11 @@ export class Machine {
     }
     if (
       opts.threads &&
-      (j || opts.debug || opts.engine === "jit" || opts.maxInstructions !== undefined ||
+      (j || opts.debug || opts.maxInstructions !== undefined ||
         (opts.clock !== undefined && !(opts.clock instanceof EpochClock)))
     ) {
       throw new MachineError(
-        "hart threads (--smp-threads) run the interpreter (--engine interp) on the wall clock, " +
+        "hart threads (--smp-threads) run on the wall clock, " +
           "without --record/--replay, --gdb or --max-instructions",
       );
     }
@@ -331,7 +332,8 @@ export class Machine {
         hartId,
         bus: this.bus,
         clock: this.clock,
-        engine: opts.engine,
+        // With hart threads these only hold state: the Workers translate (and mark code pages).
+        engine: opts.threads ? "interp" : opts.engine,
       });
       h.reset(BOOT_ROM.base);
       return h;
@@ -631,18 +633,27 @@ export class Machine {
    * and console until the machine stops; then the harts' records are loaded back into `harts`.
    */
   async #runThreaded(): Promise<number> {
+    const code = new CodeSync(this.harts.length, this.mem.codePages.length);
     const threads = new HartThreads({
       harts: this.harts.length,
       ramSize: this.mem.ramSize,
       memory: this.mem.memory,
-      engine: "interp",
+      engine: this.#opts.engine ?? "interp",
       epochMs: (this.clock as EpochClock).epochMs,
       clintShared: this.clint.shared,
       clintBase: CLINT.base,
       clintSize: CLINT.size,
       mapped: this.bus.ranges(),
       batch: this.#opts.batch ?? 50_000,
+      codePages: this.mem.codePages.buffer as SharedArrayBuffer,
+      codeSync: code.shared,
     }, this.mem);
+    // DMA into a page a hart translated code from: that hart drops it before it runs on.
+    const onCodeWrite = this.mem.onCodeWrite;
+    this.mem.onCodeWrite = (page) => {
+      onCodeWrite?.(page);
+      code.codeWritten(this.mem.codePages, page, -1, (h) => this.mem.kick(h));
+    };
     threads.start(this.harts.map((h) => h.save()));
     this.#wake = () => threads.mailbox.ring();
     while (this.#exitCode === undefined) {
@@ -659,6 +670,7 @@ export class Machine {
     }
     const done = await threads.stop(this.bus, (h) => this.mem.kick(h));
     this.#wake = undefined;
+    this.mem.onCodeWrite = onCodeWrite;
     this.#flush();
     for (const d of done) {
       if (d.error) throw new MachineError(`hart ${d.hartId}'s thread failed: ${d.error}`);

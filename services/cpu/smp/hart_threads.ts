@@ -28,6 +28,9 @@ export interface HartWorkerStart {
   mapped: [number, number][];
   /** Instructions between the Worker's own timer checks. */
   batch: number;
+  /** `GuestMemory.codePages.buffer` and the `CodeSync` state of the machine. */
+  codePages: SharedArrayBuffer;
+  codeSync: SharedArrayBuffer;
 }
 
 /** What a hart Worker reports when it finishes. */

@@ -12,6 +12,7 @@ import { HartIrqLines } from "../machine/hart_irq.ts";
 import { TIMEBASE_HZ } from "../machine/clock.ts";
 import { MailboxBus } from "./mailbox.ts";
 import { EpochClock } from "./epoch_clock.ts";
+import { CodeSync } from "./code_sync.ts";
 import type { HartWorkerDone, HartWorkerStart } from "./hart_threads.ts";
 
 /** Longest WFI sleep, ms, before the hart looks at its timers again. */
@@ -19,7 +20,7 @@ const MAX_SLEEP_MS = 50;
 
 /** Runs the hart `start` describes; returns what the main thread is told at the end. */
 export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
-  const mem = new GuestMemory(start.ramSize, start.memory);
+  const mem = new GuestMemory(start.ramSize, start.memory, start.codePages);
   const clock = new EpochClock(start.epochMs);
   const lines = new HartIrqLines(mem);
   const clint = new Clint(start.harts, clock, lines, start.clintShared);
@@ -31,14 +32,38 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
       store: (pa, size, v) => (clint.write(pa - start.clintBase, size, v), true),
     },
   });
-  const hart = new Hart({ mem, hartId: start.hartId, bus, clock, engine: start.engine });
+  const id = start.hartId;
+  const code = new CodeSync(start.harts, mem.codePages.length, start.codeSync);
+  const kick = (h: number) => mem.kick(h);
+  // Set before the hart: its translator chains its own invalidation after this.
+  mem.onCodeWrite = (page) => code.codeWritten(mem.codePages, page, id, kick);
+  mem.onEvictStores = (page) => code.storesToEvict(page, id, kick);
+  const hart = new Hart({ mem, hartId: id, bus, clock, engine: start.engine, sharedAtomics: true });
   hart.load(start.state);
-  hart.sharedAtomics = true;
-  const i32 = mem.i32, id = start.hartId;
+  const jit = hart.translator;
+  // FENCE.I: code other harts wrote without this thread seeing the store (before its store
+  // TLB eviction arrived) must go too; the flush happens at the loop top (not inside the
+  // translated code that called the interpreter for the FENCE.I).
+  let fenceI = false;
+  if (jit) {
+    hart.onFenceI = () => {
+      fenceI = true;
+      hart.kick();
+    };
+  }
+  const drain = () => {
+    code.drain(id, (page) => hart.evictStorePage(page), (page) => jit?.invalidatePage(page));
+    if (fenceI) {
+      fenceI = false;
+      jit?.flushAll();
+    }
+  };
+  const i32 = mem.i32;
   const mipIdx = (mem.hartBase(id) + HartLayout.MIP) >> 2;
   const exitIdx = (mem.hartBase(id) + HartLayout.EXIT_REQUEST) >> 2;
   let sleeps = 0;
   while (!bus.stopping) {
+    drain();
     clint.tickHart(id);
     const reason = hart.run(start.batch);
     if (reason === StopReason.Halted) {

@@ -23,7 +23,7 @@
  * const retired = exports[index](budget, 0);
  * ```
  */
-import { FunctionBody, Op, ValType, WasmModuleBuilder } from "./wasm_builder.ts";
+import { AtomicOp, FunctionBody, Op, ValType, WasmModuleBuilder } from "./wasm_builder.ts";
 import {
   branchTarget,
   Flow,
@@ -55,6 +55,8 @@ export interface JitLayout {
    * instead of returning to TypeScript. Without it, every exit returns.
    */
   jumpCache?: { base: number; mask: number };
+  /** Harts on other threads share the memory: FENCE becomes a wasm `atomic.fence`. */
+  fences?: boolean;
 }
 
 /**
@@ -745,7 +747,8 @@ class RegionEmitter {
         f.i64Const(lo32(v), hi32(v)).localSet(this.#reg[rd]);
         return;
       }
-      case 3: // FENCE: a single hart sees its own accesses in order
+      case 3: // FENCE: a single hart sees its own accesses in order; other threads need one
+        if (this.#layout.fences) f.atomic(AtomicOp.FENCE);
         return;
       case 0:
         return this.#load(d, k, rd, rs1, f3, imm);

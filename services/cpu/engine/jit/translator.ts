@@ -49,6 +49,8 @@ export interface TranslatedHart {
   readonly mem: GuestMemory;
   /** The hart's id (its bit in `GuestMemory.codePages`). */
   readonly hartId: number;
+  /** Harts on other threads share the memory (FENCE must be a real barrier). */
+  readonly sharedAtomics?: boolean;
   /** Byte offset of the hart's record. */
   readonly base: number;
   /** The record's TLB words. */
@@ -252,6 +254,7 @@ export class Translator {
       exitRequest: base + HartLayout.EXIT_REQUEST,
       exitReason: base + JIT_EXIT_REASON,
       jumpCache: { base: base + JIT_JUMP_CACHE, mask: JUMP_CACHE_ENTRIES - 1 },
+      fences: hart.sharedAtomics,
     };
     this.jumpCacheIndex = (base + JIT_JUMP_CACHE) >> 2;
     this.#reasonIdx = (base + JIT_EXIT_REASON) >> 2;
@@ -376,7 +379,7 @@ export class Translator {
   /** Drops the regions made from DRAM page `page` (it was written). */
   invalidatePage(page: number): void {
     const pcs = this.#pageEntries.get(page);
-    this.#mem.codePages[page] &= ~this.#codeBit;
+    Atomics.and(this.#mem.codePages, page, ~this.#codeBit); // other threads mark this byte too
     this.#pageGen[page]++;
     if (!pcs) return;
     this.#pageEntries.delete(page);
@@ -390,7 +393,9 @@ export class Translator {
 
   /** Drops every translation (the region cap reached). */
   flushAll(): void {
-    for (const page of this.#pageEntries.keys()) this.#mem.codePages[page] &= ~this.#codeBit;
+    for (const page of this.#pageEntries.keys()) {
+      Atomics.and(this.#mem.codePages, page, ~this.#codeBit);
+    }
     for (const list of this.#entries.values()) for (const e of list) this.#release(e);
     this.#entries.clear();
     this.#pageEntries.clear();
@@ -456,8 +461,7 @@ export class Translator {
     if (region !== null) {
       // From now on every hart's store to the page takes the slow path (and invalidates).
       const marks = this.#mem.codePages;
-      if (marks[page] === 0) this.#mem.evictStores(page);
-      marks[page] |= this.#codeBit;
+      if (Atomics.or(marks, page, this.#codeBit) === 0) this.#mem.evictStores(page);
       const tlb = { load: this.#tlbView(h.loadSet), store: this.#tlbView(h.storeSet) };
       entry.job = { entry, hostPc, region, tlb, gen: this.#pageGen[page] };
       this.#queue.push(entry.job);
