@@ -8,7 +8,7 @@
  * runs on where it was.
  */
 import assert from "node:assert/strict";
-import { vm as vmContract } from "@vmesh/bus";
+import { consoleMsgs, vm as vmContract } from "@vmesh/bus";
 import { ConsoleCapture } from "../cli/boot_console.ts";
 import { batchCmdlineParam, ensureGuestImages, imageArgs } from "../guest/mod.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
@@ -21,12 +21,13 @@ export function ticks(text: string): number[] {
 }
 
 /**
- * The guest's loop: a tick a fifth of a second, each also written to sector 1 with fsync, and
- * in the background a writer rewriting 4 MiB of tmpfs with random data (pages dirtied all
- * along, by the translator's and interpreter's stores and by page-cache copies).
+ * The guest's loop: a tick a fifth of a second, each also written to sector 1 with fsync; in
+ * the background a writer rewriting 4 MiB of tmpfs with random data (pages dirtied all along,
+ * by the translator's and interpreter's stores and by page-cache copies) and a reader echoing
+ * each line typed on the console as "typed LINE".
  */
 export const LOOP = "(while true; do dd if=/dev/urandom of=/tmp/x bs=64k count=64 2>/dev/null; " +
-  "done) & i=0; while true; do i=$((i+1)); " +
+  'done) & (while read l; do echo "typed $l"; done </dev/ttyS0) & i=0; while true; do i=$((i+1)); ' +
   'echo "disk $i" | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null; ' +
   'echo "tick $i"; sleep 0.2; done';
 
@@ -128,7 +129,21 @@ Deno.test("live migration: a Linux guest moves to another CPU service and counts
     await until("the source to count on", () => ticks(cap.text).length >= n0 + 2, 30_000);
 
     const before = ticks(cap.text).at(-1)!;
+    // Console input typed all through the migration reaches the guest once, in order.
+    let typing = true, typed = 0;
+    const typist = (async () => {
+      while (typing || typed < 5) {
+        const data = new TextEncoder().encode(`k${++typed}\n`);
+        await tb.bus.request({ vm: "mig", device: "console" }, consoleMsgs.ops.send, {
+          seq: 0,
+          data,
+        });
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
     const r = await ctl.call("migrate", { to: "h2", verify: true });
+    typing = false;
+    await typist;
     console.log(`migration with the RAM check: ${show(r)}`);
     assert.equal(r.host, "h2");
     assert.ok(r.rounds >= 1 && r.sentPages > 1000, JSON.stringify({ ...r, sentBytes: 0, vm: 0 }));
@@ -146,6 +161,14 @@ Deno.test("live migration: a Linux guest moves to another CPU service and counts
       60_000,
     );
     assertConsecutive(ticks(cap.text));
+    const typedLines = () => [...cap.text.matchAll(/typed k(\d+)\r?\n/g)].map((m) => Number(m[1]));
+    await until("the guest to read every typed line", () => typedLines().at(-1) === typed, 30_000)
+      .catch((e) => {
+        throw new Error(`${e.message}: typed ${typed}, read ${typedLines().join(" ")}`);
+      });
+    const got = typedLines();
+    assert.deepEqual(got, Array.from({ length: typed }, (_, i) => i + 1), "each typed line once");
+    console.log(`${typed} lines typed during the migration, all read once`);
     // And back to a third CPU service, without the RAM check (the downtime as it is).
     const back = await startService(
       "cpu",

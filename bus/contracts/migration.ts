@@ -49,6 +49,10 @@ export interface Finish {
   /** SHA-256 of the whole RAM (empty: unchecked). */
   ramSha256: Uint8Array;
   consoleSeq: number;
+  /** Console input position after the source's last batch (-1: none). */
+  consoleInNext: number;
+  /** Console input the source had queued for its UART. */
+  consolePending: Uint8Array;
 }
 /** `vmesh.migration.FinishReply`. */
 export interface FinishReply {

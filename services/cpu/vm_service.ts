@@ -218,6 +218,8 @@ export class VmService {
   migratedTo: string | undefined = undefined;
   /** Its switch ports are joined (not before `serve`, nor once handed to a migration target). */
   #ioAttached = false;
+  /** Where console input goes: the machine, or (incoming, before the hand-over) a buffer. */
+  #consoleInput: (bytes: Uint8Array, seq: number) => void = (b) => this.machine.sendInput(b);
   /** A snapshot holds the guest; it was running before (and is to run on after). */
   #holding = false;
   #heldRunning = false;
@@ -343,7 +345,9 @@ export class VmService {
   }
 
   async #attachIo(): Promise<void> {
-    this.console.listen((bytes) => this.machine.sendInput(bytes));
+    // An incoming service listens from the start (buffering): its subscription is kept, so no
+    // batch falls between two subscriptions.
+    if (!this.console.listening) this.console.listen((b, seq) => this.#consoleInput(b, seq));
     this.#ioAttached = true;
     for (const [i, n] of this.#nets.entries()) {
       const deliver = (f: Uint8Array) => n.device.receive(f);
@@ -456,7 +460,7 @@ export class VmService {
           this.#ioAttached = false;
           // Both wait on the server: at once, as they are part of the downtime.
           await Promise.all([svc?.stop(), this.console.close()]);
-          return this.console.seq;
+          return { outNext: this.console.seq, inNext: this.console.inputNext };
         },
         reattach: async () => {
           await this.#attachIo();
@@ -478,6 +482,10 @@ export class VmService {
    * console, switch ports and control subject and runs. `clock` must be the machine's clock.
    */
   incoming(host: string, clock: IncomingClock): Promise<Incoming> {
+    // Console input from now on is kept: what the source did not take goes to the guest here.
+    const early: { bytes: Uint8Array; seq: number }[] = [];
+    this.#consoleInput = (bytes, seq) => early.push({ bytes: bytes.slice(), seq });
+    this.console.listen((b, seq) => this.#consoleInput(b, seq));
     return serveIncoming({
       bus: this.bus,
       vm: this.opts.vm,
@@ -486,8 +494,15 @@ export class VmService {
       clock,
       machineFlags: JSON.stringify(this.#flags),
       imagesDigest: this.#imagesDigest(),
-      takeOver: async (consoleSeq) => {
-        this.console.seq = consoleSeq;
+      takeOver: async (fin) => {
+        this.console.seq = fin.consoleSeq;
+        // Input exactly once: what the source had queued, then what it never took.
+        this.machine.sendInput(fin.consolePending);
+        for (const b of early.splice(0)) {
+          const skip = Math.max(0, fin.consoleInNext - b.seq);
+          if (skip < b.bytes.length) this.machine.sendInput(b.bytes.subarray(skip));
+        }
+        this.#consoleInput = (b) => this.machine.sendInput(b);
         const first = new Promise<number>((ok) => {
           const at = () => ok(performance.timeOrigin + performance.now());
           for (const h of this.#harts) h.onRun = at;

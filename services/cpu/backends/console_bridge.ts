@@ -34,6 +34,8 @@ export class ConsoleBridge {
   batches = 0;
   /** Input bytes received so far. */
   inputBytes = 0;
+  /** Input stream position after the last batch received (-1: none yet). */
+  inputNext = -1;
 
   /** VM name. */
   readonly vm: string;
@@ -47,12 +49,18 @@ export class ConsoleBridge {
     this.#buf = new Uint8Array(this.#max);
   }
 
-  /** Starts delivering console input to `onInput`. */
-  listen(onInput: (bytes: Uint8Array) => void): void {
+  /** True while console input is delivered (between `listen` and `close`). */
+  get listening(): boolean {
+    return this.#sub !== undefined;
+  }
+
+  /** Starts delivering console input to `onInput` (with each batch's stream position). */
+  listen(onInput: (bytes: Uint8Array, seq: number) => void): void {
     this.#sub?.unsubscribe();
     this.#sub = this.bus.subscribe(consoleMsgs.byteBatch, this.#in, (b) => {
       this.inputBytes += b.data.length;
-      if (b.data.length) onInput(b.data);
+      this.inputNext = b.seq + b.data.length;
+      if (b.data.length) onInput(b.data, b.seq);
     });
   }
 

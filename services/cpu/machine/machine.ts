@@ -494,6 +494,17 @@ export class Machine {
     this.#wake?.();
   }
 
+  /** Console input queued but not yet taken by the UART (a live migration carries it). */
+  pendingInput(): Uint8Array {
+    const out = new Uint8Array(this.#input.reduce((n, b) => n + b.length, 0));
+    let o = 0;
+    for (const b of this.#input) {
+      out.set(b, o);
+      o += b.length;
+    }
+    return out;
+  }
+
   /** Moves queued input into the UART FIFO; returns the bytes it took. */
   #feedInput(): Uint8Array {
     const took: number[] = [];

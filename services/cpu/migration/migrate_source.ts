@@ -41,9 +41,10 @@ export interface MigrationSource {
   /**
    * Stops serving the control subject, leaves the switch ports' rx without a `leave` (the
    * target takes the same ports), stops console input and publishes the console output so
-   * far; returns the console stream's next position.
+   * far; returns the console output's next position and the input's position after the last
+   * batch taken (-1: none).
    */
-  detach(): Promise<number>;
+  detach(): Promise<{ outNext: number; inNext: number }>;
   /** Undoes `detach` (the migration failed). */
   reattach(): Promise<void>;
 }
@@ -169,7 +170,7 @@ export async function migrateOut(
     }
 
     pausedAt = src.pause();
-    const consoleSeq = await src.detach();
+    const consoleAt = await src.detach();
     detached = true;
     const detachedAt = performance.timeOrigin + performance.now();
     // One synchronous step: no instruction retires and no DMA lands meanwhile. Every page is
@@ -208,7 +209,9 @@ export async function migrateOut(
       mtime,
       pausedAtUnixMs: pausedAt,
       ramSha256,
-      consoleSeq,
+      consoleSeq: consoleAt.outNext,
+      consoleInNext: consoleAt.inNext,
+      consolePending: m.pendingInput(),
     }, 30_000);
     m.yieldMs = yieldMs;
     return {

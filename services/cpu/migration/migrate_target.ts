@@ -32,10 +32,13 @@ export interface MigrationTarget {
   machineFlags: string;
   imagesDigest: string;
   /**
-   * Takes over the VM (console output continues at `consoleSeq`), starts the guest and
-   * resolves with the wall times (Unix ms) its run loop started and its first batch began.
+   * Takes over the VM (console output continues at `consoleSeq`; console input the source
+   * queued, then what arrived from `consoleInNext` on), starts the guest and resolves with the
+   * wall times (Unix ms) its run loop started and its first batch began.
    */
-  takeOver(consoleSeq: number): Promise<{ resumed: number; first: number }>;
+  takeOver(
+    fin: Pick<migration.Finish, "consoleSeq" | "consoleInNext" | "consolePending">,
+  ): Promise<{ resumed: number; first: number }>;
 }
 
 /** How a migration into this service ended. */
@@ -129,7 +132,7 @@ export async function serveIncoming(t: MigrationTarget): Promise<Incoming> {
         t.clock.resumeAt(req.mtime);
         phase = "finishing";
         const loadMs = performance.now() - t0;
-        const at = await t.takeOver(req.consoleSeq);
+        const at = await t.takeOver(req);
         if (DEBUG) {
           console.error(
             `migrate: resumed ${(at.resumed - req.pausedAtUnixMs).toFixed(1)} ms, first batch ` +
