@@ -484,7 +484,13 @@ export class VmService {
   incoming(host: string, clock: IncomingClock): Promise<Incoming> {
     // Console input from now on is kept: what the source did not take goes to the guest here.
     const early: { bytes: Uint8Array; seq: number }[] = [];
-    this.#consoleInput = (bytes, seq) => early.push({ bytes: bytes.slice(), seq });
+    let kept = 0;
+    this.#consoleInput = (bytes, seq) => {
+      early.push({ bytes: bytes.slice(), seq });
+      kept += bytes.length;
+      // A target kept waiting long: the oldest input is the source's by then.
+      while (kept > 1 << 20) kept -= early.shift()!.bytes.length;
+    };
     this.console.listen((b, seq) => this.#consoleInput(b, seq));
     return serveIncoming({
       bus: this.bus,
