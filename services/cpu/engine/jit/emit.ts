@@ -327,6 +327,8 @@ class RegionEmitter {
   readonly #valo: number;
   readonly #ti: number;
   readonly #t64: number;
+  /** What a slow access leaves to the shared slow exit (see `#access`). */
+  readonly #slow: number;
   readonly #blockIndex = new Map<number, number>();
   /** Emission order, loops and labels of the region's blocks. */
   readonly #plan: RegionPlan;
@@ -367,6 +369,7 @@ class RegionEmitter {
     this.#valo = f.local(I32);
     this.#ti = f.local(I32);
     this.#t64 = f.local(I64);
+    this.#slow = f.local(I32);
     region.blocks.forEach((b, i) => this.#blockIndex.set(b.start, i));
     this.#plan = planRegion(region, this.#blockIndex);
   }
@@ -378,6 +381,9 @@ class RegionEmitter {
     const blocks = this.#region.blocks, n = plan.order.length;
     f.block();
     this.#ctl.push(CTL_EXIT, -1);
+    // Slow accesses branch here with (instructions retired before it << 12 | page offset).
+    f.block();
+    this.#ctl.push(CTL_SLOW, -1);
     // Function-scope labels, the last target outermost; then a `block` whose end is the
     // fallback of the entry dispatch (a block that cannot be entered: leave at the record's pc).
     for (let p = n - 1; p >= 0; p--) {
@@ -419,6 +425,14 @@ class RegionEmitter {
         this.#ctl.pop();
       }
     }
+    f.end(); // the slow-access block: pc and retired count from the code the access left
+    this.#ctl.pop();
+    f.localGet(this.#n).localGet(this.#slow).i32Const(12).op(Op.I32_SHR_U).op(Op.I32_ADD);
+    f.localSet(this.#n);
+    const page = this.#region.entry - (lo32(this.#region.entry) & 0xfff);
+    f.localGet(this.#slow).i32Const(0xfff).op(Op.I32_AND).op(Op.I64_EXTEND_I32_U);
+    f.i64Const(lo32(page), hi32(page)).op(Op.I64_ADD).localSet(this.#pc);
+    f.i32Const(ExitReason.Slow).localSet(this.#reason);
     f.end(); // the exit block
     this.#ctl.pop();
     this.#writeBack();
@@ -788,11 +802,11 @@ class RegionEmitter {
     // One compare checks the page and the alignment: tags have zero alignment bits (and
     // their flag bits above them, see TLB_MMIO), so a misaligned access never matches.
     f.localGet(this.#va).i64Const(~0xfff | (size - 1), -1).op(Op.I64_AND).op(Op.I64_NE);
-    // A miss leaves the region (a few bytes here, rare at run time) rather than calling the
-    // interpreter inline: wasm size is what compile time, the main cost, grows with.
+    // A miss leaves through the shared slow exit (a few bytes here, rare at run time) rather
+    // than calling the interpreter inline: wasm size is what compile time grows with.
     this.#open();
-    this.#retire(this.#inlineBefore[k]);
-    this.#exitTo(d.pc, ExitReason.Slow);
+    f.i32Const((this.#inlineBefore[k] << 12) | (lo32(d.pc) & 0xfff)).localSet(this.#slow);
+    f.br(this.#ctl.depthOf(this.#ctl.find(CTL_SLOW, -1)));
     this.#close();
     f.localGet(this.#ti).mem(Op.I32_LOAD, 2, set.host);
     f.localGet(this.#valo).i32Const(0xfff).op(Op.I32_AND).op(Op.I32_ADD);
@@ -826,7 +840,7 @@ class RegionEmitter {
   }
 }
 
-const CTL_EXIT = 0, CTL_LABEL = 1, CTL_LOOP = 2, CTL_IF = 3;
+const CTL_EXIT = 0, CTL_LABEL = 1, CTL_LOOP = 2, CTL_IF = 3, CTL_SLOW = 4;
 
 /** The wasm control constructs open at a point of emission, outermost first. */
 class ControlStack {
