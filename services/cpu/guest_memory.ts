@@ -84,7 +84,7 @@ export class GuestMemory {
    * Live migration's dirty log: one byte per 4 KiB page of DRAM, set to 1 by every write that
    * reaches the slow store path (`codeWrite`) or DMA (`noteWrite`) while `dirtyLog` is on.
    * Whoever clears it must also drop every hart's store TLB entries (see
-   * `snapshot/dirty_log.ts`), so the next store to each page takes the slow path again (the
+   * `migration/dirty_log.ts`), so the next store to each page takes the slow path again (the
    * trick of QEMU's TLB_NOTDIRTY).
    */
   readonly dirtyPages: Uint8Array;
