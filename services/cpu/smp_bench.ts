@@ -285,13 +285,22 @@ async function measureIdle(images: GuestImages): Promise<void> {
   try {
     const args = runArgs(images, 4);
     const v = await idleCpuSeconds(Deno.execPath(), ["run", "-A", "--quiet", CLI, ...args]);
+    const t = await idleCpuSeconds(Deno.execPath(), [
+      "run",
+      "-A",
+      "--quiet",
+      CLI,
+      ...args,
+      "--smp-threads",
+    ]);
     const q = await idleCpuSeconds(
       "qemu-system-riscv64",
       qemuArgs(images, { net: false, disk: false, smp: 4 }),
     );
     log(
       `idle 4-hart guest at its prompt, host CPU in 10 s: vmesh run ${v.toFixed(2)} s, ` +
-        `qemu ${q.toFixed(2)} s, vmesh/qemu ${(v / q).toFixed(2)}x`,
+        `vmesh run --smp-threads ${t.toFixed(2)} s, qemu ${q.toFixed(2)} s, ` +
+        `vmesh/qemu ${(v / q).toFixed(2)}x, threads/qemu ${(t / q).toFixed(2)}x`,
     );
   } catch (e) {
     log(`idle measurement failed: ${(e as Error).message}`);
@@ -300,13 +309,13 @@ async function measureIdle(images: GuestImages): Promise<void> {
 
 if (!Deno.env.get("VMESH_BENCH_SKIP_SMP")) {
   const images = await ensureGuestImages();
-  // VMESH_BENCH_SMP_ONLY=threads: only --smp-threads scaling and MMIO; =mmio: only MMIO.
+  // VMESH_BENCH_SMP_ONLY=boot|scaling|threads|mmio|idle runs one part (threads: with mmio).
   const only = Deno.env.get("VMESH_BENCH_SMP_ONLY");
-  if (only !== "threads" && only !== "mmio") {
-    await measureBoots(images);
-    await measureScaling(images);
-  }
-  if (only !== "mmio") await measureThreadScaling(images);
-  await measureMmio();
-  if (only !== "threads" && only !== "mmio") await measureIdle(images);
+  const want = (part: string, ...groups: string[]) =>
+    only === undefined || only === part || groups.includes(only);
+  if (want("boot")) await measureBoots(images);
+  if (want("scaling")) await measureScaling(images);
+  if (want("threads")) await measureThreadScaling(images);
+  if (want("mmio", "threads")) await measureMmio();
+  if (want("idle")) await measureIdle(images);
 }
