@@ -226,7 +226,9 @@ class BootSession {
     const initrd = o.initrd ?? images.initramfs;
     let append = o.append ?? "console=ttyS0";
     if (batch) append += ` ${batchCmdlineParam(o.command!)}`;
-    if (o.replay !== undefined) return await bootReplay(o, { bios: bios ?? null, kernel, initrd, append });
+    if (o.replay !== undefined) {
+      return await bootReplay(o, { bios: bios ?? null, kernel, initrd, append });
+    }
     const topology = vmTopology({
       name: o.name,
       consoles,
