@@ -18,8 +18,10 @@
  *    request in flight) for VMESH_BENCH_RAND_SECONDS (default 3) each. IOPS as the program
  *    reports them.
  *
- * The runs happen once at module load (Deno.bench repeats its functions); nothing asserts on
- * time. VMESH_BENCH_SKIP_BLK=1 skips it all.
+ * With VMESH_BENCH_BLK_RUNS=N (default 1) every machine runs N rounds, interleaved, and the
+ * median of each row is printed with its range and the ratio of the medians. The runs happen
+ * once at module load (Deno.bench repeats its functions); nothing asserts on time.
+ * VMESH_BENCH_SKIP_BLK=1 skips it all.
  * @module
  */
 
@@ -31,6 +33,8 @@ const VMESH = fileURLToPath(new URL("../../vmesh", import.meta.url));
 const RANDREAD_C = fileURLToPath(new URL("./bench/blk_randread.c", import.meta.url));
 const LIMIT_MS = 600_000;
 const RAND_SECONDS = Number(Deno.env.get("VMESH_BENCH_RAND_SECONDS") ?? "3");
+/** Rounds of every measurement (vmesh and QEMU alternate); medians are printed. */
+const RUNS = Math.max(1, Number(Deno.env.get("VMESH_BENCH_BLK_RUNS") ?? "1"));
 
 /** Guest command: each dd tagged so the report is parsed by label. */
 export const BLK_COMMAND = [
@@ -59,7 +63,8 @@ const PHASES: [string, string][] = [
 /** MiB/s of each phase's busybox dd report ("N bytes (..) copied, S seconds"). */
 export function parsePhases(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  const re = /phase=(\w+)[\s\S]*?(\d+) bytes \([^)]*\) copied, ([\d.]+) seconds/g;
+  // A phase whose dd failed must not take the next phase's report: no "phase=" in between.
+  const re = /phase=(\w+)(?:(?!phase=)[\s\S])*?(\d+) bytes \([^)]*\) copied, ([\d.]+) seconds/g;
   for (const m of text.matchAll(re)) {
     const bytes = Number(m[2]), seconds = Number(m[3]);
     if (bytes > 0 && seconds > 0) out.set(m[1], bytes / 1048576 / seconds);
@@ -122,39 +127,63 @@ async function randreadImage(dir: string): Promise<string | undefined> {
 const RAND_COMMAND = `mkdir -p /m && mount -o ro /dev/vda /m && ` +
   `/m/randread /dev/vda 1 ${RAND_SECONDS} && /m/randread /dev/vda 32 ${RAND_SECONDS}`;
 
+/** Samples by machine label, then by row key. */
+type Samples = Map<string, Map<string | number, number[]>>;
+
+function addSamples(into: Samples, label: string, m: Map<string | number, number>): void {
+  const byKey = into.get(label) ?? new Map<string | number, number[]>();
+  for (const [k, v] of m) byKey.set(k, [...(byKey.get(k) ?? []), v]);
+  into.set(label, byKey);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** "median unit" (and "[min–max]" over several runs), or n/a. */
+function cell(xs: number[] | undefined, unit: string, digits: number): string {
+  if (!xs?.length) return "n/a";
+  const f = (x: number) => x.toFixed(digits);
+  const range = xs.length > 1 ? ` [${f(Math.min(...xs))}–${f(Math.max(...xs))}]` : "";
+  return `${f(median(xs))} ${unit}${range}`;
+}
+
+const VMESH_SEQ: [string, Record<string, string> | undefined][] = [
+  ["vmesh", undefined],
+  ["vmesh, read-ahead off", { VMESH_READ_AHEAD_BYTES: "0" }],
+];
+
 async function measureSequential(images: GuestImages): Promise<void> {
-  const runs: [string, Map<string, number>][] = [];
-  for (
-    const [label, env] of [
-      ["vmesh", undefined],
-      ["vmesh, read-ahead off", { VMESH_READ_AHEAD_BYTES: "0" }],
-    ] as const
-  ) {
+  const samples: Samples = new Map();
+  for (let round = 1; round <= RUNS; round++) {
+    for (const [label, env] of VMESH_SEQ) {
+      try {
+        const text = await vmeshBatch(BLK_COMMAND, [], env);
+        const m = parsePhases(text);
+        if (m.size === 0) log(`${label}: no dd report: ${text.slice(-800)}`);
+        addSamples(samples, label, m);
+      } catch (e) {
+        log(`${label} failed: ${(e as Error).message}`);
+      }
+    }
     try {
-      const text = await vmeshBatch(BLK_COMMAND, [], env);
-      const m = parsePhases(text);
-      if (m.size === 0) log(`${label}: no dd report: ${text.slice(-800)}`);
-      runs.push([label, m]);
+      const r = await runQemuBatch(images, BLK_COMMAND, { net: false, timeoutMs: 180_000 });
+      addSamples(samples, "qemu", parsePhases(r.output ?? r.console));
     } catch (e) {
-      log(`${label} failed: ${(e as Error).message}`);
+      log(`qemu failed: ${(e as Error).message}`);
     }
   }
-  let qemu = new Map<string, number>();
-  try {
-    const r = await runQemuBatch(images, BLK_COMMAND, { net: false, timeoutMs: 180_000 });
-    qemu = parsePhases(r.output ?? r.console);
-  } catch (e) {
-    log(`qemu failed: ${(e as Error).message}`);
-  }
-  const f = (x?: number) => x === undefined ? "n/a" : `${x.toFixed(1)} MiB/s`;
+  const qemu = samples.get("qemu");
   for (const [phase, what] of PHASES) {
-    const q = qemu.get(phase);
-    const cells = runs.map(([label, m]) => {
-      const v = m.get(phase);
-      const ratio = v !== undefined && q ? ` (${(v / q).toFixed(2)}x)` : "";
-      return `${label} ${f(v)}${ratio}`;
+    const q = qemu?.get(phase);
+    const cells = VMESH_SEQ.map(([label]) => {
+      const v = samples.get(label)?.get(phase);
+      const ratio = v?.length && q?.length ? ` (${(median(v) / median(q)).toFixed(2)}x)` : "";
+      return `${label} ${cell(v, "MiB/s", 1)}${ratio}`;
     });
-    log(`dd 64 MiB ${what}: ${cells.join(", ")}, qemu ${f(q)}`);
+    log(`dd 64 MiB ${what}: ${cells.join(", ")}, qemu ${cell(q, "MiB/s", 1)}`);
   }
 }
 
@@ -163,35 +192,40 @@ async function measureRandom(images: GuestImages): Promise<void> {
   try {
     const img = await randreadImage(dir);
     if (!img) return;
-    let vm = new Map<number, number>(), qemu = new Map<number, number>();
-    try {
-      const text = await vmeshBatch(RAND_COMMAND, ["--drive", `${img},ro`]);
-      vm = parseRandread(text);
-      if (vm.size === 0) log(`vmesh: no randread report: ${text.slice(-800)}`);
-    } catch (e) {
-      log(`vmesh randread failed: ${(e as Error).message}`);
-    }
-    try {
-      const r = await runQemuBatch(images, RAND_COMMAND, {
-        net: false,
-        disk: false,
-        timeoutMs: 180_000,
-        extra: [
-          "-drive",
-          `file=${img},if=none,format=raw,id=d0,snapshot=on`,
-          "-device",
-          "virtio-blk-device,drive=d0",
-        ],
-      });
-      qemu = parseRandread(r.output ?? r.console);
-    } catch (e) {
-      log(`qemu randread failed: ${(e as Error).message}`);
+    const samples: Samples = new Map();
+    for (let round = 1; round <= RUNS; round++) {
+      try {
+        const text = await vmeshBatch(RAND_COMMAND, ["--drive", `${img},ro`]);
+        const vm = parseRandread(text);
+        if (vm.size === 0) log(`vmesh: no randread report: ${text.slice(-800)}`);
+        addSamples(samples, "vmesh", vm);
+      } catch (e) {
+        log(`vmesh randread failed: ${(e as Error).message}`);
+      }
+      try {
+        const r = await runQemuBatch(images, RAND_COMMAND, {
+          net: false,
+          disk: false,
+          timeoutMs: 180_000,
+          extra: [
+            "-drive",
+            `file=${img},if=none,format=raw,id=d0,snapshot=on`,
+            "-device",
+            "virtio-blk-device,drive=d0",
+          ],
+        });
+        addSamples(samples, "qemu", parseRandread(r.output ?? r.console));
+      } catch (e) {
+        log(`qemu randread failed: ${(e as Error).message}`);
+      }
     }
     for (const qd of [1, 32]) {
-      const v = vm.get(qd), q = qemu.get(qd);
-      const f = (x?: number) => x === undefined ? "n/a" : `${x} IOPS`;
-      const ratio = v !== undefined && q ? ` = ${(v / q).toFixed(2)}x QEMU` : "";
-      log(`4 KiB random read O_DIRECT, QD${qd}: vmesh ${f(v)}, qemu ${f(q)}${ratio}`);
+      const v = samples.get("vmesh")?.get(qd), q = samples.get("qemu")?.get(qd);
+      const ratio = v?.length && q?.length ? ` = ${(median(v) / median(q)).toFixed(2)}x QEMU` : "";
+      log(
+        `4 KiB random read O_DIRECT, QD${qd}: vmesh ${cell(v, "IOPS", 0)}, ` +
+          `qemu ${cell(q, "IOPS", 0)}${ratio}`,
+      );
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
