@@ -2,18 +2,21 @@
  * SMP benchmark (`deno task bench`, or `deno bench -A services/cpu/smp_bench.ts`), vmesh and
  * `qemu-system-riscv64` in the same run on the cached guest images:
  *
- * 1. boot to the shell prompt with `--smp 1`, `2` and `4` (`vmesh run`, the translator) and
- *    QEMU with the same `-smp`, VMESH_BENCH_SMP_RUNS (default 2) runs each, median;
+ * 1. boot to the shell prompt with `--smp 1`, `2` and `4` (`vmesh run`, the translator; harts in
+ *    turn and with `--smp-threads`) and QEMU with the same `-smp`, VMESH_BENCH_SMP_RUNS
+ *    (default 2) runs each, median;
  * 2. scaling: two parallel `md5sum` jobs over 32 MiB of zeros each, timed inside the guest by
  *    /proc/uptime, with 1 and with 2 harts (`./vmesh boot --smp N`, QEMU `-smp N`):
  *    time(1 hart) / time(2 harts) for each;
- * 2b. the same scaling with `vmesh run --smp-threads` (a Worker per hart, the interpreter), the
- *    command typed at the prompt, against the harts-in-turn interpreter (`--engine interp`);
+ * 2b. the same scaling on `vmesh run`, the command typed at the prompt: the translator with harts
+ *    in turn, and `--smp-threads` (a Worker per hart) under both engines, with the host CPU
+ *    seconds each run used (this 2-core host is shared: a run may not get both cores);
  * 2c. MMIO cost per access (`bench/mmio.c`, timed by the guest's time CSR): UART loads and
  *    stores (the main thread's device: a mailbox round trip with `--smp-threads`) and CLINT
  *    mtime loads (served in the hart's thread), harts in turn vs `--smp-threads` vs QEMU;
- * 3. idle: host CPU seconds a 4-hart `vmesh run` and `qemu -smp 4` use in 10 s sitting at
- *    the prompt (the guest still programs a timer every few ms while idle, so neither is zero).
+ * 3. idle: host CPU seconds a 4-hart `vmesh run` (harts in turn, and with `--smp-threads`) and
+ *    `qemu -smp 4` use in 10 s sitting at the prompt (the guest still programs a timer every
+ *    few ms while idle, so none is zero).
  *
  * The runs happen once at module load, as in cpu_bench.ts; nothing asserts on time.
  * VMESH_BENCH_SKIP_SMP skips it all.
@@ -56,10 +59,11 @@ async function promptMs(cmd: string, args: string[]): Promise<number> {
 
 async function measureBoots(images: GuestImages): Promise<void> {
   for (const harts of HARTS) {
-    const v: number[] = [], q: number[] = [];
+    const v: number[] = [], t: number[] = [], q: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       try {
         v.push(await promptMs(VMESH, runArgs(images, harts)));
+        t.push(await promptMs(VMESH, [...runArgs(images, harts), "--smp-threads"]));
         q.push(
           await promptMs("qemu-system-riscv64", qemuArgs(images, { net: false, smp: harts })),
         );
@@ -70,8 +74,12 @@ async function measureBoots(images: GuestImages): Promise<void> {
     if (v.length && q.length) {
       log(
         `boot to prompt --smp ${harts} (median of ${v.length}): vmesh run ` +
-          `${(median(v) / 1000).toFixed(2)} s, qemu ${(median(q) / 1000).toFixed(2)} s, ` +
-          `vmesh/qemu ${(median(v) / median(q)).toFixed(2)}x`,
+          `${(median(v) / 1000).toFixed(2)} s, with --smp-threads ${
+            (median(t) / 1000).toFixed(2)
+          } s, qemu ${(median(q) / 1000).toFixed(2)} s, ` +
+          `vmesh/qemu ${(median(v) / median(q)).toFixed(2)}x, threads/qemu ${
+            (median(t) / median(q)).toFixed(2)
+          }x`,
       );
     }
   }
