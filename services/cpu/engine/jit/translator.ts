@@ -147,6 +147,8 @@ interface Queued {
   tlb: RegionTlb;
   /** The page's generation when the region was read (a write since makes it stale). */
   gen: number;
+  /** When it was queued (performance.now()). */
+  at: number;
 }
 
 const PAGE = 4096;
@@ -171,6 +173,11 @@ export const DEFAULT_THRESHOLD = 1000;
  * compiled synchronously on its own.
  */
 const SYNC_AFTER_WAITS = 2;
+/**
+ * ...within this many ms of being queued (a hot loop gets there in microseconds; code that
+ * comes back more slowly waits for its batch, off the hart's thread).
+ */
+const SYNC_WITHIN_MS = 5;
 /** Hot counters (a hash of the virtual pc; collisions only make code hot sooner). */
 export const HOT_ENTRIES = 1 << 16;
 
@@ -307,7 +314,9 @@ export class Translator {
       // Still compiling: an entry the hart keeps coming back to is compiled right now (a hot
       // loop should not wait for the event loop); the others wait for their batch.
       e.waits = (e.waits ?? 0) + 1;
-      if (e.waits >= SYNC_AFTER_WAITS) this.#compileNow(e.job);
+      if (e.waits >= SYNC_AFTER_WAITS && performance.now() - e.job.at < SYNC_WITHIN_MS) {
+        this.#compileNow(e.job);
+      }
     }
     const fn = e.fn;
     if (fn === null) {
@@ -463,7 +472,7 @@ export class Translator {
       const marks = this.#mem.codePages;
       if (Atomics.or(marks, page, this.#codeBit) === 0) this.#mem.evictStores(page);
       const tlb = { load: this.#tlbView(h.loadSet), store: this.#tlbView(h.storeSet) };
-      entry.job = { entry, hostPc, region, tlb, gen: this.#pageGen[page] };
+      entry.job = { entry, hostPc, region, tlb, gen: this.#pageGen[page], at: performance.now() };
       this.#queue.push(entry.job);
     }
     this.stats.compileMs += performance.now() - t0;
