@@ -32,6 +32,12 @@ async function both(source: string, maxInsns = 2_000_000, chain = true) {
   return { interp: a, jit: b, stats: runner.stats };
 }
 
+/** The translated run ended with the interpreter's registers and instruction count. */
+function assertAgree(r: { interp: TestMachine; jit: TestMachine }, what = ""): void {
+  assert.deepEqual(snapshot(r.jit).regs, snapshot(r.interp).regs, what);
+  assert.equal(r.jit.hart.instret, r.interp.hart.instret, what);
+}
+
 const PROGRAM = `
   .globl _start
 _start:
@@ -165,8 +171,7 @@ far:
   const unchained = await both(src, budget, false);
   const chained = await both(src, budget, true);
   for (const r of [unchained, chained]) {
-    assert.deepEqual(snapshot(r.jit).regs, snapshot(r.interp).regs);
-    assert.equal(r.jit.hart.instret, r.interp.hart.instret);
+    assertAgree(r);
   }
   // Without chaining every call and return goes back to TypeScript (two per iteration).
   assert.ok(unchained.stats.entries >= 10_000, JSON.stringify(unchained.stats));
@@ -208,8 +213,7 @@ test:
 ${EXIT}
 `;
   const r = await both(reducible, 2_000_000, false);
-  assert.deepEqual(snapshot(r.jit).regs, snapshot(r.interp).regs);
-  assert.equal(r.jit.hart.instret, r.interp.hart.instret);
+  assertAgree(r);
   // Every exit returns to TypeScript here: loops that left the region would show as entries.
   assert.ok(r.stats.entries < r.jit.hart.instret / 900, JSON.stringify(r.stats));
   // Two entries into one loop (irreducible): edges into its middle leave the region.
@@ -234,8 +238,7 @@ ${EXIT}
 `;
   for (const chain of [false, true]) {
     const q = await both(irreducible, 100_000, chain);
-    assert.deepEqual(snapshot(q.jit).regs, snapshot(q.interp).regs, `chain ${chain}`);
-    assert.equal(q.jit.hart.instret, q.interp.hart.instret, `chain ${chain}`);
+    assertAgree(q, `chain ${chain}`);
   }
 });
 
@@ -298,8 +301,7 @@ mix:
   jr t0
 `;
   const r = await both(calls, 2_000_000, false);
-  assert.deepEqual(snapshot(r.jit).regs, snapshot(r.interp).regs);
-  assert.equal(r.jit.hart.instret, r.interp.hart.instret);
+  assertAgree(r);
   // Every exit returns to TypeScript here: returns that left the region would show as entries.
   assert.ok(r.stats.entries < r.jit.hart.instret / 250, JSON.stringify(r.stats));
   const recursion = `
@@ -331,7 +333,6 @@ sum_to:
 `;
   for (const chain of [false, true]) {
     const q = await both(recursion, 1_000_000, chain);
-    assert.deepEqual(snapshot(q.jit).regs, snapshot(q.interp).regs, `chain ${chain}`);
-    assert.equal(q.jit.hart.instret, q.interp.hart.instret, `chain ${chain}`);
+    assertAgree(q, `chain ${chain}`);
   }
 });
