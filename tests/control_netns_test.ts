@@ -14,80 +14,13 @@
 import assert from "node:assert/strict";
 import { connect, control, processGone } from "@vmesh/bus";
 import { buildTickGuest, TICK_GUEST_LINE, ticks } from "./bare_metal_elf.ts";
-import { readLines, servicePath, waitFor } from "./services_harness.ts";
+import { denoRun, listening, NetnsHosts, type NetnsProc } from "./netns_harness.ts";
+import { servicePath, waitFor } from "./services_harness.ts";
 
 const TAG = `vc${Deno.pid % 10000}`;
 const NET = `10.201.${Deno.pid % 250}`;
 const PORT = 14222;
 const LEAF_PORT = 17422;
-
-async function run(cmd: string, ...args: string[]): Promise<void> {
-  const o = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
-  if (!o.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(o.stderr).trim()}`);
-  }
-}
-
-/** A process, with its stderr lines. */
-interface Proc {
-  child: Deno.ChildProcess;
-  log: string[];
-  kill(signal?: Deno.Signal): Promise<void>;
-}
-
-/** Spawns `cmd args` (in namespace `ns` when given) and waits for `ready` in its stderr. */
-async function spawn(
-  ns: string | undefined,
-  cmd: string[],
-  env: Record<string, string>,
-  ready?: (line: string) => boolean,
-): Promise<Proc> {
-  const argv = ns ? ["ip", "netns", "exec", ns, ...cmd] : cmd;
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: { ...env, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log: string[] = [];
-  let onReady = () => {};
-  const isReady = new Promise<void>((r) => onReady = r);
-  const reading = readLines(child.stderr, (l) => {
-    log.push(l);
-    if (ready?.(l)) onReady();
-  });
-  const exited = child.status.then(async (s) => {
-    await reading.catch(() => {});
-    return s.code;
-  });
-  if (ready) {
-    const first = await Promise.race([isReady.then(() => -1), exited]);
-    if (first !== -1) throw new Error(`${argv.join(" ")} exited ${first}:\n${log.join("\n")}`);
-  }
-  return {
-    child,
-    log,
-    async kill(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* gone */ }
-      await exited;
-    },
-  };
-}
-
-async function listening(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: host, port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`nothing listens on ${host}:${port}`);
-}
 
 const isRoot = Deno.uid() === 0;
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -100,70 +33,47 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-control-netns-" });
-  const procs: Proc[] = [];
-  const namespaces: string[] = [];
-  const links: string[] = [];
-  const bridge = `${TAG}-br`;
+  const net = new NetnsHosts(TAG, NET);
   try {
     const kernel = await buildTickGuest(dir, 200);
-    await run("ip", "link", "add", bridge, "type", "bridge");
-    links.push(bridge);
-    await run("ip", "addr", "add", `${NET}.1/24`, "dev", bridge);
-    await run("ip", "link", "set", bridge, "up");
+    await net.addBridge();
     const hubUrl = `nats://${NET}.1:${PORT}`;
     await Deno.writeTextFile(
       `${dir}/hub.conf`,
       `listen: "${NET}.1:${PORT}"\nserver_name: hub\njetstream { store_dir: "${dir}/js" }\n` +
         `leafnodes { listen: "${NET}.1:${LEAF_PORT}" }\n`,
     );
-    procs.push(await spawn(undefined, ["nats-server", "-c", `${dir}/hub.conf`], {}));
+    await net.spawn(undefined, ["nats-server", "-c", `${dir}/hub.conf`], {});
     await listening(`${NET}.1`, PORT);
-    const control_ = await spawn(
+    await net.spawn(
       undefined,
-      [Deno.execPath(), "run", "-A", "--quiet", servicePath("control"), "--http", "off"],
+      denoRun(servicePath("control"), "--http", "off"),
       { NATS_URL: hubUrl },
-      (l) => l.includes(" ready: "),
+      / ready: /,
     );
-    procs.push(control_);
     // Snapshots live in the memory service on the hub's JetStream: any host can restore them.
-    procs.push(
-      await spawn(
-        undefined,
-        [Deno.execPath(), "run", "-A", "--quiet", servicePath("memory"), "--store", "objects"],
-        { NATS_URL: hubUrl },
-        (l) => l.includes(" ready: "),
-      ),
+    await net.spawn(
+      undefined,
+      denoRun(servicePath("memory"), "--store", "objects"),
+      { NATS_URL: hubUrl },
+      / ready: /,
     );
-    const agents = new Map<string, Proc>();
+    const agents = new Map<string, NetnsProc>();
 
     /** A host: namespace, veth on the bridge, a leaf nats-server, an agent. */
     const addHost = async (name: string, n: number) => {
-      const ns = `${TAG}-${name}`;
       const ip = `${NET}.${10 + n}`;
-      await run("ip", "netns", "add", ns);
-      namespaces.push(ns);
-      await run("ip", "link", "add", `${ns}a`, "type", "veth", "peer", "name", `${ns}b`);
-      links.push(`${ns}a`);
-      await run("ip", "link", "set", `${ns}b`, "netns", ns);
-      await run("ip", "link", "set", `${ns}a`, "master", bridge);
-      await run("ip", "link", "set", `${ns}a`, "up");
-      await run("ip", "netns", "exec", ns, "ip", "addr", "add", `${ip}/24`, "dev", `${ns}b`);
-      await run("ip", "netns", "exec", ns, "ip", "link", "set", `${ns}b`, "up");
-      await run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up");
+      await net.addHost(name, ip);
       await Deno.writeTextFile(
         `${dir}/${name}.conf`,
         `listen: "${ip}:${PORT}"\nserver_name: leaf-${name}\n` +
           `leafnodes { remotes: [ { url: "nats-leaf://${NET}.1:${LEAF_PORT}" } ] }\n`,
       );
-      procs.push(await spawn(ns, ["nats-server", "-c", `${dir}/${name}.conf`], {}));
+      await net.spawn(name, ["nats-server", "-c", `${dir}/${name}.conf`], {});
       await listening(ip, PORT);
-      const a = await spawn(
-        ns,
-        [
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--quiet",
+      const a = await net.spawn(
+        name,
+        denoRun(
           servicePath("agent"),
           "--host",
           name,
@@ -175,11 +85,10 @@ Deno.test({
           `${dir}/${name}`,
           "--interval",
           "300",
-        ],
+        ),
         { NATS_URL: `nats://${ip}:${PORT}` },
-        (l) => l.includes(" ready: "),
+        / ready: /,
       );
-      procs.push(a);
       agents.set(name, a);
     };
     await addHost("h1", 1);
@@ -313,9 +222,7 @@ Deno.test({
       await bus.close();
     }
   } finally {
-    for (const p of procs.reverse()) await p.kill().catch(() => {});
-    for (const ns of namespaces) await run("ip", "netns", "del", ns).catch(() => {});
-    for (const l of links.reverse()) await run("ip", "link", "del", l).catch(() => {});
+    await net.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

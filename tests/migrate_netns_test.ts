@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { connect } from "@vmesh/bus";
 import { ConsoleCapture } from "../cli/boot_console.ts";
 import { batchCmdlineParam, ensureGuestImages, imageArgs } from "../guest/mod.ts";
-import { readLines, servicePath } from "./services_harness.ts";
+import { denoRun as deno, NetnsHosts } from "./netns_harness.ts";
+import { servicePath } from "./services_harness.ts";
 import { dhcpCmd, expectedAddresses } from "./net_vm_harness.ts";
 import { until } from "./snapshot_test_support.ts";
 
@@ -22,71 +23,7 @@ const ROUTE_PORT = 16222;
 const SUBNET = "10.81.0";
 const MACS = { mig: "52:54:00:81:00:0a", peer: "52:54:00:81:00:0b" };
 
-async function sh(cmd: string, ...args: string[]): Promise<void> {
-  const o = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
-  if (!o.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(o.stderr).trim()}`);
-  }
-}
-
-/** A process in a namespace, with its stderr lines. */
-interface Proc {
-  log: string[];
-  exited: Promise<number>;
-  kill(signal?: Deno.Signal): Promise<number>;
-}
-
-/** Spawns `cmd` in namespace `ns` and waits for a stderr line matching `ready` (if given). */
-async function spawnIn(
-  ns: string | undefined,
-  cmd: string[],
-  env: Record<string, string>,
-  ready?: RegExp,
-): Promise<Proc> {
-  const argv = ns ? ["ip", "netns", "exec", ns, ...cmd] : cmd;
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: { ...env, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log: string[] = [];
-  let onReady = () => {};
-  const isReady = new Promise<void>((r) => onReady = r);
-  const reading = readLines(child.stderr, (l) => {
-    log.push(l);
-    if (ready?.test(l)) onReady();
-  });
-  const exited = child.status.then(async (s) => {
-    await reading.catch(() => {});
-    return s.code;
-  });
-  if (ready) {
-    const first = await Promise.race([isReady.then(() => -1), exited]);
-    if (first !== -1) throw new Error(`${argv.join(" ")} exited ${first}:\n${log.join("\n")}`);
-  }
-  return {
-    log,
-    exited,
-    kill(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* gone */ }
-      return exited;
-    },
-  };
-}
-
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
-const deno = (entry: string, ...args: string[]) => [
-  Deno.execPath(),
-  "run",
-  "-A",
-  "--quiet",
-  entry,
-  ...args,
-];
 
 Deno.test({
   name: "live migration across network namespaces: a TCP stream to a peer VM goes on",
@@ -96,31 +33,16 @@ Deno.test({
 }, async () => {
   const images = await ensureGuestImages();
   const dir = await Deno.makeTempDir({ prefix: "vmesh-migrate-netns-" });
-  const procs: Proc[] = [];
-  const namespaces: string[] = [];
-  const bridge = `${TAG}-br`;
-  let bridgeMade = false;
+  const net = new NetnsHosts(TAG, NET);
   const caps: ConsoleCapture[] = [];
   let bus: Awaited<ReturnType<typeof connect>> | undefined;
   try {
-    await sh("ip", "link", "add", bridge, "type", "bridge");
-    bridgeMade = true;
-    await sh("ip", "addr", "add", `${NET}.1/24`, "dev", bridge);
-    await sh("ip", "link", "set", bridge, "up");
+    await net.addBridge();
     const hosts = ["h1", "h2"];
     const ipOf = (h: string) => `${NET}.${10 + hosts.indexOf(h) + 1}`;
     const urlOf = (h: string) => `nats://${ipOf(h)}:${PORT}`;
     for (const h of hosts) {
-      const ns = `${TAG}-${h}`;
-      await sh("ip", "netns", "add", ns);
-      namespaces.push(ns);
-      await sh("ip", "link", "add", `${ns}a`, "type", "veth", "peer", "name", `${ns}b`);
-      await sh("ip", "link", "set", `${ns}b`, "netns", ns);
-      await sh("ip", "link", "set", `${ns}a`, "master", bridge);
-      await sh("ip", "link", "set", `${ns}a`, "up");
-      await sh("ip", "netns", "exec", ns, "ip", "addr", "add", `${ipOf(h)}/24`, "dev", `${ns}b`);
-      await sh("ip", "netns", "exec", ns, "ip", "link", "set", `${ns}b`, "up");
-      await sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up");
+      await net.addHost(h, ipOf(h));
       const others = hosts.filter((o) => o !== h).map((o) =>
         `"nats-route://${ipOf(o)}:${ROUTE_PORT}"`
       );
@@ -129,11 +51,8 @@ Deno.test({
         `listen: "${ipOf(h)}:${PORT}"\nserver_name: ${h}\n` +
           `cluster { name: vmesh\n listen: "${ipOf(h)}:${ROUTE_PORT}"\n routes: [${others}] }\n`,
       );
-      procs.push(
-        await spawnIn(ns, ["nats-server", "-c", `${dir}/${h}.conf`], {}, /Server is ready/),
-      );
+      await net.spawn(h, ["nats-server", "-c", `${dir}/${h}.conf`], {}, /Server is ready/);
     }
-    const ns = (h: string) => `${TAG}-${h}`;
     // The cluster is up once a message published on h1 reaches a subscriber on h2.
     bus = await connect({ url: urlOf("h1"), name: "vmesh-test", log: () => {} });
     const far = await connect({ url: urlOf("h2"), name: "vmesh-test-h2", log: () => {} });
@@ -157,30 +76,26 @@ Deno.test({
     const addrs = expectedAddresses(SUBNET, [MACS.mig, MACS.peer]);
     const peerIp = addrs.get(MACS.peer)!;
     const h1 = { NATS_URL: urlOf("h1") };
-    procs.push(
-      await spawnIn(
-        ns("h1"),
-        deno(
-          servicePath("net"),
-          "--switch",
-          "lan",
-          "--subnet",
-          `${SUBNET}.0/24`,
-          "--gateway",
-          `${SUBNET}.1`,
-        ),
-        h1,
-        / ready: /,
+    await net.spawn(
+      "h1",
+      deno(
+        servicePath("net"),
+        "--switch",
+        "lan",
+        "--subnet",
+        `${SUBNET}.0/24`,
+        "--gateway",
+        `${SUBNET}.1`,
       ),
+      h1,
+      / ready: /,
     );
     for (const vm of ["mig", "peer"]) {
-      procs.push(
-        await spawnIn(
-          ns("h1"),
-          deno(servicePath("console"), "--vm", vm, "--backend", `log:${dir}/${vm}.log`),
-          h1,
-          / ready: /,
-        ),
+      await net.spawn(
+        "h1",
+        deno(servicePath("console"), "--vm", vm, "--backend", `log:${dir}/${vm}.log`),
+        h1,
+        / ready: /,
       );
     }
     const peerCon = new ConsoleCapture(bus, "peer");
@@ -205,9 +120,8 @@ Deno.test({
       `switch=lan,mac=${MACS[vm]}`,
     ];
     const cpu = servicePath("cpu");
-    procs.push(await spawnIn(ns("h1"), deno(cpu, ...vmArgs("peer", recv)), h1, / ready: /));
-    const src = await spawnIn(ns("h1"), deno(cpu, ...vmArgs("mig", send)), h1, / ready: /);
-    procs.push(src);
+    await net.spawn("h1", deno(cpu, ...vmArgs("peer", recv)), h1, / ready: /);
+    const src = await net.spawn("h1", deno(cpu, ...vmArgs("mig", send)), h1, / ready: /);
     /** `./vmesh migrate mig --to h2`, run against h2's server. */
     const migrateCli = async () => {
       const o = await new Deno.Command(Deno.execPath(), {
@@ -224,13 +138,12 @@ Deno.test({
 
     // A target that refuses the last step: the source, already paused and detached from its
     // switch port, control subject and console, takes them back and the stream goes on.
-    const refusing = await spawnIn(
-      ns("h2"),
+    const refusing = await net.spawn(
+      "h2",
       deno(cpu, ...vmArgs("mig", send), "--incoming", "--host", "h2"),
       { NATS_URL: urlOf("h2"), VMESH_MIGRATE_REFUSE_FINISH: "1" },
       /incoming ready: /,
     );
-    procs.push(refusing);
     const failed = await migrateCli();
     assert.equal(failed.code, 1, failed.out);
     assert.match(failed.err, /failed, the VM runs on here: .*finish refused/);
@@ -238,13 +151,12 @@ Deno.test({
     const back = got();
     await until("the stream to go on at the source", () => got() >= back + 50, 60_000);
 
-    const tgt = await spawnIn(
-      ns("h2"),
+    const tgt = await net.spawn(
+      "h2",
       deno(cpu, ...vmArgs("mig", send), "--incoming", "--host", "h2"),
       { NATS_URL: urlOf("h2") },
       /incoming ready: /,
     );
-    procs.push(tgt);
     const at = got();
     const { code, out, err } = await migrateCli();
     console.log(`./vmesh migrate mig --to h2 (namespaces, routed cluster): ${out.trim()}`);
@@ -264,9 +176,7 @@ Deno.test({
   } finally {
     for (const c of caps) c.close();
     await bus?.close().catch(() => {});
-    for (const p of procs.reverse()) await p.kill("SIGKILL");
-    for (const n of namespaces) await sh("ip", "netns", "del", n).catch(() => {});
-    if (bridgeMade) await sh("ip", "link", "del", bridge).catch(() => {});
+    await net.close("SIGKILL");
     await Deno.remove(dir, { recursive: true });
   }
 });
