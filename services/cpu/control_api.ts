@@ -17,6 +17,7 @@
  */
 import { Hono } from "hono";
 import { type Bus, BusError, HttpError, Status, vm as vmContract } from "@vmesh/bus";
+import type { MigrateResult } from "./migration/mod.ts";
 import type { SnapshotResult } from "./snapshot/mod.ts";
 
 /** What the API needs from the running VM (the CPU service's VmService provides it). */
@@ -62,20 +63,8 @@ export function vmControlOverBus(
   };
 }
 
-/** The JSON of `POST /vm/migrate`: the migration's figures (`vmesh.vm.MigrateReply`). */
-export interface MigrateJson {
-  host: string;
-  rounds: number;
-  roundPages: number[];
-  sentPages: number;
-  sentBytes: number;
-  finalPages: number;
-  downtimeMs: number;
-  resumeMs: number;
-  captureMs: number;
-  targetLoadMs: number;
-  totalMs: number;
-}
+/** The JSON of `POST /vm/migrate`: the migration's figures, as `migrateOut` reports them. */
+export type MigrateJson = MigrateResult;
 
 /** The JSON of `POST /vm/snapshot`: what was stored, as `takeSnapshot` reports it. */
 export type SnapshotJson = SnapshotResult;
