@@ -41,6 +41,10 @@ export interface HartWorkerDone {
   mmio: number;
   /** WFI sleeps (Atomics.wait calls). */
   sleeps: number;
+  /** Suspect pages' translations dropped at FENCE.I (see hart_worker.ts). */
+  fenceIDrops: number;
+  /** The translator's counters, in words (engine jit). */
+  jit?: string;
   /** Set when the hart's thread failed. */
   error?: string;
 }
@@ -67,7 +71,8 @@ export class HartThreads {
           w.onmessage = (e: MessageEvent<HartWorkerDone>) => resolve(e.data);
           w.onerror = (e) => {
             e.preventDefault();
-            resolve({ hartId, instret: 0, mmio: 0, sleeps: 0, error: String(e.message) });
+            const error = String(e.message);
+            resolve({ hartId, instret: 0, mmio: 0, sleeps: 0, fenceIDrops: 0, error });
           };
         }),
       );

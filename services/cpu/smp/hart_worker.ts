@@ -37,14 +37,22 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
   const kick = (h: number) => mem.kick(h);
   // Set before the hart: its translator chains its own invalidation after this.
   mem.onCodeWrite = (page) => code.codeWritten(mem.codePages, page, id, kick);
-  mem.onEvictStores = (page) => code.storesToEvict(page, id, kick);
+  // Pages this hart made code from while another hart may still store to them unseen (its
+  // store TLB eviction not taken yet), with the other harts' epochs after the post.
+  const suspects = new Map<number, number[]>();
+  mem.onEvictStores = (page) => {
+    code.storesToEvict(page, id, kick);
+    const epochs = code.epochs(id);
+    // No other hart running (all asleep, or none): none can store to the page before it drains.
+    if (epochs.some((e) => e >= 0)) suspects.set(page, epochs);
+  };
   const hart = new Hart({ mem, hartId: id, bus, clock, engine: start.engine, sharedAtomics: true });
   hart.load(start.state);
   const jit = hart.translator;
-  // FENCE.I: code other harts wrote without this thread seeing the store (before its store
-  // TLB eviction arrived) must go too; the flush happens at the loop top (not inside the
-  // translated code that called the interpreter for the FENCE.I).
-  let fenceI = false;
+  // FENCE.I: code another hart may have written unseen (a suspect page) goes too, at the loop
+  // top (not inside the translated code that called the interpreter for the FENCE.I); a page
+  // stays suspect until every other hart has taken its eviction.
+  let fenceI = false, fenceIDrops = 0;
   if (jit) {
     hart.onFenceI = () => {
       fenceI = true;
@@ -55,7 +63,11 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
     code.drain(id, (page) => hart.evictStorePage(page), (page) => jit?.invalidatePage(page));
     if (fenceI) {
       fenceI = false;
-      jit?.flushAll();
+      for (const [page, epochs] of suspects) {
+        fenceIDrops++;
+        jit?.invalidatePage(page);
+        if (code.evicted(epochs)) suspects.delete(page);
+      }
     }
   };
   const i32 = mem.i32;
@@ -74,6 +86,7 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
     if (reason !== StopReason.Idle) continue;
     // WFI: sleep until an interrupt is pending (the spec lets WFI end for any reason).
     while (!bus.stopping) {
+      drain();
       clint.tickHart(id);
       if (hart.interruptPending()) break;
       const mip = Atomics.load(i32, mipIdx);
@@ -83,10 +96,20 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
         ? Math.min((deadline - now) / (TIMEBASE_HZ / 1000), MAX_SLEEP_MS)
         : MAX_SLEEP_MS;
       sleeps++;
+      code.sleeping(id, true);
       Atomics.wait(i32, mipIdx, mip, ms);
+      code.sleeping(id, false); // the loop drains before the hart runs again
     }
   }
-  return { hartId: id, instret: hart.instret, mmio: bus.accesses, sleeps };
+  const st = jit?.stats;
+  return {
+    hartId: id,
+    instret: hart.instret,
+    mmio: bus.accesses,
+    sleeps,
+    fenceIDrops,
+    jit: st && `${st.regions} regions, ${st.invalidations} invalidations, ${st.flushes} flushes`,
+  };
 }
 
 // As a Worker: one start message, one done message.
@@ -106,6 +129,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
         instret: 0,
         mmio: 0,
         sleeps: 0,
+        fenceIDrops: 0,
         error: err instanceof Error ? err.stack ?? err.message : String(err),
       };
     }
