@@ -7,50 +7,16 @@ import assert from "node:assert/strict";
 import { type Bus, BusError, control, processGone, Status } from "@vmesh/bus";
 import { Kvm } from "@nats-io/kv";
 import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
-import { type ServiceProcess, startService, startTestBus, waitFor } from "./services_harness.ts";
+import { bareVm, controlClient, startAgent, startControl, vmeshCli } from "./control_harness.ts";
+import { type ServiceProcess, startTestBus, waitFor } from "./services_harness.ts";
 
 const LOST_MS = 1500;
-const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
-
-function agent(host: string, dir: string, url: string, extra: string[] = []) {
-  return startService("agent", [
-    "--host",
-    host,
-    "--ram",
-    "1024",
-    "--cores",
-    "8",
-    "--dir",
-    `${dir}/${host}`,
-    "--interval",
-    "300",
-    ...extra,
-  ], url);
-}
-
-function controlService(url: string) {
-  return startService("control", ["--http", "0", "--lost-timeout", String(LOST_MS)], url);
-}
 
 /** The control service's HTTP URL from its ready line. */
 function httpOf(p: ServiceProcess): string {
   const m = / http (http:\/\/\S+)/.exec(p.ready);
   assert.ok(m, p.ready);
   return m[1];
-}
-
-async function cli(
-  url: string,
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CLI, ...args],
-    env: { NATS_URL: url, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return { code: o.code, out: d.decode(o.stdout), err: d.decode(o.stderr) };
 }
 
 Deno.test({
@@ -70,24 +36,16 @@ Deno.test({
     const kernel = await buildIdleGuest(dir);
     const url = tb.nats.url;
     const bus: Bus = tb.bus;
-    const h1 = await started(agent("h1", dir, url, ["--label", "zone=a"]));
-    await started(agent("h2", dir, url, ["--label", "zone=b"]));
-    let ctlProc = await started(controlService(url));
-    const ctl = bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-      timeoutMs: 120_000,
-      retries: 0,
-    });
+    const h1 = await started(startAgent("h1", dir, url, { extra: ["--label", "zone=a"] }));
+    await started(startAgent("h2", dir, url, { extra: ["--label", "zone=b"] }));
+    let ctlProc = await started(startControl(url, LOST_MS));
+    const ctl = controlClient(bus);
     await waitFor("both hosts up", async () => {
       const { hosts } = await ctl.call("hosts", {});
       return hosts.filter((h) => h.up).length === 2 ? true : undefined;
     });
     const create = (name: string, ramMib: number, extra: Partial<control.CreateVm> = {}) =>
-      ctl.call("create", {
-        name,
-        quota: { harts: 1, ramMib, diskMib: 0 },
-        boot: { bios: "none", kernel },
-        ...extra,
-      });
+      ctl.call("create", { ...bareVm(name, ramMib, kernel), ...extra });
     const hostOf = async (name: string) => (await ctl.call("inspect", { name })).host;
 
     await t.step("four VMs spread two and two over equal hosts, and their guests run", async () => {
@@ -278,27 +236,27 @@ Deno.test({
       const before = (await ctl.call("list", {})).vms.map((v) => [v.name, v.state, v.host]);
       await ctlProc.stop();
       procs.splice(procs.indexOf(ctlProc), 1);
-      ctlProc = await started(controlService(url));
+      ctlProc = await started(startControl(url, LOST_MS));
       assert.match(ctlProc.ready, /ready: 6 VM record\(s\)/);
       const after = (await ctl.call("list", {})).vms.map((v) => [v.name, v.state, v.host]);
       assert.deepEqual(after, before);
     });
 
     await t.step("the CLI lists as JSON and as a table", async () => {
-      const j = await cli(url, "ls", "--output", "json");
+      const j = await vmeshCli(url, "ls", "--output", "json");
       assert.equal(j.code, 0, j.err);
       const vms = JSON.parse(j.out) as { name: string; state: string }[];
       assert.deepEqual(vms.map((v) => v.name), ["a1", "a2", "a3", "a4", "web1", "web2"]);
       assert.ok(vms.every((v) => v.state === "running"));
-      const h = await cli(url, "hosts");
+      const h = await vmeshCli(url, "hosts");
       assert.equal(h.code, 0, h.err);
       assert.match(h.out, /^HOST\s+STATE\s+CORES/);
       assert.match(h.out, /\nh1\s+up\s+8\s/);
-      const ev = await cli(url, "events", "a1");
+      const ev = await vmeshCli(url, "events", "a1");
       assert.equal(ev.code, 0, ev.err);
       const types = ev.out.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[2]);
       assert.deepEqual(types, ["created", "placed", "running", "stopped", "placed", "running"]);
-      const big = await cli(url, "create", "--kernel", kernel, "-m", "2G", "big");
+      const big = await vmeshCli(url, "create", "--kernel", kernel, "-m", "2G", "big");
       assert.equal(big.code, 1);
       assert.match(big.err, /vmesh create: no host fits big/);
     });
@@ -373,23 +331,16 @@ Deno.test({
   try {
     const kernel = await buildIdleGuest(dir);
     const url = tb.nats.url;
-    for (const h of ["h1", "h2"]) procs.push(await agent(h, dir, url));
-    procs.push(await controlService(url), await controlService(url));
+    for (const h of ["h1", "h2"]) procs.push(await startAgent(h, dir, url));
+    procs.push(await startControl(url, LOST_MS), await startControl(url, LOST_MS));
     // Both serve vmesh.control.* in one queue group: NATS hands each request to either.
-    const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-      timeoutMs: 120_000,
-      retries: 0,
-    });
+    const ctl = controlClient(tb.bus);
     const infos = await waitFor("both control services see both hosts", async () => {
       const seen = await Promise.all([0, 1, 2, 3].map(() => ctl.call("hosts", {})));
       return seen.every((s) => s.hosts.filter((h) => h.up).length === 2) ? seen : undefined;
     });
     assert.equal(infos.length, 4);
-    const spec = (name: string, ramMib: number): control.CreateVm => ({
-      name,
-      quota: { harts: 1, ramMib, diskMib: 0 },
-      boot: { bios: "none", kernel },
-    });
+    const spec = (name: string, ramMib: number) => bareVm(name, ramMib, kernel);
     // The same name through both at once: one claims it.
     const dup = await Promise.allSettled([
       ctl.call("create", spec("dup", 64)),

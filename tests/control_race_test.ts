@@ -16,24 +16,10 @@ import assert from "node:assert/strict";
 import { control } from "@vmesh/bus";
 import { Kvm } from "@nats-io/kv";
 import { buildIdleGuest } from "./bare_metal_elf.ts";
-import { type ServiceProcess, startService, startTestBus, waitFor } from "./services_harness.ts";
+import { bareVm, controlClient, startAgent, startControl } from "./control_harness.ts";
+import { type ServiceProcess, startTestBus, waitFor } from "./services_harness.ts";
 
 const LOST_MS = 1500;
-
-function agent(host: string, dir: string, url: string) {
-  return startService("agent", [
-    "--host",
-    host,
-    "--ram",
-    "1024",
-    "--cores",
-    "8",
-    "--dir",
-    `${dir}/${host}`,
-    "--interval",
-    "300",
-  ], url);
-}
 
 Deno.test({
   name:
@@ -47,24 +33,15 @@ Deno.test({
   try {
     const kernel = await buildIdleGuest(dir);
     const url = tb.nats.url;
-    const h1 = await agent("h1", dir, url);
+    const h1 = await startAgent("h1", dir, url);
     procs.push(h1);
-    const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-      timeoutMs: 120_000,
-      retries: 0,
-    });
-    const spec = (name: string, ramMib: number): control.CreateVm => ({
-      name,
-      quota: { harts: 1, ramMib, diskMib: 0 },
-      boot: { bios: "none", kernel },
-    });
+    const ctl = controlClient(tb.bus);
+    const spec = (name: string, ramMib: number) => bareVm(name, ramMib, kernel);
 
     await t.step("a create sent before the fresh control service heard any host", async () => {
       // The agent is paused before the control service starts: nothing announces yet.
       h1.child.kill("SIGSTOP");
-      procs.push(
-        await startService("control", ["--http", "0", "--lost-timeout", String(LOST_MS)], url),
-      );
+      procs.push(await startControl(url, LOST_MS));
       const created = ctl.call("create", spec("a", 512));
       await new Promise((r) => setTimeout(r, 400));
       h1.child.kill("SIGCONT");

@@ -11,28 +11,13 @@
 import assert from "node:assert/strict";
 import { BusCredentials, connect, control, startEmbeddedNats } from "@vmesh/bus";
 import { buildTickGuest, TICK_GUEST_LINE, ticks } from "./bare_metal_elf.ts";
+import { controlClient, startAgent } from "./control_harness.ts";
 import { type ServiceProcess, startService, waitFor } from "./services_harness.ts";
 
 const creds = new BusCredentials();
 
 function agent(host: string, cores: number, dir: string, url: string) {
-  return startService(
-    "agent",
-    [
-      "--host",
-      host,
-      "--ram",
-      "1024",
-      "--cores",
-      String(cores),
-      "--dir",
-      `${dir}/${host}`,
-      "--interval",
-      "300",
-    ],
-    url,
-    { env: creds.env({ kind: "agent", host }) },
-  );
+  return startAgent(host, dir, url, { cores, env: creds.env({ kind: "agent", host }) });
 }
 
 Deno.test({
@@ -77,10 +62,7 @@ Deno.test({
         { env: creds.env({ kind: "control" }) },
       ),
     );
-    const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-      timeoutMs: 120_000,
-      retries: 0,
-    });
+    const ctl = controlClient(tb.bus);
     const hot = await ctl.call("create", {
       name: "hot",
       quota: { harts: 1, ramMib: 64, diskMib: 0 },

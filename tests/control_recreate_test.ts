@@ -7,24 +7,8 @@
 import assert from "node:assert/strict";
 import { control } from "@vmesh/bus";
 import { buildTickGuest, TICK_GUEST_LINE, ticks } from "./bare_metal_elf.ts";
+import { bareVm, controlClient, startAgent, startControl, vmeshCli } from "./control_harness.ts";
 import { type ServiceProcess, startService, startTestBus, waitFor } from "./services_harness.ts";
-
-const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
-
-function agent(host: string, dir: string, url: string) {
-  return startService("agent", [
-    "--host",
-    host,
-    "--ram",
-    "1024",
-    "--cores",
-    "4",
-    "--dir",
-    `${dir}/${host}`,
-    "--interval",
-    "300",
-  ], url);
-}
 
 Deno.test({
   name: "control: a lost VM with a snapshot is recreated when a host joins later",
@@ -38,31 +22,19 @@ Deno.test({
     const kernel = await buildTickGuest(dir, 100);
     const url = tb.nats.url;
     procs.push(await startService("memory", ["--store", `dir:${dir}/store`], url));
-    const h1 = await agent("h1", dir, url);
+    const h1 = await startAgent("h1", dir, url, { cores: 4 });
     procs.push(h1);
-    procs.push(await startService("control", ["--http", "0", "--lost-timeout", "1500"], url));
-    const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-      timeoutMs: 120_000,
-      retries: 0,
-    });
-    await ctl.call("create", {
-      name: "r",
-      quota: { harts: 1, ramMib: 64, diskMib: 0 },
-      boot: { bios: "none", kernel },
-    });
+    procs.push(await startControl(url, 1500));
+    const ctl = controlClient(tb.bus);
+    await ctl.call("create", bareVm("r", 64, kernel));
     const tickedPast = (n: number) =>
       waitFor(`r past tick ${n}`, async () => {
         const { text } = await ctl.call("logs", { name: "r" });
         return ticks(text).some((t) => t >= n) ? text : undefined;
       });
     await tickedPast(3);
-    const snap = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", CLI, "snapshot", "r", "--name", "r-snap"],
-      env: { NATS_URL: url, NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(snap.code, 0, new TextDecoder().decode(snap.stderr));
+    const snap = await vmeshCli(url, "snapshot", "r", "--name", "r-snap");
+    assert.equal(snap.code, 0, snap.err);
     const atSnap = Math.max(...ticks((await ctl.call("logs", { name: "r" })).text));
 
     await h1.stop("SIGKILL");
@@ -74,7 +46,7 @@ Deno.test({
     });
     assert.match(lost.reason, /h1: its agent is not announcing/);
 
-    procs.push(await agent("h2", dir, url));
+    procs.push(await startAgent("h2", dir, url, { cores: 4 }));
     const back = await waitFor("r recreated on h2", async () => {
       const v = await ctl.call("inspect", { name: "r" });
       return v.state === control.VmState.RUNNING && v.host === "h2" ? v : undefined;

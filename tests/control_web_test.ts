@@ -2,8 +2,8 @@
 // quota from a real control service, agent and guest; its console button opens the VM's
 // web terminal, which shows the guest's output.
 import assert from "node:assert/strict";
-import { control } from "@vmesh/bus";
 import { buildIdleGuest, IDLE_GUEST_LINE } from "./bare_metal_elf.ts";
+import { controlClient } from "./control_harness.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 import {
   type BrowserContext,
@@ -41,10 +41,7 @@ Deno.test({
     ], tb.nats.url);
     procs.push(ctlProc);
     const base = / http (http:\/\/\S+)/.exec(ctlProc.ready)![1];
-    const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-      timeoutMs: 120_000,
-      retries: 0,
-    });
+    const ctl = controlClient(tb.bus);
     for (let i = 0; (await ctl.call("hosts", {})).hosts.length === 0; i++) {
       assert.ok(i < 100, "the agent never announced itself");
       await new Promise((r) => setTimeout(r, 100));
