@@ -12,14 +12,11 @@ import {
   completedWrites,
   e2fsck,
   GUEST_IO_ERROR,
+  GUEST_WRITER,
   track,
   watchBoot,
   type WatchedBoot,
 } from "./fault_harness.ts";
-
-const WRITER = "w() { i=0; while [ $i -lt $2 ]; do i=$((i+1)); f=/mnt/w/$1$i; " +
-  "dd if=/dev/urandom of=$f bs=16k count=4 conv=fsync 2>/dev/null || { echo FAIL $1$i; return 1; }; " +
-  "echo ok $1$i $(md5sum < $f | cut -c1-32); done; }";
 
 Deno.test("fault: nats-server SIGKILLed twice mid-run: every service reconnects, the guest's I/O resumes", async () => {
   const images = await ensureGuestImages();
@@ -34,7 +31,7 @@ Deno.test("fault: nats-server SIGKILLed twice mid-run: every service reconnects,
         dir,
         ["--timeout", "300", "--name", "fb1", "--drive", disk, "--nic", `switch=fb${Deno.pid}`],
         `udhcpc -i eth0 -q -n -t 10 -T 2 >/dev/null 2>&1; ` +
-          `mount /dev/vda /mnt && mkdir -p /mnt/w && ${WRITER}; w a 120; echo writer-done $?; ` +
+          `mount /dev/vda /mnt && mkdir -p /mnt/w && ${GUEST_WRITER}; w a 120; echo writer-done $?; ` +
           "ping -c 3 -W 2 10.0.2.2; " +
           "sync; echo 3 > /proc/sys/vm/drop_caches; " +
           "for f in /mnt/w/*; do echo re ${f##*/} $(md5sum < $f | cut -c1-32); done; " +

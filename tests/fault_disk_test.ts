@@ -14,15 +14,11 @@ import {
   completedWrites,
   e2fsck,
   GUEST_IO_ERROR,
+  GUEST_WRITER,
   track,
   watchBoot,
   type WatchedBoot,
 } from "./fault_harness.ts";
-
-/** A writer: `w NAME N` writes N files of 64 KiB with fsync, printing `ok FILE MD5` for each. */
-const WRITER = "w() { i=0; while [ $i -lt $2 ]; do i=$((i+1)); f=/mnt/w/$1$i; " +
-  "dd if=/dev/urandom of=$f bs=16k count=4 conv=fsync 2>/dev/null || { echo FAIL $1$i; return 1; }; " +
-  "echo ok $1$i $(md5sum < $f | cut -c1-32); done; }";
 
 /** Kills the disk service this many times. */
 const KILLS = 5;
@@ -52,7 +48,7 @@ async function killedUnderWrites(format: "raw" | "qcow2"): Promise<void> {
       watchBoot(
         dir,
         ["--timeout", "400", "--name", "fd1", "--drive", drive],
-        `mount /dev/vda /mnt && mkdir -p /mnt/w && ${WRITER}; w a 60 & pa=$!; w b 60; rb=$?; ` +
+        `mount /dev/vda /mnt && mkdir -p /mnt/w && ${GUEST_WRITER}; w a 60 & pa=$!; w b 60; rb=$?; ` +
           `wait $pa; echo writers-done $? $rb`,
       ),
     );
@@ -167,7 +163,7 @@ Deno.test("fault: disk service down past --block-deadline: a clean I/O error in 
           "--block-deadline",
           "3",
         ],
-        `mount /dev/vda /mnt && mkdir -p /mnt/w && ${WRITER}; w a 100000; echo writer-ended $?`,
+        `mount /dev/vda /mnt && mkdir -p /mnt/w && ${GUEST_WRITER}; w a 100000; echo writer-ended $?`,
       ),
     );
     let pid = Number((await boot.waitStderr(/started vmesh-disk disk0 \(pid (\d+)\)/))[1]);

@@ -155,6 +155,14 @@ export async function e2fsck(image: string): Promise<{ code: number; out: string
   return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
 }
 
+/**
+ * A guest shell function: `w NAME N` writes N files /mnt/w/NAME1.. of 64 KiB with fsync, printing
+ * `ok FILE MD5` for each (read by {@link completedWrites}) or `FAIL FILE` and returning 1.
+ */
+export const GUEST_WRITER = "w() { i=0; while [ $i -lt $2 ]; do i=$((i+1)); f=/mnt/w/$1$i; " +
+  "dd if=/dev/urandom of=$f bs=16k count=4 conv=fsync 2>/dev/null || { echo FAIL $1$i; return 1; }; " +
+  "echo ok $1$i $(md5sum < $f | cut -c1-32); done; }";
+
 /** Every `ok NAME MD5` line a guest printed: what it saw written and fsynced. */
 export function completedWrites(console: string): Map<string, string> {
   const out = new Map<string, string>();
