@@ -6,9 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { skippableName } from "../cli/test_summary.ts";
-import { GDB, gdbBatch, gdbInstalled } from "./gdb_session.ts";
+import { GDB, gdbBatch, gdbInstalled, startWithGdbStub } from "./gdb_session.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 const noGdb = gdbInstalled ? undefined : `${GDB} not installed (apt-get install gdb-multiarch)`;
 
 Deno.test({
@@ -18,12 +17,8 @@ Deno.test({
   ),
   ignore: !gdbInstalled,
   async fn() {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        MAIN,
+    const vm = await startWithGdbStub(
+      [
         "boot",
         "--timeout",
         "300",
@@ -35,29 +30,10 @@ Deno.test({
         "--",
         "uname -m",
       ],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = new Response(child.stdout).text();
-    const reader = child.stderr.getReader();
-    let stderr = "";
-    let port = 0;
-    while (port === 0) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stderr += new TextDecoder().decode(value);
-      const m = /gdb stub on tcp:127\.0\.0\.1:(\d+), waiting for gdb/.exec(stderr);
-      if (m) port = Number(m[1]);
-    }
-    const rest = (async () => {
-      for (let r = await reader.read(); !r.done; r = await reader.read()) {
-        stderr += new TextDecoder().decode(r.value);
-      }
-    })();
-    assert.ok(port > 0, stderr);
-    const out = await gdbBatch(null, port, [
+      330_000,
+      /gdb stub on tcp:127\.0\.0\.1:(\d+), waiting for gdb/,
+    );
+    const out = await gdbBatch(null, vm.port, [
       "info threads",
       "break *0x80200000",
       "continue",
@@ -67,8 +43,7 @@ Deno.test({
       "delete",
       "detach",
     ]);
-    const status = await child.status;
-    await rest;
+    const { code, stdout, stderr } = await vm.done;
     const what = `gdb:\n${out}\nboot stderr:\n${stderr}`;
     assert.match(out, /Thread 1 \(hart 0\)[^]*Thread 2 \(hart 1\)/, what);
     assert.match(out, /Breakpoint 1, 0x0000000080200000 in \?\? \(\)/, what);
@@ -80,7 +55,7 @@ Deno.test({
     assert.equal(pcs.length, 2, what);
     assert.notEqual(pcs[1], pcs[0], `stepi moved: ${what}`);
     assert.match(out, /\[Inferior 1 \(Remote target\) detached\]/, what);
-    assert.equal(status.code, 0, what);
-    assert.match(await stdout, /^riscv64\r?$/m, what);
+    assert.equal(code, 0, what);
+    assert.match(stdout, /^riscv64\r?$/m, what);
   },
 });

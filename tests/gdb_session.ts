@@ -1,6 +1,6 @@
 /**
- * Test helpers for GDB sessions against `vmesh run --gdb`: start vmesh with its stub on a
- * free port, and drive Debian's gdb-multiarch in batch mode.
+ * Test helpers for GDB sessions against `vmesh run --gdb` or `vmesh boot --gdb`: start vmesh
+ * with its stub on a free port, and drive Debian's gdb-multiarch in batch mode.
  */
 import { VMESH_CLI } from "./riscv/run.ts";
 
@@ -14,7 +14,7 @@ export const gdbInstalled: boolean = await new Deno.Command("sh", {
   .output()
   .then((o) => o.success, () => false);
 
-/** A `vmesh run --gdb` process and the port its stub listens on. */
+/** A `vmesh run --gdb` or `vmesh boot --gdb` process and the port its stub listens on. */
 export interface Vmesh {
   port: number;
   /** Exit code, stdout and stderr once it ends (killed after the test's deadline). */
@@ -22,15 +22,28 @@ export interface Vmesh {
 }
 
 /** Starts `vmesh run --gdb tcp:127.0.0.1:0 EXTRA... ELF` and waits for its stub's port. */
-export async function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
+export function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
+  return startWithGdbStub(["run", "--gdb", "tcp:127.0.0.1:0", ...extra, elf]);
+}
+
+/**
+ * Starts `vmesh ARGS` (which must include `--gdb tcp:127.0.0.1:0`) and waits for the stderr line
+ * naming the stub's port (matching `ready`, whose group 1 is the port); SIGKILLs it after
+ * `killAfterMs`.
+ */
+export async function startWithGdbStub(
+  args: string[],
+  killAfterMs = 90_000,
+  ready = /gdb stub on tcp:127\.0\.0\.1:(\d+)/,
+): Promise<Vmesh> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", VMESH_CLI, "run", "--gdb", "tcp:127.0.0.1:0", ...extra, elf],
+    args: ["run", "-A", "--quiet", VMESH_CLI, ...args],
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const kill = setTimeout(() => child.kill("SIGKILL"), 90_000);
+  const kill = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
   const stdout = new Response(child.stdout).text();
   // Read stderr until the stub names its port, then keep collecting the rest.
   const reader = child.stderr.getReader();
@@ -40,7 +53,7 @@ export async function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
     const { value, done } = await reader.read();
     if (done) break;
     stderr += new TextDecoder().decode(value);
-    const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(stderr);
+    const m = ready.exec(stderr);
     if (m) port = Number(m[1]);
   }
   const rest = (async () => {
