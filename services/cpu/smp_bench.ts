@@ -155,11 +155,20 @@ async function vmeshRunWork(
   let text = "";
   const reader = child.stdout.getReader();
   const writer = child.stdin.getWriter();
+  const stderr = new Response(child.stderr).text();
   try {
     let typed = false, cpu0 = 0;
-    while (!/SMPWORK [\d.]+ [\d.]+/.test(text)) {
+    // The whole line: output arrives in chunks, and one may end inside the second number.
+    while (!/SMPWORK [\d.]+ [\d.]+\r?\n/.test(text)) {
       const { value, done } = await reader.read();
-      if (done) throw new Error(`ended before the work: ${text.slice(-300)}`);
+      if (done) {
+        const { code } = await child.status;
+        throw new Error(
+          `ended (exit ${code}) before the work: ${text.slice(-300)}\n${
+            (await stderr).slice(-600)
+          }`,
+        );
+      }
       text += dec.decode(value, { stream: true });
       if (!typed && text.includes(GUEST_PROMPT)) {
         typed = true;
@@ -173,7 +182,7 @@ async function vmeshRunWork(
       child.kill("SIGKILL");
     } catch { /* already gone */ }
     await child.status;
-    await child.stderr.cancel();
+    await stderr.catch(() => "");
   }
 }
 
