@@ -179,6 +179,9 @@ const readImage = (img: Uint8Array | string, what: string): Uint8Array => {
   }
 };
 
+/** Longest a busy run loop goes without a timer turn, in which Deno polls sockets (ms). */
+const POLL_EVERY_MS = 100;
+
 /** One RISC-V `virt` machine. */
 export class Machine {
   readonly mem: GuestMemory;
@@ -577,6 +580,8 @@ export class Machine {
    * its socket writes progress only in those turns).
    */
   yieldMs = 15;
+  /** When the run loop last waited on a timer (idle sleep or a polling yield). */
+  #lastPoll = 0;
 
   /** Runs until poweroff, HTIF exit, a limit or `stop()`; resolves with the exit code. */
   async run(): Promise<number> {
@@ -629,8 +634,15 @@ export class Machine {
       }
       // An idle machine on virtual time skips ahead without sleeping: it must yield too.
       if (performance.now() - lastYield > this.yieldMs) {
-        // Let I/O callbacks and signal handlers run.
-        await new Promise<void>((r) => setImmediate(r));
+        // Let I/O callbacks and signal handlers run. A setImmediate turn is cheap but Deno
+        // polls sockets in few of them (yield_io_bench.ts: 4 loopback round trips a second),
+        // so a busy guest's bus replies and console input would wait: a timer turn now and
+        // then bounds that wait.
+        const now = performance.now();
+        if (now - this.#lastPoll >= POLL_EVERY_MS) {
+          await new Promise<void>((r) => setTimeout(r, 0));
+          this.#lastPoll = performance.now();
+        } else await new Promise<void>((r) => setImmediate(r));
         lastYield = performance.now();
       }
     }
@@ -745,6 +757,7 @@ export class Machine {
     const ms = deadline > now
       ? Math.min((deadline - now) / (TIMEBASE_HZ / 1000), MAX_SLEEP_MS)
       : MAX_SLEEP_MS;
+    this.#lastPoll = performance.now();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.#wake = undefined;
