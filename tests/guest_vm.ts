@@ -19,6 +19,27 @@ import { type ServiceProcess, startService } from "./services_harness.ts";
 /** Upper bound for one guest run, so a hung guest ends the test instead of blocking it. */
 const HANG_GUARD_MS = 600_000;
 
+/**
+ * CPU service arguments of VM `vm` booting the cached Linux guest (`images`) with `memory` of RAM,
+ * its console on ttyS0, running `command` in batch mode.
+ */
+export function linuxCpuArgs(
+  images: GuestImages,
+  vm: string,
+  command: string,
+  memory = "256M",
+): string[] {
+  return [
+    "--vm",
+    vm,
+    "--memory",
+    memory,
+    ...imageArgs(images),
+    "--append",
+    `console=ttyS0 ${batchCmdlineParam(command)}`,
+  ];
+}
+
 /** Disk service arguments for one disk of `vm`. */
 export function diskArgs(vm: string, device: string, image: string, overlay?: string): string[] {
   return [
@@ -73,13 +94,7 @@ export async function startGuest(
   try {
     consoleSvc = await startService("console", ["--vm", vm, "--backend", "log:/dev/null"], natsUrl);
     cpu = await startService("cpu", [
-      "--vm",
-      vm,
-      "--memory",
-      "262144K",
-      ...imageArgs(images),
-      "--append",
-      `console=ttyS0 ${batchCmdlineParam(command)}`,
+      ...linuxCpuArgs(images, vm, command, "262144K"),
       ...disks.flatMap((d) => ["--disk", d]),
     ], natsUrl);
   } catch (e) {

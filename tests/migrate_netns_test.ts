@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { connect } from "@vmesh/bus";
 import { ConsoleCapture } from "../cli/boot_console.ts";
-import { batchCmdlineParam, ensureGuestImages, imageArgs } from "../guest/mod.ts";
+import { ensureGuestImages } from "../guest/mod.ts";
+import { linuxCpuArgs } from "./guest_vm.ts";
 import { denoRun as deno, NetnsHosts } from "./netns_harness.ts";
 import { servicePath } from "./services_harness.ts";
 import { dhcpCmd, expectedAddresses } from "./net_vm_harness.ts";
@@ -109,13 +110,7 @@ Deno.test({
       `if [ $((i % 50)) = 0 ]; then echo "sent $i" >&2; fi; sleep 0.02; done; } | ` +
       `nc ${peerIp} 5000; do sleep 1; done`;
     const vmArgs = (vm: "mig" | "peer", cmd: string) => [
-      "--vm",
-      vm,
-      "--memory",
-      "256M",
-      ...imageArgs(images),
-      "--append",
-      `console=ttyS0 ${batchCmdlineParam(cmd)}`,
+      ...linuxCpuArgs(images, vm, cmd),
       "--nic",
       `switch=lan,mac=${MACS[vm]}`,
     ];

@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { consoleMsgs, vm as vmContract } from "@vmesh/bus";
 import { ConsoleCapture } from "../cli/boot_console.ts";
-import { batchCmdlineParam, ensureGuestImages, imageArgs } from "../guest/mod.ts";
+import { ensureGuestImages } from "../guest/mod.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
-import { diskArgs } from "./guest_vm.ts";
+import { diskArgs, linuxCpuArgs } from "./guest_vm.ts";
 import { diskTick, until } from "./snapshot_test_support.ts";
 
 /** The tick numbers on the console, in order. */
@@ -33,17 +33,7 @@ export const LOOP = "(while true; do dd if=/dev/urandom of=/tmp/x bs=64k count=6
 
 /** The CPU service arguments of the test VM (source and target alike). */
 export function cpuArgs(images: Awaited<ReturnType<typeof ensureGuestImages>>, vm: string) {
-  return [
-    "--vm",
-    vm,
-    "--memory",
-    "256M",
-    ...imageArgs(images),
-    "--append",
-    `console=ttyS0 ${batchCmdlineParam(LOOP)}`,
-    "--disk",
-    "disk0",
-  ];
+  return [...linuxCpuArgs(images, vm, LOOP), "--disk", "disk0"];
 }
 
 /** A migration's figures in one line. */
