@@ -21,7 +21,13 @@ import {
 } from "@vmesh/bus";
 import { type HostEntry, HostTable } from "./host_table.ts";
 import { type Candidate, misfit, place } from "./placement.ts";
-import { ACTIVE_STATES, vmInfo, type VmRecord, type VmStateName } from "./records.ts";
+import {
+  ACTIVE_STATES,
+  type HostLedger,
+  vmInfo,
+  type VmRecord,
+  type VmStateName,
+} from "./records.ts";
 import { CasConflict, type ControlEvent, ControlStore, type Versioned } from "./store.ts";
 import {
   hostLoad,
@@ -317,6 +323,12 @@ export class ControlService {
     });
   }
 
+  /** Host `e` as placement and rebalancing see it: up or not, capacity, load, and `ledger`. */
+  #candidate(e: HostEntry, ledger: HostLedger): Candidate {
+    const { host, cores, ramMib, diskMib, cpuUse } = e.load;
+    return { host, up: this.hosts.isUp(host), cores, ramMib, diskMib, cpuUse, ledger };
+  }
+
   /** Places `rec` and reserves its quota in the chosen host's ledger. */
   #place(rec: VmRecord, preferHost?: string): Promise<{ host: string } | { refusal: string }> {
     // One placement at a time in this process; the ledgers' revisions guard against others.
@@ -324,15 +336,7 @@ export class ControlService {
       for (let conflicts = 0;;) {
         const entries = this.hosts.all();
         const ledgers = await Promise.all(entries.map((e) => this.store.ledger(e.load.host)));
-        const candidates: Candidate[] = entries.map((e, i) => ({
-          host: e.load.host,
-          up: this.hosts.isUp(e.load.host),
-          cores: e.load.cores,
-          ramMib: e.load.ramMib,
-          diskMib: e.load.diskMib,
-          cpuUse: e.load.cpuUse,
-          ledger: ledgers[i].value,
-        }));
+        const candidates = entries.map((e, i) => this.#candidate(e, ledgers[i].value));
         const p = place(candidates, { ...rec, preferHost });
         if ("refusal" in p) {
           // Just started: hosts not yet heard from would be refused unheard. Every up host
@@ -841,13 +845,7 @@ export class ControlService {
     if (!o) return;
     const now = Date.now();
     const hosts: LoadedHost[] = this.hosts.all().map((e) => ({
-      host: e.load.host,
-      up: this.hosts.isUp(e.load.host),
-      cores: e.load.cores,
-      ramMib: e.load.ramMib,
-      diskMib: e.load.diskMib,
-      cpuUse: e.load.cpuUse,
-      ledger: { vms: {} },
+      ...this.#candidate(e, { vms: {} }),
       vmCpu: Object.fromEntries(
         e.load.vms.filter((v) => v.running).map((v) => [v.name, v.cpuUse ?? 0]),
       ),
