@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { connect, control, processGone } from "@vmesh/bus";
 import { buildTickGuest, TICK_GUEST_LINE, ticks } from "./bare_metal_elf.ts";
+import { controlClient, vmeshCli } from "./control_harness.ts";
 import { denoRun, listening, NetnsHosts, type NetnsProc } from "./netns_harness.ts";
 import { servicePath, waitFor } from "./services_harness.ts";
 
@@ -23,7 +24,6 @@ const PORT = 14222;
 const LEAF_PORT = 17422;
 
 const isRoot = Deno.uid() === 0;
-const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 
 Deno.test({
   name:
@@ -97,10 +97,7 @@ Deno.test({
     // The test's own client is on the hub, as the control service.
     const bus = await connect({ url: hubUrl, name: "vmesh-test", log: () => {} });
     try {
-      const ctl = bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-        timeoutMs: 120_000,
-        retries: 0,
-      });
+      const ctl = controlClient(bus);
       const up = (n: number) =>
         waitFor(`${n} hosts up`, async () => {
           const { hosts } = await ctl.call("hosts", {});
@@ -129,33 +126,12 @@ Deno.test({
       assert.match(await tickedPast(victim, 3), new RegExp(TICK_GUEST_LINE));
 
       // A snapshot of it (./vmesh snapshot through the hub), and a VM created from it.
-      const snap = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", CLI, "snapshot", victim, "--name", "snap1"],
-        env: { NATS_URL: hubUrl, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(snap.code, 0, new TextDecoder().decode(snap.stderr));
+      const snap = await vmeshCli(hubUrl, "snapshot", victim, "--name", "snap1");
+      assert.equal(snap.code, 0, snap.err);
       const atSnap = Math.max(...ticks((await ctl.call("logs", { name: victim })).text));
-      const made = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--quiet",
-          CLI,
-          "create",
-          "--from-snapshot",
-          "snap1",
-          "-o",
-          "json",
-          "c1",
-        ],
-        env: { NATS_URL: hubUrl, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
-      const c1 = JSON.parse(new TextDecoder().decode(made.stdout));
+      const made = await vmeshCli(hubUrl, "create", "--from-snapshot", "snap1", "-o", "json", "c1");
+      assert.equal(made.code, 0, made.err);
+      const c1 = JSON.parse(made.out);
       assert.equal(c1.state, "running");
       assert.equal(c1.boot.snapshot, "snap1");
       assert.deepEqual([c1.quota.harts, c1.quota.ramMib], [1, 96], "the snapshot's machine");
