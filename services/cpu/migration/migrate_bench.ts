@@ -23,7 +23,6 @@ import {
   batchCmdlineParam,
   ensureGuestImages,
   type GuestImages,
-  imageArgs,
   qemuArgs,
 } from "../../../guest/mod.ts";
 import {
@@ -31,6 +30,7 @@ import {
   startService,
   startTestBus,
 } from "../../../tests/services_harness.ts";
+import { linuxCpuArgs } from "../../../tests/guest_vm.ts";
 
 const log = (line: string) => console.log(`migrate_bench: ${line}`);
 
@@ -64,15 +64,7 @@ async function vmeshMigration(images: GuestImages, c: Case): Promise<Figures> {
   const procs: ServiceProcess[] = [];
   const vm = `mb${c}`;
   const cap = new ConsoleCapture(tb.bus, vm);
-  const args = [
-    "--vm",
-    vm,
-    "--memory",
-    "256M",
-    ...imageArgs(images),
-    "--append",
-    `console=ttyS0 ${batchCmdlineParam(CASES[c])}`,
-  ];
+  const args = linuxCpuArgs(images, vm, CASES[c]);
   try {
     procs.push(await startService("console", ["--vm", vm, "--backend", "log:/dev/null"], url));
     procs.push(await startService("cpu", args, url));
