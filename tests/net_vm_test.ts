@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { expectedAddresses } from "./net_vm_harness.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
+import { bootBatch } from "./vmesh_boot.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 const SUBNET = "10.79.0";
 // Set inside the guests: both CPU services give a VM's first NIC the same default MAC.
 const MACS = ["52:54:00:79:00:0a", "52:54:00:79:00:0b"];
@@ -15,28 +15,10 @@ const MACS = ["52:54:00:79:00:0a", "52:54:00:79:00:0b"];
 const DONE = `${SUBNET}.200`;
 
 /** `vmesh boot` of VM `name` on switch vnet running `cmd`; resolves with code and output. */
-async function boot(name: string, natsUrl: string, cmd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      MAIN,
-      "boot",
-      "--name",
-      name,
-      "--nic",
-      "switch=vnet",
-      "--timeout",
-      "300",
-      "--",
-      cmd,
-    ],
-    env: { NATS_URL: natsUrl, NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function boot(name: string, natsUrl: string, cmd: string) {
+  return bootBatch(["--name", name, "--nic", "switch=vnet", "--timeout", "300"], cmd, {
+    NATS_URL: natsUrl,
+  });
 }
 
 Deno.test("net vms: two vmesh VMs on a switch get DHCP leases and ping each other", async () => {
