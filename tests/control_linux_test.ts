@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { control } from "@vmesh/bus";
 import { ensureGuestImages } from "../guest/mod.ts";
+import { controlClient, vmeshCli } from "./control_harness.ts";
 import { type ServiceProcess, startService, startTestBus } from "./services_harness.ts";
 
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -26,36 +27,25 @@ Deno.test({
       await startService("agent", ["--host", "h1", "--ram", "1024", "--dir", `${dir}/h1`], url),
     );
     procs.push(await startService("control", ["--http", "off"], url));
-    const ctl = tb.bus.client({ prefix: control.CONTROL_PREFIX }, control.ops, {
-      timeoutMs: 180_000,
-      retries: 0,
-    });
+    const ctl = controlClient(tb.bus, 180_000);
     for (let i = 0; (await ctl.call("hosts", {})).hosts.length === 0; i++) {
       assert.ok(i < 100, "the agent never announced itself");
       await new Promise((r) => setTimeout(r, 100));
     }
     // Through the CLI: --image linux is the cached guest (OpenSBI, kernel, initramfs, data disk).
-    const made = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        CLI,
-        "create",
-        "--image",
-        "linux",
-        "-m",
-        "256M",
-        "-o",
-        "json",
-        "linux1",
-      ],
-      env: { NATS_URL: url, NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
-    const vm = JSON.parse(new TextDecoder().decode(made.stdout)) as control.VmInfo & {
+    const made = await vmeshCli(
+      url,
+      "create",
+      "--image",
+      "linux",
+      "-m",
+      "256M",
+      "-o",
+      "json",
+      "linux1",
+    );
+    assert.equal(made.code, 0, made.err);
+    const vm = JSON.parse(made.out) as control.VmInfo & {
       state: string;
     };
     assert.equal(vm.state, "running");
