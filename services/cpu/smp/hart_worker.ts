@@ -46,7 +46,17 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
     // No other hart running (all asleep, or none): none can store to the page before it drains.
     if (epochs.some((e) => e >= 0)) suspects.set(page, epochs);
   };
-  const hart = new Hart({ mem, hartId: id, bus, clock, engine: start.engine, sharedAtomics: true });
+  const hart = new Hart({
+    mem,
+    hartId: id,
+    bus,
+    clock,
+    engine: start.engine,
+    sharedAtomics: true,
+    // This thread never returns to its event loop while the hart runs: an async compile would
+    // never finish (measured: the md5sum workload 5x slower than the harts-in-turn translator).
+    translator: { async: false },
+  });
   hart.load(start.state);
   const jit = hart.translator;
   // FENCE.I: code another hart may have written unseen (a suspect page) goes too, at the loop
