@@ -114,19 +114,24 @@ async function stopped(u: Up): Promise<void> {
   await assert.rejects(Deno.stat(login), Deno.errors.NotFound);
 }
 
+/** `./vmesh up --skip cpu` with its volumes in `dir` (a 1 MiB data.ext4 made there first). */
+async function upWithoutCpu(dir: string): Promise<Up> {
+  await Deno.writeFile(`${dir}/data.ext4`, new Uint8Array(1 << 20));
+  return await up([
+    "--skip",
+    "cpu",
+    "--volume",
+    `guest-images=${dir}`,
+    "--volume",
+    `disk-data=${dir}/data`,
+  ]);
+}
+
 Deno.test("up: the compose topology runs, every device service answers $SRV.PING, SIGINT stops all", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
   try {
-    await Deno.writeFile(`${dir}/data.ext4`, new Uint8Array(1 << 20));
     // The CPU service joins once `./vmesh boot` runs on the bus; the guest volume is given.
-    const u = await up([
-      "--skip",
-      "cpu",
-      "--volume",
-      `guest-images=${dir}`,
-      "--volume",
-      `disk-data=${dir}/data`,
-    ]);
+    const u = await upWithoutCpu(dir);
     try {
       assert.match(u.natsUrl, /^nats:\/\/127\.0\.0\.1:\d+$/);
       // A login per service: the bus refuses anonymous clients (tests/nats_login_probe.ts).
@@ -367,16 +372,8 @@ Deno.test("up: --set swaps the disk backend (raw image instead of the compose CO
 Deno.test("up: ./vmesh create works right after ./vmesh up (control service and agent on the secured bus)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-up-" });
   try {
-    await Deno.writeFile(`${dir}/data.ext4`, new Uint8Array(1 << 20));
     const kernel = await buildIdleGuest(dir);
-    const u = await up([
-      "--skip",
-      "cpu",
-      "--volume",
-      `guest-images=${dir}`,
-      "--volume",
-      `disk-data=${dir}/data`,
-    ]);
+    const u = await upWithoutCpu(dir);
     try {
       // Every process has a login of its own role: none was left without one.
       assert.ok(!u.log.some((l) => /no bus role for it/.test(l)), u.log.join("\n"));
