@@ -67,11 +67,15 @@ Deno.test("fault: nats-server SIGKILLed twice mid-run: every service reconnects,
         .length,
       2,
     );
+    // Console lines the guest printed while nats-server was down can be lost (core NATS is
+    // at most once); the files are the record: all 120 read back after the restarts, and each
+    // one whose `ok` line arrived has the content the guest saw written.
     const written = completedWrites(text);
-    assert.equal(written.size, 120);
+    assert.ok(written.size >= 110, `${written.size} ok lines`);
     const reread = new Map(
       [...text.matchAll(/^re (\S+) ([0-9a-f]{32})\r?$/gm)].map((m) => [m[1], m[2]]),
     );
+    for (let i = 1; i <= 120; i++) assert.ok(reread.has(`a${i}`), `a${i} was written`);
     for (const [f, sum] of written) assert.equal(reread.get(f), sum, `${f} reads back as written`);
     const fsck = await e2fsck(disk);
     assert.equal(fsck.code, 0, fsck.out);
