@@ -10,8 +10,9 @@
  *
  * The work is fixed by 7-Zip's `-mtic=N` (2^N "commands" per test instead of a time target),
  * and each vmesh engine is compared with QEMU doing the same work: VMESH_BENCH_7Z_TIC
- * (default 32) for the translator, VMESH_BENCH_7Z_TIC_INTERP (default 26, where 7-Zip's
- * floor of one pass over the buffer already holds) for the interpreter, which is ~15x slower.
+ * (default 32) for the translator, VMESH_BENCH_7Z_TIC_INTERP (default 26: compression
+ * then runs 7-Zip's minimum of one pass over its buffer) for the interpreter, ~15x slower.
+ * (stress-ng was the first choice; `apt-get source stress-ng` answers 404 on the mirror here.)
  * VMESH_BENCH_SKIP_STD skips it all. Like cpu_bench.ts the runs happen once at module load;
  * nothing asserts on time.
  */
