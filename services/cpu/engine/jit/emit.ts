@@ -570,13 +570,6 @@ class RegionEmitter {
         this.#rs((d.insn >>> 15) & 31).i64ConstS32(d.insn >> 20).op(Op.I64_ADD);
         f.i64Const(-2, -1).op(Op.I64_AND).localSet(this.#t64);
         this.#link(d);
-        // A return to a call site of this region branches there; any other target leaves.
-        for (const site of returnTargets(this.#region, d.insn)) {
-          f.localGet(this.#t64).i64Const(lo32(site), hi32(site)).op(Op.I64_EQ);
-          this.#open();
-          this.#goto(site, false);
-          this.#close();
-        }
         f.localGet(this.#t64);
         this.#exitDynamic(ExitReason.Continue);
       }
@@ -923,9 +916,6 @@ export function planRegion(region: Region, index: Map<number, number>): RegionPl
       add(d.pc + d.len);
       add(branchTarget(d.pc, d.insn));
     } else if (flow === Flow.Jump) add(jalTarget(d.pc, d.insn));
-    else if (flow === Flow.Indirect) {
-      for (const site of returnTargets(region, d.insn)) add(site);
-    }
     return out;
   });
   // Reverse postorder by an iterative depth-first walk from block 0 (the entry). Successors
@@ -994,16 +984,6 @@ export function planRegion(region: Region, index: Map<number, number>): RegionPl
     }
   }
   return { order, pos, loopAt, loopEnd, scope, labeled };
-}
-
-/** Return sites a region checks a JALR's target against: for returns (`jalr x0, 0(ra|t0)`). */
-const MAX_RETURN_SITES = 8;
-
-function returnTargets(region: Region, insn: number): readonly number[] {
-  const sites = region.returnSites;
-  if (sites === undefined || sites.length === 0 || sites.length > MAX_RETURN_SITES) return [];
-  const rd = (insn >>> 7) & 31, rs1 = (insn >>> 15) & 31;
-  return rd === 0 && (rs1 === 1 || rs1 === 5) && (insn >> 20) === 0 ? sites : [];
 }
 
 /** True when the translated form of `insn` writes its rd field's x register. */

@@ -53,11 +53,6 @@ export interface Region {
   blocks: BasicBlock[];
   /** Instructions in all blocks. */
   insnCount: number;
-  /**
-   * The pcs right after the region's calls into its own page (JAL that links): where a return
-   * (`jalr x0, 0(ra)`) in the region most likely goes, so it can branch there directly.
-   */
-  returnSites?: number[];
 }
 
 /** How an instruction ends (or does not end) a basic block. */
@@ -189,7 +184,6 @@ export function discoverRegion(
   const page = pageOf(entry);
   const decoded = new Map<number, GuestInsn>();
   const leaders = new Set<number>([entry]);
-  const calls = new Set<number>();
   const work = [entry];
   const decode = (pc: number): GuestInsn | null => {
     const off = pc - page;
@@ -231,16 +225,6 @@ export function discoverRegion(
         pc += d.len;
         continue;
       }
-      // A call into this page: its return site belongs to the region too (the callee's
-      // return, in the region as well, lands there).
-      const next = pc + d.len;
-      if (flow === Flow.Jump && ((d.insn >>> 7) & 31) !== 0) {
-        if (pageOf(next) === page && pageOf(jalTarget(pc, d.insn)) === page) {
-          leaders.add(next);
-          calls.add(next);
-          work.push(next);
-        }
-      }
       break;
     }
   }
@@ -264,6 +248,5 @@ export function discoverRegion(
     insnCount += insns.length;
     blocks.push({ start, insns });
   }
-  const returnSites = [...calls].filter((pc) => decoded.has(pc)).sort((a, b) => a - b);
-  return { entry, blocks, insnCount, returnSites };
+  return { entry, blocks, insnCount };
 }
