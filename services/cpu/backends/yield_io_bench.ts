@@ -10,6 +10,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { startLoopbackEcho } from "./loopback_echo_test_support.ts";
 
 const RUN_MS = Number(Deno.env.get("VMESH_BENCH_YIELD_MS") ?? "1000");
 
@@ -21,32 +22,12 @@ const YIELDS: Record<string, () => Promise<unknown>> = {
 };
 
 async function measure(): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serve = (async () => {
-    for await (const c of listener) {
-      (async () => {
-        const b = new Uint8Array(64);
-        try {
-          for (;;) {
-            const n = await c.read(b);
-            if (n === null) break;
-            await c.write(b.subarray(0, n));
-          }
-        } catch { /* closed */ }
-      })();
-    }
-  })();
-  const conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
-  });
+  const echoConn = await startLoopbackEcho();
   for (const [label, yieldOnce] of Object.entries(YIELDS)) {
     let stop = false, trips = 0;
     const echo = (async () => {
-      const b = new Uint8Array(8);
       while (!stop) {
-        await conn.write(b);
-        await conn.read(b);
+        await echoConn.roundTrip();
         trips++;
       }
     })();
@@ -66,9 +47,7 @@ async function measure(): Promise<void> {
         `${((RUN_MS - busy) / yields).toFixed(3)} ms each, ${trips} echo round trips`,
     );
   }
-  conn.close();
-  listener.close();
-  await serve.catch(() => {});
+  await echoConn.close();
 }
 
 await measure();

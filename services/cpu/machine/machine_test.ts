@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Machine, MachineError } from "./machine.ts";
 import { GuestMemory } from "../guest_memory.ts";
 import { assemble, PRELUDE } from "./asm_test_support.ts";
+import { startLoopbackEcho } from "../backends/loopback_echo_test_support.ts";
 
 const MiB = 1024 * 1024;
 
@@ -132,38 +133,18 @@ Deno.test("machine: an instruction limit stops a program that never ends", async
 Deno.test("machine: a guest that never idles leaves sockets their turns (bus replies, console input)", async () => {
   // A loopback echo stands for a NATS socket: its round trips advance only when the run loop
   // lets Deno poll I/O, which setImmediate turns alone almost never do.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serve = (async () => {
-    const c = await listener.accept();
-    const b = new Uint8Array(8);
-    try {
-      for (;;) {
-        const n = await c.read(b);
-        if (n === null) break;
-        await c.write(b.subarray(0, n));
-      }
-    } catch { /* closed */ }
-    c.close();
-  })();
-  const conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
-  });
+  const echo = await startLoopbackEcho();
   const m = new Machine({ ramSize: 16 * MiB, kernel: await assemble(PRELUDE + "1: j 1b\n") });
   const running = m.run();
   let trips = 0;
   const t0 = performance.now();
-  const b = new Uint8Array(8);
   while (performance.now() - t0 < 1500) {
-    await conn.write(b);
-    await conn.read(b);
+    await echo.roundTrip();
     trips++;
   }
   m.stop();
   await running;
-  conn.close();
-  listener.close();
-  await serve;
+  await echo.close();
   // A timer turn at least every POLL_EVERY_MS (100 ms) gives at least ~15 in 1.5 s; before it,
   // 4-5 a second got through.
   assert.ok(trips >= 12, `${trips} round trips in 1.5 s while the guest spins`);
