@@ -241,13 +241,20 @@ export class Qcow2Image implements BlockBackend {
     return this.#queue.run(() => hostIo("read", () => this.#read(offset, length)));
   }
 
-  /** Writes `data` at `offset`; with `fua`, durable (data and metadata) before it resolves. */
+  /**
+   * Writes `data` at `offset`; with `fua`, durable (data and metadata) before it resolves. A
+   * write that changed metadata (a new cluster or table) resolves only once that metadata is in
+   * the file too: the guest may be told "done" and flush later through another instance of this
+   * service (a restarted disk service), which never saw this one's in-memory tables.
+   */
   write(offset: number, data: Uint8Array, fua = false): Promise<void> {
     this.#checkWritable(offset, data.length);
     return this.#queue.run(() =>
       hostIo("write", async () => {
         await this.#write(offset, data);
-        if (fua) await this.#writeBack();
+        if (fua || this.refcounts.dirty || this.#dirtyL2.size > 0 || this.#dirtyL1.size > 0) {
+          await this.#writeBack();
+        }
       })
     );
   }
@@ -383,8 +390,8 @@ export class Qcow2Image implements BlockBackend {
   // --- write ---------------------------------------------------------------------------
 
   /*
-   * Crash-safe ordering. Guest data goes to the file at once; metadata changes stay in memory
-   * until a flush (guest flush, FUA write, close), which writes them in this order:
+   * Crash-safe ordering. Guest data goes to the file at once; metadata changes are written back
+   * before the write that made them resolves (and at a flush, FUA write or close), in this order:
    *   1. refcount increments (new data clusters, L2 tables, refcount blocks) — then fsync,
    *      which also makes the data written so far durable;
    *   2. L2 tables — fsync;  3. L1 entries — fsync;
