@@ -1,9 +1,9 @@
 /**
  * The MMIO mailbox between hart Workers and the main thread, in a SharedArrayBuffer: one slot
- * per hart. A load waits (Atomics.wait) for the main thread's answer; a store is posted: the
- * hart goes on at once and only its next access waits for the slot to be free (so accesses from
- * one hart reach devices in program order). The main thread is rung through a doorbell word it
- * waits on with `Atomics.waitAsync`, so its event loop (bus clients, timers) keeps running.
+ * per hart. A load waits (Atomics.wait) for the main thread's answer, and so does a store (a
+ * posted store could be overtaken by the hart's later memory stores: see `store`). The main
+ * thread is rung through a doorbell word it waits on with `Atomics.waitAsync`, so its event loop
+ * (bus clients, timers) keeps running.
  */
 import type { PhysicalBus } from "../machine/mmio.ts";
 import { MAX_HARTS } from "../guest_memory.ts";
@@ -145,6 +145,10 @@ export class MailboxBus implements PhysicalBus {
     for (const [b, e] of this.mapped) if (pa >= b && pa + size <= e) mapped = true;
     if (!mapped) return false;
     this.#ask(OP_STORE, pa, size, value);
+    // Not posted: a store still in the slot could be overtaken by this hart's later memory
+    // stores (a lock release), so another hart would see the device before it (a UART whose
+    // FIFO looked empty took more bytes and dropped some: lost console output).
+    this.#waitFor(FREE);
     return true;
   }
 }
