@@ -452,11 +452,24 @@ Deno.test("qcow2 images interoperate with qemu-img through the disk service", as
           `sector ${at} is neither its flushed nor its new content`,
         );
       }
-      // The image opens again for writing (refcounts never below references).
+      // The image opens again for writing (refcounts never below references). Clusters whose
+      // refcount was written back before the kill but whose L2 entry was not stay leaked: harmless
+      // (`qemu-img check -r leaks` reclaims them), and a write in flight at a kill may leave some
+      // now that every allocating write has its metadata written back before it is answered.
       const again = await serve(image);
       assert.ok((await readAll(again.client, size)).every((b, i) => b === view[i]));
       assert.equal(await again.p.stop(), 0);
-      await assertCheckClean(image);
+      const after = await new Deno.Command("qemu-img", {
+        args: ["check", "-U", image],
+        stdout: "piped",
+      })
+        .output();
+      const afterReport = new TextDecoder().decode(after.stdout);
+      assert.ok(
+        after.code === 0 || after.code === 3,
+        `qemu-img check exited ${after.code}:\n${afterReport}`,
+      );
+      assert.doesNotMatch(afterReport, /ERROR|corruptions/, afterReport);
     });
 
     await t.step("clones: qcow2 overlays over one base, made by the service", async () => {
