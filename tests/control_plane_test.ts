@@ -248,7 +248,13 @@ Deno.test({
       const vms = JSON.parse(j.out) as { name: string; state: string }[];
       assert.deepEqual(vms.map((v) => v.name), ["a1", "a2", "a3", "a4", "web1", "web2"]);
       assert.ok(vms.every((v) => v.state === "running"));
-      const h = await vmeshCli(url, "hosts");
+      // A host is listed from its announcements: under load one can be a beat late, so ask again
+      // for a few seconds before judging.
+      let h = await vmeshCli(url, "hosts");
+      for (let i = 0; i < 20 && h.code === 0 && !/\nh1\s+up\s+8\s/.test(h.out); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        h = await vmeshCli(url, "hosts");
+      }
       assert.equal(h.code, 0, h.err);
       assert.match(h.out, /^HOST\s+STATE\s+CORES/);
       assert.match(h.out, /\nh1\s+up\s+8\s/);
