@@ -390,13 +390,14 @@ class RegionEmitter {
       if (plan.scope[p] === -1 && plan.labeled[p]) this.#openLabel(plan.order[p]);
     }
     f.block();
-    this.#ctl.push(CTL_IF, -1);
+    this.#ctl.push(CTL_FALLBACK, -1);
     const table = blocks.map((_, b) => {
       const k = this.#ctl.find(CTL_LABEL, b);
       return k < 0 ? 0 : this.#ctl.depthOf(k);
     });
     f.localGet(this.#blk).brTable(table, 0);
-    this.#close();
+    f.end();
+    this.#ctl.pop();
     f.i32Const(0).mem(Op.I64_LOAD, 3, L.pc);
     this.#exitDynamic(ExitReason.Continue);
     for (let p = 0; p < n; p++) {
@@ -833,7 +834,7 @@ class RegionEmitter {
   }
 }
 
-const CTL_EXIT = 0, CTL_LABEL = 1, CTL_LOOP = 2, CTL_IF = 3, CTL_SLOW = 4;
+const CTL_EXIT = 0, CTL_LABEL = 1, CTL_LOOP = 2, CTL_IF = 3, CTL_SLOW = 4, CTL_FALLBACK = 5;
 
 /** The wasm control constructs open at a point of emission, outermost first. */
 class ControlStack {
