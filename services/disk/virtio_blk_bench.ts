@@ -18,16 +18,24 @@
  *    request in flight) for VMESH_BENCH_RAND_SECONDS (default 3) each. IOPS as the program
  *    reports them.
  *
+ * 3. The same guest commands with the disk service behind a nats-server in another network
+ *    namespace (a second "host", `tests/netns_harness.ts`: a bridge, a veth pair): nats-server
+ *    and the disk service run in namespace `h2`, the CPU and console services in the root
+ *    namespace reach it over the veth (row "vmesh, disk on 2nd host"). Needs root and `ip`;
+ *    skipped with a line saying why otherwise.
+ *
  * With VMESH_BENCH_BLK_RUNS=N (default 1) every machine runs N rounds, interleaved, and the
  * median of each row is printed with its range and the ratio of the medians. The runs happen
  * once at module load (Deno.bench repeats its functions); nothing asserts on time.
- * VMESH_BENCH_SKIP_BLK=1 skips it all.
+ * VMESH_BENCH_SKIP_BLK=1 skips it all; VMESH_BENCH_BLK_REMOTE=0 skips the second host.
  * @module
  */
 
 import { fileURLToPath } from "node:url";
 import { ensureGuestImages, type GuestImages, runQemuBatch } from "../../guest/mod.ts";
 import { timeMarkers } from "../../cli/marker_timer.ts";
+import { runGuest } from "../../tests/guest_vm.ts";
+import { denoRun, NetnsHosts } from "../../tests/netns_harness.ts";
 
 const VMESH = fileURLToPath(new URL("../../vmesh", import.meta.url));
 const RANDREAD_C = fileURLToPath(new URL("./bench/blk_randread.c", import.meta.url));
@@ -154,10 +162,83 @@ const VMESH_SEQ: [string, Record<string, string> | undefined][] = [
   ["vmesh", undefined],
   ["vmesh, read-ahead off", { VMESH_READ_AHEAD_BYTES: "0" }],
 ];
+/** Label of the rows measured with the disk service on the second host. */
+const REMOTE = "vmesh, disk on 2nd host";
 
-async function measureSequential(images: GuestImages): Promise<void> {
+/** nats-server and disk services in another network namespace, the guest's CPU in this one. */
+class SecondHost {
+  readonly tag = `bb${Deno.pid % 10000}`;
+  readonly net = `10.205.${Deno.pid % 250}`;
+  readonly hosts = new NetnsHosts(this.tag, this.net);
+  get url(): string {
+    return `nats://${this.net}.2:4222`;
+  }
+
+  /** Makes the namespace and starts nats-server in it; undefined (and why) when it cannot. */
+  static async start(): Promise<SecondHost | undefined> {
+    const h = new SecondHost();
+    try {
+      await h.hosts.addBridge();
+      await h.hosts.addHost("h2", `${h.net}.2`);
+      await h.hosts.spawn(
+        "h2",
+        ["nats-server", "-a", "0.0.0.0", "-p", "4222"],
+        {},
+        /Server is ready/,
+      );
+      return h;
+    } catch (e) {
+      log(`no second host (needs root, iproute2 and nats-server): ${(e as Error).message}`);
+      await h.hosts.close();
+      return undefined;
+    }
+  }
+
+  /** Runs `command` in VM `vm` whose disk0 is served from h2 by `diskArgs`; the console text. */
+  async run(vm: string, diskArgs: string[], command: string): Promise<string> {
+    const disk = await this.hosts.spawn(
+      "h2",
+      denoRun(DISK_MAIN, "--vm", vm, "--device", "disk0", ...diskArgs),
+      { NATS_URL: "nats://127.0.0.1:4222" },
+      /vmesh-disk ready/,
+    );
+    try {
+      const r = await runGuest(await ensureGuestImages(), this.url, vm, ["disk0"], command);
+      return r.output;
+    } finally {
+      await disk.kill();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.hosts.close();
+  }
+}
+
+const DISK_MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+
+async function measureSequential(images: GuestImages, remote?: SecondHost): Promise<void> {
   const samples: Samples = new Map();
+  const labels = [...VMESH_SEQ.map(([l]) => l), ...(remote ? [REMOTE] : [])];
   for (let round = 1; round <= RUNS; round++) {
+    if (remote) {
+      const dir = await Deno.makeTempDir({ prefix: "vmesh-blk-bench-" });
+      try {
+        const text = await remote.run("rb", [
+          "--image",
+          images.disk,
+          "--overlay",
+          `${dir}/ov.cow`,
+        ], BLK_COMMAND);
+        const m = parsePhases(text);
+        if (m.size === 0) log(`${REMOTE}: no dd report: ${text.slice(-800)}`);
+        addSamples(samples, REMOTE, m);
+      } catch (e) {
+        log(`${REMOTE} failed: ${(e as Error).message}`);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
     for (const [label, env] of VMESH_SEQ) {
       try {
         const text = await vmeshBatch(BLK_COMMAND, [], env);
@@ -178,7 +259,7 @@ async function measureSequential(images: GuestImages): Promise<void> {
   const qemu = samples.get("qemu");
   for (const [phase, what] of PHASES) {
     const q = qemu?.get(phase);
-    const cells = VMESH_SEQ.map(([label]) => {
+    const cells = labels.map((label) => {
       const v = samples.get(label)?.get(phase);
       const ratio = v?.length && q?.length ? ` (${(median(v) / median(q)).toFixed(2)}x)` : "";
       return `${label} ${cell(v, "MiB/s", 1)}${ratio}`;
@@ -187,7 +268,7 @@ async function measureSequential(images: GuestImages): Promise<void> {
   }
 }
 
-async function measureRandom(images: GuestImages): Promise<void> {
+async function measureRandom(images: GuestImages, remote?: SecondHost): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-blk-bench-" });
   try {
     const img = await randreadImage(dir);
@@ -201,6 +282,16 @@ async function measureRandom(images: GuestImages): Promise<void> {
         addSamples(samples, "vmesh", vm);
       } catch (e) {
         log(`vmesh randread failed: ${(e as Error).message}`);
+      }
+      if (remote) {
+        try {
+          const text = await remote.run("rr", ["--image", img, "--read-only"], RAND_COMMAND);
+          const vm = parseRandread(text);
+          if (vm.size === 0) log(`${REMOTE}: no randread report: ${text.slice(-800)}`);
+          addSamples(samples, REMOTE, vm);
+        } catch (e) {
+          log(`${REMOTE} randread failed: ${(e as Error).message}`);
+        }
       }
       try {
         const r = await runQemuBatch(images, RAND_COMMAND, {
@@ -220,12 +311,13 @@ async function measureRandom(images: GuestImages): Promise<void> {
       }
     }
     for (const qd of [1, 32]) {
-      const v = samples.get("vmesh")?.get(qd), q = samples.get("qemu")?.get(qd);
-      const ratio = v?.length && q?.length ? ` = ${(median(v) / median(q)).toFixed(2)}x QEMU` : "";
-      log(
-        `4 KiB random read O_DIRECT, QD${qd}: vmesh ${cell(v, "IOPS", 0)}, ` +
-          `qemu ${cell(q, "IOPS", 0)}${ratio}`,
-      );
+      const q = samples.get("qemu")?.get(qd);
+      const cells = ["vmesh", ...(remote ? [REMOTE] : [])].map((label) => {
+        const v = samples.get(label)?.get(qd);
+        const ratio = v?.length && q?.length ? ` (${(median(v) / median(q)).toFixed(2)}x)` : "";
+        return `${label} ${cell(v, "IOPS", 0)}${ratio}`;
+      });
+      log(`4 KiB random read O_DIRECT, QD${qd}: ${cells.join(", ")}, qemu ${cell(q, "IOPS", 0)}`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -234,8 +326,15 @@ async function measureRandom(images: GuestImages): Promise<void> {
 
 async function measure(): Promise<void> {
   const images = await ensureGuestImages();
-  await measureSequential(images);
-  await measureRandom(images);
+  const remote = Deno.env.get("VMESH_BENCH_BLK_REMOTE") === "0"
+    ? undefined
+    : await SecondHost.start();
+  try {
+    await measureSequential(images, remote);
+    await measureRandom(images, remote);
+  } finally {
+    await remote?.close();
+  }
 }
 
 if (!Deno.env.get("VMESH_BENCH_SKIP_BLK")) await measure();
