@@ -34,6 +34,14 @@ const COMMANDS: Record<string, Command> = {
     summary: "list the stored snapshots (size, age); --rm removes one",
     module: "./snapshots.ts",
   },
+  export: {
+    summary: "write a snapshot as one appliance file (pages, disks, flags)",
+    module: "./export.ts",
+  },
+  import: {
+    summary: "run an appliance file on this host (checked whole first)",
+    module: "./import.ts",
+  },
   test: {
     summary: "run every check and test (fmt, lint, type check, deno test)",
     module: "./test.ts",

@@ -5,9 +5,9 @@
  * left it; `poweroff` in it, Ctrl-A x, or SIGINT/SIGTERM end the run.
  * @module
  */
-import { checkToken } from "@vmesh/bus";
+import { checkToken, type memory } from "@vmesh/bus";
 import { checkEngine, parseCommandArgs } from "./command_args.ts";
-import { withSnapshotBus } from "./snapshot_bus.ts";
+import { type SnapshotRun, withSnapshotBus } from "./snapshot_bus.ts";
 import {
   fetchManifest,
   RESTORED_VM_FLAGS,
@@ -49,38 +49,59 @@ export async function main(args: string[]): Promise<number> {
   });
   if (typeof parsed === "number") return parsed;
   const { values, positionals: [snap] } = parsed;
+  return await withSnapshotBus(
+    { command: "restore", store: values.store, say },
+    async (run) => {
+      const manifest = await fetchManifest(run.sb, snap);
+      return await runRestored(run, snap, manifest, {
+        vm: values.name ?? manifest.vm,
+        consoles: values.console?.length ? values.console : ["terminal"],
+        engine: values.engine,
+        verbose: values.verbose,
+        say,
+      });
+    },
+  );
+}
+
+/**
+ * Runs VM `o.vm` from snapshot `snap` (its disks over copies of the points, in a temporary
+ * directory removed at the end) until the CPU service or console ends or a signal comes;
+ * returns the exit code. `./vmesh restore` and `./vmesh import` end this way.
+ */
+export async function runRestored(
+  { sb, children, signalled }: SnapshotRun,
+  snap: string,
+  manifest: memory.SnapshotManifest,
+  o: { vm: string; consoles: string[]; engine?: string; verbose: boolean; say(l: string): void },
+): Promise<number> {
   const tmp = await Deno.makeTempDir({ prefix: "vmesh-restore-" });
   try {
-    return await withSnapshotBus(
-      { command: "restore", store: values.store, say },
-      async ({ sb, children, signalled }) => {
-        const manifest = await fetchManifest(sb, snap);
-        const vm = values.name ?? manifest.vm;
-        const { cpu, console: consoleProc } = await startRestoredVm({
-          sb,
-          snap,
-          manifest,
-          vm,
-          consoles: values.console?.length ? values.console : ["terminal"],
-          runDir: tmp,
-          engine: values.engine,
-          verbose: values.verbose,
-          say,
-          children,
-        });
-        say(`VM ${vm} runs from snapshot ${snap}`);
-        const code = await Promise.race([
-          cpu.exited,
-          consoleProc.exited.then(() => 0),
-          signalled,
-        ]);
-        if (code !== 0 && cpu.done) {
-          for (const l of cpu.tail.slice(-10)) say(`[vmesh-cpu] ${l}`);
-        }
-        return code;
-      },
-    );
+    const { cpu, console: consoleProc } = await startRestoredVm({
+      sb,
+      snap,
+      manifest,
+      vm: o.vm,
+      consoles: o.consoles,
+      runDir: tmp,
+      engine: o.engine,
+      verbose: o.verbose,
+      say: o.say,
+      children,
+    });
+    o.say(`VM ${o.vm} runs from snapshot ${snap}`);
+    const code = await Promise.race([
+      cpu.exited,
+      consoleProc.exited.then(() => 0),
+      signalled,
+    ]);
+    if (code !== 0 && cpu.done) {
+      for (const l of cpu.tail.slice(-10)) o.say(`[vmesh-cpu] ${l}`);
+    }
+    return code;
   } finally {
+    // The children go before the directory that holds their disks.
+    for (const c of children.splice(0).reverse()) await c.stop();
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }
