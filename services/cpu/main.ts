@@ -378,7 +378,8 @@ export async function main(args: string[]): Promise<number> {
     for (const t of machine.threadStats) {
       console.error(
         `vmesh run: hart ${t.hartId} thread: ${t.instret} instructions, ${t.mmio} MMIO ` +
-          `through the mailbox, ${t.sleeps} WFI sleeps, ${t.fenceIDrops} pages dropped at FENCE.I` +
+          `through the mailbox (${t.posted} posted stores), ${t.sleeps} WFI sleeps, ` +
+          `${t.fenceIDrops} pages dropped at FENCE.I` +
           (t.jit ? ` (translator: ${t.jit})` : ""),
       );
     }

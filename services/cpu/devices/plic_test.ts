@@ -90,3 +90,74 @@ Deno.test("PLIC: a completion is taken whether or not the context enables the so
   plic.write(CLAIM_M, 4, 0);
   assert.equal(plic.read(CLAIM_M, 4), 0, "still claimed");
 });
+
+Deno.test("PLIC: two Plics over one shared state see each other's claims and enables", () => {
+  const { plic, lines } = setup();
+  const other = new Plic(1, 96, lines, plic.shared);
+  plic.write(7 * 4, 4, 1);
+  other.write(ENABLE_M, 4, 1 << 7);
+  plic.setIrq(7, true);
+  assert.equal(other.read(0x1000, 4), 1 << 7, "pending seen through the other");
+  assert.equal(other.read(CLAIM_M, 4), 7);
+  assert.equal(plic.read(CLAIM_M, 4), 0, "claimed through the other");
+  other.write(CLAIM_M, 4, 7);
+  assert.equal(plic.read(CLAIM_M, 4), 7, "line still high: pending again after completion");
+});
+
+Deno.test("PLIC: harts in Workers claim each raise of a line exactly once", async () => {
+  const harts = 2, sources = 40, rounds = 300;
+  const mem = new GuestMemory(4096);
+  const lines = new HartIrqLines(mem);
+  const plic = new Plic(harts, 96, lines);
+  for (let s = 1; s <= sources; s++) plic.write(s * 4, 4, 1 + (s % 7));
+  const all = [0xfffffffe, 0x1ff]; // sources 1..40
+  for (let h = 0; h < harts; h++) {
+    for (let i = 0; i < 2; i++) plic.write(ENABLE_M + 2 * h * 0x80 + 4 * i, 4, all[i]);
+  }
+  const counts = new Int32Array(new SharedArrayBuffer(4 * (1 + harts * 97)));
+  const workers = Array.from({ length: harts }, (_, hart) => {
+    const w = new Worker(new URL("./plic_claim_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    const done = new Promise((r) => (w.onmessage = r));
+    w.postMessage({ hart, harts, plic: plic.shared, memory: mem.memory, counts: counts.buffer });
+    return { w, done };
+  });
+  const total = () => {
+    let n = 0;
+    for (let i = 1; i < counts.length; i++) if ((i - 1) % 97) n += Atomics.load(counts, i);
+    return n;
+  };
+  try {
+    const deadline = performance.now() + 30_000;
+    // Both threads claiming: wait for them to start.
+    for (let h = 0; h < harts; h++) {
+      while (Atomics.load(counts, 1 + h * 97) === 0) {
+        assert.ok(performance.now() < deadline, `worker ${h} did not start`);
+        await new Promise((res) => setTimeout(res, 1));
+      }
+    }
+    for (let r = 1; r <= rounds; r++) {
+      for (let s = 1; s <= sources; s++) plic.setIrq(s, true); // the claiming hart drops it
+      while (total() < r * sources) {
+        assert.ok(performance.now() < deadline, `round ${r}: ${total()} claims`);
+        await new Promise((res) => setTimeout(res, 0));
+      }
+    }
+    assert.equal(total(), rounds * sources, "no raise claimed twice");
+    for (let s = 1; s <= sources; s++) {
+      let n = 0;
+      for (let h = 0; h < harts; h++) n += counts[1 + h * 97 + s];
+      assert.equal(n, rounds, `source ${s}`);
+    }
+    for (let h = 0; h < harts; h++) {
+      let n = 0;
+      for (let s = 1; s <= sources; s++) n += counts[1 + h * 97 + s];
+      assert.ok(n > 0, `hart ${h} never claimed`);
+    }
+  } finally {
+    Atomics.store(counts, 0, 1);
+    await Promise.all(workers.map((w) => w.done));
+    for (const { w } of workers) w.terminate();
+  }
+});

@@ -23,6 +23,11 @@ export interface HartWorkerStart {
   clintShared: SharedArrayBuffer;
   clintBase: number;
   clintSize: number;
+  /** The PLIC's shared state (`Plic.shared`), its sources and where it is mapped. */
+  plicShared: SharedArrayBuffer;
+  plicNdev: number;
+  plicBase: number;
+  plicSize: number;
   mailbox: SharedArrayBuffer;
   /** [base, end) of every mapped MMIO range. */
   mapped: [number, number][];
@@ -37,8 +42,9 @@ export interface HartWorkerStart {
 export interface HartWorkerDone {
   hartId: number;
   instret: number;
-  /** MMIO accesses that went through the mailbox. */
+  /** MMIO accesses that went through the mailbox, and how many of them were posted stores. */
   mmio: number;
+  posted: number;
   /** WFI sleeps (Atomics.wait calls). */
   sleeps: number;
   /** Suspect pages' translations dropped at FENCE.I (see hart_worker.ts). */
@@ -72,7 +78,7 @@ export class HartThreads {
           w.onerror = (e) => {
             e.preventDefault();
             const error = String(e.message);
-            resolve({ hartId, instret: 0, mmio: 0, sleeps: 0, fenceIDrops: 0, error });
+            resolve({ hartId, instret: 0, mmio: 0, posted: 0, sleeps: 0, fenceIDrops: 0, error });
           };
         }),
       );
@@ -112,6 +118,7 @@ export class HartThreads {
       this.serve(bus);
       await Promise.race([all, this.mailbox.waitRing(seen, 5)]);
     }
+    this.serve(bus); // stores a hart posted just before it finished
     for (const w of this.#workers) w.terminate();
     return await all;
   }

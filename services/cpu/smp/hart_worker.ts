@@ -1,13 +1,14 @@
 /**
  * A hart Worker (`--smp-threads`): builds one hart over the machine's shared memory and runs
- * it until the main thread says stop. The CLINT is operated here on its shared state; every
- * other MMIO access goes through the mailbox to the main thread. WFI sleeps in `Atomics.wait`
+ * it until the main thread says stop. The CLINT and the PLIC are operated here on their shared
+ * state; every other MMIO access goes through the mailbox to the main thread (stores posted). WFI sleeps in `Atomics.wait`
  * on the hart's `mip` word (devices and other harts notify it) or until its next timer.
  */
 import { GuestMemory, HartLayout } from "../guest_memory.ts";
 import { Hart } from "../hart/mod.ts";
 import { StopReason } from "../engine.ts";
 import { Clint } from "../devices/clint.ts";
+import { Plic } from "../devices/plic.ts";
 import { HartIrqLines } from "../machine/hart_irq.ts";
 import { TIMEBASE_HZ } from "../machine/clock.ts";
 import { MailboxBus } from "./mailbox.ts";
@@ -24,14 +25,25 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
   const clock = new EpochClock(start.epochMs);
   const lines = new HartIrqLines(mem);
   const clint = new Clint(start.harts, clock, lines, start.clintShared);
-  const bus = new MailboxBus(start.mailbox, start.hartId, start.mapped, {
+  const plic = new Plic(start.harts, start.plicNdev, lines, start.plicShared);
+  const bus = new MailboxBus(start.mailbox, start.hartId, start.mapped, [{
     base: start.clintBase,
     end: start.clintBase + start.clintSize,
     bus: {
       load: (pa, size) => clint.read(pa - start.clintBase, size) >>> 0,
       store: (pa, size, v) => (clint.write(pa - start.clintBase, size, v), true),
     },
-  });
+  }, {
+    base: start.plicBase,
+    end: start.plicBase + start.plicSize,
+    bus: {
+      load: (pa, size) => plic.read(pa - start.plicBase, size) >>> 0,
+      store: (pa, size, v) => (plic.write(pa - start.plicBase, size, v), true),
+    },
+    // A completion must come after the device's ack this hart posted, or the line still
+    // high re-pends the source (a spurious interrupt).
+    ordered: true,
+  }]);
   const id = start.hartId;
   const code = new CodeSync(start.harts, mem.codePages.length, start.codeSync);
   const kick = (h: number) => mem.kick(h);
@@ -111,11 +123,13 @@ export function runHartWorker(start: HartWorkerStart): HartWorkerDone {
       code.sleeping(id, false); // the loop drains before the hart runs again
     }
   }
+  bus.drain();
   const st = jit?.stats;
   return {
     hartId: id,
     instret: hart.instret,
     mmio: bus.accesses,
+    posted: bus.posted,
     sleeps,
     fenceIDrops,
     jit: st && `${st.regions} regions, ${st.invalidations} invalidations, ${st.flushes} flushes`,
@@ -138,6 +152,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
         hartId: e.data.hartId,
         instret: 0,
         mmio: 0,
+        posted: 0,
         sleeps: 0,
         fenceIDrops: 0,
         error: err instanceof Error ? err.stack ?? err.message : String(err),
