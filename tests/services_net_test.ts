@@ -108,6 +108,46 @@ Deno.test("net service: ports on a switch exchange frames", async (t) => {
       for (const r of Object.values(rx)) r.sub.unsubscribe();
     });
 
+    await t.step(
+      "batches: a batching port gets one message per turn, old ports one per frame",
+      async () => {
+        const rxN = new PortRx(tb, "sw0", "bn"), rxO = new PortRx(tb, "sw0", "bo");
+        await tb.bus.flush();
+        const joined = await sw0.call("join", {
+          switch: "sw0",
+          mac: "52:54:00:00:02:01",
+          portId: "bn",
+          batch: true,
+        });
+        assert.equal(joined.batch, true, "the switch says it reads batches");
+        await sw0.call("join", { switch: "sw0", mac: "52:54:00:00:02:02", portId: "bo" });
+        await sw0.call("join", { switch: "sw0", mac: "52:54:00:00:02:03", portId: "bs" });
+        const to = (dst: number, tag: number) => {
+          const f = frame(0, 0, tag);
+          f.set([0x52, 0x54, 0, 0, 2, dst, 0x52, 0x54, 0, 0, 2, 3], 0);
+          return f;
+        };
+        // One batch message from bs: 3 frames for bn, 2 for bo, in one message.
+        const sent = [to(1, 1), to(2, 2), to(1, 3), to(2, 4), to(1, 5)];
+        tb.bus.publish(net.frame, netPortSubject("sw0", "bs", "tx"), {
+          data: sent[0],
+          seq: 0,
+          more: sent.slice(1),
+        });
+        const atN = await rxN.count(1);
+        assert.equal(atN.length, 1, "one message for the batching port");
+        assert.deepEqual([atN[0].data, ...(atN[0].more ?? [])].map((f) => f[20]), [1, 3, 5]);
+        const atO = await rxO.count(2);
+        assert.deepEqual(atO.map((f) => f.data[20]), [2, 4]);
+        assert.ok(
+          atO.every((f) => (f.more ?? []).length === 0),
+          "no batch to a port that did not ask",
+        );
+        for (const r of [rxN, rxO]) r.sub.unsubscribe();
+        for (const id of ["bn", "bo", "bs"]) await sw0.call("leave", { switch: "sw0", portId: id });
+      },
+    );
+
     await t.step("garbage and bad frames are counted in $SRV.STATS; serving goes on", async () => {
       const rx = new PortRx(tb, "sw0", "q");
       await tb.bus.flush();

@@ -10,6 +10,8 @@ import { defineOp, defineTopic, type Op, type Topic } from "../contract.ts";
 export interface Frame {
   data: Uint8Array;
   seq?: number;
+  /** More frames after `data`, in order (only to a peer that said `batch`). */
+  more?: Uint8Array[];
 }
 /** `vmesh.net.PortJoin`. */
 export interface PortJoin {
@@ -18,6 +20,8 @@ export interface PortJoin {
   mac: string;
   portId: string;
   requestId?: string;
+  /** The port reads `Frame.more` on rx. */
+  batch?: boolean;
 }
 /** `vmesh.net.PortJoinReply`. */
 export interface PortJoinReply {
@@ -25,6 +29,8 @@ export interface PortJoinReply {
   mtu: number;
   /** Heartbeat bound: re-join within this many ms or be removed (0: not said). */
   agingMs?: number;
+  /** The switch reads `Frame.more` on tx. */
+  batch?: boolean;
 }
 /** `vmesh.net.PortLeave`. */
 export interface PortLeave {

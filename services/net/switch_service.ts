@@ -3,7 +3,9 @@
  * `vmesh.net.<switch>.{join,leave}`; frames a port publishes on
  * `vmesh.net.<switch>.port.<port>.tx` go through the switch to the rx subjects of the
  * ports it picks. A join repeated with the same MAC is the port's heartbeat; bus ports
- * that neither join nor send for the aging time are removed.
+ * that neither join nor send for the aging time are removed. A port whose join says `batch`
+ * gets the frames of one event-loop turn as one message (`Frame.more`); the join reply says
+ * the switch reads such batches on tx too.
  * @module
  */
 
@@ -28,6 +30,9 @@ export const SERVICE_NAME = "vmesh-net";
 /** Largest join/leave request accepted (they are a few dozen bytes). */
 export const MAX_CONTROL_BYTES = 4096;
 
+/** Most frame bytes in one batch message to a port (far under NATS's 1 MiB max_payload). */
+export const MAX_BATCH_BYTES = 256 * 1024;
+
 /** Where the switch serves. */
 export interface SwitchServiceOptions {
   /** Service version for discovery (semver). */
@@ -49,6 +54,14 @@ export class SwitchService {
   #svc?: DeviceService;
   #aging?: ReturnType<typeof setInterval>;
   readonly #warned = new Set<string>();
+  /** Frames for batching ports, waiting for the end of this turn: port id → batch. */
+  readonly #batches = new Map<
+    string,
+    { subject: string; seq: number; frames: Uint8Array[]; bytes: number }
+  >();
+  #flushQueued = false;
+  /** Messages published to ports (a batch is one) and frames that went in batches. */
+  readonly counters = { rxMessages: 0, txMessages: 0, txBatchedFrames: 0 };
 
   /** A switch service for `sw` on `bus`; call {@link SwitchService.start} to serve. */
   constructor(readonly bus: Bus, readonly sw: VirtualSwitch, readonly opts: SwitchServiceOptions) {}
@@ -106,20 +119,22 @@ export class SwitchService {
 
   /** Counters of the switch (and what `extraStats` adds), as `$SRV.STATS` reports them. */
   stats(): SwitchStats & Record<string, unknown> {
-    return { ...this.sw.stats(), ...this.opts.extraStats?.() };
+    return { ...this.sw.stats(), ...this.counters, ...this.opts.extraStats?.() };
   }
 
-  /** Takes one encoded `net.Frame` that port `from` published. */
+  /** Takes one encoded `net.Frame` (one frame, or a batch in `more`) that port `from` published. */
   receive(from: string, payload: Uint8Array): void {
-    let data: Uint8Array;
+    let f: net.Frame;
     try {
-      data = net.frame.codec.decode(payload).data;
+      f = net.frame.codec.decode(payload);
     } catch {
       this.sw.countDrop("malformed");
       this.#warnOnce(from, `undecodable message from port ${from} dropped`);
       return;
     }
-    this.forward(from, data ?? new Uint8Array());
+    this.counters.rxMessages++;
+    this.forward(from, f.data ?? new Uint8Array());
+    if (f.more) { for (const m of f.more) this.forward(from, m); }
   }
 
   /** Forwards one frame sent by port `from`. */
@@ -132,6 +147,7 @@ export class SwitchService {
 
   /** Stops serving, forwarding and aging. */
   async stop(): Promise<void> {
+    this.flush();
     clearInterval(this.#aging);
     this.#sub?.unsubscribe();
     for (const s of this.#portOps) s.unsubscribe();
@@ -144,9 +160,11 @@ export class SwitchService {
     if (!isMac(req.mac)) {
       throw invalid(`mac ${JSON.stringify(req.mac)} is not aa:bb:cc:dd:ee:ff`);
     }
-    this.sw.join(portId, req.mac, this.#sinkFor(portId));
+    // Frames batched for the port so far go first (a join may change how it takes them).
+    this.#flushPort(portId);
+    this.sw.join(portId, req.mac, this.#sinkFor(portId, req.batch === true));
     this.#warned.delete(portId);
-    return { status: Status.OK, mtu: this.sw.mtu, agingMs: this.sw.agingMs };
+    return { status: Status.OK, mtu: this.sw.mtu, agingMs: this.sw.agingMs, batch: true };
   }
 
   #leave(req: net.PortLeave): net.PortLeaveReply {
@@ -158,15 +176,58 @@ export class SwitchService {
 
   /**
    * A bus port's sink: publish on its rx subject (never busy; NATS buffers). Raw publish,
-   * like the raw tx subscription: no span per frame on the hot path.
+   * like the raw tx subscription: no span per frame on the hot path. A batching port's frames
+   * wait for the end of this turn (every frame the switch took from one socket read) and go
+   * as one message.
    */
-  #sinkFor(portId: string): (frame: Uint8Array) => boolean {
+  #sinkFor(portId: string, batch: boolean): (frame: Uint8Array) => boolean {
     const subject = netPortSubject(this.sw.name, portId, "rx");
+    if (!batch) {
+      return (data) => {
+        const seq = this.sw.ports.get(portId)?.nextSeq ?? 0;
+        this.bus.nc.publish(subject, net.frame.codec.encode({ data, seq }));
+        this.counters.txMessages++;
+        return true;
+      };
+    }
     return (data) => {
-      const seq = this.sw.ports.get(portId)?.nextSeq ?? 0;
-      this.bus.nc.publish(subject, net.frame.codec.encode({ data, seq }));
+      let b = this.#batches.get(portId);
+      if (!b) {
+        b = { subject, seq: this.sw.ports.get(portId)?.nextSeq ?? 0, frames: [], bytes: 0 };
+        this.#batches.set(portId, b);
+      }
+      b.frames.push(data);
+      b.bytes += data.length;
+      if (b.bytes >= MAX_BATCH_BYTES) this.#flushPort(portId);
+      else if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(() => this.flush());
+      }
       return true;
     };
+  }
+
+  /** Publishes every batch waiting for the end of the turn. */
+  flush(): void {
+    this.#flushQueued = false;
+    for (const id of [...this.#batches.keys()]) this.#flushPort(id);
+  }
+
+  #flushPort(portId: string): void {
+    const b = this.#batches.get(portId);
+    if (!b) return;
+    this.#batches.delete(portId);
+    try {
+      this.bus.nc.publish(
+        b.subject,
+        net.frame.codec.encode({ data: b.frames[0], seq: b.seq, more: b.frames.slice(1) }),
+      );
+      this.counters.txMessages++;
+      this.counters.txBatchedFrames += b.frames.length;
+    } catch {
+      // The bus connection is closing: the frames are lost, as on a wire.
+      for (let i = 0; i < b.frames.length; i++) this.sw.countDrop("sink_error");
+    }
   }
 
   #warnOnce(port: string, line: string): void {

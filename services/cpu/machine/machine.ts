@@ -181,6 +181,11 @@ const readImage = (img: Uint8Array | string, what: string): Uint8Array => {
 
 /** Longest a busy run loop goes without a timer turn, in which Deno polls sockets (ms). */
 const POLL_EVERY_MS = 100;
+/**
+ * While a device interrupted since the last timer turn (frames or replies are flowing), a busy
+ * run loop takes a timer turn after this long (ms), so bus traffic waits ~1 ms, not 100.
+ */
+const IO_POLL_MS = 1;
 
 /** One RISC-V `virt` machine. */
 export class Machine {
@@ -388,7 +393,10 @@ export class Machine {
     }
     return sorted.map((spec) => {
       try {
-        return mountVirtio(this.mem, spec, this.plic, () => this.#wake?.());
+        return mountVirtio(this.mem, spec, this.plic, () => {
+          this.#ioSincePoll = true;
+          this.#wake?.();
+        });
       } catch (e) {
         throw new MachineError(e instanceof Error ? e.message : String(e));
       }
@@ -582,6 +590,8 @@ export class Machine {
   yieldMs = 15;
   /** When the run loop last waited on a timer (idle sleep or a polling yield). */
   #lastPoll = 0;
+  /** A virtio device interrupted since the last timer turn: its I/O wants socket polls. */
+  #ioSincePoll = false;
 
   /** Runs until poweroff, HTIF exit, a limit or `stop()`; resolves with the exit code. */
   async run(): Promise<number> {
@@ -633,13 +643,15 @@ export class Machine {
         this.#idleHarts.fill(false);
       }
       // An idle machine on virtual time skips ahead without sleeping: it must yield too.
-      if (performance.now() - lastYield > this.yieldMs) {
+      const since = performance.now() - lastYield;
+      if (since > this.yieldMs || (this.#ioSincePoll && since > IO_POLL_MS)) {
         // Let I/O callbacks and signal handlers run. A setImmediate turn is cheap but Deno
         // polls sockets in few of them (yield_io_bench.ts: 4 loopback round trips a second),
         // so a busy guest's bus replies and console input would wait: a timer turn now and
-        // then bounds that wait.
+        // then bounds that wait, and soon after a device interrupt (I/O is flowing).
         const now = performance.now();
-        if (now - this.#lastPoll >= POLL_EVERY_MS) {
+        if (this.#ioSincePoll || now - this.#lastPoll >= POLL_EVERY_MS) {
+          this.#ioSincePoll = false;
           await new Promise<void>((r) => setTimeout(r, 0));
           this.#lastPoll = performance.now();
         } else await new Promise<void>((r) => setImmediate(r));
@@ -762,6 +774,7 @@ export class Machine {
       ? Math.min((deadline - now) / (TIMEBASE_HZ / 1000), MAX_SLEEP_MS)
       : MAX_SLEEP_MS;
     this.#lastPoll = performance.now();
+    this.#ioSincePoll = false;
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.#wake = undefined;

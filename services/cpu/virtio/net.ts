@@ -18,6 +18,11 @@ import { DescriptorChain } from "./virtqueue.ts";
 export interface NetBackendClient {
   /** Sends one Ethernet frame (destination MAC first, no FCS); fire and forget. */
   send(frame: Uint8Array): void;
+  /**
+   * Sends the frames of one tx kick together, in order (optional: without it each goes
+   * through `send`). The backend may put them in one bus message.
+   */
+  sendMany?(frames: Uint8Array[]): void;
 }
 
 /** Feature bits of the network device. */
@@ -37,6 +42,13 @@ export const VIRTIO_NET_HDR_SIZE = 12;
 export const VIRTIO_NET_LEGACY_HDR_SIZE = 10;
 /** Largest frame accepted from the guest or the backend (64 KiB plus an Ethernet header). */
 export const MAX_FRAME = 65536 + 14;
+
+/**
+ * Received frames held while the guest has no rx buffer posted (as QEMU stops reading its tap
+ * and the kernel queues up to txqueuelen 1000): a burst larger than the ring waits instead of
+ * being dropped (a drop costs a TCP retransmit timeout). Beyond this many, drop-tail.
+ */
+export const RX_BACKLOG_FRAMES = 1024;
 
 /** Queue indices. */
 const RX = 0;
@@ -64,6 +76,8 @@ export interface VirtioNetState {
   /** The MAC as the guest sees it (a legacy driver may have written it); absent in old states. */
   mac?: number[];
   stats: VirtioNetStats;
+  /** Received frames not yet in a guest buffer (absent when none). */
+  backlog?: number[][];
 }
 
 /** Parses "52:54:00:12:34:56"; throws a RangeError on anything else. */
@@ -93,6 +107,10 @@ export class VirtioNet implements VirtioDevice {
   private readonly config = new Uint8Array(8);
   private readonly chain = new DescriptorChain();
   private readonly rxHdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+  /** Frames waiting for an rx buffer, oldest first (see RX_BACKLOG_FRAMES). */
+  private backlog: Uint8Array[] = [];
+  /** Frames of the tx kick being drained (reused). */
+  private readonly txBatch: Uint8Array[] = [];
 
   constructor(backend: NetBackendClient, options: VirtioNetOptions) {
     this.backend = backend;
@@ -150,13 +168,21 @@ export class VirtioNet implements VirtioDevice {
       : VIRTIO_NET_LEGACY_HDR_SIZE;
   }
 
-  /** Transmits what the driver queued; rx notifications need no action (buffers wait). */
+  /**
+   * Transmits what the driver queued (all of it, one used-buffer interrupt); an rx
+   * notification means new buffers: frames waiting in the backlog go in.
+   */
   queueNotify(index: number): void {
+    if (index === RX) {
+      if (this.backlog.length) this.#drainBacklog();
+      return;
+    }
     if (index !== TX) return;
     const q = this.host.queue(TX);
     const chain = this.chain;
     const mem = this.host.memory;
     const hdr = this.headerSize;
+    const batch = this.txBatch;
     let pushed = false;
     while (q.pop(chain)) {
       const n = chain.readableBytes - hdr;
@@ -164,24 +190,42 @@ export class VirtioNet implements VirtioDevice {
       else {
         const frame = new Uint8Array(n);
         chain.read(mem, hdr, frame);
-        try {
-          this.backend.send(frame);
-          this.stats.txFrames++;
-        } catch {
-          this.stats.txDropped++;
-        }
+        batch.push(frame);
       }
       q.push(chain.head, 0);
       pushed = true;
     }
+    if (batch.length) this.#transmit(batch);
     if (pushed) this.host.signalUsed(TX);
   }
 
+  #transmit(batch: Uint8Array[]): void {
+    const backend = this.backend;
+    try {
+      if (backend.sendMany && batch.length > 1) {
+        backend.sendMany(batch);
+        this.stats.txFrames += batch.length;
+      } else {
+        for (const f of batch) {
+          try {
+            backend.send(f);
+            this.stats.txFrames++;
+          } catch {
+            this.stats.txDropped++;
+          }
+        }
+      }
+    } catch {
+      this.stats.txDropped += batch.length;
+    }
+    batch.length = 0;
+  }
+
   /**
-   * Delivers one frame from the backend into the next posted rx buffer. Returns false (and
-   * counts a drop) when the device is not running, the link is down, the frame is shorter
-   * than an Ethernet header or longer than MAX_FRAME, no buffer is posted, or the buffer is
-   * too small.
+   * Takes one frame from the backend: into the next posted rx buffer, or into the backlog
+   * while the guest has none posted (delivered when it posts some). Returns false (and counts
+   * a drop) when the device is not running, the link is down, the frame is shorter than an
+   * Ethernet header or longer than MAX_FRAME, the buffer is too small, or the backlog is full.
    */
   receive(frame: Uint8Array): boolean {
     const host = this.host;
@@ -189,33 +233,82 @@ export class VirtioNet implements VirtioDevice {
       this.stats.rxDropped++;
       return false;
     }
-    const q = host.queue(RX);
-    const chain = this.chain;
-    if (!q.pop(chain)) {
+    if (this.backlog.length) {
+      // Order: older frames first; the new one waits behind them.
+      this.#drainBacklog();
+      if (this.backlog.length) return this.#hold(frame);
+    }
+    const r = this.#place(frame);
+    if (r === "full") return this.#hold(frame);
+    if (r === "delivered") host.signalUsed(RX);
+    return r === "delivered";
+  }
+
+  /** Frames waiting for an rx buffer. */
+  get backlogged(): number {
+    return this.backlog.length;
+  }
+
+  #hold(frame: Uint8Array): boolean {
+    if (this.backlog.length >= RX_BACKLOG_FRAMES) {
       this.stats.rxDropped++;
       return false;
     }
+    this.backlog.push(frame);
+    return true;
+  }
+
+  /** Moves backlogged frames into posted buffers, one interrupt for all of them. */
+  #drainBacklog(): void {
+    const host = this.host;
+    if (!host.active || !this.linkUp) return;
+    const backlog = this.backlog;
+    let i = 0, delivered = false;
+    while (i < backlog.length) {
+      const r = this.#place(backlog[i]);
+      if (r === "full") break;
+      if (r === "delivered") delivered = true;
+      i++;
+    }
+    if (i) backlog.splice(0, i);
+    if (delivered) host.signalUsed(RX);
+  }
+
+  /** Writes one frame into the next rx buffer: "full" when none is posted. */
+  #place(frame: Uint8Array): "delivered" | "dropped" | "full" {
+    const host = this.host;
+    const q = host.queue(RX);
+    const chain = this.chain;
+    if (!q.pop(chain)) return "full";
     const hdr = this.headerSize;
     const need = hdr + frame.length;
     if (chain.writableBytes < need) {
       q.unpop();
       this.stats.rxDropped++;
-      return false;
+      return "dropped";
     }
     chain.write(host.memory, 0, this.rxHdr.subarray(0, hdr));
     chain.write(host.memory, hdr, frame);
     q.push(chain.head, need);
     this.stats.rxFrames++;
-    host.signalUsed(RX);
-    return true;
+    return "delivered";
   }
 
-  /** Nothing is in flight; counters survive a reset. */
-  reset(): void {}
+  /** Backlogged frames are dropped (the driver's buffers are gone); counters survive. */
+  reset(): void {
+    this.stats.rxDropped += this.backlog.length;
+    this.backlog = [];
+  }
 
-  /** Link status and counters. */
+  /** Link status, counters and backlogged frames. */
   save(): VirtioNetState {
-    return { linkUp: this.linkUp, mac: [...this.config.subarray(0, 6)], stats: { ...this.stats } };
+    const s: VirtioNetState = {
+      linkUp: this.linkUp,
+      mac: [...this.config.subarray(0, 6)],
+      stats: { ...this.stats },
+    };
+    if (this.backlog.length) s.backlog = this.backlog.map((f) => [...f]);
+    return s;
   }
 
   /** Restores `save()` output. */
@@ -224,5 +317,8 @@ export class VirtioNet implements VirtioDevice {
     this.config[6] = s?.linkUp === false ? 0 : VIRTIO_NET_S_LINK_UP;
     if (Array.isArray(s?.mac) && s.mac.length === 6) this.config.set(s.mac.map((b) => b & 0xff), 0);
     this.stats = { rxFrames: 0, rxDropped: 0, txFrames: 0, txDropped: 0, ...s?.stats };
+    this.backlog = Array.isArray(s?.backlog)
+      ? s.backlog.slice(0, RX_BACKLOG_FRAMES).map((f) => Uint8Array.from(f))
+      : [];
   }
 }
