@@ -193,6 +193,12 @@ export function parseBootArgs(args: string[]): BootArgs {
       case "--smp":
         out.smp = parseSmpFlag(value(), usageError);
         break;
+      case "--smp-threads":
+        // The CPU service pauses, snapshots and migrates harts held on its main thread.
+        throw new BootUsageError(
+          "--smp-threads (a thread per hart) is for `vmesh run` only so far; " +
+            "vmesh boot runs the harts of --smp N in turn on one thread",
+        );
       case "--drive": {
         const v = value();
         const parts = v.split(",");
