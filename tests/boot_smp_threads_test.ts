@@ -3,7 +3,8 @@
  * interpreter: the kernel
  * brings up both harts (OpenSBI HSM), `nproc` and /proc/cpuinfo say 2, two parallel checksum
  * jobs give the right sums, both harts ran tasks (their /proc/stat lines), and each hart's thread
- * retired instructions and took MMIO through the mailbox.
+ * retired instructions and took MMIO through the mailbox. A guest reboot (`reboot -f`) stops
+ * the hart threads and boots again on new ones.
  */
 import assert from "node:assert/strict";
 import { ensureGuestImages, GUEST_PROMPT, vmeshRunArgs } from "../guest/mod.ts";
@@ -70,3 +71,41 @@ for (const engine of ["jit", "interp"]) {
     }
   });
 }
+
+Deno.test("vmesh run --smp 2 --smp-threads: reboot -f boots again on new hart threads", async () => {
+  const images = await ensureGuestImages();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      VMESH_CLI,
+      ...vmeshRunArgs(images, { smp: 2, timeoutS: 240, extra: ["--smp-threads"] }),
+    ],
+    env: { NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const dec = new TextDecoder(), enc = new TextEncoder();
+  const writer = child.stdin.getWriter();
+  let stdout = "", prompts = 0;
+  for await (const chunk of child.stdout) {
+    stdout += dec.decode(chunk, { stream: true });
+    const seen = stdout.split(GUEST_PROMPT).length - 1;
+    if (seen > prompts) {
+      prompts = seen;
+      if (prompts === 1) await writer.write(enc.encode("reboot -f\n"));
+      if (prompts === 2) {
+        await writer.write(enc.encode("echo up again on $(nproc); poweroff -f\n"));
+        await writer.close();
+      }
+    }
+  }
+  const { code } = await child.status;
+  const err = await stderr;
+  assert.equal(code, 0, `${stdout.slice(-2000)}\n${err}`);
+  assert.equal(prompts >= 2, true, `one boot only: ${stdout.slice(-2000)}`);
+  assert.match(stdout, /^up again on 2\r?$/m, stdout.slice(-2000));
+});

@@ -38,6 +38,14 @@ export function execFp(
       : -1;
     if (op === 0x07) {
       let lo: number, hi: number;
+      if (hw >= 0 && size === 8 && h.sharedAtomics) {
+        // Harts on other threads: one 8-byte access (a Float64Array bit copy), never torn.
+        const f64 = h.mem.f64;
+        f64[(h.fBase + 2 * rd) >> 1] = f64[hw >> 1];
+        h.mstatus |= Mstatus.FS;
+        h.pcv += ilen;
+        return true;
+      }
       if (hw >= 0) {
         lo = r[hw];
         hi = size === 4 ? -1 : r[hw + 1];
@@ -52,7 +60,8 @@ export function execFp(
       h.mstatus |= Mstatus.FS;
     } else {
       const fs = h.fBase + 2 * ((insn >>> 20) & 31);
-      if (hw >= 0) {
+      if (hw >= 0 && size === 8 && h.sharedAtomics) h.mem.f64[hw >> 1] = h.mem.f64[fs >> 1];
+      else if (hw >= 0) {
         r[hw] = r[fs];
         if (size === 8) r[hw + 1] = r[fs + 1];
       } else if (h.storeSlow(a, size, r[fs], r[fs + 1]) === 2) return h.trapExc();

@@ -24,6 +24,9 @@ export abstract class HartMemoryAccess extends HartMmu {
   private readonly byteHost = new Float64Array(8);
   /** Bytes of the two aligned device reads of a misaligned MMIO load. */
   private readonly splitBytes = new Uint8Array(16);
+  /** An 8-byte bit copy's halves (`sharedAtomics`: one 8-byte access, never torn). */
+  private readonly whole = new Float64Array(1);
+  private readonly wholeHalves = new Int32Array(this.whole.buffer);
 
   constructor(mem: GuestMemory, hartId: number, bus: PhysicalBus) {
     super(mem, hartId);
@@ -135,6 +138,13 @@ export abstract class HartMemoryAccess extends HartMmu {
         this.tmpLo = dv.getInt32(h, true);
         break;
       default:
+        if (this.sharedAtomics && (h & 7) === 0) {
+          // Harts on other threads: one 8-byte read (a Float64Array bit copy keeps NaN bits).
+          this.whole[0] = this.mem.f64[h >> 3];
+          this.tmpLo = this.wholeHalves[0];
+          this.tmpHi = this.wholeHalves[1];
+          break;
+        }
         this.tmpLo = dv.getInt32(h, true);
         this.tmpHi = dv.getInt32(h + 4, true);
     }
@@ -231,6 +241,12 @@ export abstract class HartMemoryAccess extends HartMmu {
         dv.setInt32(h, lo, true);
         break;
       default:
+        if (this.sharedAtomics && (h & 7) === 0) {
+          this.wholeHalves[0] = lo;
+          this.wholeHalves[1] = hi;
+          this.mem.f64[h >> 3] = this.whole[0];
+          break;
+        }
         dv.setInt32(h, lo, true);
         dv.setInt32(h + 4, hi, true);
     }

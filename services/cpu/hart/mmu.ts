@@ -36,6 +36,12 @@ const SATP = csrWord(Csr.SATP);
 
 /** The hart's MMU layer: translation state derived from satp/mstatus/priv, and the TLB. */
 export abstract class HartMmu extends HartRecordViews {
+  /**
+   * True when harts on other threads share this memory (`--smp-threads`): LR/SC and AMOs on
+   * DRAM then use Atomics (exec_amo.ts), FENCE is a real barrier, and 8-byte accesses on the
+   * slow paths (PTE reads, TLB misses, FLD/FSD) are one access, never torn.
+   */
+  sharedAtomics = false;
   /** PMP registers (views into the record) with their decoded ranges. */
   readonly pmp: Pmp = new Pmp(
     this.u8.subarray(this.base + HartLayout.PMPCFG, this.base + HartLayout.PMPCFG + 16),
@@ -213,6 +219,10 @@ export abstract class HartMmu extends HartRecordViews {
     return -3;
   }
 
+  /** A PTE read as one 8-byte bit copy (`sharedAtomics`), and its halves. */
+  private readonly pte = new Float64Array(1);
+  private readonly pteHalves = new Int32Array(this.pte.buffer);
+
   /** Sv39/Sv48 page walk; returns the physical address or -1 after recording a fault. */
   walk(va: number, access: number, eff: number): number {
     const levels = this.satpMode === 8 ? 3 : 4;
@@ -231,7 +241,16 @@ export abstract class HartMmu extends HartRecordViews {
         return this.fault(ACCESS_FAULT[access], va) - 3;
       }
       const idx = hostOffset(pteAddr) >> 2;
-      const lo = r[idx], hi = r[idx + 1];
+      let lo: number, hi: number;
+      if (this.sharedAtomics) {
+        // Another hart may be writing the PTE: one 8-byte read, never half of each.
+        this.pte[0] = this.mem.f64[idx >> 1];
+        lo = this.pteHalves[0];
+        hi = this.pteHalves[1];
+      } else {
+        lo = r[idx];
+        hi = r[idx + 1];
+      }
       if ((lo & 1) === 0 || (lo & 6) === 4 || (hi & 0xffc00000) !== 0) break;
       const ppn = (hi & 0x3fffff) * 4194304 + (lo >>> 10);
       if ((lo & 0xa) === 0) {
@@ -249,10 +268,14 @@ export abstract class HartMmu extends HartRecordViews {
       } else if ((lo & 4) === 0) break;
       const span = 2 ** (9 * i);
       if (i > 0 && ppn % span !== 0) break; // misaligned superpage
-      // Hardware A/D update (atomic on the low word).
+      // Hardware A/D update, atomic on the low word and only if the PTE is still the one
+      // checked (Svadu; QEMU compare-exchanges too): else walk this level again.
       const need = access === 1 ? 0xc0 : 0x40;
       if ((lo & need) !== need) {
-        Atomics.or(r, idx, need);
+        if (Atomics.compareExchange(r, idx, lo, lo | need) !== lo) {
+          i++;
+          continue;
+        }
         this.mem.codeWrite(pteAddr);
       }
       this.walkLevel = i;

@@ -27,11 +27,6 @@ const IRQ_ORDER = [11, 3, 7, 9, 1, 5];
 export abstract class HartTraps extends HartCsrFile {
   /** Traps taken so far (the translator's helper tells a trap from a plain step by it). */
   traps = 0;
-  /**
-   * True when harts on other threads share this memory (`--smp-threads`): LR/SC and AMOs on
-   * DRAM then use Atomics (exec_amo.ts), and FENCE is a real barrier.
-   */
-  sharedAtomics = false;
   /** The value LR read (lo/hi words): an SC with `sharedAtomics` compare-exchanges it. */
   resLo = 0;
   resHi = 0;

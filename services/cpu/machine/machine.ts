@@ -666,8 +666,20 @@ export class Machine {
   /**
    * `run()` with a Worker per hart: this thread serves their MMIO (the mailbox), devices, time
    * and console until the machine stops; then the harts' records are loaded back into `harts`.
+   * A guest reset stops the Workers, reboots the machine and starts new ones from the reset.
    */
   async #runThreaded(): Promise<number> {
+    for (;;) {
+      await this.#runThreadsOnce();
+      if (this.#exitCode !== undefined || !this.#rebootPending) return this.#exitCode!;
+      this.#reboot();
+      // No Worker runs now, so no hart holds a translation: no page is code any more.
+      this.mem.codePages.fill(0);
+    }
+  }
+
+  /** One start of the hart Workers, until the machine stops or the guest resets. */
+  async #runThreadsOnce(): Promise<void> {
     const code = new CodeSync(this.harts.length, this.mem.codePages.length);
     const threads = new HartThreads({
       harts: this.harts.length,
@@ -695,16 +707,14 @@ export class Machine {
     };
     threads.start(this.harts.map((h) => h.save()));
     this.#wake = () => threads.mailbox.ring();
-    while (this.#exitCode === undefined) {
+    while (this.#exitCode === undefined && !this.#rebootPending) {
       const seen = threads.mailbox.doorbell();
       threads.serve(this.bus);
       this.#service();
       const ev = this.#htif?.poll();
       if (ev) this.#stop("htif", ev.exit);
       this.#flush();
-      // A guest reset is not carried out with hart threads yet: stop as -no-reboot does.
-      if (this.#rebootPending) this.#stop("reset", 0);
-      if (this.#exitCode !== undefined) break;
+      if (this.#exitCode !== undefined || this.#rebootPending) break;
       await threads.mailbox.waitRing(seen, 2);
     }
     const done = await threads.stop(this.bus, (h) => this.mem.kick(h));
@@ -719,7 +729,6 @@ export class Machine {
       this.harts[d.hartId].load({ kind: "rv64-hart", version: STATE_VERSION, bytes });
     }
     this.threadStats = done;
-    return this.#exitCode!;
   }
 
   /** After a run with `threads`: each hart thread's report (instructions, MMIO, sleeps). */

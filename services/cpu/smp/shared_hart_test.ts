@@ -1,7 +1,7 @@
 /**
  * A hart with `sharedAtomics` (as in a hart Worker): 64-bit loads and stores copy every bit
- * (NaN payloads included, through the 8-byte path), and AMOs and LR/SC give what the default
- * path gives.
+ * (NaN payloads included, through the 8-byte path, on the TLB fast path and the slow path, for
+ * ld/sd and fld/fsd), and AMOs and LR/SC give what the default path gives.
  */
 import assert from "node:assert/strict";
 import { DRAM_BASE, hostOffset } from "../guest_memory.ts";
@@ -78,4 +78,39 @@ ${EXIT}`);
     "0",
     "1",
   ]);
+});
+
+Deno.test("shared hart: ld/sd and fld/fsd on the slow path (a TLB miss each) keep all 64 bits", async () => {
+  // Each pattern on a page of its own, copied once: every access misses the TLB.
+  const prog = await assemble(`
+  li t0, 0x2000
+  csrs mstatus, t0
+  li s0, ${SRC}
+  li s1, ${DST}
+  li s3, ${SRC + 0x40000}
+  li s4, ${DST + 0x40000}
+  li s2, 4096
+${
+    PATTERNS.map((_, i) =>
+      `  ld t0, 0(s0)\n  sd t0, 0(s1)\n  fld ft0, 0(s3)\n  fsd ft0, 0(s4)\n` +
+      `  add s0, s0, s2\n  add s1, s1, s2\n  add s3, s3, s2\n  add s4, s4, s2`
+    ).join("\n")
+  }
+${EXIT}`);
+  const m = makeMachine(prog);
+  m.hart.sharedAtomics = true;
+  const b64 = new BigUint64Array(m.mem.memory.buffer);
+  const at = (base: number, i: number) => (hostOffset(base) >> 3) + i * 512;
+  PATTERNS.forEach((p, i) => {
+    b64[at(SRC, i)] = p;
+    b64[at(SRC + 0x40000, i)] = p;
+  });
+  assert.equal(m.hart.run(100_000), StopReason.Halted);
+  const want = PATTERNS.map((p) => p.toString(16));
+  assert.deepEqual(PATTERNS.map((_, i) => b64[at(DST, i)].toString(16)), want, "ld/sd");
+  assert.deepEqual(
+    PATTERNS.map((_, i) => b64[at(DST + 0x40000, i)].toString(16)),
+    want,
+    "fld/fsd",
+  );
 });
