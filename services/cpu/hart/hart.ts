@@ -266,6 +266,12 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
   private execFull = false;
   /** Units left in the interrupt-check chunk the last `run()` stopped inside (0: at a check). */
   #chunkLeft = 0;
+  /**
+   * Instructions the interpreter's current `exec` (as an unsplit run makes it) has done, across
+   * resumed runs: a trap on its first instruction costs a budget unit, a trap after some costs
+   * none (exec reports only the instructions done), so a split run must know which it is.
+   */
+  #execDone = 0;
 
   /**
    * Executes up to `budget` instructions. With `resume`, the run goes on where the last one
@@ -279,6 +285,7 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     let left = budget;
     let reason = StopReason.Budget;
     let check = !resume || this.#chunkLeft <= 0;
+    if (check) this.#execDone = 0;
     while (left > 0) {
       if (Atomics.load(i32, this.exitIdx) !== 0) {
         reason = StopReason.Halted;
@@ -308,9 +315,11 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
       }
       const lim = left < this.#chunkLeft ? left : this.#chunkLeft;
       const done = this.exec(lim);
-      left -= done > 0 ? done : 1;
+      left -= done > 0 ? done : this.#execDone > 0 ? 0 : 1;
       // Stopped by the budget inside a chunk: a resumed run finishes that chunk first.
-      this.#chunkLeft = this.execFull && lim < this.#chunkLeft ? this.#chunkLeft - lim : 0;
+      const mid = this.execFull && lim < this.#chunkLeft;
+      this.#chunkLeft = mid ? this.#chunkLeft - lim : 0;
+      this.#execDone = mid ? this.#execDone + done : 0;
       if (this.idle) {
         this.idle = false;
         reason = StopReason.Idle;
