@@ -95,7 +95,8 @@ export function sha256(b: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(b).digest());
 }
 
-function isZero(b: Uint8Array): boolean {
+/** Whether every byte of `b` is zero. */
+export function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 }

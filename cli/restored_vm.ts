@@ -9,6 +9,7 @@ import { BusError, memory, MEMORY_PREFIX } from "@vmesh/bus";
 import type { ServiceProcess } from "./service_process.ts";
 import { ping, type SnapshotBus, SnapshotCliError, startReady } from "./snapshot_bus.ts";
 import { switchArgs } from "./vm_topology.ts";
+import { fetchDiskLayer } from "./disk_layers.ts";
 
 /** The flags `./vmesh restore` and `clone` share (parseArgs options). */
 export const RESTORED_VM_FLAGS: {
@@ -114,23 +115,49 @@ export async function startRestoredVm(
       continue;
     }
     if (!d.frozen) throw new SnapshotCliError(`the snapshot holds no point of disk ${d.device}`);
-    const a = ["--vm", vm, "--device", d.device, "--image", d.image];
-    if (d.overlay === d.image) a.push("--read-only");
+    const readOnly = d.overlay === d.image;
+    const here = await exists(d.image) && (readOnly || await exists(d.overlay));
+    let image = d.image, point = d.overlay, from = `the snapshot's point ${d.overlay}`;
+    if (!here) {
+      if (!d.baseLayer || (!readOnly && !d.pointLayer)) {
+        throw new SnapshotCliError(
+          `disk ${d.device}: ${readOnly ? d.image : d.overlay} is not on this host, and ` +
+            `snapshot ${o.snap} holds no layers of it in the memory service (take snapshots ` +
+            `with ./vmesh snapshot --disk-layers to restore them on other hosts)`,
+        );
+      }
+      // One base per snapshot and disk in the run directory, shared by every VM made there.
+      image = `${o.runDir}/${o.snap}.${d.device}.base`;
+      if (!await exists(image)) {
+        await fetchLayer(sb, d.baseLayer, image, `the base of disk ${d.device}`);
+        await Deno.chmod(image, 0o444);
+      }
+      if (!readOnly) {
+        point = `${o.runDir}/${o.snap}.${d.device}.point.${d.backend}`;
+        if (!await exists(point)) {
+          await fetchLayer(sb, d.pointLayer!, point, `the point of disk ${d.device}`);
+          await Deno.chmod(point, 0o444);
+        }
+      }
+      from = "layers from the memory service";
+    }
+    const a = ["--vm", vm, "--device", d.device, "--image", image];
+    if (readOnly) a.push("--read-only");
     else {
       // The point stays as it is: this VM writes to its own copy.
       const copy = `${o.runDir}/${vm}.${d.device}.${d.backend}`;
       try {
-        await Deno.copyFile(d.overlay, copy);
+        await Deno.copyFile(point, copy);
       } catch (e) {
         throw new SnapshotCliError(
-          `disk ${d.device}: cannot copy its point ${d.overlay}: ${(e as Error).message}`,
+          `disk ${d.device}: cannot copy its point ${point}: ${(e as Error).message}`,
         );
       }
       await Deno.chmod(copy, 0o644);
       a.push("--overlay", copy);
     }
     await spawn(`vmesh-disk ${vm}.${d.device}`, "disk", a);
-    o.say(`${vm} disk ${d.device}: ${d.image} with a copy of the snapshot's point ${d.overlay}`);
+    o.say(`${vm} disk ${d.device}: ${image} with a copy of ${from}`);
   }
   const nets = await ping(sb.bus, "vmesh-net");
   for (const sw of snapshotSwitches(o.manifest)) {
@@ -141,4 +168,21 @@ export async function startRestoredVm(
   if (o.engine) cpuArgs.push("--engine", o.engine);
   const cpu = await spawn(`vmesh-cpu ${vm}`, "cpu", cpuArgs);
   return { cpu, console: consoleProc };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+async function fetchLayer(
+  sb: SnapshotBus,
+  layer: memory.DiskLayer,
+  out: string,
+  what: string,
+): Promise<void> {
+  try {
+    await fetchDiskLayer(sb.bus, layer, out, what);
+  } catch (e) {
+    throw new SnapshotCliError(`cannot rebuild ${what}: ${(e as Error).message}`);
+  }
 }

@@ -64,6 +64,19 @@ export interface DiskPoint {
   overlay: string;
   /** The disk service froze a consistent point (false: not implemented yet). */
   frozen: boolean;
+  /** The base image as pages of the store (unset: only the file). */
+  baseLayer?: DiskLayer | null;
+  /** The point as pages of the store (unset: only the file). */
+  pointLayer?: DiskLayer | null;
+}
+/** `vmesh.memory.DiskLayer`: a disk layer file as chunk pages (zero chunks not stored). */
+export interface DiskLayer {
+  /** Bytes of the file. */
+  size: number;
+  /** Bytes of a chunk (the last of the file may be shorter). */
+  chunkSize: number;
+  /** Pages of the chunk map: 32-byte SHA-256 per chunk, 2048 a page, zeros = zero chunk. */
+  mapPages: string[];
 }
 /** `vmesh.memory.SnapshotManifest`. */
 export interface SnapshotManifest {

@@ -95,6 +95,11 @@ export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof
       for (const h of req.manifest.pages) checkHash(h);
       for (const h of req.manifest.pageIndex ?? []) checkHash(h);
       for (const img of req.manifest.images ?? []) for (const h of img.pages) checkHash(h);
+      for (const d of req.manifest.disks ?? []) {
+        for (const l of [d.baseLayer, d.pointLayer]) {
+          for (const h of l?.mapPages ?? []) checkHash(h);
+        }
+      }
       const encoded = manifestCodec.encode(req.manifest);
       await storeIo("put manifest", () => store.putManifest(req.name, encoded));
       return { status: Status.OK };
