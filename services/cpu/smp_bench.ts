@@ -11,9 +11,10 @@
  * 2b. the same scaling on `vmesh run`, the command typed at the prompt: the translator with harts
  *    in turn, and `--smp-threads` (a Worker per hart) under both engines, with the host CPU
  *    seconds each run used (this 2-core host is shared: a run may not get both cores);
- * 2c. MMIO cost per access (`bench/mmio.c`, timed by the guest's time CSR): UART loads and
- *    stores (the main thread's device: a mailbox round trip with `--smp-threads`) and CLINT
- *    mtime loads (served in the hart's thread), harts in turn vs `--smp-threads` vs QEMU;
+ * 2c. MMIO cost per access (`bench/mmio.c`, timed by the guest's time CSR): UART loads (the
+ *    main thread's device: a mailbox round trip with `--smp-threads`), stores (posted) and a
+ *    store then a load (the load waits for the store), CLINT mtime and PLIC priority loads
+ *    (served in the hart's thread), harts in turn vs `--smp-threads` vs QEMU;
  * 3. idle: host CPU seconds a 4-hart `vmesh run` (harts in turn, and with `--smp-threads`) and
  *    `qemu -smp 4` use in 10 s sitting at the prompt (the guest still programs a timer every
  *    few ms while idle, so none is zero).
@@ -143,7 +144,7 @@ async function vmeshRunWork(
   images: GuestImages,
   harts: number,
   extra: string[],
-): Promise<{ s: number; cpu: number }> {
+): Promise<{ s: number; cpu: number; others: number }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", CLI, ...runArgs(images, harts), ...extra],
     stdin: "piped",
@@ -157,7 +158,7 @@ async function vmeshRunWork(
   const writer = child.stdin.getWriter();
   const stderr = new Response(child.stderr).text();
   try {
-    let typed = false, cpu0 = 0;
+    let typed = false, cpu0 = 0, busy0 = 0;
     // The whole line: output arrives in chunks, and one may end inside the second number.
     while (!/SMPWORK [\d.]+ [\d.]+\r?\n/.test(text)) {
       const { value, done } = await reader.read();
@@ -173,10 +174,12 @@ async function vmeshRunWork(
       if (!typed && text.includes(GUEST_PROMPT)) {
         typed = true;
         cpu0 = cpuSeconds(child.pid);
+        busy0 = hostBusySeconds();
         await writer.write(enc.encode(WORK + "; poweroff -f\n"));
       }
     }
-    return { s: workSeconds(text), cpu: cpuSeconds(child.pid) - cpu0 };
+    const cpu = cpuSeconds(child.pid) - cpu0;
+    return { s: workSeconds(text), cpu, others: hostBusySeconds() - busy0 - cpu };
   } finally {
     try {
       child.kill("SIGKILL");
@@ -202,7 +205,7 @@ async function measureThreadScaling(images: GuestImages): Promise<void> {
     }
   }
   for (const [name, extra] of modes) {
-    const t = new Map<number, { s: number; cpu: number }>();
+    const t = new Map<number, { s: number; cpu: number; others: number }>();
     for (const harts of [1, 2]) {
       try {
         t.set(harts, await vmeshRunWork(images, harts, extra));
@@ -212,8 +215,9 @@ async function measureThreadScaling(images: GuestImages): Promise<void> {
     }
     const one = t.get(1), two = t.get(2);
     if (one === undefined || two === undefined) continue;
-    const f = (r: { s: number; cpu: number }) =>
-      `${r.s.toFixed(2)} s (host CPU ${r.cpu.toFixed(2)} s)`;
+    const f = (r: { s: number; cpu: number; others: number }) =>
+      `${r.s.toFixed(2)} s (host CPU ${r.cpu.toFixed(2)} s = ${(r.cpu / r.s).toFixed(2)} cores, ` +
+      `other processes ${r.others.toFixed(2)} s)`;
     log(
       `2 parallel md5sum jobs (32 MiB each), ${name}: 1 hart ${f(one)}, ` +
         `2 harts ${f(two)}, scaling ${(one.s / two.s).toFixed(2)}x`,
@@ -251,9 +255,18 @@ async function measureMmio(): Promise<void> {
   for (const [name, ns] of rows) {
     const f = (k: string) => `${k} ${(ns.get(k) ?? NaN).toFixed(2)}`;
     log(
-      `MMIO ns per access, ${name}: ${["uart-load", "uart-store", "clint-load"].map(f).join(", ")}`,
+      `MMIO ns per access, ${name}: ${
+        ["uart-load", "uart-store", "uart-store-load", "clint-load", "plic-load"].map(f).join(", ")
+      }`,
     );
   }
+}
+
+/** CPU seconds every process of the host used since boot (busy time of /proc/stat's cpu line). */
+function hostBusySeconds(): number {
+  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+  return (f[1] + f[2] + f[3] + f[6] + f[7] + f[8]) / 100;
 }
 
 /** utime + stime of process `pid`, in seconds. */
@@ -324,8 +337,17 @@ async function measureIdle(images: GuestImages): Promise<void> {
   }
 }
 
+/** The host's load average and the busiest other processes (the host is shared). */
+function logHostLoad(when: string): void {
+  const load = Deno.readTextFileSync("/proc/loadavg").trim();
+  const ps = new Deno.Command("ps", { args: ["-eo", "pcpu,comm", "--sort=-pcpu"] }).outputSync();
+  const top = new TextDecoder().decode(ps.stdout).split("\n").slice(1, 4).map((l) => l.trim());
+  log(`host load ${when}: loadavg ${load}; top %CPU: ${top.join(", ")}`);
+}
+
 if (!Deno.env.get("VMESH_BENCH_SKIP_SMP")) {
   const images = await ensureGuestImages();
+  logHostLoad("before");
   // VMESH_BENCH_SMP_ONLY=boot|scaling|threads|mmio|idle runs one part (threads: with mmio).
   const only = Deno.env.get("VMESH_BENCH_SMP_ONLY");
   const want = (part: string, ...groups: string[]) =>
@@ -335,4 +357,5 @@ if (!Deno.env.get("VMESH_BENCH_SKIP_SMP")) {
   if (want("threads")) await measureThreadScaling(images);
   if (want("mmio", "threads")) await measureMmio();
   if (want("idle")) await measureIdle(images);
+  logHostLoad("after");
 }
