@@ -67,3 +67,45 @@ Deno.test("cpu net client: joins the switch, frames round-trip, rejoins a restar
     await tb.close();
   }
 });
+
+Deno.test("cpu net client: a kick's frames and a turn's sends go as batch messages, both ways; batch: false sends one per frame", async () => {
+  const tb = await startTestBus();
+  const svc = await startService("net", ["--switch", "swb", "--mode", "echo"], tb.nats.url);
+  const clients = [true, false].map((batch) =>
+    new BusNetClient(tb.bus, {
+      switch: "swb",
+      port: `vmB${batch ? 1 : 0}-net0`,
+      mac: batch ? "52:54:00:12:34:58" : "52:54:00:12:34:59",
+      rejoinMs: 0,
+      batch,
+    })
+  );
+  try {
+    for (const [i, client] of clients.entries()) {
+      const received: Uint8Array[] = [];
+      let wake: () => void = () => {};
+      await client.start((f) => {
+        received.push(f);
+        if (received.length === 40) wake();
+      });
+      assert.equal(client.joined, true);
+      assert.equal(client.switchBatches, i === 0, "the echo switch says it reads batches");
+      const all = new Promise<void>((r) => wake = r);
+      const frames = Array.from({ length: 40 }, (_, t) => frame(t));
+      client.sendMany(frames.slice(0, 25));
+      for (const f of frames.slice(25)) client.send(f);
+      await all;
+      assert.deepEqual(received, frames, "every frame back, in order");
+      const batched = i === 0;
+      // Batched: the kick's 25 go at once, the 15 single sends of the turn after it together.
+      assert.equal(client.txMessages, batched ? 2 : 40);
+      if (batched) assert.ok(client.rxMessages <= 2, `${client.rxMessages} rx messages`);
+      else assert.equal(client.rxMessages, 40);
+      assert.equal(client.rxFrames, 40);
+    }
+  } finally {
+    for (const c of clients) await c.close();
+    await svc.stop();
+    await tb.close();
+  }
+});

@@ -37,6 +37,16 @@ export interface BusNetClientOptions {
  */
 export const MAX_BATCH_BYTES = 256 * 1024;
 
+/**
+ * Writes what the NATS client buffered to its socket at once (Deno's socket writes are
+ * synchronous) instead of in the microtask it schedules. Uses the client's internal
+ * `protocol.flushPending` when it is there; without it the microtask still flushes.
+ */
+function writeNow(nc: unknown): void {
+  const protocol = (nc as { protocol?: { flushPending?: () => void } }).protocol;
+  if (typeof protocol?.flushPending === "function") protocol.flushPending();
+}
+
 /** One switch port, as the virtio-net device's backend. */
 export class BusNetClient implements NetBackendClient {
   readonly #tx: string;
@@ -156,9 +166,15 @@ export class BusNetClient implements NetBackendClient {
     }
   }
 
-  /** Sends the frames of one tx kick (batched like {@link BusNetClient.send}). */
+  /**
+   * Sends the frames of one tx kick as one message and writes it to the socket now: the kick
+   * comes from inside a hart's batch, and waiting for its end (the microtask the NATS client
+   * flushes in) cost ~2 ms per frame under load (measured: CPU tx to switch rx).
+   */
   sendMany(frames: Uint8Array[]): void {
     for (const f of frames) this.send(f);
+    this.flush();
+    writeNow(this.bus.nc);
   }
 
   /** Publishes the frames waiting for this turn's batch as one message. */

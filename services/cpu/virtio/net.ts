@@ -202,7 +202,7 @@ export class VirtioNet implements VirtioDevice {
   #transmit(batch: Uint8Array[]): void {
     const backend = this.backend;
     try {
-      if (backend.sendMany && batch.length > 1) {
+      if (backend.sendMany) {
         backend.sendMany(batch);
         this.stats.txFrames += batch.length;
       } else {
