@@ -8,12 +8,20 @@ import { BusError, memory, MEMORY_PREFIX } from "@vmesh/bus";
 import { openSnapshotBusOrSay } from "./snapshot_bus.ts";
 
 /** `./vmesh snapshots --help`. */
-export const SNAPSHOTS_USAGE = `usage: ./vmesh snapshots [--rm NAME] [--store dir:PATH|objects]
+export const SNAPSHOTS_USAGE =
+  `usage: ./vmesh snapshots [--rm NAME] [--gc [--dry-run] [--gc-min-age S]] [--store STORE]
 
 Lists the snapshots in the memory service: name, VM, guest RAM, the size of its
 distinct non-zero pages, and age. Without NATS_URL it reads the default store.
 
   --rm NAME           remove snapshot NAME (pages shared with others stay)
+  --gc                remove the pages no snapshot names (RAM, images, disk layers),
+                      but those stored or found present in the last --gc-min-age
+                      seconds (default 600: a snapshot being taken stores its pages
+                      before its manifest)
+  --dry-run           with --gc: count only
+  --gc-min-age S      with --gc: the grace in seconds (0: none; only for a store
+                      nothing writes to meanwhile)
   --store STORE       the store when no memory service runs on the bus
                       (default dir:.vmesh/snapshots)
   -h, --help          this text`;
@@ -37,6 +45,9 @@ export async function main(args: string[]): Promise<number> {
       args,
       options: {
         rm: { type: "string" },
+        gc: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+        "gc-min-age": { type: "string" },
         store: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -48,6 +59,11 @@ export async function main(args: string[]): Promise<number> {
   if (values.help) {
     console.log(SNAPSHOTS_USAGE);
     return 0;
+  }
+  const minAge = values["gc-min-age"];
+  if (minAge !== undefined && !/^\d+(\.\d+)?$/.test(minAge)) {
+    console.error(`vmesh snapshots: --gc-min-age wants seconds, got '${minAge}'`);
+    return 2;
   }
   const sb = await openSnapshotBusOrSay({
     command: "snapshots",
@@ -62,6 +78,20 @@ export async function main(args: string[]): Promise<number> {
     if (values.rm !== undefined) {
       await sb.bus.request(t, memory.ops.delete_manifest, { name: values.rm }, { retries: 0 });
       console.log(`removed ${values.rm}`);
+      return 0;
+    }
+    if (values.gc) {
+      const r = await sb.bus.request(t, memory.ops.collect_garbage, {
+        minAgeMs: minAge === undefined ? 0 : Number(minAge) * 1000,
+        noGrace: minAge !== undefined,
+        dryRun: values["dry-run"],
+      }, { retries: 0, timeoutMs: 600_000 });
+      console.log(
+        `${r.manifests} snapshots name ${r.referenced} stored pages; ` +
+          `${values["dry-run"] ? "would remove" : "removed"} ${r.removed} unnamed pages ` +
+          `(${(Number(r.removedBytes) / 1048576).toFixed(1)} MiB); kept ${r.keptYoung} young ones` +
+          (r.broken.length ? `; incomplete snapshots: ${r.broken.join(", ")}` : ""),
+      );
       return 0;
     }
     const { names } = await sb.bus.request(t, memory.ops.list_manifests, {});

@@ -1,7 +1,7 @@
 /**
  * Memory (page store) contract (proto/memory.proto, package `vmesh.memory`).
  * Served on `vmesh.memory.<op>` for op in put_page, get_page, has_pages, put_manifest,
- * get_manifest, list_manifests, delete_manifest.
+ * get_manifest, list_manifests, delete_manifest, collect_garbage.
  *
  * @module
  */
@@ -145,6 +145,31 @@ export interface DeleteManifestReply {
   status?: number;
 }
 
+/** `vmesh.memory.CollectGarbage`: remove pages no manifest names (young ones kept). */
+export interface CollectGarbage {
+  requestId?: string;
+  /** Pages stored or seen present within this many ms are kept (0: 600000, unless noGrace). */
+  minAgeMs?: number;
+  /** Count only. */
+  dryRun?: boolean;
+  /** Take minAgeMs 0 as given. */
+  noGrace?: boolean;
+}
+/** `vmesh.memory.CollectGarbageReply`. */
+export interface CollectGarbageReply {
+  status?: number;
+  manifests: number;
+  /** Pages named by the manifests that the store holds. */
+  referenced: number;
+  /** Unreferenced pages kept as young. */
+  keptYoung: number;
+  /** Unreferenced pages removed (or that would be, dry run), and their bytes. */
+  removed: number;
+  removedBytes: number;
+  /** Manifests whose index or map pages are missing. */
+  broken: string[];
+}
+
 /** The ops of the memory service. */
 export const ops: {
   put_page: Op<PutPage, PutPageReply>;
@@ -154,6 +179,7 @@ export const ops: {
   get_manifest: Op<GetManifest, GetManifestReply>;
   list_manifests: Op<ListManifests, ListManifestsReply>;
   delete_manifest: Op<DeleteManifest, DeleteManifestReply>;
+  collect_garbage: Op<CollectGarbage, CollectGarbageReply>;
 } = {
   // Content-addressed puts are idempotent by construction.
   put_page: defineOp("put_page", "vmesh.memory.PutPage", "vmesh.memory.PutPageReply", {
@@ -186,5 +212,11 @@ export const ops: {
     "delete_manifest",
     "vmesh.memory.DeleteManifest",
     "vmesh.memory.DeleteManifestReply",
+  ),
+  collect_garbage: defineOp(
+    "collect_garbage",
+    "vmesh.memory.CollectGarbage",
+    "vmesh.memory.CollectGarbageReply",
+    { replay: false },
   ),
 };

@@ -74,6 +74,30 @@ export class DirStore implements PageStore {
     }
   }
 
+  async listPages(): Promise<{ hash: string; mtimeMs: number; size: number }[]> {
+    const out: { hash: string; mtimeMs: number; size: number }[] = [];
+    for await (const d of Deno.readDir(`${this.dir}/pages`)) {
+      if (!d.isDirectory) continue;
+      for await (const e of Deno.readDir(`${this.dir}/pages/${d.name}`)) {
+        // Temp files of a write in progress end in .tmp: not pages yet.
+        if (!e.isFile || e.name.endsWith(".tmp")) continue;
+        const st = await Deno.stat(`${this.dir}/pages/${d.name}/${e.name}`).catch(() => null);
+        if (st) out.push({ hash: e.name, mtimeMs: st.mtime?.getTime() ?? 0, size: st.size });
+      }
+    }
+    return out;
+  }
+
+  async deletePage(hash: string): Promise<boolean> {
+    try {
+      await Deno.remove(this.#pagePath(hash));
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

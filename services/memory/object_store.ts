@@ -66,6 +66,22 @@ export class JetStreamStore implements PageStore {
     return true;
   }
 
+  async listPages(): Promise<{ hash: string; mtimeMs: number; size: number }[]> {
+    const list = await this.pages.list();
+    return list.filter((i) => !i.deleted).map((i) => ({
+      hash: i.name,
+      mtimeMs: Date.parse(i.mtime),
+      size: i.size,
+    }));
+  }
+
+  async deletePage(hash: string): Promise<boolean> {
+    const info = await this.pages.info(hash);
+    if (info === null || info.deleted) return false;
+    await this.pages.delete(hash);
+    return true;
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

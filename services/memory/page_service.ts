@@ -17,6 +17,7 @@ import {
 } from "@vmesh/bus";
 import { isPageHash, pageHash } from "./page_hash.ts";
 import { isManifestName, type PageStore } from "./page_store.ts";
+import { collectGarbage, RecentPages } from "./garbage.ts";
 
 /** Service name for discovery. */
 export const SERVICE_NAME = "vmesh-memory";
@@ -52,6 +53,9 @@ async function storeIo<T>(what: string, op: () => Promise<T>): Promise<T> {
 export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof memory.ops> {
   // Concurrent puts of one page share one store write, so it is stored once.
   const inFlight = new Map<string, Promise<boolean>>();
+  // Pages put or found present lately: the collector's grace covers them.
+  const recent = new RecentPages();
+  let collecting = false;
   return {
     put_page: async (req) => {
       checkHash(req.hash);
@@ -63,6 +67,7 @@ export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof
       if (actual !== req.hash) {
         throw new BusError(Status.INVALID_ARGUMENT, `hash ${req.hash} does not match the data`);
       }
+      recent.touch(req.hash);
       let put = inFlight.get(req.hash);
       if (!put) {
         put = storeIo("put page", () => store.putPage(req.hash, req.data));
@@ -86,7 +91,7 @@ export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof
         () => Promise.all(req.hashes.map((h) => store.hasPage(h))),
       );
       const missing: number[] = [];
-      held.forEach((has, i) => has || missing.push(i));
+      held.forEach((has, i) => has ? recent.touch(req.hashes[i]) : missing.push(i));
       return { status: Status.OK, missing };
     },
     put_manifest: async (req) => {
@@ -126,6 +131,17 @@ export function pageHandlers(store: PageStore, maxPage: number): Handlers<typeof
       if (!had) throw new BusError(Status.NOT_FOUND, `no manifest ${req.name}`);
       return { status: Status.OK };
     },
+    collect_garbage: async (req) => {
+      if (collecting) {
+        throw new BusError(Status.FAILED_PRECONDITION, "a collection runs already: try later");
+      }
+      collecting = true;
+      try {
+        return await storeIo("collect garbage", () => collectGarbage(store, recent, req));
+      } finally {
+        collecting = false;
+      }
+    },
   };
 }
 
@@ -141,7 +157,7 @@ export interface PageServiceOptions {
 
 /**
  * Serves `store` as `vmesh.memory.{put_page,get_page,has_pages,put_manifest,get_manifest,
- * list_manifests,delete_manifest}`.
+ * list_manifests,delete_manifest,collect_garbage}`.
  */
 export function servePages(
   bus: Bus,

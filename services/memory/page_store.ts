@@ -23,6 +23,10 @@ export interface PageStore {
   listManifests(): Promise<string[]>;
   /** Removes the manifest `name`; resolves to false when there was none. Pages stay. */
   deleteManifest(name: string): Promise<boolean>;
+  /** Every stored page with the time it was written (Unix ms). */
+  listPages(): Promise<{ hash: string; mtimeMs: number; size: number }[]>;
+  /** Removes page `hash`; resolves to false when there was none. */
+  deletePage(hash: string): Promise<boolean>;
   /** Releases the store. */
   close(): Promise<void>;
 }
