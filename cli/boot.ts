@@ -13,10 +13,12 @@
 import {
   type Bus,
   BusCredentials,
+  BusError,
   connect,
   type EmbeddedNats,
   PERMISSION_VIOLATION,
   startEmbeddedNats,
+  Status,
   vm as vmContract,
   writeAdminLogin,
 } from "@vmesh/bus";
@@ -125,10 +127,17 @@ async function defaultImages(o: BootArgs): Promise<DefaultImages> {
 
 /** Ends the wait for the VM: why, and the exit code to return. */
 interface Outcome {
-  why: "cpu" | "quit" | "service" | "signal" | "timeout";
+  why: "cpu" | "quit" | "service" | "signal" | "timeout" | "start";
   code: number;
   proc?: ServiceProcess;
+  /** Why the VM could not be started ("start"). */
+  message?: string;
 }
+
+/** Milliseconds of one `$SRV.PING` round while waiting for registrations (replies add up). */
+const PING_ROUND_MS = 30;
+/** Milliseconds between `ctl.start` requests while the CPU service is not serving yet. */
+const START_RETRY_MS = 10;
 
 /** One boot: the processes it started and how to stop them. */
 class BootSession {
@@ -281,6 +290,22 @@ class BootSession {
       if (o.command || o.verbose) say(`guest: ${stage}`);
     });
 
+    // The CPU service first, beside its devices (its start-up is the longest): it builds the
+    // machine and then waits (--wait-start) until the launcher starts it, once they answer.
+    say(
+      `cpu: ${bios ? `firmware ${bios}, ` : ""}kernel ${kernel}${
+        initrd ? `, initrd ${initrd}` : ""
+      }`,
+    );
+    const cpu = this.#spawn({
+      ...topology.cpu,
+      args: [
+        ...topology.cpu.args,
+        "--wait-start",
+        ...(o.blockDeadlineMs === undefined ? [] : ["--block-deadline", String(o.blockDeadlineMs)]),
+      ],
+    }, { show: (l) => !l.includes(" ready: ") });
+    const cpuExit = cpu.exited.then((code): Outcome => ({ why: "cpu", code, proc: cpu }));
     const consoleProc = this.#spawn(topology.console, {
       stdin: terminal && !batch ? "inherit" : "null",
       stdout: terminal ? "inherit" : "null",
@@ -305,32 +330,27 @@ class BootSession {
     for (const launch of switches) this.#spawn(launch, {});
     const expected = [topology.console, ...topology.disks, ...switches].map((l) => l.registration);
 
-    // Wait until every service answers $SRV.PING.
+    // Wait until every device service answers $SRV.PING.
+    const devices = this.#children.filter((c) => c !== consoleProc && c !== cpu);
     const ready = await Promise.race([
       this.#waitRegistered(expected).then(() => undefined),
-      this.#firstExit(this.#children),
+      cpuExit,
+      this.#firstExit([consoleProc, ...devices]),
       this.#interrupted,
     ]);
     if (ready) return this.#report(ready, capture);
     say(`services registered: ${expected.map((e) => `${e.name}(${e.value})`).join(", ")}`);
     // From here on a device service that dies is restarted (before, it is a failed start).
-    const devices = this.#children.filter((c) => c !== consoleProc);
     if (o.restart.mode === "on-failure") {
       devices.forEach((p, i) => this.#supervise(p, [...topology.disks, ...switches][i]));
       this.#superviseNats();
     }
 
-    // CPU.
-    say(
-      `cpu: ${bios ? `firmware ${bios}, ` : ""}kernel ${kernel}${
-        initrd ? `, initrd ${initrd}` : ""
-      }`,
+    // Its devices answer: the guest may run (the CPU service may still be loading).
+    const starting = this.#startCpu(cpu).then(
+      () => new Promise<never>(() => {}),
+      (e): Outcome => ({ why: "start", code: 1, message: (e as Error).message }),
     );
-    const cpuLaunch = o.blockDeadlineMs === undefined ? topology.cpu : {
-      ...topology.cpu,
-      args: [...topology.cpu.args, "--block-deadline", String(o.blockDeadlineMs)],
-    };
-    const cpu = this.#spawn(cpuLaunch, { show: (l) => !l.includes(" ready: ") });
     // Without supervision (--restart no) a device service that exits ends the VM, as before.
     const others = o.restart.mode === "no" ? devices : [];
     const timer = o.timeout === undefined ? undefined : setTimeout(
@@ -340,7 +360,8 @@ class BootSession {
     let outcome: Outcome;
     try {
       outcome = await Promise.race([
-        cpu.exited.then((code): Outcome => ({ why: "cpu", code, proc: cpu })),
+        cpuExit,
+        starting,
         consoleProc.exited.then((code): Outcome => ({
           why: code === 0 ? "quit" : "service",
           code: code === 0 ? 0 : 1,
@@ -394,6 +415,9 @@ class BootSession {
         break;
       case "signal":
         say(`interrupted: stopping every service`);
+        break;
+      case "start":
+        say(`cannot start the VM: ${outcome.message}`);
         break;
     }
     say(`the guest got as far as: ${capture.furthest} (${capture.bytes} bytes of console output)`);
@@ -493,21 +517,48 @@ class BootSession {
     return out;
   }
 
+  /**
+   * Resolves once each of `expected` has answered a `$SRV.PING`: short rounds, the answers of
+   * all rounds adding up, so a service is seen within a round of its registration.
+   */
   async #waitRegistered(expected: Registration[]): Promise<void> {
+    let missing = expected;
     while (!this.#closing) {
       let seen: PingReply[];
       try {
-        seen = await this.#ping(250);
+        seen = await this.#ping(PING_ROUND_MS);
       } catch {
         continue; // the bus is closing, or a transient error: look again
       }
-      const missing = expected.filter((e) =>
+      missing = missing.filter((e) =>
         !seen.some((p) =>
           p.name === e.name && p.metadata?.[e.key] === e.value &&
           (e.key === "switch" || p.metadata?.vm === this.o.name)
         )
       );
       if (missing.length === 0) return;
+    }
+  }
+
+  /**
+   * Asks the CPU service (held by --wait-start) to run the guest: again every few ms while
+   * nothing serves its control subject yet (the process may still be loading), until it
+   * answers or exits. Throws on another error.
+   */
+  async #startCpu(cpu: ServiceProcess): Promise<void> {
+    while (!this.#closing && !cpu.done) {
+      try {
+        await this.#bus!.request({ vm: this.o.name, device: "ctl" }, vmContract.ops.start, {}, {
+          timeoutMs: 2000,
+          retries: 0,
+        });
+        return;
+      } catch (e) {
+        const away = e instanceof BusError &&
+          (e.code === Status.UNAVAILABLE || e.code === Status.DEADLINE_EXCEEDED);
+        if (!away) throw e;
+      }
+      await new Promise((r) => setTimeout(r, START_RETRY_MS));
     }
   }
 

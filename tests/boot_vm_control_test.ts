@@ -72,3 +72,71 @@ Deno.test("vm control: status, pause, resume, stop", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("vm control: a created VM runs only after start (--wait-start's cue); a stop instead ends it at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmesh-vmctl-test-" });
+  const tb = await startTestBus();
+  const cpuBus = await connect({ url: tb.nats.url, name: "test-cpu", log: () => {} });
+  try {
+    const elf = await spinElf(dir);
+    const ctl = tb.bus.client({ vm: "vmW", device: "ctl" }, vmContract.ops, { timeoutMs: 5000 });
+    const created = () =>
+      VmService.create(cpuBus, {
+        vm: "vmW",
+        machine: { ramSize: 64 << 20, bios: null, kernel: elf },
+        rng: false,
+      });
+    const within = async (p: Promise<void>, what: string) => {
+      let t: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          p,
+          new Promise<never>((_, no) =>
+            t = setTimeout(() => no(new Error(`no cue after ${what}`)), 5000)
+          ),
+        ]);
+      } finally {
+        clearTimeout(t);
+      }
+    };
+    const released = (vm: VmService) => {
+      let seen = false;
+      vm.startRequested.then(() => seen = true);
+      return () => seen;
+    };
+
+    // Start: the cue comes, status is still CREATED until run() is called.
+    let vm = await created();
+    await vm.serve();
+    let cue = released(vm);
+    let s = await ctl.call("status", {});
+    assert.equal(s.state, vmContract.State.CREATED);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(cue(), false, "no cue without a request");
+    s = await ctl.call("start", {});
+    assert.equal(s.state, vmContract.State.CREATED);
+    await within(vm.startRequested, "start");
+    assert.equal(cue(), true);
+    const running = vm.run();
+    while (s.instret === 0n) s = await ctl.call("status", {});
+    assert.equal(s.state, vmContract.State.RUNNING);
+    await ctl.call("stop", {});
+    assert.equal(await running, 0);
+    await vm.close();
+
+    // Stop before start: the cue comes too, and run() returns without running the guest.
+    vm = await created();
+    await vm.serve();
+    cue = released(vm);
+    await ctl.call("stop", {});
+    await within(vm.startRequested, "stop");
+    assert.equal(await vm.run(), 0);
+    assert.equal(vm.machine.instret, 0);
+    assert.equal(vm.machine.stopCause, "stopped");
+    await vm.close();
+  } finally {
+    await cpuBus.close();
+    await tb.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -68,6 +68,9 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --gdb tcp:HOST:PORT      serve the GDB remote protocol there (QEMU's -gdb; port 0: a free
                            one, printed as "gdb stub on tcp:HOST:PORT")
   -S, --wait-gdb           do not start the harts until gdb connects and continues
+  --wait-start             build the machine and serve the control contract, but run the
+                           guest only at a ctl.start request (QEMU's -S, then "cont"): a
+                           launcher starts this service beside its devices, then starts the VM
   --record FILE            record the run for \`vmesh boot --replay\`: console input, block
                            replies and received frames with the step they were applied at,
                            and checkpoints; runs on instruction-count time with the
@@ -110,6 +113,7 @@ export async function main(args: string[]): Promise<number> {
         record: { type: "string" },
         "checkpoint-every": { type: "string", default: "10000000" },
         "wait-gdb": { type: "boolean", short: "S", default: false },
+        "wait-start": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -209,6 +213,9 @@ export async function main(args: string[]): Promise<number> {
       fail((e as Error).message);
     }
   }
+  if (flags.incoming && flags["wait-start"]) {
+    fail("--wait-start and --incoming exclude each other (a migration starts the VM)");
+  }
   const incomingClock = flags.incoming ? new IncomingClock() : undefined;
   if (restoreFrom !== undefined) {
     const clash = conflictingRestoreFlag(args) ?? (positionals.length ? positionals[0] : undefined);
@@ -295,10 +302,13 @@ export async function main(args: string[]): Promise<number> {
       );
     }
   }
+  let signalled: () => void = () => {};
+  const stopSignal = new Promise<void>((r) => signalled = r);
   const stopOn = (sig: Deno.Signal, code: number) => {
     const h = () => {
       vm.machine.stop(code);
       dbg?.targetExited(code);
+      signalled();
     };
     Deno.addSignalListener(sig, h);
     return () => Deno.removeSignalListener(sig, h);
@@ -319,14 +329,17 @@ export async function main(args: string[]): Promise<number> {
     await bus.close();
     fail(`--http: ${(e as Error).message}`, 1);
   }
+  const waitStart = flags["wait-start"];
   console.error(
-    `${CPU_SERVICE_NAME} ready: ${svc.prefix} ram=${
+    `${CPU_SERVICE_NAME} ready: ${svc.prefix} ${waitStart ? "waiting-for-start " : ""}ram=${
       Math.floor(vm.machine.mem.ramSize / 1048576)
     }M ` +
       `${restoreFrom === undefined ? "" : `restored=${restoreFrom} `}${
         incomingClock ? "migrated-in " : ""
       }devices=${vm.status().devices.map((d) => `${d.device}(${d.kind})`).join(",")}`,
   );
+  // A stop request or a signal also ends the wait: run() then returns at once.
+  if (waitStart) await Promise.race([vm.startRequested, stopSignal]);
   const t0 = performance.now();
   let code: number;
   let crashed = false;

@@ -223,6 +223,13 @@ export class VmService {
   /** A snapshot holds the guest; it was running before (and is to run on after). */
   #holding = false;
   #heldRunning = false;
+  #release: () => void = () => {};
+  /**
+   * Resolves at the first `start`, `resume` or `stop` request while the VM is created and not
+   * yet run: the cue of a CPU service started with `--wait-start` to call `run()` (which
+   * returns at once after a stop).
+   */
+  readonly startRequested: Promise<void> = new Promise((r) => this.#release = r);
 
   private constructor(
     readonly bus: Bus,
@@ -369,8 +376,13 @@ export class VmService {
           this.#control("start", ctx.context, () => {
             this.#refuseWhileHeld("start");
             if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
+            if (this.#state === vmContract.State.CREATED) this.#release();
           }),
-        stop: (_req, ctx) => this.#control("stop", ctx.context, () => this.machine.stop(0)),
+        stop: (_req, ctx) =>
+          this.#control("stop", ctx.context, () => {
+            this.machine.stop(0);
+            this.#release();
+          }),
         pause: (_req, ctx) =>
           this.#control("pause", ctx.context, () => {
             // Paused by a snapshot: stay paused after it.
@@ -381,6 +393,7 @@ export class VmService {
           this.#control("resume", ctx.context, () => {
             this.#refuseWhileHeld("resume");
             if (this.#state === vmContract.State.PAUSED) this.#setPaused(false);
+            if (this.#state === vmContract.State.CREATED) this.#release();
           }),
         status: () => this.status(),
         snapshot: (req) => this.snapshot(req.name ?? "", req.diskDir ?? ""),
