@@ -1,7 +1,8 @@
 /**
  * Network benchmark (`deno task bench`), guest level:
  * - VM ↔ VM over a vmesh switch: ping RTT (min/avg/max of 20) and TCP throughput (busybox nc
- *   of N MiB, timed by the sender's `time`);
+ *   of N MiB, timed at the receiver), against two `qemu-system-riscv64` guests joined by
+ *   `-netdev socket,udp=` (QEMU's own VM-to-VM link, no switch) running the same commands;
  * - guest ↔ host over a TAP interface in a network namespace, vmesh (the net service's TAP
  *   uplink) against `qemu-system-riscv64 -netdev tap` booting the same kernel and initramfs:
  *   host → guest (busybox wget of N MiB from busybox httpd) and guest → host (nc of N MiB),
@@ -57,7 +58,99 @@ const waitPing = (ip: string) =>
 const waitUrl = (url: string) =>
   `{ n=0; until wget -q -O /dev/null ${url}; do n=$((n+1)); if [ $n -gt 600 ]; then exit 9; fi; sleep 1; done; }`;
 
+/** Ping and transfer figures of one VM ↔ VM run. */
+interface VmVmResult {
+  rtt?: string;
+  seconds?: number;
+}
+
+/**
+ * The VM ↔ VM guest commands: A pings B 20 times and sends N MiB with nc; B times the receive
+ * (first byte to EOF), then takes address `done` so A knows; A stays up until then, B until A
+ * is gone. `setup` configures eth0 (DHCP or a static address).
+ */
+function vmVmCmds(setupA: string, setupB: string, a: string, b: string, done: string) {
+  const send = `${setupA} && ${waitPing(b)} && ping -c 20 ${b} && ` +
+    `dd if=/dev/zero of=/tmp/f bs=1M count=${MIB} 2>/dev/null && ` +
+    `nc ${b} 5000 </tmp/f >/dev/null && ${waitPing(done)}`;
+  const recv = `${setupB} && nc -l -p 5000 </dev/null | ` +
+    `{ dd bs=1 count=1 of=/dev/null 2>/dev/null; time cat >/dev/null; } && ` +
+    `ip addr add ${done}/24 dev eth0 && { while ping -c 1 -W 2 ${a} >/dev/null; do sleep 1; done; }`;
+  return { send, recv };
+}
+
+/** Two QEMU guests on one `-netdev socket,udp=` link (QEMU's VM ↔ VM path), same commands. */
+async function qemuVmToVm(img: GuestImages): Promise<VmVmResult> {
+  const [a, b, done] = ["10.74.0.10", "10.74.0.11", "10.74.0.250"];
+  const ports = [41000 + (ID % 1000) * 2, 41001 + (ID % 1000) * 2];
+  const setup = (ip: string) => `ip addr add ${ip}/24 dev eth0 && ip link set eth0 up`;
+  const { send, recv } = vmVmCmds(setup(a), setup(b), a, b, done);
+  const run = async (cmd: string, me: number, peer: number, mac: string) => {
+    const args = qemuArgs(img, {
+      disk: false,
+      net: false,
+      append: `quiet ${batchCmdlineParam(cmd)}`,
+      extra: [
+        "-netdev",
+        `socket,id=n0,udp=127.0.0.1:${ports[peer]},localaddr=127.0.0.1:${ports[me]}`,
+        "-device",
+        `virtio-net-device,netdev=n0,mac=${mac}`,
+      ],
+    });
+    const child = new Deno.Command("qemu-system-riscv64", {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 600_000);
+    const out = await child.output();
+    clearTimeout(timer);
+    const text = new TextDecoder().decode(out.stdout);
+    const parsed = parseBatchOutput(text);
+    if (!parsed || parsed.status !== 0) {
+      throw new Error(`QEMU VM status ${parsed?.status}: ${text.slice(-300)}`);
+    }
+    return parsed.output;
+  };
+  const [outA, outB] = await Promise.all([
+    run(send, 0, 1, "52:54:00:74:00:0a"),
+    run(recv, 1, 0, "52:54:00:74:00:0b"),
+  ]);
+  return { rtt: rtt(outA), seconds: realTimes(outB)[0] };
+}
+
+/** busybox ping's average RTT (ms) out of "min/avg/max". */
+const avgRtt = (r?: string) => r ? Number(r.split("/")[1]) : undefined;
+
 async function vmToVm(): Promise<void> {
+  const img = await ensureGuestImages();
+  let vmesh: VmVmResult | undefined, qemu: VmVmResult | undefined;
+  try {
+    vmesh = await vmeshVmToVm();
+  } catch (e) {
+    log(`vmesh VM<->VM run failed: ${(e as Error).message}`);
+  }
+  try {
+    qemu = await qemuVmToVm(img);
+  } catch (e) {
+    log(`QEMU VM<->VM run failed: ${(e as Error).message}`);
+  }
+  for (const [name, r] of [["vmesh", vmesh], ["QEMU ", qemu]] as const) {
+    if (!r) continue;
+    log(`${name} VM->VM: ping RTT min/avg/max ${r.rtt} ms (20 pings)`);
+    log(`${name} VM->VM: nc ${MIB} MiB in ${r.seconds?.toFixed(2)} s = ${mibps(r.seconds)}`);
+  }
+  if (vmesh?.seconds && qemu?.seconds) {
+    const pv = avgRtt(vmesh.rtt), pq = avgRtt(qemu.rtt);
+    log(
+      `ratio vmesh/QEMU VM->VM: throughput ${(qemu.seconds / vmesh.seconds).toFixed(2)}x` +
+        (pv && pq ? `, ping avg ${(pv / pq).toFixed(1)}x QEMU's` : ""),
+    );
+  }
+}
+
+async function vmeshVmToVm(): Promise<VmVmResult> {
   const subnet = "10.72.0";
   const macs = ["52:54:00:72:00:0a", "52:54:00:72:00:0b"];
   const addrs = expectedAddresses(subnet, macs);
@@ -72,14 +165,8 @@ async function vmToVm(): Promise<void> {
     "--gateway",
     `${subnet}.1`,
   ], tb.nats.url);
-  // Timed at the receiver, first byte to EOF (busybox nc may exit before its data is sent);
-  // A stays up until B is done (address `done`), B until A is gone.
-  const send = `${dhcpCmd(macs[0])} && ${waitPing(b)} && ping -c 20 ${b} && ` +
-    `dd if=/dev/zero of=/tmp/f bs=1M count=${MIB} 2>/dev/null && ` +
-    `nc ${b} 5000 </tmp/f >/dev/null && ${waitPing(done)}`;
-  const recv = `${dhcpCmd(macs[1])} && nc -l -p 5000 </dev/null | ` +
-    `{ dd bs=1 count=1 of=/dev/null 2>/dev/null; time cat >/dev/null; } && ` +
-    `ip addr add ${done}/24 dev eth0 && { while ping -c 1 -W 2 ${a} >/dev/null; do sleep 1; done; }`;
+  // Timed at the receiver, first byte to EOF (busybox nc may exit before its data is sent).
+  const { send, recv } = vmVmCmds(dhcpCmd(macs[0]), dhcpCmd(macs[1]), a, b, done);
   const vms = [
     new BootedVm("bencha", tb.nats.url, send, ["bsw"]),
     new BootedVm("benchb", tb.nats.url, recv, ["bsw"]),
@@ -87,12 +174,9 @@ async function vmToVm(): Promise<void> {
   try {
     const [ra, rb] = await Promise.all(vms.map((v) => v.done));
     if (ra.code !== 0 || rb.code !== 0) {
-      log(`VM<->VM run failed (exit ${ra.code}/${rb.code}): ${ra.stdout.slice(-500)}`);
-      return;
+      throw new Error(`exit ${ra.code}/${rb.code}: ${ra.stdout.slice(-500)}`);
     }
-    const [t] = realTimes(rb.stdout);
-    log(`vmesh VM->VM: ping RTT min/avg/max ${rtt(ra.stdout)} ms (20 pings)`);
-    log(`vmesh VM->VM: nc ${MIB} MiB in ${t?.toFixed(2)} s = ${mibps(t)}`);
+    return { rtt: rtt(ra.stdout), seconds: realTimes(rb.stdout)[0] };
   } finally {
     await Promise.all(vms.map((v) => v.stop("SIGTERM")));
     await svc.stop("SIGTERM");
@@ -246,9 +330,11 @@ async function tapRuns(): Promise<void> {
     }
     const [v, q] = results.map(([, r]) => r);
     if (v?.wget && q?.wget && v.nc && q.nc) {
+      const pv = avgRtt(v.rtt), pq = avgRtt(q.rtt);
       log(
-        `ratio vmesh/QEMU time: host->guest ${(v.wget / q.wget).toFixed(1)}x, ` +
-          `guest->host ${(v.nc / q.nc).toFixed(1)}x`,
+        `ratio vmesh/QEMU TAP throughput: host->guest ${(q.wget / v.wget).toFixed(2)}x, ` +
+          `guest->host ${(q.nc / v.nc).toFixed(2)}x` +
+          (pv && pq ? `; ping avg ${(pv / pq).toFixed(1)}x QEMU's` : ""),
       );
     }
   } finally {
