@@ -1,9 +1,10 @@
 /**
  * `./vmesh boot`: boots the guest Linux with every device a service on the bus. It ensures
- * the guest images, starts (or joins, with NATS_URL) the bus, spawns the console, disk and
- * net services as processes, waits until they answer `$SRV.PING`, then runs the CPU service
- * as a process too (so the hot loop never shares an event loop with the launcher, and the
- * console service alone owns the terminal). `poweroff` in the guest ends the run with 0,
+ * the guest images, starts (or joins, with NATS_URL) the bus, spawns the CPU, console, disk
+ * and net services as processes at once (so the hot loop never shares an event loop with the
+ * launcher, and the console service alone owns the terminal); the CPU service builds its
+ * machine and waits (--wait-start) until the others answer `$SRV.PING`, then the launcher
+ * starts the guest with `ctl.start`. `poweroff` in the guest ends the run with 0,
  * Ctrl-A x (console service) stops the VM, SIGINT/SIGTERM or a failing service stop every
  * child. With `-- COMMAND` it runs one guest command (the guest's batch mode) instead.
  * Once the VM runs, a disk or net service or the private nats-server that dies is started

@@ -6,7 +6,8 @@
  *     --initrd initramfs.cpio.gz --append "console=ttyS0" --disk disk0 --nic switch=sw0
  *
  * NATS_URL selects the server (unset: a private embedded nats-server). Prints
- * `vmesh-cpu ready: ...` on stderr once the control contract is served, then runs the guest;
+ * `vmesh-cpu ready: ...` on stderr once the control contract is served, then runs the guest
+ * (with --wait-start, at the first `ctl.start` request);
  * exits with the guest's code (0 after poweroff or a `ctl.stop` request, 130/143 after
  * SIGINT/SIGTERM, 1 when a device service does not answer or an image is bad).
  * @module
