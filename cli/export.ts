@@ -13,6 +13,7 @@ import { fetchSnapshot, SnapshotError } from "../services/cpu/snapshot/mod.ts";
 import { chunks, indexPages, sha256Hex } from "../services/cpu/snapshot/ram_pages.ts";
 import { parseCommandArgs } from "./command_args.ts";
 import { openSnapshotBusOrSay, SnapshotCliError } from "./snapshot_bus.ts";
+import { fetchDiskLayer } from "./disk_layers.ts";
 import {
   APPLIANCE_FORMAT,
   APPLIANCE_VERSION,
@@ -33,7 +34,8 @@ Writes snapshot SNAP (see ./vmesh snapshots) as one tar file that ./vmesh import
 runs on any host: the manifest, every page it names, each disk's base image and
 frozen point (64 KiB chunks, zero and repeated chunks stored once), the machine's
 flags, and a SHA256SUMS member over everything. The disk layers are read from
-this host's files: export on the host of the disk services.
+this host's files, or, when they are not here, from the memory service (for
+snapshots taken with ./vmesh snapshot --disk-layers).
 
   -o, --output FILE   the tar file to write (refused if it exists)
   --store STORE       the memory service's store when none runs on the bus
@@ -84,6 +86,7 @@ export async function main(args: string[]): Promise<number> {
   if (!sb) return 1;
   const t0 = performance.now();
   const tmp = `${dirname(out)}/.${basename(out)}.${crypto.randomUUID().slice(0, 8)}.partial`;
+  let layers: string | undefined;
   try {
     const s = await fetchSnapshot(sb.bus, snap);
     const m = s.manifest;
@@ -100,18 +103,31 @@ export async function main(args: string[]): Promise<number> {
     const plans: { disk: ApplianceDisk; base: LayerPlan; point?: LayerPlan }[] = [];
     for (const d of m.disks ?? []) {
       if (!d.frozen) throw new SnapshotCliError(`snapshot ${snap} holds no point of ${d.device}`);
-      const layer = async (path: string, what: string) => {
+      const layer = async (path: string, what: string, stored?: memory.DiskLayer | null) => {
+        if (stored && !await Deno.stat(path).then(() => true, () => false)) {
+          // Not on this host: rebuilt from the memory service (./vmesh snapshot --disk-layers).
+          layers ??= await Deno.makeTempDir({ dir: dirname(out), prefix: ".export-" });
+          const copy = `${layers}/${d.device}.${what.split(" ")[0]}`;
+          try {
+            await fetchDiskLayer(sb.bus, stored, copy, `the ${what} of disk ${d.device}`);
+          } catch (e) {
+            throw new SnapshotCliError(`cannot rebuild ${path}: ${(e as Error).message}`);
+          }
+          path = copy;
+        }
         try {
           return await planLayer(path);
         } catch (e) {
           throw new SnapshotCliError(
             `disk ${d.device}: cannot read its ${what} ${path} (${(e as Error).message}); ` +
-              `export on the host that holds it`,
+              `export on the host that holds it, or take the snapshot with --disk-layers`,
           );
         }
       };
-      const base = await layer(d.image, "base image");
-      const point = d.overlay === d.image ? undefined : await layer(d.overlay, "point");
+      const base = await layer(d.image, "base image", d.baseLayer);
+      const point = d.overlay === d.image
+        ? undefined
+        : await layer(d.overlay, "point", d.pointLayer);
       plans.push({
         disk: { device: d.device, backend: d.backend, base: base.info, point: point?.info },
         base,
@@ -198,6 +214,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   } finally {
+    if (layers) await Deno.remove(layers, { recursive: true }).catch(() => {});
     await sb.close();
   }
 }

@@ -3,7 +3,8 @@
  * its own copy of the data image (`--drive COPY --disk-backend cow`) is snapshotted twice with
  * `--disk-layers` (the point and the base stored as chunk pages; the second sends none of the
  * base's chunks again) and once without. Then the point files and the base copy are deleted, as on a host that
- * never had them: the snapshot without layers is refused with one line and nothing started;
+ * never had them: the snapshot without layers is refused with one line and nothing started
+ * (restore and export alike), the one with them exports from the layers;
  * the one with them restores on a second bus over the same store — its disk rebuilt from the
  * bus — and the guest counts on and reads the disk the point held (same MD5, page cache
  * dropped).
@@ -80,6 +81,16 @@ Deno.test("./vmesh snapshot --disk-layers: a restore without the disk files rebu
       /disk disk0: .*dlA\.disk0\.dl-3\.cow is not on this host, and snapshot dl-3 holds no layers/,
     );
     assert.doesNotMatch(capB.text, /tick/, "nothing ran");
+    // Export works from the layers too; without them it says what to do.
+    const exp = await run(["export", "dl-1", "-o", `${dir}/dl-1.tar`, ...store], envB);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.match(exp.stdout, /disk0 32\.\d MiB base \+ 0\.\d MiB point/);
+    const noLayers = await run(["export", "dl-3", "-o", `${dir}/dl-3.tar`, ...store], envB);
+    assert.equal(noLayers.code, 1);
+    assert.match(
+      noLayers.stderr,
+      /cannot read its base image .*take the snapshot with --disk-layers/,
+    );
 
     restore = vmesh(
       ["restore", "dl-1", "--name", "dlB", "--console", `log:${dir}/dlB.log`, ...store],
