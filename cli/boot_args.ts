@@ -72,6 +72,10 @@ export interface BootArgs {
   replay?: string;
   /** Instructions between checkpoints of a recording. */
   checkpointEvery?: number;
+  /** `--replay` with `--gdb`: instructions between reverse execution's snapshots. */
+  snapshotEvery?: number;
+  /** `--replay` with `--gdb`: most MiB of RAM pages those snapshots hold (older ones thinned). */
+  snapshotMemoryMiB?: number;
   /** Batch mode: the guest command after `--`. */
   command?: string;
   help: boolean;
@@ -129,7 +133,12 @@ Options (QEMU's names):
                            interpreter, a seeded virtio-rng
   --replay FILE            replay a recording with the same flags (and -- COMMAND) in this
                            process without any service; stops at the first checkpoint that
-                           differs
+                           differs; with --gdb, gdb can also run it backwards
+                           (reverse-stepi, reverse-continue)
+  --snapshot-every N       with --replay and --gdb: instructions between the in-memory
+                           snapshots reverse execution starts from (default 1M or RAM/16)
+  --snapshot-memory MIB    with --replay and --gdb: most MiB of RAM those snapshots hold
+                           (default 1024); past it older snapshots are thinned out
   --checkpoint-every N     instructions between checkpoints when recording (default 10000000)
   --block-deadline SECONDS how long the guest's disk requests wait for a disk service
                            that is away before they fail with an I/O error (default 60)
@@ -277,6 +286,16 @@ export function parseBootArgs(args: string[]): BootArgs {
         out.checkpointEvery = Number(v);
         break;
       }
+      case "--snapshot-every":
+      case "--snapshot-memory": {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) <= 0) {
+          throw new BootUsageError(`${flag} needs a positive integer, got '${v}'`);
+        }
+        if (flag === "--snapshot-every") out.snapshotEvery = Number(v);
+        else out.snapshotMemoryMiB = Number(v);
+        break;
+      }
       case "--restart":
         try {
           out.restart = parseRestartFlag(value());
@@ -303,8 +322,13 @@ export function parseBootArgs(args: string[]): BootArgs {
   if (out.record !== undefined && out.replay !== undefined) {
     throw new BootUsageError("--record and --replay exclude each other");
   }
-  if (out.replay !== undefined && out.gdb) {
-    throw new BootUsageError("--gdb on a boot replay is not there yet (vmesh run --replay has it)");
+  if (
+    (out.snapshotEvery !== undefined || out.snapshotMemoryMiB !== undefined) &&
+    (out.replay === undefined || !out.gdb)
+  ) {
+    throw new BootUsageError(
+      "--snapshot-every/--snapshot-memory are for reverse execution: give --replay FILE and --gdb",
+    );
   }
   if (out.waitGdb && !out.gdb) {
     throw new BootUsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");

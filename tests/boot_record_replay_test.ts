@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { bootBatch } from "./vmesh_boot.ts";
+import { encodeLog, parseLog } from "../services/cpu/replay/log_format.ts";
 
 const NO_BUS = { NATS_URL: "nats://127.0.0.1:1" };
 const WORKLOAD = "dd if=/dev/vda bs=64k count=16 2>/dev/null | md5sum | cut -c1-12; " +
@@ -43,11 +44,12 @@ Deno.test("vmesh boot --record/--replay: a Linux boot with disk and network I/O 
     }
 
     // A checkpoint that differs stops the replay there, saying so.
-    const entries = (await Deno.readTextFile(log)).trim().split("\n").map((l) => JSON.parse(l));
+    const { header, entries } = parseLog(await Deno.readFile(log), log);
     const at = entries.findIndex((e) => "h" in e);
-    entries[at].h = "00000000" + entries[at].h.slice(8);
+    const cp = entries[at] as { h: string };
+    cp.h = "00000000" + cp.h.slice(8);
     const tampered = `${dir}/tampered.log`;
-    await Deno.writeTextFile(tampered, entries.map((e) => JSON.stringify(e)).join("\n") + "\n");
+    await Deno.writeFile(tampered, encodeLog(header, entries));
     const bad = await bootBatch(["--replay", tampered, ...flags], WORKLOAD, NO_BUS);
     assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stderr, new RegExp(`diverged at step ${entries[at].s}: recorded 00000000`));

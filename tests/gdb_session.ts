@@ -29,16 +29,17 @@ export function startVmesh(elf: string, extra: string[]): Promise<Vmesh> {
 /**
  * Starts `vmesh ARGS` (which must include `--gdb tcp:127.0.0.1:0`) and waits for the stderr line
  * naming the stub's port (matching `ready`, whose group 1 is the port); SIGKILLs it after
- * `killAfterMs`.
+ * `killAfterMs`; `env` is added to its environment.
  */
 export async function startWithGdbStub(
   args: string[],
   killAfterMs = 90_000,
   ready = /gdb stub on tcp:127\.0\.0\.1:(\d+)/,
+  env: Record<string, string> = {},
 ): Promise<Vmesh> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", VMESH_CLI, ...args],
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { ensureGuestImages, GUEST_PROMPT, type GuestImages, vmeshRunArgs } from "../guest/mod.ts";
 import { VMESH_CLI } from "./riscv/run.ts";
+import { encodeLog, parseLog } from "../services/cpu/replay/log_format.ts";
 
 interface Run {
   code: number;
@@ -57,7 +58,7 @@ Deno.test("vmesh run --record/--replay: a Linux boot and a typed command replay 
     assert.match(rec.stdout, /^replay-42\r?$/m, rec.stdout);
     const recorded = /recorded .*: (\d+) checkpoints, (\d+) instructions/.exec(rec.stderr);
     assert.ok(recorded && Number(recorded[1]) >= 2, rec.stderr);
-    const lines = (await Deno.readTextFile(log)).trim().split("\n").map((l) => JSON.parse(l));
+    const { header, entries: lines } = parseLog(await Deno.readFile(log), log);
     assert.ok(lines.some((l) => "in" in l), "the typed command is in the log");
 
     for (let i = 0; i < 2; i++) {
@@ -73,8 +74,9 @@ Deno.test("vmesh run --record/--replay: a Linux boot and a typed command replay 
     // A checkpoint that differs stops the replay there, saying so.
     const tampered = `${dir}/tampered.log`;
     const at = lines.findIndex((l) => "h" in l);
-    lines[at].h = "00000000" + lines[at].h.slice(8);
-    await Deno.writeTextFile(tampered, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const cp = lines[at] as { h: string };
+    cp.h = "00000000" + cp.h.slice(8);
+    await Deno.writeFile(tampered, encodeLog(header, lines));
     const bad = await vmesh(["--replay", tampered], images);
     assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stderr, new RegExp(`diverged at step ${lines[at].s}: recorded 00000000`));

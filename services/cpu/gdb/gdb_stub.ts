@@ -90,6 +90,12 @@ export interface ReverseControl {
   reverseStep(id: number): boolean;
   /** reverse-continue: to the last breakpoint hit before now, or to the start. */
   reverseContinue(breakpoints: ReadonlySet<number>): void;
+  /**
+   * Before a batch's first unit on a continue without breakpoints or watchpoints: true once
+   * when the replay has reached the top of the recording's last batch (gdb is told
+   * `replaylog:end` and may go back from there; continue again to run the guest to its end).
+   */
+  atEnd?(): boolean;
 }
 
 type Mode = "stopped" | "continue" | "step" | "travel";
@@ -262,7 +268,14 @@ export class GdbStub {
           this.#send?.(this.#stopReply(SIGTRAP, v === "begin" ? "replaylog:begin;" : ""));
         }
       } else if (this.#mode !== "stopped") {
-        if (this.#doneHart === id) {
+        if (
+          used === 0 && this.#mode === "continue" && this.#breakpoints.size === 0 &&
+          this.#watches.size === 0 && rc.atEnd?.()
+        ) {
+          this.#doneHart = -1;
+          this.#stopAt(id);
+          this.#send?.(this.#stopReply(SIGTRAP, "replaylog:end;"));
+        } else if (this.#doneHart === id) {
           this.#doneHart = -1;
           this.#stopAt(id);
           this.#send?.(this.#stopReply(SIGTRAP, this.#doneWhy));

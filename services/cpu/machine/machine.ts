@@ -150,6 +150,12 @@ export interface RunJournal {
    * real latency; a replay where the recording held it).
    */
   holdTime?(step: number): boolean;
+  /**
+   * After the top of a step: a promise when what the step applied has effects still to run
+   * in promise callbacks (block replies), awaited before the harts run so those effects land
+   * at the same point whatever the harts do (a debugger holding them mid-batch included).
+   */
+  settle?(): Promise<void> | undefined;
 }
 
 /** The run loop's own state at the top of a step (saved and restored with a machine's records). */
@@ -608,6 +614,8 @@ export class Machine {
         this.#stop("stopped", EXIT_STOPPED);
         break;
       }
+      const settling = journal?.settle?.();
+      if (settling) await settling;
       const left = max - this.instret;
       if (left <= 0) {
         this.#stop("limit", EXIT_STOPPED);

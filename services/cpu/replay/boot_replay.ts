@@ -3,7 +3,8 @@
  * service (no bus, no disk, net or console service): the machine is built with the devices the
  * recording names (disks with their logged geometry, nics with their MACs, the seeded rng, in
  * the CPU service's slot order), block replies and received frames come from the log at their
- * steps, console input too; every checkpoint is compared.
+ * steps, console input too; every checkpoint is compared. With `gdb`, the GDB stub serves the
+ * replay with reverse execution (time_travel.ts: snapshots include the device side's state).
  *
  * @example
  * ```ts
@@ -19,6 +20,8 @@ import { VirtioRng } from "../virtio/rng.ts";
 import type { VirtioSlotSpec } from "../virtio/slot.ts";
 import { imagesDigest, ReplayError, RunReplayer } from "./run_log.ts";
 import { DeviceReplayer } from "./device_log.ts";
+import { TimeTravel } from "./time_travel.ts";
+import { type DebugHart, type GdbAddress, GdbServer, GdbStub } from "../gdb/mod.ts";
 
 /** What {@link replayBoot} replays, with the recording's flags. */
 export interface BootReplayOptions {
@@ -31,6 +34,16 @@ export interface BootReplayOptions {
   append?: string;
   /** Console output of the replay. */
   output: (bytes: Uint8Array) => void;
+  /** Serve gdb there, with reverse execution (`reverse-stepi`, `reverse-continue`). */
+  gdb?: GdbAddress;
+  /** Hold the harts until gdb connects and continues (`-S`). */
+  waitGdb?: boolean;
+  /** With `gdb`: where the stub listens, once it does. */
+  onGdbListening?: (addr: Deno.NetAddr) => void;
+  /** With `gdb`: instructions between snapshots. */
+  snapshotEvery?: number;
+  /** With `gdb`: most bytes of RAM pages the snapshots hold. */
+  snapshotMemory?: number;
 }
 
 /** How a replay went. */
@@ -40,9 +53,13 @@ export interface BootReplayResult {
   divergence: string | undefined;
   checkpoints: number;
   instructions: number;
-  /** Block replies and frames applied from the log. */
+  /** Block replies and frames applied from the log (again on each pass of a rewound run). */
   blockReplies: number;
   frames: number;
+  /** With `gdb`: travels back, snapshots kept, snapshots thinned, bytes of RAM they hold. */
+  reverse?: { travels: number; snapshots: number; thinned: number; heldBytes: number };
+  /** The replay was stopped from outside (gdb's kill) before the recording's end. */
+  stoppedEarly: boolean;
 }
 
 /** Replays a `vmesh boot --record` log; throws a ReplayError when it cannot start. */
@@ -88,6 +105,22 @@ export async function replayBoot(o: BootReplayOptions): Promise<BootReplayResult
     specs.push({ slot: slot++, device: net });
   });
   if (devices.rng) specs.push({ slot: slot++, device: new VirtioRng({ entropy: io.entropy }) });
+  if (o.gdb && replayer.header.version < 2) {
+    throw new ReplayError(
+      `${o.log} was recorded by an older vmesh (log version 1): reverse execution needs a ` +
+        `recording made now (record it again)`,
+    );
+  }
+  const tt = o.gdb
+    ? new TimeTravel(replayer, {
+      harts: o.harts,
+      ramSize: o.ramSize,
+      snapshotEvery: o.snapshotEvery,
+      snapshotMemory: o.snapshotMemory,
+      io,
+    })
+    : undefined;
+  let stub: GdbStub | undefined;
   const m = new Machine({
     ramSize: o.ramSize,
     harts: o.harts,
@@ -98,12 +131,36 @@ export async function replayBoot(o: BootReplayOptions): Promise<BootReplayResult
     virtio: specs,
     clock: "instructions",
     engine: "interp",
-    journal: io,
+    journal: tt ?? io,
     rtcEpochNs: replayer.header.rtcEpochNs,
     maxInstructions: replayer.header.maxInstructions,
-    onConsoleOutput: o.output,
+    onConsoleOutput: tt ? (b) => tt.output(b, o.output) : o.output,
+    debug: o.gdb ? { runBatch: (n, hart) => stub!.runBatch(n, hart) } : undefined,
   });
-  const code = await m.run();
+  let server: GdbServer | undefined;
+  if (o.gdb) {
+    stub = new GdbStub({
+      harts: m.harts as unknown as DebugHart[],
+      mem: m.mem,
+      kill: () => m.stop(0),
+    }, { waitForClient: o.waitGdb, reverse: tt });
+    try {
+      server = new GdbServer(stub, o.gdb);
+    } catch (e) {
+      throw new ReplayError(
+        `cannot listen for gdb on ${o.gdb.hostname}:${o.gdb.port}: ${(e as Error).message} ` +
+          `(choose another port, or tcp:HOST:0 for a free one)`,
+      );
+    }
+    o.onGdbListening?.(server.addr);
+  }
+  let code: number;
+  try {
+    code = await m.run();
+  } finally {
+    stub?.targetExited(code! ?? 0);
+    await server?.close();
+  }
   return {
     code,
     divergence: replayer.divergence,
@@ -111,5 +168,12 @@ export async function replayBoot(o: BootReplayOptions): Promise<BootReplayResult
     instructions: m.instret,
     blockReplies,
     frames,
+    reverse: tt && {
+      travels: tt.travels,
+      snapshots: tt.snapshots.length,
+      thinned: tt.thinned,
+      heldBytes: tt.heldBytes,
+    },
+    stoppedEarly: replayer.stoppedEarly,
   };
 }

@@ -19,14 +19,7 @@
 import type { Machine, RunJournal } from "../machine/machine.ts";
 import type { BlockBackendClient, BlockInfo } from "../virtio/blk.ts";
 import type { EntropySource } from "../virtio/rng.ts";
-import {
-  type DeviceEntry,
-  fromB64,
-  ReplayError,
-  type RunRecorder,
-  type RunReplayer,
-  toB64,
-} from "./run_log.ts";
+import { type DeviceEntry, ReplayError, type RunRecorder, type RunReplayer } from "./run_log.ts";
 
 /** The seams a VM's devices are built with (VmServiceOptions.io). */
 export interface DeviceIo {
@@ -38,29 +31,47 @@ export interface DeviceIo {
   entropy: EntropySource;
   /** Nic `nic` sent a frame (an answer may be on its way). */
   sent(nic: number): void;
+  /** True while recording: what is not in the log (pause, snapshot, migrate) is refused. */
+  readonly recording?: boolean;
 }
 
 /** Real time after a frame went out during which a recording holds guest time when idle. */
 const ANSWER_MS = 50;
 
-/** A deterministic entropy source (xorshift32 from `seed`). */
-export function seededEntropy(seed: number): EntropySource {
-  let x = (seed >>> 0) || 0x9e3779b9;
-  return (dst) => {
+/** A deterministic entropy source (xorshift32 from `seed`); `state` is saved by snapshots. */
+export class SeededEntropy {
+  state: number;
+  constructor(seed: number) {
+    this.state = (seed >>> 0) || 0x9e3779b9;
+  }
+  /** Fills `dst` (the EntropySource). */
+  readonly fill: EntropySource = (dst) => {
+    let x = this.state;
     for (let i = 0; i < dst.length; i++) {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
       dst[i] = x & 0xff;
     }
+    this.state = x;
   };
 }
+
+/** A deterministic entropy source (xorshift32 from `seed`). */
+export function seededEntropy(seed: number): EntropySource {
+  return new SeededEntropy(seed).fill;
+}
+
+/** A microtask-draining turn: promise callbacks queued before it have all run after it. */
+const turn = () => new Promise<void>((r) => setImmediate(r));
 
 type Settle = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 /** Block calls numbered per disk, each settled when the journal says so. */
 class JournaledBlock implements BlockBackendClient {
   #seq = 0;
+  /** After a rewind: the numbers the device's re-submitted requests had (in their order). */
+  #resubmit: number[] = [];
   readonly pending = new Map<number, Settle>();
   constructor(
     readonly device: string,
@@ -71,8 +82,21 @@ class JournaledBlock implements BlockBackendClient {
   info(): Promise<BlockInfo> {
     return this.infoOf();
   }
+  /** The numbering (for a snapshot at the top of a step). */
+  save(): { seq: number; pending: number[] } {
+    return { seq: this.#seq, pending: [...this.pending.keys()].sort((a, b) => a - b) };
+  }
+  /**
+   * Back to a saved numbering: the device's `load` re-submits the requests then in flight,
+   * in the order it started them, which is the order of their numbers.
+   */
+  load(s: { seq: number; pending: number[] }): void {
+    this.#seq = s.seq;
+    this.#resubmit = [...s.pending];
+    this.pending.clear();
+  }
   #call<T>(call: () => Promise<T>): Promise<T> {
-    const q = this.#seq++;
+    const q = this.#resubmit.length ? this.#resubmit.shift()! : this.#seq++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(q, { resolve: resolve as (v: unknown) => void, reject });
       this.start(q, call);
@@ -95,6 +119,7 @@ class JournaledBlock implements BlockBackendClient {
 /** Records a `vmesh boot`: the journal of the machine and the seams of its devices. */
 export class DeviceRecorder implements RunJournal, DeviceIo {
   readonly replaying = false;
+  readonly recording = true;
   readonly entropy: EntropySource;
   readonly #inner: RunRecorder;
   /** What arrived since the last step top, in arrival order. */
@@ -102,6 +127,8 @@ export class DeviceRecorder implements RunJournal, DeviceIo {
   #step = 0;
   readonly #blocks = new Set<JournaledBlock>();
   #lastSent = -Infinity;
+  /** Something was applied at this step's top. */
+  #applied = false;
 
   constructor(inner: RunRecorder) {
     this.#inner = inner;
@@ -121,7 +148,7 @@ export class DeviceRecorder implements RunJournal, DeviceIo {
     }, (q, call) => {
       const arrive = (ok: boolean, v: unknown) =>
         this.#arrived.push(() => {
-          const d = ok && v instanceof Uint8Array ? toB64(v) : undefined;
+          const d = ok && v instanceof Uint8Array ? v : undefined;
           this.#inner.device({ s: this.#step, blk: device, q, ok, ...(d ? { d } : {}) });
           const p = blk.pending.get(q)!;
           blk.pending.delete(q);
@@ -138,7 +165,7 @@ export class DeviceRecorder implements RunJournal, DeviceIo {
     return (frame) => {
       const f = frame.slice();
       this.#arrived.push(() => {
-        this.#inner.device({ s: this.#step, net: nic, f: toB64(f) });
+        this.#inner.device({ s: this.#step, net: nic, f });
         deliver(f);
       });
     };
@@ -164,8 +191,18 @@ export class DeviceRecorder implements RunJournal, DeviceIo {
     this.#step = step;
     const now = this.#arrived;
     this.#arrived = [];
+    this.#applied = now.length > 0;
     for (const apply of now) apply();
     return this.#inner.step(step, m);
+  }
+
+  settle(): Promise<void> | undefined {
+    return this.#applied ? turn() : undefined;
+  }
+
+  /** Log bytes written so far. */
+  get bytes(): number {
+    return this.#inner.bytes;
   }
 
   fed(step: number, bytes: Uint8Array): void {
@@ -181,6 +218,10 @@ export class DeviceRecorder implements RunJournal, DeviceIo {
 export class DeviceReplayer implements RunJournal, DeviceIo {
   readonly replaying = true;
   readonly entropy: EntropySource;
+  readonly #rng: SeededEntropy;
+  /** Version 1 logs were recorded without `settle` (a reply's effect ran at the first await). */
+  readonly #settles: boolean;
+  #applied = false;
   readonly #inner: RunReplayer;
   readonly #blocks = new Map<string, JournaledBlock>();
   readonly #nics = new Map<number, (frame: Uint8Array) => unknown>();
@@ -189,10 +230,29 @@ export class DeviceReplayer implements RunJournal, DeviceIo {
 
   constructor(inner: RunReplayer) {
     this.#inner = inner;
-    this.entropy = seededEntropy(inner.header.devices?.seed ?? 1);
+    this.#rng = new SeededEntropy(inner.header.devices?.seed ?? 1);
+    this.entropy = this.#rng.fill;
+    this.#settles = inner.header.version >= 2;
     this.#infos = inner.blockInfos();
     this.#holds = inner.holdSteps();
-    inner.onDevice = (e) => this.#apply(e);
+    inner.onDevice = (e) => {
+      this.#applied = true;
+      this.#apply(e);
+    };
+  }
+
+  /**
+   * The device side's state at the top of a step (time_travel.ts snapshots it with the
+   * machine): each disk's request numbering and the rng's generator.
+   */
+  save(): { blocks: [string, ReturnType<JournaledBlock["save"]>][]; rng: number } {
+    return { blocks: [...this.#blocks].map(([d, b]) => [d, b.save()]), rng: this.#rng.state };
+  }
+
+  /** Back to `save()`'s state; call before the devices' own `load` (which re-submits). */
+  load(s: ReturnType<DeviceReplayer["save"]>): void {
+    for (const [d, b] of s.blocks) this.#blocks.get(d)?.load(b);
+    this.#rng.state = s.rng;
   }
 
   /** The replay (its divergence and checkpoints). */
@@ -224,10 +284,10 @@ export class DeviceReplayer implements RunJournal, DeviceIo {
         return;
       }
       this.#blocks.get(e.blk)!.pending.delete(e.q);
-      if (e.ok) p.resolve(e.d === undefined ? undefined : fromB64(e.d));
+      if (e.ok) p.resolve(e.d === undefined ? undefined : e.d.slice());
       else p.reject(new Error("recorded I/O error"));
     } else if ("net" in e) {
-      this.#nics.get(e.net)?.(fromB64(e.f));
+      this.#nics.get(e.net)?.(e.f.slice());
     }
   }
 
@@ -238,8 +298,13 @@ export class DeviceReplayer implements RunJournal, DeviceIo {
   sent(): void {}
 
   step(step: number, m: Machine): Uint8Array | "stop" | undefined {
+    this.#applied = false;
     const r = this.#inner.step(step, m);
     return this.#inner.divergence !== undefined ? "stop" : r;
+  }
+
+  settle(): Promise<void> | undefined {
+    return this.#applied && this.#settles ? turn() : undefined;
   }
 
   fed(): void {}

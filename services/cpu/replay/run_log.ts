@@ -1,8 +1,9 @@
 /**
  * Deterministic record and replay of a `vmesh run`: the machine runs on instruction-count time
  * with the interpreter and a fixed RTC epoch, so the only input from outside is the console.
- * The recorder writes, as JSON lines, a header (the program's SHA-256 and the machine flags),
- * every chunk of console input with the run-loop step at which the UART took it, checkpoints
+ * The recorder writes (log_format.ts: a JSON header line, then binary frames) a header (the
+ * program's SHA-256 and the machine flags), every chunk of console input with the run-loop
+ * step at which the UART took it, checkpoints
  * (a hash of RAM, every hart record and every device record) every `checkpointEvery`
  * instructions, and the end. The replayer feeds the same input at the same steps, ignores the
  * terminal, and compares every checkpoint: the first mismatch stops the run and says where.
@@ -17,11 +18,22 @@
  */
 import type { Machine, RunJournal } from "../machine/machine.ts";
 import { saveMachine } from "../snapshot/machine_state.ts";
+import {
+  type DeviceEntry,
+  encodeEntry,
+  encodeHeader,
+  type LogEntry,
+  LogFormatError,
+  parseLog,
+} from "./log_format.ts";
+
+export type { DeviceEntry } from "./log_format.ts";
 
 /** The flags a recording was made with; a replay must be given the same. */
 export interface RunLogHeader {
   vmesh: "run-log";
-  version: 1;
+  /** 2 is written now (log_format.ts); 1 (JSON lines, base64) is still read. */
+  version: 1 | 2;
   /** SHA-256 (hex) of the program, firmware and initrd bytes, in that order. */
   images: string;
   ramSize: number;
@@ -48,18 +60,7 @@ export interface RecordedDevices {
   seed: number;
 }
 
-/** What a device did at a step (device_log.ts): a block request's completion, a frame in. */
-export type DeviceEntry =
-  | { s: number; blk: string; q: number; ok: boolean; d?: string }
-  | { s: number; net: number; f: string }
-  | { s: number; info: string; v: { sizeBytes: number; readOnly: boolean; discard: boolean } }
-  | { s: number; hold: 1 };
-
-type Entry =
-  | { s: number; in: string }
-  | { s: number; i: number; h: string; p?: Record<string, string> }
-  | { s: number; end: number; i: number }
-  | DeviceEntry;
+type Entry = LogEntry;
 
 /** A log that cannot be replayed here, or a replay that went another way than the recording. */
 export class ReplayError extends Error {
@@ -111,18 +112,6 @@ function differing(recorded: Record<string, string> | undefined, now: Record<str
   return names.length ? `; differs in ${names.join(", ")}` : "";
 }
 
-/** Base64 of `bytes` (in slices: a spread of a large array would overflow the stack). */
-export function toB64(bytes: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
-}
-
-/** The bytes of base64 `s`. */
-export const fromB64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-
 /** Writes a recording as the run goes (a crash leaves every line written so far). */
 export class RunRecorder implements RunJournal {
   readonly replaying = false;
@@ -130,28 +119,33 @@ export class RunRecorder implements RunJournal {
   #file: Deno.FsFile;
   #next: number;
   #every: number;
-  readonly #enc = new TextEncoder();
   /** Checkpoints written. */
   checkpoints = 0;
+  /** Bytes written so far. */
+  bytes = 0;
 
   private constructor(file: Deno.FsFile, header: RunLogHeader) {
-    this.header = header;
+    this.header = { ...header, version: 2 };
     this.#file = file;
     this.#every = header.checkpointEvery;
     this.#next = header.checkpointEvery;
-    this.#line(header);
+    this.#write(encodeHeader(this.header));
   }
 
-  /** Creates (or truncates) `path` and writes the header. */
+  /** Creates (or truncates) `path` and writes the header (as version 2, log_format.ts). */
   static async create(path: string, header: RunLogHeader): Promise<RunRecorder> {
     const file = await Deno.open(path, { write: true, create: true, truncate: true });
     return new RunRecorder(file, header);
   }
 
-  #line(x: unknown): void {
-    const bytes = this.#enc.encode(JSON.stringify(x) + "\n");
+  #write(bytes: Uint8Array): void {
     let off = 0;
     while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
+    this.bytes += bytes.length;
+  }
+
+  #line(e: Entry): void {
+    this.#write(encodeEntry(e));
   }
 
   step(step: number, m: Machine): undefined {
@@ -165,7 +159,7 @@ export class RunRecorder implements RunJournal {
   }
 
   fed(step: number, bytes: Uint8Array): void {
-    this.#line({ s: step, in: toB64(bytes) });
+    this.#line({ s: step, in: bytes.slice() });
   }
 
   /** Logs what a device did (device_log.ts). */
@@ -198,7 +192,7 @@ export class RunReplayer implements RunJournal {
   stoppedEarly = false;
   #reachedEnd = false;
   /** The recorded run's exit code and instruction count. */
-  readonly recordedEnd: { code: number; instret: number } | undefined;
+  readonly recordedEnd: { code: number; instret: number; step: number } | undefined;
   /** Receives the device entries of each step, in log order (device_log.ts). */
   onDevice: ((e: DeviceEntry) => void) | undefined;
 
@@ -206,31 +200,29 @@ export class RunReplayer implements RunJournal {
     this.header = header;
     this.#entries = entries;
     const end = entries.find((e): e is Extract<Entry, { end: number }> => "end" in e);
-    this.recordedEnd = end ? { code: end.end, instret: end.i } : undefined;
+    this.recordedEnd = end ? { code: end.end, instret: end.i, step: end.s } : undefined;
   }
 
   /** Reads `path` and checks it was recorded with `expected` (images and flags). */
   static async open(
     path: string,
-    expected: Omit<RunLogHeader, "rtcEpochNs" | "checkpointEvery" | "maxInstructions">,
+    expected: Omit<RunLogHeader, "rtcEpochNs" | "checkpointEvery" | "maxInstructions" | "version">,
   ): Promise<RunReplayer> {
-    let text: string;
+    let bytes: Uint8Array;
     try {
-      text = await Deno.readTextFile(path);
+      bytes = await Deno.readFile(path);
     } catch (e) {
       throw new ReplayError(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
     }
-    const lines = text.split("\n").filter((l) => l.trim() !== "");
     let header: RunLogHeader;
-    const entries: Entry[] = [];
+    let entries: Entry[];
     try {
-      header = JSON.parse(lines[0] ?? "null");
-      for (const l of lines.slice(1)) entries.push(JSON.parse(l));
-    } catch {
-      throw new ReplayError(`${path}: not a vmesh run log (a line is not JSON)`);
-    }
-    if (header?.vmesh !== "run-log" || header.version !== 1) {
-      throw new ReplayError(`${path}: not a vmesh run log of version 1`);
+      const log = parseLog(bytes, path);
+      header = log.header as unknown as RunLogHeader;
+      entries = log.entries;
+    } catch (e) {
+      if (e instanceof LogFormatError) throw new ReplayError(e.message);
+      throw e;
     }
     // Not checkpointEvery: the replay takes its checkpoints from the log.
     for (const k of ["images", "ramSize", "harts", "append"] as const) {
@@ -252,7 +244,7 @@ export class RunReplayer implements RunJournal {
     let input: Uint8Array | undefined;
     while (this.#at < this.#entries.length && this.#entries[this.#at].s <= step) {
       const e = this.#entries[this.#at++];
-      if ("in" in e) input = input ? concat(input, fromB64(e.in)) : fromB64(e.in);
+      if ("in" in e) input = input ? concat(input, e.in) : e.in;
       else if ("blk" in e || "net" in e) this.onDevice?.(e);
       else if ("info" in e || "hold" in e) continue;
       else if ("h" in e) {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { Machine } from "../machine/machine.ts";
 import { imagesDigest, RunRecorder, RunReplayer } from "./run_log.ts";
+import { encodeLog, parseLog } from "./log_format.ts";
 import { buildProgram } from "../../../tests/riscv/build.ts";
 
 const RACE = new URL("./testdata/timer_race.c", import.meta.url).pathname;
@@ -45,9 +46,9 @@ Deno.test("a replay that diverges names the step and the records that differ", a
     assert.ok(clean.checkpoints >= 5);
 
     // Another epoch: 37 ms later, so the program's skew loop runs another number of times.
-    const lines = (await Deno.readTextFile(path)).split("\n");
-    lines[0] = JSON.stringify({ ...JSON.parse(lines[0]), rtcEpochNs: header.rtcEpochNs + 37e6 });
-    await Deno.writeTextFile(`${dir}/other.log`, lines.join("\n"));
+    const log = parseLog(await Deno.readFile(path), path);
+    const epoch = { ...log.header, rtcEpochNs: header.rtcEpochNs + 37e6 };
+    await Deno.writeFile(`${dir}/other.log`, encodeLog(epoch, log.entries));
     const other = await RunReplayer.open(`${dir}/other.log`, expected);
     await runWith(elf, other, other.header.rtcEpochNs);
     assert.match(other.divergence ?? "", /^diverged at step \d+: recorded [0-9a-f]{16}:\d+/);

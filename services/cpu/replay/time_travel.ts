@@ -40,6 +40,16 @@ interface Snapshot {
   g: number;
   /** Console bytes the run had written by then. */
   out: number;
+  /** The device side's state (a `vmesh boot` replay: request numbering, rng). */
+  io: unknown;
+  /** RAM pages this snapshot holds that the one before it does not share. */
+  own: number;
+}
+
+/** The device side of a `vmesh boot` replay (device_log.ts DeviceReplayer). */
+export interface ReplayIo extends RunJournal {
+  save(): unknown;
+  load(state: unknown): void;
 }
 
 /** Where a travel ends: hart `hart` with `units` used, before its next unit. */
@@ -66,6 +76,13 @@ export interface TimeTravelOptions {
   /** Instructions (all harts) between snapshots (default: 1M, more for large RAM). */
   snapshotEvery?: number;
   ramSize: number;
+  /**
+   * Most bytes of RAM pages the snapshots may hold (default 1 GiB): past it, a snapshot is
+   * dropped where they are densest for their age, so older ones thin out (the first stays).
+   */
+  snapshotMemory?: number;
+  /** A `vmesh boot` replay: its device journal (wraps the replayer), stepped in its place. */
+  io?: ReplayIo;
 }
 
 /** The replay journal with reverse execution for the GDB stub. */
@@ -79,19 +96,38 @@ export class TimeTravel implements RunJournal, ReverseControl {
   /** Travels done (reverse steps and scans), for tests and figures. */
   travels = 0;
   readonly #inner: RunReplayer;
+  readonly #io: ReplayIo | undefined;
   readonly #every: number;
+  readonly #cap: number;
+  /** Bytes of RAM pages the snapshots hold (each page counted once). */
+  #held = 0;
+  /** Snapshots dropped to stay under the cap. */
+  thinned = 0;
   /** Requested, applied at the top of the next step. */
   #pending: { snap: number; travel: Travel } | undefined;
   /** Underway since that restore, until the point is reached. */
   #travel: Travel | undefined;
   #out = 0;
   #printed = 0;
+  /** The top of the recording's last step (its end entry names the step after it). */
+  readonly #lastStep: number;
+  #atLast = false;
+  /** The end was reported since the last restore. */
+  #endShown = false;
 
   constructor(inner: RunReplayer, opts: TimeTravelOptions) {
     this.#inner = inner;
+    this.#io = opts.io;
     this.header = inner.header;
     this.units = new Array(opts.harts).fill(0);
     this.#every = opts.snapshotEvery ?? Math.max(1_000_000, Math.floor(opts.ramSize / 16));
+    this.#cap = opts.snapshotMemory ?? 1 << 30;
+    // The end entry names the step after the last top; a run stopped by its instruction
+    // limit stopped at that top without a batch, so its last batch began one step earlier.
+    const end = inner.recordedEnd;
+    const limited = end !== undefined && inner.header.maxInstructions !== undefined &&
+      end.instret >= inner.header.maxInstructions;
+    this.#lastStep = (end?.step ?? Infinity) - (limited ? 2 : 1);
   }
 
   /** The replay this wraps (its divergence and checkpoint count). */
@@ -116,20 +152,39 @@ export class TimeTravel implements RunJournal, ReverseControl {
       this.#restore(m, this.snapshots[snap]);
       this.#travel = travel;
       this.travels++;
+      this.#endShown = false;
       step = this.snapshots[snap].loop.step;
     } else {
       const last = this.snapshots.at(-1);
       if (!last || (step > last.loop.step && this.#g() - last.g >= this.#every)) {
-        this.snapshots.push(this.#take(m, last));
+        const s = this.#take(m, last);
+        this.snapshots.push(s);
+        this.#held += s.own * PAGE;
+        while (this.#held > this.#cap && this.snapshots.length > 2) this.#thin();
       }
     }
-    return this.#inner.step(step, m);
+    this.#atLast = step === this.#lastStep;
+    return (this.#io ?? this.#inner).step(step, m);
+  }
+
+  atEnd(): boolean {
+    if (!this.#atLast || this.#endShown || this.#travel) return false;
+    this.#endShown = true;
+    return true;
   }
 
   fed(): void {}
 
+  holdTime(step: number): boolean {
+    return this.#io?.holdTime?.(step) ?? false;
+  }
+
+  settle(): Promise<void> | undefined {
+    return this.#io?.settle?.();
+  }
+
   end(step: number, m: Machine, code: number): void {
-    this.#inner.end(step, m, code);
+    (this.#io ?? this.#inner).end(step, m, code);
   }
 
   /**
@@ -212,6 +267,7 @@ export class TimeTravel implements RunJournal, ReverseControl {
     const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
     const pages: Uint8Array[] = new Array(ram.length / PAGE);
     const zero = new Uint8Array(PAGE);
+    let own = 0;
     for (let p = 0; p < pages.length; p++) {
       const w0 = p * (PAGE >> 2);
       const old = prev?.pages[p];
@@ -224,6 +280,7 @@ export class TimeTravel implements RunJournal, ReverseControl {
         }
       }
       pages[p] = same ? old ?? zero : ram.slice(p * PAGE, (p + 1) * PAGE);
+      if (!same) own++;
     }
     return {
       loop: m.saveLoop(),
@@ -233,12 +290,16 @@ export class TimeTravel implements RunJournal, ReverseControl {
       units: [...this.units],
       g: this.#g(),
       out: this.#out,
+      io: this.#io?.save(),
+      own,
     };
   }
 
   #restore(m: Machine, s: Snapshot): void {
     const ram = m.mem.ram();
     for (let p = 0; p < s.pages.length; p++) ram.set(s.pages[p], p * PAGE);
+    // Before the devices' load: a disk re-submits its requests in flight, numbered as then.
+    if (this.#io) this.#io.load(s.io);
     loadMachine(m, s.records.harts, s.records.devices);
     // Loading the CLINT re-drives MTIP from the time now, which the run itself does only at
     // its next tick: the mip words go back to the instant's own (a checkpoint hashes them).
@@ -250,6 +311,32 @@ export class TimeTravel implements RunJournal, ReverseControl {
     this.#inner.loadPoint(s.point);
     this.units = [...s.units];
     this.#out = s.out;
+  }
+
+  /**
+   * Drops the snapshot whose neighbours are closest together for its age (older ones go
+   * first); the one after it takes over the pages it shared with it. Never the first (the
+   * start of the recording) nor the last.
+   */
+  #thin(): void {
+    const ss = this.snapshots, now = ss[ss.length - 1].g;
+    let best = 1, score = Infinity;
+    for (let i = 1; i < ss.length - 1; i++) {
+      const sc = (ss[i + 1].g - ss[i - 1].g) / (now - ss[i].g + 1);
+      if (sc < score) [best, score] = [i, sc];
+    }
+    const [prev, gone, next] = [ss[best - 1], ss[best], ss[best + 1]];
+    let own = 0;
+    for (let p = 0; p < next.pages.length; p++) if (next.pages[p] !== prev.pages[p]) own++;
+    this.#held += (own - next.own - gone.own) * PAGE;
+    next.own = own;
+    ss.splice(best, 1);
+    this.thinned++;
+  }
+
+  /** Bytes of RAM pages the snapshots hold, as the cap counts them. */
+  get heldBytes(): number {
+    return this.#held;
   }
 
   /** Bytes of RAM the snapshots hold (pages shared between snapshots counted once). */
