@@ -385,6 +385,7 @@ export class VmService {
           }),
         pause: (_req, ctx) =>
           this.#control("pause", ctx.context, () => {
+            this.#refuseWhileRecording("pause");
             // Paused by a snapshot: stay paused after it.
             this.#heldRunning = false;
             if (this.#state === vmContract.State.RUNNING) this.#setPaused(true);
@@ -439,6 +440,7 @@ export class VmService {
     to: string,
     o: { maxDowntimeMs: number; maxRounds: number; verify: boolean },
   ): Promise<MigrateResult> {
+    this.#refuseWhileRecording("migration");
     if (this.#state !== vmContract.State.RUNNING) {
       throw new BusError(
         Status.FAILED_PRECONDITION,
@@ -545,6 +547,7 @@ export class VmService {
    * the pages are stored. A paused VM stays paused.
    */
   async snapshot(name: string, diskDir = ""): Promise<vmContract.SnapshotReply> {
+    this.#refuseWhileRecording("snapshot");
     const S = vmContract.State;
     if (this.#state !== S.RUNNING && this.#state !== S.PAUSED) {
       throw new BusError(
@@ -586,6 +589,20 @@ export class VmService {
     this.#holding = false;
     if (this.#heldRunning && this.#state === vmContract.State.PAUSED) this.#setPaused(false);
     this.#heldRunning = false;
+  }
+
+  /**
+   * A recording (`--record`) logs what reaches the guest at exact instruction counts; a pause,
+   * snapshot or migration would hold the harts while the devices go on, which a replay cannot
+   * follow.
+   */
+  #refuseWhileRecording(op: string): void {
+    if (!this.opts.io?.recording) return;
+    throw new BusError(
+      Status.FAILED_PRECONDITION,
+      `VM ${this.opts.vm} is being recorded (--record): a ${op} would not replay; stop it to ` +
+        `end the recording, or ${op} a VM started without --record`,
+    );
   }
 
   #refuseWhileHeld(op: string): void {
