@@ -1,11 +1,12 @@
 /**
  * Appliance layers without a guest, fast: a snapshot manifest with a qcow2 point over a qcow2
  * base (made and written by `qemu-img`/`qemu-io`) and a read-only raw disk is put into a real
- * memory service process; `./vmesh export` writes it, `./vmesh import --no-run` on a second
- * store rebuilds every layer byte-equal (sparse where the file was), `qemu-img check` passes on
- * the rebuilt qcow2 files and `qemu-img compare` finds the rebuilt chain equal to the original;
- * the imported manifest names the rebuilt files. Then every member of the file, corrupted in
- * turn, and cuts at several places are refused by the reader with the reason.
+ * memory service process over a directory; `./vmesh export` writes it, and `./vmesh import
+ * --no-run` into a memory service over JetStream objects rebuilds every layer byte-equal
+ * (sparse where the file was), `qemu-img check` passes on the rebuilt qcow2 files and `qemu-img
+ * compare` finds the rebuilt chain equal to the original; the imported manifest names the
+ * rebuilt files. Then every member of the file, corrupted in turn, and cuts at several places
+ * are refused by the reader with the reason.
  */
 import assert from "node:assert/strict";
 import { connect, memory, MEMORY_PREFIX, startEmbeddedNats } from "@vmesh/bus";
@@ -106,9 +107,9 @@ Deno.test("appliance: qcow2 and raw layers round-trip through export/import; dam
       / 5 pages .*disk0 [\d.]+ MiB base \+ [\d.]+ MiB point, disk1 0\.1 MiB base;/,
     );
 
-    // Import on another store: every layer rebuilt byte-equal, the chain readable by QEMU's tools.
+    // Import into another store (JetStream): every layer rebuilt byte-equal, the chain readable by QEMU's tools.
     await svc.stop();
-    svc = await startService("memory", ["--store", `dir:${dir}/storeB`], nats.url);
+    svc = await startService("memory", ["--store", "objects"], nats.url);
     const disks = `${dir}/disksB`;
     const imp = await run(
       ["import", tar, "--no-run", "--snapshot", "lay-2", "--disk-dir", disks],
