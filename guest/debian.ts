@@ -25,6 +25,8 @@ export const BUILD_TOOL_PACKAGES = [
   "xz-utils",
   "dpkg-dev",
   "libc6-dev",
+  // objtool, which the x86-64 guest kernel (guest/x86/kernel.ts) cannot be built without.
+  "libelf-dev",
 ] as const;
 
 /** Where the deb-src entry for busybox's source package is written. */

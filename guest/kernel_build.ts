@@ -17,8 +17,26 @@ export const KERNEL_BUILD_ENV: Record<string, string> = {
   KBUILD_BUILD_VERSION: "1",
 };
 
+/** Which kernel to build: make variables, make target and the image it leaves. */
+export interface KernelTarget {
+  makeVars: string[];
+  /** make target, e.g. `Image` or `vmlinux`. */
+  target: string;
+  /** The built image, relative to the source tree. */
+  image: string;
+}
+
+/** The RISC-V guest kernel (the default of {@link buildKernel}). */
+export const RISCV_KERNEL: KernelTarget = {
+  makeVars: KERNEL_MAKE_VARS,
+  target: "Image",
+  image: "arch/riscv/boot/Image",
+};
+
 /** Options for {@link buildKernel}. */
 export interface KernelBuildOptions {
+  /** Architecture and image (default {@link RISCV_KERNEL}). */
+  kernel?: KernelTarget;
   /** Scratch directory; the source tree is unpacked here. */
   workDir: string;
   /** The config fragment merged over tinyconfig. */
@@ -53,8 +71,9 @@ export function unmetSettings(fragment: string, config: string): string[] {
   return bad;
 }
 
-/** Unpacks, configures and builds; returns the path of the built `Image`. */
+/** Unpacks, configures and builds; returns the path of the built image. */
 export async function buildKernel(o: KernelBuildOptions): Promise<string> {
+  const k = o.kernel ?? RISCV_KERNEL;
   const step = (name: string) => `kernel: ${name}`;
   await runStep({
     name: step("unpack linux-source-6.1"),
@@ -66,7 +85,7 @@ export async function buildKernel(o: KernelBuildOptions): Promise<string> {
   const make = (target: string[], name: string, unit?: RegExp) =>
     runStep({
       name: step(name),
-      cmd: ["make", ...KERNEL_MAKE_VARS, ...target],
+      cmd: ["make", ...k.makeVars, ...target],
       cwd: src,
       env: KERNEL_BUILD_ENV,
       logPath: o.logPath,
@@ -78,7 +97,7 @@ export async function buildKernel(o: KernelBuildOptions): Promise<string> {
     name: step("merge kernel.config"),
     cmd: ["scripts/kconfig/merge_config.sh", "-m", ".config", o.fragmentPath],
     cwd: src,
-    env: { ARCH: "riscv", CROSS_COMPILE: "riscv64-linux-gnu-" },
+    env: Object.fromEntries(k.makeVars.map((v) => v.split("=", 2))),
     logPath: o.logPath,
     report: o.report,
   });
@@ -94,6 +113,6 @@ export async function buildKernel(o: KernelBuildOptions): Promise<string> {
       o.logPath,
     );
   }
-  await make([`-j${o.jobs}`, "Image"], "make Image", /^\s+(CC|AS)\s/);
-  return `${src}/arch/riscv/boot/Image`;
+  await make([`-j${o.jobs}`, k.target], `make ${k.target}`, /^\s+(CC|AS)\s/);
+  return `${src}/${k.image}`;
 }

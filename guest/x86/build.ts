@@ -64,12 +64,7 @@ export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86G
   const kver = await candidate(kpkg);
   const bver = await candidate("busybox-static");
   const init = await Deno.readFile(new URL("../recipe/init", import.meta.url));
-  const hashInput = new TextEncoder().encode(`${kpkg} ${kver}\nbusybox-static ${bver}\n`);
-  const all = new Uint8Array(hashInput.length + init.length);
-  all.set(hashInput);
-  all.set(init, hashInput.length);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  const key = [...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const key = await hashKey(`${kpkg} ${kver}\nbusybox-static ${bver}\n`, init);
   const dir = `${cacheDir}/x86-${key}`;
   const images = {
     dir,
@@ -98,14 +93,7 @@ export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86G
     e.name.startsWith("vmlinuz-")
   );
   if (!vmlinuz) throw new Error(`${kpkg} holds no /boot/vmlinuz-*`);
-  const busyboxPath = `${work}/root/bin/busybox`;
-  const links = (await run(busyboxPath, ["--list-full"])).split("\n").filter(Boolean).map((l) =>
-    `/${l}`
-  );
-  const x86Init = new TextEncoder().encode(
-    new TextDecoder().decode(init).replaceAll("poweroff -f", "reboot -f"),
-  );
-  const cpio = encodeCpio(initramfsEntries(await Deno.readFile(busyboxPath), links, x86Init));
+  const cpio = await initramfsFrom(`${work}/root/bin/busybox`, init);
   await Deno.mkdir(dir, { recursive: true });
   await Deno.copyFile(`${work}/root/boot/${vmlinuz.name}`, images.kernel);
   await Deno.copyFile(
@@ -117,6 +105,72 @@ export async function ensureX86Guest(cacheDir = defaultCacheDir()): Promise<X86G
   await writeCpio(images);
   await Deno.remove(work, { recursive: true });
   return images;
+}
+
+/** The initramfs: Debian's busybox-static with its applet links and the shared /init. */
+async function initramfsFrom(busyboxPath: string, init: Uint8Array): Promise<Uint8Array> {
+  const links = (await run(busyboxPath, ["--list-full"])).split("\n").filter(Boolean).map((l) =>
+    `/${l}`
+  );
+  // No ACPI power-off on this machine: the i8042 reset ends the VM.
+  const x86Init = new TextEncoder().encode(
+    new TextDecoder().decode(init).replaceAll("poweroff -f", "reboot -f"),
+  );
+  return encodeCpio(initramfsEntries(await Deno.readFile(busyboxPath), links, x86Init));
+}
+
+/** The cached busybox-static initramfs alone (no Debian kernel download). */
+export interface X86Initramfs {
+  dir: string;
+  /** Uncompressed cpio (the minimal kernel has no decompressor). */
+  initramfsCpio: string;
+  initramfs: string;
+}
+
+/**
+ * Returns the busybox-static initramfs, cached as `<cache>/x86-initramfs-<key>/` keyed by the
+ * busybox-static version and the recipe's /init; for the minimal kernel (guest/x86/kernel.ts).
+ */
+export async function ensureX86Initramfs(cacheDir = defaultCacheDir()): Promise<X86Initramfs> {
+  const bver = await candidate("busybox-static");
+  const init = await Deno.readFile(new URL("../recipe/init", import.meta.url));
+  const key = await hashKey(`busybox-static ${bver}\n`, init);
+  const dir = `${cacheDir}/x86-initramfs-${key}`;
+  const images = {
+    dir,
+    initramfsCpio: `${dir}/initramfs.cpio`,
+    initramfs: `${dir}/initramfs.cpio.gz`,
+  };
+  if (await exists(images.initramfs)) return images;
+  const work = `${dir}.tmp-${Deno.pid}`;
+  await Deno.mkdir(`${work}/debs`, { recursive: true });
+  try {
+    console.error(`vmesh guest: downloading busybox-static ${bver} (apt-get download)`);
+    await run("apt-get", ["download", `busybox-static=${bver}`], `${work}/debs`);
+    for (const deb of Deno.readDirSync(`${work}/debs`)) {
+      await run("dpkg-deb", ["-x", `${work}/debs/${deb.name}`, `${work}/root`]);
+    }
+    const cpio = await initramfsFrom(`${work}/root/bin/busybox`, init);
+    await Deno.mkdir(`${work}/out`);
+    await Deno.writeFile(`${work}/out/initramfs.cpio`, cpio);
+    await Deno.writeFile(`${work}/out/initramfs.cpio.gz`, gzipArchive(cpio));
+    await Deno.rename(`${work}/out`, dir).catch(async (e) => {
+      if (!await exists(images.initramfs)) throw e;
+    });
+    return images;
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+/** 16 hex digits of sha256 over a text and a file's bytes. */
+async function hashKey(text: string, bytes: Uint8Array): Promise<string> {
+  const head = new TextEncoder().encode(text);
+  const all = new Uint8Array(head.length + bytes.length);
+  all.set(head);
+  all.set(bytes, head.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Inflates the cached initramfs to a plain cpio archive (written whole or not at all). */
