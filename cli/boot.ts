@@ -66,6 +66,11 @@ interface PingReply {
 
 /** Runs `./vmesh boot`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args.some((a) => a.startsWith("--accel"))) {
+    // `--accel kvm`: the x86-64 KVM engine (services/cpu/kvm), loaded only when asked for.
+    const kvm = await import("../services/cpu/kvm/main.ts");
+    if (kvm.kvmRequested(args)) return await kvm.kvmBoot(args);
+  }
   let o: BootArgs;
   try {
     o = parseBootArgs(args);

@@ -35,6 +35,9 @@ export const PVM_WARNING =
  * this PVM ignores the guest CPUID's XSAVE (leaf 1) and leaf 7 bits given with KVM_SET_CPUID2
  * (measured with a guest reading CPUID), so the kernel is told instead. Seen failing: xrstor64
  * (XSAVE), clac (SMAP, clearcpuid bit 308: 6.1 has no nosmap), popcnt (POPCNT, bit 151);
- * preemptive: FSGSBASE, PKU, INVPCID, RDRAND/RDSEED (clearcpuid bits 158, 306).
+ * preemptive: FSGSBASE, PKU, INVPCID, RDRAND/RDSEED (clearcpuid bits 158, 306). `noapictimer`
+ * keeps the tick on the PIT, which KvmMachine slows down on PVM (slow_pit.ts): the LAPIC's
+ * TSC-deadline tick at HZ took all the emulated instructions (measured, see README).
  */
-export const PVM_KERNEL_ARGS = "noxsave nofsgsbase nopku noinvpcid clearcpuid=151,158,306,308";
+export const PVM_KERNEL_ARGS =
+  "noxsave nofsgsbase nopku noinvpcid clearcpuid=151,158,306,308 noapictimer";

@@ -37,6 +37,10 @@ import { isElf, parseVmlinux } from "./elf_vmlinux.ts";
 import { EMULATOR_HIDDEN_FEATURES, hideFeatures } from "./cpuid_emulator_quirks.ts";
 import { kvmBackend } from "./host_kvm.ts";
 import { GDT, type KernelImage, LAYOUT, writeBootLayout } from "./x86_boot.ts";
+import { SlowPit } from "./slow_pit.ts";
+
+/** The PIT slowdown on a PVM host (see slow_pit.ts). */
+export const PVM_PIT_SLOWDOWN = 10;
 
 /** What the machine needs to boot. */
 export interface KvmMachineOptions {
@@ -54,6 +58,12 @@ export interface KvmMachineOptions {
   hideFromEmulator?: boolean;
   /** /dev/kvm path (tests). */
   device?: string;
+  /**
+   * Replace KVM's in-kernel PIT with {@link SlowPit}, its tick this many times slower (default:
+   * 10 on a PVM host, where the emulated tick would take all the vCPU's time; else the
+   * in-kernel PIT).
+   */
+  pitSlowdown?: number;
 }
 
 /** How the VM ended. */
@@ -124,6 +134,8 @@ export class KvmMachine {
   /** Guest RAM as the device models see it (a view over the mmap'ed host memory). */
   readonly ram: Uint8Array;
   readonly uart: Uart16550;
+  /** The user-space PIT, when it replaces KVM's (see {@link KvmMachineOptions.pitSlowdown}). */
+  readonly pit: SlowPit | undefined;
   #txBuf: number[] = [];
   #stopped: KvmExit | undefined;
   /** KVM exits handled, by reason name (diagnostics and tests). */
@@ -149,8 +161,21 @@ export class KvmMachine {
       "KVM_SET_IDENTITY_MAP_ADDR",
     );
     check(c.ioctl(this.#vm, KVM.CREATE_IRQCHIP, BigInt(0)), "KVM_CREATE_IRQCHIP");
-    const pit = new Uint8Array(SIZE.pitConfig);
-    check(c.ioctl_ptr(this.#vm, KVM.CREATE_PIT2, Deno.UnsafePointer.of(pit)), "KVM_CREATE_PIT2");
+    const slowdown = opts.pitSlowdown ??
+      (kvmBackend() === "pvm" ? PVM_PIT_SLOWDOWN : undefined);
+    if (slowdown === undefined) {
+      const pit = new Uint8Array(SIZE.pitConfig);
+      check(
+        c.ioctl_ptr(this.#vm, KVM.CREATE_PIT2, Deno.UnsafePointer.of(pit)),
+        "KVM_CREATE_PIT2",
+      );
+    } else {
+      // An edge on IRQ 0 (PIC input 0, IOAPIC pin 2 through KVM's default routing).
+      this.pit = new SlowPit(slowdown, () => {
+        this.#irqLine(0, true);
+        this.#irqLine(0, false);
+      });
+    }
     // Guest RAM.
     const ram = c.mmap(
       null,
@@ -487,6 +512,7 @@ export class KvmMachine {
   }
 
   #portRead(port: number, size: number): number {
+    if (this.pit && ((port >= 0x40 && port <= 0x43) || port === 0x61)) return this.pit.read(port);
     if (port >= COM1 && port < COM1 + 8 && size === 1) return this.uart.read(port - COM1, 1);
     if (port === I8042_CMD) return 0xff; // no controller: Linux's i8042 probe gives up at once
     this.unclaimedPortAccesses++;
@@ -494,6 +520,9 @@ export class KvmMachine {
   }
 
   #portWrite(port: number, size: number, value: number): void {
+    if (this.pit && ((port >= 0x40 && port <= 0x43) || port === 0x61)) {
+      return this.pit.write(port, value);
+    }
     if (port >= COM1 && port < COM1 + 8 && size === 1) {
       return this.uart.write(port - COM1, 1, value);
     }
@@ -506,6 +535,7 @@ export class KvmMachine {
 
   /** Frees the VM's file descriptors and memory. */
   close(): void {
+    this.pit?.close();
     const c = this.#c;
     c.munmap(this.#ramPtr, BigInt(this.opts.memoryBytes));
     c.close(this.#vcpu);

@@ -1,17 +1,26 @@
 /**
- * `deno run -A services/cpu/kvm/main.ts [--kernel F] [--initrd F] [--append S] [-m MiB] [-- CMD]`:
- * boots an x86-64 guest on KVM (default: the cached Debian amd64 guest, its ELF vmlinux; --kernel
- * takes a bzImage or an ELF vmlinux). With a command after
- * `--` it runs in batch mode (the guest /init runs it and resets); otherwise an interactive shell.
+ * `./vmesh boot --accel kvm [--kernel F] [--initrd F] [--append S] [-m MiB] [-- CMD]`, also
+ * `deno run -A services/cpu/kvm/main.ts ...`: boots an x86-64 guest on KVM (default: the minimal
+ * kernel built from linux-source-6.1 by guest/x86/kernel.ts, with the busybox-static initramfs;
+ * `--kernel` takes a bzImage or an ELF vmlinux). With a command after `--` it runs in batch mode
+ * (the guest /init runs it and resets); otherwise an interactive shell.
  */
 import { parseArgs } from "node:util";
 import { runKvmGuest } from "./run_guest.ts";
-import { ensureX86Guest } from "../../../guest/x86/build.ts";
+import { ensureX86Initramfs } from "../../../guest/x86/build.ts";
+import { ensureX86Kernel } from "../../../guest/x86/kernel.ts";
 import { kvmBackend, PVM_KERNEL_ARGS, PVM_WARNING } from "./host_kvm.ts";
 
 /** The default command line: serial console, i8042 reset for reboot, no PCI probing. */
 export const DEFAULT_KVM_CMDLINE =
   "console=ttyS0 reboot=k panic=-1 pci=off nomodules 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.dumbkbd quiet";
+
+/** True when `vmesh boot` arguments ask for the KVM engine (`--accel kvm`, QEMU's flag). */
+export function kvmRequested(args: string[]): boolean {
+  const dd = args.indexOf("--");
+  const own = dd >= 0 ? args.slice(0, dd) : args;
+  return own.some((a, i) => a === "--accel=kvm" || (a === "--accel" && own[i + 1] === "kvm"));
+}
 
 /** Parses argv and boots; returns the process exit code. */
 export async function kvmMain(argv: string[]): Promise<number> {
@@ -37,10 +46,13 @@ export async function kvmMain(argv: string[]): Promise<number> {
   const mib = Number(values.memory);
   if (!Number.isInteger(mib)) throw new Error(`-m ${values.memory}: give guest memory in MiB`);
   let kernelPath = values.kernel, initrdPath = values.initrd;
+  if (values.accel !== undefined && values.accel !== "kvm") {
+    throw new Error(`--accel ${values.accel}: this engine is --accel kvm`);
+  }
   if (!kernelPath) {
-    const g = await ensureX86Guest();
-    kernelPath = g.vmlinux; // the ELF: no decompressor to run in the guest
-    initrdPath ??= g.initramfsCpio; // uncompressed: the guest kernel has nothing to inflate
+    kernelPath = (await ensureX86Kernel()).vmlinux; // the ELF: no decompressor in the guest
+    // Uncompressed: the minimal kernel has no decompressor for it.
+    initrdPath ??= (await ensureX86Initramfs()).initramfsCpio;
   }
   let cmdline = values.append ?? DEFAULT_KVM_CMDLINE;
   if (cmd) cmdline += ` vmesh.cmd64=${btoa(String.fromCharCode(...new TextEncoder().encode(cmd)))}`;
@@ -66,11 +78,14 @@ export async function kvmMain(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
+/** {@link kvmMain} with every error as a one-line message and exit code 1. */
+export async function kvmBoot(argv: string[]): Promise<number> {
   try {
-    Deno.exit(await kvmMain(Deno.args));
+    return await kvmMain(argv);
   } catch (err) {
     console.error(`vmesh: ${err instanceof Error ? err.message : err}`);
-    Deno.exit(1);
+    return 1;
   }
 }
+
+if (import.meta.main) Deno.exit(await kvmBoot(Deno.args));
