@@ -285,3 +285,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: skippableName(
+    "reverse execution: reverse-continue stops at the last write a watchpoint watches",
+    noGdb,
+  ),
+  ignore: !gdbInstalled,
+  async fn() {
+    const elf = await buildProgram(SOURCE, { flags: ["-g"] });
+    const dir = await Deno.makeTempDir({ prefix: "vmesh-race-watch-" });
+    try {
+      const log = `${dir}/race.log`;
+      const r = await record(elf, log);
+      assert.ok(r.code === 0 || r.code === 1, r.stderr);
+      const vm = await startVmesh(elf, ["-S", "-m", "16M", "--replay", log]);
+      const out = await gdbBatch(elf, vm.port, [
+        "break timer_seen",
+        "continue",
+        "continue", // the second timer interrupt: the first one's handler counted a tick
+        "delete",
+        "print ticks",
+        "watch ticks",
+        "reverse-continue", // back to just before the first handler's store to ticks
+        "print ticks",
+        "info symbol $pc",
+        "stepi", // the store
+        "print ticks",
+        "kill",
+      ]);
+      const vmOut = await vm.done;
+      const what = `gdb output:\n${out}\nvmesh stderr:\n${vmOut.stderr}`;
+      const values = [...out.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => m[1]);
+      assert.deepEqual(values, ["1", "0", "1"], what);
+      assert.match(out, /Hardware watchpoint 2: ticks/, what);
+      assert.match(out, /^on_timer( \+ \d+)? in section \.text$/m, what);
+      assert.match(
+        vmOut.stderr,
+        /matched \d+ checkpoints .*stopped before the recording's end/,
+        what,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -96,6 +96,12 @@ export interface ReverseControl {
    * `replaylog:end` and may go back from there; continue again to run the guest to its end).
    */
   atEnd?(): boolean;
+  /** True while reverse-continue scans a segment (watched accesses are reported to it). */
+  scanning?(): boolean;
+  /** During a scan: hart `id`'s last `n` units made an access watchpoint `why` watches. */
+  watched?(id: number, n: number, why: string): void;
+  /** After "stop": what gdb is told stopped it there (a watchpoint's `watch:ADDR;`), or "". */
+  arrivedWhy?(): string;
 }
 
 type Mode = "stopped" | "continue" | "step" | "travel";
@@ -265,7 +271,8 @@ export class GdbStub {
         if (v !== "run") {
           this.#resumeOver = -1;
           this.#stopAt(id);
-          this.#send?.(this.#stopReply(SIGTRAP, v === "begin" ? "replaylog:begin;" : ""));
+          const why = v === "begin" ? "replaylog:begin;" : rc.arrivedWhy?.() ?? "";
+          this.#send?.(this.#stopReply(SIGTRAP, why));
         }
       } else if (this.#mode !== "stopped") {
         if (
@@ -289,7 +296,8 @@ export class GdbStub {
       while (this.#mode === "stopped") await new Promise<void>((r) => this.#wake = r);
       if (rc.rewinding) return StopReason.Budget;
       const stepping = this.#mode === "step" && id === this.#c;
-      const watching = this.#mode !== "travel" && this.#watches.size > 0;
+      const travel = this.#mode === "travel";
+      const watching = this.#watches.size > 0 && (!travel || rc.scanning?.() === true);
       let k = budget - used;
       if (this.#mode === "travel") k = rc.limit(id, k);
       else if (stepping || watching || (this.#mode === "continue" && this.#breakpoints.size)) {
@@ -302,7 +310,9 @@ export class GdbStub {
       used += n;
       if (this.#resumeOver === id) this.#resumeOver = -1;
       const hit = this.#watchHit(access, id);
-      if (stepping || hit !== "") {
+      if (travel) {
+        if (hit !== "") rc.watched?.(id, n, hit);
+      } else if (stepping || hit !== "") {
         this.#doneHart = id;
         this.#doneWhy = hit;
       }

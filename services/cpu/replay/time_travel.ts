@@ -56,6 +56,8 @@ export interface ReplayIo extends RunJournal {
 interface Point {
   hart: number;
   units: number;
+  /** What gdb is told stopped it there (a watchpoint hit found backwards), if anything. */
+  why?: string;
 }
 
 type Travel =
@@ -112,6 +114,8 @@ export class TimeTravel implements RunJournal, ReverseControl {
   /** The top of the recording's last step (its end entry names the step after it). */
   readonly #lastStep: number;
   #atLast = false;
+  /** Why the travel that just arrived stopped there (arrivedWhy). */
+  #why = "";
   /** The end was reported since the last restore. */
   #endShown = false;
 
@@ -205,6 +209,7 @@ export class TimeTravel implements RunJournal, ReverseControl {
     if (t.kind === "goto") {
       if (id !== t.to.hart || this.units[id] !== t.to.units) return "run";
       this.#travel = undefined;
+      this.#why = t.to.why ?? "";
       return t.begin ? "begin" : "stop";
     }
     if (this.#g() >= t.end) {
@@ -249,6 +254,23 @@ export class TimeTravel implements RunJournal, ReverseControl {
       breakpoints: new Set(breakpoints),
       last: undefined,
     });
+  }
+
+  scanning(): boolean {
+    return this.#travel?.kind === "scan";
+  }
+
+  watched(id: number, _n: number, why: string): void {
+    // Reported after the access, as going forward: gdb (RISC-V watchpoints do not step)
+    // then steps back over it itself, to just before the access.
+    const t = this.#travel;
+    if (t?.kind === "scan") t.last = { hart: id, units: this.units[id], why };
+  }
+
+  arrivedWhy(): string {
+    const why = this.#why;
+    this.#why = "";
+    return why;
   }
 
   #goto(to: Point, begin: boolean): void {
