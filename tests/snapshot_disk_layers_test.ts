@@ -7,7 +7,7 @@
  * (restore and export alike), the one with them exports from the layers;
  * the one with them restores on a second bus over the same store — its disk rebuilt from the
  * bus — and the guest counts on and reads the disk the point held (same MD5, page cache
- * dropped).
+ * dropped); two clones from it share one rebuilt base and point, each on its own copy.
  */
 import assert from "node:assert/strict";
 import { connect, startEmbeddedNats } from "@vmesh/bus";
@@ -108,6 +108,35 @@ Deno.test("./vmesh snapshot --disk-layers: a restore without the disk files rebu
     const said = new TextDecoder().decode(r.stderr);
     assert.equal(r.code, 143, said);
     assert.match(said, /disk disk0: .*dl-1\.disk0\.base with a copy of layers from the memory/);
+
+    // Two clones from the layers: one base and one point rebuilt, shared; each its own copy.
+    const clones = `${dir}/clones`;
+    const clone = vmesh(
+      ["clone", "dl-1", "--count", "2", "--name", "dlc", "--run-dir", clones, ...store],
+      envB,
+    );
+    try {
+      for (const vm of ["dlc1", "dlc2"]) {
+        await until(
+          `two ticks from ${vm}`,
+          async () =>
+            keptTicks(await Deno.readTextFile(`${clones}/${vm}.log`).catch(() => "")).length >= 2,
+        );
+      }
+      const files = [...Deno.readDirSync(clones)].map((e) => e.name).filter((n) =>
+        !n.endsWith(".log")
+      );
+      assert.deepEqual(files.sort(), [
+        "dl-1.disk0.base",
+        "dl-1.disk0.point.cow",
+        "dlc1.disk0.cow",
+        "dlc2.disk0.cow",
+      ]);
+    } finally {
+      clone.kill("SIGTERM");
+      const c = await clone.output();
+      assert.equal(c.code, 143, new TextDecoder().decode(c.stderr));
+    }
   } finally {
     capA.close();
     capB.close();
