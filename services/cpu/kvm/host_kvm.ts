@@ -41,3 +41,15 @@ export const PVM_WARNING =
  */
 export const PVM_KERNEL_ARGS =
   "noxsave nofsgsbase nopku noinvpcid clearcpuid=151,158,306,308 noapictimer";
+
+/**
+ * Why /init dies at its first system call on a PVM host: a guest user-mode `syscall` enters the
+ * LSTAR handler without supervisor rights (measured: tests/kvm_boot_test.ts, `syscallGuest`,
+ * triple-faults on the handler's supervisor-only page; Linux's init segfaults at
+ * entry_SYSCALL_64). PVM delivers user-mode syscalls through its own event ABI, which only a
+ * kernel built as a PVM guest sets up.
+ */
+export const PVM_USER_MODE_HINT =
+  "vmesh: /init faulted at a kernel address on its first system call: this PVM host enters a " +
+  "guest's syscall handler without supervisor rights unless the kernel is built as a PVM guest " +
+  "(CONFIG_PVM_GUEST, not in linux-source-6.1); guest user space needs a host with VT-x/AMD-V";

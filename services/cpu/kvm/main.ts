@@ -9,7 +9,8 @@ import { parseArgs } from "node:util";
 import { runKvmGuest } from "./run_guest.ts";
 import { ensureX86Initramfs } from "../../../guest/x86/build.ts";
 import { ensureX86Kernel } from "../../../guest/x86/kernel.ts";
-import { kvmBackend, PVM_KERNEL_ARGS, PVM_WARNING } from "./host_kvm.ts";
+import { kvmBackend, PVM_KERNEL_ARGS, PVM_USER_MODE_HINT, PVM_WARNING } from "./host_kvm.ts";
+import { parseBatchOutput } from "../../../guest/guest_protocol.ts";
 
 /** The default command line: serial console, i8042 reset for reboot, no PCI probing. */
 export const DEFAULT_KVM_CMDLINE =
@@ -61,12 +62,19 @@ export async function kvmMain(argv: string[]): Promise<number> {
     cmdline += ` ${PVM_KERNEL_ARGS}`;
   }
   const started = performance.now();
+  // The console as text too, for the batch status and the PVM diagnosis.
+  let text = "";
+  const decoder = new TextDecoder();
   const exit = await runKvmGuest({
     kernel: await Deno.readFile(kernelPath),
     initrd: initrdPath ? await Deno.readFile(initrdPath) : undefined,
     cmdline,
     memoryBytes: mib * 2 ** 20,
     interactive: !cmd,
+    onConsole: (b) => {
+      Deno.stdout.writeSync(b);
+      text = (text + decoder.decode(b, { stream: true })).slice(-65536);
+    },
   });
   const ms = (performance.now() - started).toFixed(0);
   if (exit.kind === "error") {
@@ -75,7 +83,18 @@ export async function kvmMain(argv: string[]): Promise<number> {
     return 2;
   }
   console.error(`vmesh: VM ended: ${exit.message} (after ${ms} ms)`);
-  return 0;
+  if (/init\[1\]: segfault at ffffffff/.test(text) && kvmBackend() === "pvm") {
+    console.error(PVM_USER_MODE_HINT);
+  }
+  if (!cmd) return 0;
+  const batch = parseBatchOutput(text);
+  if (!batch) {
+    console.error(
+      "vmesh: the guest ended before its batch command finished (see the console above)",
+    );
+    return 1;
+  }
+  return batch.status;
 }
 
 /** {@link kvmMain} with every error as a one-line message and exit code 1. */
