@@ -26,9 +26,11 @@ export class DirStore implements PageStore {
     return `${this.dir}/pages/${hash.slice(0, 2)}/${hash}`;
   }
 
+  /** Whether the page is held; a held page's time is set to now (the collector's grace). */
   async hasPage(hash: string): Promise<boolean> {
     try {
-      await Deno.stat(this.#pagePath(hash));
+      const now = new Date();
+      await Deno.utime(this.#pagePath(hash), now, now);
       return true;
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return false;

@@ -57,3 +57,26 @@ Deno.test("dir store: manifests are listed sorted and deleted by name, pages sta
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("dir store: a page asked for is young again; listPages and deletePage", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await DirStore.open(dir);
+    const page = new Uint8Array(4096).fill(8);
+    const h = await pageHash(page);
+    await store.putPage(h, page);
+    const old = new Date(Date.now() - 3_600_000);
+    await Deno.utime(`${dir}/pages/${h.slice(0, 2)}/${h}`, old, old);
+    const [before] = await store.listPages();
+    assert.ok(before.mtimeMs < Date.now() - 3_000_000, "an hour old");
+    assert.equal(await store.hasPage(h), true);
+    const [after] = await store.listPages();
+    assert.deepEqual([after.hash, after.size], [h, 4096]);
+    assert.ok(after.mtimeMs > Date.now() - 60_000, "asked for: young again");
+    assert.equal(await store.deletePage(h), true);
+    assert.equal(await store.deletePage(h), false);
+    assert.deepEqual(await store.listPages(), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
