@@ -1,9 +1,9 @@
 /**
- * Linux on `vmesh run --smp 2 --smp-threads` (a Worker per hart), under the translator and the
- * interpreter: the kernel
- * brings up both harts (OpenSBI HSM), `nproc` and /proc/cpuinfo say 2, two parallel checksum
- * jobs give the right sums, both harts ran tasks (their /proc/stat lines), and each hart's thread
- * retired instructions and took MMIO through the mailbox. A guest reboot (`reboot -f`) stops
+ * Linux on `vmesh run --smp N --smp-threads` (a Worker per hart): 2 harts under the translator
+ * and the interpreter, 4 under the translator. The kernel brings up every hart (OpenSBI HSM),
+ * `nproc` and /proc/cpuinfo say N, N parallel checksum jobs give the right sums, every hart ran
+ * tasks (their /proc/stat lines), and each hart's thread retired instructions and took MMIO
+ * through the mailbox. A guest reboot (`reboot -f`) stops
  * the hart threads and boots again on new ones.
  */
 import assert from "node:assert/strict";
@@ -13,12 +13,19 @@ import { VMESH_CLI } from "./riscv/run.ts";
 /** md5 of 4 MiB of zeros (`dd if=/dev/zero bs=64k count=64 | md5sum` on the host). */
 const ZEROS_4M_MD5 = "b5cfa9d6c8febd618f91ac2843d50a1c";
 
-const COMMAND = "nproc; grep -c ^processor /proc/cpuinfo; " +
-  "for i in 1 2; do (dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum > /tmp/s$i) & done; " +
-  "wait; cat /tmp/s1 /tmp/s2; grep '^cpu[0-9]' /proc/stat; poweroff -f\n";
+/** N checksum jobs at once, then what the test checks. */
+const command = (n: number) => {
+  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  return "nproc; grep -c ^processor /proc/cpuinfo; " +
+    `for i in ${ids.join(" ")}; do ` +
+    "(dd if=/dev/zero bs=64k count=64 2>/dev/null | md5sum > /tmp/s$i) & done; " +
+    `wait; cat ${ids.map((i) => `/tmp/s${i}`).join(" ")}; grep '^cpu[0-9]' /proc/stat; ` +
+    "poweroff -f\n";
+};
 
-for (const engine of ["jit", "interp"]) {
-  Deno.test(`vmesh run --smp 2 --smp-threads --engine ${engine}: Linux on 2 hart threads`, async () => {
+for (const [harts, engine] of [[2, "jit"], [2, "interp"], [4, "jit"]] as const) {
+  const name = `vmesh run --smp ${harts} --smp-threads --engine ${engine}`;
+  Deno.test(`${name}: Linux on ${harts} hart threads`, async () => {
     const images = await ensureGuestImages();
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -27,7 +34,7 @@ for (const engine of ["jit", "interp"]) {
         "--quiet",
         VMESH_CLI,
         ...vmeshRunArgs(images, {
-          smp: 2,
+          smp: harts,
           timeoutS: 240,
           extra: ["--smp-threads", "--engine", engine],
         }),
@@ -46,7 +53,7 @@ for (const engine of ["jit", "interp"]) {
       stdout += dec.decode(chunk, { stream: true });
       if (!typed && stdout.includes(GUEST_PROMPT)) {
         typed = true;
-        await writer.write(new TextEncoder().encode(COMMAND));
+        await writer.write(new TextEncoder().encode(command(harts)));
         await writer.close();
       }
     }
@@ -54,18 +61,21 @@ for (const engine of ["jit", "interp"]) {
     const err = await stderr;
     assert.equal(code, 0, `${stdout.slice(-2000)}\n${err}`);
     const lines = stdout.split("\n").map((l) => l.trim());
-    const at = lines.indexOf("2");
-    assert.ok(at >= 0 && lines[at + 1] === "2", `nproc and cpuinfo: ${stdout.slice(-2000)}`);
+    const at = lines.indexOf(String(harts));
+    assert.ok(
+      at >= 0 && lines[at + 1] === String(harts),
+      `nproc and cpuinfo: ${stdout.slice(-2000)}`,
+    );
     const sums = lines.filter((l) => /^[0-9a-f]{32}\s+-$/.test(l));
-    assert.deepEqual(sums.map((l) => l.split(/\s+/)[0]), Array(2).fill(ZEROS_4M_MD5), stdout);
+    assert.deepEqual(sums.map((l) => l.split(/\s+/)[0]), Array(harts).fill(ZEROS_4M_MD5), stdout);
     const cpus = lines.filter((l) => /^cpu\d /.test(l));
-    assert.equal(cpus.length, 2, stdout);
+    assert.equal(cpus.length, harts, stdout);
     for (const c of cpus) {
       const [, user, , system] = c.split(/\s+/).map(Number);
       assert.ok(user + system > 0, `${c}: this hart never ran a task`);
     }
     const threads = [...err.matchAll(/hart (\d) thread: (\d+) instructions, (\d+) MMIO/g)];
-    assert.equal(threads.length, 2, err);
+    assert.equal(threads.length, harts, err);
     for (const [, id, instret, mmio] of threads) {
       assert.ok(Number(instret) > 1e6 && Number(mmio) > 0, `hart ${id}: ${err}`);
     }

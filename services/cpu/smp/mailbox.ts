@@ -100,8 +100,9 @@ export class MailboxBus implements PhysicalBus {
   readonly #w: Int32Array;
   readonly #hart: number;
   readonly #s: number;
-  /** The ticket after this hart's last posted store (-1 once the main thread served it). */
-  #pending = -1;
+  /** The ticket after this hart's last posted store, while it may not be served yet. */
+  #pending = 0;
+  #posting = false;
   /** Accesses that went through the mailbox, and how many of them were posted stores. */
   accesses = 0;
   posted = 0;
@@ -166,9 +167,9 @@ export class MailboxBus implements PhysicalBus {
 
   /** Returns once the main thread has served every store this hart posted. */
   drain(): void {
-    if (this.#pending === -1) return;
+    if (!this.#posting) return;
     this.#waitHead(this.#pending);
-    this.#pending = -1;
+    this.#posting = false;
   }
 
   #local(pa: number, size: number) {
@@ -191,7 +192,7 @@ export class MailboxBus implements PhysicalBus {
       Atomics.wait(w, st, v, 100);
     }
     // Served after every store posted before it, this hart's own ones included.
-    this.#pending = -1;
+    this.#posting = false;
     return w[this.#s + OK] ? w[this.#s + VALUE] >>> 0 : -1;
   }
 
@@ -203,6 +204,7 @@ export class MailboxBus implements PhysicalBus {
     if (!mapped) return false;
     this.posted++;
     this.#pending = this.#post(OP_STORE, pa, size, value);
+    this.#posting = true;
     return true;
   }
 }

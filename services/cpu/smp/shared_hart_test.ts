@@ -91,7 +91,7 @@ Deno.test("shared hart: ld/sd and fld/fsd on the slow path (a TLB miss each) kee
   li s4, ${DST + 0x40000}
   li s2, 4096
 ${
-    PATTERNS.map((_, i) =>
+    PATTERNS.map(() =>
       `  ld t0, 0(s0)\n  sd t0, 0(s1)\n  fld ft0, 0(s3)\n  fsd ft0, 0(s4)\n` +
       `  add s0, s0, s2\n  add s1, s1, s2\n  add s3, s3, s2\n  add s4, s4, s2`
     ).join("\n")
