@@ -646,7 +646,9 @@ export class Machine {
         break;
       }
       if (reason === StopReason.Idle) {
-        await this.#idle();
+        // A wait that slept was an event-loop turn: no yield before the woken harts run (a timer
+        // turn there cost every disk completion 1-2 ms under load before the guest saw it).
+        if (await this.#idle()) lastYield = performance.now();
         // Woken harts re-check their WFI loop (WFI may end for any reason, as the spec allows).
         this.#idleHarts.fill(false);
       }
@@ -769,10 +771,13 @@ export class Machine {
     return ran ? StopReason.Budget : StopReason.Idle;
   }
 
-  /** Waits (without spinning) until the next timer deadline or an external event. */
-  async #idle(): Promise<void> {
+  /**
+   * Waits (without spinning) until the next timer deadline or an external event; true when it
+   * slept (so I/O callbacks ran).
+   */
+  async #idle(): Promise<boolean> {
     this.#service();
-    if (this.harts.some(hartWantsToRun)) return;
+    if (this.harts.some(hartWantsToRun)) return false;
     const now = this.clock.now();
     let deadline = this.clint.nextDeadline();
     for (const h of this.harts) deadline = Math.min(deadline, h.nextDeadline());
@@ -781,10 +786,10 @@ export class Machine {
       const journal = this.#opts.journal;
       if (deadline > now && Number.isFinite(deadline) && !journal?.holdTime?.(this.#step)) {
         this.clock.advanceTo(deadline);
-        return;
+        return false;
       }
       // A replay waits for nothing: what comes from outside is in its log.
-      if (journal?.replaying) return;
+      if (journal?.replaying) return false;
     }
     const MAX_SLEEP_MS = 10;
     const ms = deadline > now
@@ -803,6 +808,9 @@ export class Machine {
         resolve();
       };
     });
+    this.#lastPoll = performance.now();
+    this.#ioSincePoll = false;
+    return true;
   }
 
   /** Instructions retired so far, by all harts. */
