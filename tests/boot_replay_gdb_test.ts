@@ -6,7 +6,8 @@
  * the Image by its first instruction and checked against `stvec`), reverse-continues to its
  * last hit, steps and reverse-steps (every register back), reverse-continues to the hit again,
  * then runs the guest to its end: every checkpoint matches and the command's output is the
- * recorded one, though block replies were applied again after each travel back.
+ * recorded one, though block replies were applied again after each travel back. The snapshots
+ * are capped below what they would hold, so older ones are thinned out meanwhile.
  */
 import assert from "node:assert/strict";
 import { bootBatch } from "./vmesh_boot.ts";
@@ -75,6 +76,8 @@ Deno.test({
           ...flags,
           "--snapshot-every",
           "10000000",
+          "--snapshot-memory", // less than the snapshots would hold: older ones are thinned
+          "16",
           "--gdb",
           "tcp:127.0.0.1:0",
           "-S",
@@ -128,6 +131,8 @@ Deno.test({
       assert.equal(Number(m[1]), Number(recorded[1]) + 1, `every checkpoint and the end: ${what}`);
       assert.equal(m[2], recorded[2], what);
       assert.ok(Number(m[4]) >= 3, what);
+      const kept = /(\d+) snapshots kept \((\d+) thinned, ([\d.]+) MiB/.exec(vmOut.stderr);
+      assert.ok(kept && Number(kept[2]) > 0 && Number(kept[3]) <= 16, what);
       const logged = parseLog(await Deno.readFile(log), log).entries.filter((e) => "blk" in e);
       assert.ok(logged.length > 0, "the recording has block replies");
       assert.ok(Number(m[3]) > logged.length, `block replies applied again after travels: ${what}`);

@@ -91,7 +91,8 @@ export interface ReverseControl {
   /** reverse-continue: to the last breakpoint hit before now, or to the start. */
   reverseContinue(breakpoints: ReadonlySet<number>): void;
   /**
-   * Before a batch's first unit on a continue without breakpoints or watchpoints: true once
+   * Before a batch's first unit on a continue without breakpoints or watchpoints, with gdb
+   * attached: true once
    * when the replay has reached the top of the recording's last batch (gdb is told
    * `replaylog:end` and may go back from there; continue again to run the guest to its end).
    */
@@ -276,8 +277,8 @@ export class GdbStub {
         }
       } else if (this.#mode !== "stopped") {
         if (
-          used === 0 && this.#mode === "continue" && this.#breakpoints.size === 0 &&
-          this.#watches.size === 0 && rc.atEnd?.()
+          used === 0 && this.#send !== undefined && this.#mode === "continue" &&
+          this.#breakpoints.size === 0 && this.#watches.size === 0 && rc.atEnd?.()
         ) {
           this.#doneHart = -1;
           this.#stopAt(id);
