@@ -1,7 +1,7 @@
 /**
  * The MMIO mailbox with two hart Workers: a store posted before a flag in shared memory is
  * served before the load of a hart that saw the flag (the order a lock hand-over needs), over
- * many more requests than the queue holds.
+ * many more requests than the queue holds, with the main thread serving only every millisecond.
  */
 import assert from "node:assert/strict";
 import { MailboxServer } from "./mailbox.ts";
@@ -9,7 +9,7 @@ import type { MailboxWorkerStart } from "./mailbox_test_worker.ts";
 import type { PhysicalBus } from "../machine/mmio.ts";
 
 Deno.test("mailbox: a posted store is served before a load that another hart ordered after it", async () => {
-  const n = 2000, addr = 0x1000_0000;
+  const n = 500, addr = 0x1000_0000;
   let reg = 0;
   const served: string[] = [];
   const device: PhysicalBus = {
@@ -34,15 +34,15 @@ Deno.test("mailbox: a posted store is served before a load that another hart ord
   const deadline = performance.now() + 60_000;
   while (!finished) {
     assert.ok(performance.now() < deadline, `served ${served.length} of ${2 * n}`);
-    const seen = server.doorbell();
     server.serve(device);
-    await Promise.race([all, server.waitRing(seen, 5)]);
+    // A main thread busy elsewhere: requests of both harts pile up between serves.
+    await new Promise((r) => setTimeout(r, 1));
   }
   server.serve(device);
   const [seen] = await all;
   for (const { w } of [reader, writer]) w.terminate();
   assert.equal(served.length, 2 * n);
-  // The i-th load came after the writer's i-th store: it sees i or a later value.
-  for (let i = 0; i < n; i++) assert.ok(seen[i] >= i + 1, `load ${i + 1} saw ${seen[i]}`);
+  // The i-th load came after the writer's i-th store and before its next one.
+  for (let i = 0; i < n; i++) assert.equal(seen[i], i + 1, `load ${i + 1}`);
   assert.equal(reg, n);
 });
