@@ -151,6 +151,7 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 /** Parses the arguments of `./vmesh boot`. */
 export function parseBootArgs(args: string[]): BootArgs {
+  let engineGiven = false;
   const out: BootArgs = {
     name: "vm1",
     memory: 256 * 1024 * 1024,
@@ -198,6 +199,7 @@ export function parseBootArgs(args: string[]): BootArgs {
         break;
       case "--engine":
         out.engine = parseEngineFlag(value(), usageError);
+        engineGiven = true;
         break;
       case "--smp":
         out.smp = parseSmpFlag(value(), usageError);
@@ -321,6 +323,16 @@ export function parseBootArgs(args: string[]): BootArgs {
   }
   if (out.record !== undefined && out.replay !== undefined) {
     throw new BootUsageError("--record and --replay exclude each other");
+  }
+  if (out.record !== undefined || out.replay !== undefined) {
+    // The translator compiles on V8's threads: when its code starts to run depends on the host.
+    if (engineGiven && out.engine === "jit") {
+      throw new BootUsageError(
+        "--record/--replay run the interpreter (when translated code starts to run depends " +
+          "on the host): drop --engine jit",
+      );
+    }
+    out.engine = "interp";
   }
   if (
     (out.snapshotEvery !== undefined || out.snapshotMemoryMiB !== undefined) &&

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { bootBatch } from "./vmesh_boot.ts";
+import { parseBootArgs } from "../cli/boot_args.ts";
 import { encodeLog, parseLog } from "../services/cpu/replay/log_format.ts";
 
 const NO_BUS = { NATS_URL: "nats://127.0.0.1:1" };
@@ -56,4 +57,18 @@ Deno.test("vmesh boot --record/--replay: a Linux boot with disk and network I/O 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("vmesh boot --record/--replay: flags that cannot be recorded are refused before anything runs", () => {
+  assert.equal(parseBootArgs(["--record", "x.log"]).engine, "interp");
+  assert.throws(
+    () => parseBootArgs(["--record", "x.log", "--engine", "jit"]),
+    /--record\/--replay run the interpreter .*: drop --engine jit/,
+  );
+  assert.throws(
+    () => parseBootArgs(["--replay", "x.log", "--snapshot-every", "1000"]),
+    /are for reverse execution: give --replay FILE and --gdb/,
+  );
+  const o = parseBootArgs(["--replay", "x.log", "--gdb", "tcp::0", "--snapshot-memory", "64"]);
+  assert.equal(o.snapshotMemoryMiB, 64);
 });
