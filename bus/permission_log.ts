@@ -9,9 +9,9 @@
  */
 import { errors, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./core.ts";
+import { PERMISSION_VIOLATION } from "./launch.ts";
 
-/** Every permission line contains this (launchers show such lines of their children). */
-export const PERMISSION_VIOLATION = "bus permission violation";
+export { PERMISSION_VIOLATION };
 
 /** The log line of one refusal. */
 export function permissionLine(

@@ -11,18 +11,14 @@
  * again (`--restart`, service_supervisor.ts); the CPU's bus clients retry until it is back.
  */
 
+import type { Bus } from "@vmesh/bus";
 import {
-  type Bus,
   BusCredentials,
-  BusError,
-  connect,
   type EmbeddedNats,
   PERMISSION_VIOLATION,
   startEmbeddedNats,
-  Status,
-  vm as vmContract,
   writeAdminLogin,
-} from "@vmesh/bus";
+} from "@vmesh/bus/launch";
 import {
   batchCmdlineParam,
   ensureDataDisk,
@@ -37,8 +33,7 @@ import {
   checkBootFiles,
   parseBootArgs,
 } from "./boot_args.ts";
-import { ConsoleCapture } from "./boot_console.ts";
-import { bootReplay } from "./boot_replay.ts";
+import type { ConsoleCapture } from "./boot_console.ts";
 import { ServiceProcess } from "./service_process.ts";
 import { type Supervisable, SupervisedService } from "./service_supervisor.ts";
 import { type Registration, type ServiceLaunch, vmTopology } from "./vm_topology.ts";
@@ -140,6 +135,12 @@ interface Outcome {
   message?: string;
 }
 
+/**
+ * The bus client (NATS, protobufjs, OpenTelemetry: about 0.1 s of CPU to load), imported once
+ * the first service processes are spawned, so that their start-up and this overlap.
+ */
+type BusLib = typeof import("@vmesh/bus");
+
 /** Milliseconds of one `$SRV.PING` round while waiting for registrations (replies add up). */
 const PING_ROUND_MS = 30;
 /** Milliseconds between `ctl.start` requests while the CPU service is not serving yet. */
@@ -153,6 +154,8 @@ class BootSession {
   #nats?: EmbeddedNats;
   #creds?: BusCredentials;
   #bus?: Bus;
+  #lib?: BusLib;
+  #url = "";
   #tmp?: string;
   #closing = false;
   #interrupt: (o: Outcome) => void = () => {};
@@ -207,7 +210,7 @@ class BootSession {
       label,
       service: launch.service,
       args: launch.args,
-      natsUrl: this.#bus!.url,
+      natsUrl: this.#url,
       // Its own role's login only (none on a given NATS_URL: the environment's, if any).
       env: this.#creds?.env(launch.role),
       stdin: io.stdin ?? "null",
@@ -242,6 +245,7 @@ class BootSession {
     let append = o.append ?? "console=ttyS0";
     if (batch) append += ` ${batchCmdlineParam(o.command!)}`;
     if (o.replay !== undefined) {
+      const { bootReplay } = await import("./boot_replay.ts");
       return await bootReplay(o, { bios: bios ?? null, kernel, initrd, append });
     }
     const topology = vmTopology({
@@ -286,15 +290,7 @@ class BootSession {
       if (o.verbose) say(`started nats-server (pid ${this.#nats.pid})`);
     }
     const url = givenUrl ?? this.#nats!.url;
-    try {
-      this.#bus = await connect({ url, name: `vmesh-boot.${o.name}`, auth });
-    } catch (e) {
-      throw new Error(`cannot connect to the bus at ${url}: ${(e as Error).message}`);
-    }
-    const bus = this.#bus;
-    const capture = new ConsoleCapture(bus, o.name, (stage) => {
-      if (o.command || o.verbose) say(`guest: ${stage}`);
-    });
+    this.#url = url;
 
     // The CPU service first, beside its devices (its start-up is the longest): it builds the
     // machine and then waits (--wait-start) until the launcher starts it, once they answer.
@@ -324,6 +320,21 @@ class BootSession {
           d.cow ? " with a copy-on-write overlay (changes are discarded)" : ""
         }`,
       );
+    });
+    // Now this process's own bus client, while they load theirs; the guest runs only after.
+    const [lib, { ConsoleCapture }] = await Promise.all([
+      import("@vmesh/bus"),
+      import("./boot_console.ts"),
+    ]);
+    this.#lib = lib;
+    try {
+      this.#bus = await lib.connect({ url, name: `vmesh-boot.${o.name}`, auth });
+    } catch (e) {
+      throw new Error(`cannot connect to the bus at ${url}: ${(e as Error).message}`);
+    }
+    const bus = this.#bus;
+    const capture = new ConsoleCapture(bus, o.name, (stage) => {
+      if (o.command || o.verbose) say(`guest: ${stage}`);
     });
     // Switches: reused when one already serves on a shared bus (a private one has none yet).
     const present = topology.switches.length && givenUrl ? await this.#ping(500) : [];
@@ -385,7 +396,7 @@ class BootSession {
     }
     if (outcome.why !== "cpu") {
       // Ask the VM to stop (publishes its last output), then make sure its process is gone.
-      await bus.request({ vm: o.name, device: "ctl" }, vmContract.ops.stop, {}, {
+      await bus.request({ vm: o.name, device: "ctl" }, lib.vm.ops.stop, {}, {
         timeoutMs: 1000,
         retries: 0,
       }).catch(() => {});
@@ -552,9 +563,10 @@ class BootSession {
    * answers or exits. Throws on another error.
    */
   async #startCpu(cpu: ServiceProcess): Promise<void> {
+    const { BusError, Status, vm } = this.#lib!;
     while (!this.#closing && !cpu.done) {
       try {
-        await this.#bus!.request({ vm: this.o.name, device: "ctl" }, vmContract.ops.start, {}, {
+        await this.#bus!.request({ vm: this.o.name, device: "ctl" }, vm.ops.start, {}, {
           timeoutMs: 2000,
           retries: 0,
         });

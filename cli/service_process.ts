@@ -7,7 +7,7 @@
  * terminal, and the parent-death signal), so none outlives a launcher killed with SIGKILL.
  */
 
-import { lifelineSpawnOptions } from "@vmesh/bus";
+import { lifelineSpawnOptions } from "@vmesh/bus/launch";
 
 /** How a service process is started. */
 export interface SpawnOptions {
