@@ -189,9 +189,11 @@ const readImage = (img: Uint8Array | string, what: string): Uint8Array => {
 const POLL_EVERY_MS = 100;
 /**
  * While a device interrupted since the last timer turn (frames or replies are flowing), a busy
- * run loop takes a timer turn after this long (ms), so bus traffic waits ~1 ms, not 100.
+ * run loop takes a timer turn after this long (ms), so bus traffic waits ~10 ms, not 100. Not
+ * less: a timer turn parks the thread (setTimeout 0 took 2.6 ms on a loaded host), and with a
+ * 1 ms period the guest's own TCP sends ran slower than with none.
  */
-const IO_POLL_MS = 1;
+const IO_POLL_MS = 10;
 
 /** One RISC-V `virt` machine. */
 export class Machine {

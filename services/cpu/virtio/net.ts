@@ -13,6 +13,15 @@ import {
   type VirtioHost,
 } from "./device.ts";
 import { DescriptorChain } from "./virtqueue.ts";
+import {
+  completeChecksum,
+  parseNetHdr,
+  segmentTcpV4,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+} from "./net_offload.ts";
 
 /** The seam to the network backend. */
 export interface NetBackendClient {
@@ -27,7 +36,11 @@ export interface NetBackendClient {
 
 /** Feature bits of the network device. */
 export const VirtioNetFeature = {
+  /** The device completes checksums the driver leaves to it (net_offload.ts). */
+  CSUM: 0,
   MAC: 5,
+  /** The device segments TCP/IPv4 super-packets (net_offload.ts). */
+  HOST_TSO4: 11,
   STATUS: 16,
 } as const;
 
@@ -92,8 +105,11 @@ export function parseMac(mac: string): Uint8Array {
 /** The virtio network device. */
 export class VirtioNet implements VirtioDevice {
   readonly deviceId = VirtioDeviceId.NET;
+  // Transmit offloads are done here, in the host, not in the emulated guest: frames leave
+  // the device complete, so nothing past it needs to know about offloads.
   readonly features: readonly [number, number] = [
-    (1 << VirtioNetFeature.MAC) | (1 << VirtioNetFeature.STATUS),
+    (1 << VirtioNetFeature.CSUM) | (1 << VirtioNetFeature.MAC) |
+    (1 << VirtioNetFeature.HOST_TSO4) | (1 << VirtioNetFeature.STATUS),
     0,
   ];
   readonly numQueues = 2;
@@ -107,6 +123,7 @@ export class VirtioNet implements VirtioDevice {
   private readonly config = new Uint8Array(8);
   private readonly chain = new DescriptorChain();
   private readonly rxHdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+  private readonly txHdr = new Uint8Array(VIRTIO_NET_LEGACY_HDR_SIZE);
   /** Frames waiting for an rx buffer, oldest first (see RX_BACKLOG_FRAMES). */
   private backlog: Uint8Array[] = [];
   /** Frames of the tx kick being drained (reused). */
@@ -190,13 +207,39 @@ export class VirtioNet implements VirtioDevice {
       else {
         const frame = new Uint8Array(n);
         chain.read(mem, hdr, frame);
-        batch.push(frame);
+        chain.read(mem, 0, this.txHdr);
+        this.#offloaded(frame, batch);
       }
       q.push(chain.head, 0);
       pushed = true;
     }
     if (batch.length) this.#transmit(batch);
     if (pushed) this.host.signalUsed(TX);
+  }
+
+  /** Queues `frame` (or its TSO segments) with what the header asked of the device done. */
+  #offloaded(frame: Uint8Array, batch: Uint8Array[]): void {
+    const h = parseNetHdr(this.txHdr);
+    const gso = h.gsoType & ~VIRTIO_NET_HDR_GSO_ECN;
+    if (gso === VIRTIO_NET_HDR_GSO_TCPV4 && this.host.hasFeature(VirtioNetFeature.HOST_TSO4)) {
+      const segs = segmentTcpV4(frame, h.gsoSize);
+      if (segs) batch.push(...segs);
+      else this.stats.txDropped++;
+      return;
+    }
+    if (gso !== VIRTIO_NET_HDR_GSO_NONE) {
+      // A GSO type that was not negotiated: as QEMU, the frame is not sent.
+      this.stats.txDropped++;
+      return;
+    }
+    if (
+      (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && this.host.hasFeature(VirtioNetFeature.CSUM) &&
+      !completeChecksum(frame, h.csumStart, h.csumOffset)
+    ) {
+      this.stats.txDropped++;
+      return;
+    }
+    batch.push(frame);
   }
 
   #transmit(batch: Uint8Array[]): void {
