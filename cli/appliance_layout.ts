@@ -128,8 +128,14 @@ export interface LayerPlan {
   map: Uint8Array;
 }
 
-/** Hashes every chunk of `path`: its map and how much the `.data` member holds. */
-export async function planLayer(path: string): Promise<LayerPlan> {
+/**
+ * Hashes every chunk of `path`: its map and how much the `.data` member holds; `onNew` gets
+ * each distinct non-zero chunk once, in order (to store it).
+ */
+export async function planLayer(
+  path: string,
+  onNew?: (hash: string, chunk: Uint8Array) => Promise<void>,
+): Promise<LayerPlan> {
   const { size } = await Deno.stat(path);
   const chunks = Math.ceil(size / CHUNK_SIZE);
   const map = new Uint8Array(chunks * HASH_BYTES);
@@ -144,6 +150,7 @@ export async function planLayer(path: string): Promise<LayerPlan> {
         seen.add(k);
         stored++;
         dataBytes += c.length;
+        await onNew?.(k, c);
       }
     }
     i++;

@@ -7,7 +7,7 @@
  */
 import type { Bus, memory } from "@vmesh/bus";
 import { fetchPages, storePages } from "../services/cpu/snapshot/page_client.ts";
-import { CHUNK_SIZE, fileChunks, HASH_BYTES, hex, isZero, sha256 } from "./appliance_layout.ts";
+import { CHUNK_SIZE, HASH_BYTES, hex, isZero, planLayer, sha256 } from "./appliance_layout.ts";
 
 /** Chunk hashes per map page (a map page is then 64 KiB, the store's default page limit). */
 const HASHES_PER_MAP_PAGE = 2048;
@@ -25,32 +25,18 @@ export interface StoredLayer {
 
 /** Stores file `path` as a disk layer of the memory service on `bus`. */
 export async function storeDiskLayer(bus: Bus, path: string): Promise<StoredLayer> {
-  const { size } = await Deno.stat(path);
-  const count = Math.ceil(size / CHUNK_SIZE);
-  const map = new Uint8Array(count * HASH_BYTES);
-  const seen = new Set<string>();
   let batch = new Map<string, Uint8Array>();
-  let i = 0, sent = 0, sentBytes = 0;
+  let sent = 0, sentBytes = 0;
   const flush = async () => {
     const r = await storePages(bus, batch);
     sent += r.sent;
     sentBytes += r.bytes;
     batch = new Map();
   };
-  for await (const c of fileChunks(path)) {
-    if (!isZero(c)) {
-      const h = sha256(c);
-      map.set(h, i * HASH_BYTES);
-      const k = hex(h);
-      if (!seen.has(k)) {
-        seen.add(k);
-        batch.set(k, c);
-        if (batch.size >= BATCH) await flush();
-      }
-    }
-    i++;
-  }
-  if (i !== count) throw new Error(`${path} changed while it was stored`);
+  const { map, info } = await planLayer(path, async (k, c) => {
+    batch.set(k, c);
+    if (batch.size >= BATCH) await flush();
+  });
   const mapPages: string[] = [];
   for (let o = 0; o < map.length; o += HASHES_PER_MAP_PAGE * HASH_BYTES) {
     const page = map.slice(o, o + HASHES_PER_MAP_PAGE * HASH_BYTES);
@@ -59,7 +45,12 @@ export async function storeDiskLayer(bus: Bus, path: string): Promise<StoredLaye
     mapPages.push(k);
   }
   await flush();
-  return { layer: { size, chunkSize: CHUNK_SIZE, mapPages }, chunks: seen.size, sent, sentBytes };
+  return {
+    layer: { size: info.size, chunkSize: CHUNK_SIZE, mapPages },
+    chunks: info.stored,
+    sent,
+    sentBytes,
+  };
 }
 
 /**

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { connect, startEmbeddedNats } from "@vmesh/bus";
 import { sha256File } from "./guest_vm.ts";
 import {
+  cleanUp,
   diskMd5,
   EVAL_LOOP,
   guestDiskMd5,
@@ -159,19 +160,11 @@ Deno.test("./vmesh export, then import on another bus: the guest carries on, dis
     const list = await run(["snapshots", ...storeB], envB);
     assert.match(list.stdout, /\nap-imported +apA +256M +\d+\.\dM +\d+s\n/);
   } finally {
-    capA.close();
-    capB.close();
-    for (const c of [boot, imported]) {
-      if (!c) continue;
-      try {
-        c.kill("SIGKILL");
-      } catch { /* gone */ }
-      await c.output().catch(() => {});
-    }
-    await busA.close();
-    await busB.close();
-    await natsA.stop();
-    await natsB.stop();
-    await Deno.remove(dir, { recursive: true });
+    await cleanUp({
+      procs: [boot, imported],
+      closers: [capA, capB, busA, busB],
+      nats: [natsA, natsB],
+      dir,
+    });
   }
 });

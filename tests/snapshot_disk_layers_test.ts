@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { connect, startEmbeddedNats } from "@vmesh/bus";
 import {
+  cleanUp,
   diskMd5,
   EVAL_LOOP,
   guestDiskMd5,
@@ -118,9 +119,9 @@ Deno.test("./vmesh snapshot --disk-layers: a restore without the disk files rebu
     try {
       for (const vm of ["dlc1", "dlc2"]) {
         await until(
-          `two ticks from ${vm}`,
+          `a tick from ${vm}`,
           async () =>
-            keptTicks(await Deno.readTextFile(`${clones}/${vm}.log`).catch(() => "")).length >= 2,
+            keptTicks(await Deno.readTextFile(`${clones}/${vm}.log`).catch(() => "")).length >= 1,
         );
       }
       const files = [...Deno.readDirSync(clones)].map((e) => e.name).filter((n) =>
@@ -138,19 +139,11 @@ Deno.test("./vmesh snapshot --disk-layers: a restore without the disk files rebu
       assert.equal(c.code, 143, new TextDecoder().decode(c.stderr));
     }
   } finally {
-    capA.close();
-    capB.close();
-    for (const c of [boot, restore]) {
-      if (!c) continue;
-      try {
-        c.kill("SIGKILL");
-      } catch { /* gone */ }
-      await c.output().catch(() => {});
-    }
-    await busA.close();
-    await busB.close();
-    await natsA.stop();
-    await natsB.stop();
-    await Deno.remove(dir, { recursive: true });
+    await cleanUp({
+      procs: [boot, restore],
+      closers: [capA, capB, busA, busB],
+      nats: [natsA, natsB],
+      dir,
+    });
   }
 });

@@ -99,3 +99,22 @@ export async function guestDiskMd5(bus: Bus, vm: string, cap: ConsoleCapture): P
   await until(`${vm}'s disk sum`, () => /sum [0-9a-f]{32}/.test(cap.text), 60_000);
   return /sum ([0-9a-f]{32})/.exec(cap.text)![1];
 }
+
+/** What a snapshot test started: killed, closed and removed whatever happened. */
+export async function cleanUp(o: {
+  procs: (Deno.ChildProcess | undefined)[];
+  closers: { close(): unknown }[];
+  nats: { stop(): Promise<void> }[];
+  dir: string;
+}): Promise<void> {
+  for (const c of o.closers) await c.close();
+  for (const c of o.procs) {
+    if (!c) continue;
+    try {
+      c.kill("SIGKILL");
+    } catch { /* gone */ }
+    await c.output().catch(() => {});
+  }
+  for (const n of o.nats) await n.stop();
+  await Deno.remove(o.dir, { recursive: true });
+}
