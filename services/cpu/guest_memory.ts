@@ -96,7 +96,22 @@ export class GuestMemory {
    * another GuestMemory, e.g. received by a Worker) when given, with that GuestMemory's
    * `codePages.buffer` as `codePages`.
    */
-  constructor(ramSize: number, memory?: WebAssembly.Memory, codePages?: SharedArrayBuffer) {
+  /**
+   * Guest physical address of the first RAM byte: DRAM_BASE on the RISC-V `virt` board, 0 for
+   * an x86 KVM guest (services/cpu/kvm), whose RAM is this memory registered with KVM.
+   */
+  readonly physBase: number;
+  /** Add to a guest physical RAM address to get its byte offset in `memory`. */
+  readonly hostDelta: number;
+
+  constructor(
+    ramSize: number,
+    memory?: WebAssembly.Memory,
+    codePages?: SharedArrayBuffer,
+    physBase: number = DRAM_BASE,
+  ) {
+    this.physBase = physBase;
+    this.hostDelta = RAM_OFFSET - physBase;
     if (!Number.isInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0) {
       throw new RangeError(`RAM size must be a positive multiple of 4 KiB, got ${ramSize}`);
     }
@@ -161,7 +176,7 @@ export class GuestMemory {
 
   /** True when [paddr, paddr+len) lies inside DRAM. */
   inRam(paddr: number, len: number): boolean {
-    return paddr >= DRAM_BASE && paddr + len <= DRAM_BASE + this.ramSize;
+    return paddr >= this.physBase && paddr + len <= this.physBase + this.ramSize;
   }
 
   /**
@@ -169,7 +184,7 @@ export class GuestMemory {
    * code; returns whether it had. Logs the page as dirty while `dirtyLog` is on.
    */
   codeWrite(paddr: number): boolean {
-    const page = (paddr - DRAM_BASE) / 4096 | 0;
+    const page = (paddr - this.physBase) / 4096 | 0;
     if (this.dirtyLog) this.dirtyPages[page] = 1;
     if (this.codePages[page] === 0) return false;
     this.onCodeWrite?.(page);
@@ -182,10 +197,10 @@ export class GuestMemory {
    */
   noteWrite(paddr: number, len: number): void {
     if ((!this.onCodeWrite && !this.dirtyLog) || len <= 0) return;
-    const first = Math.floor((paddr - DRAM_BASE) / 4096);
-    const last = Math.floor((paddr - DRAM_BASE + len - 1) / 4096);
+    const first = Math.floor((paddr - this.physBase) / 4096);
+    const last = Math.floor((paddr - this.physBase + len - 1) / 4096);
     for (let p = Math.max(first, 0); p <= last && p < this.codePages.length; p++) {
-      this.codeWrite(DRAM_BASE + p * 4096);
+      this.codeWrite(this.physBase + p * 4096);
     }
   }
 
@@ -194,17 +209,17 @@ export class GuestMemory {
     if (!this.inRam(paddr, bytes.length)) {
       throw new RangeError(
         `0x${paddr.toString(16)}+${bytes.length} is outside RAM ` +
-          `[0x${DRAM_BASE.toString(16)}, 0x${(DRAM_BASE + this.ramSize).toString(16)})`,
+          `[0x${this.physBase.toString(16)}, 0x${(this.physBase + this.ramSize).toString(16)})`,
       );
     }
-    this.u8.set(bytes, hostOffset(paddr));
+    this.u8.set(bytes, paddr + this.hostDelta);
     this.noteWrite(paddr, bytes.length);
   }
 
   /** Returns a copy of guest physical memory; throws RangeError outside DRAM. */
   readPhys(paddr: number, len: number): Uint8Array {
     if (!this.inRam(paddr, len)) throw new RangeError(`0x${paddr.toString(16)}+${len} outside RAM`);
-    const o = hostOffset(paddr);
+    const o = paddr + this.hostDelta;
     return this.u8.slice(o, o + len);
   }
 

@@ -23,9 +23,6 @@ import {
   errno,
   errnoText,
   libc,
-  MAP_ANONYMOUS,
-  MAP_NORESERVE,
-  MAP_PRIVATE,
   MAP_SHARED,
   O_CLOEXEC,
   O_RDWR,
@@ -38,6 +35,9 @@ import { EMULATOR_HIDDEN_FEATURES, hideFeatures } from "./cpuid_emulator_quirks.
 import { kvmBackend } from "./host_kvm.ts";
 import { GDT, type KernelImage, LAYOUT, writeBootLayout } from "./x86_boot.ts";
 import { SlowPit } from "./slow_pit.ts";
+import { GuestMemory, MAX_RAM_BYTES, RAM_OFFSET } from "../guest_memory.ts";
+import { type VirtioDevice, VirtioMmioTransport } from "../virtio/mod.ts";
+import { VIRTIO_MMIO_IRQS, VIRTIO_MMIO_SIZE, virtioMmioBase } from "./virtio_mmio_x86.ts";
 
 /** The PIT slowdown on a PVM host (see slow_pit.ts). */
 export const PVM_PIT_SLOWDOWN = 10;
@@ -47,8 +47,13 @@ export interface KvmMachineOptions {
   kernel: Uint8Array;
   initrd?: Uint8Array;
   cmdline: string;
-  /** Guest RAM in bytes (at most 3 GiB: no PCI hole yet). */
+  /** Guest RAM in bytes (64 MiB up to MAX_RAM_BYTES, below the virtio-mmio windows). */
   memoryBytes: number;
+  /**
+   * Virtio devices, one virtio-mmio window each at virtioMmioBase(i) with IRQ
+   * VIRTIO_MMIO_IRQS[i]; the command line must describe them (virtioMmioCmdline).
+   */
+  virtio?: VirtioDevice[];
   /** Called with console output bytes. */
   onConsole(bytes: Uint8Array): void;
   /**
@@ -130,9 +135,12 @@ export class KvmMachine {
   readonly #runPtr: Deno.PointerObject;
   /** Size of the kvm_run mapping: the struct, then the port I/O data page at 4096. */
   readonly #runSize: number;
-  readonly #ramPtr: Deno.PointerObject;
-  /** Guest RAM as the device models see it (a view over the mmap'ed host memory). */
+  /** Guest RAM: a GuestMemory at guest physical 0, registered with KVM (shared with devices). */
+  readonly memory: GuestMemory;
+  /** Guest RAM bytes (a view into `memory`). */
   readonly ram: Uint8Array;
+  /** The virtio-mmio transports, in window order. */
+  readonly virtio: VirtioMmioTransport[] = [];
   readonly uart: Uart16550;
   /** The user-space PIT, when it replaces KVM's (see {@link KvmMachineOptions.pitSlowdown}). */
   readonly pit: SlowPit | undefined;
@@ -148,8 +156,15 @@ export class KvmMachine {
     const kernel: KernelImage = isElf(opts.kernel)
       ? { format: "elf", elf: parseVmlinux(opts.kernel) }
       : { format: "bzImage", bz: parseBzImage(opts.kernel) };
-    if (opts.memoryBytes < 64 << 20 || opts.memoryBytes > 3 * 2 ** 30) {
-      throw new KvmError(`KVM guest memory must be 64 MiB..3 GiB, got ${opts.memoryBytes} bytes`);
+    if (opts.memoryBytes < 64 << 20 || opts.memoryBytes > MAX_RAM_BYTES) {
+      throw new KvmError(
+        `KVM guest memory must be 64 MiB..${
+          MAX_RAM_BYTES >> 20
+        } MiB, got ${opts.memoryBytes} bytes`,
+      );
+    }
+    if ((opts.virtio?.length ?? 0) > VIRTIO_MMIO_IRQS.length) {
+      throw new KvmError(`at most ${VIRTIO_MMIO_IRQS.length} virtio devices`);
     }
     const c = this.#c;
     this.#kvm = openKvm(opts.device);
@@ -176,26 +191,12 @@ export class KvmMachine {
         this.#irqLine(0, false);
       });
     }
-    // Guest RAM.
-    const ram = c.mmap(
-      null,
-      BigInt(opts.memoryBytes),
-      PROT_READ | PROT_WRITE,
-      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-      -1,
-      0n,
-    );
-    if (!ram || Deno.UnsafePointer.value(ram) === 0xffffffffffffffffn) {
-      throw new KvmError(`mmap of guest RAM failed: ${errnoText(errno())}`);
-    }
-    this.#ramPtr = ram;
-    this.ram = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ram, opts.memoryBytes));
-    const region = new BigUint64Array([
-      0n,
-      0n,
-      BigInt(opts.memoryBytes),
-      BigInt(Deno.UnsafePointer.value(ram)),
-    ]);
+    // Guest RAM: the device models' GuestMemory, its RAM bytes at guest physical 0.
+    this.memory = new GuestMemory(opts.memoryBytes, undefined, undefined, 0);
+    this.ram = this.memory.ram();
+    const ramHost = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.memory.u8)) +
+      BigInt(RAM_OFFSET);
+    const region = new BigUint64Array([0n, 0n, BigInt(opts.memoryBytes), ramHost]);
     check(
       c.ioctl_ptr(this.#vm, KVM.SET_USER_MEMORY_REGION, Deno.UnsafePointer.of(region)),
       "KVM_SET_USER_MEMORY_REGION",
@@ -231,6 +232,17 @@ export class KvmMachine {
     regs[REGS.rsi / 8] = BigInt(entry.rsi);
     regs[REGS.rflags / 8] = 2n;
     check(c.ioctl_ptr(this.#vcpu, KVM.SET_REGS, Deno.UnsafePointer.of(regs)), "KVM_SET_REGS");
+    (opts.virtio ?? []).forEach((device, i) => {
+      const irq = VIRTIO_MMIO_IRQS[i];
+      this.virtio.push(
+        new VirtioMmioTransport(
+          this.memory,
+          device,
+          (level) => this.#irqLine(irq, level),
+          `virtio_mmio@${virtioMmioBase(i).toString(16)}`,
+        ),
+      );
+    });
     this.uart = new Uart16550({
       onTransmit: (b) => this.#txBuf.push(b),
       setIrq: (level) => this.#irqLine(COM1_IRQ, level),
@@ -351,11 +363,9 @@ export class KvmMachine {
             throw new KvmError("guest halted with interrupts off (KVM_EXIT_HLT)");
           case EXIT.SHUTDOWN:
             throw new KvmError("guest triple fault (KVM_EXIT_SHUTDOWN)");
-          case EXIT.MMIO: {
-            const addr = rv.getBigUint64(RUN.mmioPhysAddr, true);
-            const write = runBytes[RUN.mmioIsWrite] ? "write to" : "read from";
-            throw new KvmError(`guest MMIO ${write} 0x${addr.toString(16)}: no device there`);
-          }
+          case EXIT.MMIO:
+            this.#mmio(runBytes, rv);
+            break;
           case EXIT.FAIL_ENTRY:
             throw new KvmError(
               `KVM entry failed (hardware reason 0x${
@@ -490,6 +500,29 @@ export class KvmMachine {
     this.opts.onConsole(out);
   }
 
+  /** An MMIO exit: a virtio-mmio window's register, else the VM ends. */
+  #mmio(run: Uint8Array, rv: DataView): void {
+    const addr = Number(rv.getBigUint64(RUN.mmioPhysAddr, true));
+    const len = rv.getUint32(RUN.mmioLen, true);
+    const write = run[RUN.mmioIsWrite] !== 0;
+    const i = Math.floor((addr - virtioMmioBase(0)) / VIRTIO_MMIO_SIZE);
+    const t = this.virtio[i];
+    if (!t || addr < virtioMmioBase(0) || (len !== 1 && len !== 2 && len !== 4)) {
+      throw new KvmError(
+        `guest MMIO ${write ? "write to" : "read from"} 0x${
+          addr.toString(16)
+        } (${len} bytes): no device there`,
+      );
+    }
+    const off = addr - virtioMmioBase(i);
+    if (write) {
+      t.write(off, len, rv.getUint32(RUN.mmioData, true) & (len === 4 ? -1 : (1 << (8 * len)) - 1));
+    } else {
+      const v = t.read(off, len);
+      for (let b = 0; b < len; b++) run[RUN.mmioData + b] = (v >>> (8 * b)) & 0xff;
+    }
+  }
+
   #portIo(run: Uint8Array, rv: DataView): void {
     const out = run[RUN.ioDirection] === IO_OUT;
     const size = run[RUN.ioSize];
@@ -537,7 +570,6 @@ export class KvmMachine {
   close(): void {
     this.pit?.close();
     const c = this.#c;
-    c.munmap(this.#ramPtr, BigInt(this.opts.memoryBytes));
     c.close(this.#vcpu);
     c.close(this.#vm);
     c.close(this.#kvm);

@@ -6,7 +6,7 @@
  * throws on guest input.
  */
 
-import { DRAM_BASE, type GuestMemory, RAM_OFFSET } from "../guest_memory.ts";
+import type { GuestMemory } from "../guest_memory.ts";
 
 /** Descriptor flag: the chain continues at `next`. */
 export const VIRTQ_DESC_F_NEXT = 1;
@@ -85,7 +85,7 @@ export class DescriptorChain {
         continue;
       }
       const n = Math.min(len - offset, dst.length - done);
-      const src = this.addr[i] - DRAM_BASE + RAM_OFFSET + offset;
+      const src = this.addr[i] + mem.hostDelta + offset;
       dst.set(u8.subarray(src, src + n), done);
       done += n;
       offset = 0;
@@ -107,7 +107,7 @@ export class DescriptorChain {
         continue;
       }
       const n = Math.min(len - offset, src.length - done);
-      const dst = this.addr[i] - DRAM_BASE + RAM_OFFSET + offset;
+      const dst = this.addr[i] + mem.hostDelta + offset;
       u8.set(src.subarray(done, done + n), dst);
       mem.noteWrite(this.addr[i] + offset, n); // DMA into a code page drops its translations
       done += n;
@@ -213,9 +213,9 @@ export class Virtqueue {
     if (this.deviceAddr % 4 !== 0 || !mem.inRam(this.deviceAddr, 6 + 8 * n)) {
       return `used ring 0x${this.deviceAddr.toString(16)} misaligned or outside RAM`;
     }
-    this.descOff = this.descAddr - DRAM_BASE + RAM_OFFSET;
-    this.availOff = this.driverAddr - DRAM_BASE + RAM_OFFSET;
-    this.usedOff = this.deviceAddr - DRAM_BASE + RAM_OFFSET;
+    this.descOff = this.descAddr + mem.hostDelta;
+    this.availOff = this.driverAddr + mem.hostDelta;
+    this.usedOff = this.deviceAddr + mem.hostDelta;
     this.usable = true;
     return null;
   }
@@ -300,7 +300,7 @@ export class Virtqueue {
           return this.fail(`bad indirect table 0x${addr.toString(16)}+${len}`);
         }
         nested = true;
-        table = addr - DRAM_BASE + RAM_OFFSET;
+        table = addr + mem.hostDelta;
         tableSize = len / 16;
         i = 0;
         steps = 0;
