@@ -69,8 +69,16 @@ export type EngineKind = "interp" | "jit";
 const TWO32 = 4294967296;
 /** 2^-32: multiplying by it is exact and cheaper than dividing by 2^32. */
 const INV_TWO32 = 1 / TWO32;
-/** Instructions between interrupt / exit-request checks. */
+/** Instructions between interrupt / exit-request checks in the interpreter. */
 const CHUNK = 4096;
+/**
+ * The same for translated code, whose every return to TypeScript stores and reloads the
+ * registers (4096 made the CPU benchmark leave wasm 47k times): 65536 translated instructions
+ * are 50-100 µs, still far below a timer tick.
+ */
+const JIT_CHUNK = 65536;
+/** With harts on other threads, whose IPIs are seen at these checks (a shorter wait). */
+const JIT_CHUNK_SHARED = 4096;
 /** Hot counters of a hart without translator (never read). */
 const NO_COUNTS = new Uint16Array(1);
 /** Jump cache index mask (see `jumpCacheOffset`; entries are 4 words). */
@@ -301,7 +309,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
       if (jit !== undefined) {
         // Translated code where there is some; else the interpreter up to the next jump,
         // where the next entry point is looked up.
-        const n = jit.enter(left < CHUNK ? left : CHUNK);
+        const most = this.sharedAtomics ? JIT_CHUNK_SHARED : JIT_CHUNK;
+        const n = jit.enter(left < most ? left : most);
         if (this.idle) {
           // WFI ran as a helper inside translated code.
           this.idle = false;

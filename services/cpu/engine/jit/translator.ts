@@ -34,8 +34,10 @@ import {
   TLB_SIZE,
 } from "../../hart/state.ts";
 import {
+  BLOCK_BITS,
   ExitReason,
   type JitLayout,
+  jumpCacheOffset,
   type RegionFn,
   RegionModuleBuilder,
   type RegionTlb,
@@ -76,7 +78,10 @@ export interface TranslatedHart {
 
 /** Tuning of the translator. */
 export interface TranslatorOptions {
-  /** Entries into a pc before its region is translated. */
+  /**
+   * Entries into a pc before its region is translated (default: 100 for the hart's first 5M
+   * instructions, then 1000; a value given here holds from the start).
+   */
   threshold?: number;
   /** Live regions before everything is flushed (bounds memory, as QEMU's code buffer). */
   maxRegions?: number;
@@ -152,6 +157,8 @@ interface Queued {
 }
 
 const PAGE = 4096;
+/** The entry block bits of a jump cache entry's slot word. */
+const BLOCK_MASK = (1 << BLOCK_BITS) - 1;
 
 /**
  * The mode key of a region: its fetch, load and store TLB sets (word indexes in the TLB),
@@ -167,6 +174,14 @@ export function modeKey(fetchSet: number, loadSet: number, storeSet: number): nu
  * is close to the boot's best, and hot loops cross it within microseconds.
  */
 export const DEFAULT_THRESHOLD = 1000;
+
+/**
+ * The threshold for the hart's first instructions: V8 has not optimized the interpreter yet
+ * (it runs several times slower and allocates), so early hot code is worth compiling sooner.
+ */
+const EARLY_THRESHOLD = 100;
+/** Instructions retired before the threshold becomes the usual one. */
+const EARLY_INSTRUCTIONS = 5_000_000;
 
 /**
  * Returns to a still-compiling entry (each after another `threshold` hits) before it is
@@ -229,13 +244,18 @@ export class Translator {
    * its loop when the target is in the jump cache or its count reached `threshold`.
    */
   readonly hotCounts: Uint16Array = new Uint16Array(HOT_ENTRIES);
-  /** Entries before a region is translated. */
-  readonly threshold: number;
+  /** Entries before a region is translated (lower at first: see {@link EARLY_THRESHOLD}). */
+  threshold: number;
+  /** The threshold once the hart has retired `#earlyUntil` instructions. */
+  readonly #lateThreshold: number;
+  readonly #earlyUntil: number;
   /** Int32 index of the jump cache in the shared memory (the interpreter probes it). */
   readonly jumpCacheIndex: number;
   readonly #pageEntries = new Map<number, number[]>();
   readonly #table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   readonly #freeSlots: number[] = [];
+  /** The table's functions by slot, for entries from TypeScript (`Table.get` is slower). */
+  readonly #fns: (RegionFn | null)[] = [];
   #nextSlot = 0;
   #live = 0;
   readonly #reasonIdx: number;
@@ -249,7 +269,11 @@ export class Translator {
     this.#mem = hart.mem;
     this.#i32 = hart.mem.i32;
     this.#u16 = hart.mem.u16;
-    this.threshold = opts.threshold ?? DEFAULT_THRESHOLD;
+    this.#lateThreshold = opts.threshold ?? DEFAULT_THRESHOLD;
+    this.#earlyUntil = opts.threshold === undefined ? EARLY_INSTRUCTIONS : 0;
+    this.threshold = this.#earlyUntil > 0
+      ? Math.min(EARLY_THRESHOLD, this.#lateThreshold)
+      : this.#lateThreshold;
     this.#maxRegions = opts.maxRegions ?? 16384;
     this.#batch = opts.batch ?? 32;
     this.#async = opts.async ?? true;
@@ -296,10 +320,19 @@ export class Translator {
     this.slowExit = false;
     if (!h.tlbFillAllowed) return 0;
     const pc = h.pcv, plo = pc | 0;
+    const mode = modeKey(h.fetchSet, h.loadSet, h.storeSet);
+    const i32 = this.#i32;
+    // A jump cache hit names the region as chaining would (the cache is flushed whenever a
+    // mapping or the code changes): no TLB walk, no map lookup.
+    const jc = this.jumpCacheIndex + (jumpCacheOffset(plo, JUMP_CACHE_ENTRIES - 1) >> 2);
+    if (i32[jc] === plo && i32[jc + 3] === mode && i32[jc + 1] === hiOf(pc)) {
+      const word = i32[jc + 2];
+      const hit = this.#fns[word >>> BLOCK_BITS];
+      if (hit !== null && hit !== undefined) return this.#run(hit, budget, word & BLOCK_MASK);
+    }
     // The fetch sets never cache MMIO: a hit is a DRAM page.
     const hostPc = h.tlbLookup(pc, h.fetchSet);
     if (hostPc < 0) return 0;
-    const mode = modeKey(h.fetchSet, h.loadSet, h.storeSet);
     let e = this.#find(hostPc, pc, mode);
     if (e === undefined) {
       const hi = hotIndex(plo);
@@ -325,10 +358,15 @@ export class Translator {
       this.hotCounts[hotIndex(plo)] = 0;
       return 0;
     }
-    const i32 = this.#i32;
     this.#remember(e);
+    return this.#run(fn, budget, e.block);
+  }
+
+  /** Calls region `fn` at `block` and takes its exit (see `enter`). */
+  #run(fn: RegionFn, budget: number, block: number): number {
+    const h = this.#h, i32 = this.#i32;
     this.#counted = 0;
-    const n = fn(budget, 0, e.block);
+    const n = fn(budget, 0, block);
     this.stats.entries++;
     this.stats.translatedInsns += n;
     h.instret += n - this.#counted;
@@ -419,6 +457,7 @@ export class Translator {
     e.pending = false;
     if (e.fn === null || !e.owner) return;
     this.#table.set(e.slot, null);
+    this.#fns[e.slot] = null;
     this.#freeSlots.push(e.slot);
     this.#live--;
   }
@@ -485,6 +524,9 @@ export class Translator {
    * `run()`, so a batch never waits long). Async mode installs them when V8 is done.
    */
   compileQueued(): void {
+    if (this.threshold !== this.#lateThreshold && this.#h.instret >= this.#earlyUntil) {
+      this.threshold = this.#lateThreshold;
+    }
     const queue = this.#queue;
     if (queue.length === 0) return;
     this.#queue = [];
@@ -527,6 +569,7 @@ export class Translator {
         e.slot = this.#freeSlots.pop() ?? this.#nextSlot++;
         if (e.slot >= this.#table.length) this.#table.grow(this.#table.length);
         this.#table.set(e.slot, e.fn);
+        this.#fns[e.slot] = e.fn;
         this.#remember(e);
         this.#live++;
         this.stats.regions++;
