@@ -260,6 +260,7 @@ class BootSession {
       nics: o.nics,
       memory: `${Math.floor(o.memory / 1024)}K`,
       smp: o.smp,
+      smpThreads: o.smpThreads,
       engine: o.engine,
       bios: bios ?? "none",
       kernel,

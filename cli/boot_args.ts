@@ -48,6 +48,8 @@ export interface BootArgs {
   engine: "jit" | "interp";
   /** Number of harts (`--smp`). */
   smp: number;
+  /** `--smp-threads`: each hart in its own thread (a Worker) in the CPU service. */
+  smpThreads?: boolean;
   drives: DriveSpec[];
   /** `--nic switch=NAME[,mac=MAC]` values. */
   nics: NicSpec[];
@@ -104,6 +106,8 @@ Options (QEMU's names):
   --append ARGS            kernel command line (default "console=ttyS0")
   -m, --memory SIZE        guest RAM: MiB, or with a G/M suffix (default 256M)
   --smp N                  number of harts, 1 to 8 (default 1)
+  --smp-threads            experimental: each hart in its own thread (a Worker) in the CPU
+                           service; its ctl pause, snapshot and migrate are refused
   --engine jit|interp      CPU engine: translate hot guest code to WebAssembly (default),
                            or interpret only
   --drive PATH[,ro][,format=raw|qcow2]
@@ -205,11 +209,8 @@ export function parseBootArgs(args: string[]): BootArgs {
         out.smp = parseSmpFlag(value(), usageError);
         break;
       case "--smp-threads":
-        // The CPU service pauses, snapshots and migrates harts held on its main thread.
-        throw new BootUsageError(
-          "--smp-threads (a thread per hart) is for `vmesh run` only so far; " +
-            "vmesh boot runs the harts of --smp N in turn on one thread",
-        );
+        out.smpThreads = true;
+        break;
       case "--drive": {
         const v = value();
         const parts = v.split(",");
@@ -344,6 +345,11 @@ export function parseBootArgs(args: string[]): BootArgs {
   }
   if (out.waitGdb && !out.gdb) {
     throw new BootUsageError("-S/--wait-gdb needs --gdb tcp:HOST:PORT (or -s) to wait for");
+  }
+  if (out.smpThreads && (out.gdb || out.record !== undefined || out.replay !== undefined)) {
+    throw new BootUsageError(
+      "--smp-threads cannot be combined with --gdb, --record or --replay: drop --smp-threads",
+    );
   }
   return out;
 }

@@ -37,6 +37,8 @@ export interface VmSpec {
   memory: string;
   /** Number of harts (`--smp`), default 1. */
   smp?: number;
+  /** Each hart in its own thread in the CPU service (`--smp-threads`). */
+  smpThreads?: boolean;
   engine?: string;
   /** Firmware path, or "none" (the kernel runs in M-mode). */
   bios: string;
@@ -146,6 +148,7 @@ export function vmTopology(spec: VmSpec): VmTopology {
       "--memory",
       spec.memory,
       ...(spec.smp && spec.smp > 1 ? ["--smp", String(spec.smp)] : []),
+      ...(spec.smpThreads ? ["--smp-threads"] : []),
       ...(spec.engine ? ["--engine", spec.engine] : []),
       "--bios",
       spec.bios,

@@ -105,9 +105,10 @@ Deno.test("boot arguments: QEMU names, repeatable drives/consoles, batch command
   assert.equal(a.smp, 1);
   assert.equal(parseBootArgs(["--smp", "4"]).smp, 4);
   assert.throws(() => parseBootArgs(["--smp", "9"]), BootUsageError);
+  assert.equal(parseBootArgs(["--smp", "2", "--smp-threads"]).smpThreads, true);
   assert.throws(
-    () => parseBootArgs(["--smp", "2", "--smp-threads"]),
-    /--smp-threads .* is for `vmesh run` only/,
+    () => parseBootArgs(["--smp", "2", "--smp-threads", "-s"]),
+    /--smp-threads cannot be combined with --gdb/,
   );
   assert.equal(parseBootArgs(["-m", "512"]).memory, 512 << 20);
   assert.deepEqual(parseBootArgs(["--nic", "switch=lan,mac=52:54:00:aa:bb:0c"]).nics, [

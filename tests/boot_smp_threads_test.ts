@@ -3,12 +3,13 @@
  * and the interpreter, 4 under the translator. The kernel brings up every hart (OpenSBI HSM),
  * `nproc` and /proc/cpuinfo say N, N parallel checksum jobs give the right sums, every hart ran
  * tasks (their /proc/stat lines), and each hart's thread retired instructions and took MMIO
- * through the mailbox. A guest reboot (`reboot -f`) stops
+ * through the mailbox; `vmesh boot --smp 2 --smp-threads` does the same in the CPU service. A guest reboot (`reboot -f`) stops
  * the hart threads and boots again on new ones.
  */
 import assert from "node:assert/strict";
 import { ensureGuestImages, GUEST_PROMPT, vmeshRunArgs } from "../guest/mod.ts";
 import { VMESH_CLI } from "./riscv/run.ts";
+import { bootBatch, imageArgs } from "./vmesh_boot.ts";
 
 /** md5 of 4 MiB of zeros (`dd if=/dev/zero bs=64k count=64 | md5sum` on the host). */
 const ZEROS_4M_MD5 = "b5cfa9d6c8febd618f91ac2843d50a1c";
@@ -118,4 +119,25 @@ Deno.test("vmesh run --smp 2 --smp-threads: reboot -f boots again on new hart th
   assert.equal(code, 0, `${stdout.slice(-2000)}\n${err}`);
   assert.equal(prompts >= 2, true, `one boot only: ${stdout.slice(-2000)}`);
   assert.match(stdout, /^up again on 2\r?$/m, stdout.slice(-2000));
+});
+
+Deno.test("vmesh boot --smp 2 --smp-threads: the CPU service runs Linux on 2 hart threads", async () => {
+  const images = await ensureGuestImages();
+  const r = await bootBatch(
+    [...imageArgs(images), "--smp", "2", "--smp-threads"],
+    command(2).replace("; poweroff -f\n", ""),
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /vmesh-cpu: guest powered off .*, 2 hart threads/, r.stderr);
+  const lines = r.stdout.split("\n").map((l) => l.trim());
+  const at = lines.indexOf("2");
+  assert.ok(at >= 0 && lines[at + 1] === "2", `nproc and cpuinfo: ${r.stdout}`);
+  const sums = lines.filter((l) => /^[0-9a-f]{32}\s+-$/.test(l));
+  assert.deepEqual(sums.map((l) => l.split(/\s+/)[0]), Array(2).fill(ZEROS_4M_MD5), r.stdout);
+  const cpus = lines.filter((l) => /^cpu\d /.test(l));
+  assert.equal(cpus.length, 2, r.stdout);
+  for (const c of cpus) {
+    const [, user, , system] = c.split(/\s+/).map(Number);
+    assert.ok(user + system > 0, `${c}: this hart never ran a task`);
+  }
 });

@@ -50,6 +50,8 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --vm NAME                VM name (subject token)
   -m, --memory SIZE        guest RAM: MiB or with K/M/G suffix (default 256M)
   --smp N                  number of harts, 1 to 8 (default 1)
+  --smp-threads            experimental: each hart in its own thread (a Worker); ctl pause,
+                           snapshot and migrate are refused then
   --bios PATH|none         firmware loaded at 0x80000000 (default none)
   --kernel PATH            kernel (ELF, or raw Image with --bios)
   --initrd PATH            initial ramdisk
@@ -97,6 +99,7 @@ export async function main(args: string[]): Promise<number> {
         vm: { type: "string" },
         memory: { type: "string", short: "m", default: "256M" },
         smp: { type: "string", default: "1" },
+        "smp-threads": { type: "boolean", default: false },
         bios: { type: "string" },
         kernel: { type: "string" },
         initrd: { type: "string" },
@@ -214,6 +217,13 @@ export async function main(args: string[]): Promise<number> {
       fail((e as Error).message);
     }
   }
+  if (
+    flags["smp-threads"] &&
+    (flags.gdb !== undefined || flags.record !== undefined || flags.incoming ||
+      flags.restore !== undefined)
+  ) {
+    fail("--smp-threads cannot be combined with --gdb, --record, --incoming or --restore");
+  }
   if (flags.incoming && flags["wait-start"]) {
     fail("--wait-start and --incoming exclude each other (a migration starts the VM)");
   }
@@ -244,6 +254,7 @@ export async function main(args: string[]): Promise<number> {
           kernel,
           initrd: flags.initrd,
           append: flags.append,
+          ...(flags["smp-threads"] ? { threads: true } : {}),
           ...(incomingClock ? { clock: incomingClock } : {}),
           ...(dbg ? { clock: dbg.clock, debug: dbg.hook } : {}),
           // Recorded: deterministic time, the interpreter, the very bytes hashed.
@@ -376,7 +387,8 @@ export async function main(args: string[]): Promise<number> {
     : why;
   console.error(
     `${CPU_SERVICE_NAME}: ${what} after ${secs} s, ${m.instret} instructions, ` +
-      `pc=0x${pcBits(m.hart.pc).toString(16)}`,
+      `pc=0x${pcBits(m.hart.pc).toString(16)}` +
+      (m.threadStats ? `, ${m.threadStats.length} hart threads` : ""),
   );
   await http?.close();
   await vm.close();

@@ -386,6 +386,7 @@ export class VmService {
         pause: (_req, ctx) =>
           this.#control("pause", ctx.context, () => {
             this.#refuseWhileRecording("pause");
+            this.#refuseWithThreads("pause");
             // Paused by a snapshot: stay paused after it.
             this.#heldRunning = false;
             if (this.#state === vmContract.State.RUNNING) this.#setPaused(true);
@@ -441,6 +442,7 @@ export class VmService {
     o: { maxDowntimeMs: number; maxRounds: number; verify: boolean },
   ): Promise<MigrateResult> {
     this.#refuseWhileRecording("migration");
+    this.#refuseWithThreads("migration");
     if (this.#state !== vmContract.State.RUNNING) {
       throw new BusError(
         Status.FAILED_PRECONDITION,
@@ -548,6 +550,7 @@ export class VmService {
    */
   async snapshot(name: string, diskDir = ""): Promise<vmContract.SnapshotReply> {
     this.#refuseWhileRecording("snapshot");
+    this.#refuseWithThreads("snapshot");
     const S = vmContract.State;
     if (this.#state !== S.RUNNING && this.#state !== S.PAUSED) {
       throw new BusError(
@@ -596,6 +599,16 @@ export class VmService {
    * snapshot or migration would hold the harts while the devices go on, which a replay cannot
    * follow.
    */
+  /** With `--smp-threads` the harts run in Workers, which a pause does not hold yet. */
+  #refuseWithThreads(op: string): void {
+    if (!this.opts.machine.threads) return;
+    throw new BusError(
+      Status.FAILED_PRECONDITION,
+      `VM ${this.opts.vm} runs a thread per hart (--smp-threads): a ${op} cannot hold its harts ` +
+        `yet; ${op} a VM started without --smp-threads`,
+    );
+  }
+
   #refuseWhileRecording(op: string): void {
     if (!this.opts.io?.recording) return;
     throw new BusError(
