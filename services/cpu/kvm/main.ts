@@ -11,6 +11,9 @@ import { ensureX86Initramfs } from "../../../guest/x86/build.ts";
 import { ensureX86Kernel } from "../../../guest/x86/kernel.ts";
 import { kvmBackend, PVM_KERNEL_ARGS, PVM_USER_MODE_HINT, PVM_WARNING } from "./host_kvm.ts";
 import { parseBatchOutput } from "../../../guest/guest_protocol.ts";
+import { type VirtioDevice, VirtioRng } from "../virtio/mod.ts";
+import { startBusDrives } from "./bus_drives.ts";
+import { virtioMmioCmdline } from "./virtio_mmio_x86.ts";
 
 /** The default command line: serial console, i8042 reset for reboot, no PCI probing. */
 export const DEFAULT_KVM_CMDLINE =
@@ -35,12 +38,14 @@ export async function kvmMain(argv: string[]): Promise<number> {
       append: { type: "string" },
       memory: { type: "string", short: "m", default: "256" },
       accel: { type: "string" },
+      drive: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(
-      "usage: vmesh boot --accel kvm [--kernel bzImage|vmlinux] [--initrd F] [--append ARGS] [-m MiB] [-- CMD]",
+      "usage: vmesh boot --accel kvm [--kernel bzImage|vmlinux] [--initrd F] [--append ARGS] [-m MiB] [--drive IMAGE]... [-- CMD]\n" +
+        "  --drive IMAGE  a virtio-blk disk (vda, vdb, ...) served by a disk service on a private bus",
     );
     return 0;
   }
@@ -61,6 +66,10 @@ export async function kvmMain(argv: string[]): Promise<number> {
     console.error(PVM_WARNING);
     cmdline += ` ${PVM_KERNEL_ARGS}`;
   }
+  const drives = values.drive?.length ? await startBusDrives("kvm", values.drive) : undefined;
+  // virtio-rng always, then the disks: one virtio-mmio window each.
+  const virtio: VirtioDevice[] = [new VirtioRng(), ...(drives?.devices ?? [])];
+  cmdline += ` ${virtioMmioCmdline(virtio.length)}`;
   const started = performance.now();
   // The console as text too, for the batch status and the PVM diagnosis.
   let text = "";
@@ -71,11 +80,12 @@ export async function kvmMain(argv: string[]): Promise<number> {
     cmdline,
     memoryBytes: mib * 2 ** 20,
     interactive: !cmd,
+    virtio,
     onConsole: (b) => {
       Deno.stdout.writeSync(b);
       text = (text + decoder.decode(b, { stream: true })).slice(-65536);
     },
-  });
+  }).finally(() => drives?.close());
   const ms = (performance.now() - started).toFixed(0);
   if (exit.kind === "error") {
     const rip = exit.rip === undefined ? "" : ` at rip 0x${exit.rip.toString(16)}`;

@@ -3,6 +3,7 @@
  * returns how it ended: the body of `vmesh boot --accel kvm`.
  */
 import { type KvmExit, KvmMachine } from "./kvm_machine.ts";
+import type { VirtioDevice } from "../virtio/mod.ts";
 
 /** Options of runKvmGuest. */
 export interface RunKvmGuestOptions {
@@ -12,6 +13,8 @@ export interface RunKvmGuestOptions {
   memoryBytes: number;
   /** Forward stdin to the UART (interactive shell). */
   interactive: boolean;
+  /** Virtio devices (virtio-mmio windows, see virtio_mmio_x86.ts). */
+  virtio?: VirtioDevice[];
   /** Console output sink (default: stdout). */
   onConsole?: (bytes: Uint8Array) => void;
 }
