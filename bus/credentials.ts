@@ -198,7 +198,9 @@ export function rolePermissions(role: BusRole): Permissions {
       return {
         publish: [
           // Its agents' ops (not their load announcements: it must not speak for a host).
-          ...["start", "incoming", "stop", "rm", "logs"].map((op) => `vmesh.host.*.${op}`),
+          ...["start", "incoming", "stop", "rm", "logs", "layers"].map((op) =>
+            `vmesh.host.*.${op}`
+          ),
           // The KV bucket vmesh-control and the events stream, through the JetStream API.
           "$JS.API.>",
           "$JS.ACK.>",
@@ -207,6 +209,8 @@ export function rolePermissions(role: BusRole): Permissions {
           "vmesh.control.events.>",
           // Rebalancing: a VM's CPU service asked to live-migrate.
           "vmesh.*.ctl.migrate",
+          // Its snapshot op: a VM's CPU service asked to store a snapshot.
+          "vmesh.*.ctl.snapshot",
           // A snapshot's shape (create --from-snapshot) and a VM's last snapshot (recreation).
           `${MEMORY_PREFIX}.get_manifest`,
           `${MEMORY_PREFIX}.list_manifests`,

@@ -7,6 +7,8 @@
 import { checkToken } from "@vmesh/bus";
 import type { ServiceProcess } from "./service_process.ts";
 import { checkEngine, parseCommandArgs } from "./command_args.ts";
+import { besideUp, clonePlaced } from "./clone_placed.ts";
+import { MAX_CLONES } from "../services/control/records.ts";
 import { SnapshotCliError, withSnapshotBus } from "./snapshot_bus.ts";
 import {
   fetchManifest,
@@ -24,8 +26,19 @@ Runs N VMs from snapshot SNAP (see ./vmesh snapshots), named PREFIX1..PREFIXN
 copy of every disk point and its console in DIR/NAME.log. Snapshots of VMs with
 network ports are refused: their guests would keep the snapshot's MAC address.
 
-  --count N           how many clones (1 to 16)
+With --control (the default beside a running ./vmesh up, when NATS_URL is unset),
+the control service makes them instead: each placed on the host that fits best
+(as ./vmesh create places one), all or none; it prints NAME HOST per clone and
+returns once all run (they run on; ./vmesh ls, logs, rm -f manage them).
+
+  --count N           how many clones (1 to 16; 1 to 64 with --control)
   --name PREFIX       clone names: PREFIX1, PREFIX2, ...
+  --control           through the control service on NATS_URL (./vmesh control)
+  --local             here, as child processes, even beside ./vmesh up
+  -l, --label K=V     with --control: a label on each clone (repeatable)
+  --anti-affinity K   with --control: never two on a host with the same value of
+                      label K (repeatable)
+  -o, --output json   with --control: print the clones' records as JSON
   --run-dir DIR       console logs and disk copies (default: a new directory under
                       .vmesh/clones, kept after the run)
 ${RESTORED_VM_FLAGS_USAGE}`;
@@ -42,13 +55,26 @@ export async function main(args: string[]): Promise<number> {
       count: { type: "string" },
       name: { type: "string" },
       "run-dir": { type: "string" },
+      control: { type: "boolean", default: false },
+      local: { type: "boolean", default: false },
+      label: { type: "string", short: "l", multiple: true },
+      "anti-affinity": { type: "string", multiple: true },
+      output: { type: "string", short: "o" },
       ...RESTORED_VM_FLAGS,
     },
     check({ values, positionals }) {
       if (positionals.length !== 1) throw new Error("give exactly one snapshot name");
+      if (values.control && values.local) throw new Error("--control or --local, not both");
       const count = Number(values.count);
-      if (!/^\d+$/.test(values.count ?? "") || count < 1 || count > 16) {
-        throw new Error(`--count must be 1 to 16, got '${values.count ?? ""}'`);
+      const max = values.control ? MAX_CLONES : 16;
+      if (!/^\d+$/.test(values.count ?? "") || count < 1 || count > max) {
+        throw new Error(`--count must be 1 to ${max}, got '${values.count ?? ""}'`);
+      }
+      if (values.output !== undefined && values.output !== "json") {
+        throw new Error(`--output takes json, got '${values.output}'`);
+      }
+      for (const l of values.label ?? []) {
+        if (l.indexOf("=") <= 0) throw new Error(`--label needs KEY=VALUE, got '${l}'`);
       }
       if (values.name !== undefined) checkToken("vm", `${values.name}1`);
       checkEngine(values.engine);
@@ -57,6 +83,22 @@ export async function main(args: string[]): Promise<number> {
   if (typeof parsed === "number") return parsed;
   const { values, positionals: [snap] } = parsed;
   const count = Number(values.count);
+  if (values.control || (!values.local && await besideUp())) {
+    return await clonePlaced({
+      snapshot: snap,
+      count,
+      prefix: values.name,
+      labels: Object.fromEntries((values.label ?? []).map((l) => {
+        const i = l.indexOf("=");
+        return [l.slice(0, i), l.slice(i + 1)];
+      })),
+      antiAffinity: values["anti-affinity"] ?? [],
+      json: values.output === "json",
+    });
+  }
+  if (values.output || values.label || values["anti-affinity"]) {
+    say("--label, --anti-affinity and --output are for --control: ignored here");
+  }
   return await withSnapshotBus(
     { command: "clone", store: values.store, say },
     async ({ sb, children, signalled }) => {

@@ -155,6 +155,48 @@ export interface Event {
 export interface EventList {
   events: Event[];
 }
+/** `vmesh.control.CloneVms`: `count` VMs from snapshot `snapshot`, all placed or none. */
+export interface CloneVms {
+  requestId?: string;
+  snapshot: string;
+  count: number;
+  /** Names `prefix`1..`prefix`N; empty: the snapshot's VM name + "-clone". */
+  prefix?: string;
+  labels?: Record<string, string>;
+  antiAffinity?: string[];
+  cpuShares?: number;
+}
+/** `vmesh.control.SnapshotVm`: snapshot VM `name` (its disk points as layers with `diskLayers`). */
+export interface SnapshotVm {
+  requestId?: string;
+  name: string;
+  /** Snapshot name; empty: "<vm>-<UTC time>". */
+  snapshot?: string;
+  diskLayers?: boolean;
+}
+/** `vmesh.control.SnapshotInfo`: what the control service's `snapshot` stored. */
+export interface SnapshotInfo {
+  snapshot: string;
+  vm: string;
+  host: string;
+  pages: number;
+  sentPages: number;
+  sentBytes: number;
+  pausedMs: number;
+  totalMs: number;
+  layerBytes: number;
+  layerDisks: string[];
+}
+/** `vmesh.control.StoreLayers`: an agent stores snapshot `snapshot`'s disk points as layers. */
+export interface StoreLayers {
+  requestId?: string;
+  snapshot: string;
+}
+/** `vmesh.control.LayersStored`. */
+export interface LayersStored {
+  disks: string[];
+  sentBytes: number;
+}
 /** `vmesh.control.StartVm`: the agent's start request. */
 export interface StartVm {
   requestId?: string;
@@ -189,6 +231,10 @@ const op = <Req, Res>(name: string, req: string, res: string, replay = true) =>
 /** The control service's ops (prefix {@link CONTROL_PREFIX}). */
 export const ops: {
   create: Op<CreateVm, VmInfo>;
+  /** N VMs from one snapshot, placed by capacity; all or none. */
+  clone: Op<CloneVms, VmList>;
+  /** A running VM's snapshot through its CPU service (and its disk layers through its agent). */
+  snapshot: Op<SnapshotVm, SnapshotInfo>;
   list: Op<ListVms, VmList>;
   inspect: Op<VmRef, VmInfo>;
   stop: Op<VmRef, VmInfo>;
@@ -199,6 +245,8 @@ export const ops: {
   events: Op<ListEvents, EventList>;
 } = {
   create: op("create", "CreateVm", "VmInfo"),
+  clone: op("clone", "CloneVms", "VmList"),
+  snapshot: op("snapshot", "SnapshotVm", "SnapshotInfo"),
   list: op("list", "ListVms", "VmList", false),
   inspect: op("inspect", "VmRef", "VmInfo", false),
   stop: op("stop", "VmRef", "VmInfo"),
@@ -217,12 +265,15 @@ export const agentOps: {
   stop: Op<VmRef, HostVm>;
   rm: Op<VmRef, HostVm>;
   logs: Op<VmRef, Logs>;
+  /** Stores a snapshot's disk points (files on this host) as layers of the memory service. */
+  layers: Op<StoreLayers, LayersStored>;
 } = {
   start: op("start", "StartVm", "HostVm"),
   incoming: op("incoming", "StartVm", "HostVm"),
   stop: op("stop", "VmRef", "HostVm"),
   rm: op("rm", "VmRef", "HostVm"),
   logs: op("logs", "VmRef", "Logs", false),
+  layers: op("layers", "StoreLayers", "LayersStored"),
 };
 
 /** Topic of host load announcements. */

@@ -1,7 +1,7 @@
 /**
  * The host agent: announces this host's capacity and load on `vmesh.host.<host>.load`
- * (`control.HostLoad`) and serves `vmesh.host.<host>.{start,stop,rm,logs}` (proto/control.proto),
- * starting and stopping VMs as their CPU and device service processes.
+ * (`control.HostLoad`) and serves `vmesh.host.<host>.{start,incoming,stop,rm,logs,layers}`
+ * (proto/control.proto), starting and stopping VMs as their CPU and device service processes.
  * @module
  */
 
@@ -19,6 +19,7 @@ import { diskImageMib } from "./disk_size.ts";
 import { CpuUse, machineResources, ProcessCpuUse } from "./host_stats.ts";
 import type { HostLoad, HostVm, StartVm } from "./messages.ts";
 import { VmProcesses, VmStartError } from "./vm_processes.ts";
+import { storeSnapshotLayers } from "./snapshot_layers.ts";
 
 /** How the agent is set up. */
 export interface AgentOptions {
@@ -155,6 +156,7 @@ export class HostAgent {
         incoming: (r) => this.#startVm(startVmFromWire(r), true),
         stop: (r) => this.#stopVm(r.name),
         rm: (r) => this.#rmVm(r.name),
+        layers: (r) => this.#storeLayers(r.snapshot),
         logs: async (r) => {
           const vm = this.vms.get(r.name);
           if (!vm) throw new BusError(Status.NOT_FOUND, `no VM ${r.name} on host ${this.o.host}`);
@@ -207,7 +209,8 @@ export class HostAgent {
           `the VM's own flags and files`,
       );
     }
-    if (r.boot.disk) {
+    // A restore uses the snapshot's disk points (or their layers), not the image it booted with.
+    if (r.boot.disk && !r.boot.snapshot) {
       const mib = await diskImageMib(r.boot.disk).catch((e) => {
         throw new BusError(Status.FAILED_PRECONDITION, `cannot read disk image: ${e.message}`);
       });
@@ -231,7 +234,13 @@ export class HostAgent {
       };
       const vm = incoming
         ? await VmProcesses.startIncoming(r, this.o.natsUrl, this.o.dir, this.o.host, exited)
-        : await VmProcesses.start(r, this.o.natsUrl, this.o.dir, exited, snapshot);
+        : await VmProcesses.start(
+          r,
+          this.o.natsUrl,
+          this.o.dir,
+          exited,
+          snapshot && { manifest: snapshot, bus: this.bus },
+        );
       this.vms.set(r.name, vm);
       await this.#limitCpu(r, vm);
       this.announce();
@@ -272,6 +281,24 @@ export class HostAgent {
       );
     }
     return m;
+  }
+
+  /** Stores snapshot `snap`'s disk points, files on this host, as layers (`layers` op). */
+  async #storeLayers(snap: string): Promise<control.LayersStored> {
+    const m = await this.#manifest({
+      name: "",
+      quota: { harts: 1, ramMiB: Number.MAX_SAFE_INTEGER, diskMiB: 0 },
+      labels: {},
+      boot: { bios: "", kernel: "", snapshot: snap },
+    });
+    try {
+      return await storeSnapshotLayers(this.bus, snap, m);
+    } catch (e) {
+      throw new BusError(
+        Status.FAILED_PRECONDITION,
+        `host ${this.o.host}: snapshot ${snap}: ${(e as Error).message}`,
+      );
+    }
   }
 
   /** Puts the VM's CPU service into its cgroup: `harts` cores at most, weight cpuShares. */

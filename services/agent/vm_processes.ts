@@ -7,10 +7,11 @@
  * @module
  */
 
-import type { memory } from "@vmesh/bus";
+import type { Bus, memory } from "@vmesh/bus";
 import { ServiceProcess } from "../../cli/service_process.ts";
 import { type ServiceLaunch, vmTopology } from "../../cli/vm_topology.ts";
 import type { HostVm, StartVm } from "./messages.ts";
+import { rebuiltLayer } from "./snapshot_layers.ts";
 
 /** A start that could not happen: the reason goes back to the control service. */
 export class VmStartError extends Error {}
@@ -48,7 +49,7 @@ export class VmProcesses {
     natsUrl: string,
     dir: string,
     onExit: (vm: VmProcesses) => void,
-    snapshot?: memory.SnapshotManifest,
+    snapshot?: { manifest: memory.SnapshotManifest; bus: Bus },
   ): Promise<VmProcesses> {
     const vm = new VmProcesses(spec, `${dir}/${spec.name}.console.log`);
     try {
@@ -117,12 +118,15 @@ export class VmProcesses {
     natsUrl: string,
     dir: string,
     onExit: (vm: VmProcesses) => void,
-    snapshot?: memory.SnapshotManifest,
+    snapshot?: { manifest: memory.SnapshotManifest; bus: Bus },
   ): Promise<void> {
     const { name, boot } = this.spec;
     let topology = this.#topology(dir);
     if (boot.snapshot && snapshot) {
-      topology = { ...topology, ...await restoredLaunches(name, boot.snapshot, snapshot, dir) };
+      topology = {
+        ...topology,
+        ...await restoredLaunches(name, boot.snapshot, snapshot.manifest, dir, snapshot.bus),
+      };
     }
     const waits: Promise<void>[] = [];
     for (const launch of [topology.console, ...topology.disks]) {
@@ -208,25 +212,56 @@ export class VmProcesses {
  * The disk and CPU launches of a VM restored from snapshot `snap` (as `./vmesh restore` makes
  * them, cli/restored_vm.ts): each disk over a copy of its point in `dir` (the point stays as it
  * is), then the CPU service with `--restore`, which fetches and checks the whole snapshot first.
+ * A point (or its base) not on this host is rebuilt from its disk layers in the memory service
+ * into `dir/layers` (once per snapshot and disk, shared by every VM restored from it here).
  */
 async function restoredLaunches(
   vm: string,
   snap: string,
   m: memory.SnapshotManifest,
   dir: string,
+  bus: Bus,
 ): Promise<{ disks: ServiceLaunch[]; cpu: ServiceLaunch }> {
   const disks: ServiceLaunch[] = [];
   for (const d of m.disks ?? []) {
     if (!d.frozen) throw new VmStartError(`snapshot ${snap} holds no point of disk ${d.device}`);
-    const args = ["--vm", vm, "--device", d.device, "--image", d.image];
-    if (d.overlay === d.image) args.push("--read-only");
+    const readOnly = d.overlay === d.image;
+    const here = await exists(d.image) && (readOnly || await exists(d.overlay));
+    let image = d.image, point = d.overlay;
+    if (!here) {
+      if (!d.baseLayer || (!readOnly && !d.pointLayer)) {
+        throw new VmStartError(
+          `disk ${d.device}: ${readOnly ? d.image : d.overlay} is not on this host, and ` +
+            `snapshot ${snap} holds no layers of it in the memory service (snapshot with disk ` +
+            `layers: ./vmesh snapshot --disk-layers, or the control service's snapshot op)`,
+        );
+      }
+      // Not under a VM's name: ./vmesh rm of one VM removes only its own files.
+      await Deno.mkdir(`${dir}/layers`, { recursive: true });
+      image = `${dir}/layers/${snap}.${d.device}.base`;
+      point = `${dir}/layers/${snap}.${d.device}.point.${d.backend}`;
+      try {
+        await rebuiltLayer(bus, d.baseLayer, image, `the base of disk ${d.device}`);
+        if (!readOnly) {
+          await rebuiltLayer(bus, d.pointLayer!, point, `the point of disk ${d.device}`);
+        }
+      } catch (e) {
+        throw new VmStartError(
+          `disk ${d.device}: cannot rebuild it from snapshot ${snap}'s layers: ` +
+            `${(e as Error).message}`,
+        );
+      }
+    }
+    const args = ["--vm", vm, "--device", d.device, "--image", image];
+    if (readOnly) args.push("--read-only");
     else {
       const copy = `${dir}/${vm}.${d.device}.${d.backend}`;
       try {
-        await Deno.copyFile(d.overlay, copy);
+        await Deno.copyFile(point, copy);
+        await Deno.chmod(copy, 0o644);
       } catch (e) {
         throw new VmStartError(
-          `disk ${d.device}: cannot copy the snapshot's point ${d.overlay} on this host: ` +
+          `disk ${d.device}: cannot copy the snapshot's point ${point} on this host: ` +
             `${(e as Error).message}`,
         );
       }
@@ -248,4 +283,8 @@ async function restoredLaunches(
     registration: { name: "vmesh-cpu", key: "vm", value: vm },
   };
   return { disks, cpu };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
 }

@@ -24,6 +24,7 @@ import { type Candidate, misfit, place } from "./placement.ts";
 import {
   ACTIVE_STATES,
   type HostLedger,
+  MAX_CLONES,
   vmInfo,
   type VmRecord,
   type VmStateName,
@@ -54,6 +55,7 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set(["control", "host", "
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** A lost VM whose recreation found no snapshot or no host is tried again after this long. */
 const RECREATE_RETRY_MS = 10_000;
+
 const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,63}$/;
 
 const fail = (code: StatusCode, message: string): never => {
@@ -109,6 +111,8 @@ export class ControlService {
       ops: control.ops,
       handlers: {
         create: (r) => svc.create(r),
+        clone: (r) => svc.clone(r),
+        snapshot: (r) => svc.snapshot(r),
         list: (r) => svc.list(r.labels ?? {}),
         inspect: (r) => svc.inspect(r.name),
         stop: (r) => svc.stop(r.name),
@@ -263,38 +267,43 @@ export class ControlService {
     return best?.name ?? (r.boot.snapshot || undefined);
   }
 
+  /** The first record of a VM created by `r` (STARTING, no host yet). */
+  #newRecord(r: control.CreateVm): VmRecord {
+    const now = Date.now();
+    return {
+      name: r.name,
+      state: "STARTING",
+      host: "",
+      quota: {
+        harts: r.quota.harts,
+        ramMib: r.quota.ramMib,
+        diskMib: r.quota.diskMib ?? 0,
+        cpuShares: r.quota.cpuShares ?? 0,
+      },
+      labels: r.labels ?? {},
+      antiAffinity: r.antiAffinity ?? [],
+      boot: {
+        bios: r.boot.bios || "none",
+        kernel: r.boot.kernel,
+        initrd: r.boot.initrd ?? "",
+        append: r.boot.append ?? "",
+        disk: r.boot.disk ?? "",
+        snapshot: r.boot.snapshot ?? "",
+      },
+      consoleUrl: "",
+      exitCode: 0,
+      reason: "",
+      createdMs: now,
+      updatedMs: now,
+    };
+  }
+
   /** Creates, places and starts a VM. */
   async create(req: control.CreateVm): Promise<control.VmInfo> {
     const r = await this.#fromSnapshot(req);
     this.#check(r);
     return await this.#locked(r.name, async () => {
-      const now = Date.now();
-      const rec: VmRecord = {
-        name: r.name,
-        state: "STARTING",
-        host: "",
-        quota: {
-          harts: r.quota.harts,
-          ramMib: r.quota.ramMib,
-          diskMib: r.quota.diskMib ?? 0,
-          cpuShares: r.quota.cpuShares ?? 0,
-        },
-        labels: r.labels ?? {},
-        antiAffinity: r.antiAffinity ?? [],
-        boot: {
-          bios: r.boot.bios || "none",
-          kernel: r.boot.kernel,
-          initrd: r.boot.initrd ?? "",
-          append: r.boot.append ?? "",
-          disk: r.boot.disk ?? "",
-          snapshot: r.boot.snapshot ?? "",
-        },
-        consoleUrl: "",
-        exitCode: 0,
-        reason: "",
-        createdMs: now,
-        updatedMs: now,
-      };
+      const rec = this.#newRecord(r);
       let revision: number;
       try {
         // The name is claimed first: of two control services creating it, one wins here.
@@ -321,6 +330,198 @@ export class ControlService {
       }
       return await this.#run(r.name, host.host);
     });
+  }
+
+  /** Runs `fn` holding the locks of every VM of `names` (in this process). */
+  #lockedAll<T>(names: string[], fn: () => Promise<T>): Promise<T> {
+    if (!names.length) return fn();
+    return this.#locked(names[0], () => this.#lockedAll(names.slice(1), fn));
+  }
+
+  /**
+   * Creates `count` VMs from one snapshot, each placed as `create` places one (the earlier
+   * clones' reservations counted, so they spread by capacity), all or none: when a name is
+   * taken, or one clone cannot be placed or started, every clone made so far is removed again
+   * (stopped on its host, its reservation released) and the error names which and why.
+   */
+  async clone(req: control.CloneVms): Promise<control.VmList> {
+    const bad = (m: string) => fail(Status.INVALID_ARGUMENT, m);
+    const count = req.count;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_CLONES) {
+      bad(`count must be 1 to ${MAX_CLONES} (--count), got ${count}`);
+    }
+    const snap = req.snapshot;
+    if (!snap) bad("clone needs a snapshot (./vmesh snapshots lists them)");
+    const m = await this.#manifest(snap);
+    if (!m) {
+      return fail(
+        Status.NOT_FOUND,
+        `no snapshot ${snap} in the memory service (./vmesh snapshots)`,
+      );
+    }
+    const flags = JSON.parse(m.machine || "{}") as { nics?: unknown[] };
+    if (flags.nics?.length) {
+      fail(
+        Status.FAILED_PRECONDITION,
+        `snapshot ${snap} has network ports: its clones would share its MAC address (not supported)`,
+      );
+    }
+    const prefix = req.prefix || `${m.vm}-clone`;
+    const names = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+    const template = await this.#fromSnapshot({
+      name: names[0],
+      quota: { harts: 0, ramMib: 0, diskMib: 0, cpuShares: req.cpuShares ?? 0 },
+      boot: { bios: "", kernel: "", snapshot: snap },
+      labels: req.labels ?? {},
+      antiAffinity: req.antiAffinity ?? [],
+    });
+    const reqs = names.map((name) => ({ ...template, name }));
+    for (const r of reqs) this.#check(r);
+    return await this.#lockedAll(names, async () => {
+      const made: string[] = [];
+      const hostOf = new Map<string, string>();
+      const undo = () => Promise.all(made.map((n) => this.#drop(n, hostOf.get(n))));
+      for (const r of reqs) {
+        try {
+          await this.store.createVm(this.#newRecord(r));
+        } catch (e) {
+          await undo();
+          if (!(e instanceof CasConflict)) throw e;
+          return fail(
+            Status.FAILED_PRECONDITION,
+            `VM ${r.name} already exists: give another name prefix (--name) or ./vmesh rm ` +
+              `${r.name}; none of the ${count} clones was created`,
+          );
+        }
+        made.push(r.name);
+        await this.#event(r.name, "created", undefined, `clone of snapshot ${snap}`);
+      }
+      for (const [i, name] of made.entries()) {
+        const rec = (await this.store.getVm(name))!.value;
+        const p = await this.#place(rec).catch((e) => ({ refusal: (e as Error).message }));
+        if ("refusal" in p) {
+          await this.#event(name, "refused", undefined, p.refusal);
+          await undo();
+          return fail(
+            Status.FAILED_PRECONDITION,
+            `no room for clone ${i + 1} of ${count} (${name}): ${p.refusal}; none of the ` +
+              `${count} clones was started (their records and reservations are gone)`,
+          );
+        }
+        hostOf.set(name, p.host);
+      }
+      // The agents start them at once (each host's in parallel too).
+      const runs = await Promise.allSettled(made.map((n) => this.#run(n, hostOf.get(n)!)));
+      const failed = runs.flatMap((s, i) =>
+        s.status === "rejected" ? [`${made[i]}: ${(s.reason as Error).message}`] : []
+      );
+      if (failed.length) {
+        await undo();
+        return fail(
+          Status.FAILED_PRECONDITION,
+          `${failed.length} of ${count} clones did not start (${failed.join("; ")}); the ` +
+            `${count - failed.length} that started were stopped and removed with the rest: ` +
+            `none of the ${count} is left`,
+        );
+      }
+      return { vms: runs.map((s) => (s as PromiseFulfilledResult<control.VmInfo>).value) };
+    });
+  }
+
+  /**
+   * Removes VM `name` made by a clone that is rolled back (caller holds its lock): removed on
+   * `host`'s agent, its reservation released, its record deleted.
+   */
+  async #drop(name: string, host: string | undefined): Promise<void> {
+    if (host) {
+      if (this.hosts.isUp(host)) {
+        await this.bus.request({ prefix: control.hostPrefix(host) }, control.agentOps.rm, {
+          name,
+        }, { timeoutMs: 30_000, retries: 1 }).catch((e) =>
+          this.bus.log(`vmesh-control: rm ${name} on ${host}: ${e.message}`)
+        );
+      }
+      await this.#release(host, name);
+    }
+    await this.#deleteRecord(name);
+    await this.#event(name, "removed", host, "its clone was rolled back");
+  }
+
+  /** Deletes VM `name`'s record at whatever revision it has now. */
+  async #deleteRecord(name: string): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      const now = await this.store.getVm(name);
+      if (!now) return;
+      try {
+        await this.store.deleteVm(name, now.revision);
+        return;
+      } catch (e) {
+        if (!(e instanceof CasConflict) || attempt >= 20) throw e;
+      }
+    }
+  }
+
+  /**
+   * Snapshots running VM `req.name` through its CPU service (`vmesh.<vm>.ctl.snapshot`, disk
+   * points next to the overlays on its host); with `diskLayers`, the agent of the host of its
+   * disk services then stores those points and their bases as layers of the memory service,
+   * so it can be restored or recreated where the files are not.
+   */
+  async snapshot(req: control.SnapshotVm): Promise<control.SnapshotInfo> {
+    const t0 = performance.now();
+    const r = (await this.#record(req.name)).value;
+    if (r.state !== "RUNNING") {
+      fail(
+        Status.FAILED_PRECONDITION,
+        `VM ${r.name} is ${r.state.toLowerCase()}: only a running VM can be snapshotted`,
+      );
+    }
+    let s: vmOps.SnapshotReply;
+    try {
+      s = await this.bus.request(
+        { prefix: vmControlPrefix(r.name) },
+        vmOps.ops.snapshot,
+        { name: req.snapshot ?? "", diskDir: "" },
+        { timeoutMs: 600_000, retries: 0 },
+      );
+    } catch (e) {
+      if (!(e instanceof BusError)) throw e;
+      return fail(e.code, `snapshot of ${r.name} on ${r.host}: ${e.message}`);
+    }
+    let layers: control.LayersStored = { disks: [], sentBytes: 0 };
+    if (req.diskLayers) {
+      const host = r.deviceHost || r.host;
+      try {
+        layers = await this.bus.request(
+          { prefix: control.hostPrefix(host) },
+          control.agentOps.layers,
+          { snapshot: s.name },
+          { timeoutMs: 600_000, retries: 0 },
+        );
+      } catch (e) {
+        return fail(
+          Status.FAILED_PRECONDITION,
+          `snapshot ${s.name} of ${r.name} is stored, but not its disk layers (host ${host}: ` +
+            `${(e as Error).message}): it restores only where its disk points are`,
+        );
+      }
+    }
+    const info: control.SnapshotInfo = {
+      snapshot: s.name,
+      vm: r.name,
+      host: r.host,
+      pages: s.pages,
+      sentPages: s.sentPages,
+      sentBytes: Number(s.sentBytes),
+      pausedMs: s.pausedMs,
+      totalMs: performance.now() - t0,
+      layerBytes: layers.sentBytes,
+      layerDisks: layers.disks,
+    };
+    const detail = `${s.name}` +
+      (req.diskLayers ? ` with layers of ${layers.disks.length} disks` : "");
+    await this.#event(r.name, "snapshot", r.host, detail);
+    return info;
   }
 
   /** Host `e` as placement and rebalancing see it: up or not, capacity, load, and `ledger`. */
@@ -518,16 +719,7 @@ export class ControlService {
       }
       await this.#onDeviceHost(r, control.agentOps.rm);
       await this.#release(r.host, name);
-      for (let attempt = 0;; attempt++) {
-        const now = await this.store.getVm(name);
-        if (!now) break;
-        try {
-          await this.store.deleteVm(name, now.revision);
-          break;
-        } catch (e) {
-          if (!(e instanceof CasConflict) || attempt >= 20) throw e;
-        }
-      }
+      await this.#deleteRecord(name);
       await this.#event(name, "removed", r.host);
       return vmInfo(r, cur.revision);
     });

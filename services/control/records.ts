@@ -51,6 +51,9 @@ export interface HostLedger {
   vms: Record<string, Reservation>;
 }
 
+/** The most VMs one clone request (`vmesh.control.clone`) makes. */
+export const MAX_CLONES = 64;
+
 /** KV key of a VM record. */
 export function vmKey(name: string): string {
   return `vm.${name}`;

@@ -4,6 +4,9 @@
  *
  * - `GET /api/vms[?label=k=v]` — VmList; `POST /api/vms` (a `control.CreateVm` as JSON) — the
  *   new VmInfo, 201
+ * - `POST /api/snapshots/:snap/clone` (a `control.CloneVms` as JSON, without the snapshot) — the
+ *   clones' VmList, 201; `POST /api/vms/:name/snapshot` (optional `{snapshot, diskLayers}`) —
+ *   SnapshotInfo, 201
  * - `GET /api/vms/:name`, `POST /api/vms/:name/stop`, `POST /api/vms/:name/start`,
  *   `DELETE /api/vms/:name[?force=1]` — VmInfo
  * - `GET /api/vms/:name/logs` — the console output (text/plain)
@@ -16,7 +19,7 @@
  */
 
 import { Hono } from "hono";
-import { BusError, HttpError, Status } from "@vmesh/bus";
+import { BusError, type control, HttpError, Status } from "@vmesh/bus";
 import type { ControlService } from "./control_service.ts";
 
 const HTTP_STATUS: Record<number, number> = {
@@ -27,6 +30,26 @@ const HTTP_STATUS: Record<number, number> = {
   [Status.UNAVAILABLE]: 503,
   [Status.DEADLINE_EXCEEDED]: 504,
 };
+
+/** The request's JSON object body (`what` names it in the 400); empty is `{}` when `optional`. */
+async function jsonBody(
+  req: Request,
+  what: string,
+  optional: boolean,
+): Promise<Record<string, unknown>> {
+  const text = await req.text();
+  if (!text.trim() && optional) return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, `the body must be a JSON ${what}`);
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    throw new HttpError(400, "the body must be an object");
+  }
+  return body as Record<string, unknown>;
+}
 
 /** Runs an op; a BusError becomes an {@link HttpError} with the matching status. */
 async function op<T>(fn: () => T | Promise<T>): Promise<T> {
@@ -58,14 +81,18 @@ export function controlRestApi(ctl: ControlService): Hono {
     return c.json(ctl.list(labels));
   });
   app.post("/vms", async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new HttpError(400, "the body must be a JSON control.CreateVm");
-    }
-    if (!body || typeof body !== "object") throw new HttpError(400, "the body must be an object");
+    const body = await jsonBody(c.req.raw, "control.CreateVm", false);
     return c.json(await op(() => ctl.create(body as never)), 201);
+  });
+  app.post("/snapshots/:snap/clone", async (c) => {
+    const body = await jsonBody(c.req.raw, "control.CloneVms", false);
+    const req = { ...body, snapshot: c.req.param("snap") } as control.CloneVms;
+    return c.json(await op(() => ctl.clone(req)), 201);
+  });
+  app.post("/vms/:name/snapshot", async (c) => {
+    const body = await jsonBody(c.req.raw, "{snapshot, diskLayers}", true);
+    const req = { ...body, name: c.req.param("name") } as control.SnapshotVm;
+    return c.json(await op(() => ctl.snapshot(req)), 201);
   });
   app.get("/vms/:name", async (c) => c.json(await op(() => ctl.inspect(c.req.param("name")))));
   app.post("/vms/:name/stop", async (c) => c.json(await op(() => ctl.stop(c.req.param("name")))));
