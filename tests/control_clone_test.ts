@@ -89,6 +89,25 @@ Deno.test({
       );
     assert.deepEqual((await ctl.call("list", {})).vms.map((v) => v.name), ["base"]);
     assert.equal(Object.values(await reservedRam()).reduce((a, b) => a + b, 0), 64);
+    // A snapshot without layers whose point is gone: both starts fail, both clones are removed.
+    const s2 = await ctl.call("snapshot", { name: "base", snapshot: "s2" });
+    assert.deepEqual(s2.layerDisks, []);
+    const m2 = await tb.bus.request({ prefix: MEMORY_PREFIX }, memory.ops.get_manifest, {
+      name: "s2",
+    });
+    await Deno.remove(m2.manifest!.disks![0].overlay);
+    const noLayers = await ctl.call("clone", { snapshot: "s2", count: 2, prefix: "n" })
+      .catch((e) => e);
+    assert.match(
+      `${noLayers.message}`,
+      /2 of 2 clones did not start \(n1: .*snapshot s2 holds no layers of it.*; n2: .*none of the 2 is left/,
+    );
+    assert.deepEqual((await ctl.call("list", {})).vms.map((v) => v.name), ["base"]);
+    assert.equal(Object.values(await reservedRam()).reduce((a, b) => a + b, 0), 64);
+    // Not the last snapshot of base any more: its recreation below takes s1.
+    const rmS2 = await vmeshCli(url, "snapshots", "--rm", "s2");
+    assert.equal(rmS2.code, 0, rmS2.err);
+
     // Two clones through REST, two through the CLI: placed on both hosts.
     const t0 = performance.now();
     const rest = await fetch(`${http}/api/snapshots/s1/clone`, {

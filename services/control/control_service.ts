@@ -412,15 +412,23 @@ export class ControlService {
       }
       // The agents start them at once (each host's in parallel too).
       const runs = await Promise.allSettled(made.map((n) => this.#run(n, hostOf.get(n)!)));
+      // #run's hint that the record stays FAILED does not hold here: the records go.
       const failed = runs.flatMap((s, i) =>
-        s.status === "rejected" ? [`${made[i]}: ${(s.reason as Error).message}`] : []
+        s.status === "rejected"
+          ? [
+            `${made[i]}: ${
+              (s.reason as Error).message.replace(/ \(the record stays FAILED.*$/, "")
+            }`,
+          ]
+          : []
       );
       if (failed.length) {
         await undo();
+        const ran = count - failed.length;
         return fail(
           Status.FAILED_PRECONDITION,
-          `${failed.length} of ${count} clones did not start (${failed.join("; ")}); the ` +
-            `${count - failed.length} that started were stopped and removed with the rest: ` +
+          `${failed.length} of ${count} clones did not start (${failed.join("; ")}); ` +
+            (ran ? `the ${ran} that started were stopped and removed with the rest: ` : "") +
             `none of the ${count} is left`,
         );
       }
