@@ -4,13 +4,22 @@
  * busybox initramfs, data disk). A file written in the guest's RAM before the snapshot
  * (`vmesh.control.snapshot` with disk layers) is read by both clones (`vmesh.control.clone`),
  * placed on both hosts, whose disk points are rebuilt from the layers (the point file deleted).
+ * Every service has its own login (roles of bus/credentials.ts; anonymous refused), so this also
+ * shows the control and agent roles allow the snapshot, the layers and the clones.
  */
 import assert from "node:assert/strict";
-import { consoleMsgs, memory, MEMORY_PREFIX } from "@vmesh/bus";
+import {
+  BusCredentials,
+  connect,
+  consoleMsgs,
+  memory,
+  MEMORY_PREFIX,
+  startEmbeddedNats,
+} from "@vmesh/bus";
 import { ensureGuestImages, GUEST_SHELL_MARKER } from "../guest/mod.ts";
 import { diskImageMib } from "../services/agent/disk_size.ts";
-import { controlClient, startAgent, startControl } from "./control_harness.ts";
-import { type ServiceProcess, startService, startTestBus, waitFor } from "./services_harness.ts";
+import { controlClient, startAgent } from "./control_harness.ts";
+import { type ServiceProcess, startService, waitFor } from "./services_harness.ts";
 
 Deno.test({
   name: "control: a Linux guest snapshotted with disk layers, two clones on two hosts carry on",
@@ -18,15 +27,38 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-control-clone-linux-" });
-  const tb = await startTestBus();
+  const creds = new BusCredentials();
+  for (const host of ["h1", "h2"]) creds.add({ kind: "agent", host });
+  creds.add({ kind: "control" });
+  creds.add({ kind: "memory" });
+  const nats = await startEmbeddedNats({ credentials: creds });
+  const admin = nats.credentials!.users.get("admin")!;
+  const bus = await connect({
+    url: nats.url,
+    name: "vmesh-test",
+    auth: { user: admin.user, pass: admin.password },
+    log: () => {},
+  });
+  const tb = { bus };
   const procs: ServiceProcess[] = [];
   try {
     const g = await ensureGuestImages();
-    const url = tb.nats.url;
-    procs.push(await startService("memory", ["--store", `dir:${dir}/store`], url));
-    procs.push(await startAgent("h1", dir, url, { ramMib: 1024 }));
-    procs.push(await startAgent("h2", dir, url, { ramMib: 1024 }));
-    procs.push(await startControl(url, 3000));
+    const url = nats.url;
+    procs.push(
+      await startService("memory", ["--store", `dir:${dir}/store`], url, {
+        env: creds.env({ kind: "memory" }),
+      }),
+    );
+    for (const host of ["h1", "h2"]) {
+      procs.push(
+        await startAgent(host, dir, url, { ramMib: 1024, env: creds.env({ kind: "agent", host }) }),
+      );
+    }
+    procs.push(
+      await startService("control", ["--http", "0", "--lost-timeout", "3000"], url, {
+        env: creds.env({ kind: "control" }),
+      }),
+    );
     const ctl = controlClient(tb.bus);
     await waitFor("2 hosts up", async () => {
       const { hosts } = await ctl.call("hosts", {});
@@ -82,9 +114,15 @@ Deno.test({
       const rebuilt = `${dir}/${v.host}/layers/ls1.disk0.point.${point.backend}`;
       assert.equal((await Deno.stat(rebuilt)).size, point.pointLayer!.size, rebuilt);
     }));
+    // No login was refused anything (a connection logs each permission violation).
+    const refused = procs.flatMap((p) => p.log).filter((l) =>
+      /[Pp]ermissions? [Vv]iolation/.test(l)
+    );
+    assert.deepEqual(refused, []);
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => {});
-    await tb.close();
+    await bus.close();
+    await nats.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
