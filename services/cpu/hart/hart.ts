@@ -198,9 +198,11 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     this.exec(1);
     st[Word.PC] = loOf(this.pcv);
     st[Word.PC + 1] = hiOf(this.pcv);
+    // An interrupt pending now was enabled by this instruction (a CSR write): it is taken
+    // before the next one, at the run loop's check.
     return this.traps !== traps || this.#mmio.accesses !== mmio || this.fetchSet !== fs ||
         this.loadSet !== ls || this.storeSet !== ss || this.idle ||
-        Atomics.load(this.i32, this.exitIdx) !== 0
+        Atomics.load(this.i32, this.exitIdx) !== 0 || this.pendingInterrupt(true) >= 0
       ? 1
       : 0;
   }

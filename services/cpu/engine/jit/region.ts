@@ -70,8 +70,30 @@ export const enum Flow {
 }
 
 /**
- * The kind of an instruction `translatable` refuses: Helper for floating point, AMOs and pure
- * CSR reads; HelperExit for the other SYSTEM instructions and FENCE.I; -1 for what only the
+ * CSRs a region may write through the helper and go on: their writes change neither the
+ * mapping nor the code (a mode change makes the helper leave, as does an interrupt the write
+ * enabled). Linux's local_irq_save/restore (csrrci/csrs sstatus) and trap entry's sscratch
+ * swap ended a region every time before.
+ */
+const IN_REGION_CSR_WRITES = new Set([
+  0x100, // sstatus
+  0x104, // sie
+  0x140, // sscratch
+  0x141, // sepc
+  0x142, // scause
+  0x143, // stval
+  0x300, // mstatus
+  0x304, // mie
+  0x340, // mscratch
+  0x341, // mepc
+  0x342, // mcause
+  0x343, // mtval
+]);
+
+/**
+ * The kind of an instruction `translatable` refuses: Helper for floating point, AMOs, pure
+ * CSR reads and writes of {@link IN_REGION_CSR_WRITES}; HelperExit for the other SYSTEM
+ * instructions and FENCE.I; -1 for what only the
  * interpreter may see first (illegal or reserved encodings, which must trap there).
  */
 export function helperKind(insn: number): Kind | -1 {
@@ -92,7 +114,8 @@ export function helperKind(insn: number): Kind | -1 {
       if (f3 === 4) return -1;
       // csrrs/csrrc with rs1 = x0 and csrrsi/csrrci with uimm 0 only read.
       const reads = (f3 & 3) >= 2 && ((insn >>> 15) & 31) === 0;
-      return reads ? Kind.Helper : Kind.HelperExit;
+      if (reads || (f3 !== 0 && IN_REGION_CSR_WRITES.has(insn >>> 20))) return Kind.Helper;
+      return Kind.HelperExit;
     }
     default:
       return -1;

@@ -162,3 +162,49 @@ Deno.test("lockstep over random instruction streams: same state at every interva
     assert.ok(b.hart.translator!.stats.translatedInsns > 0, `seed ${seed}: nothing translated`);
   }
 });
+
+const IRQ_ENABLE = `
+  .globl _start
+_start:
+  la t0, trap
+  csrw mtvec, t0
+  li t0, 2               # mie.SSIE: a supervisor software interrupt, taken in M (no mideleg)
+  csrw mie, t0
+  li s1, 0
+  li s2, 0
+  li s3, 3000
+loop:
+  csrci mstatus, 8       # MIE off (a CSR write the region goes on after)
+  andi t1, s3, 7
+  bnez t1, 1f
+  csrsi mip, 2           # every 8th round: SSIP pending while MIE is off
+1:
+  addi s1, s1, 1
+  csrsi mstatus, 8       # MIE on: a pending SSIP is taken before the next instruction
+  addi s1, s1, 1
+  addi s3, s3, -1
+  bnez s3, loop
+  li s0, ${DATA}
+  sd s2, 0(s0)
+${EXIT}
+  .balign 4
+trap:
+  add s2, s2, s1         # where the interrupt landed
+  csrci mip, 2
+  mret
+`;
+
+Deno.test("an interrupt enabled by a CSR write inside translated code is taken before the next instruction", async () => {
+  const bin = await assemble(IRQ_ENABLE);
+  const a = makeMachine(bin, RAM);
+  a.hart.run(2_000_000);
+  const b = jitMachine(bin);
+  b.hart.run(2_000_000);
+  // 375 interrupts, each after the first addi of its round: s1 = 2 * round + 1 there.
+  let expected = 0;
+  for (let i = 0; i < 3000; i++) if (((3000 - i) & 7) === 0) expected += 2 * i + 1;
+  assert.equal(a.hart.getReg(18), BigInt(expected), "the interpreter takes each at the csrsi");
+  assert.deepEqual(state(b), state(a));
+  const s = b.hart.translator!.stats;
+  assert.ok(s.translatedInsns > 0.5 * b.hart.instret, JSON.stringify(s));
+});
