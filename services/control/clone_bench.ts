@@ -14,35 +14,11 @@
  */
 
 import { connect, consoleMsgs, startEmbeddedNats } from "@vmesh/bus";
-import { ensureGuestImages, GUEST_SHELL_MARKER, qemuArgs } from "../../guest/mod.ts";
+import { ensureGuestImages, GUEST_SHELL_MARKER } from "../../guest/mod.ts";
 import { diskImageMib } from "../agent/disk_size.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { benchService, qemuBootMany, stopAll } from "./bench_support.ts";
 const log = (line: string) => console.log(`clone_bench: ${line}`);
 const N = Number(Deno.env.get("VMESH_BENCH_CLONES") ?? "4");
-
-/** Spawns a service and waits for its ready line; returns the process and that line. */
-async function service(name: string, args: string[], natsUrl: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", `${ROOT}services/${name}/main.ts`, ...args],
-    env: { NATS_URL: natsUrl, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes(" ready: ")) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`${name} exited before ready: ${text}`);
-    text += value;
-  }
-  // Keep draining stderr so the child never blocks on a full pipe.
-  (async () => {
-    while (!(await lines.read()).done) { /* drain */ }
-  })().catch(() => {});
-  return { child, ready: text };
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 300_000): Promise<T> {
   const end = Date.now() + ms;
@@ -54,31 +30,6 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 300
   }
 }
 
-async function qemuBoot(n: number): Promise<number> {
-  const images = await ensureGuestImages();
-  const t0 = performance.now();
-  const ends = await Promise.all(Array.from({ length: n }, async () => {
-    const child = new Deno.Command("qemu-system-riscv64", {
-      args: qemuArgs(images, { disk: false, net: false }),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const r = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes(GUEST_SHELL_MARKER)) {
-      const { value, done } = await r.read();
-      if (done) throw new Error(`qemu ended: ${text}`);
-      text += value;
-    }
-    const at = performance.now();
-    child.kill("SIGKILL");
-    await child.status;
-    return at;
-  }));
-  return Math.max(...ends) - t0;
-}
-
 async function measure(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-clone-bench-" });
   const nats = await startEmbeddedNats();
@@ -86,9 +37,9 @@ async function measure(): Promise<void> {
   const bus = await connect({ url: nats.url, name: "clone-bench", log: () => {} });
   try {
     const g = await ensureGuestImages();
-    procs.push((await service("memory", ["--store", `dir:${dir}/store`], nats.url)).child);
+    procs.push((await benchService("memory", ["--store", `dir:${dir}/store`], nats.url)).child);
     for (const h of ["h1", "h2"]) {
-      const a = await service("agent", [
+      const a = await benchService("agent", [
         "--host",
         h,
         "--cores",
@@ -102,7 +53,7 @@ async function measure(): Promise<void> {
       ], nats.url);
       procs.push(a.child);
     }
-    const ctl = await service("control", ["--http", "0"], nats.url);
+    const ctl = await benchService("control", ["--http", "0"], nats.url);
     procs.push(ctl.child);
     const api = `${/ http (http:\/\/\S+)/.exec(ctl.ready)![1]}/api`;
     await until("2 hosts", async () => {
@@ -161,7 +112,7 @@ async function measure(): Promise<void> {
       });
     }));
     const answerMs = performance.now() - c0;
-    const qemuMs = await qemuBoot(N);
+    const qemuMs = await qemuBootMany(g, N);
     log(
       `${N} clones (hosts ${hosts}): POST answered after ${
         (readyMs / 1000).toFixed(2)
@@ -175,12 +126,7 @@ async function measure(): Promise<void> {
     );
   } finally {
     await bus.close();
-    for (const p of procs.reverse()) {
-      try {
-        p.kill("SIGTERM");
-      } catch { /* gone */ }
-      await p.status;
-    }
+    await stopAll(procs);
     await nats.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

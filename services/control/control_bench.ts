@@ -20,38 +20,10 @@
  */
 
 import { startEmbeddedNats } from "@vmesh/bus";
-import {
-  ensureGuestImages,
-  GUEST_SHELL_MARKER,
-  type GuestImages,
-  qemuArgs,
-} from "../../guest/mod.ts";
+import { ensureGuestImages, GUEST_SHELL_MARKER } from "../../guest/mod.ts";
+import { benchService, qemuBootMany, stopAll } from "./bench_support.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const log = (line: string) => console.log(`control_bench: ${line}`);
-
-/** Spawns a service and waits for its ready line; returns the process and that line. */
-async function service(name: string, args: string[], natsUrl: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", `${ROOT}services/${name}/main.ts`, ...args],
-    env: { NATS_URL: natsUrl, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes(" ready: ")) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`${name} exited before ready: ${text}`);
-    text += value;
-  }
-  // Keep draining stderr so the child never blocks on a full pipe.
-  (async () => {
-    while (!(await lines.read()).done) { /* drain */ }
-  })().catch(() => {});
-  return { child, ready: text };
-}
 
 function percentiles(ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);
@@ -79,31 +51,6 @@ async function concurrent(
   return out;
 }
 
-async function qemuBoot8(images: GuestImages): Promise<number> {
-  const t0 = performance.now();
-  const runs = Array.from({ length: 8 }, async () => {
-    const child = new Deno.Command("qemu-system-riscv64", {
-      args: qemuArgs(images, { disk: false, net: false }),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const r = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes(GUEST_SHELL_MARKER)) {
-      const { value, done } = await r.read();
-      if (done) throw new Error(`qemu ended: ${text}`);
-      text += value;
-    }
-    const at = performance.now();
-    child.kill("SIGKILL");
-    await child.status;
-    return at;
-  });
-  const ends = await Promise.all(runs);
-  return Math.max(...ends) - t0;
-}
-
 async function measure(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-control-bench-" });
   const nats = await startEmbeddedNats();
@@ -111,7 +58,7 @@ async function measure(): Promise<void> {
   try {
     const images = await ensureGuestImages();
     // Room for 8 Linux VMs plus 100 in-flight 9-hart creates: placement must not refuse them.
-    const agent = await service("agent", [
+    const agent = await benchService("agent", [
       "--host",
       "h1",
       "--cores",
@@ -124,7 +71,7 @@ async function measure(): Promise<void> {
       "500",
     ], nats.url);
     procs.push(agent.child);
-    const ctl = await service("control", ["--http", "0"], nats.url);
+    const ctl = await benchService("control", ["--http", "0"], nats.url);
     procs.push(ctl.child);
     const base = / http (http:\/\/\S+)/.exec(ctl.ready)![1];
     const api = `${base}/api`;
@@ -169,7 +116,7 @@ async function measure(): Promise<void> {
     for (let i = 0; i < 8; i++) {
       await (await fetch(`${api}/vms/b${i}/stop`, { method: "POST" })).body?.cancel();
     }
-    const qemu8 = await qemuBoot8(images);
+    const qemu8 = await qemuBootMany(images, 8);
     log(
       `create and boot 8 Linux VMs at once on one host to the shell prompt: vmesh ` +
         `${vmesh8.toFixed(0)} ms, qemu ${qemu8.toFixed(0)} ms = ${
@@ -189,12 +136,7 @@ async function measure(): Promise<void> {
         percentiles(placed),
     );
   } finally {
-    for (const p of procs.reverse()) {
-      try {
-        p.kill("SIGTERM");
-      } catch { /* gone */ }
-      await p.status;
-    }
+    await stopAll(procs);
     await nats.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
