@@ -77,7 +77,6 @@ export async function replayBoot(o: BootReplayOptions): Promise<BootReplayResult
   const parts = [kernel, bios, initrd].filter((p) => p != null);
   const replayer = await RunReplayer.open(o.log, {
     vmesh: "run-log",
-    version: 1,
     images: await imagesDigest(parts),
     ramSize: o.ramSize,
     harts: o.harts,

@@ -46,9 +46,9 @@ Deno.test("snapshots are thinned to stay under --snapshot-memory, older ones fir
       snapshotEvery: 2000,
       snapshotMemory: cap,
     });
-    let stub: GdbStub | undefined;
-    const m = machine(tt, () => stub!);
-    stub = new GdbStub({
+    const ref: { stub?: GdbStub } = {};
+    const m = machine(tt, () => ref.stub!);
+    ref.stub = new GdbStub({
       harts: m.harts as unknown as DebugHart[],
       mem: m.mem,
       kill: () => m.stop(0),
