@@ -8,17 +8,15 @@
  * shows the control and agent roles allow the snapshot, the layers and the clones.
  */
 import assert from "node:assert/strict";
-import {
-  BusCredentials,
-  connect,
-  consoleMsgs,
-  memory,
-  MEMORY_PREFIX,
-  startEmbeddedNats,
-} from "@vmesh/bus";
+import { consoleMsgs, memory, MEMORY_PREFIX } from "@vmesh/bus";
 import { ensureGuestImages, GUEST_SHELL_MARKER } from "../guest/mod.ts";
 import { diskImageMib } from "../services/agent/disk_size.ts";
-import { controlClient, startAgent } from "./control_harness.ts";
+import {
+  controlClient,
+  permissionViolations,
+  startAgent,
+  startLoginBus,
+} from "./control_harness.ts";
 import { type ServiceProcess, startService, waitFor } from "./services_harness.ts";
 
 Deno.test({
@@ -27,23 +25,17 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmesh-control-clone-linux-" });
-  const creds = new BusCredentials();
-  for (const host of ["h1", "h2"]) creds.add({ kind: "agent", host });
-  creds.add({ kind: "control" });
-  creds.add({ kind: "memory" });
-  const nats = await startEmbeddedNats({ credentials: creds });
-  const admin = nats.credentials!.users.get("admin")!;
-  const bus = await connect({
-    url: nats.url,
-    name: "vmesh-test",
-    auth: { user: admin.user, pass: admin.password },
-    log: () => {},
-  });
-  const tb = { bus };
+  const tb = await startLoginBus([
+    { kind: "agent", host: "h1" },
+    { kind: "agent", host: "h2" },
+    { kind: "control" },
+    { kind: "memory" },
+  ]);
+  const { creds } = tb;
   const procs: ServiceProcess[] = [];
   try {
     const g = await ensureGuestImages();
-    const url = nats.url;
+    const url = tb.nats.url;
     procs.push(
       await startService("memory", ["--store", `dir:${dir}/store`], url, {
         env: creds.env({ kind: "memory" }),
@@ -115,14 +107,10 @@ Deno.test({
       assert.equal((await Deno.stat(rebuilt)).size, point.pointLayer!.size, rebuilt);
     }));
     // No login was refused anything (a connection logs each permission violation).
-    const refused = procs.flatMap((p) => p.log).filter((l) =>
-      /[Pp]ermissions? [Vv]iolation/.test(l)
-    );
-    assert.deepEqual(refused, []);
+    assert.deepEqual(permissionViolations(procs), []);
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => {});
-    await bus.close();
-    await nats.stop();
+    await tb.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

@@ -3,7 +3,15 @@
  * processes (through services_harness.ts), a client of the control API, VM specs for a
  * bare-metal guest, and the `./vmesh` CLI run against a bus.
  */
-import { type Bus, control } from "@vmesh/bus";
+import {
+  type Bus,
+  BusCredentials,
+  type BusRole,
+  connect,
+  control,
+  type EmbeddedNats,
+  startEmbeddedNats,
+} from "@vmesh/bus";
 import { type ServiceProcess, startService } from "./services_harness.ts";
 
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
@@ -75,4 +83,40 @@ export async function vmeshCli(
   }).output();
   const d = new TextDecoder();
   return { code: o.code, out: d.decode(o.stdout), err: d.decode(o.stderr) };
+}
+
+/** A nats-server with a login per role (anonymous refused) and a client of its admin login. */
+export interface LoginBus {
+  creds: BusCredentials;
+  nats: EmbeddedNats;
+  bus: Bus;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link LoginBus} with a login for each of `roles`. */
+export async function startLoginBus(roles: BusRole[]): Promise<LoginBus> {
+  const creds = new BusCredentials();
+  for (const r of roles) creds.add(r);
+  const nats = await startEmbeddedNats({ credentials: creds });
+  const admin = nats.credentials!.users.get("admin")!;
+  const bus = await connect({
+    url: nats.url,
+    name: "vmesh-test",
+    auth: { user: admin.user, pass: admin.password },
+    log: () => {},
+  });
+  return {
+    creds,
+    nats,
+    bus,
+    close: async () => {
+      await bus.close();
+      await nats.stop();
+    },
+  };
+}
+
+/** The permission violations in the logs of `procs` (a connection logs each one). */
+export function permissionViolations(procs: { log: string[] }[]): string[] {
+  return procs.flatMap((p) => p.log).filter((l) => /[Pp]ermissions? [Vv]iolation/.test(l));
 }
