@@ -121,6 +121,9 @@ Deno.test({
     const taken = await ctl.call("clone", { snapshot: "s1", count: 3, prefix: "r" })
       .catch((e) => e);
     assert.match(`${taken.message}`, /VM r1 already exists.*none of the 3 clones was created/);
+    const cliUnknown = await vmeshCli(url, "clone", "nosuch", "--count", "2", "--control");
+    assert.equal(cliUnknown.code, 1, cliUnknown.err);
+    assert.match(cliUnknown.err, /vmesh clone: no snapshot nosuch in the memory service/);
     const t1 = performance.now();
     const cli = await vmeshCli(url, "clone", "s1", "--count", "2", "--control", "--name", "c");
     const cliMs = performance.now() - t1;
@@ -175,6 +178,34 @@ Deno.test({
       const text = await tickedPast(name, atSnap + 2);
       assert.doesNotMatch(text, new RegExp(TICK_GUEST_LINE), `${name} restored, not booted`);
     }
+
+    // One clone placed on a host that cannot start it (a file where its --dir was), one on h2 that can:
+    // the one that started is removed again, and the error says so.
+    procs.push(await startAgent("h3", dir, url, { ramMib: 128, cores: 8 }));
+    await waitFor("h3 up", async () => {
+      const { hosts } = await ctl.call("hosts", {});
+      return hosts.find((h) => h.host === "h3" && h.up);
+    });
+    await Deno.remove(`${dir}/h3`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/h3`, "a file where h3's --dir was");
+    const half = await ctl.call("clone", { snapshot: "s1", count: 2, prefix: "p" }).then(
+      (r) => JSON.stringify(r.vms.map((v) => [v.name, v.host])),
+      (e) => e.message,
+    );
+    assert.match(
+      half,
+      /1 of 2 clones did not start \(p1: VM p1 placed on h3, but host h3 could not start it: .*\); the 1 that started were stopped and removed with the rest: none of the 2 is left/,
+    );
+    assert.ok(!(await ctl.call("list", {})).vms.some((v) => v.name.startsWith("p")));
+    const { events } = await ctl.call("events", { vm: "p2" });
+    assert.deepEqual(events.map((e) => e.type), ["created", "placed", "running", "removed"]);
+    await waitFor("p2 gone from h2", () =>
+      new Promise<true | undefined>((resolve) => {
+        const sub = tb.bus.subscribe(control.hostLoad, control.hostLoadSubject("h2"), (l) => {
+          sub.unsubscribe();
+          resolve(l.vms.some((v) => v.name === "p2") ? undefined : true);
+        });
+      }));
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => {});
     await tb.close();
