@@ -6,19 +6,7 @@
 import assert from "node:assert/strict";
 import { BootUsageError, parseBootArgs } from "../cli/boot_args.ts";
 import { ensureGuestImages, GUEST_CACHE_ENV } from "../guest/mod.ts";
-import { bootBatch } from "./vmesh_boot.ts";
-
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-
-async function boot(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "boot", ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { bootBatch, bootCli as boot } from "./vmesh_boot.ts";
 
 Deno.test("vmesh boot --help lists the flags", async () => {
   const r = await boot(["--help"]);

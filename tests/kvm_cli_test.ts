@@ -7,18 +7,7 @@
 import assert from "node:assert/strict";
 import { KvmError, openKvm } from "../services/cpu/kvm/mod.ts";
 import { kvmRequested } from "../services/cpu/kvm/main.ts";
-
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-
-async function boot(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "boot", ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { bootCli as boot } from "./vmesh_boot.ts";
 
 Deno.test("kvmRequested: --accel kvm and --accel=kvm before --, not after it", () => {
   assert.equal(kvmRequested(["--accel", "kvm"]), true);

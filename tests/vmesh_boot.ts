@@ -18,13 +18,21 @@ export interface BootResult {
 export { imageArgs } from "../guest/mod.ts";
 
 /** Runs `vmesh boot --timeout 600 ARGS -- COMMAND` with `env` added to NO_COLOR=1. */
-export async function bootBatch(
+export function bootBatch(
   args: string[],
   command: string,
   env: Record<string, string> = {},
 ): Promise<BootResult> {
+  return bootCli(["--timeout", TIMEOUT_S, ...args, "--", command], env);
+}
+
+/** Runs `vmesh boot ARGS` as it is given (flag errors, help) with `env` added to NO_COLOR=1. */
+export async function bootCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<BootResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, "boot", "--timeout", TIMEOUT_S, ...args, "--", command],
+    args: ["run", "-A", "--quiet", MAIN, "boot", ...args],
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
   }).output();

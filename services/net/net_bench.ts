@@ -97,21 +97,7 @@ async function qemuVmToVm(img: GuestImages): Promise<VmVmResult> {
         `virtio-net-device,netdev=n0,mac=${mac}`,
       ],
     });
-    const child = new Deno.Command("qemu-system-riscv64", {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 600_000);
-    const out = await child.output();
-    clearTimeout(timer);
-    const text = new TextDecoder().decode(out.stdout);
-    const parsed = parseBatchOutput(text);
-    if (!parsed || parsed.status !== 0) {
-      throw new Error(`QEMU VM status ${parsed?.status}: ${text.slice(-300)}`);
-    }
-    return parsed.output;
+    return await qemuBatch("qemu-system-riscv64", args, "QEMU VM");
   };
   const [outA, outB] = await Promise.all([
     run(send, 0, 1, "52:54:00:74:00:0a"),
@@ -262,21 +248,8 @@ async function qemuTap(
       "virtio-net-device,netdev=n0,mac=52:54:00:71:01:14",
     ],
   });
-  const child = new Deno.Command("ip", {
-    args: inNs("qemu-system-riscv64", ...args).slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 600_000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const text = new TextDecoder().decode(out.stdout);
-  const parsed = parseBatchOutput(text);
-  if (!parsed || parsed.status !== 0) {
-    throw new Error(`status ${parsed?.status}: ${text.slice(-500)}`);
-  }
-  return await tapResult(parsed.output, dir);
+  const output = await qemuBatch("ip", inNs("qemu-system-riscv64", ...args).slice(1), "QEMU");
+  return await tapResult(output, dir);
 }
 
 async function tapRuns(): Promise<void> {
@@ -357,4 +330,19 @@ if (Deno.env.get("VMESH_BENCH_SKIP_NET") === undefined) {
     log(`VM<->VM part failed: ${(e as Error).message}`);
   }
   await tapRuns();
+}
+
+/** Runs a QEMU batch guest (`cmd args`, killed after 10 min); its command's output. */
+async function qemuBatch(cmd: string, args: string[], what: string): Promise<string> {
+  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 600_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const text = new TextDecoder().decode(out.stdout);
+  const parsed = parseBatchOutput(text);
+  if (!parsed || parsed.status !== 0) {
+    throw new Error(`${what} status ${parsed?.status}: ${text.slice(-500)}`);
+  }
+  return parsed.output;
 }
