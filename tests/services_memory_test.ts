@@ -99,7 +99,15 @@ for (const backend of ["objects", "dir"] as const) {
         mtime: 12345,
         createdUnixMs: 1_764_720_000_000,
         ramPagesStored: 3,
-        disks: [{ device: "disk0", backend: "cow", image: "/b", overlay: "/p", frozen: true }],
+        disks: [{
+          device: "disk0",
+          backend: "cow",
+          image: "/b",
+          overlay: "/p",
+          frozen: true,
+          baseLayer: null,
+          pointLayer: null,
+        }],
         harts: [{ device: "hart0", kind: "rv64-hart", state: new Uint8Array([5]), version: 3 }],
       };
 
@@ -137,12 +145,13 @@ for (const backend of ["objects", "dir"] as const) {
         },
       );
 
-      await t.step("discovery lists the service with its seven endpoints", async () => {
+      await t.step("discovery lists the service with its eight endpoints", async () => {
         const [info] = await discover(tb.bus, "vmesh-memory", 1);
         assert.equal(info.version, "0.1.0");
         assert.deepEqual(
           info.endpoints.map((e) => e.subject).sort(),
           [
+            "collect_garbage",
             "delete_manifest",
             "get_manifest",
             "get_page",
