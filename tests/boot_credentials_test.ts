@@ -223,6 +223,14 @@ Deno.test("vmesh boot credentials: anonymous refused; VM A's CPU login cannot re
       auth: { user: "admin", pass: admin[PASSWORD_ENV] },
     });
     conns.push(adminBus);
+    // B runs once the launcher's start reaches it (after its services answer), not at "ready".
+    const t0 = Date.now();
+    for (;;) {
+      const s = await adminBus.request({ vm: "b", device: "ctl" }, vm.ops.status, {});
+      if (s.state === vm.State.RUNNING) break;
+      assert.ok(Date.now() - t0 < 30_000, `B never ran: state ${s.state}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const logged: string[] = [];
     const stolen = await connect({
       url,

@@ -22,20 +22,17 @@ import { type ServiceProcess, startService, startTestBus } from "./services_harn
 const hasKvm = await Deno.stat("/dev/kvm").then(() => true, () => false);
 const pvm = hasKvm && kvmBackend() === "pvm";
 const ignore = !hasKvm || (pvm && Deno.env.get("VMESH_TEST_KVM_LINUX") !== "1");
-if (ignore) {
-  console.error(
-    `kvm_virtio_test: skipped: ${
-      hasKvm ? "PVM host (minutes per boot; set VMESH_TEST_KVM_LINUX=1)" : "/dev/kvm is absent"
-    }`,
-  );
-}
+const skipWhy = hasKvm
+  ? "a PVM host emulates the guest kernel, minutes per boot; set VMESH_TEST_KVM_LINUX=1"
+  : "/dev/kvm is absent";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 /** ext4 superblock s_mnt_count (le16 at byte 1024 + 0x34). */
 const mountCount = (img: Uint8Array) => img[1024 + 0x34] | (img[1024 + 0x35] << 8);
 
 Deno.test({
-  name: "kvm: the minimal kernel mounts a virtio-blk disk served over the bus read-write",
+  name: "kvm: the minimal kernel mounts a virtio-blk disk served over the bus read-write" +
+    (ignore ? ` (skipped: ${skipWhy})` : ""),
   ignore,
   sanitizeOps: false,
   sanitizeResources: false,
