@@ -83,6 +83,8 @@ const JIT_CHUNK_SHARED = 4096;
 const NO_COUNTS = new Uint16Array(1);
 /** Jump cache index mask (see `jumpCacheOffset`; entries are 4 words). */
 const JC_MASK = JUMP_CACHE_ENTRIES - 1;
+/** Interpreted instructions after a jump target that count as one more entry of it. */
+const SEGMENT_UNIT = 32;
 
 /**
  * At a taken jump in the interpreter beside the translator: true when the target (pc low word
@@ -96,7 +98,15 @@ function jitStopsAt(
   hot: Uint16Array,
   limit: number,
   tl: number,
+  prevHx: number,
+  prevLen: number,
 ): boolean {
+  // The code since the last jump target ran `prevLen` instructions: long straight-line code
+  // weighs more than one entry (a 2000-instruction unrolled loop body is hot after a few runs).
+  if (prevLen >= SEGMENT_UNIT) {
+    const w = hot[prevHx] + Math.floor(prevLen / SEGMENT_UNIT);
+    hot[prevHx] = w > 0xffff ? 0xffff : w;
+  }
   const j = jc + (jumpCacheOffset(tl, JC_MASK) >> 2);
   const hx = hotIndex(tl), c = hot[hx];
   if ((r[j] === tl && r[j + 3] === mode) || c >= limit) return true;
@@ -408,6 +418,8 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
     let pc = this.pcv;
     let fpBase = NaN, fpOff = 0;
     let n = 0, attempted = 0;
+    // The current straight-line segment: its jump target's hot counter and where it began.
+    let segHx = hotIndex(pc | 0), segAt = 0;
     /** Bits of an illegal instruction (the trap's tval). */
     let illBits = 0;
     let exc = -1, excTval = 0, ill = false;
@@ -427,6 +439,17 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
         raw = u16[hh];
         if ((raw & 3) === 3) raw |= u16[hh + 1] << 16;
       } else {
+        if (jit !== undefined && d >= 4096 && d <= 4098 && n > 1) {
+          // Fell through into the next page: translated code may start here (straight-line
+          // code that crosses pages has no jump where the interpreter would stop).
+          const stop = jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0, segHx, n - 1 - segAt);
+          segHx = hotIndex(pc | 0);
+          segAt = n - 1;
+          if (stop) {
+            n--;
+            break;
+          }
+        }
         if (!(d >= 0 && d < 4095)) {
           const plo = pc | 0;
           const ti = fetchSet + ((plo >>> 10) & TLB_INDEX_MASK);
@@ -826,7 +849,12 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           if (take) {
             pc += ((insn >> 31) << 12) | (((insn >>> 7) & 1) << 11) |
               (((insn >>> 25) & 0x3f) << 5) | (((insn >>> 8) & 0xf) << 1);
-            if (jit !== undefined && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
+            if (jit !== undefined) {
+              const stop = jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0, segHx, n - segAt);
+              segHx = hotIndex(pc | 0);
+              segAt = n;
+              if (stop) break loop;
+            }
           } else pc += ilen;
           continue;
         }
@@ -839,7 +867,12 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
           }
           pc += ((insn >> 31) << 20) | (((insn >>> 12) & 0xff) << 12) |
             (((insn >>> 20) & 1) << 11) | (((insn >>> 21) & 0x3ff) << 1);
-          if (jit !== undefined && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
+          if (jit !== undefined) {
+            const stop = jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0, segHx, n - segAt);
+            segHx = hotIndex(pc | 0);
+            segAt = n;
+            if (stop) break loop;
+          }
           continue;
         }
         case 25: { // JALR
@@ -858,7 +891,12 @@ export class Hart extends HartTraps implements ExecutionEngine, FpState {
             r[w + 1] = hiOf(l);
           }
           pc = t;
-          if (jit !== undefined && jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0)) break loop;
+          if (jit !== undefined) {
+            const stop = jitStopsAt(r, jc, mode, hot, hotLimit, pc | 0, segHx, n - segAt);
+            segHx = hotIndex(pc | 0);
+            segAt = n;
+            if (stop) break loop;
+          }
           continue;
         }
         case 13: { // LUI
