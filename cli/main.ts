@@ -3,7 +3,7 @@
  * then runs this file; each subcommand lives in its own module with `main(args)`.
  */
 
-import { SUMMARIES as VM_COMMANDS } from "./vm_commands.ts";
+import { SUMMARIES as VM_COMMANDS } from "./vm_command_summaries.ts";
 
 /** A subcommand: its module's `main` gets the arguments (and the name too, when `named`). */
 interface Command {

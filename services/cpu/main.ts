@@ -24,8 +24,8 @@ import {
   parseGdbAddress,
 } from "./gdb/mod.ts";
 import { WallClock } from "./machine/clock.ts";
-import { imagesDigest, ReplayError, RunRecorder, RunReplayer } from "./replay/run_log.ts";
-import { TimeTravel } from "./replay/time_travel.ts";
+import type { RunRecorder, RunReplayer } from "./replay/run_log.ts";
+import type { TimeTravel } from "./replay/time_travel.ts";
 
 const USAGE = `usage: vmesh run [options] PROGRAM
 
@@ -258,18 +258,26 @@ export async function main(args: string[]): Promise<number> {
     bios: opts.bios,
     initrd: opts.initrd,
   };
+  // Record/replay modules (and node:zlib with them) load only for a journaled run.
+  const rr = opts.record !== undefined || opts.replay !== undefined
+    ? await import("./replay/run_log.ts")
+    : undefined;
+  const tt = opts.replay !== undefined && opts.gdb
+    ? await import("./replay/time_travel.ts")
+    : undefined;
+  const isTravel = (j: unknown): j is TimeTravel => tt !== undefined && j instanceof tt.TimeTravel;
   try {
-    if (opts.record !== undefined || opts.replay !== undefined) images = await readImages(opts);
-    journal = await openJournal(opts, images as Images);
-    if (journal instanceof RunReplayer && opts.gdb) {
-      journal = new TimeTravel(journal, {
+    if (rr) images = await readImages(opts);
+    journal = rr ? await openJournal(rr, opts, images as Images) : undefined;
+    if (tt && rr && journal instanceof rr.RunReplayer) {
+      journal = new tt.TimeTravel(journal, {
         harts: opts.harts,
         ramSize: opts.ramSize,
         snapshotEvery: opts.snapshotEvery,
       });
     }
   } catch (e) {
-    if (e instanceof ReplayError || e instanceof UsageError) {
+    if ((rr && e instanceof rr.ReplayError) || e instanceof UsageError) {
       console.error(`vmesh run: ${e.message}`);
       return 1;
     }
@@ -287,7 +295,7 @@ export async function main(args: string[]): Promise<number> {
       // A replay stops where the recording's limit stopped it, unless told to stop sooner.
       maxInstructions: opts.maxInstructions ?? journal?.header.maxInstructions,
       noReboot: opts.noReboot,
-      onConsoleOutput: journal instanceof TimeTravel
+      onConsoleOutput: isTravel(journal)
         ? (bytes) => (journal as TimeTravel).output(bytes, writeAll)
         : (bytes) => writeAll(bytes),
       debug: opts.gdb ? { runBatch: (n, hart) => gdbStub!.runBatch(n, hart) } : undefined,
@@ -315,7 +323,7 @@ export async function main(args: string[]): Promise<number> {
       release: () => clock?.release(),
     }, {
       waitForClient: opts.waitGdb,
-      reverse: journal instanceof TimeTravel ? journal : undefined,
+      reverse: isTravel(journal) ? journal : undefined,
     });
     try {
       gdbServer = new GdbServer(gdbStub, opts.gdb);
@@ -354,13 +362,13 @@ export async function main(args: string[]): Promise<number> {
     input.close();
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
-  const replayer = journal instanceof TimeTravel ? journal.replayer : journal;
-  if (replayer instanceof RunReplayer) {
+  const replayer = isTravel(journal) ? journal.replayer : journal;
+  if (rr && replayer instanceof rr.RunReplayer) {
     if (replayer.divergence !== undefined) {
       console.error(`vmesh run: replay of ${opts.replay} ${replayer.divergence}`);
       return 1;
     }
-    const travels = journal instanceof TimeTravel
+    const travels = isTravel(journal)
       ? `, ${journal.travels} travels back, ${journal.snapshots.length} snapshots`
       : "";
     console.error(
@@ -368,7 +376,7 @@ export async function main(args: string[]): Promise<number> {
         `(${machine.instret} instructions, ${secs} s${travels})` +
         (replayer.stoppedEarly ? "; stopped before the recording's end" : ""),
     );
-  } else if (journal instanceof RunRecorder) {
+  } else if (rr && journal instanceof rr.RunRecorder) {
     console.error(
       `vmesh run: recorded ${opts.record}: ${journal.checkpoints} checkpoints, ` +
         `${machine.instret} instructions`,
@@ -418,23 +426,23 @@ async function readImages(o: RunArgs): Promise<Images> {
 
 /** The recorder or replayer `--record`/`--replay` ask for (images hashed, flags compared). */
 async function openJournal(
+  rr: typeof import("./replay/run_log.ts"),
   o: RunArgs,
   images: Images,
-): Promise<RunRecorder | RunReplayer | undefined> {
-  if (o.record === undefined && o.replay === undefined) return undefined;
+): Promise<RunRecorder | RunReplayer> {
   const parts = [images.program, images.bios, images.initrd].filter((p) => p != null);
   const flags = {
     vmesh: "run-log" as const,
     version: 1 as const,
-    images: await imagesDigest(parts),
+    images: await rr.imagesDigest(parts),
     ramSize: o.ramSize,
     harts: o.harts,
     append: o.append,
     checkpointEvery: o.checkpointEvery,
   };
-  if (o.replay !== undefined) return await RunReplayer.open(o.replay, flags);
+  if (o.replay !== undefined) return await rr.RunReplayer.open(o.replay, flags);
   try {
-    return await RunRecorder.create(o.record!, {
+    return await rr.RunRecorder.create(o.record!, {
       ...flags,
       rtcEpochNs: Date.now() * 1e6,
       maxInstructions: o.maxInstructions,
