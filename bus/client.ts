@@ -18,6 +18,7 @@ import { errorCodec } from "./contracts/common.ts";
 import { ERROR_HEADER, REQUEST_ID_HEADER } from "./headers.ts";
 import { BusError, Status, type StatusCode } from "./status.ts";
 import { devicePrefix } from "./subjects.ts";
+import { MuxError, requestMux } from "./request_mux.ts";
 import {
   activeContext,
   failSpan,
@@ -100,15 +101,18 @@ export async function request<Req, Res>(
   const retries = Math.max(0, opts.retries ?? 2);
   const giveUpAt = opts.deadlineMs === undefined ? Infinity : Date.now() + opts.deadlineMs;
   let delay = opts.retryDelayMs ?? 25;
+  const mux = requestMux(core.nc);
   try {
     for (let attempt = 0;; attempt++) {
       const left = giveUpAt - Date.now();
       let err: BusError;
       try {
-        const msg = await core.nc.request(subject, data, {
-          timeout: Math.max(1, Math.min(timeoutMs, left)),
-          headers: hdrs,
-        });
+        const msg = await mux.request(
+          subject,
+          data,
+          hdrs,
+          Math.max(1, Math.min(timeoutMs, left)),
+        );
         return decodeReply(op, msg, requestId);
       } catch (e) {
         err = toBusError(e, subject, requestId);
@@ -162,6 +166,13 @@ function decodeReply<Res>(op: Op<unknown, Res>, msg: Msg, requestId: string): Re
 /** Maps a nats.js request failure to a BusError. */
 function toBusError(e: unknown, subject: string, requestId: string): BusError {
   if (e instanceof BusError) return e;
+  if (e instanceof MuxError) {
+    return e.kind === "timeout"
+      ? new BusError(Status.DEADLINE_EXCEEDED, `no reply on ${subject}`, requestId)
+      : e.kind === "no-responders"
+      ? new BusError(Status.UNAVAILABLE, `no service on ${subject}`, requestId)
+      : new BusError(Status.UNAVAILABLE, `${subject}: ${e.message}`, requestId);
+  }
   const err = e as Error;
   if (e instanceof TimeoutError || err?.name === "TimeoutError") {
     return new BusError(Status.DEADLINE_EXCEEDED, `no reply on ${subject}`, requestId, {

@@ -34,11 +34,25 @@ export interface RequestContext {
 }
 
 /**
- * Handles one op: gets the decoded request, returns (or resolves) the reply.
+ * A reply the handler encoded itself: `bytes` is the protobuf encoding of a `Res`, sent as
+ * is (no codec pass). For large payloads built in place, e.g. a block read whose data is
+ * read from the file straight into the message (`block.readReplyBuffer`).
+ */
+export class Encoded<Res> {
+  declare readonly _res?: Res;
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/**
+ * Handles one op: gets the decoded request, returns (or resolves) the reply, or the reply
+ * already encoded ({@link Encoded}).
  * Throw a {@link BusError} to send a typed error reply; any other exception becomes
  * INTERNAL.
  */
-export type Handler<Req, Res> = (req: Req, ctx: RequestContext) => Res | Promise<Res>;
+export type Handler<Req, Res> = (
+  req: Req,
+  ctx: RequestContext,
+) => Res | Encoded<Res> | Promise<Res | Encoded<Res>>;
 
 /** Static facts of an endpoint, fixed when the service starts. */
 export interface EndpointConfig<Req, Res> {
@@ -153,7 +167,7 @@ async function run<Req, Res>(
     const res = await cfg.handler(req, ctx);
     let data: Uint8Array;
     try {
-      data = cfg.op.reply.encode(res);
+      data = res instanceof Encoded ? res.bytes : cfg.op.reply.encode(res);
     } catch (e) {
       // A reply that does not fit its type is the service's bug, not the caller's.
       throw new BusError(Status.INTERNAL, `handler returned a bad reply: ${(e as Error).message}`);

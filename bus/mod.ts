@@ -49,7 +49,7 @@ export {
   targetPrefix,
 } from "./client.ts";
 export { type DeviceService, type Handlers, serve, type ServiceOptions } from "./service.ts";
-export { type Handler, type RequestContext } from "./endpoint.ts";
+export { Encoded, type Handler, type RequestContext } from "./endpoint.ts";
 export {
   type BusSubscription,
   type MessageContext,

@@ -102,3 +102,26 @@ export const ops: {
   flush: defineOp("flush", "vmesh.block.Flush", "vmesh.block.FlushReply"),
   discard: defineOp("discard", "vmesh.block.Discard", "vmesh.block.DiscardReply"),
 };
+
+/**
+ * A `ReadReply` (status OK) encoded around `length` data bytes still to be filled: `bytes` is
+ * the whole message, `data` the view of its data field. Reading the disk into `data` makes the
+ * reply without copying the data again (wrap `bytes` in `Encoded`).
+ */
+export function readReplyBuffer(length: number): { bytes: Uint8Array; data: Uint8Array } {
+  if (!Number.isSafeInteger(length) || length < 0 || length > 0xffffffff) {
+    throw new RangeError(`bad read length ${length}`);
+  }
+  let head = 2; // tag byte + at least one length byte
+  for (let n = length; n >= 0x80; n = Math.floor(n / 128)) head++;
+  const bytes = new Uint8Array(head + length);
+  bytes[0] = 0x12; // field 2 (data), wire type 2 (length-delimited)
+  let i = 1;
+  let n = length;
+  while (n >= 0x80) {
+    bytes[i++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  bytes[i] = n;
+  return { bytes, data: bytes.subarray(head) };
+}

@@ -28,6 +28,11 @@ export interface BlockBackend {
   quiesced?<T>(fn: () => Promise<T>): Promise<T>;
   /** Reads `length` bytes at `offset`; bytes never written read as zero. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * As `read`, into `dst` (`dst.length` bytes at `offset`): lets the service read straight
+   * into the reply message. Absent: the service calls `read` and the reply codec copies.
+   */
+  readInto?(offset: number, dst: Uint8Array): Promise<void>;
   /** Writes `data` at `offset`; durable after the next `flush` (or at once when `fua`). */
   write(offset: number, data: Uint8Array, fua?: boolean): Promise<void>;
   /** Makes every completed write durable (fsync) before it resolves. */
@@ -99,12 +104,17 @@ export function checkRange(
   }
 }
 
+/** A host failure as an IO_ERROR BlockError (a BlockError stays as it is). */
+export function ioError(what: string, err: unknown): BlockError {
+  if (err instanceof BlockError) return err;
+  return new BlockError("IO_ERROR", `${what}: ${err instanceof Error ? err.message : err}`);
+}
+
 /** Runs a host I/O operation, reporting a host failure as an IO_ERROR BlockError. */
 export async function hostIo<T>(what: string, op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {
-    if (err instanceof BlockError) throw err;
-    throw new BlockError("IO_ERROR", `${what}: ${err instanceof Error ? err.message : err}`);
+    throw ioError(what, err);
   }
 }

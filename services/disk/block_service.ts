@@ -11,6 +11,7 @@ import {
   type Bus,
   BusError,
   type DeviceService,
+  Encoded,
   type Handlers,
   type RequestContext,
   Status,
@@ -55,12 +56,27 @@ export function blockHandlers(
   };
   return {
     info: () => backend.info(),
-    read: (req, ctx) =>
-      guarded(async () => {
+    read: (req, ctx) => {
+      // No async wrapper: a read served from the page cache is answered in the same turn.
+      try {
         annotate(ctx, req.offset, req.length);
         checkRange(backend.info(), req.offset, req.length, limits);
-        return { status: Status.OK, data: await backend.read(req.offset, req.length) };
-      }),
+        if (backend.readInto) {
+          // The data is read into the reply message itself (no codec copy).
+          const reply = block.readReplyBuffer(req.length);
+          return backend.readInto(req.offset, reply.data).then(
+            () => new Encoded<block.ReadReply>(reply.bytes),
+            (e) => Promise.reject(toBusError(e)),
+          );
+        }
+        return backend.read(req.offset, req.length).then(
+          (data): block.ReadReply => ({ status: Status.OK, data }),
+          (e) => Promise.reject(toBusError(e)),
+        );
+      } catch (e) {
+        return Promise.reject(toBusError(e));
+      }
+    },
     write: (req, ctx) =>
       guarded(async () => {
         annotate(ctx, req.offset, req.data.length);

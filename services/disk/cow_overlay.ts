@@ -242,8 +242,14 @@ export class CowOverlay implements BlockBackend {
 
   /** Reads `length` bytes at `offset`. */
   read(offset: number, length: number): Promise<Uint8Array> {
-    this.#checkBounds(offset, length);
-    return this.#queue.run(() => hostIo("read", () => this.#read(offset, length)));
+    const out = new Uint8Array(length);
+    return this.readInto(offset, out).then(() => out);
+  }
+
+  /** Reads `dst.length` bytes at `offset` into `dst`. */
+  readInto(offset: number, dst: Uint8Array): Promise<void> {
+    this.#checkBounds(offset, dst.length);
+    return this.#queue.run(() => hostIo("read", () => this.#read(offset, dst)));
   }
 
   /**
@@ -356,8 +362,8 @@ export class CowOverlay implements BlockBackend {
     this.base.close();
   }
 
-  async #read(offset: number, length: number): Promise<Uint8Array> {
-    const out = new Uint8Array(length);
+  async #read(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
     const cs = this.header.clusterSize;
     let pos = 0;
     while (pos < length) {
@@ -375,7 +381,6 @@ export class CowOverlay implements BlockBackend {
       else await readAt(this.base, at, piece); // past the base's end stays zero
       pos = end;
     }
-    return out;
   }
 
   /**

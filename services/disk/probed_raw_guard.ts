@@ -22,8 +22,13 @@ const PROBED_BYTES = 4;
  * ```
  */
 export class ProbedRawGuard implements BlockBackend {
+  /** Reads through into `dst`, when the image can (see `BlockBackend.readInto`). */
+  readonly readInto?: (offset: number, dst: Uint8Array) => Promise<void>;
+
   /** Wraps `inner`, a raw image opened by probing. */
-  constructor(readonly inner: BlockBackend) {}
+  constructor(readonly inner: BlockBackend) {
+    if (inner.readInto) this.readInto = (offset, dst) => inner.readInto!(offset, dst);
+  }
 
   /** Geometry and features of the raw image. */
   info(): BlockInfo {

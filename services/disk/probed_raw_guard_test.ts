@@ -25,6 +25,12 @@ Deno.test("a probed raw image refuses writes that would make it probe as qcow2",
     await assert.rejects(() => probed.write(2, Uint8Array.from(MAGIC.slice(2))), BlockError);
     await probed.write(512, header); // elsewhere the magic is just data
     await probed.write(0, new Uint8Array(512).fill(7));
+    // Reads into a caller's buffer go through too (the disk service's zero-copy read replies).
+    assert.ok(probed.readInto, "a probed raw image keeps readInto");
+    const dst = new Uint8Array(1024);
+    await probed.readInto(0, dst);
+    assert.deepEqual(dst.subarray(0, 512), new Uint8Array(512).fill(7));
+    assert.deepEqual(dst.subarray(512, 516), Uint8Array.from(MAGIC));
     probed.close();
     assert.deepEqual((await Deno.readFile(path)).subarray(0, 4), Uint8Array.from([7, 7, 7, 7]));
 

@@ -1,11 +1,14 @@
 /**
- * Raw image file backend: the device is the file's bytes, offset for offset.
+ * Raw image file backend: the device is the file's bytes, offset for offset. Reads and writes
+ * are synchronous seek + read/write calls done when the request arrives (no queue: nothing can
+ * run between the seek and the transfer), so requests in flight never wait on each other and
+ * the replies of a batch of requests leave together. A write is in the page cache when it
+ * resolves, so a later flush's fsync covers it; fsync itself is async.
  * @module
  */
 
-import { type BlockBackend, BlockError, type BlockInfo, hostIo } from "./block_backend.ts";
-import { readAt, writeAt, zeroAt } from "./file_io.ts";
-import { IoQueue } from "./io_queue.ts";
+import { type BlockBackend, BlockError, type BlockInfo, ioError } from "./block_backend.ts";
+import { readAtSync, writeAtSync, zeroAt } from "./file_io.ts";
 
 /** Options for {@link RawFile.open}. */
 export interface RawFileOptions {
@@ -17,8 +20,6 @@ export interface RawFileOptions {
 
 /** A raw image file as a block device. Its size is the file size at open. */
 export class RawFile implements BlockBackend {
-  readonly #queue = new IoQueue();
-
   private constructor(
     readonly path: string,
     readonly file: Deno.FsFile,
@@ -57,31 +58,36 @@ export class RawFile implements BlockBackend {
 
   /** Reads `length` bytes at `offset`. */
   read(offset: number, length: number): Promise<Uint8Array> {
-    this.#checkBounds(offset, length);
-    return this.#queue.run(() =>
-      hostIo("read", async () => {
-        const buf = new Uint8Array(length);
-        await readAt(this.file, offset, buf);
-        return buf;
-      })
-    );
+    const buf = new Uint8Array(length);
+    return this.readInto(offset, buf).then(() => buf);
+  }
+
+  /** Reads `dst.length` bytes at `offset` into `dst`. */
+  readInto(offset: number, dst: Uint8Array): Promise<void> {
+    this.#checkBounds(offset, dst.length);
+    try {
+      readAtSync(this.file, offset, dst);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(ioError("read", e));
+    }
   }
 
   /** Writes `data` at `offset`; with `fua`, durable before it resolves. */
   write(offset: number, data: Uint8Array, fua = false): Promise<void> {
     this.#checkWritable(offset, data.length);
-    return this.#queue.run(() =>
-      hostIo("write", async () => {
-        await writeAt(this.file, offset, data);
-        if (fua) await this.file.syncData();
-      })
-    );
+    try {
+      writeAtSync(this.file, offset, data);
+    } catch (e) {
+      return Promise.reject(ioError("write", e));
+    }
+    return fua ? this.#sync("write") : Promise.resolve();
   }
 
   /** fsyncs the written file before it resolves. */
   flush(): Promise<void> {
     if (this.readOnly) return Promise.resolve();
-    return this.#queue.run(() => hostIo("flush", () => this.file.syncData()));
+    return this.#sync("flush");
   }
 
   /** Zeroes a range. */
@@ -89,7 +95,15 @@ export class RawFile implements BlockBackend {
     this.#checkWritable(offset, length);
     // Zero-fill rather than punch a hole: Deno exposes no fallocate, and zeros are what
     // a reader of a discarded range must see either way.
-    return this.#queue.run(() => hostIo("discard", () => zeroAt(this.file, offset, length)));
+    return zeroAt(this.file, offset, length).catch((e) => {
+      throw ioError("discard", e);
+    });
+  }
+
+  #sync(what: string): Promise<void> {
+    return this.file.syncData().catch((e) => {
+      throw ioError(what, e);
+    });
   }
 
   /** Closes the files. */

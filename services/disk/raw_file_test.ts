@@ -77,3 +77,26 @@ Deno.test("checkRange: alignment, size limit, range", () => {
   assert.equal(code(() => checkRange(info, (1 << 20) - 512, 1024, limits)), "OUT_OF_RANGE");
   assert.equal(code(() => checkRange(info, -512, 512, limits)), "INVALID_ARGUMENT");
 });
+
+Deno.test("raw file: requests in flight do not wait on each other (a read passes a flush)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/disk.img`;
+    await RawFile.create(path, 1 << 20);
+    const disk = await RawFile.open(path);
+    await disk.write(0, pattern(4096, 3));
+    const order: string[] = [];
+    const flushed = disk.flush().then(() => order.push("flush"));
+    const read = disk.read(0, 4096).then((d) => {
+      order.push("read");
+      return d;
+    });
+    assert.deepEqual(await read, pattern(4096, 3));
+    await flushed;
+    // The fsync is a host call in flight; the read is served from the file meanwhile.
+    assert.deepEqual(order, ["read", "flush"]);
+    disk.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
