@@ -33,7 +33,8 @@ NIC again and, if it had an IPv4 address, takes a new DHCP lease).
 With --control (the default beside a running ./vmesh up, when NATS_URL is unset),
 the control service makes them instead: each placed on the host that fits best
 (as ./vmesh create places one), all or none; it prints NAME HOST per clone and
-returns once all run (they run on; ./vmesh ls, logs, rm -f manage them).
+returns once all run (they run on; ./vmesh ls, logs, rm -f manage them); it refuses
+snapshots of VMs with network ports for now (no new MACs there yet).
 
   --count N           how many clones (1 to 16; 1 to 64 with --control)
   --name PREFIX       clone names: PREFIX1, PREFIX2, ...
