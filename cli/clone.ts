@@ -1,7 +1,8 @@
 /**
  * `./vmesh clone SNAP --count N`: N VMs from one snapshot, each with its own name, console log
- * and copy of every disk point (so no clone sees another's writes, nor the snapshot), all
- * sharing the snapshot's stored pages. Runs until SIGINT/SIGTERM or until every clone stops.
+ * and copy of every disk point (so no clone sees another's writes, nor the snapshot), its own
+ * MAC on each network port (`stableMac(name, index)`, applied by the CPU service's
+ * `--new-mac` with a link bounce), all sharing the snapshot's stored pages. Runs until SIGINT/SIGTERM or until every clone stops.
  * @module
  */
 import { checkToken } from "@vmesh/bus";
@@ -14,22 +15,26 @@ import {
   fetchManifest,
   RESTORED_VM_FLAGS,
   RESTORED_VM_FLAGS_USAGE,
-  snapshotSwitches,
+  snapshotNics,
   startRestoredVm,
 } from "./restored_vm.ts";
+import { stableMac } from "../services/net/mod.ts";
 
 /** `./vmesh clone --help`. */
 export const CLONE_USAGE = `usage: ./vmesh clone SNAP --count N [--name PREFIX] [options]
 
 Runs N VMs from snapshot SNAP (see ./vmesh snapshots), named PREFIX1..PREFIXN
 (default SNAP's VM name + "-clone"). Each carries on from the snapshot with its own
-copy of every disk point and its console in DIR/NAME.log. Snapshots of VMs with
-network ports are refused: their guests would keep the snapshot's MAC address.
+copy of every disk point and its console in DIR/NAME.log. Each network port of a
+clone gets its own MAC (from the clone's name and the port's index) and joins its
+switch with it; the guest is told by a link bounce (the vmesh guest then probes the
+NIC again and, if it had an IPv4 address, takes a new DHCP lease).
 
 With --control (the default beside a running ./vmesh up, when NATS_URL is unset),
 the control service makes them instead: each placed on the host that fits best
 (as ./vmesh create places one), all or none; it prints NAME HOST per clone and
-returns once all run (they run on; ./vmesh ls, logs, rm -f manage them).
+returns once all run (they run on; ./vmesh ls, logs, rm -f manage them); it refuses
+snapshots of VMs with network ports for now (no new MACs there yet).
 
   --count N           how many clones (1 to 16; 1 to 64 with --control)
   --name PREFIX       clone names: PREFIX1, PREFIX2, ...
@@ -103,18 +108,14 @@ export async function main(args: string[]): Promise<number> {
     { command: "clone", store: values.store, say },
     async ({ sb, children, signalled }) => {
       const manifest = await fetchManifest(sb, snap);
-      if (snapshotSwitches(manifest).length) {
-        throw new SnapshotCliError(
-          `snapshot ${snap} has network ports: clones would share its MAC address (not supported yet)`,
-        );
-      }
+      const prefix = values.name ?? `${manifest.vm}-clone`;
+      const macs = cloneMacs(snapshotNics(manifest).map((n) => n.mac), prefix, count);
       const runDir = values["run-dir"] ??
         await Deno.makeTempDir({
           dir: await Deno.mkdir(CLONES_DIR, { recursive: true }).then(() => CLONES_DIR),
           prefix: `${snap}-`,
         });
       await Deno.mkdir(runDir, { recursive: true });
-      const prefix = values.name ?? `${manifest.vm}-clone`;
       const cpus: ServiceProcess[] = [];
       for (let i = 1; i <= count; i++) {
         const vm = `${prefix}${i}`;
@@ -130,9 +131,11 @@ export async function main(args: string[]): Promise<number> {
           verbose: values.verbose,
           say,
           children,
+          newMacs: macs[i - 1],
         });
         cpus.push(cpu);
-        say(`${vm} runs from snapshot ${snap}: console ${log}`);
+        const nics = macs[i - 1].length ? ` (MAC ${macs[i - 1].join(", ")})` : "";
+        say(`${vm} runs from snapshot ${snap}${nics}: console ${log}`);
       }
       say(`${count} clone(s) running; Ctrl-C stops them (logs and disks stay in ${runDir})`);
       return await Promise.race([
@@ -141,6 +144,31 @@ export async function main(args: string[]): Promise<number> {
       ]);
     },
   );
+}
+
+/**
+ * The MACs of clones PREFIX1..PREFIXcount, one list per clone with one per NIC of the
+ * snapshot: `stableMac(clone name, index)`. Throws a SnapshotCliError if two of them, or one
+ * and the snapshot's own, are the same (a 24-bit hash may collide: another prefix helps).
+ */
+export function cloneMacs(snapshotMacs: string[], prefix: string, count: number): string[][] {
+  const seen = new Map(snapshotMacs.map((m) => [m.toLowerCase(), "the snapshot's VM"]));
+  const out: string[][] = [];
+  for (let i = 1; i <= count; i++) {
+    const vm = `${prefix}${i}`;
+    out.push(snapshotMacs.map((_, j) => {
+      const mac = stableMac(vm, j);
+      const other = seen.get(mac);
+      if (other) {
+        throw new SnapshotCliError(
+          `${vm}'s port ${j} would get MAC ${mac}, as ${other} has: give another --name`,
+        );
+      }
+      seen.set(mac, vm);
+      return mac;
+    }));
+  }
+  return out;
 }
 
 /** Where clone runs keep their logs and disks by default. */

@@ -58,10 +58,15 @@ export async function fetchManifest(
   }
 }
 
+/** The snapshot's network ports (switch and MAC), in slot order. */
+export function snapshotNics(m: memory.SnapshotManifest): { switch: string; mac: string }[] {
+  const flags = JSON.parse(m.machine || "{}") as { nics?: { switch: string; mac: string }[] };
+  return flags.nics ?? [];
+}
+
 /** The switches of the snapshot's network ports. */
 export function snapshotSwitches(m: memory.SnapshotManifest): string[] {
-  const flags = JSON.parse(m.machine || "{}") as { nics?: { switch: string }[] };
-  return [...new Set((flags.nics ?? []).map((n) => n.switch))];
+  return [...new Set(snapshotNics(m).map((n) => n.switch))];
 }
 
 /** How to start one VM from a snapshot. */
@@ -80,6 +85,8 @@ export interface RestoredVmOptions {
   say(line: string): void;
   /** Every process started is pushed here (so the caller stops them, last first). */
   children: ServiceProcess[];
+  /** New MACs of the snapshot's NICs in slot order (the CPU service's --new-mac). */
+  newMacs?: string[];
 }
 
 /** Starts VM `o.vm` from the snapshot; resolves once its CPU service is ready. */
@@ -166,6 +173,7 @@ export async function startRestoredVm(
   }
   const cpuArgs = ["--vm", vm, "--restore", o.snap];
   if (o.engine) cpuArgs.push("--engine", o.engine);
+  for (const mac of o.newMacs ?? []) cpuArgs.push("--new-mac", mac);
   const cpu = await spawn(`vmesh-cpu ${vm}`, "cpu", cpuArgs);
   return { cpu, console: consoleProc };
 }

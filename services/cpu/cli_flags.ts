@@ -114,6 +114,22 @@ export function parseNic(spec: string): NicSpec {
   return nic as NicSpec;
 }
 
+/**
+ * The value of one `--new-mac MAC` (a restored NIC's new address): six hex pairs, unicast (a
+ * group address could not be a station's). Returned in lower case; throws a TypeError.
+ */
+export function parseNewMac(v: string): string {
+  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(v)) {
+    throw new TypeError(
+      `--new-mac ${JSON.stringify(v)} is not a MAC address (want 52:54:00:12:34:56)`,
+    );
+  }
+  if (parseInt(v.slice(0, 2), 16) & 1) {
+    throw new TypeError(`--new-mac ${v} is a group (multicast) address, not a station's`);
+  }
+  return v.toLowerCase();
+}
+
 /** The `--nic` value that {@link parseNic} reads back. */
 export function formatNic(nic: NicSpec): string {
   return `switch=${nic.switch}${nic.mac ? `,mac=${nic.mac}` : ""}`;

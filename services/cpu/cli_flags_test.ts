@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseBiosFlag, parseMemoryFlag, parseTimeoutSeconds, readFlags } from "./cli_flags.ts";
+import {
+  parseBiosFlag,
+  parseMemoryFlag,
+  parseNewMac,
+  parseTimeoutSeconds,
+  readFlags,
+} from "./cli_flags.ts";
 
 const usageError = (message: string) => new SyntaxError(message);
 
@@ -55,4 +61,11 @@ Deno.test("parseMemoryFlag: sizes in bytes; a bad size is the caller's usage err
 Deno.test("parseBiosFlag: none is no firmware, anything else a path", () => {
   assert.equal(parseBiosFlag("none"), null);
   assert.equal(parseBiosFlag("fw_jump.bin"), "fw_jump.bin");
+});
+
+Deno.test("parseNewMac: a unicast MAC, in lower case; anything else a TypeError naming it", () => {
+  assert.equal(parseNewMac("52:54:00:AB:cd:01"), "52:54:00:ab:cd:01");
+  assert.throws(() => parseNewMac("52:54:00:ab:cd"), /--new-mac "52:54:00:ab:cd" is not a MAC/);
+  assert.throws(() => parseNewMac("52-54-00-ab-cd-01"), TypeError);
+  assert.throws(() => parseNewMac("01:00:5e:00:00:01"), /group \(multicast\) address/);
 });

@@ -26,7 +26,13 @@ import {
 import { vmControlApi, vmControlOverBus } from "./control_api.ts";
 import { MachineError } from "./machine/machine.ts";
 import { parseRamSize } from "./memory_size.ts";
-import { DEFAULT_ENGINE, parseEngineFlag, parseNic, parseSmpFlag } from "./cli_flags.ts";
+import {
+  DEFAULT_ENGINE,
+  parseEngineFlag,
+  parseNewMac,
+  parseNic,
+  parseSmpFlag,
+} from "./cli_flags.ts";
 import {
   CPU_SERVICE_NAME,
   defaultMac,
@@ -64,6 +70,9 @@ Runs one RISC-V virt machine as the CPU service of VM NAME on the bus.
   --http [HOST:]PORT       control endpoint: /healthz, /metrics, /vm REST API (0: a free port)
   --restore SNAP           start from snapshot SNAP of the memory service (vmesh.memory.*):
                            RAM, harts, devices, images, disks and nics come from it
+  --new-mac MAC            with --restore: the next NIC (in slot order; repeatable) changes
+                           to MAC when the VM runs: its switch port joins with it and the
+                           guest is told by a link bounce (a clone's own address)
   --incoming               wait for a live migration of VM NAME (QEMU's -incoming): give the
                            source's machine flags; serves vmesh.NAME.incoming.* until the
                            source (vmesh migrate NAME --to HOST) hands the VM over
@@ -111,6 +120,7 @@ export async function main(args: string[]): Promise<number> {
         "block-deadline": { type: "string" },
         http: { type: "string" },
         restore: { type: "string" },
+        "new-mac": { type: "string", multiple: true },
         incoming: { type: "boolean", default: false },
         host: { type: "string" },
         gdb: { type: "string" },
@@ -132,6 +142,7 @@ export async function main(args: string[]): Promise<number> {
   let harts: number;
   let engine: EngineKind;
   let nics: VmNic[];
+  let newMacs: string[];
   const vmName = flags.vm ?? "";
   try {
     checkToken("vm", vmName);
@@ -140,6 +151,7 @@ export async function main(args: string[]): Promise<number> {
     harts = parseSmpFlag(flags.smp, (m) => new TypeError(m));
     engine = parseEngineFlag(flags.engine, (m) => new TypeError(m));
     nics = (flags.nic ?? []).map(parseNic);
+    newMacs = (flags["new-mac"] ?? []).map(parseNewMac);
     parseHttpListen(flags.http);
   } catch (e) {
     fail((e as Error).message);
@@ -159,6 +171,9 @@ export async function main(args: string[]): Promise<number> {
   // Under gdb, guest time stands still while the harts are held (as QEMU's virtual clock).
   const dbg = gdbAddr ? new MachineDebugger({ waitForClient: flags["wait-gdb"] }) : undefined;
   const restoreFrom = flags.restore;
+  if (newMacs.length && restoreFrom === undefined) {
+    fail("--new-mac changes a restored NIC's MAC: it needs --restore SNAP (else use --nic mac=)");
+  }
   let recorder: DeviceRecorder | undefined;
   const rtcEpochNs = Date.now() * 1e6;
   let recorded: { bios: Uint8Array | null; kernel?: Uint8Array; initrd?: Uint8Array } | undefined;
@@ -241,6 +256,7 @@ export async function main(args: string[]): Promise<number> {
         engine: args.includes("--engine") ? engine : undefined,
         block: { deadlineMs: deadline },
         version: denoJson.version,
+        newMacs,
       });
     vm = await VmService.create(
       bus,

@@ -60,6 +60,12 @@ export interface VmNic {
   switch: string;
   /** Default {@link defaultMac} of the VM name and the nic's index. */
   mac?: string;
+  /**
+   * With `restore`: the MAC the NIC changes to when the VM starts running (a clone's). The
+   * switch port joins with it, the snapshot's manifest of this VM records it, and the guest is
+   * told by a link bounce ({@link VirtioNet.changeMac}).
+   */
+  newMac?: string;
 }
 
 /** Options of a {@link VmService}. */
@@ -187,6 +193,11 @@ export function defaultMac(vm: string, index: number): string {
   return `52:54:00:${hex(h >>> 8)}:${hex(h)}:${hex(index)}`;
 }
 
+/** "52:54:00:12:34:56" of 6 bytes. */
+function formatMacBytes(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
 /** The pc as the unsigned 64-bit value (the hart reports high addresses sign-extended). */
 export function pcBits(pc: number): bigint {
   return BigInt.asUintN(64, BigInt(Math.trunc(pc)));
@@ -277,7 +288,10 @@ export class VmService {
     }
     const nets: { client: BusNetClient; device: VirtioNet }[] = [];
     (opts.nics ?? []).forEach((n, i) => {
-      const mac = n.mac ?? defaultMac(opts.vm, i);
+      if (n.newMac !== undefined && !opts.restore) {
+        throw new MachineError(`nic ${i}: a new MAC is only for a restored VM`);
+      }
+      const mac = n.newMac ?? n.mac ?? defaultMac(opts.vm, i);
       const client = new BusNetClient(bus, { switch: n.switch, port: `${opts.vm}-net${i}`, mac });
       const io = opts.io;
       const device = new VirtioNet(
@@ -330,7 +344,7 @@ export class VmService {
       disks: (opts.disks ?? []).map((d) => d.device),
       nics: (opts.nics ?? []).map((n, i) => ({
         switch: n.switch,
-        mac: n.mac ?? defaultMac(opts.vm, i),
+        mac: n.newMac ?? n.mac ?? defaultMac(opts.vm, i),
       })),
       rng: opts.rng ?? true,
       // So a restore rebuilds as many harts.
@@ -676,9 +690,18 @@ export class VmService {
     };
   }
 
-  /** Runs the machine until it stops; resolves with its exit code. */
+  /**
+   * Runs the machine until it stops; resolves with its exit code. A restored NIC given a
+   * `newMac` changes to it first (so the bounce's fallback time starts with the guest).
+   */
   run(): Promise<number> {
     if (!this.#running) {
+      (this.opts.nics ?? []).forEach((n, i) => {
+        const dev = this.#nets[i].device;
+        if (n.newMac !== undefined && formatMacBytes(dev.mac) !== n.newMac.toLowerCase()) {
+          dev.changeMac(n.newMac);
+        }
+      });
       this.#state = vmContract.State.RUNNING;
       this.#boot.span = startLifecycleSpan("vm boot", { "vmesh.vm": this.opts.vm });
       this.#running = this.machine.run().then((code) => {

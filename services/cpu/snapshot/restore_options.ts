@@ -9,6 +9,7 @@ import type { VmServiceOptions } from "../vm_service.ts";
 import type { EngineKind } from "../hart/mod.ts";
 import { fetchSnapshot } from "./fetch_snapshot.ts";
 import { ResumedClock } from "./resumed_clock.ts";
+import { SnapshotError } from "./snapshot_error.ts";
 
 /** Machine flags that `--restore` takes from the snapshot (giving them is refused). */
 export const RESTORE_FIXED_FLAGS: readonly string[] = [
@@ -43,10 +44,22 @@ export async function restoreOptions(
   bus: Bus,
   name: string,
   vm: string,
-  extra: { engine?: EngineKind; block?: VmServiceOptions["block"]; version?: string },
+  extra: {
+    engine?: EngineKind;
+    block?: VmServiceOptions["block"];
+    version?: string;
+    /** New MACs of the first NICs, in slot order (see `VmNic.newMac`). */
+    newMacs?: string[];
+  },
 ): Promise<VmServiceOptions> {
   const snap = await fetchSnapshot(bus, name);
   const f = snap.flags;
+  const newMacs = extra.newMacs ?? [];
+  if (newMacs.length > f.nics.length) {
+    throw new SnapshotError(
+      `it has ${f.nics.length} network port(s), and --new-mac was given ${newMacs.length} times`,
+    );
+  }
   const machine = {
     ramSize: f.ramSize,
     ...(f.harts !== undefined ? { harts: f.harts } : {}),
@@ -61,7 +74,11 @@ export async function restoreOptions(
     vm,
     machine,
     disks: f.disks.map((device) => ({ device })),
-    nics: f.nics.map((n) => ({ switch: n.switch, mac: n.mac })),
+    nics: f.nics.map((n, i) => ({
+      switch: n.switch,
+      mac: n.mac,
+      ...(newMacs[i] !== undefined ? { newMac: newMacs[i] } : {}),
+    })),
     rng: f.rng,
     block: extra.block,
     version: extra.version,

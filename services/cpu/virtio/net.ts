@@ -91,7 +91,15 @@ export interface VirtioNetState {
   stats: VirtioNetStats;
   /** Received frames not yet in a guest buffer (absent when none). */
   backlog?: number[][];
+  /**
+   * A {@link VirtioNet.changeMac} bounce under way (absent when none): the link is down and
+   * comes up at the driver's next status read (`seen` false) or after `maxDownMs`.
+   */
+  bounce?: { maxDownMs: number };
 }
+
+/** How long {@link VirtioNet.changeMac} keeps the link down at most by default. */
+export const MAC_CHANGE_MAX_DOWN_MS = 2000;
 
 /** Parses "52:54:00:12:34:56"; throws a RangeError on anything else. */
 export function parseMac(mac: string): Uint8Array {
@@ -128,6 +136,8 @@ export class VirtioNet implements VirtioDevice {
   private backlog: Uint8Array[] = [];
   /** Frames of the tx kick being drained (reused). */
   private readonly txBatch: Uint8Array[] = [];
+  /** A MAC change's link bounce: the link is down until the driver reads the status. */
+  #bounce: { maxDownMs: number; timer: number } | undefined;
 
   constructor(backend: NetBackendClient, options: VirtioNetOptions) {
     this.backend = backend;
@@ -151,8 +161,63 @@ export class VirtioNet implements VirtioDevice {
 
   /** Changes the link status and tells the driver (config change interrupt). */
   setLink(up: boolean): void {
+    this.#endBounce();
     if (up === this.linkUp) return;
     this.config[6] = up ? VIRTIO_NET_S_LINK_UP : 0;
+    this.host.configChanged();
+  }
+
+  /**
+   * Gives the device a new MAC in config space (a clone's, after a restore). A running driver
+   * is told by a link bounce: VIRTIO_NET_S_LINK_UP is cleared with a config change interrupt,
+   * and set again, with another, right after the driver has read the status (so it saw the
+   * link down), or after `maxDownMs` if it never reads it. A driver reads the MAC only when it
+   * probes the device (Linux 6.1 does), so the bounce is its cue to do that again (the vmesh
+   * guest's /init unbinds and binds the device). Without a running driver (or with the link
+   * down already) only the MAC changes; the driver reads it when it sets the device up.
+   */
+  changeMac(mac: string | Uint8Array, maxDownMs = MAC_CHANGE_MAX_DOWN_MS): void {
+    const bytes = typeof mac === "string" ? parseMac(mac) : mac;
+    if (bytes.length !== 6) throw new RangeError(`MAC address must be 6 bytes`);
+    if (!(maxDownMs >= 0 && Number.isFinite(maxDownMs))) {
+      throw new RangeError(`maxDownMs must be a finite number >= 0, got ${maxDownMs}`);
+    }
+    this.config.set(bytes, 0);
+    if (!this.host.active || (!this.linkUp && !this.#bounce)) {
+      this.host.configChanged();
+      return;
+    }
+    this.#endBounce();
+    this.config[6] = 0;
+    this.#armBounce(maxDownMs);
+    this.host.configChanged();
+  }
+
+  /** True while a {@link changeMac} bounce holds the link down. */
+  get bouncing(): boolean {
+    return this.#bounce !== undefined;
+  }
+
+  #armBounce(maxDownMs: number): void {
+    // Deno's timer ids are numbers (the Node types in scope say Timeout); unref'd, so a
+    // bounce never keeps a process alive.
+    const timer: number = Number(setTimeout(() => {
+      if (this.#bounce?.timer === timer) this.#linkBack();
+    }, maxDownMs));
+    Deno.unrefTimer(timer);
+    this.#bounce = { maxDownMs, timer };
+  }
+
+  #endBounce(): void {
+    if (!this.#bounce) return;
+    clearTimeout(this.#bounce.timer);
+    this.#bounce = undefined;
+  }
+
+  /** The end of a bounce: the link is up again and the driver is told. */
+  #linkBack(): void {
+    this.#endBounce();
+    this.config[6] = VIRTIO_NET_S_LINK_UP;
     this.host.configChanged();
   }
 
@@ -161,9 +226,15 @@ export class VirtioNet implements VirtioDevice {
     this.host = host;
   }
 
-  /** struct virtio_net_config: mac[6], le16 status. */
+  /**
+   * struct virtio_net_config: mac[6], le16 status. A read of the status during a
+   * {@link changeMac} bounce answers "down" and ends the bounce (the link is up again, with a
+   * config change interrupt).
+   */
   readConfig(offset: number, size: 1 | 2 | 4): number {
-    return readConfigBytes(this.config, offset, size);
+    const v = readConfigBytes(this.config, offset, size);
+    if (this.#bounce && offset <= 6 && offset + size > 6) this.#linkBack();
+    return v;
   }
 
   /**
@@ -337,8 +408,15 @@ export class VirtioNet implements VirtioDevice {
     return "delivered";
   }
 
-  /** Backlogged frames are dropped (the driver's buffers are gone); counters survive. */
+  /**
+   * Backlogged frames are dropped (the driver's buffers are gone); counters survive. A
+   * {@link changeMac} bounce ends with the link up (the next driver reads it at probe).
+   */
   reset(): void {
+    if (this.#bounce) {
+      this.#endBounce();
+      this.config[6] = VIRTIO_NET_S_LINK_UP;
+    }
     this.stats.rxDropped += this.backlog.length;
     this.backlog = [];
   }
@@ -351,6 +429,7 @@ export class VirtioNet implements VirtioDevice {
       stats: { ...this.stats },
     };
     if (this.backlog.length) s.backlog = this.backlog.map((f) => [...f]);
+    if (this.#bounce) s.bounce = { maxDownMs: this.#bounce.maxDownMs };
     return s;
   }
 
@@ -363,5 +442,11 @@ export class VirtioNet implements VirtioDevice {
     this.backlog = Array.isArray(s?.backlog)
       ? s.backlog.slice(0, RX_BACKLOG_FRAMES).map((f) => Uint8Array.from(f))
       : [];
+    this.#endBounce();
+    // A bounce under way goes on: the link stays down until the next status read (or the time).
+    const down = s?.bounce?.maxDownMs;
+    if (this.config[6] === 0 && typeof down === "number" && down >= 0 && Number.isFinite(down)) {
+      this.#armBounce(down);
+    }
   }
 }

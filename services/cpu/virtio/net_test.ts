@@ -224,3 +224,78 @@ Deno.test("virtio-net: a driver without VERSION_1 may set the MAC in config spac
   v1.d.t.write(R.CONFIG + 0, 4, 0);
   assert.deepEqual([...v1.net.mac], [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
 });
+
+Deno.test("virtio-net: changeMac bounces the link, up again once the driver read the status", () => {
+  const { d, net, sent } = setup();
+  d.init();
+  const gen = d.reg(R.CONFIG_GENERATION);
+  net.changeMac("52:54:00:ab:cd:ef", 60_000);
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => d.t.read(R.CONFIG + i, 1)), [
+    0x52,
+    0x54,
+    0x00,
+    0xab,
+    0xcd,
+    0xef,
+  ]);
+  assert.equal(net.linkUp, false);
+  assert.equal(net.bouncing, true);
+  assert.equal(d.reg(R.CONFIG_GENERATION), gen + 1);
+  assert.equal(d.ack(), VIRTIO_MMIO_INT_CONFIG);
+  // While down, nothing goes in or out.
+  assert.equal(net.receive(frame(60, 0)), false);
+  const hdr = d.alloc(VIRTIO_NET_HDR_SIZE + 60);
+  d.submit(1, [{ addr: hdr, len: VIRTIO_NET_HDR_SIZE + 60 }]);
+  assert.equal(sent.length, 0);
+  d.ack();
+  // The driver's status read answers "down"; right after it the link is up, with a second
+  // config change interrupt, and the driver's next read sees it.
+  assert.equal(d.t.read(R.CONFIG + 6, 2), 0);
+  assert.equal(net.linkUp, true);
+  assert.equal(net.bouncing, false);
+  assert.equal(d.reg(R.CONFIG_GENERATION), gen + 2);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+  assert.equal(d.t.read(R.CONFIG + 6, 2), 1);
+  assert.equal(d.reg(R.CONFIG_GENERATION), gen + 2, "no third change");
+  assert.deepEqual([...net.save().mac!], [0x52, 0x54, 0x00, 0xab, 0xcd, 0xef]);
+  assert.throws(() => net.changeMac("52:54:00"), RangeError);
+  assert.throws(() => net.changeMac("52:54:00:ab:cd:ef", -1), RangeError);
+});
+
+Deno.test("virtio-net: changeMac brings the link back after maxDownMs if the status is never read", async () => {
+  const { d, net } = setup();
+  d.init();
+  const gen = d.reg(R.CONFIG_GENERATION);
+  net.changeMac("52:54:00:00:00:01", 30);
+  assert.equal(net.linkUp, false);
+  d.ack();
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(net.linkUp, true);
+  assert.equal(d.reg(R.CONFIG_GENERATION), gen + 2);
+  assert.equal(d.reg(R.INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+});
+
+Deno.test("virtio-net: changeMac before the driver runs only changes the MAC; a bounce survives save/load", () => {
+  const fresh = setup();
+  fresh.net.changeMac("52:54:00:00:00:02");
+  assert.equal(fresh.net.linkUp, true);
+  assert.equal(fresh.net.bouncing, false);
+  assert.equal(fresh.d.reg(R.INTERRUPT_STATUS), 0);
+  assert.equal(fresh.t.read(R.CONFIG + 5, 1), 2);
+  // A bounce in a saved state goes on in the loaded device: down until the status is read.
+  const { d, net, t } = setup();
+  d.init();
+  net.changeMac("52:54:00:00:00:03", 60_000);
+  const s = structuredClone(t.save());
+  const other = setup();
+  other.d.init();
+  other.t.load(s);
+  assert.equal(other.net.linkUp, false);
+  assert.equal(other.net.bouncing, true);
+  assert.equal(other.t.read(R.CONFIG + 6, 2), 0);
+  assert.equal(other.net.linkUp, true);
+  // A device reset ends a bounce with the link up (the next probe reads it so).
+  net.reset();
+  assert.equal(net.linkUp, true);
+  assert.equal(net.bouncing, false);
+});
