@@ -411,10 +411,10 @@ Deno.test("virtio-blk: a request kicked before DRIVER_OK is served, as QEMU does
   assert.equal(d.reg(R.INTERRUPT_STATUS) & VIRTIO_MMIO_INT_VRING, VIRTIO_MMIO_INT_VRING);
 });
 
-Deno.test("virtio-blk: a notify kicks the backend once, after every available request started", async () => {
+Deno.test("virtio-blk: a notify to an idle device kicks the backend once, after its requests started", async () => {
   const { d, disk } = await setup();
   const heads: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     const h = header(d, T.IN, i);
     heads.push(d.addChain(0, [
       { addr: h, len: 16 },
@@ -422,13 +422,27 @@ Deno.test("virtio-blk: a notify kicks the backend once, after every available re
       { addr: d.alloc(1), len: 1, write: true },
     ]));
   }
-  for (const h of heads) d.publish(0, h);
+  disk.hold = true;
+  for (const h of heads.slice(0, 3)) d.publish(0, h);
   d.setReg(R.QUEUE_NOTIFY, 0);
   // One kick for the batch, when all three reads had been handed to the backend.
   assert.deepEqual(disk.kicks, [3]);
   // A notify with nothing new on the ring sends nothing.
   d.setReg(R.QUEUE_NOTIFY, 0);
   assert.deepEqual(disk.kicks, [3]);
+  // With requests in flight, new ones are not kicked (they go out when the CPU loop yields).
+  d.publish(0, heads[3]);
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  assert.equal(disk.reads, 4);
+  assert.deepEqual(disk.kicks, [3]);
+  disk.hold = false;
+  disk.release();
   await drain();
-  assert.equal(d.takeUsed(0).length, 3);
+  assert.equal(d.takeUsed(0).length, 4);
+  // Idle again: the next notify kicks.
+  d.publish(0, heads[4]);
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  assert.deepEqual(disk.kicks, [3, 5]);
+  await drain();
+  assert.equal(d.takeUsed(0).length, 1);
 });
