@@ -19,6 +19,18 @@ import {
 import type { EmbeddedNats } from "./nats_server.ts";
 import { type DeviceService, serve, type ServiceOptions } from "./service.ts";
 
+/** The part of nats.js' connection that writes its queue (`NatsConnectionImpl.protocol`). */
+interface QueuedWriter {
+  protocol?: { flushPending?: () => void };
+}
+
+/** Writes the queued protocol of `nc` now (see {@link Bus.sendNow}). */
+export function sendQueued(nc: NatsConnection): void {
+  // Without that internal (another nats.js), the queue goes out when the task ends, as before;
+  // bus/send_now_test.ts fails then.
+  (nc as unknown as QueuedWriter).protocol?.flushPending?.();
+}
+
 /** A connection to the bus. Make one with {@link connect}. */
 export class Bus implements BusCore {
   /** The underlying NATS connection (for what the bus API does not cover). */
@@ -74,6 +86,17 @@ export class Bus implements BusCore {
     opts?: SubscribeOptions,
   ): BusSubscription {
     return subscribe(this, topic, subject, handler, opts);
+  }
+
+  /**
+   * Writes what this connection has queued to the socket now. nats.js queues every publish and
+   * writes the queue in a microtask, i.e. when the current task ends; a caller inside a long
+   * synchronous run (the CPU loop's instruction batch, where virtio requests start) would hold
+   * its requests until then. Nothing happens when the queue is empty or the connection is not
+   * up (the queue then goes out as usual).
+   */
+  sendNow(): void {
+    sendQueued(this.nc);
   }
 
   /** Waits until everything published so far reached the server. */

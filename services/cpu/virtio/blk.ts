@@ -35,6 +35,13 @@ export interface BlockBackendClient {
   flush(ctx?: unknown): Promise<void>;
   /** The range may read back as zeros afterwards. */
   discard(offset: number, length: number, ctx?: unknown): Promise<void>;
+  /**
+   * The guest's notify has been served: every request it made available was started (called
+   * when nothing else was in flight, i.e. the guest waits for these). A client
+   * that queues its sends (the bus client: nats.js writes at the end of the current task, which
+   * in the CPU loop is the end of the instruction batch) sends them now. Optional.
+   */
+  kick?(): void;
 }
 
 /** The span of one traced virtio-blk request. */
@@ -207,7 +214,16 @@ export class VirtioBlk implements VirtioDevice {
     if (index !== 0) return;
     const q = this.host.queue(0);
     // Backpressure: what stays on the ring is picked up as requests complete.
-    while (this.inflightBytes < MAX_INFLIGHT_BYTES && q.pop(this.chain)) this.start(this.chain);
+    // Kicked only when nothing else was in flight: that is when the guest waits for these
+    // (queue depth 1). With requests in flight the sends go out together when the CPU loop
+    // yields: one socket write for many notifies, and the write costs the CPU loop's thread.
+    const idle = this.inflight.size === 0;
+    let started = 0;
+    while (this.inflightBytes < MAX_INFLIGHT_BYTES && q.pop(this.chain)) {
+      this.start(this.chain);
+      started++;
+    }
+    if (started > 0 && idle) this.backend.kick?.();
   }
 
   /** Drops requests in flight: their completions will not touch guest memory. */

@@ -21,6 +21,9 @@ import { TestDriver } from "./test_driver.ts";
 /** A disk in a Uint8Array; `hold` parks operations until `release()` (unit-test fake). */
 class MemDisk implements BlockBackendClient {
   flushes = 0;
+  /** Reads started, and the count of them at each kick. */
+  reads = 0;
+  kicks: number[] = [];
   hold = false;
   failNext = false;
   private parked: (() => void)[] = [];
@@ -46,7 +49,11 @@ class MemDisk implements BlockBackendClient {
     for (const f of p) f();
   }
   read(offset: number, length: number) {
+    this.reads++;
     return this.op(() => this.data.slice(offset, offset + length));
+  }
+  kick() {
+    this.kicks.push(this.reads);
   }
   write(offset: number, data: Uint8Array) {
     return this.op(() => void this.data.set(data, offset));
@@ -402,4 +409,40 @@ Deno.test("virtio-blk: a request kicked before DRIVER_OK is served, as QEMU does
   assert.equal(d.get(st, 1)[0], 0);
   assert.deepEqual(d.get(buf, 4), Uint8Array.of(0x5a, 0x5a, 0x5a, 0x5a));
   assert.equal(d.reg(R.INTERRUPT_STATUS) & VIRTIO_MMIO_INT_VRING, VIRTIO_MMIO_INT_VRING);
+});
+
+Deno.test("virtio-blk: a notify to an idle device kicks the backend once, after its requests started", async () => {
+  const { d, disk } = await setup();
+  const heads: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const h = header(d, T.IN, i);
+    heads.push(d.addChain(0, [
+      { addr: h, len: 16 },
+      { addr: d.alloc(512), len: 512, write: true },
+      { addr: d.alloc(1), len: 1, write: true },
+    ]));
+  }
+  disk.hold = true;
+  for (const h of heads.slice(0, 3)) d.publish(0, h);
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  // One kick for the batch, when all three reads had been handed to the backend.
+  assert.deepEqual(disk.kicks, [3]);
+  // A notify with nothing new on the ring sends nothing.
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  assert.deepEqual(disk.kicks, [3]);
+  // With requests in flight, new ones are not kicked (they go out when the CPU loop yields).
+  d.publish(0, heads[3]);
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  assert.equal(disk.reads, 4);
+  assert.deepEqual(disk.kicks, [3]);
+  disk.hold = false;
+  disk.release();
+  await drain();
+  assert.equal(d.takeUsed(0).length, 4);
+  // Idle again: the next notify kicks.
+  d.publish(0, heads[4]);
+  d.setReg(R.QUEUE_NOTIFY, 0);
+  assert.deepEqual(disk.kicks, [3, 5]);
+  await drain();
+  assert.equal(d.takeUsed(0).length, 1);
 });
